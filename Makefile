@@ -1,0 +1,154 @@
+# wsgate — one non-recursive Makefile (style.md rule 21).
+#
+#   make                 build build/wsgate
+#   make run             install missing dependencies, build, serve examples/hello.py
+#                        on http://127.0.0.1:8000
+#   make test            install missing dependencies, then every suite: unit (criterion,
+#                        incl. the HTTP corpus), integration (pytest), the same again
+#                        under AddressSanitizer + UBSan, and a short fuzz run (clang)
+#   make fuzz            longer libFuzzer run of the parser harnesses
+#   make install         install to $(PREFIX) (default /usr/local)
+#   make format | check-includes | clean
+#
+# Variables: PYTHON (default /usr/bin/python3, Debian's), CC, SANITIZER
+# (e.g. address,undefined or thread), BUILD (output folder), V=1 for full commands.
+
+PYTHON ?= /usr/bin/python3
+PREFIX ?= /usr/local
+CC ?= cc
+BUILD ?= build
+SANITIZER ?=
+FUZZ_SECONDS ?= 20
+
+PY_CFLAGS := $(shell $(PYTHON)-config --includes 2>/dev/null)
+PY_LDLIBS := $(shell $(PYTHON)-config --ldflags --embed 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -fno-common
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I. -MMD -MP -pthread
+LDLIBS := -lev -lpthread
+ifneq ($(SANITIZER),)
+ALL_CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZER)
+endif
+
+ifeq ($(V),1)
+Q :=
+say :=
+else
+Q := @
+say = @printf '  %-7s %s\n' $(1) $(2);
+endif
+
+GATEWAY_SRC := gateway/config.c gateway/conn.c gateway/listener.c gateway/log.c \
+               gateway/pool.c gateway/request.c gateway/server.c gateway/util.c
+PROTOCOLS_SRC := protocols/http.c protocols/http_parse.c protocols/http_response.c
+PYTHON_SRC := $(sort $(wildcard python/*.c))
+MAIN_SRC := gateway/main.c
+
+WSGATE_SRC := $(MAIN_SRC) $(GATEWAY_SRC) $(PROTOCOLS_SRC) $(PYTHON_SRC)
+WSGATE_OBJ := $(WSGATE_SRC:%.c=$(BUILD)/obj/%.o)
+
+# Unit tests: each binary lists the sources it needs.
+UNIT_TESTS := $(BUILD)/tests/test_http_parse $(BUILD)/tests/test_http_corpus
+UNIT_http_parse := tests/unit/protocols/test_http_parse.c protocols/http_parse.c
+UNIT_http_corpus := tests/unit/protocols/test_http_corpus.c protocols/http_parse.c
+ifneq ($(wildcard tests/unit/python/test_wsgi.c),)
+UNIT_TESTS += $(BUILD)/tests/test_wsgi
+UNIT_wsgi := tests/unit/python/test_wsgi.c $(PYTHON_SRC)
+endif
+
+.PHONY: all run test unit integration test-asan fuzz fuzz-short install format \
+        check-includes deps clean
+
+all: $(BUILD)/wsgate
+
+$(BUILD)/wsgate: $(WSGATE_OBJ)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PY_LDLIBS) $(LDLIBS)
+
+$(BUILD)/obj/python/%.o: python/%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) $(PY_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+.SECONDEXPANSION:
+$(BUILD)/tests/test_%: $$(UNIT_$$*)
+	@mkdir -p $(dir $@)
+	$(call say,TEST-CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(PY_CFLAGS) -Wno-missing-prototypes -o $@ $(UNIT_$*) \
+	    $(PY_LDLIBS) -lcriterion $(LDLIBS) $(LDFLAGS)
+
+deps:
+	$(Q)scripts/install-deps
+
+unit: deps $(UNIT_TESTS)
+	$(Q)set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t --jobs 2; done
+
+integration: deps $(BUILD)/wsgate
+	$(Q)WSGATE_BIN=$(abspath $(BUILD)/wsgate) $(PYTHON) -m pytest -q tests/integration
+
+test-asan: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SANITIZER=address,undefined \
+	    CFLAGS="-O1 -g" unit
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SANITIZER=address,undefined \
+	    CFLAGS="-O1 -g" build/asan/wsgate
+	$(Q)ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    WSGATE_TEST_TIMEOUT_SCALE=3 WSGATE_BIN=$(abspath build/asan/wsgate) \
+	    $(PYTHON) -m pytest -q tests/integration
+
+FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_http_parse
+$(BUILD)/fuzz/fuzz_http_parse: tests/fuzz/fuzz_http_parse.c protocols/http_parse.c
+	@mkdir -p $(dir $@)
+	$(call say,FUZZ-CC,$@)
+	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
+	    -o $@ $^
+
+fuzz: $(FUZZ_TARGETS)
+	$(Q)mkdir -p $(BUILD)/fuzz/work-http
+	$(Q)$(BUILD)/fuzz/fuzz_http_parse -max_total_time=$(or $(FUZZ_TIME),300) \
+	    $(BUILD)/fuzz/work-http tests/fuzz/corpus/http
+
+fuzz-short:
+	$(Q)if command -v clang >/dev/null 2>&1; then \
+	    $(MAKE) --no-print-directory fuzz FUZZ_TIME=$(FUZZ_SECONDS); \
+	else echo "fuzz: clang not found, skipping the short fuzz run"; fi
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory integration
+	$(Q)$(MAKE) --no-print-directory test-asan
+	$(Q)$(MAKE) --no-print-directory fuzz-short
+	$(Q)$(MAKE) --no-print-directory check-includes
+
+run: deps $(BUILD)/wsgate
+	$(BUILD)/wsgate --pythonpath examples --http 127.0.0.1:8000 --access-log - hello
+
+install: $(BUILD)/wsgate
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BUILD)/wsgate $(DESTDIR)$(PREFIX)/bin/wsgate
+
+format:
+	clang-format -i $(wildcard gateway/*.[ch] protocols/*.[ch] python/*.[ch])
+
+# style.md rule 1: only python/ includes Python.h; gateway/ includes neither protocols/
+# nor python/ (main.c excepted); python/ never includes protocols/.
+check-includes:
+	$(Q)if grep -l 'include.*Python\.h' gateway/* protocols/*; then \
+	    echo "check-includes: Python.h outside python/"; exit 1; fi
+	$(Q)if grep -lE '#include *"(protocols|python)/' \
+	    $(filter-out gateway/main.c,$(wildcard gateway/*)); then \
+	    echo "check-includes: gateway/ includes protocols/ or python/"; exit 1; fi
+	$(Q)if grep -lE '#include *"protocols/' python/*; then \
+	    echo "check-includes: python/ includes protocols/"; exit 1; fi
+	@echo "check-includes: ok"
+
+clean:
+	rm -rf build
+
+-include $(WSGATE_OBJ:.o=.d)

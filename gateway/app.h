@@ -1,0 +1,27 @@
+/*
+ * The app-handler interface: how the core runs one request through the application
+ * without knowing it is Python. python/ fills one struct gw_app; gateway/pool.c calls
+ * it from its worker threads.
+ */
+#ifndef GW_APP_H
+#define GW_APP_H
+
+struct gw_request;
+
+struct gw_app {
+    /* Worker thread start-up, once per thread, before any request: returns the
+     * thread's context (e.g. its PyThreadState), or NULL on failure (the thread
+     * exits and the error is logged). Runs without any gateway lock held. */
+    void *(*thread_start)(void *ctx);
+    /* Worker thread end, once, with the value thread_start returned. */
+    void (*thread_stop)(void *tctx);
+    /* Runs the application for one request on a worker thread: builds environ, calls
+     * the app, sends the head and body through gw_request_send_* and calls close()
+     * on the result. Returns 1 when the response was produced completely, 0 when it
+     * must be aborted (app raised, client gone, bad status...). Must not call
+     * gw_request_finish: the pool does, right after. */
+    int (*handle)(void *tctx, struct gw_request *r);
+    void *ctx;
+};
+
+#endif

@@ -1,0 +1,367 @@
+/*
+ * Command-line parsing (getopt_long). Runs once on the main thread before anything
+ * else; every error is one line on stderr. The strings in struct gw_config point into
+ * argv, which lives for the whole process.
+ */
+#include "gateway/config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/log.h"
+#include "gateway/util.h"
+
+
+enum {
+    OPT_HTTP = 256,
+    OPT_THREADS,
+    OPT_PYTHONPATH,
+    OPT_CHDIR,
+    OPT_VENV,
+    OPT_SCRIPT_NAME,
+    OPT_READ_TIMEOUT,
+    OPT_KEEP_ALIVE,
+    OPT_SEND_TIMEOUT,
+    OPT_MAX_BODY,
+    OPT_MAX_TARGET,
+    OPT_MAX_HEADER_SIZE,
+    OPT_MAX_HEADERS,
+    OPT_QUEUE,
+    OPT_BACKLOG,
+    OPT_SOCKET_MODE,
+    OPT_ACCESS_LOG,
+    OPT_ERROR_LOG,
+    OPT_LOG_LEVEL,
+    OPT_CHECK,
+    OPT_VERSION,
+    OPT_PROCESSES,
+};
+
+static const struct option long_opts[] = {
+    {"http", required_argument, NULL, OPT_HTTP},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"processes", required_argument, NULL, OPT_PROCESSES},
+    {"workers", required_argument, NULL, OPT_PROCESSES},
+    {"pythonpath", required_argument, NULL, OPT_PYTHONPATH},
+    {"chdir", required_argument, NULL, OPT_CHDIR},
+    {"venv", required_argument, NULL, OPT_VENV},
+    {"script-name", required_argument, NULL, OPT_SCRIPT_NAME},
+    {"read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
+    {"keep-alive", required_argument, NULL, OPT_KEEP_ALIVE},
+    {"send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT},
+    {"max-body", required_argument, NULL, OPT_MAX_BODY},
+    {"max-target", required_argument, NULL, OPT_MAX_TARGET},
+    {"max-header-size", required_argument, NULL, OPT_MAX_HEADER_SIZE},
+    {"max-headers", required_argument, NULL, OPT_MAX_HEADERS},
+    {"queue", required_argument, NULL, OPT_QUEUE},
+    {"backlog", required_argument, NULL, OPT_BACKLOG},
+    {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
+    {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    {"error-log", required_argument, NULL, OPT_ERROR_LOG},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"check", no_argument, NULL, OPT_CHECK},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static const char usage_text[] =
+    "usage: wsgate [options] MODULE[:CALLABLE]\n"
+    "\n"
+    "Serve the WSGI application CALLABLE (default: application) of MODULE.\n"
+    "\n"
+    "Listeners (repeatable; none given = --http " GW_DEF_ADDRESS "):\n"
+    "  --http ADDR              HTTP/1.1 on ADDR = HOST:PORT | :PORT | [V6]:PORT |\n"
+    "                           unix:PATH | fd:N\n"
+    "  --socket-mode OCTAL      permissions of unix sockets (default: from the umask)\n"
+    "  --backlog N              listen(2) backlog (default 1024)\n"
+    "\n"
+    "Workers:\n"
+    "  --threads N              worker threads running the app (default 8)\n"
+    "  --processes N, -w N      worker processes (only 1 is supported so far)\n"
+    "  --queue N                requests waiting for a free thread before new ones\n"
+    "                           get 503 (default 1024)\n"
+    "\n"
+    "Python:\n"
+    "  --pythonpath DIR         prepend DIR to sys.path (repeatable)\n"
+    "  --chdir DIR              change to DIR before importing the app\n"
+    "  --venv DIR               use the packages of the virtualenv DIR\n"
+    "  --script-name PREFIX     mount point: SCRIPT_NAME=PREFIX, PATH_INFO=the rest\n"
+    "  --check                  import the app, report, and exit\n"
+    "\n"
+    "Limits and timeouts:\n"
+    "  --read-timeout SECONDS   deadline for a request head, idle limit while\n"
+    "                           reading a body (default 60)\n"
+    "  --keep-alive SECONDS     idle limit between requests (default 15; 0 = no\n"
+    "                           keep-alive)\n"
+    "  --send-timeout SECONDS   idle limit while sending a response (default 60)\n"
+    "  --max-body BYTES         larger request bodies get 413 (default 1073741824)\n"
+    "  --max-target BYTES       longer request targets get 414 (default 8190)\n"
+    "  --max-header-size BYTES  larger header blocks get 431 (default 65536)\n"
+    "  --max-headers N          more header fields get 431 (default 100)\n"
+    "\n"
+    "Logging:\n"
+    "  --access-log PATH|-      access log (default: none; - = stdout)\n"
+    "  --error-log PATH|-       error log (default: - = stderr)\n"
+    "  --log-level LEVEL        debug, info, warning, error, critical (default info)\n"
+    "\n"
+    "  --version                print the version and exit\n"
+    "  --help, -h               print this help and exit\n";
+
+static int bad(const char *opt, const char *val, const char *why)
+{
+    fprintf(stderr, "wsgate: invalid value '%s' for --%s: %s\n", val, opt, why);
+    return -1;
+}
+
+static int parse_long(const char *opt, const char *val, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno != 0 || end == val || *end != '\0')
+        return bad(opt, val, "not an integer");
+    if (v < lo || v > hi) {
+        fprintf(stderr, "wsgate: invalid value '%s' for --%s: must be %ld..%ld\n", val, opt,
+                lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_seconds(const char *opt, const char *val, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (errno != 0 || end == val || *end != '\0' || !(v >= 0) || v > 86400.0 * 365)
+        return bad(opt, val, "not a number of seconds (0 .. 31536000)");
+    *out = v;
+    return 0;
+}
+
+static int parse_size(const char *opt, const char *val, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    uint64_t v;
+    if (gw_parse_u64(val, strlen(val), UINT64_MAX, &v) != 0)
+        return bad(opt, val, "not a non-negative integer");
+    if (v < lo || v > hi) {
+        fprintf(stderr, "wsgate: invalid value '%s' for --%s: must be %llu..%llu\n", val, opt,
+                (unsigned long long)lo, (unsigned long long)hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void set_defaults(struct gw_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->script_name = "";
+    cfg->threads = GW_DEF_THREADS;
+    cfg->processes = 1;
+    cfg->queue = GW_DEF_QUEUE;
+    cfg->backlog = GW_DEF_BACKLOG;
+    cfg->socket_mode = -1;
+    cfg->read_timeout = GW_DEF_READ_TIMEOUT;
+    cfg->keep_alive = GW_DEF_KEEP_ALIVE;
+    cfg->send_timeout = GW_DEF_SEND_TIMEOUT;
+    cfg->max_body = GW_DEF_MAX_BODY;
+    cfg->max_target = 8190;
+    cfg->max_head = 64 * 1024;
+    cfg->max_headers = 100;
+    cfg->log_level = GW_LOG_INFO;
+}
+
+static int check_script_name(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0)
+        return 0;
+    if (v[0] != '/' || v[n - 1] == '/') {
+        fprintf(stderr, "wsgate: invalid value '%s' for --script-name: must start with '/' "
+                        "and not end with '/'\n",
+                v);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 0x21 || c == 0x7f || c == '?' || c == '#' || c == '%') {
+            fprintf(stderr, "wsgate: invalid value '%s' for --script-name: characters must be "
+                            "plain path characters\n",
+                    v);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
+{
+    long l;
+    uint64_t u;
+    int c;
+
+    set_defaults(cfg);
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hw:", long_opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_HTTP:
+            if (cfg->nlisten == GW_MAX_LISTENERS) {
+                fprintf(stderr, "wsgate: too many listeners (at most %d)\n", GW_MAX_LISTENERS);
+                return -1;
+            }
+            cfg->listen[cfg->nlisten].proto = "http";
+            cfg->listen[cfg->nlisten].addr = optarg;
+            cfg->nlisten++;
+            break;
+        case OPT_THREADS:
+            if (parse_long("threads", optarg, 1, 1024, &l) != 0)
+                return -1;
+            cfg->threads = (int)l;
+            break;
+        case 'w':
+        case OPT_PROCESSES:
+            if (parse_long("processes", optarg, 1, 1024, &l) != 0)
+                return -1;
+            if (l != 1) {
+                fprintf(stderr, "wsgate: --processes %ld: only one process is supported in "
+                                "this version\n",
+                        l);
+                return -1;
+            }
+            cfg->processes = (int)l;
+            break;
+        case OPT_QUEUE:
+            if (parse_long("queue", optarg, 1, 1000000, &l) != 0)
+                return -1;
+            cfg->queue = (int)l;
+            break;
+        case OPT_BACKLOG:
+            if (parse_long("backlog", optarg, 1, 65535, &l) != 0)
+                return -1;
+            cfg->backlog = (int)l;
+            break;
+        case OPT_PYTHONPATH:
+            if (cfg->npythonpath == GW_MAX_PYTHONPATH) {
+                fprintf(stderr, "wsgate: too many --pythonpath (at most %d)\n",
+                        GW_MAX_PYTHONPATH);
+                return -1;
+            }
+            cfg->pythonpath[cfg->npythonpath++] = optarg;
+            break;
+        case OPT_CHDIR:
+            cfg->chdir = optarg;
+            break;
+        case OPT_VENV:
+            cfg->venv = optarg;
+            break;
+        case OPT_SCRIPT_NAME:
+            if (check_script_name(optarg) != 0)
+                return -1;
+            cfg->script_name = optarg;
+            break;
+        case OPT_READ_TIMEOUT:
+            if (parse_seconds("read-timeout", optarg, &cfg->read_timeout) != 0)
+                return -1;
+            if (cfg->read_timeout <= 0)
+                return bad("read-timeout", optarg, "must be greater than 0");
+            break;
+        case OPT_KEEP_ALIVE:
+            if (parse_seconds("keep-alive", optarg, &cfg->keep_alive) != 0)
+                return -1;
+            break;
+        case OPT_SEND_TIMEOUT:
+            if (parse_seconds("send-timeout", optarg, &cfg->send_timeout) != 0)
+                return -1;
+            if (cfg->send_timeout <= 0)
+                return bad("send-timeout", optarg, "must be greater than 0");
+            break;
+        case OPT_MAX_BODY:
+            if (parse_size("max-body", optarg, 0, (uint64_t)INT64_MAX, &cfg->max_body) != 0)
+                return -1;
+            break;
+        case OPT_MAX_TARGET:
+            if (parse_size("max-target", optarg, 16, 1024 * 1024, &u) != 0)
+                return -1;
+            cfg->max_target = (size_t)u;
+            break;
+        case OPT_MAX_HEADER_SIZE:
+            if (parse_size("max-header-size", optarg, 256, 16 * 1024 * 1024, &u) != 0)
+                return -1;
+            cfg->max_head = (size_t)u;
+            break;
+        case OPT_MAX_HEADERS:
+            if (parse_size("max-headers", optarg, 1, 10000, &u) != 0)
+                return -1;
+            cfg->max_headers = (size_t)u;
+            break;
+        case OPT_SOCKET_MODE: {
+            char *end;
+            errno = 0;
+            long m = strtol(optarg, &end, 8);
+            if (errno != 0 || end == optarg || *end != '\0' || m < 0 || m > 0777)
+                return bad("socket-mode", optarg, "not an octal mode (e.g. 660)");
+            cfg->socket_mode = (int)m;
+            break;
+        }
+        case OPT_ACCESS_LOG:
+            cfg->access_log = optarg;
+            break;
+        case OPT_ERROR_LOG:
+            cfg->error_log = optarg;
+            break;
+        case OPT_LOG_LEVEL:
+            cfg->log_level = gw_log_level_parse(optarg);
+            if (cfg->log_level < 0)
+                return bad("log-level", optarg, "use debug, info, warning, error or critical");
+            break;
+        case OPT_CHECK:
+            cfg->check_only = 1;
+            break;
+        case OPT_VERSION:
+            printf("wsgate %s\n", GW_VERSION);
+            return 1;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 1;
+        case ':':
+            fprintf(stderr, "wsgate: option '%s' needs a value (see --help)\n",
+                    argv[optind - 1]);
+            return -1;
+        default:
+            fprintf(stderr, "wsgate: unknown option '%s' (see --help)\n", argv[optind - 1]);
+            return -1;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "wsgate: no application given: wsgate [options] MODULE[:CALLABLE] "
+                        "(see --help)\n");
+        return -1;
+    }
+    if (optind + 1 < argc) {
+        fprintf(stderr, "wsgate: unexpected argument '%s' after the application\n",
+                argv[optind + 1]);
+        return -1;
+    }
+    cfg->app_spec = argv[optind];
+    if (cfg->app_spec[0] == '\0' || cfg->app_spec[0] == ':') {
+        fprintf(stderr, "wsgate: invalid application '%s': expected MODULE[:CALLABLE]\n",
+                cfg->app_spec);
+        return -1;
+    }
+    if (cfg->nlisten == 0) {
+        cfg->listen[0].proto = "http";
+        cfg->listen[0].addr = GW_DEF_ADDRESS;
+        cfg->nlisten = 1;
+    }
+    if (cfg->max_target + 32 > cfg->max_head) {
+        fprintf(stderr, "wsgate: --max-header-size must exceed --max-target by 32 bytes\n");
+        return -1;
+    }
+    return 0;
+}

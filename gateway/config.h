@@ -1,0 +1,63 @@
+/*
+ * The command line: every option of design.md with its documented default, parsed
+ * once at start-up into one struct gw_config that is read-only afterwards (shared by
+ * all threads without locks).
+ */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GW_MAX_LISTENERS 32
+#define GW_MAX_PYTHONPATH 32
+
+#define GW_DEF_THREADS 8
+#define GW_DEF_QUEUE 1024
+#define GW_DEF_READ_TIMEOUT 60.0
+#define GW_DEF_KEEP_ALIVE 15.0
+#define GW_DEF_SEND_TIMEOUT 60.0
+#define GW_DEF_MAX_BODY (1024ull * 1024 * 1024)
+#define GW_DEF_BACKLOG 1024
+#define GW_DEF_ADDRESS "127.0.0.1:8000"
+
+struct gw_listen_spec {
+    const char *proto; /* "http" ("fastcgi", "scgi" once those front-ends land) */
+    const char *addr;  /* as given: HOST:PORT | :PORT | [V6]:PORT | unix:PATH | fd:N */
+};
+
+struct gw_config {
+    struct gw_listen_spec listen[GW_MAX_LISTENERS];
+    size_t nlisten;
+    const char *app_spec;
+    const char *pythonpath[GW_MAX_PYTHONPATH];
+    size_t npythonpath;
+    const char *chdir;
+    const char *venv;
+    const char *script_name; /* "" when not mounted */
+    int threads;
+    int processes;
+    int queue;               /* requests waiting for a worker; more -> 503 */
+    int backlog;             /* listen(2) backlog */
+    int socket_mode;         /* -1: leave the umask's mode */
+    double read_timeout;     /* seconds */
+    double keep_alive;
+    double send_timeout;
+    uint64_t max_body;
+    size_t max_target;
+    size_t max_head;
+    size_t max_headers;
+    const char *access_log;  /* NULL = none */
+    const char *error_log;   /* NULL or "-" = stderr */
+    int log_level;
+    int check_only;
+};
+
+/*
+ * Parses argv into *cfg (defaults first). Returns 0 to run, 1 when --help/--version
+ * was printed (exit 0), -1 on an error with one line already printed to stderr
+ * (exit 2).
+ */
+int gw_config_parse(struct gw_config *cfg, int argc, char **argv);
+
+#endif

@@ -1,0 +1,207 @@
+/*
+ * Connection buffers and the blocking I/O a worker does on the connection it owns.
+ * Sockets are non-blocking (the loop needs that); a worker waits with poll(2) bounded
+ * by the read or send timeout, so a stalled peer can hold a worker for at most that
+ * long per step. The GIL is never held here: callers in python/ release it first.
+ */
+#include "gateway/conn.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "gateway/errors.h"
+#include "gateway/server.h"
+
+#define GW_BUF_MIN 4096
+
+int gw_conn_reserve(struct gw_conn *c, size_t want)
+{
+    struct gw_buf *b = &c->in;
+    if (b->cap - b->end >= want)
+        return 0;
+    /* Move the unconsumed bytes down to the pin (0 when nothing is in flight). */
+    if (b->start > c->pin) {
+        size_t n = b->end - b->start;
+        memmove(b->data + c->pin, b->data + b->start, n);
+        b->start = c->pin;
+        b->end = c->pin + n;
+        if (b->cap - b->end >= want)
+            return 0;
+    }
+    if (c->pin > 0)
+        return GW_ETOOBIG; /* slices point into data: it must not move */
+    size_t cap = b->cap ? b->cap : GW_BUF_MIN;
+    while (cap - b->end < want) {
+        if (cap > SIZE_MAX / 2)
+            return GW_ENOMEM;
+        cap *= 2;
+    }
+    char *p = realloc(b->data, cap);
+    if (p == NULL)
+        return GW_ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int wait_fd(struct gw_conn *c, short events, double timeout)
+{
+    struct pollfd pfd = {.fd = c->fd, .events = events};
+    int ms = timeout > 2e6 ? 2000000000 : (int)(timeout * 1000.0);
+    for (;;) {
+        int n = poll(&pfd, 1, ms);
+        if (n > 0)
+            return 0;
+        if (n == 0)
+            return GW_ETIMEDOUT;
+        if (errno != EINTR)
+            return GW_EIO;
+    }
+}
+
+static int sock_err(void)
+{
+    if (errno == ECONNRESET || errno == EPIPE || errno == ENOTCONN)
+        return GW_ECLOSED;
+    return GW_EIO;
+}
+
+ssize_t gw_conn_recv(struct gw_conn *c, char *buf, size_t len)
+{
+    if (c->broken)
+        return GW_ECLOSED;
+    for (;;) {
+        ssize_t n = recv(c->fd, buf, len, 0);
+        if (n > 0)
+            return n;
+        if (n == 0) {
+            c->broken = 1;
+            return GW_ECLOSED;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            int rc = wait_fd(c, POLLIN, c->srv->cfg->read_timeout);
+            if (rc != 0) {
+                c->broken = 1;
+                return rc;
+            }
+            continue;
+        }
+        c->broken = 1;
+        return sock_err();
+    }
+}
+
+ssize_t gw_conn_fill(struct gw_conn *c)
+{
+    int rc = gw_conn_reserve(c, 4096);
+    if (rc != 0)
+        return rc;
+    ssize_t n = gw_conn_recv(c, c->in.data + c->in.end, c->in.cap - c->in.end);
+    if (n > 0)
+        c->in.end += (size_t)n;
+    return n;
+}
+
+int gw_conn_writev(struct gw_conn *c, const struct iovec *iov, int iovcnt)
+{
+    struct iovec local[64];
+    if (c->broken)
+        return GW_ECLOSED;
+    while (iovcnt > 0) {
+        int cnt = iovcnt > 64 ? 64 : iovcnt;
+        memcpy(local, iov, (size_t)cnt * sizeof(*iov));
+        struct iovec *v = local;
+        int left = cnt;
+        while (left > 0) {
+            struct msghdr msg = {.msg_iov = v, .msg_iovlen = (size_t)left};
+            ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    int rc = wait_fd(c, POLLOUT, c->srv->cfg->send_timeout);
+                    if (rc != 0) {
+                        c->broken = 1;
+                        return rc;
+                    }
+                    continue;
+                }
+                c->broken = 1;
+                return sock_err();
+            }
+            size_t done = (size_t)n;
+            while (left > 0 && done >= v->iov_len) {
+                done -= v->iov_len;
+                v++;
+                left--;
+            }
+            if (left > 0) {
+                v->iov_base = (char *)v->iov_base + done;
+                v->iov_len -= done;
+            }
+        }
+        iov += cnt;
+        iovcnt -= cnt;
+    }
+    return 0;
+}
+
+int gw_conn_sendfile(struct gw_conn *c, int fd, off_t offset, size_t len, size_t *sent)
+{
+    *sent = 0;
+    if (c->broken)
+        return GW_ECLOSED;
+    while (len > 0) {
+        size_t chunk = len > (1u << 30) ? (1u << 30) : len;
+        ssize_t n = sendfile(c->fd, fd, &offset, chunk);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                int rc = wait_fd(c, POLLOUT, c->srv->cfg->send_timeout);
+                if (rc != 0) {
+                    c->broken = 1;
+                    return rc;
+                }
+                continue;
+            }
+            if (errno == EINVAL || errno == ENOSYS)
+                return GW_EIO; /* not sendfile-able: caller falls back (nothing sent) */
+            c->broken = 1;
+            return sock_err();
+        }
+        if (n == 0)
+            break; /* the file is shorter than promised */
+        *sent += (size_t)n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int gw_conn_out_append(struct gw_conn *c, const char *p, size_t n)
+{
+    struct gw_buf *b = &c->out;
+    if (b->cap - b->end < n) {
+        size_t cap = b->cap ? b->cap : 512;
+        while (cap - b->end < n) {
+            if (cap > SIZE_MAX / 2)
+                return GW_ENOMEM;
+            cap *= 2;
+        }
+        char *q = realloc(b->data, cap);
+        if (q == NULL)
+            return GW_ENOMEM;
+        b->data = q;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->end, p, n);
+    b->end += n;
+    return 0;
+}

@@ -1,0 +1,95 @@
+/*
+ * A client connection: its socket, its input buffer, its protocol and who owns it.
+ * The loop thread creates and frees connections; between dispatch and hand-back a
+ * single worker thread owns one and may use only the gw_conn_* I/O helpers below,
+ * which block (poll) with the configured timeouts and never touch the loop's
+ * watchers.
+ *
+ * The input buffer holds bytes read but not yet consumed, data[start..end). While a
+ * request is in flight, the front-end pins its head (bytes [0..pin) never move, since
+ * the request's slices point there) and reads body bytes behind it.
+ */
+#ifndef GW_CONN_H
+#define GW_CONN_H
+
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+struct gw_listener;
+struct gw_protocol;
+struct gw_request;
+struct gw_server;
+
+struct gw_buf {
+    char *data;
+    size_t start; /* first unconsumed byte */
+    size_t end;   /* one past the last byte read */
+    size_t cap;
+};
+
+enum gw_conn_state {
+    GW_CONN_IDLE,       /* loop: waiting for the first byte of a request */
+    GW_CONN_READING,    /* loop: reading a request head */
+    GW_CONN_DISPATCHED, /* owned by the pool / a worker */
+    GW_CONN_REPLYING,   /* loop: writing an error reply from c->out */
+    GW_CONN_LINGERING,  /* loop: write side shut, draining input before close */
+};
+
+struct gw_conn {
+    int fd;
+    enum gw_conn_state state;
+    const struct gw_protocol *proto;
+    const struct gw_listener *listener;
+    struct gw_server *srv;
+    void *proto_state;
+
+    struct gw_buf in;
+    size_t pin;       /* bytes [0..pin) of in.data must not move (in-flight head) */
+    struct gw_buf out; /* loop-side reply bytes (error answers) */
+
+    ev_io io;
+    ev_timer timer;
+    ev_tstamp head_deadline; /* absolute deadline of the head being read */
+    size_t linger_bytes;
+
+    int keep;          /* set by the front-end's finish: connection may be reused */
+    int broken;        /* a worker-side send or receive failed */
+    unsigned requests; /* requests served on this connection */
+
+    char remote_addr[64];
+    char remote_port[8];
+
+    struct gw_conn *next; /* link in the loop's hand-back list */
+    struct gw_conn *prev_all, *next_all; /* the loop's list of every connection */
+};
+
+/* Makes sure the input buffer has at least want free bytes after in.end, moving
+ * unpinned unconsumed bytes down or growing it (only when nothing is pinned).
+ * Returns 0 or GW_ENOMEM / GW_ETOOBIG (cannot grow while pinned). */
+int gw_conn_reserve(struct gw_conn *c, size_t want);
+
+/*
+ * Worker side. Reads more bytes into c->in (after reserve), waiting up to the read
+ * timeout. Returns the count (> 0), GW_ECLOSED at EOF or reset, GW_ETIMEDOUT, or
+ * another GW_E*. Marks the connection broken on failure.
+ */
+ssize_t gw_conn_fill(struct gw_conn *c);
+
+/* Worker side: reads directly into buf (after c->in is empty). Same results. */
+ssize_t gw_conn_recv(struct gw_conn *c, char *buf, size_t len);
+
+/* Worker side: writes all of iov, waiting up to the send timeout between progress.
+ * Returns 0 or GW_E* (and marks the connection broken). iov is not modified. */
+int gw_conn_writev(struct gw_conn *c, const struct iovec *iov, int iovcnt);
+
+/* Worker side: sendfile(2) of len bytes from fd at offset; 0 or GW_E*. Sets *sent
+ * to the bytes actually sent (short when the file ended early). */
+int gw_conn_sendfile(struct gw_conn *c, int fd, off_t offset, size_t len, size_t *sent);
+
+/* Loop side: appends bytes to c->out (the error-reply buffer). 0 or GW_ENOMEM. */
+int gw_conn_out_append(struct gw_conn *c, const char *p, size_t n);
+
+#endif

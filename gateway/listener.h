@@ -1,0 +1,35 @@
+/*
+ * Listening sockets: TCP over IPv4/IPv6, unix sockets (stale socket files replaced,
+ * optional mode) and inherited descriptors (fd:N). Opened on the main thread before
+ * the loop starts; the loop only accepts from them.
+ */
+#ifndef GW_LISTENER_H
+#define GW_LISTENER_H
+
+#include <ev.h>
+#include <stddef.h>
+
+struct gw_protocol;
+struct gw_server;
+
+struct gw_listener {
+    int fd;
+    const struct gw_protocol *proto;
+    const char *spec;      /* the address as given on the command line */
+    char *unix_path;       /* owned; unlinked on close; NULL for TCP / fd: */
+    int is_unix;
+    int is_tcp;
+    char server_name[64];  /* default SERVER_NAME (numeric host, or "localhost") */
+    char server_port[8];   /* SERVER_PORT ("80" on unix sockets) */
+    ev_io io;
+    struct gw_server *srv;
+};
+
+/* Opens and listens on spec. Returns 0 or -1 with one line in err. */
+int gw_listener_open(struct gw_listener *l, const char *spec, const struct gw_protocol *proto,
+                     int backlog, int socket_mode, char *err, size_t errlen);
+
+/* Closes the socket (and removes its unix socket file). Idempotent. */
+void gw_listener_close(struct gw_listener *l);
+
+#endif

@@ -1,0 +1,215 @@
+/*
+ * Error and access logs. Each line is formatted into a stack buffer and written with
+ * a single write(2) on an O_APPEND descriptor, so lines from different threads (and,
+ * later, processes) never interleave mid-line. The descriptors are set once at
+ * start-up and only read afterwards.
+ */
+#include "gateway/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gateway/util.h"
+
+static int error_fd = STDERR_FILENO;
+static int access_fd = -1;
+static enum gw_log_level min_level = GW_LOG_INFO;
+
+static const char *const level_names[] = {"debug", "info", "warning", "error", "critical"};
+
+int gw_log_level_parse(const char *name)
+{
+    for (int i = 0; i < (int)(sizeof(level_names) / sizeof(level_names[0])); i++)
+        if (strcmp(name, level_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static int open_log(const char *path, int dash_fd, char *err, size_t errlen)
+{
+    if (path == NULL || strcmp(path, "-") == 0)
+        return dash_fd;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        snprintf(err, errlen, "cannot open log file '%s': %s", path, strerror(errno));
+    return fd;
+}
+
+int gw_log_open(const char *error_path, const char *access_path, enum gw_log_level level,
+                char *err, size_t errlen)
+{
+    int efd = open_log(error_path, STDERR_FILENO, err, errlen);
+    if (efd < 0)
+        return -1;
+    int afd = -1;
+    if (access_path != NULL) {
+        afd = open_log(access_path, STDOUT_FILENO, err, errlen);
+        if (afd < 0) {
+            if (efd > STDERR_FILENO)
+                close(efd);
+            return -1;
+        }
+    }
+    error_fd = efd;
+    access_fd = afd;
+    min_level = level;
+    return 0;
+}
+
+void gw_log_close(void)
+{
+    if (error_fd > STDERR_FILENO)
+        close(error_fd);
+    if (access_fd > STDERR_FILENO)
+        close(access_fd);
+    error_fd = STDERR_FILENO;
+    access_fd = -1;
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* "[2026-11-22 03:04:05 +0000] [pid] " like gunicorn's error log. */
+static size_t stamp(char *buf, size_t cap)
+{
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    localtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(buf, cap, "[%Y-%m-%d %H:%M:%S %z] ", &tm);
+    int k = snprintf(buf + n, cap - n, "[%ld] ", (long)getpid());
+    return n + (k > 0 ? (size_t)k : 0);
+}
+
+void gw_log(enum gw_log_level level, const char *fmt, ...)
+{
+    char line[2048];
+    if (level < min_level)
+        return;
+    size_t n = stamp(line, sizeof(line));
+    int k = snprintf(line + n, sizeof(line) - n, "[%s] ", level_names[level]);
+    n += (size_t)k;
+    va_list ap;
+    va_start(ap, fmt);
+    k = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+    va_end(ap);
+    if (k < 0)
+        k = 0;
+    n += (size_t)k;
+    if (n > sizeof(line) - 2)
+        n = sizeof(line) - 2;
+    line[n++] = '\n';
+    write_all(error_fd, line, n);
+}
+
+void gw_log_raw(const char *buf, size_t len)
+{
+    write_all(error_fd, buf, len);
+}
+
+/* Appends s (at most max bytes), escaping '"', '\\' and non-printable bytes. */
+static size_t put_escaped(char *out, size_t cap, size_t n, struct gw_slice s, size_t max)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (s.ptr == NULL || s.len == 0) {
+        if (n < cap)
+            out[n++] = '-';
+        return n;
+    }
+    size_t len = s.len < max ? s.len : max;
+    for (size_t i = 0; i < len && n + 4 < cap; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = 'x';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    return n;
+}
+
+/* snprintf at out+n that never moves n past cap. */
+static size_t appendf(char *out, size_t cap, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static size_t appendf(char *out, size_t cap, size_t n, const char *fmt, ...)
+{
+    if (n >= cap)
+        return cap;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(out + n, cap - n, fmt, ap);
+    va_end(ap);
+    if (k < 0)
+        return n;
+    return (size_t)k >= cap - n ? cap - 1 : n + (size_t)k;
+}
+
+/* The value of an HTTP field (HTTP front-end) or HTTP_* CGI variable (others). */
+static struct gw_slice find_header(const struct gw_request *r, const char *lower,
+                                   const char *cgi)
+{
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (gw_slice_eq_lower(r->headers[i].name, lower))
+            return r->headers[i].value;
+    for (size_t i = 0; i < r->ncgi; i++)
+        if (gw_slice_eq(r->cgi[i].name, cgi))
+            return r->cgi[i].value;
+    return (struct gw_slice){NULL, 0};
+}
+
+void gw_log_access(const struct gw_request *r)
+{
+    char line[4096];
+    size_t n = 0, cap = sizeof(line) - 2;
+    if (access_fd < 0)
+        return;
+
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    localtime_r(&tv.tv_sec, &tm);
+    char when[64];
+    strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S %z", &tm);
+
+    /* Combined: host - - [time] "request" status bytes "referer" "agent" seconds */
+    n = put_escaped(line, cap, n, r->remote_addr, 64);
+    n = appendf(line, cap, n, " - - [%s] \"", when);
+    n = put_escaped(line, cap, n, r->method, 32);
+    if (n < cap)
+        line[n++] = ' ';
+    n = put_escaped(line, cap, n, r->request_uri, 1024);
+    if (n < cap)
+        line[n++] = ' ';
+    n = put_escaped(line, cap, n, r->protocol, 16);
+    n = appendf(line, cap, n, "\" %d %llu \"", r->status, (unsigned long long)r->bytes_sent);
+    n = put_escaped(line, cap, n, find_header(r, "referer", "HTTP_REFERER"), 512);
+    n = appendf(line, cap, n, "\" \"");
+    n = put_escaped(line, cap, n, find_header(r, "user-agent", "HTTP_USER_AGENT"), 512);
+    uint64_t end = gw_now_ns();
+    double total = r->t_head ? (double)(end - r->t_head) / 1e9 : 0.0;
+    n = appendf(line, cap, n, "\" %.6f", total);
+    if (n > cap)
+        n = cap;
+    line[n++] = '\n';
+    write_all(access_fd, line, n);
+}

@@ -1,0 +1,143 @@
+/*
+ * The worker pool. One mutex and two condition variables guard a ring buffer of
+ * requests; workers sleep on `ready` when it is empty. The loop thread submits with a
+ * trylock-free short critical section and never waits for a worker.
+ *
+ * Per request a worker: stamps t_worker, runs app->handle (which takes the GIL
+ * itself), ends the response with gw_request_finish, writes the access-log line and
+ * hands the connection back to the server. No lock is held during any of that.
+ *
+ * Lock order: pool.lock is a leaf (see gateway/server.h); the GIL is never taken while
+ * it is held.
+ */
+#include "gateway/pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/app.h"
+#include "gateway/conn.h"
+#include "gateway/log.h"
+#include "gateway/request.h"
+#include "gateway/server.h"
+#include "gateway/util.h"
+
+struct gw_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t ready;
+    struct gw_request **ring;
+    size_t cap, head, count;
+    int stopping;
+    const struct gw_app *app;
+    struct gw_server *srv;
+    pthread_t *threads;
+    int nthreads;
+};
+
+static struct gw_request *pop(struct gw_pool *p)
+{
+    struct gw_request *r = NULL;
+    pthread_mutex_lock(&p->lock);
+    while (p->count == 0 && !p->stopping)
+        pthread_cond_wait(&p->ready, &p->lock);
+    if (p->count > 0) {
+        r = p->ring[p->head];
+        p->head = (p->head + 1) % p->cap;
+        p->count--;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+static void *worker_main(void *arg)
+{
+    struct gw_pool *p = arg;
+    void *tctx = p->app->thread_start ? p->app->thread_start(p->app->ctx) : NULL;
+    if (p->app->thread_start && tctx == NULL) {
+        gw_log(GW_LOG_CRITICAL, "worker thread could not start the application runtime");
+        return NULL;
+    }
+    struct gw_request *r;
+    while ((r = pop(p)) != NULL) {
+        struct gw_conn *c = r->conn;
+        r->t_worker = gw_now_ns();
+        int ok = p->app->handle(tctx, r);
+        gw_request_finish(r, ok);
+        gw_log_access(r); /* the request lives until the hand-back */
+        gw_server_hand_back(p->srv, c);
+    }
+    if (p->app->thread_stop)
+        p->app->thread_stop(tctx);
+    return NULL;
+}
+
+struct gw_pool *gw_pool_start(const struct gw_app *app, struct gw_server *srv, int nthreads,
+                              size_t queue_cap)
+{
+    struct gw_pool *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        goto fail;
+    p->ring = calloc(queue_cap, sizeof(*p->ring));
+    p->threads = calloc((size_t)nthreads, sizeof(*p->threads));
+    if (p->ring == NULL || p->threads == NULL)
+        goto fail;
+    p->cap = queue_cap;
+    p->app = app;
+    p->srv = srv;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->ready, NULL);
+    for (int i = 0; i < nthreads; i++) {
+        int rc = pthread_create(&p->threads[i], NULL, worker_main, p);
+        if (rc != 0) {
+            gw_log(GW_LOG_ERROR, "cannot start worker thread %d: %s", i, strerror(rc));
+            break;
+        }
+        p->nthreads++;
+    }
+    if (p->nthreads == 0) {
+        gw_pool_stop(p);
+        return NULL;
+    }
+    return p;
+fail:
+    gw_log(GW_LOG_CRITICAL, "cannot allocate the worker pool");
+    if (p != NULL) {
+        free(p->ring);
+        free(p->threads);
+        free(p);
+    }
+    return NULL;
+}
+
+int gw_pool_submit(struct gw_pool *p, struct gw_request *r)
+{
+    int rc = -1;
+    pthread_mutex_lock(&p->lock);
+    if (p->count < p->cap && !p->stopping) {
+        p->ring[(p->head + p->count) % p->cap] = r;
+        p->count++;
+        rc = 0;
+        pthread_cond_signal(&p->ready);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+void gw_pool_stop(struct gw_pool *p)
+{
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stopping = 1;
+    pthread_cond_broadcast(&p->ready);
+    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    pthread_cond_destroy(&p->ready);
+    pthread_mutex_destroy(&p->lock);
+    free(p->ring);
+    free(p->threads);
+    free(p);
+}

@@ -1,0 +1,28 @@
+/*
+ * The worker pool: a fixed number of threads and one bounded FIFO of requests.
+ * The loop submits (never blocks: a full queue is refused at once); each worker pops
+ * a request, runs the app handler, ends the response and hands the connection back
+ * to the server. See the lock order in gateway/server.h.
+ */
+#ifndef GW_POOL_H
+#define GW_POOL_H
+
+#include <stddef.h>
+
+struct gw_app;
+struct gw_request;
+struct gw_server;
+struct gw_pool;
+
+/* Starts nthreads workers (each calls app->thread_start first). Returns NULL with a
+ * logged error when no thread could start. */
+struct gw_pool *gw_pool_start(const struct gw_app *app, struct gw_server *srv, int nthreads,
+                              size_t queue_cap);
+
+/* Loop: queues a request. 0, or -1 when the queue is full (answer 503). */
+int gw_pool_submit(struct gw_pool *p, struct gw_request *r);
+
+/* Stops the workers after the queue has drained and joins them; frees the pool. */
+void gw_pool_stop(struct gw_pool *p);
+
+#endif

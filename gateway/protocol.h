@@ -1,0 +1,62 @@
+/*
+ * The front-end interface: one const table of callbacks per wire protocol (HTTP,
+ * FastCGI, SCGI), filled with designated initializers in protocols/ (the h2o
+ * pattern). A connection's protocol is its table pointer; the core never looks
+ * inside the protocol's state.
+ *
+ * Threads: the loop-side callbacks run on the loop thread with no GIL; the
+ * worker-side ones run on the worker that owns the request, GIL released, and may
+ * block on the socket (bounded by the configured timeouts).
+ */
+#ifndef GW_PROTOCOL_H
+#define GW_PROTOCOL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "gateway/slice.h"
+
+struct gw_conn;
+struct gw_request;
+
+/* Results of parse(). */
+enum gw_parse_result {
+    GW_PARSE_MORE = 0,  /* need more bytes: the loop keeps reading */
+    GW_PARSE_READY = 1, /* *req is complete: the loop dispatches it to the pool */
+    GW_PARSE_CLOSE = 2, /* error: c->out holds the reply, if any; the loop sends it,
+                           then closes (lingering) without reading another request */
+};
+
+struct gw_protocol {
+    const char *name; /* "http", "fastcgi", "scgi": used in logs and listener specs */
+
+    /* Loop: a connection was accepted on a listener of this protocol. Allocates the
+     * protocol's per-connection state into c->proto_state. Returns 0 or GW_E*. */
+    int (*conn_open)(struct gw_conn *c);
+    /* Loop or worker (whoever owns c): the connection is being closed; free state. */
+    void (*conn_close)(struct gw_conn *c);
+
+    /* Loop: bytes were appended to c->in. Consumes what it can. On GW_PARSE_READY
+     * stores the request in *req (owned by c). Must never block. */
+    enum gw_parse_result (*parse)(struct gw_conn *c, struct gw_request **req);
+
+    /* Loop: answer at once with this status and close: the request could not be
+     * queued (503: pool full or server stopping; r is the parsed request) or the head
+     * did not arrive in time (408; r is NULL). Writes the reply into c->out (or
+     * nothing, when the protocol has no such answer); the loop sends it and closes. */
+    void (*reject)(struct gw_conn *c, struct gw_request *r, int status);
+
+    /* Worker side, see the gw_request_* contracts in gateway/request.h. */
+    ssize_t (*read_body)(struct gw_request *r, char *buf, size_t len);
+    int (*send_head)(struct gw_request *r, struct gw_slice status, const struct gw_field *f,
+                     size_t n);
+    int (*send_body)(struct gw_request *r, const struct iovec *iov, int iovcnt);
+    int (*send_file)(struct gw_request *r, int fd, off_t offset, size_t len);
+    /* Worker: ends the response (see gw_request_finish). Returns 1 when the
+     * connection may be kept for another request (handed back to the loop), 0 when
+     * it must be closed. */
+    int (*finish)(struct gw_request *r, int ok);
+};
+
+#endif

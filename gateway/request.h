@@ -1,0 +1,111 @@
+/*
+ * The normalized request: what every front-end (HTTP, FastCGI, SCGI) produces and
+ * what the app handler (python/) consumes. It is a CGI-shaped view: the front-end
+ * fills the slices, the environ builder turns them into PEP 3333 keys.
+ *
+ * Ownership: a request belongs to its connection. All slices point into the
+ * connection's buffers (or the listener's strings) and stay valid until the
+ * worker hands the connection back to the loop, after gw_request_finish. Between dispatch and finish exactly one worker thread
+ * owns the request; the functions below are called only by that thread, with the
+ * GIL released (they block on the socket).
+ */
+#ifndef GW_REQUEST_H
+#define GW_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "gateway/slice.h"
+
+struct gw_conn;
+struct gw_protocol;
+
+struct gw_request {
+    struct gw_conn *conn;
+    const struct gw_protocol *proto;
+    void *proto_data; /* the front-end's per-request state */
+
+    /* CGI view. A NULL ptr means "not present". */
+    struct gw_slice method;         /* REQUEST_METHOD */
+    struct gw_slice request_uri;    /* REQUEST_URI: the target as sent (raw) */
+    struct gw_slice script_name;    /* SCRIPT_NAME: decoded mount prefix ("" if none) */
+    struct gw_slice path_info;      /* PATH_INFO: decoded path after script_name */
+    struct gw_slice query;          /* QUERY_STRING: raw, "" when none */
+    struct gw_slice protocol;       /* SERVER_PROTOCOL, e.g. "HTTP/1.1" */
+    struct gw_slice content_type;   /* CONTENT_TYPE, NULL when absent */
+    struct gw_slice content_length; /* CONTENT_LENGTH as digits, NULL when absent/chunked */
+    struct gw_slice server_name;    /* SERVER_NAME */
+    struct gw_slice server_port;    /* SERVER_PORT */
+    struct gw_slice remote_addr;    /* REMOTE_ADDR ("" on a unix socket) */
+    struct gw_slice remote_port;    /* REMOTE_PORT ("" on a unix socket) */
+    int https;                      /* wsgi.url_scheme is "https" */
+
+    /* HTTP header fields as received (HTTP front-end): the environ builder maps them
+     * to HTTP_* (dropping names with '_', Content-Type and Content-Length, joining
+     * repeats with ", "). */
+    const struct gw_field *headers;
+    size_t nheaders;
+    /* CGI variables already in CGI form (FastCGI/SCGI front-ends): copied into
+     * environ as they are, after the fields above. */
+    const struct gw_field *cgi;
+    size_t ncgi;
+
+    int64_t body_length; /* CONTENT_LENGTH as a number; -1 when the body ends by framing */
+
+    /* Filled while it runs, for the access log. Times are CLOCK_MONOTONIC ns. */
+    int status;            /* status code sent, 0 before send_head */
+    uint64_t bytes_sent;   /* body bytes written */
+    uint64_t t_head;       /* head complete (loop thread) */
+    uint64_t t_worker;     /* taken by a worker */
+    uint64_t t_app;        /* GIL acquired, app about to be called (python/) */
+    uint64_t t_app_done;   /* app returned its iterable or raised (python/) */
+};
+
+/*
+ * Reads up to len body bytes into buf. Returns the count (> 0), 0 at the end of the
+ * body (GW_EOF), or a negative GW_E* (body ended early, timeout, bad chunk framing,
+ * aborted). Never reads past the body. The first call may first send
+ * "100 Continue" when the client asked for it.
+ */
+ssize_t gw_request_read(struct gw_request *r, char *buf, size_t len);
+
+/*
+ * Sends the status line / Status header and the app's headers. status is the WSGI
+ * status string ("200 OK"), already validated by the caller: 3 digits, a space, a
+ * reason without CR/LF/NUL. Field names are tokens, values free of CR/LF/NUL. The
+ * front-end adds Date, Server, framing and connection headers and drops hop-by-hop
+ * ones the app gave. Copies what it needs: the arguments may be freed on return.
+ * Returns 0 or GW_E*.
+ */
+int gw_request_send_head(struct gw_request *r, struct gw_slice status,
+                         const struct gw_field *fields, size_t n);
+
+/*
+ * Sends body bytes (after send_head). Honours the app's Content-Length (never sends
+ * more than declared), HEAD/204/304 (sends nothing) and chunked framing. Blocks until
+ * written or the send timeout. Returns 0 or GW_E*.
+ */
+int gw_request_send_body(struct gw_request *r, const struct iovec *iov, int iovcnt);
+
+/*
+ * Sends len bytes of the regular file fd from offset (len = (size_t)-1: to its end)
+ * with sendfile(2) where the framing allows it. Returns 0 or GW_E*.
+ */
+int gw_request_send_file(struct gw_request *r, int fd, off_t offset, size_t len);
+
+/*
+ * Ends the response: ok = 1 completes it (last chunk / END_REQUEST), ok = 0 aborts
+ * it (the connection is closed without a clean end). If nothing was sent yet, a 500
+ * is sent instead (ok = 0) or an empty 200 (ok = 1 with no head: never happens with
+ * a correct handler). Called by the worker pool (gateway/pool.c) once the app handler
+ * has returned, never by the handler itself. The request's slices stay readable (for
+ * the access log) until the worker hands the connection back to the loop.
+ */
+void gw_request_finish(struct gw_request *r, int ok);
+
+/* 1 when the client has gone (a send failed); the app handler may stop iterating. */
+int gw_request_client_gone(const struct gw_request *r);
+
+#endif

@@ -1,0 +1,476 @@
+/*
+ * The event loop (libev) and everything the loop thread does: accept, read request
+ * heads and hand them to the front-end's parser, dispatch ready requests to the pool,
+ * write the loop's own error replies, linger before closing, keep-alive and head
+ * timeouts, take connections back from workers, and the graceful stop.
+ *
+ * Invariants: only the loop thread runs this file (except gw_server_hand_back); a
+ * connection in GW_CONN_DISPATCHED has its watchers stopped and belongs to the pool;
+ * the loop never calls Python. Head timeouts are absolute (set when the first byte
+ * of a request arrives, never extended per byte: slowloris).
+ */
+#include "gateway/server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "gateway/conn.h"
+#include "gateway/errors.h"
+#include "gateway/listener.h"
+#include "gateway/log.h"
+#include "gateway/pool.h"
+#include "gateway/protocol.h"
+#include "gateway/request.h"
+#include "gateway/status.h"
+#include "gateway/util.h"
+
+#define LINGER_SECONDS 2.0
+#define LINGER_MAX_BYTES (256 * 1024)
+#define ACCEPT_BATCH 64
+
+static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void process(struct gw_server *s, struct gw_conn *c);
+
+static void check_done(struct gw_server *s)
+{
+    if (s->stopping && s->nconns == 0)
+        ev_break(s->loop, EVBREAK_ALL);
+}
+
+static void conn_free(struct gw_server *s, struct gw_conn *c)
+{
+    ev_io_stop(s->loop, &c->io);
+    ev_timer_stop(s->loop, &c->timer);
+    if (c->proto->conn_close)
+        c->proto->conn_close(c);
+    close(c->fd);
+    if (c->prev_all)
+        c->prev_all->next_all = c->next_all;
+    else
+        s->all = c->next_all;
+    if (c->next_all)
+        c->next_all->prev_all = c->prev_all;
+    free(c->in.data);
+    free(c->out.data);
+    free(c);
+    s->nconns--;
+    check_done(s);
+}
+
+static void set_timer(struct gw_server *s, struct gw_conn *c, double after)
+{
+    ev_timer_stop(s->loop, &c->timer);
+    ev_timer_set(&c->timer, after > 0 ? after : 0.001, 0.);
+    ev_timer_start(s->loop, &c->timer);
+}
+
+static void set_io(struct gw_server *s, struct gw_conn *c, int events)
+{
+    ev_io_stop(s->loop, &c->io);
+    ev_io_set(&c->io, c->fd, events);
+    ev_io_start(s->loop, &c->io);
+}
+
+/* Stops writing, then reads and discards for a short while before closing, so the
+ * client reads our last response instead of a reset caused by its unread bytes. */
+static void linger(struct gw_server *s, struct gw_conn *c)
+{
+    if (shutdown(c->fd, SHUT_WR) != 0) {
+        conn_free(s, c);
+        return;
+    }
+    c->state = GW_CONN_LINGERING;
+    c->linger_bytes = 0;
+    set_io(s, c, EV_READ);
+    set_timer(s, c, LINGER_SECONDS);
+}
+
+/* Writes what is left of c->out; lingers when done. */
+static void flush_reply(struct gw_server *s, struct gw_conn *c)
+{
+    while (c->out.start < c->out.end) {
+        ssize_t n = send(c->fd, c->out.data + c->out.start, c->out.end - c->out.start,
+                         MSG_NOSIGNAL);
+        if (n > 0) {
+            c->out.start += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (c->state != GW_CONN_REPLYING) {
+                c->state = GW_CONN_REPLYING;
+                set_io(s, c, EV_WRITE);
+                set_timer(s, c, s->cfg->send_timeout);
+            }
+            return;
+        }
+        conn_free(s, c);
+        return;
+    }
+    linger(s, c);
+}
+
+static void start_idle(struct gw_server *s, struct gw_conn *c, double timeout)
+{
+    c->state = GW_CONN_IDLE;
+    set_io(s, c, EV_READ);
+    set_timer(s, c, timeout);
+}
+
+static void dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r)
+{
+    ev_io_stop(s->loop, &c->io);
+    ev_timer_stop(s->loop, &c->timer);
+    r->t_head = gw_now_ns();
+    if (s->stopping || gw_pool_submit(s->pool, r) != 0) {
+        gw_log(GW_LOG_WARNING, "%s: request queue full, answering 503", c->listener->spec);
+        c->proto->reject(c, r, 503);
+        flush_reply(s, c);
+        return;
+    }
+    c->state = GW_CONN_DISPATCHED;
+    s->ndispatched++;
+}
+
+/* Runs the parser over the buffered bytes and acts on its verdict. */
+static void process(struct gw_server *s, struct gw_conn *c)
+{
+    struct gw_request *r = NULL;
+    if (c->in.start == c->in.end)
+        return;
+    if (c->state == GW_CONN_IDLE) {
+        c->state = GW_CONN_READING;
+        c->head_deadline = ev_now(s->loop) + s->cfg->read_timeout;
+        set_timer(s, c, s->cfg->read_timeout);
+    }
+    switch (c->proto->parse(c, &r)) {
+    case GW_PARSE_MORE:
+        return;
+    case GW_PARSE_READY:
+        dispatch(s, c, r);
+        return;
+    case GW_PARSE_CLOSE:
+        ev_timer_stop(s->loop, &c->timer);
+        flush_reply(s, c);
+        return;
+    }
+}
+
+/* One recv per wake-up (level-triggered), so the parser sees every piece and its
+ * limits bound the buffer. */
+static void read_head(struct gw_server *s, struct gw_conn *c)
+{
+    if (gw_conn_reserve(c, 4096) != 0) {
+        conn_free(s, c);
+        return;
+    }
+    for (;;) {
+        ssize_t n = recv(c->fd, c->in.data + c->in.end, c->in.cap - c->in.end, 0);
+        if (n > 0) {
+            c->in.end += (size_t)n;
+            break;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        conn_free(s, c); /* EOF or error before a complete head: nothing to answer */
+        return;
+    }
+    process(s, c);
+}
+
+static void linger_read(struct gw_server *s, struct gw_conn *c)
+{
+    char sink[16384];
+    for (;;) {
+        ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+        if (n > 0) {
+            c->linger_bytes += (size_t)n;
+            if (c->linger_bytes > LINGER_MAX_BYTES)
+                break;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        break;
+    }
+    conn_free(s, c);
+}
+
+static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct gw_conn *c = w->data;
+    struct gw_server *s = c->srv;
+    (void)loop;
+    (void)revents;
+    switch (c->state) {
+    case GW_CONN_IDLE:
+    case GW_CONN_READING:
+        read_head(s, c);
+        break;
+    case GW_CONN_REPLYING:
+        flush_reply(s, c);
+        break;
+    case GW_CONN_LINGERING:
+        linger_read(s, c);
+        break;
+    case GW_CONN_DISPATCHED:
+        ev_io_stop(s->loop, &c->io);
+        break;
+    }
+}
+
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct gw_conn *c = w->data;
+    struct gw_server *s = c->srv;
+    (void)loop;
+    (void)revents;
+    if (c->state == GW_CONN_READING) {
+        double left = c->head_deadline - ev_now(s->loop);
+        if (left > 0.01) {
+            set_timer(s, c, left);
+            return;
+        }
+        gw_log(GW_LOG_INFO, "%s: %s: request head not complete within %.1fs, closing",
+               c->listener->spec, c->remote_addr, s->cfg->read_timeout);
+        if (c->in.end > c->in.start && c->proto->reject) {
+            c->out.start = c->out.end = 0;
+            c->proto->reject(c, NULL, 408);
+            c->state = GW_CONN_REPLYING;
+            flush_reply(s, c);
+            return;
+        }
+    }
+    conn_free(s, c);
+}
+
+static void fill_peer(struct gw_conn *c, const struct sockaddr_storage *ss, socklen_t sl)
+{
+    c->remote_addr[0] = '\0';
+    c->remote_port[0] = '\0';
+    if (ss->ss_family != AF_INET && ss->ss_family != AF_INET6)
+        return;
+    if (getnameinfo((const struct sockaddr *)ss, sl, c->remote_addr, sizeof(c->remote_addr),
+                    c->remote_port, sizeof(c->remote_port),
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        c->remote_addr[0] = '\0';
+        c->remote_port[0] = '\0';
+    }
+    /* An IPv4 peer on a dual-stack socket: show 1.2.3.4, not ::ffff:1.2.3.4. */
+    if (strncmp(c->remote_addr, "::ffff:", 7) == 0 && strchr(c->remote_addr + 7, ':') == NULL)
+        memmove(c->remote_addr, c->remote_addr + 7, strlen(c->remote_addr + 7) + 1);
+}
+
+static void accept_one(struct gw_server *s, struct gw_listener *l, int fd,
+                       const struct sockaddr_storage *ss, socklen_t sl)
+{
+    struct gw_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    c->fd = fd;
+    c->srv = s;
+    c->listener = l;
+    c->proto = l->proto;
+    fill_peer(c, ss, sl);
+    if (l->is_tcp) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    if (c->proto->conn_open && c->proto->conn_open(c) != 0) {
+        close(fd);
+        free(c);
+        return;
+    }
+    ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
+    c->io.data = c;
+    ev_timer_init(&c->timer, conn_timer_cb, 0., 0.);
+    c->timer.data = c;
+    c->next_all = s->all;
+    if (s->all)
+        s->all->prev_all = c;
+    s->all = c;
+    s->nconns++;
+    start_idle(s, c, s->cfg->read_timeout);
+}
+
+static void listeners_watch(struct gw_server *s, int on)
+{
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        if (s->listeners[i].fd < 0)
+            continue;
+        if (on)
+            ev_io_start(s->loop, &s->listeners[i].io);
+        else
+            ev_io_stop(s->loop, &s->listeners[i].io);
+    }
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct gw_listener *l = w->data;
+    struct gw_server *s = l->srv;
+    (void)loop;
+    (void)revents;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            accept_one(s, l, fd, &ss, sl);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            gw_log(GW_LOG_ERROR, "%s: accept: %s; pausing accepts for 0.5s", l->spec,
+                   strerror(errno));
+            listeners_watch(s, 0);
+            ev_timer_set(&s->accept_pause, 0.5, 0.);
+            ev_timer_start(s->loop, &s->accept_pause);
+        }
+        return;
+    }
+}
+
+static void accept_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct gw_server *s = w->data;
+    (void)loop;
+    (void)revents;
+    if (!s->stopping)
+        listeners_watch(s, 1);
+}
+
+/* Connections coming back from workers: continue (keep-alive) or close. */
+static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+    struct gw_server *s = w->data;
+    (void)loop;
+    (void)revents;
+    pthread_mutex_lock(&s->back_lock);
+    struct gw_conn *c = s->back_head;
+    s->back_head = s->back_tail = NULL;
+    pthread_mutex_unlock(&s->back_lock);
+    while (c != NULL) {
+        struct gw_conn *next = c->next;
+        c->next = NULL;
+        s->ndispatched--;
+        c->requests++;
+        c->pin = 0; /* the request is over: its slices are dead */
+        if (c->broken) {
+            conn_free(s, c);
+        } else if (!c->keep || s->stopping) {
+            linger(s, c);
+        } else {
+            start_idle(s, c, s->cfg->keep_alive);
+            process(s, c); /* a pipelined request may already be buffered */
+        }
+        c = next;
+    }
+}
+
+void gw_server_hand_back(struct gw_server *s, struct gw_conn *c)
+{
+    pthread_mutex_lock(&s->back_lock);
+    c->next = NULL;
+    if (s->back_tail)
+        s->back_tail->next = c;
+    else
+        s->back_head = c;
+    s->back_tail = c;
+    pthread_mutex_unlock(&s->back_lock);
+    ev_async_send(s->loop, &s->wake);
+}
+
+static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct gw_server *s = w->data;
+    (void)loop;
+    (void)revents;
+    if (s->stopping)
+        return;
+    gw_log(GW_LOG_INFO, "signal %d: stopping gracefully (%zu requests in flight)", w->signum,
+           s->ndispatched);
+    s->stopping = 1;
+    listeners_watch(s, 0);
+    ev_timer_stop(s->loop, &s->accept_pause);
+    for (size_t i = 0; i < s->nlisteners; i++)
+        gw_listener_close(&s->listeners[i]);
+    /* Idle and half-read connections hold no request: close them now. */
+    struct gw_conn *c = s->all;
+    while (c != NULL) {
+        struct gw_conn *next = c->next_all;
+        if (c->state == GW_CONN_IDLE || c->state == GW_CONN_READING)
+            conn_free(s, c);
+        c = next;
+    }
+    check_done(s);
+}
+
+int gw_server_init(struct gw_server *s, const struct gw_config *cfg,
+                   struct gw_listener *listeners, size_t nlisteners, struct gw_pool *pool)
+{
+    memset(s, 0, sizeof(*s));
+    s->cfg = cfg;
+    s->pool = pool;
+    s->listeners = listeners;
+    s->nlisteners = nlisteners;
+    s->loop = ev_default_loop(EVFLAG_AUTO);
+    if (s->loop == NULL) {
+        gw_log(GW_LOG_CRITICAL, "cannot create the event loop");
+        return -1;
+    }
+    pthread_mutex_init(&s->back_lock, NULL);
+    ev_async_init(&s->wake, wake_cb);
+    s->wake.data = s;
+    ev_async_start(s->loop, &s->wake);
+    ev_signal_init(&s->sig_term, stop_cb, SIGTERM);
+    s->sig_term.data = s;
+    ev_signal_start(s->loop, &s->sig_term);
+    ev_signal_init(&s->sig_int, stop_cb, SIGINT);
+    s->sig_int.data = s;
+    ev_signal_start(s->loop, &s->sig_int);
+    ev_timer_init(&s->accept_pause, accept_pause_cb, 0.5, 0.);
+    s->accept_pause.data = s;
+    for (size_t i = 0; i < nlisteners; i++) {
+        struct gw_listener *l = &listeners[i];
+        l->srv = s;
+        ev_io_init(&l->io, accept_cb, l->fd, EV_READ);
+        l->io.data = l;
+    }
+    listeners_watch(s, 1);
+    return 0;
+}
+
+void gw_server_set_pool(struct gw_server *s, struct gw_pool *pool)
+{
+    s->pool = pool;
+}
+
+void gw_server_run(struct gw_server *s)
+{
+    ev_run(s->loop, 0);
+}
+
+void gw_server_destroy(struct gw_server *s)
+{
+    while (s->all != NULL)
+        conn_free(s, s->all);
+    pthread_mutex_destroy(&s->back_lock);
+}

@@ -1,0 +1,60 @@
+/*
+ * The server: listeners, the libev loop, every connection, and the hand-offs between
+ * the loop thread and the worker pool. The loop thread runs gw_server_run and is the
+ * only thread that touches the watchers, the connection list and the counters below;
+ * workers reach it only through gw_server_hand_back (a locked list plus ev_async).
+ *
+ * Lock order: server.back_lock and the pool's lock are leaves; neither is ever held
+ * while taking the other, nor while taking the GIL.
+ */
+#ifndef GW_SERVER_H
+#define GW_SERVER_H
+
+#include <ev.h>
+#include <pthread.h>
+#include <stddef.h>
+
+#include "gateway/config.h"
+
+struct gw_conn;
+struct gw_listener;
+struct gw_pool;
+struct gw_protocol;
+
+struct gw_server {
+    const struct gw_config *cfg;
+    struct ev_loop *loop;
+    struct gw_pool *pool;
+    struct gw_listener *listeners;
+    size_t nlisteners;
+
+    ev_async wake;                /* a worker handed a connection back */
+    pthread_mutex_t back_lock;    /* protects back_head/back_tail */
+    struct gw_conn *back_head, *back_tail;
+
+    ev_signal sig_term, sig_int;
+    ev_timer accept_pause;        /* accept() paused after EMFILE */
+    int stopping;
+    size_t nconns;                /* open connections */
+    size_t ndispatched;           /* connections owned by the pool */
+    struct gw_conn *all;          /* every open connection */
+};
+
+/* Sets up the loop, its watchers and the listeners' watchers. 0 or -1. */
+int gw_server_init(struct gw_server *s, const struct gw_config *cfg,
+                   struct gw_listener *listeners, size_t nlisteners, struct gw_pool *pool);
+
+/* Sets the pool (created after the server, since workers hand back to it). */
+void gw_server_set_pool(struct gw_server *s, struct gw_pool *pool);
+
+/* Runs the loop until a graceful stop has finished (SIGTERM/SIGINT). */
+void gw_server_run(struct gw_server *s);
+
+/* Frees what gw_server_init made (after the pool has stopped). */
+void gw_server_destroy(struct gw_server *s);
+
+/* Worker: gives a finished connection back to the loop, which continues it
+ * (c->keep) or closes it. Thread-safe. */
+void gw_server_hand_back(struct gw_server *s, struct gw_conn *c);
+
+#endif

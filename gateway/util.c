@@ -1,0 +1,90 @@
+/*
+ * Small shared helpers of the core: error texts, the status table lookup, the
+ * monotonic clock and the cached HTTP date. Pure functions or thread-local caches;
+ * safe on any thread.
+ */
+#include "gateway/util.h"
+
+#include <stdio.h>
+#include <time.h>
+
+#include "gateway/errors.h"
+#include "gateway/status.h"
+
+const char *gw_strerror(int err)
+{
+    switch (err) {
+    case GW_EOF:
+        return "end of body";
+    case GW_ECLOSED:
+        return "connection closed by peer";
+    case GW_ETIMEDOUT:
+        return "timed out";
+    case GW_EPROTO:
+        return "malformed request body framing";
+    case GW_ETOOBIG:
+        return "request over a configured limit";
+    case GW_ESTATE:
+        return "invalid call in this state";
+    case GW_ENOMEM:
+        return "out of memory";
+    case GW_EABORTED:
+        return "request aborted by the front server";
+    case GW_EIO:
+        return "I/O error";
+    default:
+        return "unknown error";
+    }
+}
+
+const char *gw_status_reason(int status)
+{
+    switch (status) {
+#define GW_STATUS_CASE(code, text)                                                           \
+    case code:                                                                               \
+        return text;
+        GW_STATUS_TABLE(GW_STATUS_CASE)
+#undef GW_STATUS_CASE
+    default:
+        return "Unknown";
+    }
+}
+
+uint64_t gw_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Each thread keeps the last formatted second; strftime runs once a second. */
+static __thread time_t date_sec = -1;
+static __thread char date_buf[GW_HTTP_DATE_LEN + 1];
+
+const char *gw_http_date(void)
+{
+    time_t now = time(NULL);
+    if (now != date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(date_buf, sizeof(date_buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        date_sec = now;
+    }
+    return date_buf;
+}
+
+int gw_parse_u64(const char *p, size_t n, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (n == 0 || n > 19)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (uint64_t)(p[i] - '0');
+    }
+    if (v > max)
+        return -1;
+    *out = v;
+    return 0;
+}

@@ -1,0 +1,24 @@
+/*
+ * Small helpers shared by the core and the front-ends (see gateway/util.c).
+ */
+#ifndef GW_UTIL_H
+#define GW_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GW_VERSION "0.1.0"
+#define GW_SERVER_TOKEN "wsgate/" GW_VERSION
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t gw_now_ns(void);
+
+/* "Sun, 06 Nov 1994 08:49:37 GMT" for now; a thread-local string, valid until this
+ * thread's next call. */
+#define GW_HTTP_DATE_LEN 29
+const char *gw_http_date(void);
+
+/* Parses 1..19 ASCII digits (nothing else) into *out when <= max. Returns 0 or -1. */
+int gw_parse_u64(const char *p, size_t n, uint64_t max, uint64_t *out);
+
+#endif

@@ -1,0 +1,369 @@
+/*
+ * The HTTP/1.1 front-end: connection set-up, head parsing on the loop thread (with
+ * the pure parser of http_parse.c), translation of the head into the normalized
+ * request, and request-body reading on the worker (Content-Length or chunked,
+ * 100-continue on first read). Response framing lives in http_response.c.
+ *
+ * Invariants: once a head is dispatched its bytes are pinned in c->in (the request's
+ * slices point there) and body bytes are read behind them; the body is never read
+ * past its end, so a pipelined request that follows stays intact in the buffer.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/conn.h"
+#include "gateway/errors.h"
+#include "gateway/listener.h"
+#include "gateway/server.h"
+#include "protocols/http.h"
+#include "protocols/http_conn.h"
+
+static int http_conn_open(struct gw_conn *c)
+{
+    const struct gw_config *cfg = c->srv->cfg;
+    struct gw_http_conn *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return GW_ENOMEM;
+    h->nfields_cap = cfg->max_headers;
+    h->fields = calloc(h->nfields_cap, sizeof(*h->fields));
+    if (h->fields == NULL) {
+        free(h);
+        return GW_ENOMEM;
+    }
+    gw_http_scan_init(&h->scan);
+    c->proto_state = h;
+    return 0;
+}
+
+static void http_conn_close(struct gw_conn *c)
+{
+    struct gw_http_conn *h = c->proto_state;
+    if (h == NULL)
+        return;
+    free(h->fields);
+    free(h->path);
+    free(h->out);
+    free(h);
+    c->proto_state = NULL;
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes the path into h->path (a malformed escape is kept literally, like
+ * urllib.parse.unquote). Returns the decoded length or -1 on allocation failure. */
+static ssize_t decode_path(struct gw_http_conn *h, struct gw_slice p)
+{
+    if (h->path_cap < p.len + 1) {
+        char *np = realloc(h->path, p.len + 1);
+        if (np == NULL)
+            return -1;
+        h->path = np;
+        h->path_cap = p.len + 1;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < p.len; i++) {
+        unsigned char ch = (unsigned char)p.ptr[i];
+        if (ch == '%' && i + 2 < p.len) {
+            int hi = hexval((unsigned char)p.ptr[i + 1]);
+            int lo = hexval((unsigned char)p.ptr[i + 2]);
+            if (hi >= 0 && lo >= 0) {
+                h->path[o++] = (char)(hi * 16 + lo);
+                i += 2;
+                continue;
+            }
+        }
+        h->path[o++] = (char)ch;
+    }
+    return (ssize_t)o;
+}
+
+/* The methods of the IANA HTTP Method Registry; anything else gets 501 (H39). */
+static int known_method(struct gw_slice m)
+{
+    static const char *const methods[] = {
+        "GET",       "HEAD",       "POST",     "PUT",        "DELETE",          "OPTIONS",
+        "PATCH",     "TRACE",      "ACL",      "BASELINE-CONTROL", "BIND",      "CHECKIN",
+        "CHECKOUT",  "COPY",       "LABEL",    "LINK",       "LOCK",            "MERGE",
+        "MKACTIVITY", "MKCALENDAR", "MKCOL",   "MKREDIRECTREF", "MKWORKSPACE",  "MOVE",
+        "ORDERPATCH", "PROPFIND",  "PROPPATCH", "QUERY",     "REBIND",          "REPORT",
+        "SEARCH",    "UNBIND",     "UNCHECKOUT", "UNLINK",   "UNLOCK",          "UPDATE",
+        "UPDATEREDIRECTREF", "VERSION-CONTROL",
+    };
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (gw_slice_eq(m, methods[i]))
+            return 1;
+    return 0;
+}
+
+/* SERVER_NAME from "host[:port]" or "[v6]:port"; copied to be NUL-free and bounded. */
+static struct gw_slice host_name(struct gw_http_conn *h, struct gw_slice a)
+{
+    size_t n = a.len;
+    const char *p = a.ptr;
+    if (n > 0 && p[0] == '[') {
+        const char *e = memchr(p, ']', n);
+        n = e ? (size_t)(e - p) + 1 : n;
+    } else {
+        const char *colon = memchr(p, ':', n);
+        if (colon)
+            n = (size_t)(colon - p);
+    }
+    if (n == 0 || n >= sizeof(h->server_name))
+        return (struct gw_slice){NULL, 0};
+    memcpy(h->server_name, p, n);
+    return gw_slice_make(h->server_name, n);
+}
+
+/* Fills the normalized request from the parsed head. 0, or a status to answer. */
+static int build_request(struct gw_conn *c, struct gw_http_conn *h)
+{
+    const struct gw_config *cfg = c->srv->cfg;
+    const struct gw_listener *l = c->listener;
+    struct gw_http_head *hd = &h->head;
+    struct gw_request *r = &h->req;
+
+    memset(r, 0, sizeof(*r));
+    r->conn = c;
+    r->proto = c->proto;
+    r->proto_data = h;
+    r->method = hd->method;
+    r->request_uri = hd->target;
+    r->query = hd->query.ptr ? hd->query : GW_SLICE_LIT("");
+    r->protocol = hd->minor ? GW_SLICE_LIT("HTTP/1.1") : GW_SLICE_LIT("HTTP/1.0");
+    r->headers = hd->fields;
+    r->nheaders = hd->nfields;
+
+    if (!known_method(hd->method))
+        return 501;
+    /* OPTIONS * names the server, not a resource: no path for the app. */
+    struct gw_slice raw_path = gw_slice_eq(hd->path, "*") ? GW_SLICE_LIT("") : hd->path;
+    ssize_t plen = decode_path(h, raw_path);
+    if (plen < 0)
+        return 500;
+    struct gw_slice path = gw_slice_make(h->path, (size_t)plen);
+    size_t sl = strlen(cfg->script_name);
+    if (sl > 0) {
+        if (path.len < sl || memcmp(path.ptr, cfg->script_name, sl) != 0 ||
+            (path.len > sl && path.ptr[sl] != '/'))
+            return 404; /* outside the mount point */
+        r->script_name = gw_slice_make(cfg->script_name, sl);
+        r->path_info = gw_slice_make(path.ptr + sl, path.len - sl);
+    } else {
+        r->script_name = GW_SLICE_LIT("");
+        r->path_info = path;
+    }
+
+    if (hd->content_type)
+        r->content_type = hd->content_type->value;
+    r->body_length = 0;
+    if (hd->chunked) {
+        r->body_length = -1;
+    } else if (hd->content_length >= 0) {
+        for (size_t i = 0; i < hd->nfields; i++)
+            if (gw_slice_eq_lower(hd->fields[i].name, "content-length"))
+                r->content_length = hd->fields[i].value;
+        r->body_length = hd->content_length;
+    }
+
+    struct gw_slice name = {NULL, 0};
+    if (hd->authority.ptr)
+        name = host_name(h, hd->authority);
+    else if (hd->host)
+        name = host_name(h, hd->host->value);
+    r->server_name = name.ptr ? name : gw_slice_make(l->server_name, strlen(l->server_name));
+    r->server_port = gw_slice_make(l->server_port, strlen(l->server_port));
+    r->remote_addr = gw_slice_make(c->remote_addr, strlen(c->remote_addr));
+    r->remote_port = gw_slice_make(c->remote_port, strlen(c->remote_port));
+
+    h->chunked = hd->chunked;
+    gw_http_chunked_init(&h->dechunk);
+    h->body_left = hd->content_length > 0 ? (uint64_t)hd->content_length : 0;
+    h->body_read = 0;
+    h->body_done = !hd->chunked && h->body_left == 0;
+    h->body_error = 0;
+    h->expect_continue = hd->expect_continue && !h->body_done;
+    h->continue_sent = 0;
+    h->started = h->head_sent = 0;
+    h->out_len = 0;
+    h->resp_sent = 0;
+    h->resp_length = -1;
+    h->keep = hd->keep_alive && cfg->keep_alive > 0;
+    return 0;
+}
+
+static enum gw_parse_result fail_with(struct gw_conn *c, int status)
+{
+    c->pin = 0;
+    gw_http_error_reply(c, status);
+    return GW_PARSE_CLOSE;
+}
+
+static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **out)
+{
+    const struct gw_config *cfg = c->srv->cfg;
+    struct gw_http_conn *h = c->proto_state;
+    struct gw_http_limits lim = {
+        .max_target = cfg->max_target,
+        .max_head = cfg->max_head,
+        .max_fields = cfg->max_headers,
+    };
+
+    int rc = gw_http_scan_head(&h->scan, c->in.data + c->in.start, c->in.end - c->in.start,
+                               &lim);
+    if (rc < 0)
+        return fail_with(c, -rc);
+    if (rc == 0)
+        return GW_PARSE_MORE;
+    size_t head_len = (size_t)rc;
+    gw_http_scan_init(&h->scan);
+
+    /* Room for body reads behind the head, made before any slice points into it. */
+    if (gw_conn_reserve(c, GW_HTTP_BODY_TAIL) != 0)
+        return fail_with(c, 500);
+    const char *base = c->in.data + c->in.start;
+    rc = gw_http_parse_head(base, head_len, &lim, h->fields, h->nfields_cap, &h->head);
+    if (rc < 0)
+        return fail_with(c, -rc);
+    if (h->head.content_length > 0 && (uint64_t)h->head.content_length > cfg->max_body)
+        return fail_with(c, 413);
+
+    c->in.start += head_len;
+    c->pin = c->in.start;
+    rc = build_request(c, h);
+    if (rc != 0)
+        return fail_with(c, rc);
+    *out = &h->req;
+    return GW_PARSE_READY;
+}
+
+static void http_reject(struct gw_conn *c, struct gw_request *r, int status)
+{
+    (void)r;
+    fail_with(c, status);
+}
+
+static int send_continue(struct gw_conn *c, struct gw_http_conn *h)
+{
+    static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    struct iovec v = {.iov_base = (void *)line, .iov_len = sizeof(line) - 1};
+    h->continue_sent = 1;
+    return gw_conn_writev(c, &v, 1);
+}
+
+static ssize_t read_length(struct gw_conn *c, struct gw_http_conn *h, char *buf, size_t len)
+{
+    size_t want = len < h->body_left ? len : (size_t)h->body_left;
+    size_t avail = c->in.end - c->in.start;
+    ssize_t n;
+    if (avail > 0) {
+        n = (ssize_t)(want < avail ? want : avail);
+        memcpy(buf, c->in.data + c->in.start, (size_t)n);
+        c->in.start += (size_t)n;
+    } else {
+        n = gw_conn_recv(c, buf, want);
+        if (n < 0)
+            return n;
+    }
+    h->body_left -= (uint64_t)n;
+    return n;
+}
+
+static ssize_t read_chunked(struct gw_conn *c, struct gw_http_conn *h, char *buf, size_t len)
+{
+    const struct gw_config *cfg = c->srv->cfg;
+    size_t got = 0;
+    int whole = 0; /* pass every buffered byte: the decoder waits for a whole trailer line */
+    while (got == 0) {
+        size_t avail = c->in.end - c->in.start;
+        if (avail == 0) {
+            ssize_t n = gw_conn_fill(c);
+            if (n < 0)
+                return n;
+            continue;
+        }
+        /* At most len bytes, so a data slice always fits in buf. */
+        size_t give = whole || avail < len ? avail : len;
+        size_t used = 0;
+        struct gw_slice data = {NULL, 0};
+        int rc = gw_http_chunked_step(&h->dechunk, c->in.data + c->in.start, give, &used, &data);
+        c->in.start += used;
+        if (rc < 0)
+            return rc == -413 ? GW_ETOOBIG : GW_EPROTO;
+        if (rc == GW_CHUNK_DATA) {
+            if (h->body_read + data.len > cfg->max_body)
+                return GW_ETOOBIG;
+            memmove(buf, data.ptr, data.len);
+            got = data.len;
+        } else if (rc == GW_CHUNK_DONE) {
+            h->body_done = 1;
+            break;
+        } else if (rc == GW_CHUNK_MORE && used < give) {
+            /* A partial trailer line stays buffered until its end arrives. */
+            if (give < avail) {
+                whole = 1;
+                continue;
+            }
+            ssize_t n = gw_conn_fill(c);
+            if (n < 0)
+                return n;
+        }
+        /* GW_CHUNK_TRAILER: dropped, never merged into environ. */
+    }
+    return (ssize_t)got;
+}
+
+ssize_t gw_http_read_body(struct gw_request *r, char *buf, size_t len)
+{
+    struct gw_http_conn *h = r->proto_data;
+    struct gw_conn *c = r->conn;
+    if (h->body_error)
+        return h->body_error;
+    if (h->body_done || len == 0)
+        return 0;
+    if (h->expect_continue && !h->continue_sent && !h->head_sent) {
+        int rc = send_continue(c, h);
+        if (rc != 0) {
+            h->body_error = rc;
+            return rc;
+        }
+    }
+    ssize_t n = h->chunked ? read_chunked(c, h, buf, len) : read_length(c, h, buf, len);
+    if (n < 0) {
+        h->body_error = (int)n;
+        return n;
+    }
+    h->body_read += (uint64_t)n;
+    if (!h->chunked && h->body_left == 0)
+        h->body_done = 1;
+    return n;
+}
+
+/* The request's slices stay valid until the loop takes the connection back (it
+ * unpins the buffer then); the next head parse re-initializes the request state. */
+static int http_finish(struct gw_request *r, int ok)
+{
+    return gw_http_finish_response(r, ok);
+}
+
+const struct gw_protocol gw_http_protocol = {
+    .name = "http",
+    .conn_open = http_conn_open,       /* per-connection state and field array */
+    .conn_close = http_conn_close,     /* frees it */
+    .parse = http_parse,               /* loop: scan + parse the head */
+    .reject = http_reject,             /* loop: 503 / 408 with Connection: close */
+    .read_body = gw_http_read_body,    /* worker: Content-Length or chunked */
+    .send_head = gw_http_send_head,    /* worker: status line + headers (buffered) */
+    .send_body = gw_http_send_body,    /* worker: Content-Length / chunked / close */
+    .send_file = gw_http_send_file,    /* worker: sendfile(2) */
+    .finish = http_finish,             /* worker: last chunk, drain, keep or close */
+};

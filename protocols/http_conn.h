@@ -1,0 +1,66 @@
+/*
+ * Per-connection state of the HTTP/1.1 front-end, shared by its two files:
+ * protocols/http.c (head parsing on the loop, request body on the worker) and
+ * protocols/http_response.c (response framing on the worker). Internal to protocols/.
+ */
+#ifndef GW_HTTP_CONN_H
+#define GW_HTTP_CONN_H
+
+#include <stdint.h>
+
+#include "gateway/protocol.h"
+#include "gateway/request.h"
+#include "protocols/http_parse.h"
+
+struct gw_conn;
+
+/* Body bytes kept free behind a dispatched head for chunked-body reads. */
+#define GW_HTTP_BODY_TAIL (32 * 1024)
+/* An unread request body up to this size is read and dropped to keep the connection. */
+#define GW_HTTP_DRAIN_MAX (256 * 1024)
+
+struct gw_http_conn {
+    struct gw_http_scan scan;
+    struct gw_http_head head;
+    struct gw_field *fields; /* max_headers entries */
+    size_t nfields_cap;
+    struct gw_request req;
+    char *path;              /* decoded path of the current request */
+    size_t path_cap;
+    char server_name[256];   /* SERVER_NAME from Host / the absolute-form authority */
+
+    /* request body */
+    int chunked;
+    uint64_t body_left;      /* Content-Length bytes not yet read */
+    uint64_t body_read;      /* total body bytes handed to the app */
+    struct gw_http_chunked dechunk;
+    int body_done;           /* the whole body was read */
+    int body_error;          /* GW_E* of a failed body read: the connection is not reused */
+    int expect_continue;     /* the client waits for 100 Continue */
+    int continue_sent;
+
+    /* response */
+    char *out;               /* the response head, built by send_head */
+    size_t out_len, out_cap;
+    int started;             /* send_head was called */
+    int head_sent;           /* the head is on the wire */
+    int no_body;             /* HEAD request or 1xx/204/304 */
+    int resp_chunked;
+    int64_t resp_length;     /* the app's Content-Length, -1 when none */
+    uint64_t resp_sent;      /* body bytes sent */
+    int keep;                /* connection may be kept after this response */
+};
+
+/* protocols/http_response.c */
+int gw_http_send_head(struct gw_request *r, struct gw_slice status, const struct gw_field *f,
+                      size_t n);
+int gw_http_send_body(struct gw_request *r, const struct iovec *iov, int iovcnt);
+int gw_http_send_file(struct gw_request *r, int fd, off_t offset, size_t len);
+int gw_http_finish_response(struct gw_request *r, int ok);
+/* Appends a complete short error response with Connection: close to c->out. */
+void gw_http_error_reply(struct gw_conn *c, int status);
+
+/* protocols/http.c */
+ssize_t gw_http_read_body(struct gw_request *r, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * The Python side of wsgate, as main.c sees it: start the interpreter, import the
+ * application, and fill a struct gw_app whose handler runs PEP 3333 requests.
+ */
+#ifndef GW_PY_WSGI_H
+#define GW_PY_WSGI_H
+
+#include <stddef.h>
+
+#include "gateway/app.h"
+
+struct gw_py_options {
+    const char *app_spec;          /* "MODULE[:CALLABLE]", CALLABLE defaults to application */
+    const char *const *pythonpath; /* prepended to sys.path in order; may be NULL */
+    size_t npythonpath;
+    const char *chdir;             /* chdir before import (also prepended to sys.path);
+                                      NULL = stay (the cwd is on sys.path either way) */
+    const char *venv;              /* virtualenv directory whose site-packages is added,
+                                      NULL = none */
+    const char *python_home;       /* NULL = default */
+    int multiprocess;              /* wsgi.multiprocess */
+};
+
+/*
+ * Called once on the main thread before any worker starts: initializes CPython
+ * (without installing its own signal handlers), applies the options, imports the app
+ * and checks it is callable. On success fills *app, RELEASES the GIL (the caller's
+ * thread keeps its thread state for gw_py_shutdown) and returns 0. On failure
+ * returns -1 with one line in err (e.g. "cannot import 'foo': No module named 'foo'"),
+ * the traceback, if any, already written to the error log.
+ */
+int gw_py_start(const struct gw_py_options *o, struct gw_app *app, char *err, size_t errlen);
+
+/* Called on the main thread after every worker thread has stopped: finalizes CPython. */
+void gw_py_stop(void);
+
+#endif

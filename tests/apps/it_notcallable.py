@@ -1,0 +1,2 @@
+"""`application` is not callable: for the CLI tests."""
+application = 42

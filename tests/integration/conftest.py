@@ -1,0 +1,335 @@
+"""Starts the real build/wsgate for the integration tests (style.md rule 19).
+
+`wsgate(app, *args, ...)` starts one server on a free 127.0.0.1 port (or a unix
+socket), with --pythonpath tests/apps and the error log in a temp file, waits until
+it accepts a connection (polling, with a deadline), and returns a Server. At the end
+of the test every server is stopped with SIGTERM; one that does not exit 0 in time
+is killed and fails the test. Sanitizer reports on its stderr fail the test too.
+
+Environment:
+  WSGATE_BIN                  the binary (default <repo>/build/wsgate)
+  WSGATE_TEST_TIMEOUT_SCALE   multiply every timeout (sanitizer builds are slower)
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from wsgate_util import RawConn, t  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+APPS = os.path.join(REPO, "tests", "apps")
+BIN = os.environ.get("WSGATE_BIN") or os.path.join(REPO, "build", "wsgate")
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes several seconds (timeouts, big bodies)")
+
+
+def free_port(host="127.0.0.1", family=socket.AF_INET):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def require_binary():
+    if not (os.path.isfile(BIN) and os.access(BIN, os.X_OK)):
+        pytest.fail("wsgate binary not found at %s (run make, or set WSGATE_BIN)" % BIN)
+
+
+def run_cli(*args, timeout=None, **kw):
+    """Runs wsgate to completion (for --help, --check, bad options...)."""
+    require_binary()
+    return subprocess.run([BIN] + list(args), stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=t(30) if timeout is None else timeout, cwd=REPO, **kw)
+
+
+class Server:
+    def __init__(self, tmpdir, app, args, unix=False, listen=None, pass_fds=(),
+                 access_log=True, error_log=True, env=None, cwd=None, pythonpath=True):
+        self.tmpdir = tmpdir
+        self.app = app
+        self.error_log = os.path.join(tmpdir, "error-%s.log" % uuid.uuid4().hex[:8])
+        self.use_error_log = error_log
+        self.access_log = (os.path.join(tmpdir, "access-%s.log" % uuid.uuid4().hex[:8])
+                           if access_log else None)
+        self.stdout_path = self.error_log + ".stdout"
+        self.stderr_path = self.error_log + ".stderr"
+        self.unix_path = None
+        self.host = None
+        self.port = None
+        self.proc = None
+        self.extra_args = list(args)
+        self.pass_fds = pass_fds
+        self.env = env
+        self.cwd = cwd or REPO
+        self.pythonpath = pythonpath
+        self.stopped = False
+        self.returncode = None
+        self.listen = listen  # explicit --http list: caller says where to connect
+        self.unix = unix
+        self.cleanup_dirs = []
+
+    # -- start / stop ----------------------------------------------------
+    def _argv(self, http_args):
+        argv = [BIN]
+        if self.pythonpath:
+            argv += ["--pythonpath", APPS]
+        if self.use_error_log:
+            argv += ["--error-log", self.error_log]
+        if self.access_log:
+            argv += ["--access-log", self.access_log]
+        for h in http_args:
+            argv += ["--http", h]
+        argv += self.extra_args
+        argv.append(self.app)
+        return argv
+
+    def start(self, wait=True):
+        require_binary()
+        for attempt in range(5):
+            if self.listen is not None:
+                http_args = list(self.listen)
+            elif self.unix:
+                import tempfile
+                d = tempfile.mkdtemp(prefix="wsg")  # sun_path is only 108 bytes
+                self.cleanup_dirs.append(d)
+                self.unix_path = os.path.join(d, "s.sock")
+                http_args = ["unix:" + self.unix_path]
+            else:
+                self.host = "127.0.0.1"
+                self.port = free_port()
+                http_args = ["%s:%d" % (self.host, self.port)]
+            self.argv = self._argv(http_args)
+            env = dict(os.environ)
+            if self.env:
+                env.update(self.env)
+            with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
+                self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out,
+                                             stderr=err, cwd=self.cwd, env=env,
+                                             pass_fds=self.pass_fds)
+            if not wait:
+                return self
+            try:
+                self.wait_ready()
+                return self
+            except _PortTaken:
+                continue
+        pytest.fail("could not start wsgate on a free port after 5 attempts")
+
+    def wait_ready(self, timeout=None):
+        deadline = time.monotonic() + (t(15) if timeout is None else timeout)
+        while True:
+            rc = self.proc.poll()
+            if rc is not None:
+                self.stopped = True
+                self.returncode = rc
+                text = self.stderr_text() + self.error_text()
+                if self.listen is None and not self.unix and "in use" in text.lower():
+                    raise _PortTaken()
+                pytest.fail("wsgate exited with %d during start-up:\n%s\nargv: %s"
+                            % (rc, text[-4000:], self.argv))
+            try:
+                s = self.connect(timeout=0.5)
+                s.close()
+                return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("wsgate did not accept connections within the deadline:\n%s"
+                            % (self.stderr_text() + self.error_text())[-4000:])
+            time.sleep(0.01)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout):
+        """Waits for the process to exit; returns the code or None on timeout."""
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self.stopped = True
+        self.returncode = rc
+        return rc
+
+    def stop(self, timeout=None):
+        """SIGTERM and wait. Returns (exit code, problem or None)."""
+        if self.stopped:
+            return self.returncode, None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        rc = self.wait_exit(t(15) if timeout is None else timeout)
+        if rc is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.stopped = True
+            self.returncode = -9
+            return -9, "did not exit after SIGTERM; killed"
+        return rc, None
+
+    # -- talking to it ---------------------------------------------------
+    @property
+    def base_url(self):
+        if self.host is None:
+            return None
+        return "http://%s:%d" % (self.host, self.port)
+
+    def url(self, path):
+        return self.base_url + path
+
+    def connect(self, timeout=None):
+        if self.unix_path:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            addr = self.unix_path
+        else:
+            fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            addr = (self.host, self.port)
+        s.settimeout(t(5) if timeout is None else timeout)
+        try:
+            s.connect(addr)
+        except OSError:
+            s.close()
+            raise
+        s.settimeout(t(10))
+        return s
+
+    def conn(self, timeout=None):
+        return RawConn(self, timeout=timeout)
+
+    def raw(self, data, timeout=None):
+        """Sends data on a new connection and reads until the server closes.
+        Returns (bytes, closed): closed is False if the server did not close
+        within the timeout."""
+        c = self.conn()
+        try:
+            c.try_send(data)
+            try:
+                out = c.read_until_close(t(10) if timeout is None else timeout)
+                return out, True
+            except AssertionError:
+                return c.buf, False
+        finally:
+            c.close()
+
+    def exchange(self, data, method="GET", timeout=None):
+        """Sends one request on a new connection and returns the parsed response."""
+        c = self.conn()
+        try:
+            c.send(data)
+            return c.read_response(method=method, timeout=timeout)
+        finally:
+            c.close()
+
+    # -- logs ------------------------------------------------------------
+    @staticmethod
+    def _read(path):
+        try:
+            with open(path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def error_text(self):
+        return self._read(self.error_log)
+
+    def access_text(self):
+        return self._read(self.access_log) if self.access_log else ""
+
+    def stderr_text(self):
+        return self._read(self.stderr_path)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+
+class _PortTaken(Exception):
+    pass
+
+
+class ServerPool:
+    """Starts servers for one scope and stops (and checks) them all at its end."""
+
+    def __init__(self, tmpdir):
+        self.tmpdir = tmpdir
+        self.servers = []
+
+    def start(self, app, *args, start=True, **kw):
+        s = Server(self.tmpdir, app, args, **kw)
+        self.servers.append(s)
+        if start:
+            s.start()
+        return s
+
+    def finish(self):
+        problems = []
+        for s in self.servers:
+            if s.proc is None:
+                continue
+            rc, problem = s.stop()
+            if problem:
+                problems.append("%s: %s" % (s.app, problem))
+            elif rc != 0 and not getattr(s, "expect_nonzero_exit", False):
+                problems.append("%s: exit code %s after SIGTERM (expected 0)\n%s"
+                                % (s.app, rc, (s.stderr_text() + s.error_text())[-3000:]))
+            err = s.stderr_text() + s.error_text()
+            for marker in SANITIZER_MARKERS:
+                if marker in err:
+                    problems.append("%s: sanitizer report in the logs:\n%s"
+                                    % (s.app, err[-6000:]))
+                    break
+            for d in s.cleanup_dirs:
+                import shutil
+                shutil.rmtree(d, ignore_errors=True)
+            if "wsgiref/validate.py" in err and not getattr(s, "validator_errors_ok", False):
+                problems.append("%s: wsgiref.validate complained:\n%s" % (s.app, err[-4000:]))
+        if problems:
+            pytest.fail("server teardown: " + "\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def wsgate(tmp_path):
+    """Factory: wsgate(app, *args, unix=False, listen=None, pass_fds=(), ...) -> Server.
+    Every server started is stopped (SIGTERM, must exit 0) at the end of the test."""
+    pool = ServerPool(str(tmp_path))
+    yield pool.start
+    pool.finish()
+
+
+@pytest.fixture(scope="module")
+def wsgate_module(tmp_path_factory):
+    """Like wsgate, but the servers live for the whole test module."""
+    pool = ServerPool(str(tmp_path_factory.mktemp("srv")))
+    yield pool.start
+    pool.finish()
+
+
+@pytest.fixture
+def server(wsgate):
+    """A default server running the environ/echo multiplexer app."""
+    return wsgate("it_probe")
+
+
+@pytest.fixture
+def unix_sock_dir():
+    """A short directory for unix sockets (sun_path is limited to 108 bytes)."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="wsg")
+    yield d
+    import shutil
+    shutil.rmtree(d, ignore_errors=True)

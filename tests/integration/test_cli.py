@@ -1,0 +1,182 @@
+"""The command line contract: --help, --version, --check, and one clear line on
+stderr plus a non-zero exit for every bad option or failed import."""
+import os
+import socket
+
+import pytest
+
+from conftest import APPS, free_port, run_cli
+from wsgate_util import t
+
+
+def lines(b):
+    return [ln for ln in b.decode("utf-8", "replace").splitlines() if ln.strip()]
+
+
+def assert_one_line_error(r, code=None):
+    err = lines(r.stderr)
+    assert r.returncode != 0, "exit code 0 for an error; stderr=%r" % r.stderr
+    if code is not None:
+        assert r.returncode == code, (r.returncode, r.stderr)
+    assert len(err) == 1, "expected exactly one line on stderr, got %d:\n%s" % (
+        len(err), r.stderr.decode("utf-8", "replace"))
+    assert "Traceback" not in err[0]
+    return err[0]
+
+
+def test_help():
+    r = run_cli("--help")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    for opt in ("--http", "--threads", "--pythonpath", "--chdir", "--venv", "--script-name",
+                "--read-timeout", "--keep-alive", "--max-body", "--access-log",
+                "--error-log", "--log-level", "--version", "--check"):
+        assert opt in out, "--help does not mention %s" % opt
+    assert "MODULE" in out
+
+
+def test_version():
+    r = run_cli("--version")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode().strip()
+    assert out.startswith("wsgate"), out
+    assert any(ch.isdigit() for ch in out), out
+    assert len(out.splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [
+    ["--no-such-option", "it_probe"],
+    ["--threads"],                                # missing value
+    ["--threads", "abc", "it_probe"],
+    ["--threads", "-3", "it_probe"],
+    ["--http", "not an address", "it_probe"],
+    ["--http", "127.0.0.1:99999", "it_probe"],
+    ["--http", "127.0.0.1:", "it_probe"],
+    ["--max-body", "lots", "it_probe"],
+    ["--read-timeout", "-1", "it_probe"],
+    ["--log-level", "chatty", "it_probe"],
+    ["--socket-mode", "999", "--http", "unix:/tmp/wsgate-never.sock", "it_probe"],
+    [],                                           # no app given
+    ["it_probe", "it_echo"],                      # two apps
+], ids=lambda a: " ".join(a) or "no-args")
+def test_bad_command_line(args):
+    r = run_cli("--pythonpath", APPS, *args)
+    assert_one_line_error(r)
+
+
+def test_import_failure_missing_module(tmp_path):
+    r = run_cli("--pythonpath", APPS, "--error-log", str(tmp_path / "err.log"),
+                "--http", "127.0.0.1:%d" % free_port(), "it_no_such_module_xyz")
+    line = assert_one_line_error(r, code=1)
+    assert "it_no_such_module_xyz" in line
+
+
+def test_import_failure_raises_at_import(tmp_path):
+    r = run_cli("--pythonpath", APPS, "--error-log", str(tmp_path / "err.log"),
+                "--http", "127.0.0.1:%d" % free_port(), "it_import_error")
+    line = assert_one_line_error(r, code=1)
+    assert "it_import_error" in line or "deliberate failure" in line, line
+
+
+def test_import_failure_default_error_log_still_exits_1():
+    # Without --error-log the traceback may go to stderr too; the exit code must be
+    # 1 and the server never half up.
+    r = run_cli("--pythonpath", APPS, "--http", "127.0.0.1:%d" % free_port(),
+                "it_import_error")
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert lines(r.stderr), "no explanation on stderr"
+
+
+def test_missing_callable(tmp_path):
+    r = run_cli("--pythonpath", APPS, "--error-log", str(tmp_path / "err.log"),
+                "--http", "127.0.0.1:%d" % free_port(), "it_probe:no_such_callable")
+    line = assert_one_line_error(r, code=1)
+    assert "no_such_callable" in line, line
+
+
+def test_not_callable(tmp_path):
+    r = run_cli("--pythonpath", APPS, "--error-log", str(tmp_path / "err.log"),
+                "--http", "127.0.0.1:%d" % free_port(), "it_notcallable")
+    assert_one_line_error(r, code=1)
+
+
+def test_check_ok_exits_without_serving():
+    port = free_port()
+    r = run_cli("--pythonpath", APPS, "--http", "127.0.0.1:%d" % port, "--check",
+                "it_probe:raw", timeout=t(30))
+    assert r.returncode == 0, r.stderr
+    s = socket.socket()
+    s.settimeout(1)
+    try:
+        with pytest.raises(OSError):
+            s.connect(("127.0.0.1", port))
+    finally:
+        s.close()
+
+
+def test_check_with_callable_spec():
+    r = run_cli("--pythonpath", APPS, "--check", "it_flask:app")
+    assert r.returncode == 0, r.stderr
+
+
+def test_check_import_failure(tmp_path):
+    r = run_cli("--pythonpath", APPS, "--error-log", str(tmp_path / "err.log"), "--check",
+                "it_import_error")
+    assert_one_line_error(r, code=1)
+
+
+def test_check_missing_callable(tmp_path):
+    r = run_cli("--pythonpath", APPS, "--error-log", str(tmp_path / "err.log"), "--check",
+                "it_probe:nope")
+    assert_one_line_error(r, code=1)
+
+
+def test_port_in_use(tmp_path):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    try:
+        port = s.getsockname()[1]
+        r = run_cli("--pythonpath", APPS, "--error-log", str(tmp_path / "err.log"),
+                    "--http", "127.0.0.1:%d" % port, "it_probe")
+        line = assert_one_line_error(r)
+        assert str(port) in line or "in use" in line.lower(), line
+    finally:
+        s.close()
+
+
+def test_chdir_and_module_from_it(tmp_path, wsgate):
+    # --chdir puts the directory on sys.path: a module there imports without
+    # --pythonpath.
+    (tmp_path / "it_chdir_app.py").write_text(
+        "import os\n"
+        "def application(environ, start_response):\n"
+        "    body = os.getcwd().encode()\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain'),"
+        " ('Content-Length', str(len(body)))])\n"
+        "    return [body]\n")
+    srv = wsgate("it_chdir_app", "--chdir", str(tmp_path), pythonpath=False)
+    import requests
+    r = requests.get(srv.url("/"), timeout=t(10))
+    assert r.status_code == 200
+    assert os.path.realpath(r.text) == os.path.realpath(str(tmp_path))
+
+
+def test_pythonpath_repeatable(tmp_path, wsgate):
+    d1 = tmp_path / "d1"
+    d2 = tmp_path / "d2"
+    d1.mkdir()
+    d2.mkdir()
+    (d1 / "it_pp_helper.py").write_text("VALUE = 'from-d1'\n")
+    (d2 / "it_pp_app.py").write_text(
+        "import it_pp_helper\n"
+        "def application(environ, start_response):\n"
+        "    body = it_pp_helper.VALUE.encode()\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain'),"
+        " ('Content-Length', str(len(body)))])\n"
+        "    return [body]\n")
+    srv = wsgate("it_pp_app", "--pythonpath", str(d1), "--pythonpath", str(d2),
+                 pythonpath=False)
+    import requests
+    assert requests.get(srv.url("/"), timeout=t(10)).text == "from-d1"

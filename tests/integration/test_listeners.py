@@ -1,0 +1,181 @@
+"""Listeners: unix sockets (stale file replaced, --socket-mode), IPv6, an
+inherited fd:N, and several listeners at once."""
+import json
+import os
+import socket
+import stat
+import tempfile
+
+import pytest
+
+from conftest import free_port
+from wsgate_util import RawConn, req, t
+
+
+def get_over(sock):
+    c = RawConn(sock=sock)
+    try:
+        c.send(req("GET", "/over?x=1"))
+        r = c.read_response()
+    finally:
+        c.close()
+    assert r.status == 200, r
+    return json.loads(r.body)["environ"]
+
+
+def unix_connect(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(t(5))
+    s.connect(path)
+    return s
+
+
+def test_unix_socket(wsgate):
+    srv = wsgate("it_probe", unix=True)
+    assert stat.S_ISSOCK(os.stat(srv.unix_path).st_mode)
+    env = get_over(srv.connect())
+    assert env["PATH_INFO"] == "/over"
+    assert env["QUERY_STRING"] == "x=1"
+    assert env.get("REMOTE_ADDR", "") in ("", "127.0.0.1")  # no peer address on unix
+
+
+@pytest.fixture
+def sockdir():
+    d = tempfile.mkdtemp(prefix="wsg")
+    yield d
+    import shutil
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_unix_stale_socket_replaced(wsgate, sockdir):
+    path = os.path.join(sockdir, "stale.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.close()  # the file stays behind, nobody listens: a stale socket
+    assert os.path.exists(path)
+    srv = wsgate("it_probe", listen=["unix:" + path], start=False)
+    srv.unix_path = path
+    srv.start()
+    assert get_over(unix_connect(path))["PATH_INFO"] == "/over"
+
+
+def test_unix_regular_file_not_clobbered(wsgate, sockdir):
+    # A regular file at the path is not a stale socket: refuse rather than delete it.
+    path = os.path.join(sockdir, "precious.txt")
+    with open(path, "w") as f:
+        f.write("keep me")
+    srv = wsgate("it_probe", listen=["unix:" + path], start=False)
+    srv.unix_path = path
+    srv.start(wait=False)
+    rc = srv.wait_exit(t(10))
+    srv.expect_nonzero_exit = True
+    assert rc is not None and rc != 0, "started over a regular file"
+    with open(path) as f:
+        assert f.read() == "keep me"
+
+
+@pytest.mark.parametrize("mode", ["600", "660", "666"])
+def test_unix_socket_mode(wsgate, sockdir, mode):
+    path = os.path.join(sockdir, "m.sock")
+    srv = wsgate("it_probe", "--socket-mode", mode, listen=["unix:" + path], start=False)
+    srv.unix_path = path
+    srv.start()
+    assert stat.S_IMODE(os.stat(path).st_mode) == int(mode, 8)
+
+
+def have_ipv6():
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.bind(("::1", 0))
+        s.close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not have_ipv6(), reason="no IPv6 loopback (::1) on this machine")
+def test_ipv6(wsgate):
+    port = free_port("::1", socket.AF_INET6)
+    srv = wsgate("it_probe", listen=["[::1]:%d" % port], start=False)
+    srv.host, srv.port = "::1", port
+    srv.start()
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.settimeout(t(5))
+    s.connect(("::1", port))
+    env = get_over(s)
+    assert env["REMOTE_ADDR"] == "::1"
+    assert env["SERVER_PORT"] == str(port)
+
+
+def test_port_only_address(wsgate):
+    # ":PORT" listens on all interfaces; 127.0.0.1 must answer
+    port = free_port("0.0.0.0")
+    srv = wsgate("it_probe", listen=[":%d" % port], start=False)
+    srv.host, srv.port = "127.0.0.1", port
+    srv.start()
+    assert get_over(srv.connect())["SERVER_PORT"] == str(port)
+
+
+def test_fd_listener(wsgate):
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+    port = ls.getsockname()[1]
+    fd = ls.fileno()
+    srv = wsgate("it_probe", listen=["fd:%d" % fd], pass_fds=(fd,), start=False)
+    srv.host, srv.port = "127.0.0.1", port
+    try:
+        srv.start()
+    finally:
+        ls.close()  # the server has its own copy
+    env = get_over(srv.connect())
+    assert env["PATH_INFO"] == "/over"
+    assert env["SERVER_PORT"] == str(port)
+
+
+def test_fd_listener_unix(wsgate, sockdir):
+    path = os.path.join(sockdir, "fd.sock")
+    ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls.bind(path)
+    ls.listen(16)
+    fd = ls.fileno()
+    srv = wsgate("it_probe", listen=["fd:%d" % fd], pass_fds=(fd,), start=False)
+    srv.unix_path = path
+    try:
+        srv.start()
+    finally:
+        ls.close()
+    assert get_over(unix_connect(path))["PATH_INFO"] == "/over"
+
+
+def test_fd_not_a_socket(tmp_path):
+    from conftest import APPS, run_cli
+    r = run_cli("--pythonpath", APPS, "--http", "fd:0", "it_probe")
+    assert r.returncode != 0
+    assert len([x for x in r.stderr.decode().splitlines() if x.strip()]) == 1, r.stderr
+
+
+def test_two_listeners(wsgate, sockdir):
+    port = free_port()
+    path = os.path.join(sockdir, "two.sock")
+    srv = wsgate("it_probe", listen=["127.0.0.1:%d" % port, "unix:" + path], start=False)
+    srv.host, srv.port = "127.0.0.1", port
+    srv.start()
+    tcp = socket.create_connection(("127.0.0.1", port), timeout=t(5))
+    assert get_over(tcp)["SERVER_PORT"] == str(port)
+    from wsgate_util import wait_for
+    wait_for(lambda: os.path.exists(path), t(5), what="the unix listener")
+    assert get_over(unix_connect(path))["PATH_INFO"] == "/over"
+
+
+def test_two_tcp_listeners(wsgate):
+    p1, p2 = free_port(), free_port()
+    while p2 == p1:
+        p2 = free_port()
+    srv = wsgate("it_probe", listen=["127.0.0.1:%d" % p1, "127.0.0.1:%d" % p2], start=False)
+    srv.host, srv.port = "127.0.0.1", p1
+    srv.start()
+    for p in (p1, p2):
+        s = socket.create_connection(("127.0.0.1", p), timeout=t(5))
+        assert get_over(s)["SERVER_PORT"] == str(p)

@@ -1,0 +1,170 @@
+"""Read timeouts: slowloris (H43), slow body (H44), a body that ends early (H26),
+and output that the client never reads (H45)."""
+import json
+import os
+import socket
+import time
+
+import pytest
+
+from wsgate_util import NoResponse, req, t, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def closed_at(c, deadline_s, trickle=None, interval=0.5):
+    """Keeps trickling bytes (if given) every `interval` s until the server
+    closes; returns the elapsed time, or None if still open after deadline_s."""
+    t0 = time.monotonic()
+    i = 0
+    while time.monotonic() - t0 < deadline_s:
+        if trickle is not None:
+            piece = trickle[i:i + 1]
+            i += 1
+            if piece and not c.try_send(piece):
+                return time.monotonic() - t0
+        try:
+            if not c._fill(time.monotonic() + interval):
+                return time.monotonic() - t0
+        except NoResponse:
+            continue
+        # got bytes (a 408 or similar): keep reading until the close
+    return None
+
+
+def test_h43_slowloris_absolute_head_deadline(wsgate):
+    srv = wsgate("it_count", "--read-timeout", "2")
+    c = srv.conn()
+    try:
+        c.send(b"GET / HTTP/1.1\r\n")
+        # one header byte every 0.3 s: never idle for long, but the head never ends
+        trickle = b"X-Slow: " + b"a" * 200
+        took = closed_at(c, t(10), trickle=trickle, interval=0.3)
+        assert took is not None, "still open after 10 s of trickling: the head deadline " \
+                                 "is reset per byte"
+        assert took < 2 + t(2), took
+        assert took > 1.0, "closed after %.2fs, before --read-timeout 2" % took
+        if c.buf:
+            assert c.buf.startswith(b"HTTP/1.1 408"), c.buf[:200]
+    finally:
+        c.close()
+    assert json.loads(srv.exchange(req("GET", "/__log")).body) == []
+
+
+def test_h43_idle_before_first_byte(wsgate):
+    srv = wsgate("it_count", "--read-timeout", "2")
+    c = srv.conn()
+    try:
+        took = closed_at(c, t(10))
+        assert took is not None, "a silent connection was never closed"
+        assert took < 2 + t(3), took
+    finally:
+        c.close()
+
+
+def test_h44_slow_body_closed_at_read_timeout(wsgate, tmp_path):
+    srv = wsgate("it_echo", "--read-timeout", "2")
+    rep = str(tmp_path / "report.json")
+    c = srv.conn()
+    try:
+        c.send(req("POST", "/?mode=readn&n=1&report=" + rep, [("Content-Length", "100")],
+                   b"x"))
+        # one byte every 3 s: each gap is longer than the idle limit
+        t0 = time.monotonic()
+        took = closed_at(c, t(12), trickle=b"y" * 10, interval=3.0)
+        assert took is not None, "slow body never timed out"
+        assert took < 3 + 2 + t(3), took
+    finally:
+        c.close()
+    wait_for(lambda: os.path.exists(rep), t(5), what="the app to report")
+    with open(rep) as f:
+        d = json.load(f)
+    assert "error" in d, "the app got a complete body from a timed-out upload: %r" % d
+
+
+def test_body_trickle_within_idle_limit_succeeds(wsgate):
+    # --read-timeout is an idle limit for bodies: steady progress must not be cut.
+    srv = wsgate("it_echo", "--read-timeout", "2")
+    c = srv.conn()
+    try:
+        c.send(req("POST", "/?mode=readn&n=1", [("Content-Length", "6")]))
+        for b in b"abcdef":
+            time.sleep(0.6)
+            c.send(bytes([b]))
+        r = c.read_response(timeout=t(10))
+    finally:
+        c.close()
+    assert r.status == 200
+    assert json.loads(r.body)["body"] == "abcdef"
+
+
+@pytest.mark.parametrize("framing", ["cl", "chunked"])
+def test_h26_body_ends_early(wsgate, tmp_path, framing):
+    srv = wsgate("it_echo")
+    rep = str(tmp_path / "report.json")
+    target = "/?mode=readn&n=4&report=" + rep
+    if framing == "cl":
+        data = req("POST", target, [("Content-Length", "100")], b"only ten!!")
+    else:
+        data = req("POST", target, [("Transfer-Encoding", "chunked")], b"a\r\nonly ten!!\r\n14\r\nab")
+    c = srv.conn()
+    c.send(data)
+    time.sleep(0.2)
+    c.sock.shutdown(socket.SHUT_WR)
+    c.close()
+    wait_for(lambda: os.path.exists(rep), t(10), what="the app to report")
+    with open(rep) as f:
+        d = json.load(f)
+    assert "error" in d, "wsgi.input reported a complete body for a cut upload: %r" % d
+
+
+def test_h26_body_ends_early_read_all(wsgate, tmp_path):
+    srv = wsgate("it_echo:raw")
+    rep = str(tmp_path / "report.json")
+    c = srv.conn()
+    c.send(req("POST", "/?mode=read&report=" + rep, [("Content-Length", "100")], b"short"))
+    time.sleep(0.2)
+    c.close()
+    wait_for(lambda: os.path.exists(rep), t(10), what="the app to report")
+    with open(rep) as f:
+        assert "error" in json.load(f)
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_h45_unread_pipelined_output_bounded(wsgate):
+    srv = wsgate("it_slow", "--send-timeout", "2")
+    base = rss_kb(srv.pid)
+    c = srv.conn()
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        # 200 requests for 1 MiB each, never read: 200 MiB of output
+        c.try_send(b"".join(req("GET", "/r%d?body=1048576" % i) for i in range(200)))
+        time.sleep(2 + t(3))
+        grown = rss_kb(srv.pid) - base
+        assert grown < 100 * 1024, "RSS grew by %d KiB for unread output" % grown
+        # the connection must have been closed at the send timeout
+        got = 0
+        deadline = time.monotonic() + t(20)
+        closed = False
+        while time.monotonic() < deadline:
+            try:
+                if not c._fill(deadline):
+                    closed = True
+                    break
+            except NoResponse:
+                break
+            got += len(c.buf)
+            c.buf = b""
+        assert closed, "connection still open long after --send-timeout 2"
+        assert got < 150 * 1024 * 1024, "all the output was kept for the client (%d)" % got
+    finally:
+        c.close()
+    # and the server is fine afterwards
+    assert srv.exchange(req("GET", "/after")).status == 200

@@ -1,0 +1,360 @@
+"""Helpers shared by the integration tests: timeouts, raw sockets, a strict little
+HTTP/1.x response reader.
+
+Everything that waits is bounded: a hung server fails a test, it never hangs the
+suite. Every bound goes through t() so a slow (sanitizer) build can stretch them
+with WSGATE_TEST_TIMEOUT_SCALE.
+"""
+import os
+import re
+import socket
+import time
+
+SCALE = float(os.environ.get("WSGATE_TEST_TIMEOUT_SCALE", "1") or "1")
+
+
+def t(seconds):
+    """A timeout, stretched by WSGATE_TEST_TIMEOUT_SCALE."""
+    return seconds * SCALE
+
+
+class NoResponse(AssertionError):
+    pass
+
+
+def wait_for(pred, timeout, interval=0.02, what="condition"):
+    """Polls pred() until it is truthy; returns its value or fails after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+class Response:
+    def __init__(self):
+        self.version = None
+        self.status = None
+        self.reason = None
+        self.headers = []  # [(name, value)] in order, as sent (latin-1 str)
+        self.body = b""
+        self.chunked = False
+        self.trailers = []
+        self.complete = False  # the framing said the body is complete
+        self.raw_head = b""
+
+    def header(self, name, default=None):
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return default
+
+    def header_all(self, name):
+        name = name.lower()
+        return [v for k, v in self.headers if k.lower() == name]
+
+    def has_token(self, name, token):
+        vals = ",".join(self.header_all(name))
+        return token.lower() in [x.strip().lower() for x in vals.split(",")]
+
+    def __repr__(self):
+        return "<Response %s %s %r body=%d bytes%s>" % (
+            self.version, self.status, self.headers, len(self.body),
+            "" if self.complete else " INCOMPLETE")
+
+
+class RawConn:
+    """A raw client connection with its own receive buffer.
+
+    read_response() parses exactly one response off the stream (honouring
+    Content-Length, chunked, close-delimited, and no-body for HEAD/1xx/204/304)
+    so pipelining and keep-alive can be checked byte-exactly.
+    """
+
+    def __init__(self, server=None, sock=None, timeout=None):
+        if sock is None:
+            sock = server.connect()
+        self.sock = sock
+        self.buf = b""
+        self.eof = False
+        self.reset = False
+        self.timeout = t(10) if timeout is None else timeout
+
+    # -- sending ---------------------------------------------------------
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def send_pieces(self, data, size=1, delay=0.0, stop_on_reply=False):
+        """Sends data in small pieces (each a separate write), stopping quietly if
+        the server closes on us (or, with stop_on_reply, as soon as it starts
+        answering). Returns the number of bytes sent."""
+        import select
+        if self.sock.family in (socket.AF_INET, socket.AF_INET6):
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sent = 0
+        try:
+            for i in range(0, len(data), size):
+                if stop_on_reply and select.select([self.sock], [], [], 0)[0]:
+                    break
+                self.sock.sendall(data[i:i + size])
+                sent += len(data[i:i + size])
+                if delay:
+                    time.sleep(delay)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        return sent
+
+    def try_send(self, data):
+        """sendall that tolerates the server having closed already."""
+        try:
+            self.sock.sendall(data)
+            return True
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    # -- receiving -------------------------------------------------------
+    def _fill(self, deadline):
+        """Reads more bytes into buf. Returns False on EOF/reset; raises
+        NoResponse when the deadline passes."""
+        if self.eof:
+            return False
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise NoResponse("no data before the deadline; have %r" % self.buf[:300])
+        self.sock.settimeout(remaining)
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            raise NoResponse("no data before the deadline; have %r" % self.buf[:300])
+        except ConnectionResetError:
+            self.eof = True
+            self.reset = True
+            return False
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf += chunk
+        return True
+
+    def _line(self, deadline, limit=1 << 20):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line = self.buf[:i]
+                self.buf = self.buf[i + 2:]
+                return line
+            if len(self.buf) > limit:
+                raise AssertionError("response line too long: %r" % self.buf[:200])
+            if not self._fill(deadline):
+                raise NoResponse("connection closed mid-line; have %r" % self.buf[:300])
+
+    def _exact(self, n, deadline):
+        while len(self.buf) < n:
+            if not self._fill(deadline):
+                return None
+        data = self.buf[:n]
+        self.buf = self.buf[n:]
+        return data
+
+    def read_response(self, method="GET", timeout=None, allow_partial=False):
+        """Reads one response. Raises NoResponse if none starts before the
+        deadline or the connection closes first. With allow_partial, a body cut
+        short by a close is returned with complete=False instead of raising."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        if not self.buf:
+            if not self._fill(deadline):
+                raise NoResponse("connection closed before any response")
+        r = Response()
+        line = self._line(deadline)
+        m = re.match(rb"^(HTTP/1\.[01]) ([0-9]{3}) ?(.*)$", line)
+        if not m:
+            raise AssertionError("bad status line %r" % line)
+        r.version = m.group(1).decode()
+        r.status = int(m.group(2))
+        r.reason = m.group(3).decode("latin-1")
+        head = [line]
+        while True:
+            line = self._line(deadline)
+            head.append(line)
+            if line == b"":
+                break
+            if b":" not in line:
+                raise AssertionError("bad header line %r" % line)
+            k, v = line.split(b":", 1)
+            if k != k.strip() or not k:
+                raise AssertionError("bad header name %r" % line)
+            r.headers.append((k.decode("latin-1"), v.strip(b" \t").decode("latin-1")))
+        r.raw_head = b"\r\n".join(head) + b"\r\n"
+        if 100 <= r.status < 200:
+            r.complete = True
+            return r
+        if method == "HEAD" or r.status in (204, 304):
+            r.complete = True
+            return r
+        te = r.header("Transfer-Encoding")
+        cl = r.header("Content-Length")
+        if te is not None:
+            if te.strip().lower() != "chunked":
+                raise AssertionError("unexpected Transfer-Encoding %r" % te)
+            if cl is not None:
+                raise AssertionError("response has both Content-Length and chunked")
+            r.chunked = True
+            body = []
+            while True:
+                try:
+                    size_line = self._line(deadline)
+                except NoResponse:
+                    if allow_partial:
+                        r.body = b"".join(body)
+                        return r
+                    raise
+                m = re.match(rb"^([0-9a-fA-F]+)(;.*)?$", size_line)
+                if not m:
+                    raise AssertionError("bad chunk size line %r" % size_line)
+                n = int(m.group(1), 16)
+                if n == 0:
+                    while True:
+                        tl = self._line(deadline)
+                        if tl == b"":
+                            break
+                        r.trailers.append(tl)
+                    r.complete = True
+                    break
+                data = self._exact(n, deadline)
+                if data is None:
+                    body.append(self.buf)
+                    self.buf = b""
+                    if allow_partial:
+                        r.body = b"".join(body)
+                        return r
+                    raise NoResponse("closed mid-chunk")
+                body.append(data)
+                crlf = self._exact(2, deadline)
+                if crlf != b"\r\n":
+                    if crlf is None and allow_partial:
+                        r.body = b"".join(body)
+                        return r
+                    raise AssertionError("chunk data not followed by CRLF: %r" % crlf)
+            r.body = b"".join(body)
+            return r
+        if cl is not None:
+            if len(r.header_all("Content-Length")) != 1 or not re.match(r"^[0-9]+$", cl):
+                raise AssertionError("bad Content-Length in response: %r" % r.headers)
+            n = int(cl)
+            data = self._exact(n, deadline)
+            if data is None:
+                r.body = self.buf
+                self.buf = b""
+                if allow_partial:
+                    return r
+                raise NoResponse("closed before Content-Length bytes: %r" % r)
+            r.body = data
+            r.complete = True
+            return r
+        # close-delimited
+        while self._fill(deadline):
+            pass
+        r.body = self.buf
+        self.buf = b""
+        r.complete = True
+        return r
+
+    def closed_within(self, timeout):
+        """True if the server closes (EOF or reset) within timeout, with no more
+        bytes arriving. Extra bytes are an assertion error (they would be a stray
+        response or garbage)."""
+        deadline = time.monotonic() + timeout
+        try:
+            while self._fill(deadline):
+                pass
+        except NoResponse:
+            return False
+        assert self.buf == b"", "unexpected bytes before close: %r" % self.buf[:300]
+        return True
+
+    def still_open(self, wait):
+        """True if nothing arrives and the connection is not closed for `wait`
+        seconds."""
+        deadline = time.monotonic() + wait
+        try:
+            got = self._fill(deadline)
+        except NoResponse:
+            return True
+        if got:
+            raise AssertionError("unexpected bytes: %r" % self.buf[:300])
+        return False
+
+    def read_until_close(self, timeout=None):
+        """All remaining bytes until EOF/reset. Raises NoResponse if the server
+        does not close in time."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while self._fill(deadline):
+            pass
+        data, self.buf = self.buf, b""
+        return data
+
+
+def parse_responses(data, methods=None):
+    """Parses a byte string holding zero or more complete responses."""
+
+    class _S:
+        family = None
+
+        def __init__(self):
+            self.data = data
+
+        def settimeout(self, _):
+            pass
+
+        def recv(self, n):
+            d, self.data = self.data[:n], self.data[n:]
+            return d
+
+    c = RawConn(sock=_S(), timeout=1)
+    out = []
+    i = 0
+    while c.buf or not c.eof:
+        if not c.buf and not c._fill(time.monotonic() + 1):
+            break
+        m = (methods[i] if methods and i < len(methods) else "GET")
+        out.append(c.read_response(method=m))
+        i += 1
+    return out
+
+
+def req(method="GET", target="/", headers=(), body=b"", version="HTTP/1.1", host="t"):
+    """Builds a raw request. headers: iterable of (name, value) str/bytes pairs."""
+    lines = [("%s %s %s" % (method, target, version)).encode("latin-1")]
+    if host is not None:
+        lines.append(b"Host: " + (host.encode() if isinstance(host, str) else host))
+    for k, v in headers:
+        k = k.encode("latin-1") if isinstance(k, str) else k
+        v = v.encode("latin-1") if isinstance(v, str) else v
+        lines.append(k + b": " + v)
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def chunked(*parts, trailers=()):
+    out = b""
+    for p in parts:
+        if p:
+            out += b"%x\r\n%s\r\n" % (len(p), p)
+    out += b"0\r\n"
+    for tr in trailers:
+        out += tr + b"\r\n"
+    return out + b"\r\n"
+
+
+def expected_stream(n, size):
+    """The bytes tests/apps/it_stream.py produces for ?n=&size=."""
+    return b"".join(bytes([97 + i % 26]) * size for i in range(n))
