@@ -5,7 +5,8 @@
 #                        on http://127.0.0.1:8000
 #   make test            install missing dependencies, then every suite: unit (criterion,
 #                        incl. the HTTP corpus), integration (pytest), the same again
-#                        under AddressSanitizer + UBSan, and a short fuzz run (clang)
+#                        under AddressSanitizer + UBSan and under ThreadSanitizer, and
+#                        a short fuzz run (clang)
 #   make fuzz            longer libFuzzer run of the parser harnesses
 #   make install         install to $(PREFIX) (default /usr/local)
 #   make format | check-includes | clean
@@ -58,7 +59,7 @@ UNIT_TESTS += $(BUILD)/tests/test_wsgi
 UNIT_wsgi := tests/unit/python/test_wsgi.c $(PYTHON_SRC)
 endif
 
-.PHONY: all run test unit integration test-asan fuzz fuzz-short install format \
+.PHONY: all run test unit integration test-asan test-tsan fuzz fuzz-short install format \
         check-includes deps clean
 
 all: $(BUILD)/wsgate
@@ -94,13 +95,23 @@ integration: deps $(BUILD)/wsgate
 	$(Q)WSGATE_BIN=$(abspath $(BUILD)/wsgate) $(PYTHON) -m pytest -q tests/integration
 
 test-asan: deps
-	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SANITIZER=address,undefined \
+	$(Q)LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
+	    $(MAKE) --no-print-directory BUILD=build/asan SANITIZER=address,undefined \
 	    CFLAGS="-O1 -g" unit
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SANITIZER=address,undefined \
 	    CFLAGS="-O1 -g" build/asan/wsgate
-	$(Q)ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
 	    WSGATE_TEST_TIMEOUT_SCALE=3 WSGATE_BIN=$(abspath build/asan/wsgate) \
 	    $(PYTHON) -m pytest -q tests/integration
+
+# The worker pool, hand-offs and the GIL dance under ThreadSanitizer, through the
+# whole integration suite (CPython itself is not instrumented).
+test-tsan: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build/tsan SANITIZER=thread CFLAGS="-O1 -g" \
+	    build/tsan/wsgate
+	$(Q)TSAN_OPTIONS=halt_on_error=0 WSGATE_TEST_TIMEOUT_SCALE=3 \
+	    WSGATE_BIN=$(abspath build/tsan/wsgate) $(PYTHON) -m pytest -q tests/integration
 
 FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_http_parse
 $(BUILD)/fuzz/fuzz_http_parse: tests/fuzz/fuzz_http_parse.c protocols/http_parse.c
@@ -123,6 +134,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory integration
 	$(Q)$(MAKE) --no-print-directory test-asan
+	$(Q)$(MAKE) --no-print-directory test-tsan
 	$(Q)$(MAKE) --no-print-directory fuzz-short
 	$(Q)$(MAKE) --no-print-directory check-includes
 

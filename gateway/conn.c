@@ -64,11 +64,24 @@ static int wait_fd(struct gw_conn *c, short events, double timeout)
     }
 }
 
-static int sock_err(void)
+/* After a socket call failed with errno: 0 to retry (interrupted, or ready again
+ * within the timeout), else the GW_E* to return, with the connection marked broken. */
+static int retry_or_fail(struct gw_conn *c, short events, double timeout)
 {
-    if (errno == ECONNRESET || errno == EPIPE || errno == ENOTCONN)
-        return GW_ECLOSED;
-    return GW_EIO;
+    int rc;
+    if (errno == EINTR)
+        return 0;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        rc = wait_fd(c, events, timeout);
+        if (rc == 0)
+            return 0;
+    } else if (errno == ECONNRESET || errno == EPIPE || errno == ENOTCONN) {
+        rc = GW_ECLOSED;
+    } else {
+        rc = GW_EIO;
+    }
+    c->broken = 1;
+    return rc;
 }
 
 ssize_t gw_conn_recv(struct gw_conn *c, char *buf, size_t len)
@@ -83,18 +96,9 @@ ssize_t gw_conn_recv(struct gw_conn *c, char *buf, size_t len)
             c->broken = 1;
             return GW_ECLOSED;
         }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            int rc = wait_fd(c, POLLIN, c->srv->cfg->read_timeout);
-            if (rc != 0) {
-                c->broken = 1;
-                return rc;
-            }
-            continue;
-        }
-        c->broken = 1;
-        return sock_err();
+        int rc = retry_or_fail(c, POLLIN, c->srv->cfg->read_timeout);
+        if (rc != 0)
+            return rc;
     }
 }
 
@@ -123,18 +127,10 @@ int gw_conn_writev(struct gw_conn *c, const struct iovec *iov, int iovcnt)
             struct msghdr msg = {.msg_iov = v, .msg_iovlen = (size_t)left};
             ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
             if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    int rc = wait_fd(c, POLLOUT, c->srv->cfg->send_timeout);
-                    if (rc != 0) {
-                        c->broken = 1;
-                        return rc;
-                    }
-                    continue;
-                }
-                c->broken = 1;
-                return sock_err();
+                int rc = retry_or_fail(c, POLLOUT, c->srv->cfg->send_timeout);
+                if (rc != 0)
+                    return rc;
+                continue;
             }
             size_t done = (size_t)n;
             while (left > 0 && done >= v->iov_len) {
@@ -162,20 +158,12 @@ int gw_conn_sendfile(struct gw_conn *c, int fd, off_t offset, size_t len, size_t
         size_t chunk = len > (1u << 30) ? (1u << 30) : len;
         ssize_t n = sendfile(c->fd, fd, &offset, chunk);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                int rc = wait_fd(c, POLLOUT, c->srv->cfg->send_timeout);
-                if (rc != 0) {
-                    c->broken = 1;
-                    return rc;
-                }
-                continue;
-            }
-            if (errno == EINVAL || errno == ENOSYS)
-                return GW_EIO; /* not sendfile-able: caller falls back (nothing sent) */
-            c->broken = 1;
-            return sock_err();
+            if ((errno == EINVAL || errno == ENOSYS) && *sent == 0)
+                return GW_EIO; /* not sendfile-able: the caller copies instead */
+            int rc = retry_or_fail(c, POLLOUT, c->srv->cfg->send_timeout);
+            if (rc != 0)
+                return rc;
+            continue;
         }
         if (n == 0)
             break; /* the file is shorter than promised */
@@ -185,14 +173,13 @@ int gw_conn_sendfile(struct gw_conn *c, int fd, off_t offset, size_t len, size_t
     return 0;
 }
 
-int gw_conn_out_append(struct gw_conn *c, const char *p, size_t n)
+int gw_buf_append(struct gw_buf *b, const char *p, size_t n, size_t max)
 {
-    struct gw_buf *b = &c->out;
     if (b->cap - b->end < n) {
         size_t cap = b->cap ? b->cap : 512;
         while (cap - b->end < n) {
-            if (cap > SIZE_MAX / 2)
-                return GW_ENOMEM;
+            if (cap > max / 2)
+                return GW_ETOOBIG;
             cap *= 2;
         }
         char *q = realloc(b->data, cap);
@@ -201,7 +188,13 @@ int gw_conn_out_append(struct gw_conn *c, const char *p, size_t n)
         b->data = q;
         b->cap = cap;
     }
-    memcpy(b->data + b->end, p, n);
+    if (n > 0)
+        memcpy(b->data + b->end, p, n);
     b->end += n;
     return 0;
+}
+
+int gw_conn_out_append(struct gw_conn *c, const char *p, size_t n)
+{
+    return gw_buf_append(&c->out, p, n, 1u << 20);
 }

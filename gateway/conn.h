@@ -53,6 +53,8 @@ struct gw_conn {
     ev_io io;
     ev_timer timer;
     ev_tstamp head_deadline; /* absolute deadline of the head being read */
+    int body_wait;           /* set by the front-end: head done, small body awaited on
+                                the loop; each read then extends the deadline (idle) */
     size_t linger_bytes;
 
     int keep;          /* set by the front-end's finish: connection may be reused */
@@ -88,6 +90,10 @@ int gw_conn_writev(struct gw_conn *c, const struct iovec *iov, int iovcnt);
 /* Worker side: sendfile(2) of len bytes from fd at offset; 0 or GW_E*. Sets *sent
  * to the bytes actually sent (short when the file ended early). */
 int gw_conn_sendfile(struct gw_conn *c, int fd, off_t offset, size_t len, size_t *sent);
+
+/* Appends n bytes to b, growing it (doubling) up to max bytes of capacity.
+ * Returns 0, GW_ETOOBIG past max, or GW_ENOMEM. */
+int gw_buf_append(struct gw_buf *b, const char *p, size_t n, size_t max);
 
 /* Loop side: appends bytes to c->out (the error-reply buffer). 0 or GW_ENOMEM. */
 int gw_conn_out_append(struct gw_conn *c, const char *p, size_t n);

@@ -178,6 +178,8 @@ static void read_head(struct gw_server *s, struct gw_conn *c)
         ssize_t n = recv(c->fd, c->in.data + c->in.end, c->in.cap - c->in.end, 0);
         if (n > 0) {
             c->in.end += (size_t)n;
+            if (c->body_wait) /* body bytes: an idle limit, not the head's deadline */
+                c->head_deadline = ev_now(s->loop) + s->cfg->read_timeout;
             break;
         }
         if (n < 0 && errno == EINTR)

@@ -43,24 +43,12 @@ static void http_conn_close(struct gw_conn *c)
         return;
     free(h->fields);
     free(h->path);
-    free(h->out);
+    free(h->out.data);
     free(h);
     c->proto_state = NULL;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes the path into h->path (a malformed escape is kept literally, like
- * urllib.parse.unquote). Returns the decoded length or -1 on allocation failure. */
+/* Percent-decodes the path into h->path. Returns its length or -1 (no memory). */
 static ssize_t decode_path(struct gw_http_conn *h, struct gw_slice p)
 {
     if (h->path_cap < p.len + 1) {
@@ -70,21 +58,7 @@ static ssize_t decode_path(struct gw_http_conn *h, struct gw_slice p)
         h->path = np;
         h->path_cap = p.len + 1;
     }
-    size_t o = 0;
-    for (size_t i = 0; i < p.len; i++) {
-        unsigned char ch = (unsigned char)p.ptr[i];
-        if (ch == '%' && i + 2 < p.len) {
-            int hi = hexval((unsigned char)p.ptr[i + 1]);
-            int lo = hexval((unsigned char)p.ptr[i + 2]);
-            if (hi >= 0 && lo >= 0) {
-                h->path[o++] = (char)(hi * 16 + lo);
-                i += 2;
-                continue;
-            }
-        }
-        h->path[o++] = (char)ch;
-    }
-    return (ssize_t)o;
+    return (ssize_t)gw_http_percent_decode(p.ptr, p.len, h->path);
 }
 
 /* The methods of the IANA HTTP Method Registry; anything else gets 501 (H39). */
@@ -194,7 +168,7 @@ static int build_request(struct gw_conn *c, struct gw_http_conn *h)
     h->expect_continue = hd->expect_continue && !h->body_done;
     h->continue_sent = 0;
     h->started = h->head_sent = 0;
-    h->out_len = 0;
+    h->out.end = 0;
     h->resp_sent = 0;
     h->resp_length = -1;
     h->keep = hd->keep_alive && cfg->keep_alive > 0;
@@ -203,6 +177,9 @@ static int build_request(struct gw_conn *c, struct gw_http_conn *h)
 
 static enum gw_parse_result fail_with(struct gw_conn *c, int status)
 {
+    struct gw_http_conn *h = c->proto_state;
+    h->pending_head = 0;
+    c->body_wait = 0;
     c->pin = 0;
     gw_http_error_reply(c, status);
     return GW_PARSE_CLOSE;
@@ -218,14 +195,18 @@ static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **ou
         .max_fields = cfg->max_headers,
     };
 
-    int rc = gw_http_scan_head(&h->scan, c->in.data + c->in.start, c->in.end - c->in.start,
+    int rc;
+    if (h->pending_head == 0) {
+        rc = gw_http_scan_head(&h->scan, c->in.data + c->in.start, c->in.end - c->in.start,
                                &lim);
-    if (rc < 0)
-        return fail_with(c, -rc);
-    if (rc == 0)
-        return GW_PARSE_MORE;
-    size_t head_len = (size_t)rc;
-    gw_http_scan_init(&h->scan);
+        if (rc < 0)
+            return fail_with(c, -rc);
+        if (rc == 0)
+            return GW_PARSE_MORE;
+        h->pending_head = (size_t)rc;
+        gw_http_scan_init(&h->scan);
+    }
+    size_t head_len = h->pending_head;
 
     /* Room for body reads behind the head, made before any slice points into it. */
     if (gw_conn_reserve(c, GW_HTTP_BODY_TAIL) != 0)
@@ -236,6 +217,22 @@ static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **ou
         return fail_with(c, -rc);
     if (h->head.content_length > 0 && (uint64_t)h->head.content_length > cfg->max_body)
         return fail_with(c, 413);
+
+    /* A small body is read here, on the loop, before a worker is taken: a slow
+     * uploader then costs a buffer, not a thread. The head deadline covers it. */
+    int64_t cl = h->head.content_length;
+    if (cl > 0 && cl <= GW_HTTP_PREREAD_MAX && !h->head.expect_continue) {
+        size_t need = head_len + (size_t)cl;
+        size_t have = c->in.end - c->in.start;
+        if (have < need) {
+            if (gw_conn_reserve(c, need - have + GW_HTTP_BODY_TAIL) != 0)
+                return fail_with(c, 500);
+            c->body_wait = 1;
+            return GW_PARSE_MORE; /* parsed again, cheaply, when the body is in */
+        }
+    }
+    h->pending_head = 0;
+    c->body_wait = 0;
 
     c->in.start += head_len;
     c->pin = c->in.start;

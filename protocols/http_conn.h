@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "gateway/conn.h"
 #include "gateway/protocol.h"
 #include "gateway/request.h"
 #include "protocols/http_parse.h"
@@ -16,11 +17,14 @@ struct gw_conn;
 
 /* Body bytes kept free behind a dispatched head for chunked-body reads. */
 #define GW_HTTP_BODY_TAIL (32 * 1024)
+/* Content-Length bodies up to this size are read by the loop before dispatch. */
+#define GW_HTTP_PREREAD_MAX (64 * 1024)
 /* An unread request body up to this size is read and dropped to keep the connection. */
 #define GW_HTTP_DRAIN_MAX (256 * 1024)
 
 struct gw_http_conn {
     struct gw_http_scan scan;
+    size_t pending_head;     /* length of a scanned head whose small body is awaited */
     struct gw_http_head head;
     struct gw_field *fields; /* max_headers entries */
     size_t nfields_cap;
@@ -40,8 +44,7 @@ struct gw_http_conn {
     int continue_sent;
 
     /* response */
-    char *out;               /* the response head, built by send_head */
-    size_t out_len, out_cap;
+    struct gw_buf out;       /* the response head, built by send_head */
     int started;             /* send_head was called */
     int head_sent;           /* the head is on the wire */
     int no_body;             /* HEAD request or 1xx/204/304 */

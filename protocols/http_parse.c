@@ -58,6 +58,24 @@ static int hex_value(unsigned char c)
     return -1;
 }
 
+size_t gw_http_percent_decode(const char *in, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (in[i] == '%' && i + 2 < n) {
+            int hi = hex_value((unsigned char)in[i + 1]);
+            int lo = hex_value((unsigned char)in[i + 2]);
+            if (hi >= 0 && lo >= 0) {
+                out[o++] = (char)(hi * 16 + lo);
+                i += 2;
+                continue;
+            }
+        }
+        out[o++] = in[i];
+    }
+    return o;
+}
+
 /* field-vchar / SP / HTAB: what a field value may hold (RFC 9110 section 5.5). */
 static int is_value_byte(unsigned char c)
 {

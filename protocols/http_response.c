@@ -21,24 +21,12 @@
 #include "gateway/util.h"
 #include "protocols/http_conn.h"
 
+/* The response head is bounded: an app cannot make it grow past this. */
+#define GW_HTTP_MAX_RESPONSE_HEAD (1u << 20)
+
 static int out_add(struct gw_http_conn *h, const char *p, size_t n)
 {
-    if (h->out_cap - h->out_len < n) {
-        size_t cap = h->out_cap ? h->out_cap : 1024;
-        while (cap - h->out_len < n) {
-            if (cap > (64u << 20))
-                return GW_ETOOBIG;
-            cap *= 2;
-        }
-        char *q = realloc(h->out, cap);
-        if (q == NULL)
-            return GW_ENOMEM;
-        h->out = q;
-        h->out_cap = cap;
-    }
-    memcpy(h->out + h->out_len, p, n);
-    h->out_len += n;
-    return 0;
+    return gw_buf_append(&h->out, p, n, GW_HTTP_MAX_RESPONSE_HEAD);
 }
 
 static int out_str(struct gw_http_conn *h, const char *s)
@@ -96,7 +84,7 @@ int gw_http_send_head(struct gw_request *r, struct gw_slice status, const struct
     if (code < 100)
         return GW_EPROTO;
 
-    h->out_len = 0;
+    h->out.end = 0;
     h->started = 1;
     h->resp_length = -1;
     h->no_body = gw_slice_eq(r->method, "HEAD") || code < 200 || code == 204 || code == 304;
@@ -165,8 +153,8 @@ static int write_framed(struct gw_request *r, const struct iovec *iov, int iovcn
     struct iovec v[66];
     char size_line[24];
     int nv = 0;
-    if (!h->head_sent && h->out_len > 0)
-        v[nv++] = (struct iovec){.iov_base = h->out, .iov_len = h->out_len};
+    if (!h->head_sent && h->out.end > 0)
+        v[nv++] = (struct iovec){.iov_base = h->out.data, .iov_len = h->out.end};
     int chunk = h->resp_chunked && total > 0;
     if (chunk) {
         int k = snprintf(size_line, sizeof(size_line), "%zx\r\n", total);
@@ -283,7 +271,7 @@ int gw_http_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
     struct iovec v[2];
     int nv = 0;
     if (!h->head_sent)
-        v[nv++] = (struct iovec){.iov_base = h->out, .iov_len = h->out_len};
+        v[nv++] = (struct iovec){.iov_base = h->out.data, .iov_len = h->out.end};
     if (h->resp_chunked) {
         int k = snprintf(size_line, sizeof(size_line), "%zx\r\n", len);
         v[nv++] = (struct iovec){.iov_base = size_line, .iov_len = (size_t)k};

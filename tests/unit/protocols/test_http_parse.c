@@ -1078,3 +1078,41 @@ Test(http_chunked, data_slices)
     cr_assert_eq(used, 7);
     cr_assert_str_eq(in + 20, "NEXT");
 }
+
+/* ---- percent-decoding of the path (PATH_INFO) ------------------------------------ */
+
+Test(percent_decode, table)
+{
+    static const struct {
+        const char *in, *out;
+        size_t out_len;
+    } cases[] = {
+        {"/plain", "/plain", 6},
+        {"/a%20b", "/a b", 4},
+        {"/%2F%2f", "///", 3},
+        {"/caf%C3%A9", "/caf\xc3\xa9", 6},
+        {"/%00x", "/\0x", 3},
+        {"/bad%zz", "/bad%zz", 7},
+        {"/end%4", "/end%4", 6},
+        {"/end%", "/end%", 5},
+        {"%41%42", "AB", 2},
+        {"", "", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = strlen(cases[i].in);
+        char *in = malloc(n + 1); /* exact size: ASan sees any over-read */
+        char *out = malloc(n + 1);
+        cr_assert(in != NULL && out != NULL);
+        memcpy(in, cases[i].in, n);
+        size_t got = gw_http_percent_decode(in, n, out);
+        cr_expect_eq(got, cases[i].out_len, "%s: length %zu", cases[i].in, got);
+        cr_expect(memcmp(out, cases[i].out, cases[i].out_len) == 0, "%s", cases[i].in);
+        /* in place */
+        got = gw_http_percent_decode(in, n, in);
+        cr_expect_eq(got, cases[i].out_len);
+        cr_expect(memcmp(in, cases[i].out, cases[i].out_len) == 0, "%s in place",
+                  cases[i].in);
+        free(in);
+        free(out);
+    }
+}
