@@ -14,6 +14,7 @@
 # Variables: PYTHON (default /usr/bin/python3, Debian's), CC, SANITIZER
 # (e.g. address,undefined or thread), BUILD (output folder), V=1 for full commands.
 
+SHELL := /bin/bash
 PYTHON ?= /usr/bin/python3
 PREFIX ?= /usr/local
 CC ?= cc
@@ -54,6 +55,13 @@ WSGATE_OBJ := $(WSGATE_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_TESTS := $(BUILD)/tests/test_http_parse $(BUILD)/tests/test_http_corpus
 UNIT_http_parse := tests/unit/protocols/test_http_parse.c protocols/http_parse.c
 UNIT_http_corpus := tests/unit/protocols/test_http_corpus.c protocols/http_parse.c
+UNIT_TESTS += $(BUILD)/tests/test_fastcgi_parse $(BUILD)/tests/test_cgi
+UNIT_fastcgi_parse := tests/unit/protocols/test_fastcgi_parse.c protocols/fastcgi_parse.c
+UNIT_cgi := tests/unit/protocols/test_cgi.c protocols/cgi.c protocols/http_parse.c
+ifneq ($(wildcard tests/unit/protocols/test_scgi_parse.c),)
+UNIT_TESTS += $(BUILD)/tests/test_scgi_parse
+UNIT_scgi_parse := tests/unit/protocols/test_scgi_parse.c protocols/scgi_parse.c
+endif
 ifneq ($(wildcard tests/unit/python/test_wsgi.c),)
 UNIT_TESTS += $(BUILD)/tests/test_wsgi
 UNIT_wsgi := tests/unit/python/test_wsgi.c $(PYTHON_SRC)
@@ -113,17 +121,30 @@ test-tsan: deps
 	$(Q)TSAN_OPTIONS=halt_on_error=0 WSGATE_TEST_TIMEOUT_SCALE=3 \
 	    WSGATE_BIN=$(abspath build/tsan/wsgate) $(PYTHON) -m pytest -q tests/integration
 
-FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_http_parse
-$(BUILD)/fuzz/fuzz_http_parse: tests/fuzz/fuzz_http_parse.c protocols/http_parse.c
+# One libFuzzer harness per parser, each with its seed corpus in tests/fuzz/corpus/NAME;
+# new inputs the fuzzer finds go to $(BUILD)/fuzz/work-NAME, never into the tree.
+FUZZERS := http fastcgi $(if $(wildcard tests/fuzz/fuzz_scgi_parse.c),scgi)
+FUZZ_SRC_http := tests/fuzz/fuzz_http_parse.c protocols/http_parse.c
+FUZZ_SRC_fastcgi := tests/fuzz/fuzz_fastcgi_parse.c protocols/fastcgi_parse.c
+FUZZ_SRC_scgi := tests/fuzz/fuzz_scgi_parse.c protocols/scgi_parse.c
+
+$(BUILD)/fuzz/fuzz_%: $$(FUZZ_SRC_$$*)
 	@mkdir -p $(dir $@)
 	$(call say,FUZZ-CC,$@)
 	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
 	    -o $@ $^
 
-fuzz: $(FUZZ_TARGETS)
-	$(Q)mkdir -p $(BUILD)/fuzz/work-http
-	$(Q)$(BUILD)/fuzz/fuzz_http_parse -max_total_time=$(or $(FUZZ_TIME),300) \
-	    $(BUILD)/fuzz/work-http tests/fuzz/corpus/http
+fuzz: $(FUZZERS:%=$(BUILD)/fuzz/fuzz_%)
+	$(Q)set -e; for f in $(FUZZERS); do \
+	    mkdir -p $(BUILD)/fuzz/work-$$f; \
+	    echo "== fuzz $$f ($(or $(FUZZ_TIME),300)s)"; \
+	    if ! $(BUILD)/fuzz/fuzz_$$f -max_total_time=$(or $(FUZZ_TIME),300) \
+	        -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/$$f- \
+	        $(BUILD)/fuzz/work-$$f tests/fuzz/corpus/$$f \
+	        > $(BUILD)/fuzz/$$f.log 2>&1; then \
+	        tail -n 60 $(BUILD)/fuzz/$$f.log; echo "fuzz $$f: FAILED"; exit 1; fi; \
+	    grep -E 'stat::number_of_executed_units' $(BUILD)/fuzz/$$f.log; \
+	done
 
 fuzz-short:
 	$(Q)if command -v clang >/dev/null 2>&1; then \
