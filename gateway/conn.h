@@ -36,6 +36,7 @@ enum gw_conn_state {
     GW_CONN_DISPATCHED, /* owned by the pool / a worker */
     GW_CONN_REPLYING,   /* loop: writing an error reply from c->out */
     GW_CONN_LINGERING,  /* loop: write side shut, draining input before close */
+    GW_CONN_CLOSING,    /* loop: dead, freed when its last in-flight request is back */
 };
 
 struct gw_conn {
@@ -58,13 +59,16 @@ struct gw_conn {
     size_t linger_bytes;
 
     int keep;          /* set by the front-end's finish: connection may be reused */
+    unsigned inflight; /* requests owned by workers (loop thread only) */
+    int paused;        /* set by a multiplexed front-end: stop reading until resumed */
+    int resume_queued; /* on the server's resume list (under server.back_lock) */
     int broken;        /* a worker-side send or receive failed */
     unsigned requests; /* requests served on this connection */
 
     char remote_addr[64];
     char remote_port[8];
 
-    struct gw_conn *next; /* link in the loop's hand-back list */
+    struct gw_conn *next_resume; /* link in the server's resume list */
     struct gw_conn *prev_all, *next_all; /* the loop's list of every connection */
 };
 

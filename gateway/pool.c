@@ -61,12 +61,11 @@ static void *worker_main(void *arg)
     }
     struct gw_request *r;
     while ((r = pop(p)) != NULL) {
-        struct gw_conn *c = r->conn;
         r->t_worker = gw_now_ns();
         int ok = p->app->handle(tctx, r);
         gw_request_finish(r, ok);
         gw_log_access(r); /* the request lives until the hand-back */
-        gw_server_hand_back(p->srv, c);
+        gw_server_hand_back(p->srv, r);
     }
     if (p->app->thread_stop)
         p->app->thread_stop(tctx);

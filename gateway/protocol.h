@@ -30,6 +30,11 @@ enum gw_parse_result {
 
 struct gw_protocol {
     const char *name; /* "http", "fastcgi", "scgi": used in logs and listener specs */
+    /* 0: one request at a time; while it runs the connection belongs to its worker
+     *    (HTTP, SCGI).
+     * 1: the loop keeps reading the connection while its requests run on workers
+     *    (FastCGI multiplexing); workers write under the protocol's own lock. */
+    int multiplexed;
 
     /* Loop: a connection was accepted on a listener of this protocol. Allocates the
      * protocol's per-connection state into c->proto_state. Returns 0 or GW_E*. */
@@ -41,11 +46,17 @@ struct gw_protocol {
      * stores the request in *req (owned by c). Must never block. */
     enum gw_parse_result (*parse)(struct gw_conn *c, struct gw_request **req);
 
-    /* Loop: answer at once with this status and close: the request could not be
-     * queued (503: pool full or server stopping; r is the parsed request) or the head
-     * did not arrive in time (408; r is NULL). Writes the reply into c->out (or
-     * nothing, when the protocol has no such answer); the loop sends it and closes. */
-    void (*reject)(struct gw_conn *c, struct gw_request *r, int status);
+    /* Loop: answer at once: the request could not be queued (503: pool full or
+     * server stopping; r is the parsed request, never dispatched) or the head did not
+     * arrive in time (408; r is NULL). Either writes the reply into c->out and returns
+     * 1 (the loop sends it and closes the connection), or answers by itself and
+     * returns 0 (the connection carries on: FastCGI's FCGI_OVERLOADED). */
+    int (*reject)(struct gw_conn *c, struct gw_request *r, int status);
+
+    /* Loop, optional: a worker has finished r (after finish) and handed it back.
+     * Frees the request's resources. Multiplexed protocols only; for the others the
+     * core decides from c->keep. */
+    void (*done)(struct gw_conn *c, struct gw_request *r);
 
     /* Worker side, see the gw_request_* contracts in gateway/request.h. */
     ssize_t (*read_body)(struct gw_request *r, char *buf, size_t len);

@@ -23,6 +23,7 @@ struct gw_conn;
 struct gw_protocol;
 
 struct gw_request {
+    struct gw_request *next_back; /* link in the server's hand-back list */
     struct gw_conn *conn;
     const struct gw_protocol *proto;
     void *proto_data; /* the front-end's per-request state */

@@ -127,42 +127,79 @@ static void start_idle(struct gw_server *s, struct gw_conn *c, double timeout)
     set_timer(s, c, timeout);
 }
 
-static void dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r)
+/* A dead connection with requests still on workers: stop reading, make their
+ * writes fail fast, and free it when the last one comes back. */
+static void close_when_idle(struct gw_server *s, struct gw_conn *c)
 {
+    if (c->inflight == 0) {
+        conn_free(s, c);
+        return;
+    }
     ev_io_stop(s->loop, &c->io);
     ev_timer_stop(s->loop, &c->timer);
-    r->t_head = gw_now_ns();
-    if (s->stopping || gw_pool_submit(s->pool, r) != 0) {
-        gw_log(GW_LOG_WARNING, "%s: request queue full, answering 503", c->listener->spec);
-        c->proto->reject(c, r, 503);
-        flush_reply(s, c);
-        return;
-    }
-    c->state = GW_CONN_DISPATCHED;
-    s->ndispatched++;
+    shutdown(c->fd, SHUT_RDWR);
+    c->state = GW_CONN_CLOSING;
 }
 
-/* Runs the parser over the buffered bytes and acts on its verdict. */
+/* Returns 1 when the connection is still the loop's to read (multiplexed). */
+static int dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r)
+{
+    r->t_head = gw_now_ns();
+    if (s->stopping || gw_pool_submit(s->pool, r) != 0) {
+        gw_log(GW_LOG_WARNING, "%s: request queue full or stopping, refusing a request",
+               c->listener->spec);
+        if (c->proto->reject(c, r, 503)) {
+            ev_timer_stop(s->loop, &c->timer);
+            flush_reply(s, c);
+            return 0;
+        }
+        return c->proto->multiplexed;
+    }
+    c->inflight++;
+    s->ndispatched++;
+    ev_timer_stop(s->loop, &c->timer);
+    if (!c->proto->multiplexed) {
+        ev_io_stop(s->loop, &c->io);
+        c->state = GW_CONN_DISPATCHED;
+        return 0;
+    }
+    c->state = GW_CONN_IDLE; /* reading the next request; no idle limit while busy */
+    return 1;
+}
+
+/* Runs the parser over the buffered bytes and acts on its verdicts. */
 static void process(struct gw_server *s, struct gw_conn *c)
 {
-    struct gw_request *r = NULL;
-    if (c->in.start == c->in.end)
-        return;
-    if (c->state == GW_CONN_IDLE) {
-        c->state = GW_CONN_READING;
-        c->head_deadline = ev_now(s->loop) + s->cfg->read_timeout;
-        set_timer(s, c, s->cfg->read_timeout);
+    for (;;) {
+        struct gw_request *r = NULL;
+        if (c->in.start == c->in.end)
+            break;
+        if (c->state == GW_CONN_IDLE) {
+            c->state = GW_CONN_READING;
+            c->head_deadline = ev_now(s->loop) + s->cfg->read_timeout;
+            set_timer(s, c, s->cfg->read_timeout);
+        }
+        enum gw_parse_result rc = c->proto->parse(c, &r);
+        if (rc == GW_PARSE_MORE)
+            break;
+        if (rc == GW_PARSE_CLOSE) {
+            if (c->inflight > 0) {
+                close_when_idle(s, c);
+                return;
+            }
+            ev_timer_stop(s->loop, &c->timer);
+            flush_reply(s, c);
+            return;
+        }
+        if (!dispatch(s, c, r))
+            return;
     }
-    switch (c->proto->parse(c, &r)) {
-    case GW_PARSE_MORE:
-        return;
-    case GW_PARSE_READY:
-        dispatch(s, c, r);
-        return;
-    case GW_PARSE_CLOSE:
-        ev_timer_stop(s->loop, &c->timer);
-        flush_reply(s, c);
-        return;
+    /* A multiplexed front-end pauses reading while a worker is behind on a body. */
+    if (c->proto->multiplexed) {
+        if (c->paused)
+            ev_io_stop(s->loop, &c->io);
+        if (c->state == GW_CONN_IDLE && c->inflight > 0)
+            ev_timer_stop(s->loop, &c->timer);
     }
 }
 
@@ -186,7 +223,13 @@ static void read_head(struct gw_server *s, struct gw_conn *c)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
-        conn_free(s, c); /* EOF or error before a complete head: nothing to answer */
+        /* EOF or error before a complete head: nothing to answer */
+        if (c->proto->multiplexed && c->proto->parse) {
+            struct gw_request *none = NULL;
+            c->broken = 1; /* tells the front-end to fail its requests' reads */
+            c->proto->parse(c, &none);
+        }
+        close_when_idle(s, c);
         return;
     }
     process(s, c);
@@ -230,6 +273,7 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
         linger_read(s, c);
         break;
     case GW_CONN_DISPATCHED:
+    case GW_CONN_CLOSING:
         ev_io_stop(s->loop, &c->io);
         break;
     }
@@ -249,15 +293,18 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         }
         gw_log(GW_LOG_INFO, "%s: %s: request head not complete within %.1fs, closing",
                c->listener->spec, c->remote_addr, s->cfg->read_timeout);
-        if (c->in.end > c->in.start && c->proto->reject) {
+        if (c->in.end > c->in.start && c->inflight == 0) {
             c->out.start = c->out.end = 0;
-            c->proto->reject(c, NULL, 408);
-            c->state = GW_CONN_REPLYING;
-            flush_reply(s, c);
-            return;
+            if (c->proto->reject(c, NULL, 408)) {
+                c->state = GW_CONN_REPLYING;
+                flush_reply(s, c);
+                return;
+            }
         }
     }
-    conn_free(s, c);
+    if (c->state == GW_CONN_IDLE && c->inflight > 0)
+        return; /* a busy multiplexed connection has no idle limit */
+    close_when_idle(s, c);
 }
 
 static void fill_peer(struct gw_conn *c, const struct sockaddr_storage *ss, socklen_t sl)
@@ -359,43 +406,88 @@ static void accept_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
         listeners_watch(s, 1);
 }
 
-/* Connections coming back from workers: continue (keep-alive) or close. */
+/* One request back from its worker: continue its connection or close it. */
+static void request_back(struct gw_server *s, struct gw_request *r)
+{
+    struct gw_conn *c = r->conn;
+    s->ndispatched--;
+    c->inflight--;
+    c->requests++;
+    if (c->proto->multiplexed) {
+        c->proto->done(c, r); /* r is gone */
+        if (c->state == GW_CONN_CLOSING || ((s->stopping || !c->keep) && c->inflight == 0)) {
+            if (c->inflight == 0)
+                linger(s, c);
+            return;
+        }
+        if (c->inflight == 0 && c->state == GW_CONN_IDLE)
+            set_timer(s, c, s->cfg->keep_alive);
+        return;
+    }
+    c->pin = 0; /* the request is over: its slices are dead */
+    if (c->broken)
+        conn_free(s, c);
+    else if (!c->keep || s->stopping)
+        linger(s, c);
+    else {
+        start_idle(s, c, s->cfg->keep_alive);
+        process(s, c); /* a pipelined request may already be buffered */
+    }
+}
+
 static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 {
     struct gw_server *s = w->data;
     (void)loop;
     (void)revents;
     pthread_mutex_lock(&s->back_lock);
-    struct gw_conn *c = s->back_head;
+    struct gw_request *r = s->back_head;
+    struct gw_conn *c = s->resume_head;
     s->back_head = s->back_tail = NULL;
+    s->resume_head = NULL;
+    for (struct gw_conn *k = c; k != NULL; k = k->next_resume)
+        k->resume_queued = 0;
     pthread_mutex_unlock(&s->back_lock);
+    /* Resumes first: their connections are alive (a request of theirs is in flight
+     * or was just handed back behind them on the other list). */
     while (c != NULL) {
-        struct gw_conn *next = c->next;
-        c->next = NULL;
-        s->ndispatched--;
-        c->requests++;
-        c->pin = 0; /* the request is over: its slices are dead */
-        if (c->broken) {
-            conn_free(s, c);
-        } else if (!c->keep || s->stopping) {
-            linger(s, c);
-        } else {
-            start_idle(s, c, s->cfg->keep_alive);
-            process(s, c); /* a pipelined request may already be buffered */
+        struct gw_conn *next = c->next_resume;
+        if (c->paused && c->state != GW_CONN_CLOSING && c->state != GW_CONN_LINGERING) {
+            c->paused = 0;
+            ev_io_start(s->loop, &c->io);
+            process(s, c);
         }
         c = next;
     }
+    while (r != NULL) {
+        struct gw_request *next = r->next_back;
+        r->next_back = NULL;
+        request_back(s, r);
+        r = next;
+    }
 }
 
-void gw_server_hand_back(struct gw_server *s, struct gw_conn *c)
+void gw_server_hand_back(struct gw_server *s, struct gw_request *r)
 {
     pthread_mutex_lock(&s->back_lock);
-    c->next = NULL;
+    r->next_back = NULL;
     if (s->back_tail)
-        s->back_tail->next = c;
+        s->back_tail->next_back = r;
     else
-        s->back_head = c;
-    s->back_tail = c;
+        s->back_head = r;
+    s->back_tail = r;
+    pthread_mutex_unlock(&s->back_lock);
+    ev_async_send(s->loop, &s->wake);
+}
+
+void gw_server_resume(struct gw_server *s, struct gw_conn *c)
+{
+    pthread_mutex_lock(&s->back_lock);
+    if (!c->resume_queued) {
+        c->resume_queued = 1;
+        c->next_resume = s->resume_head;
+        s->resume_head = c;
+    }
     pthread_mutex_unlock(&s->back_lock);
     ev_async_send(s->loop, &s->wake);
 }
@@ -418,7 +510,7 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
     struct gw_conn *c = s->all;
     while (c != NULL) {
         struct gw_conn *next = c->next_all;
-        if (c->state == GW_CONN_IDLE || c->state == GW_CONN_READING)
+        if ((c->state == GW_CONN_IDLE || c->state == GW_CONN_READING) && c->inflight == 0)
             conn_free(s, c);
         c = next;
     }

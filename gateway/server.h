@@ -2,7 +2,8 @@
  * The server: listeners, the libev loop, every connection, and the hand-offs between
  * the loop thread and the worker pool. The loop thread runs gw_server_run and is the
  * only thread that touches the watchers, the connection list and the counters below;
- * workers reach it only through gw_server_hand_back (a locked list plus ev_async).
+ * workers reach it only through gw_server_hand_back and gw_server_resume (locked lists
+ * plus ev_async).
  *
  * Lock order: server.back_lock and the pool's lock are leaves; neither is ever held
  * while taking the other, nor while taking the GIL.
@@ -28,9 +29,10 @@ struct gw_server {
     struct gw_listener *listeners;
     size_t nlisteners;
 
-    ev_async wake;                /* a worker handed a connection back */
-    pthread_mutex_t back_lock;    /* protects back_head/back_tail */
-    struct gw_conn *back_head, *back_tail;
+    ev_async wake;                /* a worker handed a request back */
+    pthread_mutex_t back_lock;    /* protects the two lists below */
+    struct gw_request *back_head, *back_tail;
+    struct gw_conn *resume_head;  /* paused connections a worker wants read again */
 
     ev_signal sig_term, sig_int;
     ev_timer accept_pause;        /* accept() paused after EMFILE */
@@ -53,8 +55,14 @@ void gw_server_run(struct gw_server *s);
 /* Frees what gw_server_init made (after the pool has stopped). */
 void gw_server_destroy(struct gw_server *s);
 
-/* Worker: gives a finished connection back to the loop, which continues it
- * (c->keep) or closes it. Thread-safe. */
-void gw_server_hand_back(struct gw_server *s, struct gw_conn *c);
+/* Worker: gives a finished request back to the loop, which continues its
+ * connection (c->keep) or closes it. Thread-safe. */
+void gw_server_hand_back(struct gw_server *s, struct gw_request *r);
+
+/* Any thread: asks the loop to read a paused connection again (a multiplexed
+ * front-end's flow control: a worker drained the body it was buffering). The
+ * connection must stay alive until then: call it only while owning one of its
+ * requests. Thread-safe; coalesces. */
+void gw_server_resume(struct gw_server *s, struct gw_conn *c);
 
 #endif

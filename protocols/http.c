@@ -185,6 +185,54 @@ static enum gw_parse_result fail_with(struct gw_conn *c, int status)
     return GW_PARSE_CLOSE;
 }
 
+/*
+ * Decides whether the body of the head just parsed is complete in the buffer.
+ * Returns 0 to dispatch now (no body, body complete, too large to wait for, or a
+ * 100-continue client that waits for us), -1 to wait for more bytes (room is
+ * reserved), or a status to refuse the request with (a malformed or oversized
+ * chunked body found here never reaches the app).
+ */
+static int preread_body(struct gw_conn *c, struct gw_http_conn *h, size_t head_len)
+{
+    const struct gw_http_head *hd = &h->head;
+    size_t have = c->in.end - c->in.start - head_len;
+    if (hd->expect_continue)
+        return 0;
+    if (!hd->chunked) {
+        int64_t cl = hd->content_length;
+        if (cl <= 0 || cl > GW_HTTP_PREREAD_MAX || have >= (uint64_t)cl)
+            return 0;
+        if (gw_conn_reserve(c, (size_t)cl - have + GW_HTTP_BODY_TAIL) != 0)
+            return 500;
+        return -1;
+    }
+    /* Chunked: validate incrementally from where the last look stopped. */
+    const char *body = c->in.data + c->in.start + head_len;
+    while (h->pre_pos < have) {
+        size_t used = 0;
+        struct gw_slice data = {NULL, 0};
+        int rc = gw_http_chunked_step(&h->pre, body + h->pre_pos, have - h->pre_pos, &used,
+                                      &data);
+        h->pre_pos += used;
+        if (rc < 0)
+            return rc == -413 ? 413 : 400;
+        if (rc == GW_CHUNK_DATA) {
+            h->pre_data += data.len;
+            if (h->pre_data > c->srv->cfg->max_body)
+                return 413;
+        }
+        if (rc == GW_CHUNK_DONE)
+            return 0;
+        if (rc == GW_CHUNK_MORE && used == 0)
+            break; /* a partial trailer line */
+    }
+    if (h->pre_pos > GW_HTTP_PREREAD_MAX)
+        return 0; /* large: the worker streams it */
+    if (gw_conn_reserve(c, GW_HTTP_BODY_TAIL) != 0)
+        return 500;
+    return -1;
+}
+
 static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **out)
 {
     const struct gw_config *cfg = c->srv->cfg;
@@ -205,6 +253,9 @@ static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **ou
             return GW_PARSE_MORE;
         h->pending_head = (size_t)rc;
         gw_http_scan_init(&h->scan);
+        gw_http_chunked_init(&h->pre);
+        h->pre_pos = 0;
+        h->pre_data = 0;
     }
     size_t head_len = h->pending_head;
 
@@ -219,17 +270,13 @@ static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **ou
         return fail_with(c, 413);
 
     /* A small body is read here, on the loop, before a worker is taken: a slow
-     * uploader then costs a buffer, not a thread. The head deadline covers it. */
-    int64_t cl = h->head.content_length;
-    if (cl > 0 && cl <= GW_HTTP_PREREAD_MAX && !h->head.expect_continue) {
-        size_t need = head_len + (size_t)cl;
-        size_t have = c->in.end - c->in.start;
-        if (have < need) {
-            if (gw_conn_reserve(c, need - have + GW_HTTP_BODY_TAIL) != 0)
-                return fail_with(c, 500);
-            c->body_wait = 1;
-            return GW_PARSE_MORE; /* parsed again, cheaply, when the body is in */
-        }
+     * uploader then costs a buffer, not a thread. */
+    int pre = preread_body(c, h, head_len);
+    if (pre > 0)
+        return fail_with(c, pre);
+    if (pre < 0) {
+        c->body_wait = 1; /* each read now extends the deadline: an idle limit */
+        return GW_PARSE_MORE; /* parsed again, cheaply, when more of the body is in */
     }
     h->pending_head = 0;
     c->body_wait = 0;
@@ -243,10 +290,11 @@ static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **ou
     return GW_PARSE_READY;
 }
 
-static void http_reject(struct gw_conn *c, struct gw_request *r, int status)
+static int http_reject(struct gw_conn *c, struct gw_request *r, int status)
 {
     (void)r;
     fail_with(c, status);
+    return 1;
 }
 
 static int send_continue(struct gw_conn *c, struct gw_http_conn *h)
@@ -354,6 +402,7 @@ static int http_finish(struct gw_request *r, int ok)
 
 const struct gw_protocol gw_http_protocol = {
     .name = "http",
+    .multiplexed = 0,                  /* one request at a time, in order */
     .conn_open = http_conn_open,       /* per-connection state and field array */
     .conn_close = http_conn_close,     /* frees it */
     .parse = http_parse,               /* loop: scan + parse the head */

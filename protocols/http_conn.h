@@ -17,7 +17,8 @@ struct gw_conn;
 
 /* Body bytes kept free behind a dispatched head for chunked-body reads. */
 #define GW_HTTP_BODY_TAIL (32 * 1024)
-/* Content-Length bodies up to this size are read by the loop before dispatch. */
+/* Bodies up to this size (Content-Length, or chunked framing bytes) are read by the
+ * loop before dispatch. */
 #define GW_HTTP_PREREAD_MAX (64 * 1024)
 /* An unread request body up to this size is read and dropped to keep the connection. */
 #define GW_HTTP_DRAIN_MAX (256 * 1024)
@@ -25,6 +26,9 @@ struct gw_conn;
 struct gw_http_conn {
     struct gw_http_scan scan;
     size_t pending_head;     /* length of a scanned head whose small body is awaited */
+    struct gw_http_chunked pre; /* the loop's look at a small chunked body */
+    size_t pre_pos;          /* body bytes it has examined */
+    uint64_t pre_data;       /* data bytes among them */
     struct gw_http_head head;
     struct gw_field *fields; /* max_headers entries */
     size_t nfields_cap;

@@ -41,6 +41,10 @@ def application(environ, start_response):
         return _ok(start_response, status="200 \u20ac")
     if p == "/value-nonlatin1":
         return _ok(start_response, headers=[ct, ("X-Test", "\u20ac")])
+    # valid but unusual: latin-1 header value, custom reason phrase
+    if p == "/latin1-value":
+        return _ok(start_response, status="299 Custom Reason Here",
+                   headers=[ct, ("X-Name", "caf\u00e9"), ("Content-Length", "5")])
     # R2: Content-Length disagreeing with the body
     if p == "/cl10-9":
         start_response("200 OK", [ct, ("Content-Length", "10")])

@@ -1,11 +1,11 @@
 """Reads the request body in the way ?mode= asks and answers JSON with its length
 and sha256 (and the body itself when small).
 
-modes: readn (read(n) loop, n from ?n=, default 8192), read (read() with no
+modes: readneg (read(0), then read(-1)), readn (read(n) loop, n from ?n=, default 8192), read (read() with no
 argument: only through `raw`, wsgiref.validate forbids it), readline, readline_n
 (readline(n)), readlines, iter, mixed (read(3), readline(), then read(n)).
 ?report=PATH writes {"ok": len} or {"error": ...} to PATH: the test's channel when
-the client is gone (a body that ended early).
+the client is gone (a body that ended early). ?started=PATH is created on entry.
 """
 import hashlib
 import json
@@ -17,6 +17,10 @@ def _read(inp, mode, n):
     pieces = []
     if mode == "read":
         pieces.append(inp.read())
+    elif mode == "readneg":
+        assert inp.read(0) == b""
+        pieces.append(inp.read(-1))
+        assert inp.read(10) == b""
     elif mode == "readn":
         while True:
             b = inp.read(n)
@@ -60,6 +64,9 @@ def echo(environ, start_response):
     mode = qs.get("mode", ["readn"])[0]
     n = int(qs.get("n", ["8192"])[0])
     report = qs.get("report", [None])[0]
+    started = qs.get("started", [None])[0]
+    if started:
+        open(started, "w").close()
     try:
         pieces = _read(environ["wsgi.input"], mode, n)
     except Exception as e:

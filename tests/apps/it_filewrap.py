@@ -1,6 +1,7 @@
 """Returns environ['wsgi.file_wrapper'] over ?path= (the server should sendfile it).
 
-?cl=1 declares Content-Length (the file size); ?blk= block size;
+?cl=1 declares Content-Length (the file size less ?seek=), ?cl=N declares N;
+?seek=N seeks the file first; ?blk= block size;
 ?kind=bytesio wraps an io.BytesIO instead (no fileno: must still be iterated);
 ?kind=pipe wraps a pipe-like object whose fileno is not a regular file.
 `application` is bare so the server can recognise its own wrapper; `validated`
@@ -25,8 +26,13 @@ def app(environ, start_response):
     else:
         fobj = open(path, "rb")
         size = os.fstat(fobj.fileno()).st_size
+    seek = int(qs.get("seek", ["0"])[0])
+    if seek:
+        fobj.seek(seek)  # PEP 3333: transmission starts at the current position
     if qs.get("cl") == ["1"]:
-        headers.append(("Content-Length", str(size)))
+        headers.append(("Content-Length", str(size - seek)))
+    elif qs.get("cl", ["0"])[0] not in ("0", "1"):
+        headers.append(("Content-Length", qs["cl"][0]))  # explicit, maybe short
     start_response("200 OK", headers)
     return environ["wsgi.file_wrapper"](fobj, blk)
 

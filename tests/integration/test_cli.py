@@ -180,3 +180,26 @@ def test_pythonpath_repeatable(tmp_path, wsgate):
                  pythonpath=False)
     import requests
     assert requests.get(srv.url("/"), timeout=t(10)).text == "from-d1"
+
+
+def test_venv_site_packages(tmp_path, wsgate):
+    import subprocess
+    ver = subprocess.run(["/usr/bin/python3", "-c",
+                          "import sys; print('python%d.%d' % sys.version_info[:2])"],
+                         capture_output=True, text=True).stdout.strip()
+    site = tmp_path / "venv" / "lib" / ver / "site-packages"
+    site.mkdir(parents=True)
+    (tmp_path / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (site / "it_venv_only.py").write_text("VALUE = 'from-venv'\n")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "it_venv_app.py").write_text(
+        "import it_venv_only\n"
+        "def application(environ, start_response):\n"
+        "    body = it_venv_only.VALUE.encode()\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain'),"
+        " ('Content-Length', str(len(body)))])\n"
+        "    return [body]\n")
+    srv = wsgate("it_venv_app", "--venv", str(tmp_path / "venv"), "--pythonpath",
+                 str(tmp_path / "app"), pythonpath=False)
+    import requests
+    assert requests.get(srv.url("/"), timeout=t(10)).text == "from-venv"

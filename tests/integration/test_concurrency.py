@@ -103,3 +103,54 @@ def test_idle_connections_do_not_pin_workers(wsgate):
     finally:
         for c in idle:
             c.close()
+
+
+@pytest.mark.parametrize("framing", ["cl", "chunked"])
+def test_slow_small_uploads_do_not_pin_workers(wsgate, framing):
+    # design.md: a small body that fits the buffer is read before dispatch "so a
+    # slow uploader does not pin a worker". Three stalled small uploads, two threads.
+    srv = wsgate("it_count", "--threads", "2")
+    stalled = [srv.conn() for _ in range(3)]
+    try:
+        for i, c in enumerate(stalled):
+            if framing == "cl":
+                c.send(req("POST", "/stalled%d" % i, [("Content-Length", "100")], b"x" * 10))
+            else:
+                c.send(req("POST", "/stalled%d" % i, [("Transfer-Encoding", "chunked")],
+                           b"64\r\n" + b"x" * 10))
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        r = requests.get(srv.url("/through"), timeout=t(10))
+        took = time.monotonic() - t0
+        assert r.text == "called GET /through\n"
+        assert took < t(2), "a request waited %.2fs behind stalled small uploads" % took
+    finally:
+        for c in stalled:
+            c.close()
+
+
+def test_full_queue_answers_503(wsgate):
+    # design.md: a full queue is answered at once (503 with Retry-After), never
+    # left to pile up. One thread busy, one request queued, the next refused.
+    srv = wsgate("it_slow", "--threads", "1", "--queue", "1")
+    busy = [srv.conn() for _ in range(2)]
+    try:
+        busy[0].send(req("GET", "/busy?t=%g" % t(2)))
+        time.sleep(0.3)
+        busy[1].send(req("GET", "/queued"))
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        c = srv.conn()
+        try:
+            c.send(req("GET", "/refused"))
+            r = c.read_response(timeout=t(10))
+        finally:
+            c.close()
+        assert r.status == 503, r
+        assert r.header("Retry-After") is not None, r.headers
+        assert time.monotonic() - t0 < t(1), "503 was not immediate"
+        assert json.loads(busy[0].read_response(timeout=t(10)).body)["path"] == "/busy"
+        assert json.loads(busy[1].read_response(timeout=t(10)).body)["path"] == "/queued"
+    finally:
+        for b in busy:
+            b.close()

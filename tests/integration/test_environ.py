@@ -91,6 +91,16 @@ def test_path_info_percent_decoding(server, raw, expected):
     assert d["environ"]["QUERY_STRING"] == "q=%41+b"     # raw, never decoded
 
 
+@pytest.mark.parametrize("raw", ["/a%zzb", "/a%4", "/a%"])
+def test_path_info_invalid_percent(server, raw):
+    # an invalid escape is either refused or passed on literally, never mangled
+    r = server.exchange(req("GET", raw))
+    if r.status == 400:
+        return
+    assert r.status == 200, r
+    assert json.loads(r.body)["environ"]["PATH_INFO"] == raw
+
+
 def test_path_obs_bytes_latin1(server):
     # a raw non-ASCII byte in the target: RFC 9112 refuses it in a request-target;
     # if accepted it must reach PATH_INFO as latin-1, never as mojibake or UTF-8.

@@ -3,13 +3,12 @@ and Expect: 100-continue (H51)."""
 import hashlib
 import json
 import os
-import socket
 import time
 
 import pytest
 import requests
 
-from wsgate_util import NoResponse, chunked, req, t
+from wsgate_util import chunked, req, t
 
 LINES = b"first line\nsecond\n\nfourth line is longer than the others\nno newline at end"
 
@@ -63,6 +62,13 @@ def test_read_without_size(echo_raw_srv, te):
              parts=[LINES[:1], LINES[1:]])
     assert d["body"].encode("latin-1") == LINES
     assert d["npieces"] == 1
+
+
+@pytest.mark.parametrize("te", ["cl", "chunked"])
+def test_read_zero_and_minus_one(echo_raw_srv, te):
+    d = echo(echo_raw_srv, LINES, mode="readneg", te_chunked=(te == "chunked"),
+             parts=[LINES[:9], LINES[9:]])
+    assert d["body"].encode("latin-1") == LINES
 
 
 def test_read_one_byte_at_a_time(echo_srv):

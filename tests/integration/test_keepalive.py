@@ -278,3 +278,16 @@ def test_connection_after_error_response_is_closed(count_srv):
         assert c.closed_within(t(5))
     finally:
         c.close()
+
+
+def test_keepalive_zero_disables_keepalive(wsgate):
+    srv = wsgate("it_count", "--keep-alive", "0")
+    c = srv.conn()
+    try:
+        c.send(req("GET", "/a") + req("GET", "/b"))
+        r = c.read_response()
+        assert r.body == b"called GET /a\n"
+        assert r.has_token("Connection", "close"), r.headers
+        assert c.closed_within(t(5))
+    finally:
+        c.close()

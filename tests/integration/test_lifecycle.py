@@ -1,7 +1,6 @@
 """Process life: graceful SIGTERM/SIGINT with a request in flight, idle
 keep-alive connections not holding up the exit, the access log line, and
 wsgi.errors text in the error log."""
-import json
 import os
 import re
 import signal

@@ -202,6 +202,40 @@ def test_file_wrapper_http10(wsgate, big_file):
     assert hashlib.sha256(r.body).hexdigest() == digest
 
 
+@pytest.mark.parametrize("cl", ["1", "0"])
+def test_file_wrapper_from_current_position(wsgate, tmp_path, cl):
+    p = tmp_path / "seek.bin"
+    data = os.urandom(300000)
+    p.write_bytes(data)
+    srv = wsgate("it_filewrap")
+    r = requests.get(srv.url("/"), params={"path": str(p), "seek": "12345", "cl": cl},
+                     timeout=t(30))
+    assert r.status_code == 200
+    assert len(r.content) == len(data) - 12345
+    assert r.content == data[12345:], "file_wrapper ignored the file position"
+
+
+def test_file_wrapper_content_length_shorter_than_file(wsgate, tmp_path):
+    p = tmp_path / "short.bin"
+    data = os.urandom(200000)
+    p.write_bytes(data)
+    srv = wsgate("it_filewrap")
+    c = srv.conn()
+    try:
+        c.send(req("GET", "/?path=%s&cl=1000" % p) + req("GET", "/?path=%s&cl=1" % p))
+        r1 = c.read_response()
+        assert r1.body == data[:1000]
+        # what follows must be the next response (or a close), never file bytes
+        try:
+            r2 = c.read_response(timeout=t(10))
+        except NoResponse:
+            assert c.eof
+        else:
+            assert r2.status == 200 and r2.body == data
+    finally:
+        c.close()
+
+
 def test_file_wrapper_bytesio(wsgate, tmp_path):
     p = tmp_path / "small.bin"
     data = os.urandom(200000)
@@ -340,6 +374,18 @@ def test_r1_bad_headers_give_500(bad_srv, path):
             assert r2.status == 200 and r2.body == b"fine\n"
     finally:
         c.close()
+
+
+def test_latin1_header_value_and_custom_reason(bad_srv):
+    c = bad_srv.conn()
+    try:
+        c.send(req("GET", "/latin1-value"))
+        r = c.read_response()
+    finally:
+        c.close()
+    assert r.raw_head.startswith(b"HTTP/1.1 299 Custom Reason Here\r\n"), r.raw_head
+    assert b"\r\nX-Name: caf\xe9\r\n" in r.raw_head, r.raw_head
+    assert r.body == b"fine\n"
 
 
 # ---- R2: Content-Length disagreeing with the body ---------------------------------
