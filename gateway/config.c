@@ -17,6 +17,7 @@
 
 enum {
     OPT_HTTP = 256,
+    OPT_FASTCGI,
     OPT_THREADS,
     OPT_PYTHONPATH,
     OPT_CHDIR,
@@ -42,6 +43,7 @@ enum {
 
 static const struct option long_opts[] = {
     {"http", required_argument, NULL, OPT_HTTP},
+    {"fastcgi", required_argument, NULL, OPT_FASTCGI},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"processes", required_argument, NULL, OPT_PROCESSES},
     {"workers", required_argument, NULL, OPT_PROCESSES},
@@ -76,6 +78,7 @@ static const char usage_text[] =
     "Listeners (repeatable; none given = --http " GW_DEF_ADDRESS "):\n"
     "  --http ADDR              HTTP/1.1 on ADDR = HOST:PORT | :PORT | [V6]:PORT |\n"
     "                           unix:PATH | fd:N\n"
+    "  --fastcgi ADDR           FastCGI (behind nginx, Apache, lighttpd, HAProxy) on ADDR\n"
     "  --socket-mode OCTAL      permissions of unix sockets (default: from the umask)\n"
     "  --backlog N              listen(2) backlog (default 1024)\n"
     "\n"
@@ -211,11 +214,12 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":hw:", long_opts, NULL)) != -1) {
         switch (c) {
         case OPT_HTTP:
+        case OPT_FASTCGI:
             if (cfg->nlisten == GW_MAX_LISTENERS) {
                 fprintf(stderr, "wsgate: too many listeners (at most %d)\n", GW_MAX_LISTENERS);
                 return -1;
             }
-            cfg->listen[cfg->nlisten].proto = "http";
+            cfg->listen[cfg->nlisten].proto = c == OPT_HTTP ? "http" : "fastcgi";
             cfg->listen[cfg->nlisten].addr = optarg;
             cfg->nlisten++;
             break;

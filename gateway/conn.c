@@ -80,20 +80,20 @@ static int retry_or_fail(struct gw_conn *c, short events, double timeout)
     } else {
         rc = GW_EIO;
     }
-    c->broken = 1;
+    gw_conn_set_broken(c);
     return rc;
 }
 
 ssize_t gw_conn_recv(struct gw_conn *c, char *buf, size_t len)
 {
-    if (c->broken)
+    if (gw_conn_broken(c))
         return GW_ECLOSED;
     for (;;) {
         ssize_t n = recv(c->fd, buf, len, 0);
         if (n > 0)
             return n;
         if (n == 0) {
-            c->broken = 1;
+            gw_conn_set_broken(c);
             return GW_ECLOSED;
         }
         int rc = retry_or_fail(c, POLLIN, c->srv->cfg->read_timeout);
@@ -116,7 +116,7 @@ ssize_t gw_conn_fill(struct gw_conn *c)
 int gw_conn_writev(struct gw_conn *c, const struct iovec *iov, int iovcnt)
 {
     struct iovec local[64];
-    if (c->broken)
+    if (gw_conn_broken(c))
         return GW_ECLOSED;
     while (iovcnt > 0) {
         int cnt = iovcnt > 64 ? 64 : iovcnt;
@@ -152,7 +152,7 @@ int gw_conn_writev(struct gw_conn *c, const struct iovec *iov, int iovcnt)
 int gw_conn_sendfile(struct gw_conn *c, int fd, off_t offset, size_t len, size_t *sent)
 {
     *sent = 0;
-    if (c->broken)
+    if (gw_conn_broken(c))
         return GW_ECLOSED;
     while (len > 0) {
         size_t chunk = len > (1u << 30) ? (1u << 30) : len;

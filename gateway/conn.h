@@ -58,11 +58,12 @@ struct gw_conn {
                                 the loop; each read then extends the deadline (idle) */
     size_t linger_bytes;
 
-    int keep;          /* set by the front-end's finish: connection may be reused */
     unsigned inflight; /* requests owned by workers (loop thread only) */
     int paused;        /* set by a multiplexed front-end: stop reading until resumed */
+    int close_after;   /* multiplexed: close once the requests in flight are back */
     int resume_queued; /* on the server's resume list (under server.back_lock) */
-    int broken;        /* a worker-side send or receive failed */
+    int broken;        /* a send or receive failed: use gw_conn_broken / _set_broken,
+                          several workers may share a multiplexed connection */
     unsigned requests; /* requests served on this connection */
 
     char remote_addr[64];
@@ -71,6 +72,16 @@ struct gw_conn {
     struct gw_conn *next_resume; /* link in the server's resume list */
     struct gw_conn *prev_all, *next_all; /* the loop's list of every connection */
 };
+
+static inline int gw_conn_broken(const struct gw_conn *c)
+{
+    return __atomic_load_n(&c->broken, __ATOMIC_RELAXED);
+}
+
+static inline void gw_conn_set_broken(struct gw_conn *c)
+{
+    __atomic_store_n(&c->broken, 1, __ATOMIC_RELAXED);
+}
 
 /* Makes sure the input buffer has at least want free bytes after in.end, moving
  * unpinned unconsumed bytes down or growing it (only when nothing is pinned).

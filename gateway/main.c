@@ -18,6 +18,7 @@
 #include "gateway/pool.h"
 #include "gateway/server.h"
 #include "gateway/util.h"
+#include "protocols/fastcgi.h"
 #include "protocols/http.h"
 #include "python/wsgi.h"
 
@@ -27,6 +28,7 @@ static const struct {
     const struct gw_protocol *proto;
 } protocols[] = {
     {"http", &gw_http_protocol},
+    {"fastcgi", &gw_fastcgi_protocol},
 };
 
 static const struct gw_protocol *find_protocol(const char *name)

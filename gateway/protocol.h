@@ -53,10 +53,11 @@ struct gw_protocol {
      * returns 0 (the connection carries on: FastCGI's FCGI_OVERLOADED). */
     int (*reject)(struct gw_conn *c, struct gw_request *r, int status);
 
-    /* Loop, optional: a worker has finished r (after finish) and handed it back.
-     * Frees the request's resources. Multiplexed protocols only; for the others the
-     * core decides from c->keep. */
-    void (*done)(struct gw_conn *c, struct gw_request *r);
+    /* Loop: a worker has finished r (after finish) and handed it back. Frees the
+     * request's resources; returns 1 when the connection must now be closed (once
+     * its other requests are back). Multiplexed protocols only; for the others the
+     * core decides from r->keep. */
+    int (*done)(struct gw_conn *c, struct gw_request *r);
 
     /* Worker side, see the gw_request_* contracts in gateway/request.h. */
     ssize_t (*read_body)(struct gw_request *r, char *buf, size_t len);

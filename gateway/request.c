@@ -30,12 +30,11 @@ int gw_request_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
 
 void gw_request_finish(struct gw_request *r, int ok)
 {
-    struct gw_conn *c = r->conn;
     int keep = r->proto->finish(r, ok);
-    c->keep = keep && !c->broken;
+    r->keep = keep && !gw_conn_broken(r->conn);
 }
 
 int gw_request_client_gone(const struct gw_request *r)
 {
-    return r->conn->broken;
+    return gw_conn_broken(r->conn);
 }

@@ -54,6 +54,7 @@ struct gw_request {
     size_t ncgi;
 
     int64_t body_length; /* CONTENT_LENGTH as a number; -1 when the body ends by framing */
+    int keep;            /* set by gw_request_finish: the connection may carry on */
 
     /* Filled while it runs, for the access log. Times are CLOCK_MONOTONIC ns. */
     int status;            /* status code sent, 0 before send_head */

@@ -226,7 +226,7 @@ static void read_head(struct gw_server *s, struct gw_conn *c)
         /* EOF or error before a complete head: nothing to answer */
         if (c->proto->multiplexed && c->proto->parse) {
             struct gw_request *none = NULL;
-            c->broken = 1; /* tells the front-end to fail its requests' reads */
+            gw_conn_set_broken(c); /* tells the front-end to fail its requests' reads */
             c->proto->parse(c, &none);
         }
         close_when_idle(s, c);
@@ -410,24 +410,34 @@ static void accept_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void request_back(struct gw_server *s, struct gw_request *r)
 {
     struct gw_conn *c = r->conn;
+    int keep = r->keep;
     s->ndispatched--;
     c->inflight--;
     c->requests++;
     if (c->proto->multiplexed) {
-        c->proto->done(c, r); /* r is gone */
-        if (c->state == GW_CONN_CLOSING || ((s->stopping || !c->keep) && c->inflight == 0)) {
-            if (c->inflight == 0)
-                linger(s, c);
+        if (c->proto->done(c, r)) /* r is gone */
+            c->close_after = 1;
+        if (c->state == GW_CONN_CLOSING || s->stopping || c->close_after) {
+            if (c->inflight == 0) {
+                if (c->state == GW_CONN_CLOSING)
+                    conn_free(s, c);
+                else
+                    linger(s, c);
+            }
             return;
+        }
+        if (!c->paused && (c->state == GW_CONN_IDLE || c->state == GW_CONN_READING)) {
+            ev_io_start(s->loop, &c->io); /* no-op unless flow control had stopped it */
+            process(s, c);
         }
         if (c->inflight == 0 && c->state == GW_CONN_IDLE)
             set_timer(s, c, s->cfg->keep_alive);
         return;
     }
     c->pin = 0; /* the request is over: its slices are dead */
-    if (c->broken)
+    if (gw_conn_broken(c))
         conn_free(s, c);
-    else if (!c->keep || s->stopping)
+    else if (!keep || s->stopping)
         linger(s, c);
     else {
         start_idle(s, c, s->cfg->keep_alive);

@@ -289,7 +289,7 @@ int gw_http_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
     if (rc != 0)
         return rc;
     if (sent < len) {
-        r->conn->broken = 1; /* promised bytes are missing: framing is lost */
+        gw_conn_set_broken(r->conn); /* promised bytes are missing: framing is lost */
         return GW_EIO;
     }
     if (h->resp_chunked) {
@@ -368,7 +368,7 @@ int gw_http_finish_response(struct gw_request *r, int ok)
     struct gw_conn *c = r->conn;
 
     if (!ok || !h->started) {
-        if (h->head_sent || c->broken)
+        if (h->head_sent || gw_conn_broken(c))
             return 0; /* R4: abort, no clean end */
         send_error(r, body_error_status(h->body_error));
         return 0;

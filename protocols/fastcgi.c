@@ -1,0 +1,724 @@
+/*
+ * The FastCGI front-end (a multiplexed protocol, gateway/protocol.h): the loop reads
+ * records with the pure parser of fastcgi_parse.c for as long as the connection
+ * lives, while the requests it carries run on workers, several at once (HAProxy's
+ * mpxs-conns). The loop decodes PARAMS into a per-request arena, normalizes them with
+ * protocols/cgi.c, dispatches, and feeds each request's STDIN into a body pipe that
+ * its worker reads as wsgi.input. Workers answer with STDOUT records.
+ *
+ * Locks: fc->lock guards every request's body pipe (and the abort flag); fc->wlock
+ * serializes writes to the socket, so records of different requests interleave whole
+ * and never byte by byte. The loop writes its own small records (END_REQUEST of a
+ * refused request, GET_VALUES_RESULT, UNKNOWN_TYPE) under wlock too. Both are
+ * leaves: neither is held while taking the other, the GIL or a server lock.
+ *
+ * Ownership: the loop allocates a request at BEGIN_REQUEST and frees it in done(),
+ * after its worker handed it back; requests never dispatched are freed by the loop.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gateway/conn.h"
+#include "gateway/errors.h"
+#include "gateway/listener.h"
+#include "gateway/log.h"
+#include "gateway/server.h"
+#include "gateway/status.h"
+#include "gateway/util.h"
+#include "protocols/cgi.h"
+#include "protocols/fastcgi.h"
+#include "protocols/fastcgi_parse.h"
+
+/* Requests one connection may carry at once; more get FCGI_OVERLOADED. */
+#define GW_FCGI_MAX_REQS_PER_CONN 64
+/* STDIN bytes buffered for one request before the loop stops reading the
+ * connection (flow control), and the level at which it reads again. */
+#define GW_FCGI_BODY_HIGH (256 * 1024)
+#define GW_FCGI_BODY_LOW (64 * 1024)
+
+enum req_state { REQ_PARAMS, REQ_RUNNING };
+
+struct fcgi_req {
+    struct gw_request req; /* first: the core's view */
+    struct fcgi_req *next; /* the connection's list (loop thread only) */
+    uint16_t id;
+    int keep_conn;
+    enum req_state state;
+    struct gw_fcgi_params params;
+    char *arena;
+    struct gw_field *vars;
+    char *scratch;
+
+    /* body pipe, under fc->lock */
+    pthread_cond_t body_cond;
+    struct gw_buf body;
+    int body_eof;       /* the empty STDIN record arrived */
+    int aborted;        /* FCGI_ABORT_REQUEST, or the connection died */
+    int paused_conn;    /* this request's backlog paused the connection */
+    uint64_t body_in;   /* STDIN bytes accepted (at most CONTENT_LENGTH) */
+    uint64_t body_out;  /* bytes handed to the app */
+
+    /* response (worker only) */
+    struct gw_buf head;
+    int started, head_sent;
+    int64_t resp_length;
+    uint64_t resp_sent;
+};
+
+struct fcgi_conn {
+    struct gw_fcgi_parser p;
+    pthread_mutex_t lock;
+    pthread_mutex_t wlock;
+    struct fcgi_req *reqs;
+    struct fcgi_req *cur; /* the request the current record belongs to, or NULL */
+    unsigned nreqs;
+};
+
+static struct fcgi_req *find_req(struct fcgi_conn *fc, uint16_t id)
+{
+    for (struct fcgi_req *q = fc->reqs; q != NULL; q = q->next)
+        if (q->id == id)
+            return q;
+    return NULL;
+}
+
+static void req_free(struct fcgi_req *q)
+{
+    pthread_cond_destroy(&q->body_cond);
+    free(q->arena);
+    free(q->vars);
+    free(q->scratch);
+    free(q->body.data);
+    free(q->head.data);
+    free(q);
+}
+
+/* Loop: removes a request from the connection and frees it. */
+static void drop_req(struct fcgi_conn *fc, struct fcgi_req *q)
+{
+    for (struct fcgi_req **pp = &fc->reqs; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == q) {
+            *pp = q->next;
+            fc->nreqs--;
+            break;
+        }
+    }
+    if (fc->cur == q)
+        fc->cur = NULL;
+    req_free(q);
+}
+
+static int fcgi_conn_open(struct gw_conn *c)
+{
+    struct fcgi_conn *fc = calloc(1, sizeof(*fc));
+    if (fc == NULL)
+        return GW_ENOMEM;
+    gw_fcgi_parser_init(&fc->p);
+    pthread_mutex_init(&fc->lock, NULL);
+    pthread_mutex_init(&fc->wlock, NULL);
+    c->proto_state = fc;
+    return 0;
+}
+
+static void fcgi_conn_close(struct gw_conn *c)
+{
+    struct fcgi_conn *fc = c->proto_state;
+    if (fc == NULL)
+        return;
+    /* Only requests that never reached a worker can be left. */
+    while (fc->reqs != NULL) {
+        struct fcgi_req *q = fc->reqs;
+        fc->reqs = q->next;
+        req_free(q);
+    }
+    pthread_mutex_destroy(&fc->lock);
+    pthread_mutex_destroy(&fc->wlock);
+    free(fc);
+    c->proto_state = NULL;
+}
+
+/* Writes whole records under the write lock. 0 or GW_E*. */
+static int write_records(struct gw_conn *c, const struct iovec *iov, int n)
+{
+    struct fcgi_conn *fc = c->proto_state;
+    pthread_mutex_lock(&fc->wlock);
+    int rc = gw_conn_writev(c, iov, n);
+    pthread_mutex_unlock(&fc->wlock);
+    return rc;
+}
+
+static int write_end_request(struct gw_conn *c, uint16_t id, uint32_t app_status,
+                             uint8_t proto_status)
+{
+    unsigned char rec[16];
+    gw_fcgi_header_write(rec, FCGI_END_REQUEST, id, 8, 0);
+    gw_fcgi_end_request_write(rec + 8, app_status, proto_status);
+    struct iovec v = {.iov_base = rec, .iov_len = sizeof(rec)};
+    return write_records(c, &v, 1);
+}
+
+/* A short complete response written by the loop or a worker: STDOUT with a CGI
+ * status and text, empty STDOUT, END_REQUEST. */
+static int write_status_response(struct gw_conn *c, uint16_t id, int status)
+{
+    char body[256];
+    unsigned char h1[8], h2[8], end[16];
+    int n = snprintf(body, sizeof(body),
+                     "Status: %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                     "Content-Length: %zu\r\n\r\n%d %s\n",
+                     status, gw_status_reason(status),
+                     strlen(gw_status_reason(status)) + 5, status, gw_status_reason(status));
+    gw_fcgi_header_write(h1, FCGI_STDOUT, id, (uint16_t)n, 0);
+    gw_fcgi_header_write(h2, FCGI_STDOUT, id, 0, 0);
+    gw_fcgi_header_write(end, FCGI_END_REQUEST, id, 8, 0);
+    gw_fcgi_end_request_write(end + 8, (uint32_t)status, FCGI_REQUEST_COMPLETE);
+    struct iovec v[4] = {{h1, 8}, {body, (size_t)n}, {h2, 8}, {end, 16}};
+    return write_records(c, v, 4);
+}
+
+static int begin_request(struct gw_conn *c, struct fcgi_conn *fc, struct gw_slice data)
+{
+    struct gw_fcgi_begin bg;
+    uint16_t id = fc->p.rec.request_id;
+    if (gw_fcgi_begin_read(&fc->p.rec, data, &bg) != 0)
+        return GW_EPROTO;
+    if (find_req(fc, id) != NULL)
+        return GW_EPROTO; /* an id already in use: the peer lost track */
+    if (bg.role != FCGI_RESPONDER)
+        return write_end_request(c, id, 0, FCGI_UNKNOWN_ROLE);
+    if (fc->nreqs >= GW_FCGI_MAX_REQS_PER_CONN)
+        return write_end_request(c, id, 0, FCGI_OVERLOADED);
+    struct fcgi_req *q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        return GW_ENOMEM;
+    q->arena = malloc(GW_FCGI_DEF_PARAMS_BUDGET);
+    q->vars = calloc(GW_FCGI_DEF_MAX_PARAMS, sizeof(*q->vars));
+    if (q->arena == NULL || q->vars == NULL) {
+        free(q->arena);
+        free(q->vars);
+        free(q);
+        return GW_ENOMEM;
+    }
+    pthread_cond_init(&q->body_cond, NULL);
+    gw_fcgi_params_init(&q->params, q->arena, GW_FCGI_DEF_PARAMS_BUDGET, q->vars,
+                        GW_FCGI_DEF_MAX_PARAMS);
+    q->id = id;
+    q->keep_conn = (bg.flags & FCGI_KEEP_CONN) != 0;
+    q->state = REQ_PARAMS;
+    q->resp_length = -1;
+    q->next = fc->reqs;
+    fc->reqs = q;
+    fc->nreqs++;
+    return 0;
+}
+
+/* The empty PARAMS record: the request is complete enough to run. Returns 1 when it
+ * is ready for dispatch, 0 when it was answered here (bad CGI variables), or GW_E*. */
+static int params_done(struct gw_conn *c, struct fcgi_req *q)
+{
+    const struct gw_listener *l = c->listener;
+    int rc = gw_fcgi_params_end(&q->params);
+    if (rc != 0)
+        return rc;
+    size_t cap = q->params.used + 16;
+    q->scratch = malloc(cap);
+    if (q->scratch == NULL)
+        return GW_ENOMEM;
+    struct gw_cgi_options opt = {
+        .script_name = c->srv->cfg->script_name,
+        .server_name = l->server_name,
+        .server_port = l->server_port,
+        .body_by_framing = 1,
+    };
+    struct gw_request *r = &q->req;
+    r->conn = c;
+    r->proto = c->proto;
+    r->proto_data = q;
+    int status = gw_cgi_build(q->vars, q->params.nfields, &opt, q->scratch, cap, r);
+    if (status == 0 && r->body_length > 0 && (uint64_t)r->body_length > c->srv->cfg->max_body)
+        status = -413;
+    if (status != 0) {
+        uint16_t id = q->id;
+        drop_req(c->proto_state, q);
+        return write_status_response(c, id, -status) == 0 ? 0 : GW_EIO;
+    }
+    q->state = REQ_RUNNING;
+    return 1;
+}
+
+/* STDIN bytes for a running request: into its pipe, never past CONTENT_LENGTH. */
+static int stdin_data(struct gw_conn *c, struct fcgi_conn *fc, struct fcgi_req *q,
+                      struct gw_slice data)
+{
+    int rc = 0;
+    pthread_mutex_lock(&fc->lock);
+    size_t n = data.len;
+    if (q->req.body_length >= 0 && q->body_in + n > (uint64_t)q->req.body_length)
+        n = (size_t)((uint64_t)q->req.body_length - q->body_in); /* F16 */
+    if (!q->aborted && n > 0) {
+        if (q->body_in + n > c->srv->cfg->max_body) {
+            q->aborted = GW_ETOOBIG;
+        } else {
+            if (q->body.start == q->body.end)
+                q->body.start = q->body.end = 0;
+            rc = gw_buf_append(&q->body, data.ptr, n, 2 * GW_FCGI_BODY_HIGH + 2 * 65536);
+            q->body_in += n;
+            if (q->body.end - q->body.start > GW_FCGI_BODY_HIGH) {
+                q->paused_conn = 1;
+                c->paused = 1;
+            }
+        }
+    }
+    pthread_cond_signal(&q->body_cond);
+    pthread_mutex_unlock(&fc->lock);
+    return rc;
+}
+
+static void stdin_end(struct fcgi_conn *fc, struct fcgi_req *q, int err)
+{
+    pthread_mutex_lock(&fc->lock);
+    if (err)
+        q->aborted = err;
+    else
+        q->body_eof = 1;
+    pthread_cond_signal(&q->body_cond);
+    pthread_mutex_unlock(&fc->lock);
+}
+
+/* Fails every running request's reads (the connection is going away). */
+static void abort_all(struct fcgi_conn *fc)
+{
+    for (struct fcgi_req *q = fc->reqs; q != NULL; q = q->next)
+        if (q->state == REQ_RUNNING)
+            stdin_end(fc, q, GW_ECLOSED);
+}
+
+static int management(struct gw_conn *c, struct fcgi_conn *fc, struct gw_slice data)
+{
+    unsigned char out[GW_FCGI_GET_VALUES_RESULT_MAX];
+    if (fc->p.rec.type == FCGI_GET_VALUES) {
+        struct rlimit rl;
+        const struct gw_config *cfg = c->srv->cfg;
+        struct gw_fcgi_values v = {
+            .max_conns = 1024,
+            .max_reqs = (uint32_t)(cfg->threads + cfg->queue),
+            .mpxs_conns = 1,
+        };
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+            v.max_conns = rl.rlim_cur > 1000000 ? 1000000 : (uint32_t)rl.rlim_cur;
+        int n = gw_fcgi_get_values_result(data.ptr, data.len, &v, out, sizeof(out));
+        if (n < 0)
+            return n;
+        struct iovec iov = {.iov_base = out, .iov_len = (size_t)n};
+        return write_records(c, &iov, 1);
+    }
+    gw_fcgi_header_write(out, FCGI_UNKNOWN_TYPE, 0, 8, 0);
+    gw_fcgi_unknown_type_write(out + 8, fc->p.rec.type);
+    struct iovec iov = {.iov_base = out, .iov_len = 16};
+    return write_records(c, &iov, 1);
+}
+
+/* One record event. Returns 1 when *out is a request to dispatch, 0 to go on, or
+ * GW_E* (the connection is closed). */
+static int on_event(struct gw_conn *c, struct fcgi_conn *fc, int ev, struct gw_slice data,
+                    struct gw_request **out)
+{
+    const struct gw_fcgi_header *h = &fc->p.rec;
+    if (ev == GW_FCGI_HEADER) {
+        fc->cur = h->request_id ? find_req(fc, h->request_id) : NULL;
+        return 0;
+    }
+    if (h->request_id == FCGI_NULL_REQUEST_ID) {
+        /* GET_VALUES arrives whole (one CONTENT piece); anything else is answered
+         * once, at its end. */
+        if (h->type == FCGI_GET_VALUES && ev == GW_FCGI_CONTENT)
+            return management(c, fc, data);
+        if (ev == GW_FCGI_END && (h->type != FCGI_GET_VALUES || h->content_length == 0))
+            return management(c, fc, GW_SLICE_LIT(""));
+        return 0;
+    }
+    if (h->type == FCGI_BEGIN_REQUEST) {
+        if (ev == GW_FCGI_CONTENT)
+            return begin_request(c, fc, data);
+        return 0;
+    }
+    struct fcgi_req *q = fc->cur;
+    if (q == NULL)
+        return 0; /* F11: a record for an id that is not active */
+    switch (h->type) {
+    case FCGI_PARAMS:
+        if (q->state != REQ_PARAMS)
+            return GW_EPROTO;
+        if (ev == GW_FCGI_CONTENT)
+            return gw_fcgi_params_feed(&q->params, data.ptr, data.len);
+        if (ev == GW_FCGI_END && h->content_length == 0) {
+            int rc = params_done(c, q);
+            if (rc == 1)
+                *out = &q->req;
+            return rc;
+        }
+        return 0;
+    case FCGI_STDIN:
+        if (q->state == REQ_PARAMS)
+            return GW_EPROTO; /* F21: STDIN before the PARAMS stream ended */
+        if (ev == GW_FCGI_CONTENT)
+            return stdin_data(c, fc, q, data);
+        if (ev == GW_FCGI_END && h->content_length == 0)
+            stdin_end(fc, q, 0);
+        return 0;
+    case FCGI_ABORT_REQUEST:
+        if (ev != GW_FCGI_END)
+            return 0;
+        if (q->state == REQ_RUNNING) {
+            stdin_end(fc, q, GW_EABORTED); /* its worker ends it promptly */
+            return 0;
+        }
+        uint16_t id = q->id;
+        drop_req(fc, q);
+        return write_end_request(c, id, 0, FCGI_REQUEST_COMPLETE);
+    default:
+        return 0; /* FCGI_DATA and others: not for a responder */
+    }
+}
+
+static enum gw_parse_result fcgi_parse(struct gw_conn *c, struct gw_request **out)
+{
+    struct fcgi_conn *fc = c->proto_state;
+    if (gw_conn_broken(c)) { /* the peer went away: fail the requests' reads */
+        abort_all(fc);
+        return GW_PARSE_CLOSE;
+    }
+    while (c->in.start < c->in.end && !c->paused) {
+        size_t used = 0;
+        struct gw_slice data = {NULL, 0};
+        int ev = gw_fcgi_parse(&fc->p, c->in.data + c->in.start, c->in.end - c->in.start,
+                               &used, &data);
+        c->in.start += used;
+        if (ev < 0) {
+            gw_log(GW_LOG_WARNING, "%s: fastcgi: %s; closing the connection",
+                   c->listener->spec, fc->p.why ? fc->p.why : "protocol error");
+            abort_all(fc);
+            return GW_PARSE_CLOSE;
+        }
+        if (ev == GW_FCGI_MORE && used == 0)
+            break;
+        int rc = on_event(c, fc, ev, data, out);
+        if (rc < 0) {
+            gw_log(GW_LOG_WARNING, "%s: fastcgi: %s; closing the connection",
+                   c->listener->spec, gw_strerror(rc));
+            abort_all(fc);
+            return GW_PARSE_CLOSE;
+        }
+        if (rc == 1)
+            return GW_PARSE_READY;
+    }
+    /* Whole-record types need room for a full record. */
+    if (gw_conn_reserve(c, GW_FCGI_WHOLE_MAX) != 0)
+        return GW_PARSE_CLOSE;
+    return GW_PARSE_MORE;
+}
+
+static int fcgi_reject(struct gw_conn *c, struct gw_request *r, int status)
+{
+    if (r == NULL)
+        return 0; /* a slow front server: nothing to answer, the loop closes */
+    struct fcgi_req *q = r->proto_data;
+    uint16_t id = q->id;
+    (void)status;
+    drop_req(c->proto_state, q);
+    write_end_request(c, id, 0, FCGI_OVERLOADED);
+    return 0;
+}
+
+static int fcgi_done(struct gw_conn *c, struct gw_request *r)
+{
+    struct fcgi_conn *fc = c->proto_state;
+    struct fcgi_req *q = r->proto_data;
+    int close_now = !q->keep_conn;
+    drop_req(fc, q);
+    /* A request that ended without reading its body may have paused the connection:
+     * read again unless another request still holds it. */
+    if (c->paused) {
+        int held = 0;
+        pthread_mutex_lock(&fc->lock);
+        for (struct fcgi_req *k = fc->reqs; k != NULL; k = k->next)
+            held |= k->paused_conn;
+        pthread_mutex_unlock(&fc->lock);
+        if (!held)
+            c->paused = 0;
+    }
+    return close_now || gw_conn_broken(c);
+}
+
+/* ---- worker side ------------------------------------------------------------------ */
+
+static ssize_t fcgi_read_body(struct gw_request *r, char *buf, size_t len)
+{
+    struct fcgi_req *q = r->proto_data;
+    struct gw_conn *c = r->conn;
+    struct fcgi_conn *fc = c->proto_state;
+    ssize_t n = 0;
+    int resume = 0;
+
+    pthread_mutex_lock(&fc->lock);
+    for (;;) {
+        if (r->body_length >= 0 && q->body_out >= (uint64_t)r->body_length)
+            break; /* the app has all of CONTENT_LENGTH */
+        if (q->aborted) {
+            n = q->aborted;
+            break;
+        }
+        size_t avail = q->body.end - q->body.start;
+        if (avail > 0) {
+            n = (ssize_t)(avail < len ? avail : len);
+            memcpy(buf, q->body.data + q->body.start, (size_t)n);
+            q->body.start += (size_t)n;
+            q->body_out += (uint64_t)n;
+            if (q->paused_conn && avail - (size_t)n < GW_FCGI_BODY_LOW) {
+                q->paused_conn = 0;
+                resume = 1;
+            }
+            break;
+        }
+        if (q->body_eof) {
+            if (r->body_length >= 0 && q->body_out < (uint64_t)r->body_length)
+                n = GW_ECLOSED; /* F17: shorter than CONTENT_LENGTH */
+            break;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        double t = c->srv->cfg->read_timeout;
+        ts.tv_sec += (time_t)t;
+        ts.tv_nsec += (long)((t - (double)(time_t)t) * 1e9);
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (pthread_cond_timedwait(&q->body_cond, &fc->lock, &ts) == ETIMEDOUT &&
+            q->body.end == q->body.start && !q->body_eof && !q->aborted) {
+            n = GW_ETIMEDOUT;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&fc->lock);
+    if (resume)
+        gw_server_resume(c->srv, c);
+    return n;
+}
+
+static int is_aborted(struct fcgi_req *q)
+{
+    struct fcgi_conn *fc = q->req.conn->proto_state;
+    pthread_mutex_lock(&fc->lock);
+    int a = q->aborted == GW_EABORTED || q->aborted == GW_ECLOSED;
+    pthread_mutex_unlock(&fc->lock);
+    return a;
+}
+
+static int fcgi_send_head(struct gw_request *r, struct gw_slice status, const struct gw_field *f,
+                          size_t n)
+{
+    struct fcgi_req *q = r->proto_data;
+    int code = 0;
+    if (q->head_sent || status.len < 3)
+        return GW_ESTATE;
+    for (int i = 0; i < 3; i++) {
+        if (status.ptr[i] < '0' || status.ptr[i] > '9')
+            return GW_EPROTO;
+        code = code * 10 + (status.ptr[i] - '0');
+    }
+    q->head.start = q->head.end = 0;
+    q->resp_length = -1;
+    const size_t max = 1u << 20;
+    int rc = gw_buf_append(&q->head, "Status: ", 8, max);
+    rc = rc ? rc : gw_buf_append(&q->head, status.ptr, status.len, max);
+    rc = rc ? rc : gw_buf_append(&q->head, "\r\n", 2, max);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (gw_slice_eq_lower(f[i].name, "connection") ||
+            gw_slice_eq_lower(f[i].name, "transfer-encoding") ||
+            gw_slice_eq_lower(f[i].name, "keep-alive"))
+            continue;
+        if (gw_slice_eq_lower(f[i].name, "content-length")) {
+            uint64_t v;
+            if (gw_parse_u64(f[i].value.ptr, f[i].value.len, (uint64_t)INT64_MAX, &v) != 0)
+                return GW_EPROTO;
+            q->resp_length = (int64_t)v;
+        }
+        rc = gw_buf_append(&q->head, f[i].name.ptr, f[i].name.len, max);
+        rc = rc ? rc : gw_buf_append(&q->head, ": ", 2, max);
+        rc = rc ? rc : gw_buf_append(&q->head, f[i].value.ptr, f[i].value.len, max);
+        rc = rc ? rc : gw_buf_append(&q->head, "\r\n", 2, max);
+    }
+    rc = rc ? rc : gw_buf_append(&q->head, "\r\n", 2, max);
+    if (rc != 0)
+        return rc;
+    q->started = 1;
+    r->status = code;
+    return 0;
+}
+
+/* Sends bytes as STDOUT records of at most 65535 bytes each (F27). */
+static int send_stdout(struct gw_request *r, const struct iovec *iov, int iovcnt)
+{
+    struct fcgi_req *q = r->proto_data;
+    struct iovec v[66];
+    unsigned char hdr[FCGI_HEADER_LEN];
+    int i = 0;
+    size_t off = 0; /* offset inside iov[i] */
+    while (i < iovcnt) {
+        /* One record: up to 65535 bytes gathered from the iovecs. */
+        size_t room = GW_FCGI_MAX_CONTENT, total = 0;
+        int nv = 1;
+        while (i < iovcnt && room > 0 && nv < 65) {
+            size_t left = iov[i].iov_len - off;
+            size_t take = left < room ? left : room;
+            if (take > 0) {
+                v[nv++] = (struct iovec){(char *)iov[i].iov_base + off, take};
+                total += take;
+                room -= take;
+            }
+            off += take;
+            if (off == iov[i].iov_len) {
+                i++;
+                off = 0;
+            }
+        }
+        if (total == 0)
+            break;
+        gw_fcgi_stream_header(hdr, FCGI_STDOUT, q->id, total);
+        v[0] = (struct iovec){hdr, FCGI_HEADER_LEN};
+        if (is_aborted(q))
+            return GW_EABORTED;
+        int rc = write_records(r->conn, v, nv);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int flush_head(struct gw_request *r)
+{
+    struct fcgi_req *q = r->proto_data;
+    if (q->head_sent)
+        return 0;
+    struct iovec v = {q->head.data + q->head.start, q->head.end - q->head.start};
+    int rc = send_stdout(r, &v, 1);
+    if (rc == 0)
+        q->head_sent = 1;
+    return rc;
+}
+
+static int fcgi_send_body(struct gw_request *r, const struct iovec *iov, int iovcnt)
+{
+    struct fcgi_req *q = r->proto_data;
+    struct iovec v[64];
+    int nv = 0;
+    size_t total = 0;
+    if (!q->started)
+        return GW_ESTATE;
+    int rc = flush_head(r);
+    if (rc != 0)
+        return rc;
+    for (int i = 0; i < iovcnt; i++) {
+        size_t len = iov[i].iov_len;
+        if (q->resp_length >= 0) {
+            uint64_t room = (uint64_t)q->resp_length - q->resp_sent - total;
+            if (len > room)
+                len = (size_t)room; /* never more than the app declared */
+        }
+        if (len == 0)
+            continue;
+        if (nv == 64) {
+            rc = send_stdout(r, v, nv);
+            if (rc != 0)
+                return rc;
+            q->resp_sent += total;
+            r->bytes_sent += total;
+            nv = 0;
+            total = 0;
+        }
+        v[nv++] = (struct iovec){iov[i].iov_base, len};
+        total += len;
+    }
+    rc = nv ? send_stdout(r, v, nv) : 0;
+    if (rc == 0) {
+        q->resp_sent += total;
+        r->bytes_sent += total;
+    }
+    return rc;
+}
+
+static int fcgi_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
+{
+    char buf[65535];
+    while (len > 0) {
+        ssize_t n = pread(fd, buf, len < sizeof(buf) ? len : sizeof(buf), offset);
+        if (n < 0)
+            return GW_EIO;
+        if (n == 0)
+            break;
+        struct iovec v = {buf, (size_t)n};
+        int rc = fcgi_send_body(r, &v, 1);
+        if (rc != 0)
+            return rc;
+        offset += n;
+        if (len != (size_t)-1)
+            len -= (size_t)n;
+    }
+    return fcgi_send_body(r, NULL, 0);
+}
+
+static int fcgi_finish(struct gw_request *r, int ok)
+{
+    struct fcgi_req *q = r->proto_data;
+    struct gw_conn *c = r->conn;
+    if (gw_conn_broken(c))
+        return 0;
+    if (is_aborted(q)) { /* F15: END_REQUEST at once, nothing more on STDOUT */
+        write_end_request(c, q->id, 1, FCGI_REQUEST_COMPLETE);
+        return q->keep_conn;
+    }
+    if (!q->started || (!ok && !q->head_sent)) {
+        int status = 500;
+        pthread_mutex_lock(&((struct fcgi_conn *)c->proto_state)->lock);
+        if (q->aborted == GW_ETOOBIG)
+            status = 413;
+        pthread_mutex_unlock(&((struct fcgi_conn *)c->proto_state)->lock);
+        r->status = status;
+        write_status_response(c, q->id, status);
+        return q->keep_conn;
+    }
+    int rc = flush_head(r);
+    unsigned char rec[24];
+    gw_fcgi_header_write(rec, FCGI_STDOUT, q->id, 0, 0);
+    gw_fcgi_header_write(rec + 8, FCGI_END_REQUEST, q->id, 8, 0);
+    /* An app that failed mid-body, or sent less than its Content-Length, ends with a
+     * non-zero app status; the front server sees the short body. */
+    int short_body = q->resp_length >= 0 && q->resp_sent < (uint64_t)q->resp_length;
+    gw_fcgi_end_request_write(rec + 16, (ok && !short_body) ? 0 : 1, FCGI_REQUEST_COMPLETE);
+    struct iovec v = {rec, sizeof(rec)};
+    if (rc == 0)
+        rc = write_records(c, &v, 1);
+    return rc == 0 && q->keep_conn;
+}
+
+const struct gw_protocol gw_fastcgi_protocol = {
+    .name = "fastcgi",
+    .multiplexed = 1,                /* several request ids at once (FCGI_MPXS_CONNS) */
+    .conn_open = fcgi_conn_open,     /* parser and locks */
+    .conn_close = fcgi_conn_close,   /* frees requests that never ran */
+    .parse = fcgi_parse,             /* loop: records, PARAMS, STDIN into pipes */
+    .reject = fcgi_reject,           /* loop: FCGI_OVERLOADED, the connection goes on */
+    .done = fcgi_done,               /* loop: frees a finished request */
+    .read_body = fcgi_read_body,     /* worker: from the STDIN pipe */
+    .send_head = fcgi_send_head,     /* worker: CGI Status + headers (buffered) */
+    .send_body = fcgi_send_body,     /* worker: STDOUT records <= 65535 bytes */
+    .send_file = fcgi_send_file,     /* worker: the file through STDOUT records */
+    .finish = fcgi_finish,           /* worker: empty STDOUT + END_REQUEST */
+};
