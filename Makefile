@@ -45,7 +45,8 @@ endif
 GATEWAY_SRC := gateway/config.c gateway/conn.c gateway/listener.c gateway/log.c \
                gateway/pool.c gateway/request.c gateway/server.c gateway/util.c
 PROTOCOLS_SRC := protocols/http.c protocols/http_parse.c protocols/http_response.c \
-                 protocols/fastcgi.c protocols/fastcgi_parse.c protocols/cgi.c
+                 protocols/fastcgi.c protocols/fastcgi_parse.c protocols/cgi.c \
+                 protocols/cgi_response.c protocols/scgi.c protocols/scgi_parse.c
 PYTHON_SRC := $(sort $(wildcard python/*.c))
 MAIN_SRC := gateway/main.c
 

@@ -18,6 +18,7 @@
 enum {
     OPT_HTTP = 256,
     OPT_FASTCGI,
+    OPT_SCGI,
     OPT_THREADS,
     OPT_PYTHONPATH,
     OPT_CHDIR,
@@ -44,6 +45,7 @@ enum {
 static const struct option long_opts[] = {
     {"http", required_argument, NULL, OPT_HTTP},
     {"fastcgi", required_argument, NULL, OPT_FASTCGI},
+    {"scgi", required_argument, NULL, OPT_SCGI},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"processes", required_argument, NULL, OPT_PROCESSES},
     {"workers", required_argument, NULL, OPT_PROCESSES},
@@ -79,6 +81,7 @@ static const char usage_text[] =
     "  --http ADDR              HTTP/1.1 on ADDR = HOST:PORT | :PORT | [V6]:PORT |\n"
     "                           unix:PATH | fd:N\n"
     "  --fastcgi ADDR           FastCGI (behind nginx, Apache, lighttpd, HAProxy) on ADDR\n"
+    "  --scgi ADDR              SCGI (behind lighttpd, nginx, Apache) on ADDR\n"
     "  --socket-mode OCTAL      permissions of unix sockets (default: from the umask)\n"
     "  --backlog N              listen(2) backlog (default 1024)\n"
     "\n"
@@ -215,11 +218,13 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
         switch (c) {
         case OPT_HTTP:
         case OPT_FASTCGI:
+        case OPT_SCGI:
             if (cfg->nlisten == GW_MAX_LISTENERS) {
                 fprintf(stderr, "wsgate: too many listeners (at most %d)\n", GW_MAX_LISTENERS);
                 return -1;
             }
-            cfg->listen[cfg->nlisten].proto = c == OPT_HTTP ? "http" : "fastcgi";
+            cfg->listen[cfg->nlisten].proto =
+                c == OPT_HTTP ? "http" : c == OPT_FASTCGI ? "fastcgi" : "scgi";
             cfg->listen[cfg->nlisten].addr = optarg;
             cfg->nlisten++;
             break;

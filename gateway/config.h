@@ -22,7 +22,7 @@
 #define GW_DEF_ADDRESS "127.0.0.1:8000"
 
 struct gw_listen_spec {
-    const char *proto; /* "http" or "fastcgi" */
+    const char *proto; /* "http", "fastcgi" or "scgi" */
     const char *addr;  /* as given: HOST:PORT | :PORT | [V6]:PORT | unix:PATH | fd:N */
 };
 

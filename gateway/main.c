@@ -20,6 +20,7 @@
 #include "gateway/util.h"
 #include "protocols/fastcgi.h"
 #include "protocols/http.h"
+#include "protocols/scgi.h"
 #include "python/wsgi.h"
 
 /* The front-ends by listener option name. Adding a protocol adds one line here. */
@@ -29,6 +30,7 @@ static const struct {
 } protocols[] = {
     {"http", &gw_http_protocol},
     {"fastcgi", &gw_fastcgi_protocol},
+    {"scgi", &gw_scgi_protocol},
 };
 
 static const struct gw_protocol *find_protocol(const char *name)

@@ -32,6 +32,7 @@
 #include "gateway/status.h"
 #include "gateway/util.h"
 #include "protocols/cgi.h"
+#include "protocols/cgi_response.h"
 #include "protocols/fastcgi.h"
 #include "protocols/fastcgi_parse.h"
 
@@ -169,16 +170,12 @@ static int write_status_response(struct gw_conn *c, uint16_t id, int status)
 {
     char body[256];
     unsigned char h1[8], h2[8], end[16];
-    int n = snprintf(body, sizeof(body),
-                     "Status: %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                     "Content-Length: %zu\r\n\r\n%d %s\n",
-                     status, gw_status_reason(status),
-                     strlen(gw_status_reason(status)) + 5, status, gw_status_reason(status));
+    size_t n = gw_cgi_error_response(body, sizeof(body), status);
     gw_fcgi_header_write(h1, FCGI_STDOUT, id, (uint16_t)n, 0);
     gw_fcgi_header_write(h2, FCGI_STDOUT, id, 0, 0);
     gw_fcgi_header_write(end, FCGI_END_REQUEST, id, 8, 0);
     gw_fcgi_end_request_write(end + 8, (uint32_t)status, FCGI_REQUEST_COMPLETE);
-    struct iovec v[4] = {{h1, 8}, {body, (size_t)n}, {h2, 8}, {end, 16}};
+    struct iovec v[4] = {{h1, 8}, {body, n}, {h2, 8}, {end, 16}};
     return write_records(c, v, 4);
 }
 
@@ -525,37 +522,10 @@ static int fcgi_send_head(struct gw_request *r, struct gw_slice status, const st
                           size_t n)
 {
     struct fcgi_req *q = r->proto_data;
-    int code = 0;
-    if (q->head_sent || status.len < 3)
+    int code;
+    if (q->head_sent)
         return GW_ESTATE;
-    for (int i = 0; i < 3; i++) {
-        if (status.ptr[i] < '0' || status.ptr[i] > '9')
-            return GW_EPROTO;
-        code = code * 10 + (status.ptr[i] - '0');
-    }
-    q->head.start = q->head.end = 0;
-    q->resp_length = -1;
-    const size_t max = 1u << 20;
-    int rc = gw_buf_append(&q->head, "Status: ", 8, max);
-    rc = rc ? rc : gw_buf_append(&q->head, status.ptr, status.len, max);
-    rc = rc ? rc : gw_buf_append(&q->head, "\r\n", 2, max);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (gw_slice_eq_lower(f[i].name, "connection") ||
-            gw_slice_eq_lower(f[i].name, "transfer-encoding") ||
-            gw_slice_eq_lower(f[i].name, "keep-alive"))
-            continue;
-        if (gw_slice_eq_lower(f[i].name, "content-length")) {
-            uint64_t v;
-            if (gw_parse_u64(f[i].value.ptr, f[i].value.len, (uint64_t)INT64_MAX, &v) != 0)
-                return GW_EPROTO;
-            q->resp_length = (int64_t)v;
-        }
-        rc = gw_buf_append(&q->head, f[i].name.ptr, f[i].name.len, max);
-        rc = rc ? rc : gw_buf_append(&q->head, ": ", 2, max);
-        rc = rc ? rc : gw_buf_append(&q->head, f[i].value.ptr, f[i].value.len, max);
-        rc = rc ? rc : gw_buf_append(&q->head, "\r\n", 2, max);
-    }
-    rc = rc ? rc : gw_buf_append(&q->head, "\r\n", 2, max);
+    int rc = gw_cgi_response_head(&q->head, status, f, n, &code, &q->resp_length);
     if (rc != 0)
         return rc;
     q->started = 1;

@@ -1,0 +1,32 @@
+/*
+ * The CGI-style response head that FastCGI and SCGI both send: "Status: 200 OK",
+ * the app's fields (hop-by-hop ones dropped), a blank line. Pure; used on workers.
+ */
+#ifndef GW_CGI_RESPONSE_H
+#define GW_CGI_RESPONSE_H
+
+#include <stdint.h>
+
+#include "gateway/conn.h"
+#include "gateway/slice.h"
+
+/* Most bytes a response head may take: an app cannot make it grow past this. */
+#define GW_CGI_MAX_RESPONSE_HEAD (1u << 20)
+
+/*
+ * Builds the head into out (emptied first). status is the validated WSGI status
+ * ("200 OK"). Sets *code to its number and *length to the app's Content-Length (-1
+ * when none). Returns 0, GW_EPROTO (status without 3 digits, bad or conflicting
+ * Content-Length), GW_ETOOBIG or GW_ENOMEM.
+ */
+int gw_cgi_response_head(struct gw_buf *out, struct gw_slice status, const struct gw_field *f,
+                         size_t n, int *code, int64_t *length);
+
+/*
+ * Writes a complete short error response (status line, text/plain body with its
+ * Content-Length, Retry-After for 503) into buf. Returns its length (< cap; cap of
+ * 256 always suffices).
+ */
+size_t gw_cgi_error_response(char *buf, size_t cap, int status);
+
+#endif

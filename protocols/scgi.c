@@ -1,0 +1,304 @@
+/*
+ * The SCGI front-end: one request per connection (SCGI has no keep-alive). The loop
+ * parses the netstring head with scgi_parse.c, reads a small body before dispatch
+ * (so a slow uploader holds no thread), normalizes the CGI variables with
+ * protocols/cgi.c and dispatches; the worker streams the rest of the body to
+ * wsgi.input (never past CONTENT_LENGTH: what follows is never read as a request)
+ * and writes a CGI-style response (Status line, headers, blank line, body) straight
+ * to the socket, then the connection is closed.
+ *
+ * Invariants: once dispatched, the head's bytes are pinned in c->in (the request's
+ * slices point there); body bytes are read behind them or straight into the app's
+ * buffer.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/conn.h"
+#include "gateway/errors.h"
+#include "gateway/listener.h"
+#include "gateway/server.h"
+#include "protocols/cgi.h"
+#include "protocols/cgi_response.h"
+#include "protocols/scgi.h"
+#include "protocols/scgi_parse.h"
+
+/* Bodies up to this size are read by the loop before a worker is taken. */
+#define GW_SCGI_PREREAD_MAX (64 * 1024)
+
+struct gw_scgi_conn {
+    struct gw_scgi_parser p;
+    struct gw_scgi_head head;
+    struct gw_field vars[GW_SCGI_DEF_MAX_VARS];
+    struct gw_request req;
+    char *scratch;
+    size_t scratch_cap;
+    uint64_t body_left; /* CONTENT_LENGTH bytes not yet read */
+    int body_error;     /* GW_E* of a failed body read */
+    struct gw_buf out;  /* the response head */
+    int started, head_sent;
+    int64_t resp_length;
+    uint64_t resp_sent;
+};
+
+static int scgi_conn_open(struct gw_conn *c)
+{
+    struct gw_scgi_conn *sc = calloc(1, sizeof(*sc));
+    if (sc == NULL)
+        return GW_ENOMEM;
+    gw_scgi_parser_init(&sc->p);
+    c->proto_state = sc;
+    return 0;
+}
+
+static void scgi_conn_close(struct gw_conn *c)
+{
+    struct gw_scgi_conn *sc = c->proto_state;
+    if (sc == NULL)
+        return;
+    free(sc->scratch);
+    free(sc->out.data);
+    free(sc);
+    c->proto_state = NULL;
+}
+
+/* A refusal before the app runs: a CGI-style status the front server turns into
+ * its answer (instead of a bare 502), then close. */
+static enum gw_parse_result refuse(struct gw_conn *c, int status)
+{
+    char buf[256];
+    size_t n = gw_cgi_error_response(buf, sizeof(buf), status);
+    c->pin = 0;
+    c->body_wait = 0;
+    c->out.start = c->out.end = 0;
+    gw_conn_out_append(c, buf, n);
+    return GW_PARSE_CLOSE;
+}
+
+static int build_request(struct gw_conn *c, struct gw_scgi_conn *sc)
+{
+    const struct gw_listener *l = c->listener;
+    struct gw_request *r = &sc->req;
+    size_t need = sc->head.head_len + 16;
+    if (sc->scratch_cap < need) {
+        char *p = realloc(sc->scratch, need);
+        if (p == NULL)
+            return -500;
+        sc->scratch = p;
+        sc->scratch_cap = need;
+    }
+    memset(r, 0, sizeof(*r));
+    r->conn = c;
+    r->proto = c->proto;
+    r->proto_data = sc;
+    struct gw_cgi_options opt = {
+        .script_name = c->srv->cfg->script_name,
+        .server_name = l->server_name,
+        .server_port = l->server_port,
+        .body_by_framing = 0,
+    };
+    int rc = gw_cgi_build(sc->head.vars, sc->head.nvars, &opt, sc->scratch, sc->scratch_cap, r);
+    if (rc != 0)
+        return rc;
+    sc->body_left = (uint64_t)sc->head.content_length;
+    sc->body_error = 0;
+    sc->started = sc->head_sent = 0;
+    sc->resp_length = -1;
+    sc->resp_sent = 0;
+    return 0;
+}
+
+static enum gw_parse_result scgi_parse(struct gw_conn *c, struct gw_request **out)
+{
+    struct gw_scgi_conn *sc = c->proto_state;
+    struct gw_scgi_limits lim = {.max_head = c->srv->cfg->max_head};
+    size_t avail = c->in.end - c->in.start;
+    int rc = gw_scgi_parse(&sc->p, c->in.data + c->in.start, avail, &lim, sc->vars,
+                           GW_SCGI_DEF_MAX_VARS, &sc->head);
+    if (rc < 0)
+        return refuse(c, rc == GW_ETOOBIG ? 431 : 400);
+    if (rc == 0)
+        return GW_PARSE_MORE;
+    int64_t cl = sc->head.content_length;
+    if ((uint64_t)cl > c->srv->cfg->max_body)
+        return refuse(c, 413);
+
+    /* Room behind the head (for a small body) before any slice points into the
+     * buffer; then parse again (cheap, same verdict) for slices of the final place. */
+    size_t want = 4096 + (cl <= GW_SCGI_PREREAD_MAX ? (size_t)cl : 0);
+    if (gw_conn_reserve(c, want) != 0)
+        return refuse(c, 500);
+    rc = gw_scgi_parse(&sc->p, c->in.data + c->in.start, avail, &lim, sc->vars,
+                       GW_SCGI_DEF_MAX_VARS, &sc->head);
+    if (rc <= 0)
+        return refuse(c, 500);
+    size_t head_len = (size_t)rc;
+    if (cl > 0 && cl <= GW_SCGI_PREREAD_MAX && avail - head_len < (size_t)cl) {
+        c->body_wait = 1; /* an idle limit while the small body arrives */
+        return GW_PARSE_MORE;
+    }
+    c->body_wait = 0;
+    rc = build_request(c, sc);
+    if (rc != 0)
+        return refuse(c, -rc);
+    c->in.start += head_len;
+    c->pin = c->in.start;
+    *out = &sc->req;
+    return GW_PARSE_READY;
+}
+
+static int scgi_reject(struct gw_conn *c, struct gw_request *r, int status)
+{
+    if (r == NULL)
+        return 0; /* a head that never completed: just close */
+    refuse(c, status);
+    return 1;
+}
+
+static ssize_t scgi_read_body(struct gw_request *r, char *buf, size_t len)
+{
+    struct gw_scgi_conn *sc = r->proto_data;
+    struct gw_conn *c = r->conn;
+    if (sc->body_error)
+        return sc->body_error;
+    if (sc->body_left == 0 || len == 0)
+        return 0;
+    size_t want = len < sc->body_left ? len : (size_t)sc->body_left;
+    size_t avail = c->in.end - c->in.start;
+    ssize_t n;
+    if (avail > 0) {
+        n = (ssize_t)(want < avail ? want : avail);
+        memcpy(buf, c->in.data + c->in.start, (size_t)n);
+        c->in.start += (size_t)n;
+    } else {
+        n = gw_conn_recv(c, buf, want);
+        if (n < 0) {
+            sc->body_error = (int)n; /* S16: a short body raises */
+            return n;
+        }
+    }
+    sc->body_left -= (uint64_t)n;
+    return n;
+}
+
+static int scgi_send_head(struct gw_request *r, struct gw_slice status, const struct gw_field *f,
+                          size_t n)
+{
+    struct gw_scgi_conn *sc = r->proto_data;
+    int code;
+    if (sc->head_sent)
+        return GW_ESTATE;
+    int rc = gw_cgi_response_head(&sc->out, status, f, n, &code, &sc->resp_length);
+    if (rc != 0)
+        return rc;
+    sc->started = 1;
+    r->status = code;
+    return 0;
+}
+
+static int scgi_send_body(struct gw_request *r, const struct iovec *iov, int iovcnt)
+{
+    struct gw_scgi_conn *sc = r->proto_data;
+    struct iovec v[65];
+    int nv = 0;
+    size_t total = 0;
+    if (!sc->started)
+        return GW_ESTATE;
+    if (!sc->head_sent)
+        v[nv++] = (struct iovec){sc->out.data, sc->out.end};
+    for (int i = 0; i < iovcnt; i++) {
+        size_t len = iov[i].iov_len;
+        if (sc->resp_length >= 0) {
+            uint64_t room = (uint64_t)sc->resp_length - sc->resp_sent - total;
+            if (len > room)
+                len = (size_t)room; /* never more than the app declared */
+        }
+        if (len == 0)
+            continue;
+        if (nv == 65) {
+            int rc = gw_conn_writev(r->conn, v, nv);
+            if (rc != 0)
+                return rc;
+            sc->head_sent = 1;
+            sc->resp_sent += total;
+            r->bytes_sent += total;
+            nv = 0;
+            total = 0;
+        }
+        v[nv++] = (struct iovec){iov[i].iov_base, len};
+        total += len;
+    }
+    int rc = nv ? gw_conn_writev(r->conn, v, nv) : 0;
+    if (rc == 0) {
+        sc->head_sent = 1;
+        sc->resp_sent += total;
+        r->bytes_sent += total;
+    }
+    return rc;
+}
+
+static int scgi_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
+{
+    struct gw_scgi_conn *sc = r->proto_data;
+    char buf[65536];
+    int rc = scgi_send_body(r, NULL, 0); /* the head first */
+    if (rc != 0)
+        return rc;
+    if (sc->resp_length >= 0) {
+        uint64_t room = (uint64_t)sc->resp_length - sc->resp_sent;
+        if (len > room)
+            len = (size_t)room;
+    }
+    size_t sent = 0;
+    rc = len ? gw_conn_sendfile(r->conn, fd, offset, len, &sent) : 0;
+    sc->resp_sent += sent;
+    r->bytes_sent += sent;
+    if (rc != GW_EIO || sent != 0)
+        return rc;
+    /* Not sendfile-able: copy through a buffer. */
+    while (len > 0) {
+        ssize_t n = pread(fd, buf, len < sizeof(buf) ? len : sizeof(buf), offset);
+        if (n <= 0)
+            return n < 0 ? GW_EIO : 0;
+        struct iovec v = {buf, (size_t)n};
+        rc = scgi_send_body(r, &v, 1);
+        if (rc != 0)
+            return rc;
+        offset += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int scgi_finish(struct gw_request *r, int ok)
+{
+    struct gw_scgi_conn *sc = r->proto_data;
+    struct gw_conn *c = r->conn;
+    if (gw_conn_broken(c))
+        return 0;
+    if (!sc->started || (!ok && !sc->head_sent)) {
+        char buf[256];
+        int status = sc->body_error == GW_ETIMEDOUT ? 408 : 500;
+        struct iovec v = {buf, gw_cgi_error_response(buf, sizeof(buf), status)};
+        gw_conn_writev(c, &v, 1);
+        r->status = status;
+        return 0;
+    }
+    if (!sc->head_sent)
+        scgi_send_body(r, NULL, 0);
+    return 0; /* SCGI: one request per connection */
+}
+
+const struct gw_protocol gw_scgi_protocol = {
+    .name = "scgi",
+    .multiplexed = 0,                /* one request, then close */
+    .conn_open = scgi_conn_open,     /* parser state and the variables array */
+    .conn_close = scgi_conn_close,   /* frees them */
+    .parse = scgi_parse,             /* loop: netstring head, small body */
+    .reject = scgi_reject,           /* loop: Status 503, then close */
+    .read_body = scgi_read_body,     /* worker: exactly CONTENT_LENGTH bytes */
+    .send_head = scgi_send_head,     /* worker: CGI Status + headers (buffered) */
+    .send_body = scgi_send_body,     /* worker: raw body, never past Content-Length */
+    .send_file = scgi_send_file,     /* worker: sendfile(2) */
+    .finish = scgi_finish,           /* worker: 500 if nothing was sent; close */
+};

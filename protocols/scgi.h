@@ -1,0 +1,11 @@
+/*
+ * The SCGI front-end's table for the listener list (gateway/main.c).
+ */
+#ifndef GW_SCGI_H
+#define GW_SCGI_H
+
+#include "gateway/protocol.h"
+
+extern const struct gw_protocol gw_scgi_protocol;
+
+#endif
