@@ -62,6 +62,7 @@ struct fcgi_req {
     int body_eof;       /* the empty STDIN record arrived */
     int aborted;        /* FCGI_ABORT_REQUEST, or the connection died */
     int paused_conn;    /* this request's backlog paused the connection */
+    int finished;       /* its END_REQUEST is going out: the id is free again */
     uint64_t body_in;   /* STDIN bytes accepted (at most CONTENT_LENGTH) */
     uint64_t body_out;  /* bytes handed to the app */
 
@@ -81,12 +82,17 @@ struct fcgi_conn {
     unsigned nreqs;
 };
 
+/* The live request with this id. A request whose worker has written (or is about
+ * to write) its END_REQUEST no longer counts: the peer may reuse its id at once. */
 static struct fcgi_req *find_req(struct fcgi_conn *fc, uint16_t id)
 {
-    for (struct fcgi_req *q = fc->reqs; q != NULL; q = q->next)
-        if (q->id == id)
-            return q;
-    return NULL;
+    struct fcgi_req *found = NULL;
+    pthread_mutex_lock(&fc->lock);
+    for (struct fcgi_req *q = fc->reqs; q != NULL && found == NULL; q = q->next)
+        if (q->id == id && !q->finished)
+            found = q;
+    pthread_mutex_unlock(&fc->lock);
+    return found;
 }
 
 static void req_free(struct fcgi_req *q)
@@ -262,8 +268,14 @@ static int stdin_data(struct gw_conn *c, struct fcgi_conn *fc, struct fcgi_req *
         if (q->body_in + n > c->srv->cfg->max_body) {
             q->aborted = GW_ETOOBIG;
         } else {
-            if (q->body.start == q->body.end)
-                q->body.start = q->body.end = 0;
+            /* Move the unread bytes down once more was read than is left (amortized
+             * O(1) a byte), so the pipe never grows past the high-water mark. */
+            size_t pending = q->body.end - q->body.start;
+            if (q->body.start > 0 && q->body.start >= pending) {
+                memmove(q->body.data, q->body.data + q->body.start, pending);
+                q->body.start = 0;
+                q->body.end = pending;
+            }
             rc = gw_buf_append(&q->body, data.ptr, n, 2 * GW_FCGI_BODY_HIGH + 2 * 65536);
             q->body_in += n;
             if (q->body.end - q->body.start > GW_FCGI_BODY_HIGH) {
@@ -391,7 +403,9 @@ static enum gw_parse_result fcgi_parse(struct gw_conn *c, struct gw_request **ou
         abort_all(fc);
         return GW_PARSE_CLOSE;
     }
-    while (c->in.start < c->in.end && !c->paused) {
+    /* Called with no bytes left too: a record whose content was the last byte still
+     * owes its END event. */
+    while (!c->paused) {
         size_t used = 0;
         struct gw_slice data = {NULL, 0};
         int ev = gw_fcgi_parse(&fc->p, c->in.data + c->in.start, c->in.end - c->in.start,
@@ -648,6 +662,10 @@ static int fcgi_finish(struct gw_request *r, int ok)
 {
     struct fcgi_req *q = r->proto_data;
     struct gw_conn *c = r->conn;
+    struct fcgi_conn *fc = c->proto_state;
+    pthread_mutex_lock(&fc->lock);
+    q->finished = 1; /* before END_REQUEST: the peer may reuse the id right after */
+    pthread_mutex_unlock(&fc->lock);
     if (gw_conn_broken(c))
         return 0;
     if (is_aborted(q)) { /* F15: END_REQUEST at once, nothing more on STDOUT */
