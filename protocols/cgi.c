@@ -283,6 +283,9 @@ int gw_cgi_build(struct gw_field *vars, size_t n, const struct gw_cgi_options *o
     r->content_type = nonempty(v[V_CONTENT_TYPE]) ? v[V_CONTENT_TYPE] : (struct gw_slice){NULL, 0};
 
     r->server_name = v[V_SERVER_NAME];
+    /* nginx sends its server_name: "_" is the conventional catch-all, not a name. */
+    if (gw_slice_eq(r->server_name, "_"))
+        r->server_name = (struct gw_slice){NULL, 0};
     if (!nonempty(r->server_name) && host.ptr != NULL)
         r->server_name = host_of(host);
     if (!nonempty(r->server_name))

@@ -586,3 +586,26 @@ Test(cgi, degenerate)
     cr_assert(gw_slice_eq(r.cgi[0].name, "HTTP_X") && r.cgi[0].value.ptr == NULL);
     cr_assert(gw_slice_eq(r.path_info, "") && gw_slice_eq(r.query, ""));
 }
+
+/* nginx's catch-all server_name "_" is not a host name: Host wins, else the listener. */
+Test(cgi, nginx_catch_all_server_name)
+{
+    struct gw_request r;
+    char scratch[64];
+    struct gw_field with_host[] = {
+        {GW_SLICE_LIT("REQUEST_METHOD"), GW_SLICE_LIT("GET")},
+        {GW_SLICE_LIT("REQUEST_URI"), GW_SLICE_LIT("/")},
+        {GW_SLICE_LIT("SERVER_NAME"), GW_SLICE_LIT("_")},
+        {GW_SLICE_LIT("HTTP_HOST"), GW_SLICE_LIT("example.org:8080")},
+    };
+    cr_assert_eq(gw_cgi_build(with_host, 4, &options[NO_PREFIX], scratch, sizeof(scratch), &r),
+                 0);
+    cr_assert(gw_slice_eq(r.server_name, "example.org"));
+    struct gw_field no_host[] = {
+        {GW_SLICE_LIT("REQUEST_METHOD"), GW_SLICE_LIT("GET")},
+        {GW_SLICE_LIT("REQUEST_URI"), GW_SLICE_LIT("/")},
+        {GW_SLICE_LIT("SERVER_NAME"), GW_SLICE_LIT("_")},
+    };
+    cr_assert_eq(gw_cgi_build(no_host, 3, &options[NO_PREFIX], scratch, sizeof(scratch), &r), 0);
+    cr_assert(gw_slice_eq(r.server_name, options[NO_PREFIX].server_name));
+}
