@@ -151,6 +151,24 @@ def test_get_over_unix_socket(fsrv_factory):
     assert r.json()["environ"]["PATH_INFO"] == "/probe/u"
 
 
+def test_inherited_fd_listener(wsgate):
+    """--fastcgi fd:N: a listening socket handed down by a supervisor."""
+    require_fastcgi()
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(16)
+        fd = ls.fileno()
+        os.set_inheritable(fd, True)
+        srv = wsgate("fcgi_mux", "--fastcgi", "fd:%d" % fd, pass_fds=(fd,))
+        srv.fcgi_addr = ls.getsockname()
+        r = get(srv, "/probe/fd")
+        check_clean_end(r)
+        assert r.json()["environ"]["PATH_INFO"] == "/probe/fd"
+    finally:
+        ls.close()
+
+
 def test_https_on_and_passthrough(fsrv):
     extra = [("HTTPS", "on"), ("DOCUMENT_ROOT", "/srv/www"), ("REMOTE_USER", "alice"),
              ("SSL_PROTOCOL", "TLSv1.3"), ("GATEWAY_INTERFACE", "CGI/1.1")]
@@ -364,6 +382,44 @@ def test_multiplexed_slow_requests_run_concurrently(fsrv):
         elapsed, max(starts) - min(starts))
     ends = [r.end_time for r in res]
     assert max(ends) - min(ends) < t(1.0), "answers did not finish together"
+
+
+def test_overloaded_not_a_hang(fsrv_factory):
+    """Over the worker + queue limits, the extra requests get FCGI_OVERLOADED at once;
+    the others complete."""
+    srv = fsrv_factory("--threads", "1", "--queue", "1")
+    n = 5
+    with connect(srv) as c:
+        c.send(b"".join(fc.request_bytes(rid, cgi_params("GET", "/slow/o%d?t=0.5" % rid),
+                                         keep_conn=True) for rid in range(1, n + 1)))
+        res = c.read_all(list(range(1, n + 1)), timeout=t(10))
+    done = [r for r in res if r.protocol_status == fc.REQUEST_COMPLETE and r.stdout]
+    over = [r for r in res if r.protocol_status == fc.OVERLOADED]
+    assert len(done) + len(over) == n, res
+    assert len(done) >= 1 and len(over) >= 1, res
+    for r in done:
+        assert r.status == 200, r
+    for r in over:
+        assert r.stdout == b"", r
+
+
+def test_many_ids_on_one_connection(fsrv):
+    """70 ids at once on one connection: each is answered (served, or refused with
+    FCGI_OVERLOADED past a per-connection cap), none hangs."""
+    n = 70
+    with connect(fsrv) as c:
+        c.send(b"".join(fc.request_bytes(rid, cgi_params("GET", "/slow/x%d?t=0.01" % rid),
+                                         keep_conn=True) for rid in range(1, n + 1)))
+        res = c.read_all(list(range(1, n + 1)), timeout=t(20))
+        for r in res:
+            assert r.protocol_status in (fc.REQUEST_COMPLETE, fc.OVERLOADED), r
+            if r.protocol_status == fc.REQUEST_COMPLETE:
+                assert r.status == 200 and r.json()["path"] == "/slow/x%d" % r.rid, r
+        served = sum(1 for r in res if r.protocol_status == fc.REQUEST_COMPLETE)
+        assert served >= 8, res
+        # and the connection is still good
+        r = c.request(cgi_params("GET", "/probe/after-many"), rid=n + 1, keep_conn=True)
+        check_clean_end(r)
 
 
 # ---------------------------------------------------------------- F01-F28

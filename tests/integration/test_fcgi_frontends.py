@@ -1,0 +1,264 @@
+"""wsgate behind real FastCGI front servers (issue 3, "Tests"): nginx (TCP and unix
+socket upstreams, fastcgi_keep_conn on), Apache httpd mod_proxy_fcgi (fcgi://host:port
+and unix:...|fcgi://), lighttpd mod_fastcgi (check-local disable, mounted at /app) and
+HAProxy (fcgi-app with mpxs-conns and keep-conn). Each is started by frontends.py on
+free ports with its config in a temp dir (the configs docs/deploy-*.md show).
+
+Through each: the environ probe with --script-name /app, a 3 MiB POST, a streamed
+response, a 5 MB response, an app exception -> 500, 300 sequential requests, 8
+concurrent 1-second requests finishing together. Plus libfcgi's cgi-fcgi client, the
+path split without --script-name, and a Flask app behind Apache at /app/.
+"""
+import hashlib
+import http.client
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+from frontends import VARIANT_IDS, VARIANTS, find_binary, require_fastcgi, start_fcgi_wsgate
+from frontends import front, front_factory  # noqa: F401,F811 (fixtures)
+from wsgate_util import expected_stream, t
+
+
+def big_expected(size):
+    """What tests/apps/fcgi_mux.py's /big/?size= sends."""
+    pattern = bytes(range(256)) * 256
+    reps, rest = divmod(size, len(pattern))
+    return pattern * reps + pattern[:rest]
+
+
+def http_request(fs, method, target, body=None, headers=None, timeout=None, conn=None):
+    """One request to the front server with an exact request-target. Returns
+    (status, headers dict lower-cased, body bytes)."""
+    own = conn is None
+    if own:
+        conn = http.client.HTTPConnection("127.0.0.1", fs.port,
+                                          timeout=t(30) if timeout is None else timeout)
+    try:
+        conn.putrequest(method, target, skip_accept_encoding=True)
+        hdrs = dict(headers or {})
+        if body is not None:
+            hdrs.setdefault("Content-Length", str(len(body)))
+        for k, v in hdrs.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        if body:
+            conn.send(body)
+        r = conn.getresponse()
+        data = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+    finally:
+        if own:
+            conn.close()
+
+
+def _ctx(fs, *what):
+    """A failure message (a str, so pytest prints it whole): what was seen, then the
+    front server's and wsgate's logs."""
+    seen = " ".join(repr(w)[:600] for w in what)
+    return "%s\nfront: %r\n%s\n--- wsgate log\n%s" % (
+        seen, fs, fs.logs(), (fs.wsgate.stderr_text() + fs.wsgate.error_text())[-3000:])
+
+
+# ---------------------------------------------------------------- through each front server
+
+def test_environ_probe(front):
+    target = "/app/probe/a%20b/caf%C3%A9;p=1?x=1&y=%20&z=%2F&w=a+b"
+    st, hdrs, body = http_request(front, "GET", target,
+                                  headers={"X-Foo": "bar", "X-Multi-Word-Header": "v 1",
+                                           "Cookie": "c=1"})
+    assert st == 200, _ctx(front, st, body[:500])
+    out = json.loads(body)
+    env = out["environ"]
+    assert env["SCRIPT_NAME"] == "/app", env
+    # PEP 3333: the decoded path as latin-1 characters of its bytes
+    assert env["PATH_INFO"] == "/probe/a b/caf\xc3\xa9;p=1", env
+    assert env["QUERY_STRING"] == "x=1&y=%20&z=%2F&w=a+b", env
+    assert env["REQUEST_METHOD"] == "GET"
+    assert env["REMOTE_ADDR"] == "127.0.0.1", env
+    assert env["HTTP_X_FOO"] == "bar", env
+    assert env["HTTP_X_MULTI_WORD_HEADER"] == "v 1", env
+    assert env["HTTP_COOKIE"] == "c=1", env
+    # Debian's stock fastcgi_params sends HTTP_HOST $host (no port)
+    assert env["HTTP_HOST"] in ("127.0.0.1:%d" % front.port, "127.0.0.1"), env
+    assert env["wsgi.url_scheme"] == "http"
+    assert env["SERVER_PROTOCOL"] in ("HTTP/1.1", "HTTP/1.0"), env
+    assert env["SERVER_NAME"], env
+    assert env["SERVER_PORT"].isdigit(), env
+    assert "CONTENT_LENGTH" not in env or env["CONTENT_LENGTH"] in ("", "0"), env
+    for k in ("wsgi.input", "wsgi.errors", "wsgi.version", "wsgi.multithread",
+              "wsgi.multiprocess", "wsgi.run_once"):
+        assert k in out["types"], out["types"]
+    assert out["input_methods"] == ["__iter__", "read", "readline", "readlines"]
+
+
+def test_post_3mib(front):
+    body = os.urandom(3 * 1024 * 1024)
+    st, hdrs, data = http_request(front, "POST", "/app/echo/?mode=readn&n=65536", body=body,
+                                  headers={"Content-Type": "application/octet-stream"})
+    assert st == 200, _ctx(front, st, data[:500])
+    out = json.loads(data)
+    assert out["len"] == len(body), out
+    assert out["sha256"] == hashlib.sha256(body).hexdigest()
+    assert out["content_type"] == "application/octet-stream"
+
+
+def test_post_probe_read(front):
+    body = b"hello=world&x=" + b"y" * 5000
+    st, hdrs, data = http_request(front, "POST", "/app/probe/form?read=1", body=body,
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert st == 200, _ctx(front, st, data[:500])
+    out = json.loads(data)
+    assert out["body_len"] == len(body)
+    assert out["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert out["environ"]["CONTENT_LENGTH"] == str(len(body))
+    assert out["environ"]["CONTENT_TYPE"] == "application/x-www-form-urlencoded"
+    assert out["environ"]["REQUEST_METHOD"] == "POST"
+
+
+def test_streamed_response(front):
+    st, hdrs, data = http_request(front, "GET", "/app/stream/?n=30&size=1000&delay=0.02")
+    assert st == 200, _ctx(front, st, data[:500])
+    assert data == expected_stream(30, 1000)
+
+
+def test_5mb_response(front):
+    size = 5 * 1000 * 1000
+    st, hdrs, data = http_request(front, "GET", "/app/big/?size=%d" % size)
+    assert st == 200, _ctx(front, st, data[:300])
+    assert len(data) == size
+    assert data == big_expected(size)
+
+
+def test_app_exception_is_500(front):
+    st, hdrs, data = http_request(front, "GET", "/app/raise/now")
+    assert st == 500, _ctx(front, st, data[:500])
+    # and the backend carries on
+    st, hdrs, data = http_request(front, "GET", "/app/probe/after")
+    assert st == 200, _ctx(front, st, data[:500])
+
+
+def test_300_sequential(front):
+    conn = http.client.HTTPConnection("127.0.0.1", front.port, timeout=t(30))
+    statuses = []
+    try:
+        for i in range(300):
+            st, hdrs, data = http_request(front, "GET", "/app/slow/%d?t=0" % i, conn=conn)
+            statuses.append(st)
+            if st != 200:
+                break
+            assert json.loads(data)["path"] == "/slow/%d" % i
+    finally:
+        conn.close()
+    assert statuses == [200] * 300, _ctx(front, statuses[-5:], len(statuses))
+
+
+def test_8_concurrent_1s(front):
+    results = [None] * 8
+    errors = []
+
+    def one(i):
+        try:
+            results[i] = http_request(front, "GET", "/app/slow/c%d?t=1" % i)
+        except Exception as e:  # reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    t0 = time.monotonic()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(t(30))
+    elapsed = time.monotonic() - t0
+    assert not errors, _ctx(front, errors)
+    assert [r[0] for r in results] == [200] * 8, _ctx(front, [r and r[0] for r in results])
+    starts = [json.loads(r[2])["start"] for r in results]
+    assert elapsed < t(2.5), ("8 x 1 s took %.2f s (starts spread %.2f s)"
+                              % (elapsed, max(starts) - min(starts)), _ctx(front))
+
+
+def test_wsgi_errors_reaches_log(front):
+    st, hdrs, data = http_request(front, "GET", "/app/stderr/?msg=frontmark%d" % front.port)
+    assert st == 200 and data == b"logged", _ctx(front, st, data)
+
+
+# ---------------------------------------------------------------- without --script-name
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=VARIANT_IDS)
+def test_path_split_without_script_name(variant, wsgate, front_factory):
+    """Whatever split the front server sends (nginx: whole path in SCRIPT_NAME;
+    Apache/HAProxy: the same; lighttpd: SCRIPT_NAME /app + PATH_INFO), SCRIPT_NAME +
+    PATH_INFO is the decoded path and PATH_INFO is not empty."""
+    name, kind = variant
+    require_fastcgi()
+    srv = start_fcgi_wsgate(wsgate, "fcgi_mux", unix=(kind == "unix"))
+    fs = front_factory(name, srv.backend)
+    fs.wsgate = srv
+    st, hdrs, data = http_request(fs, "GET", "/app/probe/x%20y?q=1")
+    assert st == 200, _ctx(fs, st, data[:500])
+    env = json.loads(data)["environ"]
+    assert env["SCRIPT_NAME"] + env["PATH_INFO"] == "/app/probe/x y", env
+    assert env["PATH_INFO"], env
+    if name == "lighttpd":  # the one that splits at its mount point
+        assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("/app", "/probe/x y"), env
+    else:  # whole path in SCRIPT_NAME, no PATH_INFO: derived from REQUEST_URI
+        assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("", "/app/probe/x y"), env
+    assert env["QUERY_STRING"] == "q=1", env
+
+
+# ---------------------------------------------------------------- libfcgi's cgi-fcgi
+
+@pytest.mark.parametrize("kind", ["tcp", "unix"])
+def test_cgi_fcgi_post(kind, wsgate):
+    cgi_fcgi = find_binary("cgi-fcgi")
+    if cgi_fcgi is None:
+        pytest.skip("cgi-fcgi not installed (libfcgi-bin; scripts/install-deps installs it)")
+    require_fastcgi()
+    srv = start_fcgi_wsgate(wsgate, "fcgi_mux", unix=(kind == "unix"))
+    body = os.urandom(200000)
+    conn_name = srv.backend.path if kind == "unix" else "%s:%d" % srv.backend.addr
+    env = {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": str(len(body)),
+           "CONTENT_TYPE": "application/octet-stream",
+           "REQUEST_URI": "/echo/cgi?mode=readn&n=4096", "QUERY_STRING": "mode=readn&n=4096",
+           "SCRIPT_NAME": "", "PATH_INFO": "/echo/cgi", "SERVER_NAME": "localhost",
+           "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+           "GATEWAY_INTERFACE": "CGI/1.1", "HTTP_X_FROM": "cgi-fcgi"}
+    p = subprocess.run([cgi_fcgi, "-bind", "-connect", conn_name], input=body, env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=t(30))
+    assert p.returncode == 0, (p.returncode, p.stdout[:500], p.stderr[:500])
+    head, sep, rest = p.stdout.partition(b"\r\n\r\n")
+    assert sep, p.stdout[:500]
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"Status: 200 OK", lines
+    out = json.loads(rest)
+    assert out["len"] == len(body)
+    assert out["sha256"] == hashlib.sha256(body).hexdigest()
+    assert out["content_length"] == str(len(body))
+
+
+# ---------------------------------------------------------------- Flask behind Apache
+
+@pytest.mark.parametrize("kind", ["tcp", "unix"])
+def test_flask_behind_apache_sees_script_name(kind, wsgate, front_factory):
+    require_fastcgi()
+    srv = start_fcgi_wsgate(wsgate, "it_flask", "--script-name", "/app",
+                            unix=(kind == "unix"))
+    fs = front_factory("apache", srv.backend)
+    fs.wsgate = srv
+    st, hdrs, data = http_request(fs, "GET", "/app/path/x/y%20z")
+    assert st == 200, _ctx(fs, st, data[:500])
+    out = json.loads(data)
+    assert out == {"rest": "x/y z", "script_name": "/app", "path": "/path/x/y z"}, out
+    st, hdrs, data = http_request(fs, "GET", "/app/hello/world")
+    assert (st, data) == (200, b"Hello, world!"), _ctx(fs, st, data)
+    form = b"name=wsgate&tag=a&tag=b"
+    st, hdrs, data = http_request(fs, "POST", "/app/form", body=form,
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert st == 200, _ctx(fs, st, data[:500])
+    assert json.loads(data) == {"name": "wsgate", "tags": ["a", "b"]}
+    st, hdrs, data = http_request(fs, "GET", "/app/status/404")
+    assert st == 404
