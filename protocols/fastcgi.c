@@ -314,9 +314,12 @@ static int management(struct gw_conn *c, struct fcgi_conn *fc, struct gw_slice d
     if (fc->p.rec.type == FCGI_GET_VALUES) {
         struct rlimit rl;
         const struct gw_config *cfg = c->srv->cfg;
+        /* HAProxy takes FCGI_MAX_REQS as the most streams it may open on one
+         * connection: never advertise more than one connection takes. */
+        uint32_t reqs = (uint32_t)(cfg->threads + cfg->queue);
         struct gw_fcgi_values v = {
             .max_conns = 1024,
-            .max_reqs = (uint32_t)(cfg->threads + cfg->queue),
+            .max_reqs = reqs < GW_FCGI_MAX_REQS_PER_CONN ? reqs : GW_FCGI_MAX_REQS_PER_CONN,
             .mpxs_conns = 1,
         };
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)

@@ -932,3 +932,17 @@ def test_end_request_app_status_and_stderr(fsrv):
     check_clean_end(r)
     assert r.body == b"logged"
     assert r.app_status == 0
+
+
+def test_advertised_max_reqs_fit_on_one_connection(fsrv):
+    """HAProxy opens up to FCGI_MAX_REQS streams on one connection: that many at once
+    must all be served, none refused with FCGI_OVERLOADED."""
+    with connect(fsrv) as c:
+        c.send(fc.get_values(["FCGI_MAX_REQS"]))
+        n = int(fc.values_dict(c.read_management(timeout=t(2)))["FCGI_MAX_REQS"])
+        assert 1 <= n <= 1024, n
+        c.send(b"".join(fc.request_bytes(rid, cgi_params("GET", "/slow/m%d?t=0.01" % rid),
+                                         keep_conn=True) for rid in range(1, n + 1)))
+        res = c.read_all(list(range(1, n + 1)), timeout=t(30))
+    assert all(r.protocol_status == fc.REQUEST_COMPLETE and r.status == 200 for r in res), [
+        r for r in res if r.protocol_status != fc.REQUEST_COMPLETE or r.status != 200][:3]
