@@ -186,4 +186,4 @@ check-includes:
 clean:
 	rm -rf build
 
--include $(WSGATE_OBJ:.o=.d)
+-include $(WSGATE_OBJ:.o=.d) $(UNIT_TESTS:=.d)

@@ -13,58 +13,14 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "protocols/cgi.h"
+#include "tests/unit/support.h"
 
-#define NROWS(t) (sizeof(t) / sizeof((t)[0]))
-#define MAXVARS  64
-
-struct sb {
-    char *p;
-    size_t len, cap;
-};
-
-static void sb_add(struct sb *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->p = realloc(b->p, b->cap);
-        cr_assert(b->p != NULL);
-    }
-    if (n)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_fmt(struct sb *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    sb_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-static void sb_esc(struct sb *b, struct gw_slice s)
-{
-    if (s.ptr == NULL) {
-        sb_add(b, "-", 1);
-        return;
-    }
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.ptr[i];
-        if (c < 0x20 || c >= 0x7f || c == '\\')
-            sb_fmt(b, "\\x%02x", c);
-        else
-            sb_add(b, (const char *)&c, 1);
-    }
-}
+#define MAXVARS 64
 
 /* ------------------------------------------------------------------ driver */
 
@@ -88,45 +44,36 @@ struct cgi_case {
 static void describe(struct sb *b, const struct gw_request *r)
 {
     sb_add(b, "M=", 2);
-    sb_esc(b, r->method);
+    sb_esc_slice(b, r->method);
     sb_add(b, " U=", 3);
-    sb_esc(b, r->request_uri);
+    sb_esc_slice(b, r->request_uri);
     sb_add(b, " SN=", 4);
-    sb_esc(b, r->script_name);
+    sb_esc_slice(b, r->script_name);
     sb_add(b, " PI=", 4);
-    sb_esc(b, r->path_info);
+    sb_esc_slice(b, r->path_info);
     sb_add(b, " Q=", 3);
-    sb_esc(b, r->query);
+    sb_esc_slice(b, r->query);
     sb_add(b, " P=", 3);
-    sb_esc(b, r->protocol);
+    sb_esc_slice(b, r->protocol);
     sb_add(b, "\nCT=", 4);
-    sb_esc(b, r->content_type);
+    sb_esc_slice(b, r->content_type);
     sb_add(b, " CL=", 4);
-    sb_esc(b, r->content_length);
+    sb_esc_slice(b, r->content_length);
     sb_fmt(b, " BL=%" PRId64 " HOST=", r->body_length);
-    sb_esc(b, r->server_name);
+    sb_esc_slice(b, r->server_name);
     sb_add(b, ":", 1);
-    sb_esc(b, r->server_port);
+    sb_esc_slice(b, r->server_port);
     sb_add(b, " REMOTE=", 8);
-    sb_esc(b, r->remote_addr);
+    sb_esc_slice(b, r->remote_addr);
     sb_add(b, ":", 1);
-    sb_esc(b, r->remote_port);
+    sb_esc_slice(b, r->remote_port);
     sb_fmt(b, " HTTPS=%d\n", r->https);
     for (size_t i = 0; i < r->ncgi; i++) {
-        sb_esc(b, r->cgi[i].name);
+        sb_esc_slice(b, r->cgi[i].name);
         sb_add(b, "=", 1);
-        sb_esc(b, r->cgi[i].value);
+        sb_esc_slice(b, r->cgi[i].value);
         sb_add(b, "\n", 1);
     }
-}
-
-static char *heap_copy(const char *p, size_t n)
-{
-    char *c = malloc(n ? n : 1);
-    cr_assert(c != NULL);
-    if (n)
-        memcpy(c, p, n);
-    return c;
 }
 
 /* Runs one case; returns the verdict, *out the description (caller frees). */
@@ -144,8 +91,8 @@ static int run_case(const char *const *vars, const struct gw_cgi_options *opt, s
         const char *eq = strchr(vars[n], '=');
         cr_assert(eq != NULL, "%s", vars[n]);
         size_t nl = (size_t)(eq - vars[n]), vl = strlen(eq + 1);
-        copies[2 * n] = heap_copy(vars[n], nl);
-        copies[2 * n + 1] = heap_copy(eq + 1, vl);
+        copies[2 * n] = exact_copy(vars[n], nl);
+        copies[2 * n + 1] = exact_copy(eq + 1, vl);
         f[n].name = gw_slice_make(copies[2 * n], nl);
         f[n].value = gw_slice_make(copies[2 * n + 1], vl);
         total += vl;
@@ -495,20 +442,6 @@ static void check_path(const struct path_case *c)
     free(desc);
 }
 
-/* Criterion may re-execute the binary (PIE): the parameters are row indexes. */
-static void cr_free_params(struct criterion_test_params *p)
-{
-    cr_free(p->params);
-}
-
-static struct criterion_test_params index_params(size_t n)
-{
-    size_t *idx = cr_malloc(n * sizeof(*idx));
-    for (size_t i = 0; i < n; i++)
-        idx[i] = i;
-    return cr_make_param_array(size_t, idx, n, cr_free_params);
-}
-
 ParameterizedTestParameters(cgi, servers)
 {
     return index_params(NROWS(servers));
@@ -598,8 +531,7 @@ Test(cgi, nginx_catch_all_server_name)
         {GW_SLICE_LIT("SERVER_NAME"), GW_SLICE_LIT("_")},
         {GW_SLICE_LIT("HTTP_HOST"), GW_SLICE_LIT("example.org:8080")},
     };
-    cr_assert_eq(gw_cgi_build(with_host, 4, &options[NO_PREFIX], scratch, sizeof(scratch), &r),
-                 0);
+    cr_assert_eq(gw_cgi_build(with_host, 4, &options[NO_PREFIX], scratch, sizeof(scratch), &r), 0);
     cr_assert(gw_slice_eq(r.server_name, "example.org"));
     struct gw_field no_host[] = {
         {GW_SLICE_LIT("REQUEST_METHOD"), GW_SLICE_LIT("GET")},

@@ -14,7 +14,6 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,58 +21,10 @@
 #include <strings.h>
 
 #include "protocols/http_parse.h"
+#include "tests/unit/support.h"
 
-#define INCOMPLETE     1
-#define NFIELDS        256
-#define EXACT_COPY_MAX 8192
-
-/* ------------------------------------------------------------ string builder */
-
-struct sb {
-    char *p;
-    size_t len, cap;
-};
-
-static void sb_add(struct sb *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->p = realloc(b->p, b->cap);
-        cr_assert(b->p != NULL);
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(struct sb *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
-static void sb_fmt(struct sb *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    sb_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* Bytes with non-printables as \xHH; upper-cased when upper (header names). */
-static void sb_esc(struct sb *b, const char *p, size_t n, int upper)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (upper && c >= 'a' && c <= 'z')
-            c = (unsigned char)(c - 32);
-        if (c < 0x20 || c >= 0x7f || c == '\\')
-            sb_fmt(b, "\\x%02x", c);
-        else
-            sb_add(b, (const char *)&c, 1);
-    }
-}
+#define INCOMPLETE 1
+#define NFIELDS    256
 
 /* -------------------------------------------------------------- JSON reader */
 
@@ -337,32 +288,23 @@ static struct jv *load_cases(void)
 
 /* ------------------------------------------------------------------ driver */
 
-static char *exact_copy(const char *p, size_t n)
-{
-    char *c = malloc(n ? n : 1);
-    cr_assert(c != NULL);
-    if (n)
-        memcpy(c, p, n);
-    return c;
-}
-
 /* A request as the corpus lists it: names upper-cased, '_' names left out (H36:
  * dropped by the environ builder, as gunicorn's default header_map=drop does). */
 static void describe_head(struct sb *b, const struct gw_http_head *h)
 {
     sb_str(b, "REQ ");
-    sb_esc(b, h->method.ptr, h->method.len, 0);
+    sb_esc(b, h->method.ptr, h->method.len);
     sb_str(b, " ");
-    sb_esc(b, h->target.ptr, h->target.len, 0);
+    sb_esc(b, h->target.ptr, h->target.len);
     sb_fmt(b, " HTTP/1.%d\n", h->minor);
     for (size_t i = 0; i < h->nfields; i++) {
         const struct gw_field *f = &h->fields[i];
         if (memchr(f->name.ptr, '_', f->name.len) != NULL)
             continue;
         sb_str(b, "H ");
-        sb_esc(b, f->name.ptr, f->name.len, 1);
+        sb_esc_case(b, f->name.ptr, f->name.len, 1);
         sb_str(b, ": ");
-        sb_esc(b, f->value.ptr, f->value.len, 0);
+        sb_esc(b, f->value.ptr, f->value.len);
         sb_str(b, "\n");
     }
 }
@@ -379,9 +321,9 @@ static void describe_trailer(struct sb *b, struct gw_slice line)
     while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
         e--;
     sb_str(b, "T ");
-    sb_esc(b, line.ptr, (size_t)(colon - line.ptr), 1);
+    sb_esc_case(b, line.ptr, (size_t)(colon - line.ptr), 1);
     sb_str(b, ": ");
-    sb_esc(b, v, (size_t)(e - v), 0);
+    sb_esc(b, v, (size_t)(e - v));
     sb_str(b, "\n");
 }
 
@@ -447,7 +389,7 @@ static int drive(const char *data, size_t n, const size_t *cuts, size_t maxreq,
             }
         } else if (phase == P_BODY) {
             size_t take = len < need ? len : (size_t)need;
-            sb_esc(&body, in, take, 0);
+            sb_esc(&body, in, take);
             off += take;
             need -= take;
             progressed = take > 0;
@@ -459,7 +401,7 @@ static int drive(const char *data, size_t n, const size_t *cuts, size_t maxreq,
             rc = gw_http_chunked_step(&dec, in, len, &used, &d);
             cr_assert(used <= len);
             if (rc == GW_CHUNK_DATA) {
-                sb_esc(&body, d.ptr, d.len, 0);
+                sb_esc(&body, d.ptr, d.len);
             } else if (rc == GW_CHUNK_TRAILER) {
                 flush_body(b, &body);
                 describe_trailer(b, d);
@@ -504,56 +446,29 @@ static int drive(const char *data, size_t n, const size_t *cuts, size_t maxreq,
     return rc;
 }
 
-static uint64_t rng_state;
+/* What drive() needs besides the bytes, for check_splits. */
+struct drive_ctx {
+    size_t maxreq;
+    const struct gw_http_limits *lim;
+};
 
-static uint64_t rng(void)
+static int feed_drive(const char *data, size_t n, const size_t *cuts, size_t ncuts, const void *ctx,
+                      struct sb *b)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+    const struct drive_ctx *d = ctx;
+    size_t end;
 
-static int cmp_size(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return x < y ? -1 : x > y;
+    (void)ncuts;
+    return drive(data, n, cuts, d->maxreq, d->lim, b, &end);
 }
 
 /* Whole, byte by byte, 8 random splits: same verdict and description each time. */
 static int run_all_splits(const char *name, const char *data, size_t n, size_t maxreq,
                           const struct gw_http_limits *lim, char **out)
 {
-    struct sb whole = {0};
-    size_t one = n, end;
-    int v = drive(data, n, &one, maxreq, lim, &whole, &end);
-    size_t *cuts = malloc((n + 1) * sizeof(*cuts));
+    struct drive_ctx d = {maxreq, lim};
 
-    cr_assert(cuts != NULL);
-    rng_state = 0x9e3779b97f4a7c15ull ^ n;
-    for (int mode = 0; mode < 9 && n > 1; mode++) {
-        struct sb other = {0};
-        size_t nc = 0;
-        if (mode == 0) {
-            for (size_t i = 1; i <= n; i++)
-                cuts[nc++] = i;
-        } else {
-            size_t k = 1 + rng() % (n < 12 ? n - 1 : 12);
-            for (size_t i = 0; i < k; i++)
-                cuts[nc++] = 1 + rng() % (n - 1);
-            qsort(cuts, nc, sizeof(*cuts), cmp_size);
-            cuts[nc++] = n;
-        }
-        int v2 = drive(data, n, cuts, maxreq, lim, &other, &end);
-        cr_assert_eq(v2, v, "%s: verdict %d fed %s, %d whole", name, v2,
-                     mode ? "in random splits" : "byte by byte", v);
-        cr_assert_str_eq(other.p, whole.p, "%s: result differs when fed %s", name,
-                         mode ? "in random splits" : "byte by byte");
-        free(other.p);
-    }
-    free(cuts);
-    *out = whole.p;
-    return v;
+    return check_splits(name, data, n, 1, feed_drive, &d, out);
 }
 
 /* ------------------------------------------------- settings, skips, overrides */
@@ -599,8 +514,6 @@ static const struct {
      "H26: body shorter than its Content-Length (17914 "
      "declared, 8599 sent) is never a complete body"},
 };
-
-#define NROWS(t) (sizeof(t) / sizeof((t)[0]))
 
 /* Applies the case's gunicorn_settings to *lim; returns a skip reason or NULL. */
 static const char *map_settings(const struct jv *c, int valid, struct gw_http_limits *lim)
@@ -654,17 +567,17 @@ static void expect_request(struct sb *b, const struct jv *r, int inject)
     struct sb body = {0};
 
     sb_str(b, "REQ ");
-    sb_esc(b, m->str, m->slen, 0);
+    sb_esc(b, m->str, m->slen);
     sb_str(b, " ");
-    sb_esc(b, t->str, t->slen, 0);
+    sb_esc(b, t->str, t->slen);
     sb_fmt(b, " HTTP/%d.%d\n", (int)v->items[0].num, (int)v->items[1].num);
     if (inject)
         sb_str(b, "H HOST: h\n");
     for (size_t i = 0; i < hs->n; i++) {
         sb_str(b, "H ");
-        sb_esc(b, hs->items[i].items[0].str, hs->items[i].items[0].slen, 1);
+        sb_esc_case(b, hs->items[i].items[0].str, hs->items[i].items[0].slen, 1);
         sb_str(b, ": ");
-        sb_esc(b, hs->items[i].items[1].str, hs->items[i].items[1].slen, 0);
+        sb_esc(b, hs->items[i].items[1].str, hs->items[i].items[1].slen);
         sb_str(b, "\n");
     }
     /* base64 body */
@@ -678,16 +591,16 @@ static void expect_request(struct sb *b, const struct jv *r, int inject)
         if (bits >= 8) {
             bits -= 8;
             char c = (char)((acc >> bits) & 0xff);
-            sb_esc(&body, &c, 1, 0);
+            sb_esc(&body, &c, 1);
         }
     }
     flush_body(b, &body);
     free(body.p);
     for (size_t i = 0; ts != NULL && i < ts->n; i++) {
         sb_str(b, "T ");
-        sb_esc(b, ts->items[i].items[0].str, ts->items[i].items[0].slen, 1);
+        sb_esc_case(b, ts->items[i].items[0].str, ts->items[i].items[0].slen, 1);
         sb_str(b, ": ");
-        sb_esc(b, ts->items[i].items[1].str, ts->items[i].items[1].slen, 0);
+        sb_esc(b, ts->items[i].items[1].str, ts->items[i].items[1].slen);
         sb_str(b, "\n");
     }
     sb_str(b, "END\n");
@@ -707,11 +620,6 @@ static int lacks_host(const struct jv *r)
 }
 
 /* ---------------------------------------------------------------- the test */
-
-static void cr_free_params(struct criterion_test_params *p)
-{
-    cr_free(p->params);
-}
 
 ParameterizedTestParameters(http_corpus, gunicorn)
 {

@@ -9,60 +9,15 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "protocols/http_parse.h"
+#include "tests/unit/support.h"
 
 #define INCOMPLETE 1 /* verdict: the input ended inside a head or a body */
 #define NFIELDS    128
-
-/* ------------------------------------------------------------ string builder */
-
-struct sb {
-    char *p;
-    size_t len, cap;
-};
-
-static void sb_add(struct sb *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->p = realloc(b->p, b->cap);
-        cr_assert(b->p != NULL);
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_fmt(struct sb *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    sb_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* Bytes with non-printables as \xHH, so results compare as strings. */
-static void sb_esc(struct sb *b, struct gw_slice s)
-{
-    if (s.ptr == NULL) {
-        sb_add(b, "-", 1);
-        return;
-    }
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.ptr[i];
-        if (c < 0x20 || c >= 0x7f || c == '\\')
-            sb_fmt(b, "\\x%02x", c);
-        else
-            sb_add(b, (const char *)&c, 1);
-    }
-}
 
 /* ------------------------------------------------------------------ driver */
 
@@ -72,38 +27,25 @@ static const struct gw_http_limits default_limits = {
     .max_fields = GW_HTTP_DEF_MAX_FIELDS,
 };
 
-/* Copies for the parser: exact size (so ASan sees over-reads) unless very large,
- * where per-step copies would make byte-by-byte feeding quadratic. */
-#define EXACT_COPY_MAX 8192
-
-static char *exact_copy(const char *p, size_t n)
-{
-    char *c = malloc(n ? n : 1);
-    cr_assert(c != NULL);
-    if (n)
-        memcpy(c, p, n);
-    return c;
-}
-
 static void describe_head(struct sb *b, const struct gw_http_head *h)
 {
     sb_add(b, "REQ ", 4);
-    sb_esc(b, h->method);
+    sb_esc_slice(b, h->method);
     sb_add(b, " ", 1);
-    sb_esc(b, h->target);
+    sb_esc_slice(b, h->target);
     sb_fmt(b, " 1.%d path=", h->minor);
-    sb_esc(b, h->path);
+    sb_esc_slice(b, h->path);
     sb_add(b, " q=", 3);
-    sb_esc(b, h->query);
+    sb_esc_slice(b, h->query);
     sb_add(b, " auth=", 6);
-    sb_esc(b, h->authority);
+    sb_esc_slice(b, h->authority);
     sb_fmt(b, " cl=%" PRId64 " te=%d ka=%d ec=%d\n", h->content_length, h->chunked, h->keep_alive,
            h->expect_continue);
     for (size_t i = 0; i < h->nfields; i++) {
         sb_add(b, "H ", 2);
-        sb_esc(b, h->fields[i].name);
+        sb_esc_slice(b, h->fields[i].name);
         sb_add(b, ": ", 2);
-        sb_esc(b, h->fields[i].value);
+        sb_esc_slice(b, h->fields[i].value);
         sb_add(b, "\n", 1);
     }
     /* the direct pointers must point at fields of the list */
@@ -175,7 +117,7 @@ static int drive(const char *data, size_t n, const size_t *cuts, size_t ncuts,
             }
         } else if (phase == P_BODY) {
             size_t take = len < need ? len : (size_t)need;
-            sb_esc(&body, gw_slice_make(in, take));
+            sb_esc_slice(&body, gw_slice_make(in, take));
             off += take;
             need -= take;
             progressed = take > 0;
@@ -188,12 +130,12 @@ static int drive(const char *data, size_t n, const size_t *cuts, size_t ncuts,
             cr_assert(used <= len);
             if (rc == GW_CHUNK_DATA) {
                 cr_assert(d.ptr >= in && d.ptr + d.len == in + used && d.len > 0);
-                sb_esc(&body, d);
+                sb_esc_slice(&body, d);
             } else if (rc == GW_CHUNK_TRAILER) {
                 cr_assert(d.ptr >= in && d.ptr + d.len + 2 == in + used);
                 flush_body(b, &body);
                 sb_add(b, "T ", 2);
-                sb_esc(b, d);
+                sb_esc_slice(b, d);
                 sb_add(b, "\n", 1);
             }
             off += used;
@@ -233,59 +175,11 @@ static int drive(const char *data, size_t n, const size_t *cuts, size_t ncuts,
     return rc;
 }
 
-static uint64_t rng_state;
-
-static uint64_t rng(void)
+/* drive() as check_splits calls it; ctx is the limits. */
+static int feed_drive(const char *data, size_t n, const size_t *cuts, size_t ncuts, const void *lim,
+                      struct sb *b)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-static int cmp_size(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/*
- * Feeds data whole, byte by byte and in 8 random splits; asserts the same result
- * each time. Returns the verdict; *out gets the description (caller frees).
- */
-static int run_all_splits(const char *name, const char *data, size_t n,
-                          const struct gw_http_limits *lim, char **out)
-{
-    struct sb whole = {0};
-    size_t one = n;
-    int v = drive(data, n, &one, 1, lim, &whole);
-    size_t *cuts = malloc((n + 1) * sizeof(*cuts));
-
-    cr_assert(cuts != NULL);
-    rng_state = 0x9e3779b97f4a7c15ull ^ n;
-    for (int mode = 0; mode < 9 && n > 1; mode++) {
-        struct sb other = {0};
-        size_t nc = 0;
-        if (mode == 0) {
-            for (size_t i = 1; i <= n; i++)
-                cuts[nc++] = i;
-        } else {
-            size_t k = 1 + rng() % (n < 12 ? n - 1 : 12);
-            for (size_t i = 0; i < k; i++)
-                cuts[nc++] = 1 + rng() % (n - 1);
-            qsort(cuts, nc, sizeof(*cuts), cmp_size);
-            cuts[nc++] = n;
-        }
-        int v2 = drive(data, n, cuts, nc, lim, &other);
-        cr_assert_eq(v2, v, "%s: verdict %d fed %s, %d whole", name, v2,
-                     mode ? "in random splits" : "byte by byte", v);
-        cr_assert_str_eq(other.p, whole.p, "%s: result differs when fed %s", name,
-                         mode ? "in random splits" : "byte by byte");
-        free(other.p);
-    }
-    free(cuts);
-    *out = whole.p;
-    return v;
+    return drive(data, n, cuts, ncuts, lim, b);
 }
 
 /* ------------------------------------------------------------- head tables */
@@ -642,34 +536,13 @@ static struct req_case good_requests[] = {
 static void check_case(struct req_case *c, const struct gw_http_limits *lim)
 {
     char *desc = NULL;
-    int v = run_all_splits(c->name, c->raw, c->len, lim, &desc);
+    int v = check_splits(c->name, c->raw, c->len, 1, feed_drive, lim, &desc);
 
     cr_expect_eq(v, c->verdict, "%s: verdict %d, expected %d\n%s", c->name, v, c->verdict, desc);
     if (c->expect != NULL)
         cr_expect_str_eq(desc, c->expect, "%s: got\n%s\nexpected\n%s", c->name, desc, c->expect);
     free(desc);
 }
-
-/*
- * Criterion may run each test in a re-executed process where the addresses of the
- * tables differ (PIE), so the parameters are row indexes, in cr_malloc'd memory.
- */
-static void cr_free_params(struct criterion_test_params *p);
-
-static struct criterion_test_params index_params(size_t n)
-{
-    size_t *idx = cr_malloc(n * sizeof(*idx));
-    for (size_t i = 0; i < n; i++)
-        idx[i] = i;
-    return cr_make_param_array(size_t, idx, n, cr_free_params);
-}
-
-static void cr_free_params(struct criterion_test_params *p)
-{
-    cr_free(p->params);
-}
-
-#define NROWS(t) (sizeof(t) / sizeof((t)[0]))
 
 ParameterizedTestParameters(http_parse, refused)
 {
@@ -870,7 +743,7 @@ static int decode(const char *raw, size_t n, const size_t *cuts, size_t ncuts, s
         cr_assert(used <= len);
         if (rc == GW_CHUNK_DATA || rc == GW_CHUNK_TRAILER) {
             sb_add(b, rc == GW_CHUNK_DATA ? "B " : "T ", 2);
-            sb_esc(b, s);
+            sb_esc_slice(b, s);
             sb_add(b, "\n", 1);
         }
         free(copy);
@@ -909,22 +782,12 @@ static void check_chunk_case(struct chunk_case *c)
     size_t n = c->len, one = n;
     size_t *cuts = malloc((n + 1) * sizeof(*cuts));
     int v = decode(c->raw, n, &one, 1, &whole);
+    uint64_t rng = 0x2545f4914f6cdd1dull ^ n;
 
     cr_assert(cuts != NULL);
-    rng_state = 0x2545f4914f6cdd1dull ^ n;
-    for (int mode = 0; mode < 9 && n > 1; mode++) {
+    for (int mode = 0; mode < SPLIT_MODES && n > 1; mode++) {
         struct sb other = {0};
-        size_t nc = 0;
-        if (mode == 0) {
-            for (size_t i = 1; i <= n; i++)
-                cuts[nc++] = i;
-        } else {
-            size_t k = 1 + rng() % (n < 12 ? n - 1 : 12);
-            for (size_t i = 0; i < k; i++)
-                cuts[nc++] = 1 + rng() % (n - 1);
-            qsort(cuts, nc, sizeof(*cuts), cmp_size);
-            cuts[nc++] = n;
-        }
+        size_t nc = split_cuts(cuts, n, mode, &rng);
         int v2 = decode(c->raw, n, cuts, nc, &other);
         cr_assert_eq(v2, v, "%s: verdict differs with the split (mode %d)", c->name, mode);
         /* data may come in more pieces; compare the concatenation */
@@ -1087,16 +950,11 @@ Test(percent_decode, table)
         const char *in, *out;
         size_t out_len;
     } cases[] = {
-        {"/plain", "/plain", 6},
-        {"/a%20b", "/a b", 4},
-        {"/%2F%2f", "///", 3},
-        {"/caf%C3%A9", "/caf\xc3\xa9", 6},
-        {"/%00x", "/\0x", 3},
-        {"/bad%zz", "/bad%zz", 7},
-        {"/end%4", "/end%4", 6},
-        {"/end%", "/end%", 5},
-        {"%41%42", "AB", 2},
-        {"", "", 0},
+        {"/plain", "/plain", 6}, {"/a%20b", "/a b", 4},
+        {"/%2F%2f", "///", 3},   {"/caf%C3%A9", "/caf\xc3\xa9", 6},
+        {"/%00x", "/\0x", 3},    {"/bad%zz", "/bad%zz", 7},
+        {"/end%4", "/end%4", 6}, {"/end%", "/end%", 5},
+        {"%41%42", "AB", 2},     {"", "", 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t n = strlen(cases[i].in);
@@ -1110,8 +968,7 @@ Test(percent_decode, table)
         /* in place */
         got = gw_http_percent_decode(in, n, in);
         cr_expect_eq(got, cases[i].out_len);
-        cr_expect(memcmp(in, cases[i].out, cases[i].out_len) == 0, "%s in place",
-                  cases[i].in);
+        cr_expect(memcmp(in, cases[i].out, cases[i].out_len) == 0, "%s in place", cases[i].in);
         free(in);
         free(out);
     }

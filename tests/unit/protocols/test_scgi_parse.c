@@ -15,72 +15,16 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "protocols/scgi_parse.h"
+#include "tests/unit/support.h"
 
 #define INCOMPLETE 0 /* verdict: the input ended inside the head */
 #define COMPLETE   1 /* verdict: a head was parsed */
 #define NVARS      64
-#define NROWS(t)   (sizeof(t) / sizeof((t)[0]))
-
-/* ------------------------------------------------------------ string builder */
-
-struct sb {
-    char *p;
-    size_t len, cap;
-};
-
-static void sb_add(struct sb *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->p = realloc(b->p, b->cap);
-        cr_assert(b->p != NULL);
-    }
-    if (n)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_fmt(struct sb *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    sb_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* Bytes with non-printables as \xHH, so results compare as strings. */
-static void sb_esc(struct sb *b, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c < 0x20 || c >= 0x7f || c == '\\')
-            sb_fmt(b, "\\x%02x", c);
-        else
-            sb_add(b, (const char *)&c, 1);
-    }
-}
-
-/* Copies for the parser: exact size (so ASan sees over-reads) unless very large,
- * where a copy per step would make byte-by-byte feeding quadratic. */
-#define EXACT_COPY_MAX 8192
-
-static char *exact_copy(const char *p, size_t n)
-{
-    char *c = malloc(n ? n : 1);
-    cr_assert(c != NULL);
-    if (n)
-        memcpy(c, p, n);
-    return c;
-}
 
 /* ------------------------------------------------------------------ driver */
 
@@ -157,20 +101,19 @@ static int drive(const char *data, size_t n, const size_t *cuts, const struct gw
     return rc;
 }
 
-static uint64_t rng_state;
+/* What drive() needs besides the bytes, for check_splits. */
+struct drive_ctx {
+    const struct gw_scgi_limits *lim;
+    size_t cap;
+};
 
-static uint64_t rng(void)
+static int feed_drive(const char *data, size_t n, const size_t *cuts, size_t ncuts, const void *ctx,
+                      struct sb *b)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+    const struct drive_ctx *d = ctx;
 
-static int cmp_size(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return x < y ? -1 : x > y;
+    (void)ncuts;
+    return drive(data, n, cuts, d->lim, d->cap, b);
 }
 
 /*
@@ -180,36 +123,9 @@ static int cmp_size(const void *a, const void *b)
 static int run_all_splits(const char *name, const char *data, size_t n,
                           const struct gw_scgi_limits *lim, size_t cap, char **out)
 {
-    struct sb whole = {0};
-    size_t one = n;
-    int v = drive(data, n, &one, lim, cap, &whole);
-    size_t *cuts = malloc((n + 1) * sizeof(*cuts));
+    struct drive_ctx d = {lim, cap};
 
-    cr_assert(cuts != NULL);
-    rng_state = 0x9e3779b97f4a7c15ull ^ n;
-    for (int mode = 0; mode < 9 && n > 1; mode++) {
-        struct sb other = {0};
-        size_t nc = 0;
-        if (mode == 0) {
-            for (size_t i = 1; i <= n; i++)
-                cuts[nc++] = i;
-        } else {
-            size_t k = 1 + rng() % (n < 12 ? n - 1 : 12);
-            for (size_t i = 0; i < k; i++)
-                cuts[nc++] = 1 + rng() % (n - 1);
-            qsort(cuts, nc, sizeof(*cuts), cmp_size);
-            cuts[nc++] = n;
-        }
-        int v2 = drive(data, n, cuts, lim, cap, &other);
-        cr_assert_eq(v2, v, "%s: verdict %d fed %s, %d whole", name, v2,
-                     mode ? "in random splits" : "byte by byte", v);
-        cr_assert_str_eq(other.p, whole.p, "%s: result differs when fed %s", name,
-                         mode ? "in random splits" : "byte by byte");
-        free(other.p);
-    }
-    free(cuts);
-    *out = whole.p;
-    return v;
+    return check_splits(name, data, n, 1, feed_drive, &d, out);
 }
 
 /* ------------------------------------------------------------------ tables */
@@ -501,25 +417,6 @@ static const struct scgi_case good_heads[] = {
      "SCRIPT_NAME|/app/api|",
      ",{\"a\": [1,2]}", COMPLETE, NULL, NULL},
 };
-
-/*
- * Criterion may run each test in a re-executed process where the addresses of the
- * tables differ (PIE), so the parameters are row indexes, in cr_malloc'd memory.
- */
-static void cr_free_params(struct criterion_test_params *p);
-
-static struct criterion_test_params index_params(size_t n)
-{
-    size_t *idx = cr_malloc(n * sizeof(*idx));
-    for (size_t i = 0; i < n; i++)
-        idx[i] = i;
-    return cr_make_param_array(size_t, idx, n, cr_free_params);
-}
-
-static void cr_free_params(struct criterion_test_params *p)
-{
-    cr_free(p->params);
-}
 
 ParameterizedTestParameters(scgi_parse, refused)
 {
