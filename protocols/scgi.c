@@ -13,6 +13,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "gateway/conn.h"
 #include "gateway/errors.h"
@@ -282,6 +283,14 @@ static int scgi_finish(struct gw_request *r, int ok)
         struct iovec v = {buf, gw_cgi_error_response(buf, sizeof(buf), status)};
         gw_conn_writev(c, &v, 1);
         r->status = status;
+        return 0;
+    }
+    if (!ok) {
+        /* R4: the app failed mid-body. A plain close would look like a complete
+         * response to the front server (SCGI bodies end at EOF); a reset does not. */
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        gw_conn_set_broken(c); /* the loop closes at once, without lingering */
         return 0;
     }
     if (!sc->head_sent)
