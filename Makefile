@@ -89,7 +89,10 @@ $(BUILD)/obj/%.o: %.c
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 .SECONDEXPANSION:
-$(BUILD)/tests/test_%: $$(UNIT_$$*)
+# Each test binary is built from several sources in one gcc call (whose -MMD output
+# keeps only the last one), so it depends on every header explicitly.
+TEST_HEADERS := tests/unit/support.h $(wildcard gateway/*.h protocols/*.h python/*.h)
+$(UNIT_TESTS): $(BUILD)/tests/test_%: $$(UNIT_$$*) $(TEST_HEADERS)
 	@mkdir -p $(dir $@)
 	$(call say,TEST-CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(PY_CFLAGS) -Wno-missing-prototypes -o $@ $(UNIT_$*) \
@@ -186,4 +189,4 @@ check-includes:
 clean:
 	rm -rf build
 
--include $(WSGATE_OBJ:.o=.d) $(UNIT_TESTS:=.d)
+-include $(WSGATE_OBJ:.o=.d)
