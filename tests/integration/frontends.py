@@ -6,14 +6,22 @@ system config file is read (nginx includes the stock fastcgi_params, read-only).
 
 The configs written here are the ones docs/deploy-*.md show; keep them in step.
 
+The SCGI front servers (scgi_frontends.py) are subclasses of these: the process
+handling and the configs are written once here, and each protocol fills in its few
+differing directives (small class attributes / hooks). Protocol holds what differs
+on wsgate's side (its listener option, socket names) and starts wsgate with that
+listener; front_fixtures() makes the `front`-style fixtures for either protocol.
+
 Also here: start_fcgi_wsgate(), which starts build/wsgate with a --fastcgi listener
-(TCP or unix socket) next to its --http one, and the fixtures the FastCGI test files
-import.
+(TCP or unix socket) next to its --http one, the fixtures the FastCGI test files
+import, and the HTTP helpers (http_request, failure_context, big_expected) both
+front-server test files use.
 
 Binaries come from scripts/install-deps (nginx-light or nginx, apache2, lighttpd,
 haproxy, libfcgi-bin). A front server whose binary is missing is skipped with the
 reason; in CI install-deps has installed them all.
 """
+import http.client
 import os
 import shutil
 import signal
@@ -98,17 +106,26 @@ class FrontServer:
 
     name = "?"
     binary_name = None
+    alt_binary_name = None  # looked for when binary_name is not installed
     mount = "/app"
 
     def __init__(self, backend, workdir=None):
         self.backend = backend
-        self.binary = find_binary(self.binary_name)
+        self.binary = self.locate()
         # Apache's children drop to `nobody` when we are root: their dir must be
         # reachable by it, so it lives in /tmp (pytest's tmp dirs are 0700).
         self.dir = short_dir("%s-" % self.name) if workdir is None else workdir
         self.port = None
         self.proc = None
         self.stdout_path = os.path.join(self.dir, "stdout.log")
+
+    @classmethod
+    def locate(cls):
+        """The front server's binary, or None when it is not installed."""
+        b = find_binary(cls.binary_name)
+        if b is None and cls.alt_binary_name:
+            b = find_binary(cls.alt_binary_name)
+        return b
 
     # -- to override -----------------------------------------------------
     def config(self):
@@ -207,18 +224,33 @@ class FrontServer:
 class Nginx(FrontServer):
     name = "nginx"
     binary_name = "nginx"
-    FASTCGI_PARAMS = "/etc/nginx/fastcgi_params"
+    PARAMS_NAME = "fastcgi_params"  # the stock params file the location includes
 
     def config_path(self):
         return os.path.join(self.dir, "nginx.conf")
+
+    def upstream_and_pass(self, upstream):
+        """Per protocol: the http-level block before the server (may be ""), and the
+        location's directives after the params include."""
+        return ("""\
+    upstream wsgate {
+        server %s;
+        keepalive 8;
+    }
+
+""" % upstream, """\
+            fastcgi_pass wsgate;
+            fastcgi_keep_conn on;
+""")
 
     def config(self):
         b = self.backend
         upstream = ("unix:%s" % b.path) if b.kind == "unix" else "%s:%d" % (b.host, b.port)
         d = self.dir
-        params = self.FASTCGI_PARAMS
+        params = os.path.join("/etc/nginx", self.PARAMS_NAME)
         if not os.path.exists(params):
-            params = os.path.join(os.path.dirname(self.binary), "..", "conf", "fastcgi_params")
+            params = os.path.join(os.path.dirname(self.binary), "..", "conf", self.PARAMS_NAME)
+        block, passing = self.upstream_and_pass(upstream)
         return """\
 %(user)sworker_processes 1;
 pid %(d)s/nginx.pid;
@@ -237,23 +269,16 @@ http {
     uwsgi_temp_path %(d)s/tmp/uwsgi;
     client_max_body_size 16m;
 
-    upstream wsgate {
-        server %(upstream)s;
-        keepalive 8;
-    }
-
-    server {
+%(block)s    server {
         listen 127.0.0.1:%(port)d;
 
         location /app/ {
             include %(params)s;
-            fastcgi_pass wsgate;
-            fastcgi_keep_conn on;
-        }
+%(passing)s        }
     }
 }
-""" % {"user": "user root;\n" if IS_ROOT else "", "d": d, "upstream": upstream,
-       "port": self.port, "params": params}
+""" % {"user": "user root;\n" if IS_ROOT else "", "d": d, "block": block,
+       "port": self.port, "params": params, "passing": passing}
 
     def argv(self):
         argv = [self.binary, "-p", self.dir + "/", "-c", self.config_path(),
@@ -278,33 +303,36 @@ APACHE_MODULE_DIRS = ("/usr/lib/apache2/modules", "/usr/lib64/httpd/modules",
 class Apache(FrontServer):
     name = "apache"
     binary_name = "apache2"
+    alt_binary_name = "httpd"
+    SCHEME = "fcgi"  # mod_proxy_<SCHEME>, <SCHEME>:// URLs
+    TCP_OPTIONS = " enablereuse=on"  # after a TCP ProxyPass
 
     def __init__(self, backend, workdir=None):
         super().__init__(backend, workdir)
-        if self.binary is None:
-            self.binary = find_binary("httpd")
+        self.proxy_module = "mod_proxy_%s.so" % self.SCHEME
         self.modules = next((d for d in APACHE_MODULE_DIRS
-                             if os.path.exists(os.path.join(d, "mod_proxy_fcgi.so"))), None)
+                             if os.path.exists(os.path.join(d, self.proxy_module))), None)
 
     def config_path(self):
         return os.path.join(self.dir, "httpd.conf")
 
     def start(self):
         if self.binary is not None and self.modules is None:
-            pytest.skip("apache: mod_proxy_fcgi.so not found in %s" % (APACHE_MODULE_DIRS,))
+            pytest.skip("apache: %s not found in %s" % (self.proxy_module, APACHE_MODULE_DIRS))
         return super().start()
 
     def proxy_pass(self):
         b = self.backend
         if b.kind == "unix":
-            return 'ProxyPass "/app/" "unix:%s|fcgi://localhost/"' % b.path
-        return 'ProxyPass "/app/" "fcgi://%s:%d/" enablereuse=on' % (b.host, b.port)
+            return 'ProxyPass "/app/" "unix:%s|%s://localhost/"' % (b.path, self.SCHEME)
+        return 'ProxyPass "/app/" "%s://%s:%d/"%s' % (self.SCHEME, b.host, b.port,
+                                                     self.TCP_OPTIONS)
 
     def config(self):
         d = self.dir
         m = self.modules
         loads = "\n".join('LoadModule %s_module %s/mod_%s.so' % (n, m, n) for n in (
-            "mpm_event", "authz_core", "proxy", "proxy_fcgi"))
+            "mpm_event", "authz_core", "proxy", "proxy_" + self.SCHEME))
         if not os.path.exists(os.path.join(m, "mod_unixd.so")):
             unixd = ""  # compiled in (Debian)
         else:
@@ -359,6 +387,8 @@ def _nogroup():
 class Lighttpd(FrontServer):
     name = "lighttpd"
     binary_name = "lighttpd"
+    MODULE = "fastcgi"  # mod_<MODULE>, <MODULE>.server
+    EXTRA = ""  # server.* settings of the protocol's own, before server.modules
 
     def config_path(self):
         return os.path.join(self.dir, "lighttpd.conf")
@@ -377,16 +407,16 @@ server.port = %(port)d
 server.errorlog = "%(d)s/error.log"
 server.pid-file = "%(d)s/lighttpd.pid"
 server.upload-dirs = ( "%(d)s/tmp" )
-server.modules = ( "mod_fastcgi", "mod_accesslog" )
+%(extra)sserver.modules = ( "mod_%(mod)s", "mod_accesslog" )
 accesslog.filename = "%(d)s/access.log"
 
-fastcgi.server = (
+%(mod)s.server = (
     "/app" => ((
         %(where)s,
         "check-local" => "disable",
     )),
 )
-""" % {"d": d, "port": self.port, "where": where}
+""" % {"d": d, "port": self.port, "where": where, "extra": self.EXTRA, "mod": self.MODULE}
 
     def argv(self):
         return [self.binary, "-D", "-f", self.config_path()]
@@ -437,95 +467,176 @@ backend wsgate
         return [self.binary, "-db", "-f", self.config_path()]
 
 
+def variant_ids(variants):
+    return ["%s-%s" % v for v in variants]
+
+
 FRONTS = {"nginx": Nginx, "apache": Apache, "lighttpd": Lighttpd, "haproxy": Haproxy}
 
 # The variants every front-server test runs through: (front server, backend kind).
 VARIANTS = [("nginx", "tcp"), ("nginx", "unix"), ("apache", "tcp"), ("apache", "unix"),
             ("lighttpd", "tcp"), ("haproxy", "tcp")]
-VARIANT_IDS = ["%s-%s" % v for v in VARIANTS]
+VARIANT_IDS = variant_ids(VARIANTS)
 
 
 # ---------------------------------------------------------------- wsgate
 
-def start_fcgi_wsgate(factory, app, *args, unix=False, **kw):
-    """Starts wsgate (through the conftest factory `wsgate`/`wsgate_module`) with a
-    --fastcgi listener next to its --http one. Returns the Server with .backend (a
-    Backend) and .fcgi_addr set, once the FastCGI listener accepts connections."""
-    extra = []
-    d = None
-    if unix:
-        d = short_dir("wsgf")
-        backend = Backend("unix", path=os.path.join(d, "fcgi.sock"))
-        extra = ["--socket-mode", "666"]
-    else:
-        backend = Backend("tcp", host="127.0.0.1", port=free_port())
-    srv = factory(app, "--fastcgi", backend.listen_arg, *(extra + list(args)), **kw)
-    if d:
-        srv.cleanup_dirs.append(d)
-    srv.backend = backend
-    srv.fcgi_addr = backend.addr
-    deadline = time.monotonic() + t(10)
-    while not can_connect(backend.addr):
-        if srv.proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail("wsgate's --fastcgi %s listener did not come up:\n%s"
-                        % (backend.listen_arg, (srv.stderr_text() + srv.error_text())[-3000:]))
-        time.sleep(0.02)
-    return srv
+class Protocol:
+    """What differs, on wsgate's side, between the protocols it speaks to a front
+    server: the listener option (--fastcgi, --scgi), the unix socket's dir prefix and
+    name, and the Server attribute that gets the listener's address."""
+
+    def __init__(self, option, short, dir_prefix):
+        self.option = option              # "--fastcgi"
+        self.short = short                # "fcgi": <short>.sock, Server.<short>_addr
+        self.dir_prefix = dir_prefix      # the short_dir() of a unix socket
+
+    def start_wsgate(self, factory, app, *args, unix=False, **kw):
+        """Starts wsgate (through the conftest factory `wsgate`/`wsgate_module`) with
+        this protocol's listener next to its --http one. Returns the Server with
+        .backend (a Backend) and .<short>_addr set, once the listener accepts
+        connections."""
+        extra = []
+        d = None
+        if unix:
+            d = short_dir(self.dir_prefix)
+            backend = Backend("unix", path=os.path.join(d, "%s.sock" % self.short))
+            extra = ["--socket-mode", "666"]  # Apache's children may run as nobody
+        else:
+            backend = Backend("tcp", host="127.0.0.1", port=free_port())
+        srv = factory(app, self.option, backend.listen_arg, *(extra + list(args)), **kw)
+        if d:
+            srv.cleanup_dirs.append(d)
+        srv.backend = backend
+        setattr(srv, "%s_addr" % self.short, backend.addr)
+        deadline = time.monotonic() + t(10)
+        while not can_connect(backend.addr):
+            if srv.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("wsgate's %s %s listener did not come up:\n%s"
+                            % (self.option, backend.listen_arg,
+                               (srv.stderr_text() + srv.error_text())[-3000:]))
+            time.sleep(0.02)
+        return srv
+
+    def supported(self):
+        """True when build/wsgate knows the option (it is grepped from --help)."""
+        from conftest import BIN
+        try:
+            out = subprocess.run([BIN, "--help"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, timeout=t(10)).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return self.option.encode() in out
+
+    def require(self):
+        if not self.supported():
+            pytest.fail("build/wsgate has no %s option (rebuild with make)" % self.option)
 
 
-def fastcgi_supported():
-    """True when build/wsgate knows --fastcgi (it is grepped from --help)."""
-    from conftest import BIN
-    try:
-        out = subprocess.run([BIN, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             timeout=t(10)).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return b"--fastcgi" in out
+FASTCGI = Protocol("--fastcgi", "fcgi", "wsgf")
 
-
-def require_fastcgi():
-    if not fastcgi_supported():
-        pytest.fail("build/wsgate has no --fastcgi option (rebuild with make)")
+# start_fcgi_wsgate(factory, app, *args, unix=False, **kw): the Server gets .backend
+# and .fcgi_addr.
+start_fcgi_wsgate = FASTCGI.start_wsgate
+fastcgi_supported = FASTCGI.supported
+require_fastcgi = FASTCGI.require
 
 
 # ---------------------------------------------------------------- fixtures
 
-@pytest.fixture
-def front_factory():
-    """Factory: front_factory(name, backend) -> a started FrontServer; all stopped at
-    the end of the test."""
-    started = []
+def front_fixtures(protocol, fronts, variants, wsgate_args, factory_name, front_name):
+    """The two fixtures of a protocol's front-server tests, named factory_name and
+    front_name:
 
-    def start(name, backend):
-        fs = FRONTS[name](backend)
-        started.append(fs)
-        return fs.start()
-    yield start
-    for fs in started:
-        fs.stop()
+    factory_name: a factory, (name, backend) -> a started front server (fronts[name]);
+    all are stopped at the end of the test.
 
+    front_name (module scope, one per variant of `variants`): one wsgate (started
+    with `wsgate_args`, e.g. the app and --script-name /app, and the protocol's
+    listener, TCP or unix) and one front server in front of it, shared by the tests
+    of a module."""
 
-@pytest.fixture(scope="module", params=VARIANTS, ids=VARIANT_IDS)
-def front(request, tmp_path_factory):
-    """One wsgate (fcgi_mux, --script-name /app, --fastcgi TCP or unix) and one front
-    server in front of it, for every variant; shared by the tests of a module."""
-    from conftest import ServerPool
-    name, kind = request.param
-    cls = FRONTS[name]
-    if find_binary(cls.binary_name) is None and not (name == "apache" and find_binary("httpd")):
-        pytest.skip("%s not installed (scripts/install-deps installs it)" % cls.binary_name)
-    require_fastcgi()
-    pool = ServerPool(str(tmp_path_factory.mktemp("fcgi-%s-%s" % (name, kind))))
-    fs = None
-    try:
-        srv = start_fcgi_wsgate(pool.start, "fcgi_mux", "--script-name", "/app",
-                                unix=(kind == "unix"))
-        fs = cls(srv.backend)
-        fs.wsgate = srv
-        fs.start()
-        yield fs
-    finally:
-        if fs is not None:
+    @pytest.fixture(name=factory_name)
+    def factory_fixture():
+        started = []
+
+        def start(name, backend):
+            fs = fronts[name](backend)
+            started.append(fs)
+            return fs.start()
+        yield start
+        for fs in started:
             fs.stop()
-        pool.finish()
+
+    @pytest.fixture(name=front_name, scope="module", params=variants,
+                    ids=variant_ids(variants))
+    def front_fixture(request, tmp_path_factory):
+        from conftest import ServerPool
+        name, kind = request.param
+        cls = fronts[name]
+        if cls.locate() is None:
+            pytest.skip("%s not installed (scripts/install-deps installs it)" % cls.binary_name)
+        protocol.require()
+        pool = ServerPool(str(tmp_path_factory.mktemp("%s-%s-%s" % (protocol.short, name, kind))))
+        fs = None
+        try:
+            srv = protocol.start_wsgate(pool.start, *wsgate_args, unix=(kind == "unix"))
+            fs = cls(srv.backend)
+            fs.wsgate = srv
+            fs.start()
+            yield fs
+        finally:
+            if fs is not None:
+                fs.stop()
+            pool.finish()
+
+    return factory_fixture, front_fixture
+
+
+# front_factory(name, backend) -> a started FrontServer; front: one wsgate (fcgi_mux,
+# --script-name /app, --fastcgi TCP or unix) and one front server, for every variant.
+front_factory, front = front_fixtures(FASTCGI, FRONTS, VARIANTS,
+                                      ("fcgi_mux", "--script-name", "/app"),
+                                      "front_factory", "front")
+
+
+# ---------------------------------------------------------------- HTTP helpers for the tests
+
+def big_expected(size):
+    """What tests/apps/fcgi_mux.py's (and scgi_mux.py's) /big/?size= sends."""
+    pattern = bytes(range(256)) * 256
+    reps, rest = divmod(size, len(pattern))
+    return pattern * reps + pattern[:rest]
+
+
+def http_request(fs, method, target, body=None, headers=None, timeout=None, conn=None):
+    """One request to the front server with an exact request-target. Returns
+    (status, headers dict lower-cased, body bytes)."""
+    own = conn is None
+    if own:
+        conn = http.client.HTTPConnection("127.0.0.1", fs.port,
+                                          timeout=t(30) if timeout is None else timeout)
+    try:
+        conn.putrequest(method, target, skip_accept_encoding=True)
+        hdrs = dict(headers or {})
+        if body is not None:
+            hdrs.setdefault("Content-Length", str(len(body)))
+        for k, v in hdrs.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        if body:
+            conn.send(body)
+        r = conn.getresponse()
+        data = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+    finally:
+        if own:
+            conn.close()
+
+
+def failure_context(fs, *what):
+    """A failure message (a str, so pytest prints it whole): what was seen, then the
+    front server's and wsgate's logs."""
+    seen = " ".join(repr(w)[:600] for w in what)
+    return "%s\nfront: %r\n%s\n--- wsgate log\n%s" % (
+        seen, fs, fs.logs(), (fs.wsgate.stderr_text() + fs.wsgate.error_text())[-3000:])

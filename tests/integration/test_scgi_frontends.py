@@ -20,49 +20,10 @@ import time
 
 import pytest
 
+from frontends import big_expected, failure_context as _ctx, http_request
 from scgi_frontends import (SCGI_VARIANT_IDS, SCGI_VARIANTS, front_binary,  # noqa: F401
                             require_scgi, scgi_front, scgi_front_factory, start_scgi_wsgate)
 from wsgate_util import expected_stream, t
-
-
-def big_expected(size):
-    """What tests/apps/scgi_mux.py's /big/?size= sends."""
-    pattern = bytes(range(256)) * 256
-    reps, rest = divmod(size, len(pattern))
-    return pattern * reps + pattern[:rest]
-
-
-def http_request(fs, method, target, body=None, headers=None, timeout=None, conn=None):
-    """One request to the front server with an exact request-target. Returns
-    (status, headers dict lower-cased, body bytes)."""
-    own = conn is None
-    if own:
-        conn = http.client.HTTPConnection("127.0.0.1", fs.port,
-                                          timeout=t(30) if timeout is None else timeout)
-    try:
-        conn.putrequest(method, target, skip_accept_encoding=True)
-        hdrs = dict(headers or {})
-        if body is not None:
-            hdrs.setdefault("Content-Length", str(len(body)))
-        for k, v in hdrs.items():
-            conn.putheader(k, v)
-        conn.endheaders()
-        if body:
-            conn.send(body)
-        r = conn.getresponse()
-        data = r.read()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-    finally:
-        if own:
-            conn.close()
-
-
-def _ctx(fs, *what):
-    """A failure message (a str, so pytest prints it whole): what was seen, then the
-    front server's and wsgate's logs."""
-    seen = " ".join(repr(w)[:600] for w in what)
-    return "%s\nfront: %r\n%s\n--- wsgate log\n%s" % (
-        seen, fs, fs.logs(), (fs.wsgate.stderr_text() + fs.wsgate.error_text())[-3000:])
 
 
 # ---------------------------------------------------------------- through each front server
