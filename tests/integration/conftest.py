@@ -182,17 +182,21 @@ class Server:
             self.stopped = True
             self.returncode = rc = -9
             problem = "did not exit after SIGTERM; killed"
-        try:
-            os.killpg(self.proc.pid, 0)
-        except OSError:
-            pass  # no process left in its group
-        else:
+        # A sanitizer build's symbolizer (a child reading a pipe) may still be
+        # exiting when the server has gone; anything alive after a short grace
+        # period was left behind.
+        left = _group_members(self.proc.pid)
+        deadline = time.monotonic() + t(3)
+        while left and time.monotonic() < deadline:
+            time.sleep(0.05)
+            left = _group_members(self.proc.pid)
+        if left:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except OSError:
                 pass
             problem = (problem + "; " if problem else "") + \
-                "left processes running in its process group (killed)"
+                "left processes running in its process group (killed): %s" % left
         return rc, problem
 
     # -- talking to it ---------------------------------------------------
@@ -270,6 +274,24 @@ class Server:
     @property
     def pid(self):
         return self.proc.pid
+
+
+def _group_members(pgid):
+    """The processes (pid, command) whose process group is pgid, zombies aside."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm_end = stat.rfind(")")
+        fields = stat[comm_end + 2:].split()
+        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
+            found.append((int(name), stat[stat.find("(") + 1:comm_end]))
+    return found
 
 
 class _PortTaken(Exception):
