@@ -14,7 +14,6 @@
 #include "gateway/log.h"
 #include "gateway/util.h"
 
-
 enum {
     OPT_HTTP = 256,
     OPT_FASTCGI,
@@ -40,6 +39,14 @@ enum {
     OPT_CHECK,
     OPT_VERSION,
     OPT_PROCESSES,
+    OPT_LAZY,
+    OPT_GRACEFUL_TIMEOUT,
+    OPT_MAX_REQUESTS,
+    OPT_MAX_REQUESTS_JITTER,
+    OPT_TIMEOUT,
+    OPT_TIMEOUT_GRACE,
+    OPT_STATS,
+    OPT_ACCESS_LOG_FORMAT,
 };
 
 static const struct option long_opts[] = {
@@ -49,6 +56,14 @@ static const struct option long_opts[] = {
     {"threads", required_argument, NULL, OPT_THREADS},
     {"processes", required_argument, NULL, OPT_PROCESSES},
     {"workers", required_argument, NULL, OPT_PROCESSES},
+    {"lazy", no_argument, NULL, OPT_LAZY},
+    {"graceful-timeout", required_argument, NULL, OPT_GRACEFUL_TIMEOUT},
+    {"max-requests", required_argument, NULL, OPT_MAX_REQUESTS},
+    {"max-requests-jitter", required_argument, NULL, OPT_MAX_REQUESTS_JITTER},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"timeout-grace", required_argument, NULL, OPT_TIMEOUT_GRACE},
+    {"stats", required_argument, NULL, OPT_STATS},
+    {"access-log-format", required_argument, NULL, OPT_ACCESS_LOG_FORMAT},
     {"pythonpath", required_argument, NULL, OPT_PYTHONPATH},
     {"chdir", required_argument, NULL, OPT_CHDIR},
     {"venv", required_argument, NULL, OPT_VENV},
@@ -87,9 +102,23 @@ static const char usage_text[] =
     "\n"
     "Workers:\n"
     "  --threads N              worker threads running the app (default 8)\n"
-    "  --processes N, -w N      worker processes (only 1 is supported so far)\n"
+    "  --processes N, -w N      worker processes; N > 1 adds a master process that\n"
+    "                           supervises them (default 1: no master)\n"
+    "  --lazy                   each worker process imports the app after the fork\n"
+    "                           (default: the master imports it once, before)\n"
     "  --queue N                requests waiting for a free thread before new ones\n"
     "                           get 503 (default 1024)\n"
+    "  --max-requests N         a worker process retires gracefully after about N\n"
+    "                           requests (default 0: never)\n"
+    "  --max-requests-jitter J  add 0..J at random to N per process (default 0)\n"
+    "  --graceful-timeout SECONDS\n"
+    "                           how long a stop or reload waits for requests in\n"
+    "                           flight (default 30)\n"
+    "  --timeout SECONDS        a request still in the app after this long gets an\n"
+    "                           exception raised in its thread and the client 504\n"
+    "                           (default 0: no limit)\n"
+    "  --timeout-grace SECONDS  then, a thread still busy after this long is stuck:\n"
+    "                           its worker process is replaced (default 10)\n"
     "\n"
     "Python:\n"
     "  --pythonpath DIR         prepend DIR to sys.path (repeatable)\n"
@@ -112,7 +141,10 @@ static const char usage_text[] =
     "Logging:\n"
     "  --access-log PATH|-      access log (default: none; - = stdout)\n"
     "  --error-log PATH|-       error log (default: - = stderr)\n"
+    "  --access-log-format FMT  combined (default) or json\n"
     "  --log-level LEVEL        debug, info, warning, error, critical (default info)\n"
+    "  --stats ADDR             serve metrics on ADDR: Prometheus text at /metrics,\n"
+    "                           JSON at /stats (default: off)\n"
     "\n"
     "  --version                print the version and exit\n"
     "  --help, -h               print this help and exit\n";
@@ -131,8 +163,8 @@ static int parse_long(const char *opt, const char *val, long lo, long hi, long *
     if (errno != 0 || end == val || *end != '\0')
         return bad(opt, val, "not an integer");
     if (v < lo || v > hi) {
-        fprintf(stderr, "wsgate: invalid value '%s' for --%s: must be %ld..%ld\n", val, opt,
-                lo, hi);
+        fprintf(stderr, "wsgate: invalid value '%s' for --%s: must be %ld..%ld\n", val, opt, lo,
+                hi);
         return -1;
     }
     *out = v;
@@ -181,6 +213,9 @@ static void set_defaults(struct gw_config *cfg)
     cfg->max_head = 64 * 1024;
     cfg->max_headers = 100;
     cfg->log_level = GW_LOG_INFO;
+    cfg->graceful_timeout = GW_DEF_GRACEFUL_TIMEOUT;
+    cfg->timeout_grace = GW_DEF_TIMEOUT_GRACE;
+    cfg->access_format = GW_ACCESS_COMBINED;
 }
 
 static int check_script_name(const char *v)
@@ -189,16 +224,18 @@ static int check_script_name(const char *v)
     if (n == 0)
         return 0;
     if (v[0] != '/' || v[n - 1] == '/') {
-        fprintf(stderr, "wsgate: invalid value '%s' for --script-name: must start with '/' "
-                        "and not end with '/'\n",
+        fprintf(stderr,
+                "wsgate: invalid value '%s' for --script-name: must start with '/' "
+                "and not end with '/'\n",
                 v);
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)v[i];
         if (c < 0x21 || c == 0x7f || c == '?' || c == '#' || c == '%') {
-            fprintf(stderr, "wsgate: invalid value '%s' for --script-name: characters must be "
-                            "plain path characters\n",
+            fprintf(stderr,
+                    "wsgate: invalid value '%s' for --script-name: characters must be "
+                    "plain path characters\n",
                     v);
             return -1;
         }
@@ -223,8 +260,9 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
                 fprintf(stderr, "wsgate: too many listeners (at most %d)\n", GW_MAX_LISTENERS);
                 return -1;
             }
-            cfg->listen[cfg->nlisten].proto =
-                c == OPT_HTTP ? "http" : c == OPT_FASTCGI ? "fastcgi" : "scgi";
+            cfg->listen[cfg->nlisten].proto = c == OPT_HTTP      ? "http"
+                                              : c == OPT_FASTCGI ? "fastcgi"
+                                                                 : "scgi";
             cfg->listen[cfg->nlisten].addr = optarg;
             cfg->nlisten++;
             break;
@@ -235,15 +273,44 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
             break;
         case 'w':
         case OPT_PROCESSES:
-            if (parse_long("processes", optarg, 1, 1024, &l) != 0)
+            if (parse_long("processes", optarg, 1, GW_MAX_PROCESSES, &l) != 0)
                 return -1;
-            if (l != 1) {
-                fprintf(stderr, "wsgate: --processes %ld: only one process is supported in "
-                                "this version\n",
-                        l);
-                return -1;
-            }
             cfg->processes = (int)l;
+            break;
+        case OPT_LAZY:
+            cfg->lazy = 1;
+            break;
+        case OPT_GRACEFUL_TIMEOUT:
+            if (parse_seconds("graceful-timeout", optarg, &cfg->graceful_timeout) != 0)
+                return -1;
+            break;
+        case OPT_MAX_REQUESTS:
+            if (parse_size("max-requests", optarg, 0, UINT32_MAX, &cfg->max_requests) != 0)
+                return -1;
+            break;
+        case OPT_MAX_REQUESTS_JITTER:
+            if (parse_size("max-requests-jitter", optarg, 0, UINT32_MAX,
+                           &cfg->max_requests_jitter) != 0)
+                return -1;
+            break;
+        case OPT_TIMEOUT:
+            if (parse_seconds("timeout", optarg, &cfg->timeout) != 0)
+                return -1;
+            break;
+        case OPT_TIMEOUT_GRACE:
+            if (parse_seconds("timeout-grace", optarg, &cfg->timeout_grace) != 0)
+                return -1;
+            break;
+        case OPT_STATS:
+            cfg->stats_addr = optarg;
+            break;
+        case OPT_ACCESS_LOG_FORMAT:
+            if (strcmp(optarg, "combined") == 0)
+                cfg->access_format = GW_ACCESS_COMBINED;
+            else if (strcmp(optarg, "json") == 0)
+                cfg->access_format = GW_ACCESS_JSON;
+            else
+                return bad("access-log-format", optarg, "use combined or json");
             break;
         case OPT_QUEUE:
             if (parse_long("queue", optarg, 1, 1000000, &l) != 0)
@@ -257,8 +324,7 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
             break;
         case OPT_PYTHONPATH:
             if (cfg->npythonpath == GW_MAX_PYTHONPATH) {
-                fprintf(stderr, "wsgate: too many --pythonpath (at most %d)\n",
-                        GW_MAX_PYTHONPATH);
+                fprintf(stderr, "wsgate: too many --pythonpath (at most %d)\n", GW_MAX_PYTHONPATH);
                 return -1;
             }
             cfg->pythonpath[cfg->npythonpath++] = optarg;
@@ -339,8 +405,7 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
             fputs(usage_text, stdout);
             return 1;
         case ':':
-            fprintf(stderr, "wsgate: option '%s' needs a value (see --help)\n",
-                    argv[optind - 1]);
+            fprintf(stderr, "wsgate: option '%s' needs a value (see --help)\n", argv[optind - 1]);
             return -1;
         default:
             fprintf(stderr, "wsgate: unknown option '%s' (see --help)\n", argv[optind - 1]);

@@ -9,17 +9,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_MAX_LISTENERS 32
+#define GW_MAX_LISTENERS  32
 #define GW_MAX_PYTHONPATH 32
 
-#define GW_DEF_THREADS 8
-#define GW_DEF_QUEUE 1024
-#define GW_DEF_READ_TIMEOUT 60.0
-#define GW_DEF_KEEP_ALIVE 15.0
-#define GW_DEF_SEND_TIMEOUT 60.0
-#define GW_DEF_MAX_BODY (1024ull * 1024 * 1024)
-#define GW_DEF_BACKLOG 1024
-#define GW_DEF_ADDRESS "127.0.0.1:8000"
+#define GW_DEF_THREADS          8
+#define GW_DEF_QUEUE            1024
+#define GW_DEF_READ_TIMEOUT     60.0
+#define GW_DEF_KEEP_ALIVE       15.0
+#define GW_DEF_SEND_TIMEOUT     60.0
+#define GW_DEF_MAX_BODY         (1024ull * 1024 * 1024)
+#define GW_DEF_BACKLOG          1024
+#define GW_DEF_ADDRESS          "127.0.0.1:8000"
+#define GW_DEF_GRACEFUL_TIMEOUT 30.0
+#define GW_DEF_TIMEOUT_GRACE    10.0
+#define GW_MAX_PROCESSES        256
+
+enum gw_access_format { GW_ACCESS_COMBINED, GW_ACCESS_JSON };
 
 struct gw_listen_spec {
     const char *proto; /* "http", "fastcgi" or "scgi" */
@@ -36,19 +41,27 @@ struct gw_config {
     const char *venv;
     const char *script_name; /* "" when not mounted */
     int threads;
-    int processes;
-    int queue;               /* requests waiting for a worker; more -> 503 */
-    int backlog;             /* listen(2) backlog */
-    int socket_mode;         /* -1: leave the umask's mode */
-    double read_timeout;     /* seconds */
+    int processes;           /* > 1: a master supervises that many workers */
+    int lazy;                /* each worker process imports the app itself */
+    double graceful_timeout; /* seconds a graceful stop or reload waits for requests */
+    uint64_t max_requests;   /* a worker process retires after about this many; 0 = never */
+    uint64_t max_requests_jitter;
+    double timeout;         /* seconds a request may spend in the app; 0 = unlimited */
+    double timeout_grace;   /* after the timeout's exception, before the thread counts as stuck */
+    const char *stats_addr; /* --stats ADDR, NULL = none */
+    int queue;              /* requests waiting for a worker; more -> 503 */
+    int backlog;            /* listen(2) backlog */
+    int socket_mode;        /* -1: leave the umask's mode */
+    double read_timeout;    /* seconds */
     double keep_alive;
     double send_timeout;
     uint64_t max_body;
     size_t max_target;
     size_t max_head;
     size_t max_headers;
-    const char *access_log;  /* NULL = none */
-    const char *error_log;   /* NULL or "-" = stderr */
+    const char *access_log; /* NULL = none */
+    enum gw_access_format access_format;
+    const char *error_log; /* NULL or "-" = stderr */
     int log_level;
     int check_only;
 };
