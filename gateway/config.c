@@ -47,6 +47,7 @@ enum {
     OPT_TIMEOUT_GRACE,
     OPT_STATS,
     OPT_ACCESS_LOG_FORMAT,
+    OPT_PID_FILE,
 };
 
 static const struct option long_opts[] = {
@@ -63,6 +64,7 @@ static const struct option long_opts[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"timeout-grace", required_argument, NULL, OPT_TIMEOUT_GRACE},
     {"stats", required_argument, NULL, OPT_STATS},
+    {"pid-file", required_argument, NULL, OPT_PID_FILE},
     {"access-log-format", required_argument, NULL, OPT_ACCESS_LOG_FORMAT},
     {"pythonpath", required_argument, NULL, OPT_PYTHONPATH},
     {"chdir", required_argument, NULL, OPT_CHDIR},
@@ -126,6 +128,8 @@ static const char usage_text[] =
     "  --venv DIR               use the packages of the virtualenv DIR\n"
     "  --script-name PREFIX     mount point: SCRIPT_NAME=PREFIX, PATH_INFO=the rest\n"
     "  --check                  import the app, report, and exit\n"
+    "  --pid-file PATH          write the pid of the main process (the master with\n"
+    "                           --processes > 1) to PATH; a reload rewrites it\n"
     "\n"
     "Limits and timeouts:\n"
     "  --read-timeout SECONDS   deadline for a request head, idle limit while\n"
@@ -303,6 +307,9 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
             break;
         case OPT_STATS:
             cfg->stats_addr = optarg;
+            break;
+        case OPT_PID_FILE:
+            cfg->pid_file = optarg;
             break;
         case OPT_ACCESS_LOG_FORMAT:
             if (strcmp(optarg, "combined") == 0)

@@ -49,6 +49,7 @@ struct gw_config {
     double timeout;         /* seconds a request may spend in the app; 0 = unlimited */
     double timeout_grace;   /* after the timeout's exception, before the thread counts as stuck */
     const char *stats_addr; /* --stats ADDR, NULL = none */
+    const char *pid_file;   /* --pid-file PATH, NULL = none */
     int queue;              /* requests waiting for a worker; more -> 503 */
     int backlog;            /* listen(2) backlog */
     int socket_mode;        /* -1: leave the umask's mode */

@@ -48,7 +48,7 @@ struct gw_conn {
     void *proto_state;
 
     struct gw_buf in;
-    size_t pin;       /* bytes [0..pin) of in.data must not move (in-flight head) */
+    size_t pin;        /* bytes [0..pin) of in.data must not move (in-flight head) */
     struct gw_buf out; /* loop-side reply bytes (error answers) */
 
     ev_io io;
@@ -69,7 +69,7 @@ struct gw_conn {
     char remote_addr[64];
     char remote_port[8];
 
-    struct gw_conn *next_resume; /* link in the server's resume list */
+    struct gw_conn *next_resume;         /* link in the server's resume list */
     struct gw_conn *prev_all, *next_all; /* the loop's list of every connection */
 };
 

@@ -64,8 +64,7 @@ static int open_fd(struct gw_listener *l, const char *num, char *err, size_t err
     }
     int fd = (int)v;
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) != 0 || type != SOCK_STREAM) {
-        snprintf(err, errlen, "listener '%s': descriptor %d is not a stream socket", l->spec,
-                 fd);
+        snprintf(err, errlen, "listener '%s': descriptor %d is not a stream socket", l->spec, fd);
         return -1;
     }
     sl = sizeof(acc);
@@ -82,8 +81,7 @@ static int open_fd(struct gw_listener *l, const char *num, char *err, size_t err
 }
 
 /* A socket file that nobody accepts on is stale: remove it. A live one is an error. */
-static int clear_stale(const char *path, const struct sockaddr_un *sun, char *err,
-                       size_t errlen)
+static int clear_stale(const char *path, const struct sockaddr_un *sun, char *err, size_t errlen)
 {
     struct stat st;
     if (lstat(path, &st) != 0)
@@ -116,8 +114,8 @@ static int open_unix(struct gw_listener *l, const char *path, int backlog, int m
     memset(&sun, 0, sizeof(sun));
     sun.sun_family = AF_UNIX;
     if (path[0] == '\0' || strlen(path) >= sizeof(sun.sun_path)) {
-        snprintf(err, errlen, "invalid listener '%s': path empty or longer than %zu bytes",
-                 l->spec, sizeof(sun.sun_path) - 1);
+        snprintf(err, errlen, "invalid listener '%s': path empty or longer than %zu bytes", l->spec,
+                 sizeof(sun.sun_path) - 1);
         return -1;
     }
     memcpy(sun.sun_path, path, strlen(path));
@@ -131,6 +129,7 @@ static int open_unix(struct gw_listener *l, const char *path, int backlog, int m
     l->unix_path = strdup(path);
     if (l->unix_path == NULL)
         goto fail;
+    l->path_owner = getpid();
     if (mode >= 0 && chmod(path, (mode_t)mode) != 0)
         goto fail;
     if (listen(fd, backlog) != 0)
@@ -149,15 +148,15 @@ fail:
     return -1;
 }
 
-static int open_tcp(struct gw_listener *l, const char *addr, int backlog, char *err,
-                    size_t errlen)
+static int open_tcp(struct gw_listener *l, const char *addr, int backlog, char *err, size_t errlen)
 {
     char host[256];
     const char *port;
     const char *colon = strrchr(addr, ':');
     if (colon == NULL || colon[1] == '\0') {
-        snprintf(err, errlen, "invalid listener '%s': expected HOST:PORT, :PORT, [V6]:PORT, "
-                              "unix:PATH or fd:N",
+        snprintf(err, errlen,
+                 "invalid listener '%s': expected HOST:PORT, :PORT, [V6]:PORT, "
+                 "unix:PATH or fd:N",
                  l->spec);
         return -1;
     }
@@ -195,8 +194,7 @@ static int open_tcp(struct gw_listener *l, const char *addr, int backlog, char *
     }
     int fd = -1, saved = 0;
     for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                    ai->ai_protocol);
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
         if (fd < 0) {
             saved = errno;
             continue;
@@ -240,6 +238,34 @@ int gw_listener_open(struct gw_listener *l, const char *spec, const struct gw_pr
     return 0;
 }
 
+int gw_listener_adopt(struct gw_listener *l, int fd, const char *spec,
+                      const struct gw_protocol *proto, char *err, size_t errlen)
+{
+    char num[16];
+    memset(l, 0, sizeof(*l));
+    l->fd = -1;
+    l->spec = spec;
+    l->proto = proto;
+    snprintf(num, sizeof(num), "%d", fd);
+    if (open_fd(l, num, err, errlen) != 0)
+        return -1;
+    describe(l);
+    if (strncmp(spec, "unix:", 5) == 0) {
+        l->unix_path = strdup(spec + 5);
+        if (l->unix_path == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        l->path_owner = getpid();
+    }
+    return 0;
+}
+
+void gw_listener_disown(struct gw_listener *l)
+{
+    l->path_owner = 0;
+}
+
 void gw_listener_close(struct gw_listener *l)
 {
     if (l->fd >= 0) {
@@ -247,7 +273,8 @@ void gw_listener_close(struct gw_listener *l)
         l->fd = -1;
     }
     if (l->unix_path != NULL) {
-        unlink(l->unix_path);
+        if (l->path_owner == getpid())
+            unlink(l->unix_path);
         free(l->unix_path);
         l->unix_path = NULL;
     }

@@ -8,6 +8,7 @@
 
 #include <ev.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct gw_protocol;
 struct gw_server;
@@ -15,12 +16,13 @@ struct gw_server;
 struct gw_listener {
     int fd;
     const struct gw_protocol *proto;
-    const char *spec;      /* the address as given on the command line */
-    char *unix_path;       /* owned; unlinked on close; NULL for TCP / fd: */
+    const char *spec; /* the address as given on the command line */
+    char *unix_path;  /* owned; unlinked on close by path_owner; NULL for TCP / fd: */
+    pid_t path_owner; /* the process that removes unix_path (0: none) */
     int is_unix;
     int is_tcp;
-    char server_name[64];  /* default SERVER_NAME (numeric host, or "localhost") */
-    char server_port[8];   /* SERVER_PORT ("80" on unix sockets) */
+    char server_name[64]; /* default SERVER_NAME (numeric host, or "localhost") */
+    char server_port[8];  /* SERVER_PORT ("80" on unix sockets) */
     ev_io io;
     struct gw_server *srv;
 };
@@ -29,7 +31,18 @@ struct gw_listener {
 int gw_listener_open(struct gw_listener *l, const char *spec, const struct gw_protocol *proto,
                      int backlog, int socket_mode, char *err, size_t errlen);
 
-/* Closes the socket (and removes its unix socket file). Idempotent. */
+/* Adopts fd, a listening socket handed over by a predecessor process (a reload),
+ * for spec. A unix socket's file becomes this process's to remove. 0 or -1 with
+ * one line in err. */
+int gw_listener_adopt(struct gw_listener *l, int fd, const char *spec,
+                      const struct gw_protocol *proto, char *err, size_t errlen);
+
+/* This process will not remove the socket file (a successor or a forked worker
+ * process uses the socket after it). */
+void gw_listener_disown(struct gw_listener *l);
+
+/* Closes the socket and, in the process that owns it, removes its unix socket file.
+ * Idempotent. */
 void gw_listener_close(struct gw_listener *l);
 
 #endif

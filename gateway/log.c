@@ -41,8 +41,8 @@ static int open_log(const char *path, int dash_fd, char *err, size_t errlen)
     return fd;
 }
 
-int gw_log_open(const char *error_path, const char *access_path, enum gw_log_level level,
-                char *err, size_t errlen)
+int gw_log_open(const char *error_path, const char *access_path, enum gw_log_level level, char *err,
+                size_t errlen)
 {
     int efd = open_log(error_path, STDERR_FILENO, err, errlen);
     if (efd < 0)
@@ -165,8 +165,7 @@ static size_t appendf(char *out, size_t cap, size_t n, const char *fmt, ...)
 }
 
 /* The value of an HTTP field (HTTP front-end) or HTTP_* CGI variable (others). */
-static struct gw_slice find_header(const struct gw_request *r, const char *lower,
-                                   const char *cgi)
+static struct gw_slice find_header(const struct gw_request *r, const char *lower, const char *cgi)
 {
     for (size_t i = 0; i < r->nheaders; i++)
         if (gw_slice_eq_lower(r->headers[i].name, lower))

@@ -14,16 +14,15 @@ enum gw_log_level { GW_LOG_DEBUG, GW_LOG_INFO, GW_LOG_WARNING, GW_LOG_ERROR, GW_
 
 /* Opens the logs; path "-" or NULL means stderr (error log) / no access log
  * (NULL for access). Returns 0 or -1 with a message in err. */
-int gw_log_open(const char *error_path, const char *access_path, enum gw_log_level level,
-                char *err, size_t errlen);
+int gw_log_open(const char *error_path, const char *access_path, enum gw_log_level level, char *err,
+                size_t errlen);
 void gw_log_close(void);
 
 /* Parses "debug", "info", "warning", "error", "critical"; -1 if unknown. */
 int gw_log_level_parse(const char *name);
 
 /* One line to the error log, prefixed with time, pid and level. */
-void gw_log(enum gw_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void gw_log(enum gw_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Raw bytes to the error log (wsgi.errors): written as they are, in one write. */
 void gw_log_raw(const char *buf, size_t len);

@@ -5,9 +5,9 @@
  *
  * Ownership: a request belongs to its connection. All slices point into the
  * connection's buffers (or the listener's strings) and stay valid until the
- * worker hands the connection back to the loop, after gw_request_finish. Between dispatch and finish exactly one worker thread
- * owns the request; the functions below are called only by that thread, with the
- * GIL released (they block on the socket).
+ * worker hands the connection back to the loop, after gw_request_finish. Between dispatch and
+ * finish exactly one worker thread owns the request; the functions below are called only by that
+ * thread, with the GIL released (they block on the socket).
  */
 #ifndef GW_REQUEST_H
 #define GW_REQUEST_H
@@ -57,12 +57,12 @@ struct gw_request {
     int keep;            /* set by gw_request_finish: the connection may carry on */
 
     /* Filled while it runs, for the access log. Times are CLOCK_MONOTONIC ns. */
-    int status;            /* status code sent, 0 before send_head */
-    uint64_t bytes_sent;   /* body bytes written */
-    uint64_t t_head;       /* head complete (loop thread) */
-    uint64_t t_worker;     /* taken by a worker */
-    uint64_t t_app;        /* GIL acquired, app about to be called (python/) */
-    uint64_t t_app_done;   /* app returned its iterable or raised (python/) */
+    int status;          /* status code sent, 0 before send_head */
+    uint64_t bytes_sent; /* body bytes written */
+    uint64_t t_head;     /* head complete (loop thread) */
+    uint64_t t_worker;   /* taken by a worker */
+    uint64_t t_app;      /* GIL acquired, app about to be called (python/) */
+    uint64_t t_app_done; /* app returned its iterable or raised (python/) */
 };
 
 /*

@@ -32,13 +32,14 @@
 #include "gateway/status.h"
 #include "gateway/util.h"
 
-#define LINGER_SECONDS 2.0
+#define LINGER_SECONDS   2.0
 #define LINGER_MAX_BYTES (256 * 1024)
-#define ACCEPT_BATCH 64
+#define ACCEPT_BATCH     64
 
 static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void process(struct gw_server *s, struct gw_conn *c);
+static void retire(struct gw_server *s, const char *why);
 
 static void check_done(struct gw_server *s)
 {
@@ -98,8 +99,8 @@ static void linger(struct gw_server *s, struct gw_conn *c)
 static void flush_reply(struct gw_server *s, struct gw_conn *c)
 {
     while (c->out.start < c->out.end) {
-        ssize_t n = send(c->fd, c->out.data + c->out.start, c->out.end - c->out.start,
-                         MSG_NOSIGNAL);
+        ssize_t n =
+            send(c->fd, c->out.data + c->out.start, c->out.end - c->out.start, MSG_NOSIGNAL);
         if (n > 0) {
             c->out.start += (size_t)n;
             continue;
@@ -145,9 +146,8 @@ static void close_when_idle(struct gw_server *s, struct gw_conn *c)
 static int dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r)
 {
     r->t_head = gw_now_ns();
-    if (s->stopping || gw_pool_submit(s->pool, r) != 0) {
-        gw_log(GW_LOG_WARNING, "%s: request queue full or stopping, refusing a request",
-               c->listener->spec);
+    if (gw_pool_submit(s->pool, r) != 0) {
+        gw_log(GW_LOG_WARNING, "%s: request queue full, refusing a request", c->listener->spec);
         if (c->proto->reject(c, r, 503)) {
             ev_timer_stop(s->loop, &c->timer);
             flush_reply(s, c);
@@ -314,8 +314,7 @@ static void fill_peer(struct gw_conn *c, const struct sockaddr_storage *ss, sock
     if (ss->ss_family != AF_INET && ss->ss_family != AF_INET6)
         return;
     if (getnameinfo((const struct sockaddr *)ss, sl, c->remote_addr, sizeof(c->remote_addr),
-                    c->remote_port, sizeof(c->remote_port),
-                    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+                    c->remote_port, sizeof(c->remote_port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
         c->remote_addr[0] = '\0';
         c->remote_port[0] = '\0';
     }
@@ -414,6 +413,7 @@ static void request_back(struct gw_server *s, struct gw_request *r)
     s->ndispatched--;
     c->inflight--;
     c->requests++;
+    s->served++;
     if (c->proto->multiplexed) {
         if (c->proto->done(c, r)) /* r is gone */
             c->close_after = 1;
@@ -475,6 +475,10 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
         request_back(s, r);
         r = next;
     }
+    if (s->retire_after != 0 && s->served >= s->retire_after) {
+        s->retire_after = 0; /* once, even if the reload fails */
+        retire(s, "--max-requests reached");
+    }
 }
 
 void gw_server_hand_back(struct gw_server *s, struct gw_request *r)
@@ -502,33 +506,91 @@ void gw_server_resume(struct gw_server *s, struct gw_conn *c)
     ev_async_send(s->loop, &s->wake);
 }
 
-static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+static void stop_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct gw_server *s = w->data;
     (void)loop;
     (void)revents;
+    gw_log(GW_LOG_WARNING,
+           "graceful timeout (%.0f s): %zu requests still in flight are abandoned; exiting",
+           s->cfg->graceful_timeout, s->ndispatched);
+    _exit(0); /* the workers cannot be joined: one of them may never return */
+}
+
+void gw_server_stop(struct gw_server *s, const char *why)
+{
     if (s->stopping)
         return;
-    gw_log(GW_LOG_INFO, "signal %d: stopping gracefully (%zu requests in flight)", w->signum,
-           s->ndispatched);
+    gw_log(GW_LOG_INFO, "%s: stopping gracefully (%zu requests in flight)", why, s->ndispatched);
     s->stopping = 1;
+    __atomic_store_n(&s->draining, 1, __ATOMIC_RELAXED);
     listeners_watch(s, 0);
     ev_timer_stop(s->loop, &s->accept_pause);
     for (size_t i = 0; i < s->nlisteners; i++)
         gw_listener_close(&s->listeners[i]);
-    /* Idle and half-read connections hold no request: close them now. */
+    /* Connections idle between requests are closed now. One that was accepted but
+     * has not completed its first request still gets it served (the client could not
+     * know we were stopping); its head deadline bounds the wait. */
     struct gw_conn *c = s->all;
     while (c != NULL) {
         struct gw_conn *next = c->next_all;
-        if ((c->state == GW_CONN_IDLE || c->state == GW_CONN_READING) && c->inflight == 0)
+        int idle = c->state == GW_CONN_IDLE || c->state == GW_CONN_READING;
+        if (idle && c->inflight == 0 && (c->proto->multiplexed || c->requests > 0))
             conn_free(s, c);
         c = next;
+    }
+    if (s->nconns > 0) {
+        ev_timer_set(&s->stop_deadline, s->cfg->graceful_timeout, 0.);
+        ev_timer_start(s->loop, &s->stop_deadline);
     }
     check_done(s);
 }
 
-int gw_server_init(struct gw_server *s, const struct gw_config *cfg,
-                   struct gw_listener *listeners, size_t nlisteners, struct gw_pool *pool)
+static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    gw_server_stop(w->data, w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void quit_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct gw_server *s = w->data;
+    (void)loop;
+    (void)revents;
+    gw_log(GW_LOG_INFO, "SIGQUIT: stopping now (%zu requests in flight abandoned)", s->ndispatched);
+    _exit(0);
+}
+
+/* Retirement (--max-requests) and SIGHUP. With a reload hook, a successor process
+ * takes the listeners over and the hook stops this server once it accepts; without
+ * one (a prefork worker), retirement is a plain graceful stop. */
+static void retire(struct gw_server *s, const char *why)
+{
+    if (s->stopping)
+        return;
+    if (s->reload == NULL) {
+        gw_server_stop(s, why);
+        return;
+    }
+    if (s->reload(s) != 0)
+        gw_log(GW_LOG_ERROR, "%s: cannot start the reload: %s; carrying on", why, strerror(errno));
+}
+
+static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct gw_server *s = w->data;
+    (void)loop;
+    (void)revents;
+    if (s->reload == NULL) {
+        gw_log(GW_LOG_INFO, "SIGHUP ignored: reloads are the master's job");
+        return;
+    }
+    retire(s, "SIGHUP");
+}
+
+int gw_server_init(struct gw_server *s, const struct gw_config *cfg, struct gw_listener *listeners,
+                   size_t nlisteners, struct gw_pool *pool)
 {
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
@@ -550,6 +612,14 @@ int gw_server_init(struct gw_server *s, const struct gw_config *cfg,
     ev_signal_init(&s->sig_int, stop_cb, SIGINT);
     s->sig_int.data = s;
     ev_signal_start(s->loop, &s->sig_int);
+    ev_signal_init(&s->sig_quit, quit_cb, SIGQUIT);
+    s->sig_quit.data = s;
+    ev_signal_start(s->loop, &s->sig_quit);
+    ev_signal_init(&s->sig_hup, hup_cb, SIGHUP);
+    s->sig_hup.data = s;
+    ev_signal_start(s->loop, &s->sig_hup);
+    ev_timer_init(&s->stop_deadline, stop_deadline_cb, 1., 0.);
+    s->stop_deadline.data = s;
     ev_timer_init(&s->accept_pause, accept_pause_cb, 0.5, 0.);
     s->accept_pause.data = s;
     for (size_t i = 0; i < nlisteners; i++) {

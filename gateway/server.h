@@ -29,31 +29,53 @@ struct gw_server {
     struct gw_listener *listeners;
     size_t nlisteners;
 
-    ev_async wake;                /* a worker handed a request back */
-    pthread_mutex_t back_lock;    /* protects the two lists below */
+    ev_async wake;             /* a worker handed a request back */
+    pthread_mutex_t back_lock; /* protects the two lists below */
     struct gw_request *back_head, *back_tail;
-    struct gw_conn *resume_head;  /* paused connections a worker wants read again */
+    struct gw_conn *resume_head; /* paused connections a worker wants read again */
 
-    ev_signal sig_term, sig_int;
-    ev_timer accept_pause;        /* accept() paused after EMFILE */
+    ev_signal sig_term, sig_int, sig_quit, sig_hup;
+    ev_timer accept_pause;  /* accept() paused after EMFILE */
+    ev_timer stop_deadline; /* --graceful-timeout after a stop began */
     int stopping;
-    size_t nconns;                /* open connections */
-    size_t ndispatched;           /* connections owned by the pool */
-    struct gw_conn *all;          /* every open connection */
+    int draining;          /* atomic copy of stopping for the workers */
+    uint64_t served;       /* requests handed back (--max-requests) */
+    uint64_t retire_after; /* served count that starts a retirement; 0 = never */
+    /* SIGHUP and --max-requests call this (main.c's reload: a successor process takes
+     * the listeners over, and once it accepts, the hook calls gw_server_stop); 0 or
+     * -1 with errno. NULL: SIGHUP is ignored and retirement is a plain graceful stop
+     * (a prefork worker: its master replaces it). */
+    int (*reload)(struct gw_server *s);
+    size_t nconns;       /* open connections */
+    size_t ndispatched;  /* connections owned by the pool */
+    struct gw_conn *all; /* every open connection */
 };
 
 /* Sets up the loop, its watchers and the listeners' watchers. 0 or -1. */
-int gw_server_init(struct gw_server *s, const struct gw_config *cfg,
-                   struct gw_listener *listeners, size_t nlisteners, struct gw_pool *pool);
+int gw_server_init(struct gw_server *s, const struct gw_config *cfg, struct gw_listener *listeners,
+                   size_t nlisteners, struct gw_pool *pool);
 
 /* Sets the pool (created after the server, since workers hand back to it). */
 void gw_server_set_pool(struct gw_server *s, struct gw_pool *pool);
 
-/* Runs the loop until a graceful stop has finished (SIGTERM/SIGINT). */
+/* Runs the loop until a graceful stop has finished (SIGTERM/SIGINT, a reload or a
+ * retirement). SIGQUIT ends the process at once (exit 0); requests still in flight
+ * when --graceful-timeout runs out are abandoned the same way. */
 void gw_server_run(struct gw_server *s);
+
+/* Loop thread: begins a graceful stop (stop accepting, close idle connections, finish
+ * in-flight requests); why is logged. Idempotent. */
+void gw_server_stop(struct gw_server *s, const char *why);
 
 /* Frees what gw_server_init made (after the pool has stopped). */
 void gw_server_destroy(struct gw_server *s);
+
+/* Any thread: 1 once a graceful stop has begun; responses then close their
+ * connections instead of keeping them alive. */
+static inline int gw_server_draining(const struct gw_server *s)
+{
+    return __atomic_load_n(&s->draining, __ATOMIC_RELAXED);
+}
 
 /* Worker: gives a finished request back to the loop, which continues its
  * connection (c->keep) or closes it. Thread-safe. */

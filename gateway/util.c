@@ -40,8 +40,8 @@ const char *gw_strerror(int err)
 const char *gw_status_reason(int status)
 {
     switch (status) {
-#define GW_STATUS_CASE(code, text)                                                           \
-    case code:                                                                               \
+#define GW_STATUS_CASE(code, text)                                                                 \
+    case code:                                                                                     \
         return text;
         GW_STATUS_TABLE(GW_STATUS_CASE)
 #undef GW_STATUS_CASE

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_VERSION "0.1.0"
+#define GW_VERSION      "0.1.0"
 #define GW_SERVER_TOKEN "wsgate/" GW_VERSION
 
 /* CLOCK_MONOTONIC in nanoseconds. */

@@ -16,6 +16,7 @@
 
 #include "gateway/conn.h"
 #include "gateway/errors.h"
+#include "gateway/listener.h"
 #include "gateway/server.h"
 #include "gateway/status.h"
 #include "gateway/util.h"
@@ -36,8 +37,8 @@ static int out_str(struct gw_http_conn *h, const char *s)
 
 static int out_field(struct gw_http_conn *h, struct gw_slice name, struct gw_slice value)
 {
-    if (out_add(h, name.ptr, name.len) || out_add(h, ": ", 2) ||
-        out_add(h, value.ptr, value.len) || out_add(h, "\r\n", 2))
+    if (out_add(h, name.ptr, name.len) || out_add(h, ": ", 2) || out_add(h, value.ptr, value.len) ||
+        out_add(h, "\r\n", 2))
         return GW_ENOMEM;
     return 0;
 }
@@ -45,9 +46,8 @@ static int out_field(struct gw_http_conn *h, struct gw_slice name, struct gw_sli
 /* Hop-by-hop fields are the server's business (PEP 3333): dropped from the app. */
 static int is_hop_by_hop(struct gw_slice n)
 {
-    static const char *const hop[] = {"connection", "keep-alive",       "transfer-encoding",
-                                      "te",         "trailer",          "upgrade",
-                                      "proxy-connection"};
+    static const char *const hop[] = {"connection", "keep-alive", "transfer-encoding", "te",
+                                      "trailer",    "upgrade",    "proxy-connection"};
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
         if (gw_slice_eq_lower(n, hop[i]))
             return 1;
@@ -58,8 +58,8 @@ static int has_token(struct gw_slice v, const char *tok)
 {
     size_t tl = strlen(tok);
     for (size_t i = 0; i + tl <= v.len; i++) {
-        if (strncasecmp(v.ptr + i, tok, tl) == 0 && (i == 0 || v.ptr[i - 1] == ',' ||
-                                                     v.ptr[i - 1] == ' ') &&
+        if (strncasecmp(v.ptr + i, tok, tl) == 0 &&
+            (i == 0 || v.ptr[i - 1] == ',' || v.ptr[i - 1] == ' ') &&
             (i + tl == v.len || v.ptr[i + tl] == ',' || v.ptr[i + tl] == ' '))
             return 1;
     }
@@ -136,6 +136,8 @@ int gw_http_send_head(struct gw_request *r, struct gw_slice status, const struct
         h->keep = 0;
     if (!h->chunked && !h->body_done && h->body_left > GW_HTTP_DRAIN_MAX)
         h->keep = 0;
+    if (gw_server_draining(r->conn->listener->srv))
+        h->keep = 0; /* a graceful stop: this is the connection's last response */
     if (!h->keep && out_str(h, "Connection: close\r\n"))
         return GW_ENOMEM;
     if (h->keep && r->protocol.ptr[7] == '0' && out_str(h, "Connection: keep-alive\r\n"))
@@ -304,12 +306,12 @@ void gw_http_error_reply(struct gw_conn *c, int status)
     char body[96], head[512];
     const char *reason = gw_status_reason(status);
     int bl = snprintf(body, sizeof(body), "%d %s\n", status, reason);
-    int hl = snprintf(head, sizeof(head),
-                      "HTTP/1.1 %d %s\r\nServer: " GW_SERVER_TOKEN "\r\nDate: %s\r\n"
-                      "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
-                      "%sConnection: close\r\n\r\n",
-                      status, reason, gw_http_date(), bl,
-                      status == 503 ? "Retry-After: 1\r\n" : "");
+    int hl =
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 %d %s\r\nServer: " GW_SERVER_TOKEN "\r\nDate: %s\r\n"
+                 "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
+                 "%sConnection: close\r\n\r\n",
+                 status, reason, gw_http_date(), bl, status == 503 ? "Retry-After: 1\r\n" : "");
     c->out.start = c->out.end = 0;
     if (gw_conn_out_append(c, head, (size_t)hl) == 0)
         gw_conn_out_append(c, body, (size_t)bl);

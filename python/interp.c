@@ -141,8 +141,8 @@ static int set_executable(void)
         return 0;
     if (pfx == NULL || !PyUnicode_Check(pfx) || !PyUnicode_FSConverter(pfx, &bytes))
         goto done;
-    snprintf(path, sizeof(path), "%s/bin/python%d.%d", PyBytes_AS_STRING(bytes),
-             PY_MAJOR_VERSION, PY_MINOR_VERSION);
+    snprintf(path, sizeof(path), "%s/bin/python%d.%d", PyBytes_AS_STRING(bytes), PY_MAJOR_VERSION,
+             PY_MINOR_VERSION);
     if (access(path, X_OK) != 0)
         goto done;
     exe = PyUnicode_DecodeFSDefault(path);
@@ -279,9 +279,8 @@ static int init_python(const struct gw_py_options *o, char *err, size_t errlen)
     if (PyStatus_IsExit(st))
         return set_err(err, errlen, "cannot initialize Python: exit status %d", st.exitcode);
     if (PyStatus_Exception(st))
-        return set_err(err, errlen, "cannot initialize Python: %s%s%s",
-                       st.func ? st.func : "", st.func ? ": " : "",
-                       st.err_msg ? st.err_msg : "error");
+        return set_err(err, errlen, "cannot initialize Python: %s%s%s", st.func ? st.func : "",
+                       st.func ? ": " : "", st.err_msg ? st.err_msg : "error");
     return 0;
 }
 
@@ -364,4 +363,22 @@ void gw_py_stop(void)
     Py_FinalizeEx();
     memset(&gw_py_g, 0, sizeof(gw_py_g));
     started = 0;
+}
+
+void gw_py_fork_prepare(void)
+{
+    PyEval_RestoreThread(gw_py_g.main_ts);
+    PyOS_BeforeFork();
+}
+
+void gw_py_fork_parent(void)
+{
+    PyOS_AfterFork_Parent();
+    gw_py_g.main_ts = PyEval_SaveThread();
+}
+
+void gw_py_fork_child(void)
+{
+    PyOS_AfterFork_Child();
+    gw_py_g.main_ts = PyEval_SaveThread();
 }

@@ -13,12 +13,12 @@ struct gw_py_options {
     const char *app_spec;          /* "MODULE[:CALLABLE]", CALLABLE defaults to application */
     const char *const *pythonpath; /* prepended to sys.path in order; may be NULL */
     size_t npythonpath;
-    const char *chdir;             /* chdir before import (also prepended to sys.path);
-                                      NULL = stay (the cwd is on sys.path either way) */
-    const char *venv;              /* virtualenv directory whose site-packages is added,
-                                      NULL = none */
-    const char *python_home;       /* NULL = default */
-    int multiprocess;              /* wsgi.multiprocess */
+    const char *chdir;       /* chdir before import (also prepended to sys.path);
+                                NULL = stay (the cwd is on sys.path either way) */
+    const char *venv;        /* virtualenv directory whose site-packages is added,
+                                NULL = none */
+    const char *python_home; /* NULL = default */
+    int multiprocess;        /* wsgi.multiprocess */
 };
 
 /*
@@ -33,5 +33,12 @@ int gw_py_start(const struct gw_py_options *o, struct gw_app *app, char *err, si
 
 /* Called on the main thread after every worker thread has stopped: finalizes CPython. */
 void gw_py_stop(void);
+
+/* Around fork(2) on the main thread of a process where gw_py_start succeeded and no
+ * worker thread runs (the prefork master): prepare takes the GIL and Python's fork
+ * locks; parent and child release them on their side. */
+void gw_py_fork_prepare(void);
+void gw_py_fork_parent(void);
+void gw_py_fork_child(void);
 
 #endif
