@@ -1,0 +1,410 @@
+"""Processes and lifecycle (issue 5): the prefork master and its workers, worker
+replacement after kill -9 and crashes, graceful reload on SIGHUP with a load
+generator running (zero failed requests, new code served afterwards) in prefork,
+--lazy and single-process mode, --max-requests retirement, SIGTERM drains within
+--graceful-timeout, SIGQUIT stops at once, and --pid-file.
+
+The load generator opens a fresh connection per request, as a front server or a
+client pool does after an idle connection is closed; a keep-alive connection that
+the server closes while idle can race a client's next request in any server."""
+import http.client
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import _group_members
+from wsgate_util import t, wait_for
+
+APP = '''
+import ctypes, os, time
+VERSION = %(version)r
+if %(broken)r:
+    raise RuntimeError("this version does not import")
+
+def application(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path == "/sleep":
+        time.sleep(float(environ["QUERY_STRING"] or "1"))
+    elif path == "/crash":
+        ctypes.string_at(0)  # a segfault in C code
+    elif path == "/abort":
+        os.abort()
+    body = ("%%s %%d %%s" %% (VERSION, os.getpid(),
+                           environ["wsgi.multiprocess"])).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+'''
+
+
+def write_app(d, version, broken=False):
+    path = os.path.join(d, "lifeapp.py")
+    with open(path + ".tmp", "w") as f:
+        f.write(APP % {"version": version, "broken": broken})
+    os.replace(path + ".tmp", path)
+    pyc = os.path.join(d, "__pycache__")
+    if os.path.isdir(pyc):
+        for n in os.listdir(pyc):
+            os.unlink(os.path.join(pyc, n))
+
+
+def get(srv, path="/", timeout=None):
+    """(status, body) over a fresh connection, Connection: close."""
+    c = http.client.HTTPConnection(srv.host, srv.port, timeout=t(10) if timeout is None
+                                   else timeout)
+    try:
+        c.request("GET", path, headers={"Connection": "close"})
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        c.close()
+
+
+def info(srv, path="/"):
+    status, body = get(srv, path)
+    assert status == 200, body
+    version, pid, multi = body.split()
+    return version, int(pid), multi
+
+
+class Load:
+    """Threads sending requests until stopped; every result is kept."""
+
+    def __init__(self, srv, threads=4, path="/"):
+        self.srv, self.path = srv, path
+        self.stop_ev = threading.Event()
+        self.lock = threading.Lock()
+        self.ok = []       # (time, version, pid)
+        self.failed = []   # (time, what)
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(threads)]
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            now = time.monotonic()
+            try:
+                status, body = get(self.srv, self.path)
+            except (OSError, http.client.HTTPException) as e:
+                with self.lock:
+                    self.failed.append((now, repr(e)))
+                continue
+            with self.lock:
+                if status == 200:
+                    v, pid, _ = body.split()
+                    self.ok.append((now, v, int(pid)))
+                else:
+                    self.failed.append((now, "status %d: %s" % (status, body[:200])))
+
+    def __enter__(self):
+        for th in self.threads:
+            th.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_ev.set()
+        for th in self.threads:
+            th.join(t(20))
+
+    def count(self):
+        with self.lock:
+            return len(self.ok)
+
+
+def read_pid(path):
+    with open(path) as f:
+        return int(f.read())
+
+
+def children(pid):
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            out.append(int(name))
+    return sorted(out)
+
+
+@pytest.fixture
+def appdir(tmp_path):
+    d = tmp_path / "app"
+    d.mkdir()
+    write_app(str(d), "v1")
+    return str(d)
+
+
+def start(wsgate, appdir, *args):
+    """A server whose app has been imported (the listeners accept before that)."""
+    srv = wsgate("lifeapp", "--pythonpath", appdir, "--threads", "4", *args)
+    assert info(srv)[0] == "v1"
+    return srv
+
+
+def test_prefork_workers_serve_and_are_multiprocess(wsgate, appdir):
+    srv = start(wsgate, appdir, "--processes", "3")
+    wait_for(lambda: len(children(srv.pid)) == 3, t(10), what="3 workers")
+    pids = set()
+    for _ in range(60):
+        version, pid, multi = info(srv)
+        assert (version, multi) == ("v1", "True")
+        pids.add(pid)
+    assert pids <= set(children(srv.pid))
+    assert len(pids) >= 2, "requests did not spread over the workers"
+    assert srv.pid not in pids, "the master served a request"
+
+
+def test_single_process_is_not_multiprocess(wsgate, appdir):
+    srv = start(wsgate, appdir)
+    assert info(srv)[2] == "False"
+    assert children(srv.pid) == []
+
+
+@pytest.mark.slow
+def test_kill_9_worker_under_load_is_replaced(wsgate, appdir):
+    srv = start(wsgate, appdir, "-w", "2")
+    wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
+    victim = children(srv.pid)[0]
+    with Load(srv) as load:
+        wait_for(lambda: load.count() > 20, t(10), what="load")
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: len(children(srv.pid)) == 2 and victim not in children(srv.pid),
+                 t(10), what="a replacement worker")
+        replaced = time.monotonic()
+        new = (set(children(srv.pid)) - {victim}).pop()
+        wait_for(lambda: any(p not in (victim,) and ts > replaced for ts, _, p in load.ok),
+                 t(10), what="requests after the replacement")
+        time.sleep(1)
+    late_failures = [f for f in load.failed if f[0] > replaced]
+    assert late_failures == [], late_failures[:5]
+    assert new in {p for _, _, p in load.ok}
+    log = srv.error_text()
+    assert "(pid %d) killed by signal 9" % victim in log, log[-2000:]
+
+
+# The sanitizers turn a segfault into their own report: under them, the crash is an
+# abort() (SIGABRT), which they leave alone.
+SANITIZED = "ASAN_OPTIONS" in os.environ or "TSAN_OPTIONS" in os.environ
+CRASH, CRASH_SIG = ("/abort", 6) if SANITIZED else ("/crash", 11)
+
+
+def test_crashing_worker_is_logged_and_replaced_with_backoff(wsgate, appdir):
+    srv = start(wsgate, appdir, "-w", "2")
+    wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
+    marker = "killed by signal %d" % CRASH_SIG
+    # Young deaths of one slot back off: 0.1 s, 0.2 s, 0.4 s... Crash until one slot
+    # has died three times in a row (requests land on either worker).
+    for n in range(1, 16):
+        wait_for(lambda: len(children(srv.pid)) == 2, t(20), what="2 workers")
+        with pytest.raises((OSError, http.client.HTTPException)):
+            get(srv, CRASH)
+        wait_for(lambda: srv.error_text().count(marker) >= n, t(10), what="the crash logged")
+        if "replacing it in 0.4 s" in srv.error_text():
+            break
+    log = srv.error_text()
+    assert "replacing it in 0.1 s" in log and "replacing it in 0.2 s" in log, log[-3000:]
+    assert "replacing it in 0.4 s" in log, log[-3000:]
+    wait_for(lambda: len(children(srv.pid)) == 2, t(20), what="2 workers again")
+    assert info(srv)[0] == "v1"
+
+
+def test_lazy_import_failure_stops_master(wsgate, tmp_path):
+    d = tmp_path / "broken"
+    d.mkdir()
+    write_app(str(d), "v0", broken=True)
+    srv = wsgate("lifeapp", "--pythonpath", str(d), "-w", "2", "--lazy", start=False)
+    srv.expect_nonzero_exit = True
+    srv.start(wait=False)
+    rc = srv.wait_exit(t(20))
+    assert rc == 1, rc
+    assert "could not import the app" in srv.error_text()
+
+
+def test_import_failure_without_lazy_is_one_line_exit_1(wsgate, tmp_path):
+    d = tmp_path / "broken"
+    d.mkdir()
+    write_app(str(d), "v0", broken=True)
+    srv = wsgate("lifeapp", "--pythonpath", str(d), "-w", "2", start=False)
+    srv.expect_nonzero_exit = True
+    srv.start(wait=False)
+    assert srv.wait_exit(t(20)) == 1
+    assert "this version does not import" in srv.stderr_text()
+    assert children(srv.pid) == []
+
+
+def reload_under_load(srv, appdir, pid_of_main):
+    """SIGHUP with the load running after the app's code changed; returns the load."""
+    with Load(srv) as load:
+        wait_for(lambda: load.count() > 20, t(10), what="load")
+        write_app(appdir, "v2")
+        os.kill(pid_of_main(), signal.SIGHUP)
+        wait_for(lambda: any(v == "v2" for _, v, _ in load.ok), t(30),
+                 what="the new code to be served")
+        switched = time.monotonic()
+        wait_for(lambda: sum(1 for ts, _, _ in load.ok if ts > switched + 3) > 20, t(30),
+                 what="more load after the reload")
+    assert load.failed == [], load.failed[:5]
+    late = [v for ts, v, _ in load.ok if ts > switched + 3]
+    assert late and set(late) == {"v2"}, "old code still served 3 s after the reload"
+    return load
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", [["-w", "2"], ["-w", "2", "--lazy"]])
+def test_sighup_reload_prefork_under_load(wsgate, appdir, tmp_path, mode):
+    pidfile = str(tmp_path / "wsgate.pid")
+    srv = start(wsgate, appdir, "--pid-file", pidfile, *mode)
+    wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
+    assert read_pid(pidfile) == srv.pid
+    old_workers = set(children(srv.pid))
+    load = reload_under_load(srv, appdir, lambda: srv.pid)
+    wait_for(lambda: len(children(srv.pid)) == 2 and not set(children(srv.pid)) & old_workers,
+             t(20), what="the old workers to exit")
+    assert read_pid(pidfile) == srv.pid, "the master's pid changed"
+    assert srv.proc.poll() is None
+    assert len(load.ok) > 40
+
+
+@pytest.mark.slow
+def test_sighup_reload_single_process_under_load(wsgate, appdir, tmp_path):
+    pidfile = str(tmp_path / "wsgate.pid")
+    srv = start(wsgate, appdir, "--pid-file", pidfile)
+    first = srv.pid
+    try:
+        reload_under_load(srv, appdir, lambda: read_pid(pidfile))
+        successor = read_pid(pidfile)
+        assert successor != first
+        # the old process drained and exited 0
+        assert srv.wait_exit(t(15)) == 0
+        assert info(srv)[:2] == ("v2", successor)
+    finally:
+        stop_successors(first)
+
+
+def stop_successors(first):
+    """SIGTERM to every process left in the first one's group (its successors)."""
+    try:
+        os.killpg(first, signal.SIGTERM)
+    except OSError:
+        return
+    wait_for(lambda: not _group_members(first), t(15), what="the successors to exit")
+
+
+def test_reload_with_broken_code_keeps_old_workers(wsgate, appdir):
+    srv = start(wsgate, appdir, "-w", "2")
+    wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
+    old = set(children(srv.pid))
+    write_app(appdir, "v2", broken=True)
+    srv.signal(signal.SIGHUP)
+    wait_for(lambda: "keep serving" in srv.error_text(), t(20), what="the failed reload")
+    for _ in range(10):
+        assert info(srv)[0] == "v1"
+    assert set(children(srv.pid)) == old
+    write_app(appdir, "v3")
+    srv.signal(signal.SIGHUP)
+    wait_for(lambda: info(srv)[0] == "v3", t(20), what="the fixed code")
+    wait_for(lambda: not set(children(srv.pid)) & old, t(20), what="the old workers to exit")
+
+
+def test_reload_single_process_broken_code_carries_on(wsgate, appdir, tmp_path):
+    pidfile = str(tmp_path / "wsgate.pid")
+    srv = start(wsgate, appdir, "--pid-file", pidfile)
+    write_app(appdir, "v2", broken=True)
+    srv.signal(signal.SIGHUP)
+    wait_for(lambda: "failed to start" in srv.error_text(), t(20), what="the failed reload")
+    assert info(srv)[0] == "v1"
+    assert read_pid(pidfile) == srv.pid
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("procs", ["1", "2"])
+def test_max_requests_recycles_without_failures(wsgate, appdir, tmp_path, procs):
+    pidfile = str(tmp_path / "wsgate.pid")
+    srv = start(wsgate, appdir, "-w", procs, "--max-requests", "50",
+                "--max-requests-jitter", "10", "--pid-file", pidfile)
+    first = srv.pid
+    try:
+        with Load(srv, threads=3) as load:
+            # one process hands over to a successor that must first import the app
+            # (it serves until then); workers of a master retire at once
+            wait_for(lambda: load.count() >= 300 and
+                     len({p for _, _, p in load.ok}) >= (3 if procs == "1" else 5),
+                     t(60), what="300 requests served by recycled processes")
+        assert load.failed == [], load.failed[:5]
+        if procs == "2":
+            for pid in {p for _, _, p in load.ok}:  # 50 + jitter 10 + a few in flight
+                assert sum(1 for _, _, p in load.ok if p == pid) <= 70
+    finally:
+        if procs == "1":
+            stop_successors(first)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("procs", ["1", "2"])
+def test_sigterm_drains_in_flight_request(wsgate, appdir, procs):
+    srv = start(wsgate, appdir, "-w", procs)
+    if procs == "2":
+        wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
+    out = {}
+    th = threading.Thread(target=lambda: out.update(r=get(srv, "/sleep?2", timeout=t(30))))
+    th.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    srv.signal(signal.SIGTERM)
+    time.sleep(0.3)
+    # a new connection during the drain is refused or answered, never left hanging
+    try:
+        s = socket.create_connection((srv.host, srv.port), timeout=t(2))
+        s.settimeout(t(5))
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = s.recv(100)
+        s.close()
+        assert data == b"" or data.startswith(b"HTTP/1.1 200"), data
+    except ConnectionRefusedError:
+        pass
+    th.join(t(30))
+    assert out["r"][0] == 200
+    assert srv.wait_exit(t(15)) == 0
+    assert 1.0 < time.monotonic() - t0 < t(10)
+    assert children(srv.pid) == []
+
+
+@pytest.mark.parametrize("procs", ["1", "2"])
+def test_graceful_timeout_abandons_long_request(wsgate, appdir, procs):
+    srv = start(wsgate, appdir, "-w", procs, "--graceful-timeout", "1")
+    if procs == "2":
+        wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
+    th = threading.Thread(target=lambda: pytest.raises(Exception, get, srv, "/sleep?30",
+                                                       timeout=t(40)), daemon=True)
+    th.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    srv.signal(signal.SIGTERM)
+    assert srv.wait_exit(t(15)) == 0
+    assert time.monotonic() - t0 < t(8)
+    assert "graceful timeout" in srv.error_text()
+    assert children(srv.pid) == []
+
+
+@pytest.mark.parametrize("procs", ["1", "2"])
+def test_sigquit_stops_at_once(wsgate, appdir, procs):
+    srv = start(wsgate, appdir, "-w", procs)
+    if procs == "2":
+        wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
+    th = threading.Thread(target=lambda: pytest.raises(Exception, get, srv, "/sleep?30",
+                                                       timeout=t(40)), daemon=True)
+    th.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    srv.signal(signal.SIGQUIT)
+    assert srv.wait_exit(t(10)) == 0
+    assert time.monotonic() - t0 < t(4)
+    wait_for(lambda: children(srv.pid) == [], t(5), what="the workers to exit")
