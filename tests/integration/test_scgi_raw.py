@@ -1081,3 +1081,27 @@ def test_refusal_closes_only_its_own_connection(ssrv):
         assert_refused(ssrv, b"-1:")
         r = slow.response()
     assert r.status == 200 and r.json()["path"] == "/slow/inflight"
+
+
+def test_full_queue_answers_503_at_once(ssrv_factory):
+    """Overload (issue 5): one thread busy, one request queued, the next one gets
+    Status: 503 with Retry-After at once, not a place in an unbounded queue."""
+    srv = ssrv_factory("--threads", "1", "--queue", "1", app="it_slow")
+    busy = [connect(srv) for _ in range(2)]
+    try:
+        busy[0].send(request_bytes("GET", "/busy?t=%g" % t(2)))
+        time.sleep(0.3)
+        busy[1].send(request_bytes("GET", "/queued"))
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        with connect(srv) as c:
+            c.send(request_bytes("GET", "/refused"))
+            r = c.response(timeout=t(10))
+        assert r.status == 503, r
+        assert r.header("Retry-After") is not None, r
+        assert time.monotonic() - t0 < t(1), "503 was not immediate"
+        assert busy[0].response().json()["path"] == "/busy"
+        assert busy[1].response().json()["path"] == "/queued"
+    finally:
+        for c in busy:
+            c.close()
