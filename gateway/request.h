@@ -7,7 +7,9 @@
  * connection's buffers (or the listener's strings) and stay valid until the
  * worker hands the connection back to the loop, after gw_request_finish. Between dispatch and finish exactly one worker thread
  * owns the request; the functions below are called only by that thread, with the
- * GIL released (they block on the socket).
+ * GIL released (they block on the socket). The one exception is --timeout: the
+ * watchdog (gateway/watchdog.c) may answer 504 for a request whose head has not
+ * gone out, under the head_claim handshake declared at the end of this file.
  */
 #ifndef GW_REQUEST_H
 #define GW_REQUEST_H
