@@ -21,6 +21,13 @@ struct gw_app {
      * must be aborted (app raised, client gone, bad status...). Must not call
      * gw_request_finish: the pool does, right after. */
     int (*handle)(void *tctx, struct gw_request *r);
+    /* Optional (--timeout). Called by the watchdog's interrupter thread, never by a
+     * worker, with no gateway lock held: raises the request-timeout exception in the
+     * worker thread whose thread_start returned tctx, if confirm(arg) still returns 1
+     * once the runtime's lock (the GIL) is held (the worker may have moved on to
+     * another request meanwhile). May block as long as another thread holds the GIL.
+     * confirm takes a gateway lock: lock order GIL -> watchdog lock. */
+    void (*interrupt)(void *tctx, int (*confirm)(void *arg), void *arg);
     void *ctx;
 };
 

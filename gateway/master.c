@@ -27,6 +27,7 @@
 #include "gateway/handover.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
+#include "gateway/server.h"
 #include "gateway/util.h"
 
 #define OLD_ENV        "WSGATE_OLD_WORKERS"
@@ -250,8 +251,9 @@ static void reaped(struct master *m, pid_t pid, int st)
             return;
         }
         int clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+        int stuck = WIFEXITED(st) && WEXITSTATUS(st) == GW_EXIT_STUCK;
         uint64_t now = gw_now_ns();
-        if (!clean && now - s->started < YOUNG_NS)
+        if (!clean && !stuck && now - s->started < YOUNG_NS)
             s->streak++;
         else
             s->streak = 0;
@@ -275,8 +277,12 @@ static void reaped(struct master *m, pid_t pid, int st)
             if (delay > BACKOFF_MAX_NS)
                 delay = BACKOFF_MAX_NS;
         }
-        gw_log(clean ? GW_LOG_INFO : GW_LOG_ERROR, "worker %d (pid %d) %s%s; %s in %.1f s", i,
-               (int)pid, describe(st, how, sizeof(how)), clean ? " (retired)" : "", "replacing it",
+        gw_log(clean ? GW_LOG_INFO : GW_LOG_ERROR,
+               "worker %d (pid %d) %s%s; replacing it in %.1f s", i, (int)pid,
+               describe(st, how, sizeof(how)),
+               clean   ? " (retired)"
+               : stuck ? " (a request was stuck past --timeout)"
+                       : "",
                (double)delay / 1e9);
         s->respawn_at = now + (delay ? delay : 1);
         return;

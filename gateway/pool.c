@@ -3,7 +3,9 @@
  * requests; workers sleep on `ready` when it is empty. The loop thread submits with a
  * trylock-free short critical section and never waits for a worker.
  *
- * Per request a worker: stamps t_worker, runs app->handle (which takes the GIL
+ * Per request a worker: stamps t_worker (where --timeout starts counting; the
+ * watchdog of gateway/watchdog.c watches the worker's slot from there to after
+ * finish, only when --timeout is set), runs app->handle (which takes the GIL
  * itself), ends the response with gw_request_finish, writes the access-log line and
  * hands the connection back to the server. No lock is held during any of that.
  *
@@ -23,6 +25,7 @@
 #include "gateway/request.h"
 #include "gateway/server.h"
 #include "gateway/util.h"
+#include "gateway/watchdog.h"
 
 struct gw_pool {
     pthread_mutex_t lock;
@@ -34,6 +37,8 @@ struct gw_pool {
     struct gw_server *srv;
     pthread_t *threads;
     int nthreads;
+    int nslots;             /* atomic: slot numbers handed to starting workers */
+    struct gw_watchdog *wd; /* --timeout: the request watchdog, else NULL */
 };
 
 static struct gw_request *pop(struct gw_pool *p)
@@ -60,10 +65,15 @@ static void *worker_main(void *arg)
         return NULL;
     }
     struct gw_request *r;
+    int slot = __atomic_fetch_add(&p->nslots, 1, __ATOMIC_RELAXED);
     while ((r = pop(p)) != NULL) {
         r->t_worker = gw_now_ns();
+        if (p->wd != NULL)
+            gw_watchdog_enter(p->wd, slot, r, tctx);
         int ok = p->app->handle(tctx, r);
         gw_request_finish(r, ok);
+        if (p->wd != NULL)
+            gw_watchdog_leave(p->wd, slot);
         gw_log_access(r); /* the request lives until the hand-back */
         gw_server_hand_back(p->srv, r);
     }
@@ -87,6 +97,14 @@ struct gw_pool *gw_pool_start(const struct gw_app *app, struct gw_server *srv, i
     p->srv = srv;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->ready, NULL);
+    if (srv->cfg->timeout > 0) {
+        p->wd = gw_watchdog_start(app, srv, nthreads);
+        if (p->wd == NULL) {
+            pthread_cond_destroy(&p->ready);
+            pthread_mutex_destroy(&p->lock);
+            goto fail;
+        }
+    }
     for (int i = 0; i < nthreads; i++) {
         int rc = pthread_create(&p->threads[i], NULL, worker_main, p);
         if (rc != 0) {
@@ -101,7 +119,7 @@ struct gw_pool *gw_pool_start(const struct gw_app *app, struct gw_server *srv, i
     }
     return p;
 fail:
-    gw_log(GW_LOG_CRITICAL, "cannot allocate the worker pool");
+    gw_log(GW_LOG_CRITICAL, "cannot start the worker pool");
     if (p != NULL) {
         free(p->ring);
         free(p->threads);
@@ -134,6 +152,7 @@ void gw_pool_stop(struct gw_pool *p)
     pthread_mutex_unlock(&p->lock);
     for (int i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
+    gw_watchdog_stop(p->wd); /* after the workers: it watches them to the end */
     pthread_cond_destroy(&p->ready);
     pthread_mutex_destroy(&p->lock);
     free(p->ring);

@@ -69,6 +69,16 @@ struct gw_protocol {
      * connection may be kept for another request (handed back to the loop), 0 when
      * it must be closed. */
     int (*finish)(struct gw_request *r, int ok);
+
+    /* Optional (NULL: the client just sees the connection end). The watchdog thread
+     * (gateway/watchdog.c), NOT the owner of r, after gw_request_claim_timeout gave it
+     * the head: answers 504 at once while the worker may still be in the app (and
+     * reading the body, never writing). Must be thread-safe against that worker and,
+     * for a multiplexed protocol, against the connection's other requests. It ends the
+     * response completely: the core never calls finish for r afterwards (FastCGI:
+     * END_REQUEST goes out here, once; HTTP/SCGI: the connection is closed after the
+     * 504). Returns 0 or GW_E* (the 504 could not be written). */
+    int (*timeout)(struct gw_request *r);
 };
 
 #endif

@@ -5,9 +5,11 @@
  *
  * Ownership: a request belongs to its connection. All slices point into the
  * connection's buffers (or the listener's strings) and stay valid until the
- * worker hands the connection back to the loop, after gw_request_finish. Between dispatch and
- * finish exactly one worker thread owns the request; the functions below are called only by that
- * thread, with the GIL released (they block on the socket).
+ * worker hands the connection back to the loop, after gw_request_finish. Between dispatch and finish exactly one worker thread
+ * owns the request; the functions below are called only by that thread, with the
+ * GIL released (they block on the socket). The one exception is --timeout: the
+ * watchdog (gateway/watchdog.c) may answer 504 for a request whose head has not
+ * gone out, under the head_claim handshake declared at the end of this file.
  */
 #ifndef GW_REQUEST_H
 #define GW_REQUEST_H
@@ -57,12 +59,29 @@ struct gw_request {
     int keep;            /* set by gw_request_finish: the connection may carry on */
 
     /* Filled while it runs, for the access log. Times are CLOCK_MONOTONIC ns. */
-    int status;          /* status code sent, 0 before send_head */
-    uint64_t bytes_sent; /* body bytes written */
-    uint64_t t_head;     /* head complete (loop thread) */
-    uint64_t t_worker;   /* taken by a worker */
-    uint64_t t_app;      /* GIL acquired, app about to be called (python/) */
-    uint64_t t_app_done; /* app returned its iterable or raised (python/) */
+    int status;            /* status code sent, 0 before send_head */
+    uint64_t bytes_sent;   /* body bytes written */
+    uint64_t t_head;       /* head complete (loop thread) */
+    uint64_t t_worker;     /* taken by a worker */
+    uint64_t t_app;        /* GIL acquired, app about to be called (python/) */
+    uint64_t t_app_done;   /* app returned its iterable or raised (python/) */
+
+    /* --timeout (gateway/watchdog.c): who writes the response head, a GW_HEAD_*
+     * value changed only with atomics. watched is set by the worker when it takes the
+     * request with a timeout configured; when 0 (no --timeout) head_claim is never
+     * touched and the calls below cost nothing more than that test. */
+    int watched;
+    int head_claim;
+};
+
+/* Values of head_claim. The worker and the watchdog race for the head: whoever moves
+ * it out of OPEN first writes it; the other writes nothing. */
+enum gw_head_claim {
+    GW_HEAD_OPEN = 0,      /* nothing written yet */
+    GW_HEAD_APP = 1,       /* the worker owns the response (send_head was called) */
+    GW_HEAD_INTERIM = 2,   /* the worker is writing an interim reply (100 Continue) */
+    GW_HEAD_TIMEOUT = 3,   /* the watchdog is writing the 504 */
+    GW_HEAD_TIMED_OUT = 4, /* the 504 went out (or failed): the request is over */
 };
 
 /*
@@ -107,7 +126,32 @@ int gw_request_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
  */
 void gw_request_finish(struct gw_request *r, int ok);
 
-/* 1 when the client has gone (a send failed); the app handler may stop iterating. */
+/* 1 when the client has gone (a send failed) or the request timed out (the server
+ * answered 504 itself); the app handler may stop iterating. */
 int gw_request_client_gone(const struct gw_request *r);
+
+/*
+ * The timeout handshake (only for a watched request, see the fields above).
+ *
+ * gw_request_timed_out: any thread; 1 once the watchdog has claimed the head. After
+ * that the worker's reads fail with GW_ETIMEDOUT, its sends with GW_ECLOSED, and
+ * gw_request_finish sends nothing (the front-end's timeout callback has already
+ * ended the response; r->status is 504).
+ *
+ * gw_request_interim_begin / _end: worker, around an interim write that may come
+ * before the head (HTTP "100 Continue"), so the watchdog's 504 never interleaves
+ * with it. begin returns 0 when the write may go ahead (then call _end after it),
+ * GW_ETIMEDOUT when the request has timed out (write nothing).
+ *
+ * gw_request_claim_timeout: watchdog thread; tries to take the head for a 504.
+ * Returns 1 (taken: call the front-end's timeout callback, then
+ * gw_request_timeout_done), 0 (the worker owns the head: only interrupt the app),
+ * or -1 (an interim write is in progress: try again a little later).
+ */
+int gw_request_timed_out(const struct gw_request *r);
+int gw_request_interim_begin(struct gw_request *r);
+void gw_request_interim_end(struct gw_request *r);
+int gw_request_claim_timeout(struct gw_request *r);
+void gw_request_timeout_done(struct gw_request *r);
 
 #endif

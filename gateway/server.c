@@ -41,10 +41,15 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void process(struct gw_server *s, struct gw_conn *c);
 static void retire(struct gw_server *s, const char *why);
 
+static void abandon_exit(struct gw_server *s);
+
 static void check_done(struct gw_server *s)
 {
-    if (s->stopping && s->nconns == 0)
+    if (s->stopping && s->nconns == 0) {
+        if (s->abandoning)
+            abandon_exit(s); /* never returns */
         ev_break(s->loop, EVBREAK_ALL);
+    }
 }
 
 static void conn_free(struct gw_server *s, struct gw_conn *c)
@@ -546,6 +551,76 @@ void gw_server_stop(struct gw_server *s, const char *why)
     check_done(s);
 }
 
+/* ---- abandoning the process (a request thread is stuck past --timeout-grace) ---- */
+
+static void abandon_exit(struct gw_server *s)
+{
+    size_t stuck = __atomic_load_n(&s->nstuck, __ATOMIC_RELAXED);
+    gw_log(GW_LOG_ERROR,
+           "exiting with status %d so that this worker process is replaced "
+           "(%zu stuck, %zu requests in flight)",
+           GW_EXIT_STUCK, stuck, s->ndispatched);
+    /* No join (a stuck thread would never come back), no Python finalization (it
+     * would wait for that thread's GIL): the kernel closes every socket. */
+    _exit(GW_EXIT_STUCK);
+}
+
+static void abandon_check(struct gw_server *s)
+{
+    if (s->ndispatched <= __atomic_load_n(&s->nstuck, __ATOMIC_RELAXED) ||
+        ev_now(s->loop) >= s->abandon_deadline)
+        abandon_exit(s);
+}
+
+static void abandon_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    abandon_check(w->data);
+}
+
+static void abandon_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+    struct gw_server *s = w->data;
+    (void)loop;
+    (void)revents;
+    if (!s->abandoning) {
+        s->abandoning = 1;
+        s->stopping = 1; /* no new requests, no keep-alive */
+        listeners_watch(s, 0);
+        ev_timer_stop(s->loop, &s->accept_pause);
+        /* Close our copies only: the master and the other workers keep listening
+         * on these sockets (a unix socket's file stays). */
+        for (size_t i = 0; i < s->nlisteners; i++) {
+            if (s->listeners[i].fd >= 0) {
+                close(s->listeners[i].fd);
+                s->listeners[i].fd = -1;
+            }
+        }
+        struct gw_conn *c = s->all;
+        while (c != NULL) {
+            struct gw_conn *next = c->next_all;
+            if ((c->state == GW_CONN_IDLE || c->state == GW_CONN_READING) && c->inflight == 0)
+                conn_free(s, c); /* may exit at once when nothing else is left */
+            c = next;
+        }
+        s->abandon_deadline = ev_now(s->loop) + s->cfg->graceful_timeout;
+        ev_timer_set(&s->abandon_timer, 0.1, 0.1);
+        ev_timer_start(s->loop, &s->abandon_timer);
+        gw_log(GW_LOG_WARNING,
+               "a request thread is stuck: no longer accepting; waiting up to %.1fs for "
+               "the %zu requests in flight",
+               s->cfg->graceful_timeout, s->ndispatched);
+    }
+    abandon_check(s);
+}
+
+void gw_server_abandon(struct gw_server *s)
+{
+    __atomic_fetch_add(&s->nstuck, 1, __ATOMIC_RELAXED);
+    ev_async_send(s->loop, &s->abandon_wake);
+}
+
 static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)loop;
@@ -622,6 +697,11 @@ int gw_server_init(struct gw_server *s, const struct gw_config *cfg, struct gw_l
     s->stop_deadline.data = s;
     ev_timer_init(&s->accept_pause, accept_pause_cb, 0.5, 0.);
     s->accept_pause.data = s;
+    ev_async_init(&s->abandon_wake, abandon_cb);
+    s->abandon_wake.data = s;
+    ev_async_start(s->loop, &s->abandon_wake);
+    ev_timer_init(&s->abandon_timer, abandon_timer_cb, 0.1, 0.1);
+    s->abandon_timer.data = s;
     for (size_t i = 0; i < nlisteners; i++) {
         struct gw_listener *l = &listeners[i];
         l->srv = s;

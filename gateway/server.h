@@ -17,6 +17,11 @@
 
 #include "gateway/config.h"
 
+/* Exit status of a worker process that gave up because a request thread is stuck in
+ * the app past --timeout + --timeout-grace (gw_server_abandon): the prefork master
+ * starts a replacement. 75 is EX_TEMPFAIL of sysexits.h. */
+#define GW_EXIT_STUCK 75
+
 struct gw_conn;
 struct gw_listener;
 struct gw_pool;
@@ -49,6 +54,12 @@ struct gw_server {
     size_t nconns;       /* open connections */
     size_t ndispatched;  /* connections owned by the pool */
     struct gw_conn *all; /* every open connection */
+
+    ev_async abandon_wake;  /* gw_server_abandon was called */
+    ev_timer abandon_timer; /* polls for the other requests, up to the deadline */
+    int abandoning;         /* loop thread: draining before _exit(GW_EXIT_STUCK) */
+    size_t nstuck;          /* atomic: requests that will never come back */
+    ev_tstamp abandon_deadline;
 };
 
 /* Sets up the loop, its watchers and the listeners' watchers. 0 or -1. */
@@ -86,5 +97,16 @@ void gw_server_hand_back(struct gw_server *s, struct gw_request *r);
  * connection must stay alive until then: call it only while owning one of its
  * requests. Thread-safe; coalesces. */
 void gw_server_resume(struct gw_server *s, struct gw_conn *c);
+
+/*
+ * Any thread (the watchdog): this process cannot recover a stuck request thread
+ * (prefork mode only: the master replaces it). Counts one stuck request, then asks
+ * the loop to stop accepting (listeners closed, idle connections closed, no more
+ * keep-alive), lets the other requests in flight finish for up to
+ * cfg->graceful_timeout, and then _exit(GW_EXIT_STUCK): without joining the worker
+ * threads and without finalizing Python (the stuck thread would block both).
+ * Thread-safe; calling it again only counts another stuck request.
+ */
+void gw_server_abandon(struct gw_server *s);
 
 #endif

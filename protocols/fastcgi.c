@@ -699,6 +699,28 @@ static int fcgi_finish(struct gw_request *r, int ok)
     return rc == 0 && q->keep_conn;
 }
 
+/* Watchdog thread: the request ran past --timeout before its head went out. Its
+ * worker is not writing (it never claimed the head) and will not call finish: the
+ * id is freed and the 504 and END_REQUEST go out here, under the write lock like any
+ * worker's records. A read of the body in progress is woken and fails. */
+static int fcgi_timeout(struct gw_request *r)
+{
+    struct fcgi_req *q = r->proto_data;
+    struct fcgi_conn *fc = r->conn->proto_state;
+    pthread_mutex_lock(&fc->lock);
+    q->finished = 1; /* before END_REQUEST: the peer may reuse the id right after */
+    if (!q->aborted)
+        q->aborted = GW_ETIMEDOUT; /* its STDIN is dropped from now on */
+    int resume = q->paused_conn;   /* its unread body must not stall the others */
+    q->paused_conn = 0;
+    pthread_cond_signal(&q->body_cond);
+    pthread_mutex_unlock(&fc->lock);
+    if (resume)
+        gw_server_resume(r->conn->srv, r->conn); /* r is in flight: c is alive */
+    r->status = 504;
+    return write_status_response(r->conn, q->id, 504);
+}
+
 const struct gw_protocol gw_fastcgi_protocol = {
     .name = "fastcgi",
     .multiplexed = 1,                /* several request ids at once (FCGI_MPXS_CONNS) */
@@ -712,4 +734,5 @@ const struct gw_protocol gw_fastcgi_protocol = {
     .send_body = fcgi_send_body,     /* worker: STDOUT records <= 65535 bytes */
     .send_file = fcgi_send_file,     /* worker: the file through STDOUT records */
     .finish = fcgi_finish,           /* worker: empty STDOUT + END_REQUEST */
+    .timeout = fcgi_timeout,         /* watchdog: Status 504 + END_REQUEST */
 };

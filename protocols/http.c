@@ -376,7 +376,11 @@ ssize_t gw_http_read_body(struct gw_request *r, char *buf, size_t len)
     if (h->body_done || len == 0)
         return 0;
     if (h->expect_continue && !h->continue_sent && !h->head_sent) {
-        int rc = send_continue(c, h);
+        int rc = gw_request_interim_begin(r); /* never while a timeout 504 goes out */
+        if (rc == 0) {
+            rc = send_continue(c, h);
+            gw_request_interim_end(r);
+        }
         if (rc != 0) {
             h->body_error = rc;
             return rc;
@@ -412,4 +416,5 @@ const struct gw_protocol gw_http_protocol = {
     .send_body = gw_http_send_body,    /* worker: Content-Length / chunked / close */
     .send_file = gw_http_send_file,    /* worker: sendfile(2) */
     .finish = http_finish,             /* worker: last chunk, drain, keep or close */
+    .timeout = gw_http_timeout,        /* watchdog: 504 + Connection: close */
 };

@@ -66,6 +66,9 @@ int gw_http_send_file(struct gw_request *r, int fd, off_t offset, size_t len);
 int gw_http_finish_response(struct gw_request *r, int ok);
 /* Appends a complete short error response with Connection: close to c->out. */
 void gw_http_error_reply(struct gw_conn *c, int status);
+/* Watchdog thread: the 504 of a request past --timeout, then the write side is shut
+ * (see the timeout slot of gateway/protocol.h). */
+int gw_http_timeout(struct gw_request *r);
 
 /* protocols/http.c */
 ssize_t gw_http_read_body(struct gw_request *r, char *buf, size_t len);

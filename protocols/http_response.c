@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -301,20 +302,42 @@ int gw_http_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
     return 0;
 }
 
-void gw_http_error_reply(struct gw_conn *c, int status)
+/* A complete short error response with Connection: close into buf (cap >= 640).
+ * Returns its length. */
+static size_t format_error_reply(char *buf, size_t cap, int status)
 {
-    char body[96], head[512];
+    char body[96];
     const char *reason = gw_status_reason(status);
     int bl = snprintf(body, sizeof(body), "%d %s\n", status, reason);
-    int hl =
-        snprintf(head, sizeof(head),
-                 "HTTP/1.1 %d %s\r\nServer: " GW_SERVER_TOKEN "\r\nDate: %s\r\n"
-                 "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
-                 "%sConnection: close\r\n\r\n",
-                 status, reason, gw_http_date(), bl, status == 503 ? "Retry-After: 1\r\n" : "");
+    int hl = snprintf(buf, cap,
+                      "HTTP/1.1 %d %s\r\nServer: " GW_SERVER_TOKEN "\r\nDate: %s\r\n"
+                      "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
+                      "%sConnection: close\r\n\r\n%s",
+                      status, reason, gw_http_date(), bl,
+                      status == 503 ? "Retry-After: 1\r\n" : "", body);
+    if (hl < 0)
+        return 0;
+    return (size_t)hl < cap ? (size_t)hl : cap - 1;
+}
+
+void gw_http_error_reply(struct gw_conn *c, int status)
+{
+    char buf[640];
+    size_t n = format_error_reply(buf, sizeof(buf), status);
     c->out.start = c->out.end = 0;
-    if (gw_conn_out_append(c, head, (size_t)hl) == 0)
-        gw_conn_out_append(c, body, (size_t)bl);
+    gw_conn_out_append(c, buf, n);
+}
+
+int gw_http_timeout(struct gw_request *r)
+{
+    char buf[640];
+    struct iovec v = {.iov_base = buf, .iov_len = format_error_reply(buf, sizeof(buf), 504)};
+    /* The worker is not writing (it has not claimed the head) and never will for r;
+     * it may be reading the body, which is fine on the same socket. */
+    int rc = gw_conn_writev(r->conn, &v, 1);
+    shutdown(r->conn->fd, SHUT_WR); /* the client sees the end at once */
+    r->status = 504;
+    return rc;
 }
 
 /* The status for an app that failed before its first byte: the client's fault when

@@ -298,6 +298,19 @@ static int scgi_finish(struct gw_request *r, int ok)
     return 0; /* SCGI: one request per connection */
 }
 
+/* Watchdog thread: the request ran past --timeout before its head went out. The
+ * worker is not writing (it never claimed the head); "Status: 504", then the write
+ * side is shut so the front server sees the response end (SCGI ends at EOF). */
+static int scgi_timeout(struct gw_request *r)
+{
+    char buf[256];
+    struct iovec v = {buf, gw_cgi_error_response(buf, sizeof(buf), 504)};
+    int rc = gw_conn_writev(r->conn, &v, 1);
+    shutdown(r->conn->fd, SHUT_WR);
+    r->status = 504;
+    return rc;
+}
+
 const struct gw_protocol gw_scgi_protocol = {
     .name = "scgi",
     .multiplexed = 0,                /* one request, then close */
@@ -310,4 +323,5 @@ const struct gw_protocol gw_scgi_protocol = {
     .send_body = scgi_send_body,     /* worker: raw body, never past Content-Length */
     .send_file = scgi_send_file,     /* worker: sendfile(2) */
     .finish = scgi_finish,           /* worker: 500 if nothing was sent; close */
+    .timeout = scgi_timeout,         /* watchdog: Status 504, then close */
 };

@@ -139,6 +139,12 @@ static void log_app_error(struct gw_py_req *q, const char *what)
         gw_log(GW_LOG_INFO, "%s: client gone: %s", desc, m ? m : "send failed");
         return;
     }
+    if (gw_py_is_request_timeout()) { /* the watchdog has logged the timeout */
+        PyErr_Clear();
+        gw_log(GW_LOG_WARNING, "%s: %s: wsgate.RequestTimeout (past --timeout)", desc,
+               what[0] ? what : "interrupted");
+        return;
+    }
     snprintf(ctx, sizeof(ctx), "%s: %s", desc, what);
     gw_py_log_exception(ctx);
 }
@@ -270,6 +276,7 @@ int gw_py_handle(void *tctx, struct gw_request *r)
     int ok = 0;
 
     PyEval_RestoreThread((PyThreadState *)tctx);
+    gw_py_drop_stale_interrupt((PyThreadState *)tctx);
     r->t_app = gw_py_now_ns();
 
     input = gw_py_input_new(r);

@@ -238,6 +238,7 @@ static void teardown(void)
 {
     Py_CLEAR(gw_py_g.app);
     Py_CLEAR(gw_py_g.format_exception);
+    gw_py_timeout_fini();
     gw_py_filewrapper_fini();
     gw_py_response_fini();
     gw_py_errors_fini();
@@ -250,7 +251,7 @@ static int init_shared(void)
     PyObject *tb;
 
     if (gw_py_environ_init() < 0 || gw_py_input_init() < 0 || gw_py_errors_init() < 0 ||
-        gw_py_response_init() < 0 || gw_py_filewrapper_init() < 0)
+        gw_py_response_init() < 0 || gw_py_filewrapper_init() < 0 || gw_py_timeout_init() < 0)
         return -1;
     tb = PyImport_ImportModule("traceback");
     if (tb == NULL)
@@ -339,6 +340,7 @@ int gw_py_start(const struct gw_py_options *o, struct gw_app *app, char *err, si
     app->thread_start = gw_py_thread_start;
     app->thread_stop = gw_py_thread_stop;
     app->handle = gw_py_handle;
+    app->interrupt = gw_py_interrupt;
     app->ctx = NULL;
     started = 1;
     rc = 0;

@@ -150,6 +150,17 @@ void gw_py_filewrapper_fini(void);
  */
 int gw_py_filewrapper_sendfile(struct gw_py_req *q, PyObject *result);
 
+/* timeout.c: wsgate.RequestTimeout and raising it in a worker (--timeout). init: 0
+ * or -1 with an exception. gw_py_interrupt is the gw_app.interrupt callback (called
+ * WITHOUT the GIL, see gateway/app.h). gw_py_is_request_timeout: the current
+ * exception is a RequestTimeout. gw_py_drop_stale_interrupt: clears a timeout
+ * exception still pending for ts (raised as its previous request ended). */
+int gw_py_timeout_init(void);
+void gw_py_timeout_fini(void);
+void gw_py_interrupt(void *tctx, int (*confirm)(void *arg), void *arg);
+int gw_py_is_request_timeout(void);
+void gw_py_drop_stale_interrupt(PyThreadState *ts);
+
 /* handler.c: the gw_app callbacks. */
 void *gw_py_thread_start(void *ctx);
 void gw_py_thread_stop(void *tctx);
