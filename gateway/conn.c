@@ -15,9 +15,26 @@
 #include <unistd.h>
 
 #include "gateway/errors.h"
+#include "gateway/protocol.h"
 #include "gateway/server.h"
 
 #define GW_BUF_MIN 4096
+
+static void buf_release(struct gw_buf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof(*b));
+}
+
+void gw_conn_trim(struct gw_conn *c)
+{
+    if (c->pin == 0 && c->in.start == c->in.end)
+        buf_release(&c->in);
+    if (c->out.start == c->out.end)
+        buf_release(&c->out);
+    if (c->proto->conn_trim)
+        c->proto->conn_trim(c);
+}
 
 int gw_conn_reserve(struct gw_conn *c, size_t want)
 {

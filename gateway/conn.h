@@ -88,6 +88,10 @@ static inline void gw_conn_set_broken(struct gw_conn *c)
  * Returns 0 or GW_ENOMEM / GW_ETOOBIG (cannot grow while pinned). */
 int gw_conn_reserve(struct gw_conn *c, size_t want);
 
+/* Loop: c is idle between requests with nothing in flight: frees its empty buffers
+ * and the protocol's per-request allocations (conn_trim). */
+void gw_conn_trim(struct gw_conn *c);
+
 /*
  * Worker side. Reads more bytes into c->in (after reserve), waiting up to the read
  * timeout. Returns the count (> 0), GW_ECLOSED at EOF or reset, GW_ETIMEDOUT, or

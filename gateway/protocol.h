@@ -41,6 +41,9 @@ struct gw_protocol {
     int (*conn_open)(struct gw_conn *c);
     /* Loop or worker (whoever owns c): the connection is being closed; free state. */
     void (*conn_close)(struct gw_conn *c);
+    /* Loop, optional: the connection is idle between requests; free what the next
+     * request can allocate again (an idle keep-alive connection should cost little). */
+    void (*conn_trim)(struct gw_conn *c);
 
     /* Loop: bytes were appended to c->in. Consumes what it can. On GW_PARSE_READY
      * stores the request in *req (owned by c). Must never block. */

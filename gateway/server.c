@@ -129,6 +129,8 @@ static void flush_reply(struct gw_server *s, struct gw_conn *c)
 static void start_idle(struct gw_server *s, struct gw_conn *c, double timeout)
 {
     c->state = GW_CONN_IDLE;
+    if (c->inflight == 0)
+        gw_conn_trim(c);
     set_io(s, c, EV_READ);
     set_timer(s, c, timeout);
 }

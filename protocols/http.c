@@ -25,12 +25,7 @@ static int http_conn_open(struct gw_conn *c)
     struct gw_http_conn *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return GW_ENOMEM;
-    h->nfields_cap = cfg->max_headers;
-    h->fields = calloc(h->nfields_cap, sizeof(*h->fields));
-    if (h->fields == NULL) {
-        free(h);
-        return GW_ENOMEM;
-    }
+    h->nfields_cap = cfg->max_headers; /* the array is allocated per request */
     gw_http_scan_init(&h->scan);
     c->proto_state = h;
     return 0;
@@ -46,6 +41,20 @@ static void http_conn_close(struct gw_conn *c)
     free(h->out.data);
     free(h);
     c->proto_state = NULL;
+}
+
+/* Between requests: the field array, the decoded path and the response head buffer
+ * are allocated again by the next request. */
+static void http_conn_trim(struct gw_conn *c)
+{
+    struct gw_http_conn *h = c->proto_state;
+    free(h->fields);
+    h->fields = NULL;
+    free(h->path);
+    h->path = NULL;
+    h->path_cap = 0;
+    free(h->out.data);
+    memset(&h->out, 0, sizeof(h->out));
 }
 
 /* Percent-decodes the path into h->path. Returns its length or -1 (no memory). */
@@ -65,13 +74,44 @@ static ssize_t decode_path(struct gw_http_conn *h, struct gw_slice p)
 static int known_method(struct gw_slice m)
 {
     static const char *const methods[] = {
-        "GET",       "HEAD",       "POST",     "PUT",        "DELETE",          "OPTIONS",
-        "PATCH",     "TRACE",      "ACL",      "BASELINE-CONTROL", "BIND",      "CHECKIN",
-        "CHECKOUT",  "COPY",       "LABEL",    "LINK",       "LOCK",            "MERGE",
-        "MKACTIVITY", "MKCALENDAR", "MKCOL",   "MKREDIRECTREF", "MKWORKSPACE",  "MOVE",
-        "ORDERPATCH", "PROPFIND",  "PROPPATCH", "QUERY",     "REBIND",          "REPORT",
-        "SEARCH",    "UNBIND",     "UNCHECKOUT", "UNLINK",   "UNLOCK",          "UPDATE",
-        "UPDATEREDIRECTREF", "VERSION-CONTROL",
+        "GET",
+        "HEAD",
+        "POST",
+        "PUT",
+        "DELETE",
+        "OPTIONS",
+        "PATCH",
+        "TRACE",
+        "ACL",
+        "BASELINE-CONTROL",
+        "BIND",
+        "CHECKIN",
+        "CHECKOUT",
+        "COPY",
+        "LABEL",
+        "LINK",
+        "LOCK",
+        "MERGE",
+        "MKACTIVITY",
+        "MKCALENDAR",
+        "MKCOL",
+        "MKREDIRECTREF",
+        "MKWORKSPACE",
+        "MOVE",
+        "ORDERPATCH",
+        "PROPFIND",
+        "PROPPATCH",
+        "QUERY",
+        "REBIND",
+        "REPORT",
+        "SEARCH",
+        "UNBIND",
+        "UNCHECKOUT",
+        "UNLINK",
+        "UNLOCK",
+        "UPDATE",
+        "UPDATEREDIRECTREF",
+        "VERSION-CONTROL",
     };
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
         if (gw_slice_eq(m, methods[i]))
@@ -211,8 +251,7 @@ static int preread_body(struct gw_conn *c, struct gw_http_conn *h, size_t head_l
     while (h->pre_pos < have) {
         size_t used = 0;
         struct gw_slice data = {NULL, 0};
-        int rc = gw_http_chunked_step(&h->pre, body + h->pre_pos, have - h->pre_pos, &used,
-                                      &data);
+        int rc = gw_http_chunked_step(&h->pre, body + h->pre_pos, have - h->pre_pos, &used, &data);
         h->pre_pos += used;
         if (rc < 0)
             return rc == -413 ? 413 : 400;
@@ -245,8 +284,7 @@ static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **ou
 
     int rc;
     if (h->pending_head == 0) {
-        rc = gw_http_scan_head(&h->scan, c->in.data + c->in.start, c->in.end - c->in.start,
-                               &lim);
+        rc = gw_http_scan_head(&h->scan, c->in.data + c->in.start, c->in.end - c->in.start, &lim);
         if (rc < 0)
             return fail_with(c, -rc);
         if (rc == 0)
@@ -262,6 +300,8 @@ static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **ou
     /* Room for body reads behind the head, made before any slice points into it. */
     if (gw_conn_reserve(c, GW_HTTP_BODY_TAIL) != 0)
         return fail_with(c, 500);
+    if (h->fields == NULL && (h->fields = calloc(h->nfields_cap, sizeof(*h->fields))) == NULL)
+        return fail_with(c, 500);
     const char *base = c->in.data + c->in.start;
     rc = gw_http_parse_head(base, head_len, &lim, h->fields, h->nfields_cap, &h->head);
     if (rc < 0)
@@ -275,7 +315,7 @@ static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **ou
     if (pre > 0)
         return fail_with(c, pre);
     if (pre < 0) {
-        c->body_wait = 1; /* each read now extends the deadline: an idle limit */
+        c->body_wait = 1;     /* each read now extends the deadline: an idle limit */
         return GW_PARSE_MORE; /* parsed again, cheaply, when more of the body is in */
     }
     h->pending_head = 0;
@@ -406,15 +446,16 @@ static int http_finish(struct gw_request *r, int ok)
 
 const struct gw_protocol gw_http_protocol = {
     .name = "http",
-    .multiplexed = 0,                  /* one request at a time, in order */
-    .conn_open = http_conn_open,       /* per-connection state and field array */
-    .conn_close = http_conn_close,     /* frees it */
-    .parse = http_parse,               /* loop: scan + parse the head */
-    .reject = http_reject,             /* loop: 503 / 408 with Connection: close */
-    .read_body = gw_http_read_body,    /* worker: Content-Length or chunked */
-    .send_head = gw_http_send_head,    /* worker: status line + headers (buffered) */
-    .send_body = gw_http_send_body,    /* worker: Content-Length / chunked / close */
-    .send_file = gw_http_send_file,    /* worker: sendfile(2) */
-    .finish = http_finish,             /* worker: last chunk, drain, keep or close */
-    .timeout = gw_http_timeout,        /* watchdog: 504 + Connection: close */
+    .multiplexed = 0,               /* one request at a time, in order */
+    .conn_open = http_conn_open,    /* per-connection state and field array */
+    .conn_close = http_conn_close,  /* frees it */
+    .conn_trim = http_conn_trim,    /* idle: frees the per-request buffers */
+    .parse = http_parse,            /* loop: scan + parse the head */
+    .reject = http_reject,          /* loop: 503 / 408 with Connection: close */
+    .read_body = gw_http_read_body, /* worker: Content-Length or chunked */
+    .send_head = gw_http_send_head, /* worker: status line + headers (buffered) */
+    .send_body = gw_http_send_body, /* worker: Content-Length / chunked / close */
+    .send_file = gw_http_send_file, /* worker: sendfile(2) */
+    .finish = http_finish,          /* worker: last chunk, drain, keep or close */
+    .timeout = gw_http_timeout,     /* watchdog: 504 + Connection: close */
 };
