@@ -432,6 +432,7 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
         cfg->listen[0].proto = "http";
         cfg->listen[0].addr = GW_DEF_ADDRESS;
         cfg->nlisten = 1;
+        cfg->default_listen = 1; /* dropped again if sockets are handed over (activation.h) */
     }
     if (cfg->max_target + 32 > cfg->max_head) {
         fprintf(stderr, "wsgate: --max-header-size must exceed --max-target by 32 bytes\n");

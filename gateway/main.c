@@ -11,11 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include "gateway/activation.h"
 #include "gateway/config.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
 #include "gateway/pool.h"
+#include "gateway/sd_notify.h"
 #include "gateway/server.h"
 #include "gateway/util.h"
 #include "protocols/fastcgi.h"
@@ -74,12 +77,19 @@ int main(int argc, char **argv)
     int rc = gw_config_parse(&cfg, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
+    /* Sockets handed over by systemd (3..), read before anything else opens a file
+     * that could take one of their numbers. */
+    if (gw_activation_listen(&cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "wsgate: %s\n", err);
+        return 2;
+    }
     if (gw_log_open(cfg.error_log, cfg.access_log, (enum gw_log_level)cfg.log_level, err,
                     sizeof(err)) != 0) {
         fprintf(stderr, "wsgate: %s\n", err);
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    gw_sd_notify_init();
     raise_fd_limit();
 
     if (!cfg.check_only) {
@@ -123,6 +133,8 @@ int main(int argc, char **argv)
         gw_log(GW_LOG_INFO, "listening on %s (%s)", listeners[i].spec, listeners[i].proto->name);
     gw_log(GW_LOG_INFO, "wsgate %s serving %s with %d threads", GW_VERSION, cfg.app_spec,
            cfg.threads);
+    /* Listeners open and the app imported: the service is up. */
+    gw_sd_notifyf("READY=1\nSTATUS=serving %s\nMAINPID=%ld", cfg.app_spec, (long)getpid());
 
     pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
     gw_server_run(&server);

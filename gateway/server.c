@@ -29,6 +29,7 @@
 #include "gateway/pool.h"
 #include "gateway/protocol.h"
 #include "gateway/request.h"
+#include "gateway/sd_notify.h"
 #include "gateway/status.h"
 #include "gateway/util.h"
 
@@ -512,6 +513,7 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
     gw_log(GW_LOG_INFO, "signal %d: stopping gracefully (%zu requests in flight)", w->signum,
            s->ndispatched);
     s->stopping = 1;
+    gw_sd_notify("STOPPING=1");
     listeners_watch(s, 0);
     ev_timer_stop(s->loop, &s->accept_pause);
     for (size_t i = 0; i < s->nlisteners; i++)
