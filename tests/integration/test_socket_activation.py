@@ -9,6 +9,7 @@ socket bound here, read with a deadline.
 import fcntl
 import json
 import os
+import shutil
 import socket
 import uuid
 
@@ -386,3 +387,39 @@ def test_notify_unusable_socket_does_not_stop_start(wsgate, value):
     if value.startswith("/"):
         return  # a path nobody listens on: the datagram is dropped (debug log only)
     wait_for(lambda: "NOTIFY_SOCKET" in srv.error_text(), t(5), what="the warning")
+
+
+# ------------------------------------------------------------ systemd's own tool
+
+SSA = shutil.which("systemd-socket-activate")
+
+
+class SsaServer(Server):
+    """wsgate started by systemd-socket-activate, which listens, waits for the first
+    connection, then execs wsgate with the socket as fd 3 and LISTEN_* set."""
+
+    def __init__(self, tmpdir, app, args, listen_args):
+        self.listen_args = listen_args
+        super().__init__(tmpdir, app, args, listen=[])
+
+    def _argv(self, http_args):
+        return [SSA] + self.listen_args + super()._argv(http_args)
+
+
+@pytest.mark.skipif(SSA is None, reason="systemd-socket-activate not installed")
+def test_systemd_socket_activate_fastcgi(tmp_path):
+    pool = ServerPool(str(tmp_path))
+    try:
+        port = free_port()
+        srv = SsaServer(str(tmp_path), "it_sdenv", (),
+                        ["-l", "127.0.0.1:%d" % port, "--fdname=fastcgi"])
+        srv.host, srv.port = "127.0.0.1", port
+        pool.servers.append(srv)
+        srv.start()  # the readiness probe's connection makes it exec wsgate
+        out = fcgi_get(srv.connect(), "/via-ssa")
+        assert out["path"] == "/via-ssa"
+        assert out["os"] == {}, out
+        wait_for(lambda: "listening on fd:3 (fastcgi)" in srv.error_text(), t(5),
+                 what="the fd:3 listener in the log")
+    finally:
+        pool.finish()
