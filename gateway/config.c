@@ -93,6 +93,8 @@ static const char usage_text[] =
     "Serve the WSGI application CALLABLE (default: application) of MODULE.\n"
     "\n"
     "Listeners (repeatable; none given = --http " GW_DEF_ADDRESS "):\n"
+    "  (sockets passed by systemd, LISTEN_FDS/LISTEN_FDNAMES = http|fastcgi|scgi,\n"
+    "  are used as well and replace that default; see docs/ops-systemd.md)\n"
     "  --http ADDR              HTTP/1.1 on ADDR = HOST:PORT | :PORT | [V6]:PORT |\n"
     "                           unix:PATH | fd:N\n"
     "  --fastcgi ADDR           FastCGI (behind nginx, Apache, lighttpd, HAProxy) on ADDR\n"
