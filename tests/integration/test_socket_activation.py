@@ -403,7 +403,10 @@ class SsaServer(Server):
         super().__init__(tmpdir, app, args, listen=[])
 
     def _argv(self, http_args):
-        return [SSA] + self.listen_args + super()._argv(http_args)
+        # It passes on only the variables named with -E: keep the sanitizers' settings.
+        keep = ["-E%s" % k for k in ("ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS",
+                                      "TSAN_OPTIONS") if k in os.environ]
+        return [SSA] + self.listen_args + keep + super()._argv(http_args)
 
 
 @pytest.mark.skipif(SSA is None, reason="systemd-socket-activate not installed")
