@@ -46,6 +46,8 @@ GATEWAY_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
 PROTOCOLS_SRC := protocols/http.c protocols/http_parse.c protocols/http_response.c \
                  protocols/fastcgi.c protocols/fastcgi_parse.c protocols/cgi.c \
                  protocols/cgi_response.c protocols/scgi.c protocols/scgi_parse.c
+# systemd socket activation and readiness (gateway/activation.h, gateway/sd_notify.h)
+GATEWAY_SRC += gateway/activation.c gateway/sd_notify.c
 PYTHON_SRC := $(sort $(wildcard python/*.c))
 MAIN_SRC := gateway/main.c
 
@@ -63,6 +65,8 @@ ifneq ($(wildcard tests/unit/protocols/test_scgi_parse.c),)
 UNIT_TESTS += $(BUILD)/tests/test_scgi_parse
 UNIT_scgi_parse := tests/unit/protocols/test_scgi_parse.c protocols/scgi_parse.c
 endif
+UNIT_TESTS += $(BUILD)/tests/test_activation
+UNIT_activation := tests/unit/gateway/test_activation.c gateway/activation.c gateway/util.c
 ifneq ($(wildcard tests/unit/python/test_wsgi.c),)
 UNIT_TESTS += $(BUILD)/tests/test_wsgi
 UNIT_wsgi := tests/unit/python/test_wsgi.c $(PYTHON_SRC)

@@ -95,6 +95,8 @@ static const char usage_text[] =
     "Serve the WSGI application CALLABLE (default: application) of MODULE.\n"
     "\n"
     "Listeners (repeatable; none given = --http " GW_DEF_ADDRESS "):\n"
+    "  (sockets passed by systemd, LISTEN_FDS/LISTEN_FDNAMES = http|fastcgi|scgi,\n"
+    "  are used as well and replace that default; see docs/ops-systemd.md)\n"
     "  --http ADDR              HTTP/1.1 on ADDR = HOST:PORT | :PORT | [V6]:PORT |\n"
     "                           unix:PATH | fd:N\n"
     "  --fastcgi ADDR           FastCGI (behind nginx, Apache, lighttpd, HAProxy) on ADDR\n"
@@ -439,6 +441,7 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
         cfg->listen[0].proto = "http";
         cfg->listen[0].addr = GW_DEF_ADDRESS;
         cfg->nlisten = 1;
+        cfg->default_listen = 1; /* dropped again if sockets are handed over (activation.h) */
     }
     if (cfg->max_target + 32 > cfg->max_head) {
         fprintf(stderr, "wsgate: --max-header-size must exceed --max-target by 32 bytes\n");

@@ -34,6 +34,7 @@ struct gw_listen_spec {
 struct gw_config {
     struct gw_listen_spec listen[GW_MAX_LISTENERS];
     size_t nlisten;
+    int default_listen; /* listen[0] is GW_DEF_ADDRESS because no option was given */
     const char *app_spec;
     const char *pythonpath[GW_MAX_PYTHONPATH];
     size_t npythonpath;

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/activation.h"
 #include "gateway/config.h"
 #include "gateway/handover.h"
 #include "gateway/listener.h"
@@ -29,6 +30,7 @@
 #include "gateway/master.h"
 #include "gateway/pidfile.h"
 #include "gateway/pool.h"
+#include "gateway/sd_notify.h"
 #include "gateway/server.h"
 #include "gateway/util.h"
 #include "protocols/fastcgi.h"
@@ -158,6 +160,7 @@ static void successor_cb(struct ev_loop *loop, ev_io *w, int revents)
                (int)pid);
         for (size_t i = 0; i < s->nlisteners; i++)
             gw_listener_disown(&s->listeners[i]);
+        s->handed_over = 1;
         gw_server_stop(s, "reload");
         return;
     }
@@ -169,6 +172,7 @@ static void successor_cb(struct ev_loop *loop, ev_io *w, int revents)
            (int)succ.pid, WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st));
     succ.pid = 0;
     s->retire_after = 0;
+    gw_sd_notify("READY=1\nSTATUS=reload failed; serving the old code");
 }
 
 static int spawn_successor(struct gw_server *s)
@@ -205,6 +209,7 @@ static int spawn_successor(struct gw_server *s)
         return -1;
     }
     gw_log(GW_LOG_INFO, "reload: started a successor (pid %d)", (int)pid);
+    gw_sd_notify_reloading();
     succ.pid = pid;
     succ.fd = p[0];
     ev_io_init(&succ.w, successor_cb, p[0], EV_READ);
@@ -248,6 +253,8 @@ static int serve(int ready_fd, int (*reload)(struct gw_server *s))
     gw_log(GW_LOG_INFO, "wsgate %s serving %s with %d threads", GW_VERSION, cfg.app_spec,
            cfg.threads);
     say_ready(ready_fd);
+    if (reload != NULL) /* listeners open and the app imported: the service is up */
+        gw_sd_notifyf("READY=1\nSTATUS=serving %s\nMAINPID=%ld", cfg.app_spec, (long)getpid());
     pthread_sigmask(SIG_UNBLOCK, &handled_signals, NULL);
     gw_server_run(&server);
 
@@ -334,12 +341,19 @@ int main(int argc, char **argv)
     int rc = gw_config_parse(&cfg, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
+    /* Sockets handed over by systemd (3..), read before anything else opens a file
+     * that could take one of their numbers. */
+    if (gw_activation_listen(&cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "wsgate: %s\n", err);
+        return 2;
+    }
     if (gw_log_open(cfg.error_log, cfg.access_log, (enum gw_log_level)cfg.log_level, err,
                     sizeof(err)) != 0) {
         fprintf(stderr, "wsgate: %s\n", err);
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    gw_sd_notify_init();
     raise_fd_limit();
     int ready_fd = ready_fd_from_env();
 

@@ -27,6 +27,7 @@
 #include "gateway/handover.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
+#include "gateway/sd_notify.h"
 #include "gateway/server.h"
 #include "gateway/util.h"
 
@@ -165,11 +166,13 @@ static void begin_stop(struct master *m, int how)
         if (m->stopping == 2)
             return;
         gw_log(GW_LOG_INFO, "SIGQUIT: stopping the workers now");
+        gw_sd_notify("STOPPING=1");
         signal_all(m, SIGQUIT);
         m->kill_at = now + QUIT_KILL_NS;
     } else {
         if (m->stopping)
             return;
+        gw_sd_notify("STOPPING=1");
         gw_log(GW_LOG_INFO, "stopping gracefully: %zu workers finish their requests", running(m));
         signal_all(m, SIGTERM);
         m->kill_at = now + (uint64_t)(m->cfg->graceful_timeout * 1e9) + KILL_MARGIN_NS;
@@ -204,9 +207,11 @@ static void reload(struct master *m)
     if (gw_handover_env_build(&env, m->ls, m->nls, extra) != 0)
         goto fail;
     gw_log(GW_LOG_INFO, "SIGHUP: reloading (a new master image imports the app afresh)");
+    gw_sd_notify_reloading();
     gw_handover_keep(m->ls, m->nls, -1);
     gw_handover_exec(m->argv, &env);
     gw_log(GW_LOG_ERROR, "reload: cannot re-execute wsgate: %s", strerror(errno));
+    gw_sd_notify("READY=1\nSTATUS=reload failed; serving the old code");
     for (size_t i = 0; i < m->nls; i++) /* back to close-on-exec */
         if (m->ls[i].fd >= 0)
             fcntl(m->ls[i].fd, F_SETFD, FD_CLOEXEC);
@@ -344,8 +349,11 @@ static void ready_cb(struct ev_loop *loop, ev_io *w, int revents)
                 m->slots[i].ready = 1;
     if (!all_ready(m) || m->stopping)
         return;
-    if (!m->all_ready_once)
+    if (!m->all_ready_once) {
         gw_log(GW_LOG_INFO, "%d workers ready", m->cfg->processes);
+        gw_sd_notifyf("READY=1\nSTATUS=%d workers serving\nMAINPID=%ld", m->cfg->processes,
+                      (long)getpid());
+    }
     m->all_ready_once = 1;
     if (m->nold > 0 && !m->old_asked) {
         gw_log(GW_LOG_INFO, "reload: new workers ready; %zu old workers finish their requests",
@@ -429,12 +437,13 @@ int gw_master_run(const struct gw_config *cfg, struct gw_listener *ls, size_t nl
         return 1;
     gw_log(GW_LOG_INFO, "master (pid %d) starting %d workers%s", (int)getpid(), cfg->processes,
            m.nold ? " (reload)" : "");
-    if (!have_app)
+    if (!have_app) {
+        gw_sd_notify("READY=1\nSTATUS=reload failed; the old workers serve the old code");
         gw_log(GW_LOG_ERROR,
                "reload: the app could not be imported; the %zu old workers "
                "keep serving (fix the app and send SIGHUP)",
                m.nold);
-    else
+    } else
         for (int i = 0; i < cfg->processes; i++)
             spawn(&m, i);
     reap(&m); /* old workers may have exited while the image was replaced */

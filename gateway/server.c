@@ -29,6 +29,7 @@
 #include "gateway/pool.h"
 #include "gateway/protocol.h"
 #include "gateway/request.h"
+#include "gateway/sd_notify.h"
 #include "gateway/status.h"
 #include "gateway/util.h"
 
@@ -531,6 +532,8 @@ void gw_server_stop(struct gw_server *s, const char *why)
     gw_log(GW_LOG_INFO, "%s: stopping gracefully (%zu requests in flight)", why, s->ndispatched);
     s->stopping = 1;
     __atomic_store_n(&s->draining, 1, __ATOMIC_RELAXED);
+    if (!s->handed_over)
+        gw_sd_notify("STOPPING=1"); /* a reload's successor is the service now */
     listeners_watch(s, 0);
     ev_timer_stop(s->loop, &s->accept_pause);
     for (size_t i = 0; i < s->nlisteners; i++)

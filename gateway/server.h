@@ -44,6 +44,7 @@ struct gw_server {
     ev_timer stop_deadline; /* --graceful-timeout after a stop began */
     int stopping;
     int draining;          /* atomic copy of stopping for the workers */
+    int handed_over;       /* a reload's successor took the listeners: no STOPPING=1 */
     uint64_t served;       /* requests handed back (--max-requests) */
     uint64_t retire_after; /* served count that starts a retirement; 0 = never */
     /* SIGHUP and --max-requests call this (main.c's reload: a successor process takes

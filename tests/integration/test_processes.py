@@ -408,3 +408,66 @@ def test_sigquit_stops_at_once(wsgate, appdir, procs):
     assert srv.wait_exit(t(10)) == 0
     assert time.monotonic() - t0 < t(4)
     wait_for(lambda: children(srv.pid) == [], t(5), what="the workers to exit")
+
+
+# ------------------------------------------------------------ sd_notify
+
+def notify_socket(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    return s
+
+
+def notifications(sock, want, timeout):
+    """Datagrams (as sets of lines) until one has the line `want`."""
+    got = []
+    sock.settimeout(timeout)
+    while True:
+        try:
+            msg = sock.recv(4096).decode()
+        except socket.timeout:
+            raise AssertionError("no %s within %.1fs; got %r" % (want, timeout, got))
+        got.append(set(msg.split("\n")))
+        if want in got[-1]:
+            return got
+
+
+@pytest.mark.parametrize("procs", ["1", "2"])
+def test_notify_ready_reloading_stopping(wsgate, appdir, procs):
+    import tempfile
+    d = tempfile.mkdtemp(prefix="wsn")  # sun_path is short
+    path = os.path.join(d, "notify")
+    ns = notify_socket(path)
+    try:
+        srv = wsgate("lifeapp", "--pythonpath", appdir, "-w", procs, env={"NOTIFY_SOCKET": path})
+        got = notifications(ns, "READY=1", t(15))
+        assert "MAINPID=%d" % srv.pid in got[-1], got
+        if procs == "2":  # the master says READY once its workers accept
+            assert len(children(srv.pid)) == 2
+        write_app(appdir, "v2")
+        srv.signal(signal.SIGHUP)
+        got = notifications(ns, "RELOADING=1", t(15))
+        assert any(line.startswith("MONOTONIC_USEC=") for line in got[-1]), got
+        got = notifications(ns, "READY=1", t(30))
+        ready = got[-1]
+        if procs == "2":
+            assert "MAINPID=%d" % srv.pid in ready  # the master's pid does not change
+            stopper = srv.pid
+        else:
+            mainpid = [int(x.split("=")[1]) for x in ready if x.startswith("MAINPID=")]
+            assert mainpid and mainpid[0] != srv.pid  # the successor is the service now
+            stopper = mainpid[0]
+            assert srv.wait_exit(t(15)) == 0  # the old process drained without STOPPING=1
+            ns.settimeout(0.3)
+            with pytest.raises(socket.timeout):
+                msg = ns.recv(4096)
+                assert "STOPPING=1" not in msg.decode(), msg
+        assert info(srv)[0] == "v2"
+        os.kill(stopper, signal.SIGTERM)
+        notifications(ns, "STOPPING=1", t(15))
+        if procs == "1":
+            wait_for(lambda: not _group_members(srv.pid), t(15), what="the successor to exit")
+    finally:
+        ns.close()
+        import shutil
+        shutil.rmtree(d, ignore_errors=True)

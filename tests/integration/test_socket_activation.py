@@ -1,0 +1,428 @@
+"""systemd socket activation (LISTEN_PID / LISTEN_FDS / LISTEN_FDNAMES) and readiness
+reports to NOTIFY_SOCKET (READY=1, STOPPING=1).
+
+The handed-over sockets are made as systemd makes them: listening sockets created
+here, moved to descriptors 3, 4, ... by a shell that then execs wsgate, so the
+LISTEN_PID=$$ it sets is wsgate's own pid. The notify socket is a unix datagram
+socket bound here, read with a deadline.
+"""
+import fcntl
+import json
+import os
+import shutil
+import socket
+import uuid
+
+import pytest
+
+import fcgi_client as fc
+from conftest import Server, ServerPool, free_port
+from wsgate_util import RawConn, req, t, wait_for
+
+
+class ActivatedServer(Server):
+    """A Server whose listeners are inherited sockets (fds 3..) instead of options."""
+
+    def __init__(self, tmpdir, app, args, sockets, names, listen_pid, env):
+        # Park each socket on a high descriptor first, so moving them to 3.. in the
+        # shell never overwrites one not yet moved.
+        self.parked = [fcntl.fcntl(s.fileno(), fcntl.F_DUPFD_CLOEXEC, 60) for s in sockets]
+        env = dict(env or {})
+        env["LISTEN_FDS"] = str(len(sockets))
+        if names is not None:
+            env["LISTEN_FDNAMES"] = names
+        self.listen_pid = listen_pid
+        if listen_pid != "self":
+            env["LISTEN_PID"] = str(listen_pid)
+        super().__init__(tmpdir, app, args, listen=[], pass_fds=tuple(self.parked), env=env)
+
+    def _argv(self, http_args):
+        argv = super()._argv(http_args)
+        moves = " ".join("%d<&%d %d<&-" % (3 + i, fd, fd) for i, fd in enumerate(self.parked))
+        setpid = "LISTEN_PID=$$ " if self.listen_pid == "self" else ""
+        return ["/bin/bash", "-c", "exec %s; %sexec \"$@\"" % (moves, setpid), "wsgate"] + argv
+
+    def start(self, wait=True):
+        try:
+            return super().start(wait=wait)
+        finally:
+            for fd in self.parked:
+                os.close(fd)
+            self.parked = []
+
+
+@pytest.fixture
+def activated(tmp_path):
+    """activated(app, *args, sockets=[...], names="http:fastcgi", listen_pid="self",
+    env=None, start=True, host=None, port=None, unix_path=None) -> Server."""
+    pool = ServerPool(str(tmp_path))
+
+    def start(app, *args, sockets, names=None, listen_pid="self", env=None, start=True,
+              host=None, port=None, unix_path=None):
+        s = ActivatedServer(str(tmp_path), app, args, sockets, names, listen_pid, env)
+        s.host, s.port, s.unix_path = host, port, unix_path
+        pool.servers.append(s)
+        if start:
+            s.start()
+        return s
+
+    yield start
+    pool.finish()
+
+
+@pytest.fixture
+def sockdir():
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="wsg")  # sun_path is only 108 bytes
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def tcp_listener():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    return s
+
+
+def unix_listener(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.listen(16)
+    return s
+
+
+def http_get(sock, path):
+    c = RawConn(sock=sock)
+    try:
+        c.send(req("GET", path))
+        r = c.read_response()
+    finally:
+        c.close()
+    assert r.status == 200, r
+    return json.loads(r.body)
+
+
+def fcgi_get(sock, path):
+    with fc.FcgiConn(sock=sock) as c:
+        r = c.request(fc.cgi_params("GET", path))
+    assert r.status == 200, r
+    return r.json()
+
+
+def unix_connect(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(t(5))
+    s.connect(path)
+    return s
+
+
+def listening_inodes(pid):
+    """{'tcp': {inode: port}, 'unix': {inode}}: the listening sockets pid holds."""
+    mine = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            mine.add(int(link[8:-1]))
+    tcp = {}
+    for name in ("tcp", "tcp6"):
+        with open("/proc/%d/net/%s" % (pid, name)) as f:
+            for row in f.read().splitlines()[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and int(fields[9]) in mine:  # TCP_LISTEN
+                    tcp[int(fields[9])] = int(fields[1].rsplit(":", 1)[1], 16)
+    unix = set()
+    with open("/proc/%d/net/unix" % pid) as f:
+        for row in f.read().splitlines()[1:]:
+            fields = row.split()
+            if int(fields[3], 16) & 0x10000 and int(fields[6]) in mine:  # __SO_ACCEPTCON
+                unix.add(int(fields[6]))
+    return {"tcp": tcp, "unix": unix}
+
+
+def error_lines(r):
+    return [x for x in r.splitlines() if x.strip()]
+
+
+# ------------------------------------------------------------ socket activation
+
+def test_http_and_fastcgi_sockets(activated, sockdir):
+    tcp = tcp_listener()
+    path = os.path.join(sockdir, "fcgi.sock")
+    ux = unix_listener(path)
+    host, port = tcp.getsockname()
+    srv = activated("it_sdenv", sockets=[tcp, ux], names="http:fastcgi", host=host, port=port)
+    tcp_ino, ux_ino = os.fstat(tcp.fileno()).st_ino, os.fstat(ux.fileno()).st_ino
+    tcp.close()
+    ux.close()  # the server holds the only copies now
+
+    out = http_get(srv.connect(), "/over-http")
+    assert out["path"] == "/over-http"
+    assert out["port"] == str(port)
+    assert out["os"] == {}, "LISTEN_* reached the app: %r" % out["os"]
+    out = fcgi_get(unix_connect(path), "/over-fastcgi")
+    assert out["path"] == "/over-fastcgi"
+
+    # exactly the handed-over sockets listen: no default 127.0.0.1:8000, nothing else
+    held = listening_inodes(srv.pid)
+    assert held["tcp"] == {tcp_ino: port}, held
+    assert held["unix"] == {ux_ino}, held
+    log = srv.error_text()
+    assert "listening on fd:3 (http)" in log and "listening on fd:4 (fastcgi)" in log, log
+
+    rc, problem = srv.stop()
+    assert rc == 0 and problem is None, (rc, problem)
+    assert os.path.exists(path), "the activated unix socket's file was unlinked"
+
+
+@pytest.mark.parametrize("names", [None, "unknown"])
+def test_unnamed_socket_is_http(activated, names):
+    tcp = tcp_listener()
+    host, port = tcp.getsockname()
+    srv = activated("it_sdenv", sockets=[tcp], names=names, host=host, port=port)
+    tcp.close()
+    assert http_get(srv.connect(), "/plain")["path"] == "/plain"
+
+
+def test_scgi_name(activated, sockdir):
+    path = os.path.join(sockdir, "scgi.sock")
+    ux = unix_listener(path)
+    srv = activated("it_sdenv", sockets=[ux], names="scgi", unix_path=path)
+    ux.close()
+    body = b""
+    head = b"CONTENT_LENGTH\0" + b"0\0SCGI\0" + b"1\0REQUEST_METHOD\0GET\0" \
+        b"REQUEST_URI\0/over-scgi\0PATH_INFO\0/over-scgi\0SERVER_NAME\0x\0SERVER_PORT\0" \
+        b"80\0SERVER_PROTOCOL\0HTTP/1.1\0"
+    s = unix_connect(path)
+    try:
+        s.sendall(b"%d:%s," % (len(head), head) + body)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        s.close()
+    assert data.startswith(b"Status: 200"), data[:200]
+    assert json.loads(data.split(b"\r\n\r\n", 1)[1])["path"] == "/over-scgi"
+    assert os.path.exists(path)
+    srv.stop()
+    assert os.path.exists(path), "the activated unix socket's file was unlinked"
+
+
+def test_activated_in_addition_to_options(activated):
+    tcp = tcp_listener()
+    host, port = tcp.getsockname()
+    other = free_port()
+    srv = activated("it_sdenv", "--http", "127.0.0.1:%d" % other, sockets=[tcp], names="http",
+                    host=host, port=port)
+    tcp.close()
+    assert http_get(srv.connect(), "/a")["port"] == str(port)
+    s = socket.create_connection(("127.0.0.1", other), timeout=t(5))
+    assert http_get(s, "/b")["port"] == str(other)
+    assert sorted(listening_inodes(srv.pid)["tcp"].values()) == sorted([port, other])
+
+
+def test_listen_pid_of_another_process_is_ignored(activated):
+    tcp = tcp_listener()
+    other = free_port()
+    # LISTEN_PID=1: meant for someone else; the sockets are not ours to use
+    srv = activated("it_sdenv", "--http", "127.0.0.1:%d" % other, sockets=[tcp], names="http",
+                    listen_pid=1, host="127.0.0.1", port=other)
+    try:
+        out = http_get(srv.connect(), "/c")
+        assert out["port"] == str(other)
+        assert out["os"] == {}, "LISTEN_* reached the app: %r" % out["os"]
+        assert "fd:3" not in srv.error_text()
+        # nobody accepts on the ignored socket: a request there stays unanswered
+        c = socket.create_connection(tcp.getsockname(), timeout=t(5))
+        c.sendall(req("GET", "/ignored"))
+        c.settimeout(1.0)
+        with pytest.raises(socket.timeout):
+            c.recv(100)
+        c.close()
+    finally:
+        tcp.close()
+
+
+def start_failing(activated, sockets, names=None, env=None):
+    srv = activated("it_sdenv", sockets=sockets, names=names, env=env, start=False)
+    srv.start(wait=False)
+    rc = srv.wait_exit(t(15))
+    srv.expect_nonzero_exit = True
+    assert rc is not None, "wsgate did not exit"
+    return rc, srv.stderr_text()
+
+
+@pytest.mark.parametrize("names,why", [
+    ("uwsgi", "unknown name 'uwsgi' for fd 3"),
+    ("http:HTTP", "unknown name 'HTTP' for fd 4"),
+    ("http", "names 1 sockets but LISTEN_FDS is 2"),
+    ("http:fastcgi:scgi", "names 3 sockets but LISTEN_FDS is 2"),
+])
+def test_bad_names_exit_2(activated, names, why):
+    a, b = tcp_listener(), tcp_listener()
+    try:
+        rc, err = start_failing(activated, [a, b], names)
+    finally:
+        a.close()
+        b.close()
+    assert rc == 2, err
+    lines = error_lines(err)
+    assert len(lines) == 1 and why in lines[0], err
+    assert lines[0].startswith("wsgate: socket activation:"), err
+
+
+def make_bad(kind, tmp_path):
+    if kind == "file":
+        f = open(os.path.join(str(tmp_path), "not-a-socket"), "w")
+        return f, "fd 3 (LISTEN_FDS) is not a socket"
+    if kind == "udp":
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        return s, "fd 3 is not a stream socket"
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # bound, not listening
+    s.bind(("127.0.0.1", 0))
+    return s, "fd 3 is not a listening socket"
+
+
+@pytest.mark.parametrize("kind", ["file", "udp", "unlistened"])
+def test_bad_descriptor_exit_2(activated, tmp_path, kind):
+    obj, why = make_bad(kind, tmp_path)
+    try:
+        rc, err = start_failing(activated, [obj], "http")
+    finally:
+        obj.close()
+    assert rc == 2, err
+    lines = error_lines(err)
+    assert len(lines) == 1 and why in lines[0], err
+
+
+def test_missing_descriptor_exit_2(activated):
+    # LISTEN_FDS=2 but only fd 3 is handed over: fd 4 is not open (or not a socket)
+    tcp = tcp_listener()
+    srv = activated("it_sdenv", sockets=[tcp], start=False)
+    srv.env["LISTEN_FDS"] = "2"
+    srv.start(wait=False)
+    rc = srv.wait_exit(t(15))
+    srv.expect_nonzero_exit = True
+    tcp.close()
+    err = srv.stderr_text()
+    assert rc == 2, err
+    lines = error_lines(err)
+    assert len(lines) == 1 and "fd 4 (LISTEN_FDS) is not open" in lines[0], err
+
+
+# ------------------------------------------------------------ sd_notify
+
+def notify_socket(address):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(address)
+    return s
+
+
+def receive(sock, want, timeout):
+    """Datagrams until one contains the line `want`; returns all received."""
+    got = []
+    sock.settimeout(timeout)
+    while True:
+        try:
+            msg = sock.recv(4096).decode()
+        except socket.timeout:
+            raise AssertionError("no %s within %.1fs; got %r" % (want, timeout, got))
+        got.append(msg)
+        if want in msg.split("\n"):
+            return got
+
+
+@pytest.mark.parametrize("abstract", [False, True])
+def test_notify_ready_and_stopping(wsgate, sockdir, abstract):
+    if abstract:
+        name = "wsgate-test-%s" % uuid.uuid4().hex
+        ns = notify_socket("\0" + name)
+        value = "@" + name
+    else:
+        value = os.path.join(sockdir, "notify")
+        ns = notify_socket(value)
+    try:
+        srv = wsgate("it_sdenv", env={"NOTIFY_SOCKET": value})
+        got = receive(ns, "READY=1", t(15))
+        ready = got[-1].split("\n")
+        assert "MAINPID=%d" % srv.pid in ready, ready
+        assert "STATUS=serving it_sdenv" in ready, ready
+        assert not any("STOPPING=1" in m for m in got), got
+        # NOTIFY_SOCKET stays in the environment (systemd's convention)
+        assert http_get(srv.connect(), "/n")["os"] == {"NOTIFY_SOCKET": value}
+        srv.signal(15)
+        receive(ns, "STOPPING=1", t(15))
+        assert srv.wait_exit(t(15)) == 0
+    finally:
+        ns.close()
+
+
+def test_notify_with_activation(activated, sockdir):
+    value = os.path.join(sockdir, "notify")
+    ns = notify_socket(value)
+    tcp = tcp_listener()
+    host, port = tcp.getsockname()
+    try:
+        srv = activated("it_sdenv", sockets=[tcp], names="http", host=host, port=port,
+                        env={"NOTIFY_SOCKET": value})
+        tcp.close()
+        receive(ns, "READY=1", t(15))
+        assert http_get(srv.connect(), "/r")["path"] == "/r"
+    finally:
+        ns.close()
+
+
+@pytest.mark.parametrize("value", ["relative/notify", "/nonexistent-dir/notify"])
+def test_notify_unusable_socket_does_not_stop_start(wsgate, value):
+    srv = wsgate("it_sdenv", env={"NOTIFY_SOCKET": value})
+    assert http_get(srv.connect(), "/u")["path"] == "/u"
+    if value.startswith("/"):
+        return  # a path nobody listens on: the datagram is dropped (debug log only)
+    wait_for(lambda: "NOTIFY_SOCKET" in srv.error_text(), t(5), what="the warning")
+
+
+# ------------------------------------------------------------ systemd's own tool
+
+SSA = shutil.which("systemd-socket-activate")
+
+
+class SsaServer(Server):
+    """wsgate started by systemd-socket-activate, which listens, waits for the first
+    connection, then execs wsgate with the socket as fd 3 and LISTEN_* set."""
+
+    def __init__(self, tmpdir, app, args, listen_args):
+        self.listen_args = listen_args
+        super().__init__(tmpdir, app, args, listen=[])
+
+    def _argv(self, http_args):
+        # It passes on only the variables named with -E: keep the sanitizers' settings.
+        keep = ["-E%s" % k for k in ("ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS",
+                                      "TSAN_OPTIONS") if k in os.environ]
+        return [SSA] + self.listen_args + keep + super()._argv(http_args)
+
+
+@pytest.mark.skipif(SSA is None, reason="systemd-socket-activate not installed")
+def test_systemd_socket_activate_fastcgi(tmp_path):
+    pool = ServerPool(str(tmp_path))
+    try:
+        port = free_port()
+        srv = SsaServer(str(tmp_path), "it_sdenv", (),
+                        ["-l", "127.0.0.1:%d" % port, "--fdname=fastcgi"])
+        srv.host, srv.port = "127.0.0.1", port
+        pool.servers.append(srv)
+        srv.start()  # the readiness probe's connection makes it exec wsgate
+        out = fcgi_get(srv.connect(), "/via-ssa")
+        assert out["path"] == "/via-ssa"
+        assert out["os"] == {}, out
+        wait_for(lambda: "listening on fd:3 (fastcgi)" in srv.error_text(), t(5),
+                 what="the fd:3 listener in the log")
+    finally:
+        pool.finish()
