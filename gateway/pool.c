@@ -38,19 +38,31 @@ struct gw_pool {
     pthread_t *threads;
     int nthreads;
     int nslots;             /* atomic: slot numbers handed to starting workers */
+    int nwaiting;           /* workers asleep on `ready` */
+    int nbusy;              /* workers between pop and their next pop */
+    uint64_t ndone;         /* requests finished (progress, for gw_pool_kick) */
+    uint64_t kick_done;     /* ndone at the previous kick */
     struct gw_watchdog *wd; /* --timeout: the request watchdog, else NULL */
 };
 
-static struct gw_request *pop(struct gw_pool *p)
+static struct gw_request *pop(struct gw_pool *p, int was_busy)
 {
     struct gw_request *r = NULL;
     pthread_mutex_lock(&p->lock);
-    while (p->count == 0 && !p->stopping)
+    if (was_busy) {
+        p->nbusy--;
+        p->ndone++;
+    }
+    while (p->count == 0 && !p->stopping) {
+        p->nwaiting++;
         pthread_cond_wait(&p->ready, &p->lock);
+        p->nwaiting--;
+    }
     if (p->count > 0) {
         r = p->ring[p->head];
         p->head = (p->head + 1) % p->cap;
         p->count--;
+        p->nbusy++;
     }
     pthread_mutex_unlock(&p->lock);
     return r;
@@ -66,7 +78,9 @@ static void *worker_main(void *arg)
     }
     struct gw_request *r;
     int slot = __atomic_fetch_add(&p->nslots, 1, __ATOMIC_RELAXED);
-    while ((r = pop(p)) != NULL) {
+    int was_busy = 0;
+    while ((r = pop(p, was_busy)) != NULL) {
+        was_busy = 1;
         r->t_worker = gw_now_ns();
         if (p->wd != NULL)
             gw_watchdog_enter(p->wd, slot, r, tctx);
@@ -136,10 +150,28 @@ int gw_pool_submit(struct gw_pool *p, struct gw_request *r)
         p->ring[(p->head + p->count) % p->cap] = r;
         p->count++;
         rc = 0;
-        pthread_cond_signal(&p->ready);
+        /* A worker that is running a request takes this one when it is done: waking
+         * a sleeping one now would only make it wait for the GIL. gw_pool_kick wakes
+         * one if the busy ones make no progress. */
+        if (p->nbusy == 0)
+            pthread_cond_signal(&p->ready);
+        else
+            rc = 1;
     }
     pthread_mutex_unlock(&p->lock);
     return rc;
+}
+
+int gw_pool_kick(struct gw_pool *p)
+{
+    int more;
+    pthread_mutex_lock(&p->lock);
+    if (p->count > 0 && p->nwaiting > 0 && p->ndone == p->kick_done)
+        pthread_cond_signal(&p->ready);
+    p->kick_done = p->ndone;
+    more = p->count > 0 && p->nwaiting > 0;
+    pthread_mutex_unlock(&p->lock);
+    return more;
 }
 
 void gw_pool_stop(struct gw_pool *p)

@@ -19,8 +19,13 @@ struct gw_pool;
 struct gw_pool *gw_pool_start(const struct gw_app *app, struct gw_server *srv, int nthreads,
                               size_t queue_cap);
 
-/* Loop: queues a request. 0, or -1 when the queue is full (answer 503). */
+/* Loop: queues a request. 0 (a worker was woken), 1 (queued for a busy worker: call
+ * gw_pool_kick soon), or -1 when the queue is full (answer 503). */
 int gw_pool_submit(struct gw_pool *p, struct gw_request *r);
+
+/* Loop, on a short timer while requests wait: wakes a sleeping worker if the busy
+ * ones finished nothing since the last kick. Returns 1 while kicks are still due. */
+int gw_pool_kick(struct gw_pool *p);
 
 /* Stops the workers after the queue has drained and joins them; frees the pool. */
 void gw_pool_stop(struct gw_pool *p);

@@ -36,6 +36,7 @@
 #define LINGER_SECONDS   2.0
 #define LINGER_MAX_BYTES (256 * 1024)
 #define ACCEPT_BATCH     64
+#define KICK_SECONDS     0.0005 /* a queued request waits at most this for a stalled pool */
 
 static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
@@ -154,7 +155,10 @@ static void close_when_idle(struct gw_server *s, struct gw_conn *c)
 static int dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r)
 {
     r->t_head = gw_now_ns();
-    if (gw_pool_submit(s->pool, r) != 0) {
+    int queued = gw_pool_submit(s->pool, r);
+    if (queued == 1 && !ev_is_active(&s->kick))
+        ev_timer_again(s->loop, &s->kick);
+    if (queued < 0) {
         gw_log(GW_LOG_WARNING, "%s: request queue full, refusing a request", c->listener->spec);
         if (c->proto->reject(c, r, 503)) {
             ev_timer_stop(s->loop, &c->timer);
@@ -514,6 +518,14 @@ void gw_server_resume(struct gw_server *s, struct gw_conn *c)
     ev_async_send(s->loop, &s->wake);
 }
 
+static void kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct gw_server *s = w->data;
+    (void)revents;
+    if (!gw_pool_kick(s->pool))
+        ev_timer_stop(loop, w);
+}
+
 static void stop_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct gw_server *s = w->data;
@@ -698,6 +710,8 @@ int gw_server_init(struct gw_server *s, const struct gw_config *cfg, struct gw_l
     ev_signal_init(&s->sig_hup, hup_cb, SIGHUP);
     s->sig_hup.data = s;
     ev_signal_start(s->loop, &s->sig_hup);
+    ev_timer_init(&s->kick, kick_cb, 0., KICK_SECONDS);
+    s->kick.data = s;
     ev_timer_init(&s->stop_deadline, stop_deadline_cb, 1., 0.);
     s->stop_deadline.data = s;
     ev_timer_init(&s->accept_pause, accept_pause_cb, 0.5, 0.);

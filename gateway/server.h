@@ -42,6 +42,7 @@ struct gw_server {
     ev_signal sig_term, sig_int, sig_quit, sig_hup;
     ev_timer accept_pause;  /* accept() paused after EMFILE */
     ev_timer stop_deadline; /* --graceful-timeout after a stop began */
+    ev_timer kick;          /* requests queued for busy workers: gw_pool_kick */
     int stopping;
     int draining;          /* atomic copy of stopping for the workers */
     int handed_over;       /* a reload's successor took the listeners: no STOPPING=1 */
