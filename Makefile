@@ -43,7 +43,8 @@ say = @printf '  %-7s %s\n' $(1) $(2);
 endif
 
 GATEWAY_SRC := gateway/config.c gateway/conn.c gateway/listener.c gateway/log.c \
-               gateway/pool.c gateway/request.c gateway/server.c gateway/util.c
+               gateway/pool.c gateway/request.c gateway/server.c gateway/stats.c \
+               gateway/stats_http.c gateway/util.c
 PROTOCOLS_SRC := protocols/http.c protocols/http_parse.c protocols/http_response.c \
                  protocols/fastcgi.c protocols/fastcgi_parse.c protocols/cgi.c \
                  protocols/cgi_response.c protocols/scgi.c protocols/scgi_parse.c

@@ -17,6 +17,7 @@
 #include "gateway/log.h"
 #include "gateway/pool.h"
 #include "gateway/server.h"
+#include "gateway/stats.h"
 #include "gateway/util.h"
 #include "protocols/fastcgi.h"
 #include "protocols/http.h"
@@ -79,6 +80,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "wsgate: %s\n", err);
         return 2;
     }
+    gw_log_access_json(cfg.access_format == GW_ACCESS_JSON);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
 
@@ -91,6 +93,18 @@ int main(int argc, char **argv)
                 fprintf(stderr, "wsgate: %s\n", p ? err : "unknown protocol");
                 goto done;
             }
+        }
+        /* --stats: the shared counters (one slot: this process) and the responder on
+         * the default loop, which gw_server_init adopts; like the listeners, a busy
+         * address fails before Python starts. */
+        if (cfg.stats_addr != NULL) {
+            struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
+            if (loop == NULL || gw_stats_init(1, err, sizeof(err)) != 0 ||
+                gw_stats_listen(loop, cfg.stats_addr, err, sizeof(err)) != 0) {
+                fprintf(stderr, "wsgate: %s\n", err);
+                goto done;
+            }
+            gw_stats_set_slot(0);
         }
     }
 
@@ -121,6 +135,8 @@ int main(int argc, char **argv)
     gw_server_set_pool(&server, pool);
     for (size_t i = 0; i < nopen; i++)
         gw_log(GW_LOG_INFO, "listening on %s (%s)", listeners[i].spec, listeners[i].proto->name);
+    if (cfg.stats_addr != NULL)
+        gw_log(GW_LOG_INFO, "metrics on %s (/metrics, /stats)", cfg.stats_addr);
     gw_log(GW_LOG_INFO, "wsgate %s serving %s with %d threads", GW_VERSION, cfg.app_spec,
            cfg.threads);
 
@@ -134,6 +150,7 @@ int main(int argc, char **argv)
 stop_python:
     gw_py_stop();
 done:
+    gw_stats_close();
     for (size_t i = 0; i < nopen; i++)
         gw_listener_close(&listeners[i]);
     gw_log_close();

@@ -4,8 +4,10 @@
  * trylock-free short critical section and never waits for a worker.
  *
  * Per request a worker: stamps t_worker, runs app->handle (which takes the GIL
- * itself), ends the response with gw_request_finish, writes the access-log line and
- * hands the connection back to the server. No lock is held during any of that.
+ * itself), ends the response with gw_request_finish, counts it in the metrics
+ * (gateway/stats.h), writes the access-log line and hands the connection back to the
+ * server. The metrics' queue depth and busy threads are updated here too. No lock is
+ * held during any of that.
  *
  * Lock order: pool.lock is a leaf (see gateway/server.h); the GIL is never taken while
  * it is held.
@@ -22,6 +24,7 @@
 #include "gateway/log.h"
 #include "gateway/request.h"
 #include "gateway/server.h"
+#include "gateway/stats.h"
 #include "gateway/util.h"
 
 struct gw_pool {
@@ -46,6 +49,7 @@ static struct gw_request *pop(struct gw_pool *p)
         r = p->ring[p->head];
         p->head = (p->head + 1) % p->cap;
         p->count--;
+        gw_stats_queue_set((long)p->count);
     }
     pthread_mutex_unlock(&p->lock);
     return r;
@@ -60,13 +64,18 @@ static void *worker_main(void *arg)
         return NULL;
     }
     struct gw_request *r;
+    gw_stats_threads_add(1);
     while ((r = pop(p)) != NULL) {
         r->t_worker = gw_now_ns();
+        gw_stats_busy_add(1);
         int ok = p->app->handle(tctx, r);
         gw_request_finish(r, ok);
-        gw_log_access(r); /* the request lives until the hand-back */
+        gw_stats_note_request(r); /* the request lives until the hand-back */
+        gw_log_access(r);
+        gw_stats_busy_add(-1);
         gw_server_hand_back(p->srv, r);
     }
+    gw_stats_threads_add(-1);
     if (p->app->thread_stop)
         p->app->thread_stop(tctx);
     return NULL;
@@ -117,6 +126,7 @@ int gw_pool_submit(struct gw_pool *p, struct gw_request *r)
     if (p->count < p->cap && !p->stopping) {
         p->ring[(p->head + p->count) % p->cap] = r;
         p->count++;
+        gw_stats_queue_set((long)p->count);
         rc = 0;
         pthread_cond_signal(&p->ready);
     }

@@ -63,6 +63,18 @@ struct gw_request {
     uint64_t t_worker;     /* taken by a worker */
     uint64_t t_app;        /* GIL acquired, app about to be called (python/) */
     uint64_t t_app_done;   /* app returned its iterable or raised (python/) */
+    uint64_t t_send;       /* ns inside gw_request_send_* and _finish (accumulated) */
+    uint64_t t_end;        /* response finished (end of gw_request_finish) */
+    uint64_t bytes_in;     /* body bytes read through gw_request_read */
+};
+
+/* The time split of a finished request, in ns (see gw_request_times). */
+struct gw_request_times {
+    uint64_t queue; /* t_worker - t_head: waiting in the pool's queue */
+    uint64_t gil;   /* t_app - t_worker: waiting for the GIL (and the thread state) */
+    uint64_t app;   /* (t_end - t_app) - send: in the app, iterating, reading the body */
+    uint64_t send;  /* t_send: writing the response (head, body, file, end) */
+    uint64_t total; /* t_end - t_head */
 };
 
 /*
@@ -106,6 +118,13 @@ int gw_request_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
  * the access log) until the worker hands the connection back to the loop.
  */
 void gw_request_finish(struct gw_request *r, int ok);
+
+/*
+ * The time split of r after gw_request_finish. Missing stamps (a request that never
+ * reached the app) count as zero-length phases; the four parts are never negative
+ * and add up to at most total. Any thread; reads r only.
+ */
+void gw_request_times(const struct gw_request *r, struct gw_request_times *t);
 
 /* 1 when the client has gone (a send failed); the app handler may stop iterating. */
 int gw_request_client_gone(const struct gw_request *r);
