@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -211,4 +214,53 @@ Test(stats, forked_child_counts_into_its_slot)
               "%s", s);
     cr_expect(strstr(s, "wsgate_workers 0\n") != NULL, "%s", s);
     free(s);
+}
+
+/* The responder inherited by a forked worker: the child drops it without removing
+ * the parent's socket file; the parent still answers on it. */
+Test(stats, forget_after_fork_keeps_parent_socket)
+{
+    char dir[] = "/tmp/wsgstatsXXXXXX", addr[64], err[256];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(addr, sizeof(addr), "unix:%s/s.sock", dir);
+    init(1);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    cr_assert_not_null(loop);
+    cr_assert_eq(gw_stats_listen(loop, addr, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(gw_stats_listen(loop, addr, err, sizeof(err)), -1, "only one responder");
+
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        gw_stats_forget_after_fork(loop);
+        gw_stats_close(); /* a no-op now: must not unlink the parent's socket */
+        _exit(access(addr + 5, F_OK) == 0 ? 0 : 1);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child removed the socket file");
+    cr_assert_eq(access(addr + 5, F_OK), 0);
+
+    /* the parent still serves: one client, the loop run until the answer is written */
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)); /* never hang the suite */
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", addr + 5);
+    cr_assert_eq(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    const char req[] = "GET /stats HTTP/1.0\r\n\r\n";
+    cr_assert_eq(write(c, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+    for (int i = 0; i < 50; i++)
+        ev_run(loop, EVRUN_NOWAIT);
+    char buf[4096];
+    ssize_t n = read(c, buf, sizeof(buf) - 1);
+    cr_assert(n > 0);
+    buf[n] = '\0';
+    cr_expect(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", buf);
+    close(c);
+
+    gw_stats_close();
+    cr_expect_neq(access(addr + 5, F_OK), 0, "the parent's close removes the socket file");
+    ev_loop_destroy(loop);
+    rmdir(dir);
 }
