@@ -15,11 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/protocol.h"
 #include "gateway/util.h"
 
 static int error_fd = STDERR_FILENO;
 static int access_fd = -1;
 static enum gw_log_level min_level = GW_LOG_INFO;
+static int access_json;
 
 static const char *const level_names[] = {"debug", "info", "warning", "error", "critical"};
 
@@ -60,6 +62,11 @@ int gw_log_open(const char *error_path, const char *access_path, enum gw_log_lev
     access_fd = afd;
     min_level = level;
     return 0;
+}
+
+void gw_log_access_json(int on)
+{
+    access_json = on;
 }
 
 void gw_log_close(void)
@@ -176,21 +183,93 @@ static struct gw_slice find_header(const struct gw_request *r, const char *lower
     return (struct gw_slice){NULL, 0};
 }
 
-void gw_log_access(const struct gw_request *r)
+/* Appends s as a JSON string (quotes included), at most max bytes of it. Bytes
+ * outside printable ASCII become \u00XX (latin-1, as WSGI reads them), so the line is
+ * pure ASCII and always valid JSON. The content stops early rather than pass limit;
+ * the quotes are always written (the caller keeps room for them past limit). */
+static size_t put_json(char *out, size_t limit, size_t n, struct gw_slice s, size_t max)
 {
-    char line[4096];
-    size_t n = 0, cap = sizeof(line) - 2;
-    if (access_fd < 0)
-        return;
+    static const char hex[] = "0123456789abcdef";
+    out[n++] = '"';
+    size_t len = s.ptr == NULL ? 0 : (s.len < max ? s.len : max);
+    for (size_t i = 0; i < len && n + 7 < limit; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)c;
+        } else if (c < 0x20 || c >= 0x7f) {
+            memcpy(out + n, "\\u00", 4);
+            n += 4;
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    out[n++] = '"';
+    return n;
+}
 
-    struct timeval tv;
+static double secs(uint64_t ns)
+{
+    return (double)ns / 1e9;
+}
+
+/* The JSON access line: one object, every field always present (see
+ * docs/ops-logs-metrics.md). */
+static size_t format_json(char *line, size_t cap, const struct gw_request *r,
+                          const struct gw_request_times *t, const struct timeval *tv)
+{
+    /* Strings stop at limit; the keys, quotes and numbers after them (< 1 KiB in all)
+     * use the room kept between limit and cap, so the object is always complete. */
+    size_t limit = cap - 1024, n = 0;
     struct tm tm;
-    gettimeofday(&tv, NULL);
-    localtime_r(&tv.tv_sec, &tm);
     char when[64];
+    gmtime_r(&tv->tv_sec, &tm);
+    size_t w = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + w, sizeof(when) - w, ".%06ldZ", (long)tv->tv_usec);
+
+    struct gw_slice target = r->request_uri, path = target;
+    if (path.ptr != NULL) {
+        const char *q = memchr(path.ptr, '?', path.len);
+        if (q != NULL)
+            path.len = (size_t)(q - path.ptr);
+    }
+    n = appendf(line, cap, n, "{\"time\":\"%s\",\"remote\":", when);
+    n = put_json(line, limit, n, r->remote_addr, 64);
+    n = appendf(line, cap, n, ",\"method\":");
+    n = put_json(line, limit, n, r->method, 32);
+    n = appendf(line, cap, n, ",\"path\":");
+    n = put_json(line, limit, n, path, 2048);
+    n = appendf(line, cap, n, ",\"query\":");
+    n = put_json(line, limit, n, r->query, 2048);
+    n = appendf(line, cap, n, ",\"version\":");
+    n = put_json(line, limit, n, r->protocol, 16);
+    n = appendf(line, cap, n, ",\"referer\":");
+    n = put_json(line, limit, n, find_header(r, "referer", "HTTP_REFERER"), 1024);
+    n = appendf(line, cap, n, ",\"user_agent\":");
+    n = put_json(line, limit, n, find_header(r, "user-agent", "HTTP_USER_AGENT"), 1024);
+    n = appendf(line, cap, n,
+                ",\"protocol\":\"%s\",\"status\":%d,\"bytes\":%llu,\"bytes_in\":%llu,"
+                "\"pid\":%ld,\"total\":%.6f,\"queue\":%.6f,\"gil\":%.6f,\"app\":%.6f,"
+                "\"send\":%.6f}",
+                r->proto ? r->proto->name : "", r->status, (unsigned long long)r->bytes_sent,
+                (unsigned long long)r->bytes_in, (long)getpid(), secs(t->total), secs(t->queue),
+                secs(t->gil), secs(t->app), secs(t->send));
+    return n;
+}
+
+/* Combined: host - - [time] "request" status bytes "referer" "agent", then the time
+ * split: rt=TOTAL q=QUEUE gil=GIL app=APP send=SEND (seconds). */
+static size_t format_combined(char *line, size_t cap, const struct gw_request *r,
+                              const struct gw_request_times *t, const struct timeval *tv)
+{
+    size_t n = 0;
+    struct tm tm;
+    char when[64];
+    localtime_r(&tv->tv_sec, &tm);
     strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S %z", &tm);
 
-    /* Combined: host - - [time] "request" status bytes "referer" "agent" seconds */
     n = put_escaped(line, cap, n, r->remote_addr, 64);
     n = appendf(line, cap, n, " - - [%s] \"", when);
     n = put_escaped(line, cap, n, r->method, 32);
@@ -204,9 +283,25 @@ void gw_log_access(const struct gw_request *r)
     n = put_escaped(line, cap, n, find_header(r, "referer", "HTTP_REFERER"), 512);
     n = appendf(line, cap, n, "\" \"");
     n = put_escaped(line, cap, n, find_header(r, "user-agent", "HTTP_USER_AGENT"), 512);
-    uint64_t end = gw_now_ns();
-    double total = r->t_head ? (double)(end - r->t_head) / 1e9 : 0.0;
-    n = appendf(line, cap, n, "\" %.6f", total);
+    n = appendf(line, cap, n, "\" rt=%.6f q=%.6f gil=%.6f app=%.6f send=%.6f", secs(t->total),
+                secs(t->queue), secs(t->gil), secs(t->app), secs(t->send));
+    return n;
+}
+
+void gw_log_access(const struct gw_request *r)
+{
+    char line[16384];
+    size_t n, cap = sizeof(line) - 2;
+    if (access_fd < 0)
+        return;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct gw_request_times t;
+    gw_request_times(r, &t);
+    if (access_json)
+        n = format_json(line, cap, r, &t, &tv);
+    else
+        n = format_combined(line, cap, r, &t, &tv);
     if (n > cap)
         n = cap;
     line[n++] = '\n';

@@ -27,7 +27,12 @@ void gw_log(enum gw_log_level level, const char *fmt, ...) __attribute__((format
 /* Raw bytes to the error log (wsgi.errors): written as they are, in one write. */
 void gw_log_raw(const char *buf, size_t len);
 
-/* One access-log line for a finished request (combined format plus request time). */
+/* Start-up, before any thread: on = 1 writes access lines as JSON objects instead of
+ * the combined format (docs/ops-logs-metrics.md describes both). */
+void gw_log_access_json(int on);
+
+/* One access-log line for a finished request (after gw_request_finish): combined
+ * format plus the time split, or one JSON object per line. */
 void gw_log_access(const struct gw_request *r);
 
 #endif

@@ -32,6 +32,7 @@
 #include "gateway/pool.h"
 #include "gateway/sd_notify.h"
 #include "gateway/server.h"
+#include "gateway/stats.h"
 #include "gateway/util.h"
 #include "protocols/fastcgi.h"
 #include "protocols/http.h"
@@ -144,6 +145,14 @@ static struct {
     ev_io w;
 } succ = {.pid = 0, .fd = -1};
 
+/* A reload that did not happen: this process serves the metrics again. */
+static void relisten_stats(struct gw_server *s)
+{
+    char err[256];
+    if (cfg.stats_addr != NULL && gw_stats_listen(s->loop, cfg.stats_addr, err, sizeof(err)) != 0)
+        gw_log(GW_LOG_ERROR, "--stats: %s", err);
+}
+
 static void successor_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct gw_server *s = w->data;
@@ -172,6 +181,7 @@ static void successor_cb(struct ev_loop *loop, ev_io *w, int revents)
            (int)succ.pid, WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st));
     succ.pid = 0;
     s->retire_after = 0;
+    relisten_stats(s);
     gw_sd_notify("READY=1\nSTATUS=reload failed; serving the old code");
 }
 
@@ -195,6 +205,8 @@ static int spawn_successor(struct gw_server *s)
     }
     sigset_t none;
     sigemptyset(&none);
+    if (cfg.stats_addr != NULL)
+        gw_stats_close(); /* the successor serves the metrics (its own counters) */
     pid_t pid = fork();
     if (pid == 0) { /* async-signal-safe calls only: other threads exist */
         sigprocmask(SIG_SETMASK, &none, NULL);
@@ -206,6 +218,7 @@ static int spawn_successor(struct gw_server *s)
     close(p[1]);
     if (pid < 0) {
         close(p[0]);
+        relisten_stats(s);
         return -1;
     }
     gw_log(GW_LOG_INFO, "reload: started a successor (pid %d)", (int)pid);
@@ -250,6 +263,8 @@ static int serve(int ready_fd, int (*reload)(struct gw_server *s))
                    listeners[i].proto->name);
         gw_pidfile_write(cfg.pid_file);
     }
+    if (cfg.stats_addr != NULL)
+        gw_log(GW_LOG_INFO, "metrics on %s (/metrics, /stats)", cfg.stats_addr);
     gw_log(GW_LOG_INFO, "wsgate %s serving %s with %d threads", GW_VERSION, cfg.app_spec,
            cfg.threads);
     say_ready(ready_fd);
@@ -352,6 +367,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "wsgate: %s\n", err);
         return 2;
     }
+    gw_log_access_json(cfg.access_format == GW_ACCESS_JSON);
     signal(SIGPIPE, SIG_IGN);
     gw_sd_notify_init();
     raise_fd_limit();
@@ -369,6 +385,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "wsgate: %s\n", err);
         goto done;
     }
+    /* --stats: the shared counters, one slot per worker process. Like the listeners,
+     * a busy address fails before Python starts. The master serves them on its own
+     * loop; a single process on the default loop, which gw_server_init adopts. */
+    if (cfg.stats_addr != NULL) {
+        int one = cfg.processes == 1;
+        struct ev_loop *loop = one ? ev_default_loop(EVFLAG_AUTO) : NULL;
+        if (gw_stats_init(cfg.processes, err, sizeof(err)) != 0 ||
+            (one &&
+             (loop == NULL || gw_stats_listen(loop, cfg.stats_addr, err, sizeof(err)) != 0))) {
+            fprintf(stderr, "wsgate: %s\n", err);
+            goto done;
+        }
+        if (one)
+            gw_stats_set_slot(0);
+    }
     if (cfg.processes > 1) {
         status = run_master();
     } else if (start_python() == 0) {
@@ -379,6 +410,7 @@ int main(int argc, char **argv)
     }
     gw_pidfile_remove(cfg.pid_file);
 done:
+    gw_stats_close();
     for (size_t i = 0; i < nopen; i++)
         gw_listener_close(&listeners[i]);
     gw_log_close();

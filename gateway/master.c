@@ -29,6 +29,7 @@
 #include "gateway/log.h"
 #include "gateway/sd_notify.h"
 #include "gateway/server.h"
+#include "gateway/stats.h"
 #include "gateway/util.h"
 
 #define OLD_ENV        "WSGATE_OLD_WORKERS"
@@ -125,7 +126,9 @@ static void child(struct master *m, int slot)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     close(m->sigfd);
     close(m->ready_rd);
+    gw_stats_forget_after_fork(NULL); /* the master's loop is not run here */
     ev_loop_destroy(m->loop);
+    gw_stats_set_slot(slot);
     sigset_t chld;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
@@ -239,6 +242,8 @@ static void reaped(struct master *m, pid_t pid, int st)
         if (m->old[i] != pid)
             continue;
         m->old[i] = m->old[--m->nold];
+        if (m->old_asked)
+            gw_stats_note_restart("reload");
         gw_log(m->old_asked ? GW_LOG_INFO : GW_LOG_WARNING, "old worker (pid %d) %s", (int)pid,
                describe(st, how, sizeof(how)));
         return;
@@ -248,6 +253,7 @@ static void reaped(struct master *m, pid_t pid, int st)
         if (s->pid != pid)
             continue;
         s->pid = 0;
+        gw_stats_slot_exited(i);
         int was_ready = s->ready;
         s->ready = 0;
         if (m->stopping) {
@@ -276,6 +282,10 @@ static void reaped(struct master *m, pid_t pid, int st)
                 return;
             }
         }
+        gw_stats_note_restart(clean             ? "max-requests"
+                              : stuck           ? "stuck"
+                              : WIFSIGNALED(st) ? "signal"
+                                                : "exit");
         uint64_t delay = 0;
         if (s->streak > 0) {
             delay = 100000000ull << (s->streak - 1 < 7 ? s->streak - 1 : 7);
@@ -414,6 +424,15 @@ static int setup(struct master *m)
     ev_io_init(&m->ready_w, ready_cb, m->ready_rd, EV_READ);
     m->ready_w.data = m;
     ev_io_start(m->loop, &m->ready_w);
+    if (m->cfg->stats_addr != NULL) {
+        char err[256];
+        if (gw_stats_listen(m->loop, m->cfg->stats_addr, err, sizeof(err)) != 0) {
+            gw_log(GW_LOG_CRITICAL, "%s", err);
+            fprintf(stderr, "wsgate: %s\n", err);
+            return -1;
+        }
+        gw_log(GW_LOG_INFO, "metrics on %s (/metrics, /stats)", m->cfg->stats_addr);
+    }
     ev_timer_init(&m->tick, tick_cb, 0.1, 0.1);
     m->tick.data = m;
     ev_timer_start(m->loop, &m->tick);
@@ -450,6 +469,7 @@ int gw_master_run(const struct gw_config *cfg, struct gw_listener *ls, size_t nl
     if (!m.stopping || running(&m) > 0)
         ev_run(m.loop, 0);
     gw_log(GW_LOG_INFO, "master stopped");
+    gw_stats_close();
     ev_loop_destroy(m.loop);
     close(m.sigfd);
     close(m.ready_rd);

@@ -8,6 +8,8 @@
  * finish, only when --timeout is set), runs app->handle (which takes the GIL
  * itself), ends the response with gw_request_finish, writes the access-log line and
  * hands the connection back to the server. No lock is held during any of that.
+ * Each finished request is counted in the metrics (gateway/stats.h) just before its
+ * access line; the queue depth and busy-thread gauges are kept here too.
  *
  * Lock order: pool.lock is a leaf (see gateway/server.h); the GIL is never taken while
  * it is held.
@@ -24,6 +26,7 @@
 #include "gateway/log.h"
 #include "gateway/request.h"
 #include "gateway/server.h"
+#include "gateway/stats.h"
 #include "gateway/util.h"
 #include "gateway/watchdog.h"
 
@@ -63,6 +66,7 @@ static struct gw_request *pop(struct gw_pool *p, int was_busy)
         p->head = (p->head + 1) % p->cap;
         p->count--;
         p->nbusy++;
+        gw_stats_queue_set((long)p->count);
     }
     pthread_mutex_unlock(&p->lock);
     return r;
@@ -79,18 +83,23 @@ static void *worker_main(void *arg)
     struct gw_request *r;
     int slot = __atomic_fetch_add(&p->nslots, 1, __ATOMIC_RELAXED);
     int was_busy = 0;
+    gw_stats_threads_add(1);
     while ((r = pop(p, was_busy)) != NULL) {
         was_busy = 1;
         r->t_worker = gw_now_ns();
+        gw_stats_busy_add(1);
         if (p->wd != NULL)
             gw_watchdog_enter(p->wd, slot, r, tctx);
         int ok = p->app->handle(tctx, r);
         gw_request_finish(r, ok);
         if (p->wd != NULL)
             gw_watchdog_leave(p->wd, slot);
-        gw_log_access(r); /* the request lives until the hand-back */
+        gw_stats_note_request(r); /* the request lives until the hand-back */
+        gw_log_access(r);
+        gw_stats_busy_add(-1);
         gw_server_hand_back(p->srv, r);
     }
+    gw_stats_threads_add(-1);
     if (p->app->thread_stop)
         p->app->thread_stop(tctx);
     return NULL;
@@ -149,6 +158,7 @@ int gw_pool_submit(struct gw_pool *p, struct gw_request *r)
     if (p->count < p->cap && !p->stopping) {
         p->ring[(p->head + p->count) % p->cap] = r;
         p->count++;
+        gw_stats_queue_set((long)p->count);
         rc = 0;
         /* A worker that is running a request takes this one when it is done: waking
          * a sleeping one now would only make it wait for the GIL. gw_pool_kick wakes

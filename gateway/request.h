@@ -5,9 +5,9 @@
  *
  * Ownership: a request belongs to its connection. All slices point into the
  * connection's buffers (or the listener's strings) and stay valid until the
- * worker hands the connection back to the loop, after gw_request_finish. Between dispatch and finish exactly one worker thread
- * owns the request; the functions below are called only by that thread, with the
- * GIL released (they block on the socket). The one exception is --timeout: the
+ * worker hands the connection back to the loop, after gw_request_finish. Between dispatch and
+ * finish exactly one worker thread owns the request; the functions below are called only by that
+ * thread, with the GIL released (they block on the socket). The one exception is --timeout: the
  * watchdog (gateway/watchdog.c) may answer 504 for a request whose head has not
  * gone out, under the head_claim handshake declared at the end of this file.
  */
@@ -59,12 +59,15 @@ struct gw_request {
     int keep;            /* set by gw_request_finish: the connection may carry on */
 
     /* Filled while it runs, for the access log. Times are CLOCK_MONOTONIC ns. */
-    int status;            /* status code sent, 0 before send_head */
-    uint64_t bytes_sent;   /* body bytes written */
-    uint64_t t_head;       /* head complete (loop thread) */
-    uint64_t t_worker;     /* taken by a worker */
-    uint64_t t_app;        /* GIL acquired, app about to be called (python/) */
-    uint64_t t_app_done;   /* app returned its iterable or raised (python/) */
+    int status;          /* status code sent, 0 before send_head */
+    uint64_t bytes_sent; /* body bytes written */
+    uint64_t t_head;     /* head complete (loop thread) */
+    uint64_t t_worker;   /* taken by a worker */
+    uint64_t t_app;      /* GIL acquired, app about to be called (python/) */
+    uint64_t t_app_done; /* app returned its iterable or raised (python/) */
+    uint64_t t_send;     /* ns inside gw_request_send_* and _finish (accumulated) */
+    uint64_t t_end;      /* response finished (end of gw_request_finish) */
+    uint64_t bytes_in;   /* body bytes read through gw_request_read */
 
     /* --timeout (gateway/watchdog.c): who writes the response head, a GW_HEAD_*
      * value changed only with atomics. watched is set by the worker when it takes the
@@ -72,6 +75,15 @@ struct gw_request {
      * touched and the calls below cost nothing more than that test. */
     int watched;
     int head_claim;
+};
+
+/* The time split of a finished request, in ns (see gw_request_times). */
+struct gw_request_times {
+    uint64_t queue; /* t_worker - t_head: waiting in the pool's queue */
+    uint64_t gil;   /* t_app - t_worker: waiting for the GIL (and the thread state) */
+    uint64_t app;   /* (t_end - t_app) - send: in the app, iterating, reading the body */
+    uint64_t send;  /* t_send: writing the response (head, body, file, end) */
+    uint64_t total; /* t_end - t_head */
 };
 
 /* Values of head_claim. The worker and the watchdog race for the head: whoever moves
@@ -125,6 +137,13 @@ int gw_request_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
  * the access log) until the worker hands the connection back to the loop.
  */
 void gw_request_finish(struct gw_request *r, int ok);
+
+/*
+ * The time split of r after gw_request_finish. Missing stamps (a request that never
+ * reached the app) count as zero-length phases; the four parts are never negative
+ * and add up to at most total. Any thread; reads r only.
+ */
+void gw_request_times(const struct gw_request *r, struct gw_request_times *t);
 
 /* 1 when the client has gone (a send failed) or the request timed out (the server
  * answered 504 itself); the app handler may stop iterating. */

@@ -30,6 +30,7 @@
 #include "gateway/protocol.h"
 #include "gateway/request.h"
 #include "gateway/sd_notify.h"
+#include "gateway/stats.h"
 #include "gateway/status.h"
 #include "gateway/util.h"
 
@@ -160,6 +161,7 @@ static int dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r
         ev_timer_again(s->loop, &s->kick);
     if (queued < 0) {
         gw_log(GW_LOG_WARNING, "%s: request queue full, refusing a request", c->listener->spec);
+        gw_stats_note_reject(c->proto->name, 503);
         if (c->proto->reject(c, r, 503)) {
             ev_timer_stop(s->loop, &c->timer);
             flush_reply(s, c);
@@ -169,6 +171,7 @@ static int dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r
     }
     c->inflight++;
     s->ndispatched++;
+    gw_stats_inflight_add(1);
     ev_timer_stop(s->loop, &c->timer);
     if (!c->proto->multiplexed) {
         ev_io_stop(s->loop, &c->io);
@@ -308,6 +311,7 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         if (c->in.end > c->in.start && c->inflight == 0) {
             c->out.start = c->out.end = 0;
             if (c->proto->reject(c, NULL, 408)) {
+                gw_stats_note_reject(c->proto->name, 408);
                 c->state = GW_CONN_REPLYING;
                 flush_reply(s, c);
                 return;
@@ -423,6 +427,7 @@ static void request_back(struct gw_server *s, struct gw_request *r)
     struct gw_conn *c = r->conn;
     int keep = r->keep;
     s->ndispatched--;
+    gw_stats_inflight_add(-1);
     c->inflight--;
     c->requests++;
     s->served++;

@@ -88,7 +88,11 @@ ACCESS_RE = re.compile(
 
 
 def parse_duration(rest):
-    """The request time after the combined fields, in seconds."""
+    """The request time after the combined fields, in seconds: rt= of the time
+    split (docs/ops-logs-metrics.md), else a bare number at the end."""
+    m = re.search(r"(?:^|\s)rt=(\d+\.\d+)(?:\s|$)", rest)
+    if m:
+        return float(m.group(1)), "s"
     m = re.search(r"(\d+(?:\.\d+)?)\s*(us|µs|ms|s)?\s*$", rest.strip())
     assert m, "no request time at the end of the access line: %r" % rest
     v = float(m.group(1))

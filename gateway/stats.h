@@ -1,0 +1,84 @@
+/*
+ * Metrics: counters and gauges in one shared anonymous mapping, and the small HTTP
+ * responder that serves them (--stats ADDR: Prometheus text at /metrics, JSON at
+ * /stats).
+ *
+ * The mapping is made once, before any fork, by gw_stats_init: one slot per worker
+ * process (slot 0 in single-process mode; in prefork the master gives worker i the
+ * slot i, reused by its replacement) plus a master area for restart counts. Every
+ * counter is a C11 atomic updated with relaxed order, so any thread of any process
+ * updates it without a lock; the responder only reads. Counters are never reset
+ * (a replacement worker keeps adding to its slot's counters); gauges are reset by
+ * gw_stats_set_slot.
+ *
+ * The responder runs on a libev loop (the server's loop in single-process mode, the
+ * master's loop in prefork) and never touches Python or the GIL, so it answers while
+ * every worker thread is busy in the app.
+ *
+ * Every gw_stats_note_* function is a cheap no-op before gw_stats_init (no --stats).
+ */
+#ifndef GW_STATS_H
+#define GW_STATS_H
+
+#include <ev.h>
+#include <stddef.h>
+
+struct gw_request;
+
+/* Master / main thread, before any fork or thread: maps the shared area with nslots
+ * worker slots (1..GW_STATS_MAX_SLOTS) and makes slot 0 the current one. Returns 0
+ * or -1 with one line in err. */
+#define GW_STATS_MAX_SLOTS 256
+int gw_stats_init(int nslots, char *err, size_t errlen);
+
+/* Worker process, right after fork and before its threads start: this process now
+ * owns slot (0..nslots-1): records getpid() there and resets the slot's gauges
+ * (threads, busy, queue depth, in-flight). Out-of-range slots are ignored. */
+void gw_stats_set_slot(int slot);
+
+/* Master: the worker in slot has exited (before its replacement starts): clears its
+ * pid and gauges so /metrics stops reporting it. */
+void gw_stats_slot_exited(int slot);
+
+/* Master: counts a worker restart. cause is one of "exit", "signal", "stuck",
+ * "max-requests", "reload"; anything else counts as "other". */
+void gw_stats_note_restart(const char *cause);
+
+/* Worker thread, after gw_request_finish: counts a finished request (by front-end
+ * and status class), its body bytes in and out, and its total and GIL-wait times in
+ * the histograms. */
+void gw_stats_note_request(const struct gw_request *r);
+
+/* Loop thread: a request answered on the loop without reaching a worker (503 when
+ * the queue is full, 408 head timeout). proto_name is the front-end's name. */
+void gw_stats_note_reject(const char *proto_name, int status);
+
+/* Gauges of the current process's slot (any thread). */
+void gw_stats_inflight_add(int delta); /* loop: dispatched (+1) / handed back (-1) */
+void gw_stats_queue_set(long depth);   /* pool: requests waiting for a thread */
+void gw_stats_threads_add(int delta);  /* pool: a worker thread started / stopped */
+void gw_stats_busy_add(int delta);     /* pool: a thread took (+1) / ended (-1) a request */
+
+/* Any thread: the metrics as Prometheus text (json = 0) or one JSON object (json =
+ * 1), summed over every slot. Returns a malloc'd buffer the caller frees, its length
+ * in *len; NULL before gw_stats_init or when out of memory. Never takes the GIL. */
+char *gw_stats_render(int json, size_t *len);
+
+/* Loop thread of the process that serves the metrics: opens ADDR (HOST:PORT,
+ * :PORT, [V6]:PORT, unix:PATH) and serves /metrics and /stats on loop. Returns 0 or
+ * -1 with one line in err. At most one responder per process. */
+int gw_stats_listen(struct ev_loop *loop, const char *addr, char *err, size_t errlen);
+
+/* Loop thread: stops the responder, closes its connections and its listening socket
+ * (removing a unix socket file). Idempotent. */
+void gw_stats_close(void);
+
+/* A forked child that inherited the responder: closes the listening socket and the
+ * connections' descriptors and frees their memory, without removing a unix socket
+ * file (the parent still serves it). inherited: NULL when the child will never run
+ * the loop the responder was on; otherwise the child's copy of that loop, which it
+ * keeps using: the watchers are stopped on it (no system call; run ev_loop_fork on
+ * it before ev_run). */
+void gw_stats_forget_after_fork(struct ev_loop *inherited);
+
+#endif

@@ -1,0 +1,352 @@
+"""--stats ADDR (issue 5): Prometheus text at /metrics, JSON at /stats, served by the
+loop without the GIL. The counters are checked against the exact requests each test
+sends, over HTTP and FastCGI (tests/integration/fcgi_client.py), with Debian's
+prometheus_client parser; the responder's own HTTP handling (404, 405, 400, 431, a
+silent client) over raw sockets.
+
+A request is counted right after its response is finished, so a client can read its
+response a moment before the counter moves: the tests poll /metrics (with a deadline)
+until the expected total shows up, then check every number exactly.
+"""
+import json
+import os
+import socket
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import free_port, run_cli
+from fcgi_client import FcgiConn, cgi_params
+from frontends import start_fcgi_wsgate
+from wsgate_util import t, wait_for
+
+prom_parser = pytest.importorskip("prometheus_client.parser")
+
+SLOTS = ("1xx", "2xx", "3xx", "4xx", "5xx")
+
+
+def start(wsgate, *args, app="it_stats", fastcgi=False, **kw):
+    port = free_port()
+    argv = ["--stats", "127.0.0.1:%d" % port] + list(args)
+    if fastcgi:
+        srv = start_fcgi_wsgate(wsgate, app, *argv, **kw)
+    else:
+        srv = wsgate(app, *argv, **kw)
+    srv.stats_port = port
+    wait_for(lambda: _can_connect(port), t(10), what="the --stats listener")
+    return srv
+
+
+def _can_connect(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def stats_get(srv, path, timeout=None, method="GET"):
+    return requests.request(method, "http://127.0.0.1:%d%s" % (srv.stats_port, path),
+                            timeout=t(5) if timeout is None else timeout)
+
+
+def metrics(srv, timeout=None):
+    """/metrics parsed: {sample name: [(labels, value)]}, plus the families' types."""
+    r = stats_get(srv, "/metrics", timeout=timeout)
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    samples, types = {}, {}
+    for fam in prom_parser.text_string_to_metric_families(r.text):
+        types[fam.name] = fam.type
+        for s in fam.samples:
+            samples.setdefault(s.name, []).append((s.labels, s.value))
+    return samples, types
+
+
+def value(samples, name, **labels):
+    """The one sample of name whose labels include labels."""
+    found = [v for lab, v in samples.get(name, [])
+             if all(lab.get(k) == str(x) for k, x in labels.items())]
+    assert len(found) == 1, "%s%r: %r" % (name, labels, samples.get(name))
+    return found[0]
+
+
+def total_requests(samples):
+    return sum(v for _, v in samples.get("wsgate_requests_total", []))
+
+
+def wait_total(srv, n):
+    """Polls /metrics until n requests are counted; returns the samples."""
+    def ready():
+        s, _ = metrics(srv)
+        return s if total_requests(s) >= n else None
+    s = wait_for(ready, t(10), what="%d requests counted in /metrics" % n)
+    assert total_requests(s) == n, s["wsgate_requests_total"]
+    return s
+
+
+def fcgi_get(srv, uri, body=None):
+    method = "GET" if body is None else "POST"
+    with FcgiConn(srv.fcgi_addr) as c:
+        res = c.request(cgi_params(method, uri, body=body), body=body or b"")
+    return res
+
+
+# ---------------------------------------------------------------- counters
+
+def test_counts_by_frontend_and_class(wsgate):
+    srv = start(wsgate, "--threads", "2", fastcgi=True)
+    for i in range(7):
+        r = requests.get(srv.url("/ok/%d?body=100" % i), timeout=t(10))
+        assert r.status_code == 200 and len(r.content) == 100
+    for i in range(3):
+        r = requests.get(srv.url("/status/404?body=30"), timeout=t(10))
+        assert r.status_code == 404
+    a = fcgi_get(srv, "/via/fcgi?body=50")
+    b = fcgi_get(srv, "/via/fcgi?body=50", body=b"y" * 1234)
+    assert a.status == 200 and b.status == 200 and len(b.body) == 50
+
+    s = wait_total(srv, 12)
+    expect = {("http", "2xx"): 7, ("http", "4xx"): 3, ("fastcgi", "2xx"): 2}
+    for fe in ("http", "fastcgi", "scgi"):
+        for cls in SLOTS:
+            assert value(s, "wsgate_requests_total", frontend=fe, status=cls) == \
+                expect.get((fe, cls), 0), (fe, cls)
+    assert value(s, "wsgate_bytes_out_total", frontend="http") == 7 * 100 + 3 * 30
+    assert value(s, "wsgate_bytes_out_total", frontend="fastcgi") == 2 * 50
+    assert value(s, "wsgate_bytes_in_total", frontend="fastcgi") == 1234
+    assert value(s, "wsgate_bytes_in_total", frontend="http") == 0
+
+    for h in ("wsgate_request_duration_seconds", "wsgate_gil_wait_seconds"):
+        assert value(s, h + "_count") == 12
+        buckets = sorted(((float(lab["le"]), v) for lab, v in s[h + "_bucket"]))
+        assert buckets[-1] == (float("inf"), 12)
+        counts = [v for _, v in buckets]
+        assert counts == sorted(counts), "buckets are cumulative"
+        assert 0 <= value(s, h + "_sum") < t(10)
+
+    pid = str(srv.pid)
+    assert value(s, "wsgate_worker_threads", worker=0, pid=pid, state="idle") == 2
+    assert value(s, "wsgate_worker_threads", worker=0, pid=pid, state="busy") == 0
+    assert value(s, "wsgate_queue_depth", worker=0, pid=pid) == 0
+    assert 1 << 20 < value(s, "wsgate_worker_rss_bytes", worker=0, pid=pid) < 1 << 34
+    assert value(s, "wsgate_workers") == 1
+    for cause in ("exit", "signal", "stuck", "max-requests", "reload"):
+        assert value(s, "wsgate_worker_restarts_total", cause=cause) == 0
+
+
+def test_types_and_json_agree(wsgate):
+    srv = start(wsgate)
+    for _ in range(4):
+        requests.get(srv.url("/x?body=7"), timeout=t(10))
+    requests.get(srv.url("/status/500?body=3"), timeout=t(10))
+    s = wait_total(srv, 5)
+    _, types = metrics(srv)
+    assert types["wsgate_requests"] == "counter"
+    assert types["wsgate_request_duration_seconds"] == "histogram"
+    assert types["wsgate_gil_wait_seconds"] == "histogram"
+    assert types["wsgate_worker_threads"] == "gauge"
+    assert types["wsgate_requests_in_flight"] == "gauge"
+
+    r = stats_get(srv, "/stats")
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/json"
+    j = r.json()
+    for fe in ("http", "fastcgi", "scgi"):
+        for cls in SLOTS:
+            assert j["requests"][fe][cls] == \
+                value(s, "wsgate_requests_total", frontend=fe, status=cls)
+    assert j["requests"]["http"]["2xx"] == 4 and j["requests"]["http"]["5xx"] == 1
+    assert j["bytes_out"]["http"] == 4 * 7 + 3
+    assert j["request_duration_seconds"]["count"] == 5
+    assert j["request_duration_seconds"]["buckets"]["+Inf"] == 5
+    assert j["gil_wait_seconds"]["count"] == 5
+    assert set(j["restarts"]) >= {"exit", "signal", "stuck", "max-requests", "reload"}
+    (w,) = j["workers"]
+    assert w["pid"] == srv.pid and w["worker"] == 0
+    assert w["busy"] + w["idle"] == w["threads"] > 0
+    assert w["rss_bytes"] > 1 << 20
+
+
+def test_answers_while_every_thread_is_busy(wsgate, tmp_path):
+    srv = start(wsgate, "--threads", "2")
+    marks = [str(tmp_path / ("m%d" % i)) for i in range(2)]
+    results = []
+
+    def slow(i, mark=None):
+        url = "/sleep/%d?t=%s" % (i, t(2))
+        if mark:
+            url += "&mark=" + mark
+        results.append(requests.get(srv.url(url), timeout=t(20)).status_code)
+
+    threads = [threading.Thread(target=slow, args=(i, marks[i])) for i in range(2)]
+    for th in threads:
+        th.start()
+    wait_for(lambda: all(os.path.exists(m) for m in marks), t(10), what="both apps running")
+    queued = threading.Thread(target=slow, args=(2,))
+    queued.start()
+    threads.append(queued)
+
+    def third_queued():
+        s, _ = metrics(srv)
+        return s if value(s, "wsgate_queue_depth", worker=0, pid=srv.pid) == 1 else None
+    wait_for(third_queued, t(5), what="the third request queued")
+
+    t0 = time.monotonic()
+    s, _ = metrics(srv, timeout=t(1))
+    assert time.monotonic() - t0 < t(1)
+    pid = srv.pid
+    assert value(s, "wsgate_worker_threads", worker=0, pid=pid, state="busy") == 2
+    assert value(s, "wsgate_worker_threads", worker=0, pid=pid, state="idle") == 0
+    assert value(s, "wsgate_requests_in_flight", worker=0, pid=pid) == 3
+    assert value(s, "wsgate_queue_depth", worker=0, pid=pid) == 1
+    assert total_requests(s) == 0
+    assert stats_get(srv, "/stats", timeout=t(1)).json()["workers"][0]["busy"] == 2
+    for th in threads:
+        th.join(t(30))
+    assert results == [200, 200, 200]
+    s = wait_total(srv, 3)
+    assert value(s, "wsgate_requests_in_flight", worker=0, pid=pid) == 0
+    # the queued request waited for a thread, so at least one took >= 2 sleeps
+    assert value(s, "wsgate_request_duration_seconds_sum") >= 3 * t(2)
+
+
+def test_overload_503_counted(wsgate, tmp_path):
+    srv = start(wsgate, "--threads", "1", "--queue", "1")
+    mark = str(tmp_path / "busy")
+    out = []
+    th = threading.Thread(target=lambda: out.append(requests.get(
+        srv.url("/a?t=%s&mark=%s" % (t(2), mark)), timeout=t(20)).status_code))
+    th.start()
+    wait_for(lambda: os.path.exists(mark), t(10), what="the app running")
+    th2 = threading.Thread(target=lambda: out.append(requests.get(
+        srv.url("/b"), timeout=t(20)).status_code))
+    th2.start()
+    wait_for(lambda: value(metrics(srv)[0], "wsgate_queue_depth", worker=0, pid=srv.pid) == 1,
+             t(5), what="one request queued")
+    r = requests.get(srv.url("/c"), timeout=t(10))
+    assert r.status_code == 503
+    th.join(t(30))
+    th2.join(t(30))
+    assert sorted(out) == [200, 200]
+    s = wait_total(srv, 3)
+    assert value(s, "wsgate_requests_total", frontend="http", status="5xx") == 1
+    assert value(s, "wsgate_requests_total", frontend="http", status="2xx") == 2
+    # the histograms count requests that reached a worker
+    assert value(s, "wsgate_request_duration_seconds_count") == 2
+
+
+# ---------------------------------------------------------------- the responder
+
+def raw(port, data, timeout=None):
+    s = socket.create_connection(("127.0.0.1", port), timeout=t(5))
+    try:
+        s.settimeout(t(5) if timeout is None else timeout)
+        if data:
+            s.sendall(data)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+    finally:
+        s.close()
+
+
+def test_paths_and_methods(wsgate):
+    srv = start(wsgate, app="it_count")
+    r = stats_get(srv, "/nothing-here")
+    assert r.status_code == 404
+    assert r.headers["Connection"] == "close"
+    assert stats_get(srv, "/metrics/extra").status_code == 404
+    r = stats_get(srv, "/metrics", method="POST")
+    assert r.status_code == 405 and "GET" in r.headers["Allow"]
+    assert stats_get(srv, "/stats", method="DELETE").status_code == 405
+    assert stats_get(srv, "/metrics?name[]=x").status_code == 200
+    h = stats_get(srv, "/metrics", method="HEAD")
+    assert h.status_code == 200 and int(h.headers["Content-Length"]) > 100
+    out = raw(srv.stats_port, b"HEAD /stats HTTP/1.0\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200 ") and out.endswith(b"\r\n\r\n")
+    assert raw(srv.stats_port, b"garbage\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    assert raw(srv.stats_port, b"GET /metrics\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    big = b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 8000 + b"\r\n\r\n"
+    assert raw(srv.stats_port, big).startswith(b"HTTP/1.1 431 ")
+    # the app's listener never saw any of it
+    assert requests.get(srv.url("/__log"), timeout=t(10)).json() == []
+
+
+def test_silent_clients_do_not_block(wsgate):
+    srv = start(wsgate, app="it_count")
+    idle = [socket.create_connection(("127.0.0.1", srv.stats_port), timeout=t(5))
+            for _ in range(5)]
+    half = socket.create_connection(("127.0.0.1", srv.stats_port), timeout=t(5))
+    half.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+    try:
+        t0 = time.monotonic()
+        assert stats_get(srv, "/metrics", timeout=t(2)).status_code == 200
+        assert time.monotonic() - t0 < t(2)
+        assert requests.get(srv.url("/x"), timeout=t(10)).status_code == 200
+        # the responder gives up on a head that does not arrive (5 s)
+        half.settimeout(t(10))
+        assert half.recv(100) == b""
+    finally:
+        for s in idle + [half]:
+            s.close()
+
+
+def test_stats_on_unix_socket(wsgate, unix_sock_dir):
+    path = os.path.join(unix_sock_dir, "stats.sock")
+    srv = wsgate("it_stats", "--stats", "unix:" + path)
+    wait_for(lambda: os.path.exists(path), t(10), what="the stats socket")
+    requests.get(srv.url("/one"), timeout=t(10))
+    deadline = time.monotonic() + t(10)
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(t(5))
+        s.connect(path)
+        s.sendall(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        s.close()
+        head, _, body = out.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ")
+        if json.loads(body)["requests"]["http"]["2xx"] == 1:
+            break
+        assert time.monotonic() < deadline, body
+        time.sleep(0.05)
+    rc, problem = srv.stop()
+    assert rc == 0 and problem is None
+    assert not os.path.exists(path), "the stats socket file is removed at exit"
+
+
+@pytest.mark.parametrize("addr", ["nonsense", "127.0.0.1:99999", "unix:/nonexistent/d/s.sock"])
+def test_bad_stats_address(addr):
+    p = run_cli("--stats", addr, "--pythonpath", "tests/apps", "--http",
+                "127.0.0.1:%d" % free_port(), "it_count")
+    assert p.returncode != 0
+    err = p.stderr.decode()
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "stats" in lines[0] and addr in lines[0], err
+
+
+def test_stats_address_in_use(wsgate):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        p = run_cli("--stats", "127.0.0.1:%d" % busy.getsockname()[1], "--pythonpath",
+                    "tests/apps", "--http", "127.0.0.1:%d" % free_port(), "it_count")
+    finally:
+        busy.close()
+    assert p.returncode != 0
+    assert b"in use" in p.stderr.lower() and len(p.stderr.splitlines()) == 1, p.stderr
