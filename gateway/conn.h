@@ -58,13 +58,15 @@ struct gw_conn {
                                 the loop; each read then extends the deadline (idle) */
     size_t linger_bytes;
 
-    unsigned inflight; /* requests owned by workers (loop thread only) */
-    int paused;        /* set by a multiplexed front-end: stop reading until resumed */
-    int close_after;   /* multiplexed: close once the requests in flight are back */
-    int resume_queued; /* on the server's resume list (under server.back_lock) */
-    int broken;        /* a send or receive failed: use gw_conn_broken / _set_broken,
-                          several workers may share a multiplexed connection */
-    unsigned requests; /* requests served on this connection */
+    unsigned inflight;  /* requests owned by workers (loop thread only) */
+    int paused;         /* set by a multiplexed front-end: stop reading until resumed */
+    int close_after;    /* multiplexed: close once the requests in flight are back */
+    int resume_queued;  /* on the server's resume list (under server.back_lock) */
+    int broken;         /* a send or receive failed: use gw_conn_broken / _set_broken,
+                           several workers may share a multiplexed connection */
+    unsigned requests;  /* requests served on this connection */
+    int fresh;          /* prefork: accepted < FRESH_SECONDS ago, no request dispatched yet */
+    double accepted_at; /* loop time of the accept */
 
     char remote_addr[64];
     char remote_port[8];

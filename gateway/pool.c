@@ -43,6 +43,7 @@ struct gw_pool {
     int nslots;             /* atomic: slot numbers handed to starting workers */
     int nwaiting;           /* workers asleep on `ready` */
     int nbusy;              /* workers between pop and their next pop */
+    int nrunning;           /* workers between pop and the hand-back (gw_pool_idle) */
     uint64_t ndone;         /* requests finished (progress, for gw_pool_kick) */
     uint64_t kick_done;     /* ndone at the previous kick */
     struct gw_watchdog *wd; /* --timeout: the request watchdog, else NULL */
@@ -66,6 +67,7 @@ static struct gw_request *pop(struct gw_pool *p, int was_busy)
         p->head = (p->head + 1) % p->cap;
         p->count--;
         p->nbusy++;
+        p->nrunning++;
         gw_stats_queue_set((long)p->count);
     }
     pthread_mutex_unlock(&p->lock);
@@ -97,6 +99,9 @@ static void *worker_main(void *arg)
         gw_stats_note_request(r); /* the request lives until the hand-back */
         gw_log_access(r);
         gw_stats_busy_add(-1);
+        pthread_mutex_lock(&p->lock); /* before the hand-back: gw_pool_idle sees it */
+        p->nrunning--;
+        pthread_mutex_unlock(&p->lock);
         gw_server_hand_back(p->srv, r);
     }
     gw_stats_threads_add(-1);
@@ -170,6 +175,14 @@ int gw_pool_submit(struct gw_pool *p, struct gw_request *r)
     }
     pthread_mutex_unlock(&p->lock);
     return rc;
+}
+
+int gw_pool_idle(struct gw_pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    int idle = p->nthreads - p->nrunning - (int)p->count;
+    pthread_mutex_unlock(&p->lock);
+    return idle;
 }
 
 int gw_pool_kick(struct gw_pool *p)

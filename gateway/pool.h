@@ -23,6 +23,10 @@ struct gw_pool *gw_pool_start(const struct gw_app *app, struct gw_server *srv, i
  * gw_pool_kick soon), or -1 when the queue is full (answer 503). */
 int gw_pool_submit(struct gw_pool *p, struct gw_request *r);
 
+/* Loop: threads asleep and waiting for work beyond the requests already queued
+ * (<= 0: every thread has something to do). */
+int gw_pool_idle(struct gw_pool *p);
+
 /* Loop, on a short timer while requests wait: wakes a sleeping worker if the busy
  * ones finished nothing since the last kick. Returns 1 while kicks are still due. */
 int gw_pool_kick(struct gw_pool *p);

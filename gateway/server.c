@@ -37,12 +37,14 @@
 #define LINGER_SECONDS   2.0
 #define LINGER_MAX_BYTES (256 * 1024)
 #define ACCEPT_BATCH     64
+#define FRESH_SECONDS    0.2    /* prefork: how long a new connection reserves a thread */
 #define KICK_SECONDS     0.0005 /* a queued request waits at most this for a stalled pool */
 
 static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void process(struct gw_server *s, struct gw_conn *c);
 static void retire(struct gw_server *s, const char *why);
+static void balance(struct gw_server *s);
 
 static void abandon_exit(struct gw_server *s);
 
@@ -55,8 +57,17 @@ static void check_done(struct gw_server *s)
     }
 }
 
+static void unfresh(struct gw_server *s, struct gw_conn *c)
+{
+    if (c->fresh) {
+        c->fresh = 0;
+        s->nfresh--;
+    }
+}
+
 static void conn_free(struct gw_server *s, struct gw_conn *c)
 {
+    unfresh(s, c);
     ev_io_stop(s->loop, &c->io);
     ev_timer_stop(s->loop, &c->timer);
     if (c->proto->conn_close)
@@ -172,6 +183,8 @@ static int dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r
     c->inflight++;
     s->ndispatched++;
     gw_stats_inflight_add(1);
+    unfresh(s, c);
+    balance(s);
     ev_timer_stop(s->loop, &c->timer);
     if (!c->proto->multiplexed) {
         ev_io_stop(s->loop, &c->io);
@@ -370,7 +383,29 @@ static void accept_one(struct gw_server *s, struct gw_listener *l, int fd,
         s->all->prev_all = c;
     s->all = c;
     s->nconns++;
+    if (s->cfg->processes > 1) {
+        c->fresh = 1;
+        c->accepted_at = ev_now(s->loop);
+        s->nfresh++;
+        if (!ev_is_active(&s->fresh_timer))
+            ev_timer_again(s->loop, &s->fresh_timer);
+    }
     start_idle(s, c, s->cfg->read_timeout);
+}
+
+/* A fresh connection holds a thread's place only briefly: one that sends nothing
+ * (a browser's preconnect) must not keep this process from accepting. */
+static void fresh_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct gw_server *s = w->data;
+    double old = ev_now(loop) - FRESH_SECONDS;
+    (void)revents;
+    for (struct gw_conn *c = s->all; c != NULL && s->nfresh > 0; c = c->next_all)
+        if (c->fresh && c->accepted_at <= old)
+            unfresh(s, c);
+    if (s->nfresh == 0)
+        ev_timer_stop(loop, w);
+    balance(s);
 }
 
 static void listeners_watch(struct gw_server *s, int on)
@@ -391,12 +426,16 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
     struct gw_server *s = l->srv;
     (void)loop;
     (void)revents;
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
+    /* Worker processes of a master accept one connection per wake-up: the kernel
+     * then spreads a burst over the processes instead of one taking it all. */
+    int batch = s->cfg->processes > 1 ? 1 : ACCEPT_BATCH;
+    for (int i = 0; i < batch; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             accept_one(s, l, fd, &ss, sl);
+            balance(s);
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED)
@@ -417,8 +456,26 @@ static void accept_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct gw_server *s = w->data;
     (void)loop;
     (void)revents;
-    if (!s->stopping)
+    if (!s->stopping && !s->accept_held)
         listeners_watch(s, 1);
+}
+
+/* A worker process of a master stops accepting while all its threads are busy, so
+ * new connections go to a process that can run them (they wait in the kernel's
+ * backlog when every process is busy), and accepts again once a thread is free. */
+static void balance(struct gw_server *s)
+{
+    if (s->cfg->processes <= 1 || s->stopping)
+        return;
+    int idle = gw_pool_idle(s->pool) - (int)s->nfresh > 0;
+    if (!idle && !s->accept_held) {
+        listeners_watch(s, 0);
+        s->accept_held = 1;
+    } else if (idle && s->accept_held) {
+        s->accept_held = 0;
+        if (!ev_is_active(&s->accept_pause))
+            listeners_watch(s, 1);
+    }
 }
 
 /* One request back from its worker: continue its connection or close it. */
@@ -492,6 +549,7 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
         request_back(s, r);
         r = next;
     }
+    balance(s);
     if (s->retire_after != 0 && s->served >= s->retire_after) {
         s->retire_after = 0; /* once, even if the reload fails */
         retire(s, "--max-requests reached");
@@ -715,6 +773,8 @@ int gw_server_init(struct gw_server *s, const struct gw_config *cfg, struct gw_l
     ev_signal_init(&s->sig_hup, hup_cb, SIGHUP);
     s->sig_hup.data = s;
     ev_signal_start(s->loop, &s->sig_hup);
+    ev_timer_init(&s->fresh_timer, fresh_cb, 0., FRESH_SECONDS);
+    s->fresh_timer.data = s;
     ev_timer_init(&s->kick, kick_cb, 0., KICK_SECONDS);
     s->kick.data = s;
     ev_timer_init(&s->stop_deadline, stop_deadline_cb, 1., 0.);

@@ -45,6 +45,9 @@ struct gw_server {
     ev_timer kick;          /* requests queued for busy workers: gw_pool_kick */
     int stopping;
     int draining;          /* atomic copy of stopping for the workers */
+    int accept_held;       /* prefork: not accepting while every thread is busy */
+    size_t nfresh;         /* fresh connections (gateway/conn.h), counted against idle threads */
+    ev_timer fresh_timer;  /* expires fresh connections that send nothing */
     int handed_over;       /* a reload's successor took the listeners: no STOPPING=1 */
     uint64_t served;       /* requests handed back (--max-requests) */
     uint64_t retire_after; /* served count that starts a retirement; 0 = never */

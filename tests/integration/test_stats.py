@@ -350,3 +350,58 @@ def test_stats_address_in_use(wsgate):
         busy.close()
     assert p.returncode != 0
     assert b"in use" in p.stderr.lower() and len(p.stderr.splitlines()) == 1, p.stderr
+
+
+# ---------------------------------------------------------------- prefork
+
+def worker_pids(samples):
+    return {lab["worker"]: int(lab["pid"])
+            for lab, _ in samples.get("wsgate_worker_rss_bytes", [])}
+
+
+def test_prefork_master_serves_summed_counters_and_restarts(wsgate, tmp_path):
+    """-w 2: the master answers /metrics (even with every worker thread asleep in the
+    app), sums the workers' counters, labels each worker's gauges, and counts a
+    kill -9 as a restart caused by a signal."""
+    srv = start(wsgate, "-w", "2", "--threads", "1")
+    s = wait_for(lambda: (lambda m: m if len(worker_pids(m)) == 2 else None)(metrics(srv)[0]),
+                 t(10), what="two workers in /metrics")
+    pids = worker_pids(s)
+    assert srv.pid not in pids.values()
+    for _ in range(10):
+        assert requests.get(srv.url("/x"), timeout=t(5)).status_code == 200
+    for _ in range(4):
+        assert requests.get(srv.url("/status/404"), timeout=t(5)).status_code == 404
+    s = wait_total(srv, 14)
+    assert value(s, "wsgate_requests_total", frontend="http", status="2xx") == 10
+    assert value(s, "wsgate_requests_total", frontend="http", status="4xx") == 4
+    assert value(s, "wsgate_request_duration_seconds_count") == 14
+    assert value(s, "wsgate_workers") == 2
+    for w, pid in pids.items():
+        assert value(s, "wsgate_worker_rss_bytes", worker=w, pid=pid) > 1 << 20
+
+    # every worker thread busy in the app: the master still answers at once
+    marks = [str(tmp_path / ("busy%d" % i)) for i in range(2)]
+    busy = [threading.Thread(target=requests.get, daemon=True,
+                             args=(srv.url("/slow?t=%g&mark=%s" % (t(3), m)),),
+                             kwargs={"timeout": t(20)}) for m in marks]
+    for th in busy:
+        th.start()
+    wait_for(lambda: all(os.path.exists(m) for m in marks), t(10),
+             what="both workers in the app")
+    t0 = time.monotonic()
+    s, _ = metrics(srv, timeout=t(2))
+    assert time.monotonic() - t0 < t(1)
+    busy_threads = [(lab, v) for lab, v in s["wsgate_worker_threads"] if lab["state"] == "busy"]
+    assert sum(v for _, v in busy_threads) == 2, s["wsgate_worker_threads"]
+    for th in busy:
+        th.join(t(20))
+
+    victim = pids["0"]
+    os.kill(victim, 9)
+    s = wait_for(lambda: (lambda m: m if worker_pids(m).get("0") not in (None, victim)
+                          else None)(metrics(srv)[0]), t(10), what="worker 0 replaced")
+    assert value(s, "wsgate_worker_restarts_total", cause="signal") == 1
+    assert value(s, "wsgate_worker_restarts_total", cause="exit") == 0
+    # the replacement keeps adding to slot 0's counters: nothing went backwards
+    assert value(s, "wsgate_requests_total", frontend="http", status="2xx") >= 12
