@@ -216,7 +216,7 @@ static double secs(uint64_t ns)
 }
 
 /* The JSON access line: one object, every field always present (see
- * docs/ops-logs-metrics.md). */
+ * docs/operations.md). */
 static size_t format_json(char *line, size_t cap, const struct gw_request *r,
                           const struct gw_request_times *t, const struct timeval *tv)
 {

@@ -28,7 +28,7 @@ void gw_log(enum gw_log_level level, const char *fmt, ...) __attribute__((format
 void gw_log_raw(const char *buf, size_t len);
 
 /* Start-up, before any thread: on = 1 writes access lines as JSON objects instead of
- * the combined format (docs/ops-logs-metrics.md describes both). */
+ * the combined format (docs/operations.md describes both). */
 void gw_log_access_json(int on);
 
 /* One access-log line for a finished request (after gw_request_finish): combined

@@ -1,4 +1,4 @@
-"""The access log's formats (issue 5, docs/ops-logs-metrics.md): combined (the
+"""The access log's formats (issue 5, docs/operations.md): combined (the
 default) ends with the time split `rt= q= gil= app= send=`; --access-log-format json
 writes one JSON object per line with the request's fields and the same split. Lines
 never interleave: many concurrent requests give exactly as many whole lines."""

@@ -89,7 +89,7 @@ ACCESS_RE = re.compile(
 
 def parse_duration(rest):
     """The request time after the combined fields, in seconds: rt= of the time
-    split (docs/ops-logs-metrics.md), else a bare number at the end."""
+    split (docs/operations.md), else a bare number at the end."""
     m = re.search(r"(?:^|\s)rt=(\d+\.\d+)(?:\s|$)", rest)
     if m:
         return float(m.group(1)), "s"
