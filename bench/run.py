@@ -400,6 +400,7 @@ def main(argv=None):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     # Ctrl-C or SIGTERM: unwind through the finally blocks, which stop every process.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     os.makedirs(a.work, exist_ok=True)
@@ -478,4 +479,7 @@ def display_commands(a):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit("run.py: interrupted; every process it started is stopped")
