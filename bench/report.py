@@ -15,6 +15,7 @@ import json
 import os
 import statistics
 
+import rows
 import servers
 
 LABEL = {s.key: s.label for s in servers.ALL_SPECS.values()}
@@ -32,7 +33,7 @@ NGINX_REF = "nginx-wsgate-fastcgi"
 
 def save(results, path):
     with open(path, "w") as f:
-        json.dump(results, f, indent=1, sort_keys=True)
+        json.dump(results, f, indent=1)
 
 
 # ---------------------------------------------------------------- figures
@@ -40,6 +41,22 @@ def save(results, path):
 def median_of(runs, field):
     vals = [r[field] for r in runs]
     return statistics.median(vals) if vals else None
+
+
+def comparable(rk, key):
+    known = servers.KNOWN_ISSUES.get((rk, key))
+    return known is None or known["comparable"]
+
+
+def stuck(entry, key):
+    return any(r["stuck"] for r in entry["runs"].get(key, []))
+
+
+def marks(rk, entry, key):
+    """Footnote marks of a cell: * some connections waited the whole run, ‡ a known
+    peer issue (see the findings)."""
+    return (" \\*" if stuck(entry, key) else "") + (
+        " ‡" if (rk, key) in servers.KNOWN_ISSUES else "")
 
 
 def ratio(entry, ref, key):
@@ -75,8 +92,14 @@ def fmt_mib(kib):
     return "—" if kib is None else "%.1f" % (kib / 1024.0)
 
 
+def ordered_rows(results):
+    """The measured rows in the order of rows.ROWS (results.json sorts its keys)."""
+    order = {k: i for i, k in enumerate(rows.ROW_KEYS)}
+    return sorted(results["rows"], key=lambda k: order.get(k, len(order)))
+
+
 def row_keys(results, nginx):
-    return [k for k, e in results["rows"].items() if (k == "nginx") == nginx]
+    return [k for k in ordered_rows(results) if (k == "nginx") == nginx]
 
 
 # ---------------------------------------------------------------- page parts
@@ -99,7 +122,10 @@ def machine_section(results):
                "smoke run" if s["smoke"] else "full run", s["warmup"], s["repeat"],
                s["duration"]),
            "", "Versions:", "", "| program | version |", "|---|---|"]
-    out += ["| %s | %s |" % (k, v) for k, v in m["versions"].items()]
+    order = ["wsgate", "uWSGI", "gunicorn", "waitress", "Tornado", "Flask", "nginx", "wrk",
+             "Python"]
+    out += ["| %s | %s |" % (k, m["versions"][k])
+            for k in sorted(m["versions"], key=lambda k: order.index(k) if k in order else 99)]
     return out
 
 
@@ -110,8 +136,12 @@ def summary_section(results):
     present = [s.key for s in servers.HTTP_SERVERS
                if any(s.key in results["rows"][k]["servers"] for k in keys)]
     out = ["## Requests per second", "",
-           "Median req/s of each server; in brackets wsgate's req/s divided by that "
-           "server's (above 1: wsgate is faster).", "",
+           "Median req/s of each server over the rounds; in brackets wsgate's req/s "
+           "divided by that server's (above 1: wsgate is faster), taken as the median over "
+           "the rounds of the quotient within one round, so both sides of each quotient "
+           "come from runs seconds apart. \\* some of wrk's connections were never served "
+           "during a run (its figures describe only the others); ‡ a known flaw of that "
+           "server in that row (see the findings).", "",
            "| row | " + " | ".join(SHORT[k] for k in present) + " |",
            "|---|" + "---:|" * len(present)]
     for rk in keys:
@@ -121,10 +151,13 @@ def summary_section(results):
             v = median_of(e["runs"].get(k, []), "rps")
             if v is None:
                 cells.append("—")
-            elif k == "wsgate" or "wsgate" not in e["runs"]:
-                cells.append("**%s**" % fmt_rps(v) if k == "wsgate" else fmt_rps(v))
+            elif k == "wsgate":
+                cells.append("**%s**" % fmt_rps(v))
+            elif "wsgate" not in e["runs"] or not comparable(rk, k):
+                cells.append(fmt_rps(v) + marks(rk, e, k))
             else:
-                cells.append("%s (%s)" % (fmt_rps(v), fmt_ratio(ratio(e, "wsgate", k))))
+                cells.append("%s (%s)%s" % (fmt_rps(v), fmt_ratio(ratio(e, "wsgate", k)),
+                                            marks(rk, e, k)))
         out.append("| %s | %s |" % (rk, " | ".join(cells)))
     return out
 
@@ -148,14 +181,16 @@ def detail_table(results, rk, ref):
             out.append("| %s | no run |%s" % (LABEL[k], " |" * (len(head) - 2)))
             continue
         rps = [r["rps"] for r in runs]
-        cells = [LABEL[k], "%s (%s–%s)" % (fmt_rps(median_of(runs, "rps")), fmt_rps(min(rps)),
-                                           fmt_rps(max(rps)))]
+        cells = [LABEL[k] + marks(rk, e, k),
+                 "%s (%s–%s)" % (fmt_rps(median_of(runs, "rps")), fmt_rps(min(rps)),
+                                 fmt_rps(max(rps)))]
+        ok = comparable(rk, k)
         if nginx:
             pair = servers.ALL_SPECS[k].pair
-            cells.append("" if k == ref else fmt_ratio(ratio(e, ref, k)))
-            cells.append("" if pair is None else fmt_ratio(ratio(e, pair, k)))
+            cells.append("" if k == ref else fmt_ratio(ratio(e, ref, k) if ok else None))
+            cells.append("" if pair is None else fmt_ratio(ratio(e, pair, k) if ok else None))
         else:
-            cells.append("" if k == ref else fmt_ratio(ratio(e, ref, k)))
+            cells.append("" if k == ref else fmt_ratio(ratio(e, ref, k) if ok else None))
         if sleep:
             cells.append("%.0f%%" % (100.0 * median_of(runs, "rps") / sleep))
         errors = sum(r["errors"] for r in runs)
@@ -216,8 +251,9 @@ def memory_section(results):
            "Idle RSS: each server with the hello app and %d threads, after one request "
            "(summed over the process tree: gunicorn's arbiter and its worker)." % mem["threads"],
            "", "| server | idle RSS MiB |", "|---|---:|"]
-    for k, kib in mem["idle_kib"].items():
-        out.append("| %s | %s |" % (LABEL[k], fmt_mib(kib)))
+    for spec in servers.HTTP_SERVERS:
+        if spec.key in mem["idle_kib"]:
+            out.append("| %s | %s |" % (spec.label, fmt_mib(mem["idle_kib"][spec.key])))
     ka = mem.get("keepalive")
     if ka:
         delta = ka["after_kib"] - ka["before_kib"]
@@ -232,19 +268,18 @@ def memory_section(results):
 
 
 def findings_section(results):
-    """What the figures say that needs a sentence: starved connections, errors,
+    """What the figures say that needs a sentence: connections left waiting, errors,
     failures."""
-    out = []
-    for rk, e in results["rows"].items():
+    waited, out = {}, []
+    for rk in ordered_rows(results):
+        e = results["rows"][rk]
         for k in e["servers"]:
             runs = e["runs"].get(k, [])
             if not runs:
                 continue
-            stuck = max(r["stuck"] for r in runs)
-            if stuck:
-                out.append("- %s, %s: %d of %d connections waited in the accept queue from "
-                           "50%% to 75%% of a run; wrk's req/s and latency describe only the "
-                           "connections that were served." % (rk, LABEL[k], stuck, e["conns"]))
+            n = max(r["stuck"] for r in runs)
+            if n:
+                waited.setdefault(k, []).append("%s %d of %d" % (rk, n, e["conns"]))
             errs = sum(r["errors"] for r in runs)
             empty = sum(1 for r in runs if r["requests"] == 0)
             what = []
@@ -254,10 +289,17 @@ def findings_section(results):
                 what.append("%d run(s) without a completed request" % empty)
             known = servers.KNOWN_ISSUES.get((rk, k))
             if what and known:
-                out.append("- %s, %s: %s. Known and checked by hand: %s." % (
-                    rk, LABEL[k], ", ".join(what), known))
+                out.append("- %s, %s ‡: %s. Known and checked by hand: %s." % (
+                    rk, LABEL[k], ", ".join(what), known["text"]))
             elif what:
                 out.append("- %s, %s: %s." % (rk, LABEL[k], ", ".join(what)))
+    if waited:
+        out.append("- Connections that sat in the accept queue from 50% to 75% of a run (\\*): "
+                   + "; ".join("%s: %s" % (LABEL[k], ", ".join(v)) for k, v in waited.items())
+                   + ". wrk's figures for those runs describe only the connections that were "
+                   "served. A uWSGI thread keeps serving one keep-alive connection, so N "
+                   "threads serve N connections; gunicorn sync serves one connection at a "
+                   "time.")
     for f in results["failures"]:
         out.append("- FAILURE: %s" % f.splitlines()[0])
     if not out:
@@ -275,16 +317,23 @@ def commands_section(results):
         if k in d:
             out += ["# %s" % LABEL.get(k, k), d[k]]
     out += ["```", ""]
-    rows = results["rows"]
-    out += ["wrk (each row's line above; `echo` posts 1 MiB through `bench/echo.lua`; "
-            "every run prints its figures through `bench/report.lua`):", "", "```"]
-    out += ["taskset -c %s %s" % (servers.CLIENT_CPU, rows[k]["wrk"]) for k in rows]
+    out += ["wrk, per row (`echo` posts 1 MiB through `bench/echo.lua`; every run prints "
+            "its figures through `bench/report.lua`):", "", "```"]
+    out += ["taskset -c %s %s  # %s" % (servers.CLIENT_CPU, results["rows"][k]["wrk"], k)
+            for k in ordered_rows(results)]
     out += ["```"]
 
     return out
 
 
-def notes_section():
+def notes_section(results):
+    load = results["meta"].get("load_after")
+    shared = []
+    if load and load[1] > 2.5:
+        shared = ["- During this run other work shared the CPUs: the 5-minute load average "
+                  "was %.1f at the end, where the benchmark alone (one busy server, wrk) makes "
+                  "about 2. Absolute req/s vary between rounds (see the min–max); the ratios, "
+                  "each from two runs seconds apart, vary less." % load[1]]
     return ["## How the servers run", "",
             "- Each server is one process serving requests, pinned to CPU 0 (`taskset -c 0`); "
             "wrk runs on CPU 1 with one thread. Every threaded server gets the row's thread "
@@ -292,8 +341,10 @@ def notes_section():
             "- wsgate: `--threads N`, one process, its defaults otherwise.",
             "- uWSGI: one process without `--master`, `--threads N`, `--disable-logging`, "
             "`--listen %d`. With `--http11-socket` it keeps connections alive; with "
-            "`--http-socket` it closes the connection after each response. A uWSGI thread "
-            "serves one connection at a time, keep-alive included." % servers.BACKLOG,
+            "`--http-socket` it closes the connection after each response, and says so only "
+            "with `--add-header 'Connection: close'` (without it, wrk, like any HTTP/1.1 "
+            "client, takes the connection for kept and counts a read error per request). A "
+            "uWSGI thread serves one connection at a time, keep-alive included." % servers.BACKLOG,
             "- gunicorn: `--workers 1`: an arbiter process forks the one worker that serves "
             "requests; both count in its RSS. `gthread` runs N threads and keeps "
             "connections alive; `sync` serves one request at a time and closes every "
@@ -305,9 +356,9 @@ def notes_section():
             "(`bench/pyserve.py`); Tornado 6.2 calls the app on the event-loop thread, one "
             "request at a time, and `environ` has no `wsgi.file_wrapper`, so the `file` app "
             "falls back to reading 64 KiB blocks, as PEP 3333 describes.",
-            "- The machine is shared: other processes may have used the CPUs during the "
-            "run (see the load average). The ratios, from runs seconds apart, are the "
-            "figures to trust more than absolute req/s."]
+            "- The machine may be shared: other processes may use the CPUs during a run "
+            "(see the load average). The ratios, from runs seconds apart, are the figures "
+            "to trust more than absolute req/s."] + shared
 
 
 def write_chart(results, path):
@@ -315,7 +366,7 @@ def write_chart(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = list(results["rows"])
+    keys = ordered_rows(results)
     if not keys:
         return None
     cols = 4
@@ -325,15 +376,14 @@ def write_chart(results, path):
         ax.axis("off")
     for ax, rk in zip(axes.flat, keys):
         e = results["rows"][rk]
-        names, vals, colors = [], [], []
-        hatches = []
+        names, vals, colors, hatches = [], [], [], []
         for k in e["servers"]:
-            runs = e["runs"].get(k, [])
-            stuck = any(r["stuck"] for r in runs)
-            names.append(SHORT[k] + (" *" if stuck else ""))
-            vals.append(median_of(runs, "rps") or 0)
+            waited = stuck(e, k)
+            known = (rk, k) in servers.KNOWN_ISSUES
+            names.append(SHORT[k] + (" *" if waited else "") + (" ‡" if known else ""))
+            vals.append(median_of(e["runs"].get(k, []), "rps") or 0)
             colors.append("#d62728" if servers.ALL_SPECS[k].is_wsgate else "#7f7f7f")
-            hatches.append("//" if stuck else "")
+            hatches.append("//" if waited else "")
         ypos = range(len(names))
         bars = ax.barh(ypos, vals, color=colors)
         for bar, h in zip(bars, hatches):
@@ -350,7 +400,8 @@ def write_chart(results, path):
         ax.set_xlabel("requests/s (median)", fontsize=7)
     s = results["settings"]
     fig.suptitle("wsgate (red) vs peer WSGI servers: median requests/s, %d × %d s per server "
-                 "and row. * hatched: some connections were never served during a run"
+                 "and row.  * hatched: some connections were never served during a run;"
+                 "  ‡ a known flaw of that server (see benchmarks.md)"
                  % (s["repeat"], s["duration"]), fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=90)
@@ -375,7 +426,7 @@ def write(results, out_dir):
         sec = section(results)
         if sec:
             parts += [""] + sec
-    parts += [""] + notes_section()
+    parts += [""] + notes_section(results)
     md = os.path.join(out_dir, "benchmarks.md")
     with open(md, "w") as f:
         f.write("\n".join(parts) + "\n")

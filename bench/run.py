@@ -261,7 +261,7 @@ def _run_once(row, t, duration, ctx, nginx, failures, warmup=False):
     known = servers.KNOWN_ISSUES.get((row.key, t.spec.key))
     for p in problems:
         if known:
-            log("   known peer issue, not a failure: %s: %s" % (what, p))
+            log("   known peer issue, not a failure: %s: %s (%s)" % (what, p, known["text"]))
         else:
             failures.add("%s: %s" % (what, p))
     return r

@@ -124,17 +124,20 @@ ALL_SPECS = {s.key: s for s in HTTP_SERVERS + NGINX_BACKENDS}
 
 # What a peer server is known to do wrong in a row, checked by hand (see the page):
 # such a run's errors, or its lack of completed requests, are reported with this
-# explanation instead of failing the run. Never an entry for wsgate.
+# explanation instead of failing the run. comparable: whether its req/s still means
+# the same as the others' (else the page shows no ratio). Never an entry for wsgate.
 KNOWN_ISSUES = {
-    ("chunks", "uwsgi-http11"):
-        "uWSGI's --http11-socket sends a body without Content-Length unframed (not chunked) "
-        "and leaves the connection open, so the client sees the end of the response only "
-        "when uWSGI closes the idle connection about 4 s later: every response takes 4 s "
-        "(fewer requests than connections complete in a short run)",
-    ("chunks", "uwsgi-http"):
-        "uWSGI's --http-socket ends a body without Content-Length by closing the "
-        "connection (correct, with the Connection: close it was told to add); wrk "
-        "counts a read error for every response that ends with a close",
+    ("chunks", "uwsgi-http11"): {
+        "comparable": False,
+        "text": "uWSGI's --http11-socket sends a body without Content-Length unframed (not "
+                "chunked) and leaves the connection open, so the client sees the end of the "
+                "response only when uWSGI closes the idle connection about 4 s later: every "
+                "response takes 4 s (a 1 s run completes none)"},
+    ("chunks", "uwsgi-http"): {
+        "comparable": True,
+        "text": "uWSGI's --http-socket ends a body without Content-Length by closing the "
+                "connection (correct, with the Connection: close it was told to add); wrk "
+                "counts a read error for every response that ends with a close"},
 }
 
 
