@@ -84,7 +84,8 @@ def parse_args(argv):
     p.add_argument("--work", default=os.path.join(ROOT, "build", "bench"),
                    help="results.json and logs")
     p.add_argument("--wsgate", default=os.environ.get("WSGATE_BIN",
-                                                      os.path.join(ROOT, "build", "wsgate")))
+                                                      os.path.join(ROOT, "build", "wsgate")),
+                   help="the wsgate binary (default: $WSGATE_BIN, else build/wsgate)")
     a = p.parse_args(argv)
     dflt = (1, 1, 0, 500) if a.smoke else (3, 5, 1, 10000)
     for name, d in zip(("repeat", "duration", "warmup", "idle_conns"), dflt):
