@@ -5,9 +5,13 @@
 #                        on http://127.0.0.1:8000
 #   make test            install missing dependencies, then every suite: unit (criterion,
 #                        incl. the HTTP corpus), integration (pytest), the same again
-#                        under AddressSanitizer + UBSan and under ThreadSanitizer, and
-#                        a short fuzz run (clang)
+#                        under AddressSanitizer + UBSan and under ThreadSanitizer, a
+#                        short fuzz run (clang) and the benchmark smoke run
 #   make fuzz            longer libFuzzer run of the parser harnesses
+#   make bench           the benchmark against peer servers (bench/; ~25 min; needs 2
+#                        CPUs): writes docs/benchmarks.md and docs/benchmarks.png
+#   make bench-smoke     the same harness, 1 s per run, into $(BUILD)/bench-smoke; fails
+#                        when a server does not start or a run has errors (part of test)
 #   make install         install to $(PREFIX) (default /usr/local)
 #   make format | check-includes | clean
 #
@@ -76,7 +80,7 @@ UNIT_wsgi := tests/unit/python/test_wsgi.c $(PYTHON_SRC)
 endif
 
 .PHONY: all run test unit integration test-asan test-tsan fuzz fuzz-short install format \
-        check-includes deps clean
+        check-includes deps clean bench bench-smoke
 
 all: $(BUILD)/wsgate
 
@@ -168,7 +172,19 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory test-asan
 	$(Q)$(MAKE) --no-print-directory test-tsan
 	$(Q)$(MAKE) --no-print-directory fuzz-short
+	$(Q)$(MAKE) --no-print-directory bench-smoke
 	$(Q)$(MAKE) --no-print-directory check-includes
+
+# bench/run.py: wsgate and the peer servers (uWSGI, gunicorn, waitress, Tornado, and
+# behind nginx) on the same apps, wsgate pinned to CPU 0 and wrk to CPU 1. Logs and
+# results.json go to $(BUILD)/bench*/; the full run rewrites the page in docs/.
+bench: deps $(BUILD)/wsgate
+	$(Q)WSGATE_BIN=$(abspath $(BUILD)/wsgate) $(PYTHON) bench/run.py \
+	    --out docs --work $(BUILD)/bench
+
+bench-smoke: deps $(BUILD)/wsgate
+	$(Q)WSGATE_BIN=$(abspath $(BUILD)/wsgate) $(PYTHON) bench/run.py --smoke \
+	    --out $(BUILD)/bench-smoke --work $(BUILD)/bench-smoke
 
 run: deps $(BUILD)/wsgate
 	$(BUILD)/wsgate --pythonpath examples --http 127.0.0.1:8000 --access-log - hello

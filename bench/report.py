@@ -1,0 +1,448 @@
+"""Turns bench/'s results.json into the page (benchmarks.md) and its chart
+(benchmarks.png, matplotlib with the Agg backend).
+
+    /usr/bin/python3 bench/report.py WORK/results.json --out DIR
+
+run.py calls write() at the end of every run; running this file alone re-renders a
+page from a saved results.json without measuring again.
+
+Every figure on the page is a median over the rounds of a row. A ratio wsgate/peer is
+the median over rounds of (wsgate's req/s / the peer's req/s in the same round), so
+both numbers of each quotient come from runs a few seconds apart.
+"""
+import argparse
+import json
+import os
+import statistics
+
+import rows
+import servers
+
+LABEL = {s.key: s.label for s in servers.ALL_SPECS.values()}
+SHORT = {
+    "wsgate": "wsgate", "uwsgi-http11": "uWSGI http11", "uwsgi-http": "uWSGI http",
+    "gunicorn-gthread": "gunicorn gthread", "gunicorn-sync": "gunicorn sync",
+    "waitress": "waitress", "tornado": "Tornado",
+    "nginx-wsgate-fastcgi": "wsgate FastCGI", "nginx-wsgate-scgi": "wsgate SCGI",
+    "nginx-wsgate-http": "wsgate HTTP", "nginx-uwsgi-uwsgi": "uWSGI uwsgi",
+    "nginx-uwsgi-fastcgi": "uWSGI FastCGI", "nginx-uwsgi-scgi": "uWSGI SCGI",
+    "nginx-gunicorn-http": "gunicorn HTTP",
+}
+NGINX_REF = "nginx-wsgate-fastcgi"
+
+
+def save(results, path):
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1)
+
+
+# ---------------------------------------------------------------- figures
+
+def median_of(runs, field):
+    vals = [r[field] for r in runs]
+    return statistics.median(vals) if vals else None
+
+
+def comparable(rk, key):
+    known = servers.KNOWN_ISSUES.get((rk, key))
+    return known is None or known["comparable"]
+
+
+def stuck(entry, key):
+    return any(r["stuck"] for r in entry["runs"].get(key, []))
+
+
+def marks(rk, entry, key):
+    """Footnote marks of a cell: * some connections waited the whole run, ‡ a known
+    peer issue (see the findings)."""
+    return (" \\*" if stuck(entry, key) else "") + (
+        " ‡" if (rk, key) in servers.KNOWN_ISSUES else "")
+
+
+def ratio(entry, ref, key):
+    """Median over rounds of ref's req/s / key's req/s within the same round."""
+    a = {r["round"]: r["rps"] for r in entry["runs"].get(ref, [])}
+    b = {r["round"]: r["rps"] for r in entry["runs"].get(key, [])}
+    q = [a[n] / b[n] for n in a if n in b and b[n] > 0]
+    return statistics.median(q) if q else None
+
+
+def fmt_rps(v):
+    if v is None:
+        return "—"
+    return "{:,.0f}".format(v) if v >= 100 else "{:.1f}".format(v)
+
+
+def fmt_ms(us):
+    if us is None:
+        return "—"
+    ms = us / 1000.0
+    if ms < 10:
+        return "%.2f" % ms
+    if ms < 100:
+        return "%.1f" % ms
+    return "%.0f" % ms
+
+
+def fmt_ratio(v):
+    return "—" if v is None else "%.2f×" % v
+
+
+def fmt_mib(kib):
+    return "—" if kib is None else "%.1f" % (kib / 1024.0)
+
+
+def ordered_rows(results):
+    """The measured rows in the order of rows.ROWS (results.json sorts its keys)."""
+    order = {k: i for i, k in enumerate(rows.ROW_KEYS)}
+    return sorted(results["rows"], key=lambda k: order.get(k, len(order)))
+
+
+def row_keys(results, nginx):
+    return [k for k in ordered_rows(results) if (k == "nginx") == nginx]
+
+
+# ---------------------------------------------------------------- page parts
+
+def machine_section(results):
+    m, s = results["meta"], results["settings"]
+    out = ["## Machine and settings", "",
+           "| | |", "|---|---|",
+           "| CPU | %s |" % m["cpu"],
+           "| cores | %s |" % m["cores"],
+           "| kernel | %s |" % m["kernel"],
+           "| memory | %.1f GiB |" % m["mem_gib"],
+           "| OS | %s |" % m["os"],
+           "| load average (1, 5, 15 min) before / after | %s / %s |" % (
+               ", ".join("%.2f" % x for x in m["load_before"]),
+               ", ".join("%.2f" % x for x in m.get("load_after", ()))),
+           "| run | started %s, took %d min %02d s |" % (
+               m.get("started", "?"), m.get("seconds", 0) // 60, m.get("seconds", 0) % 60),
+           "| per row and server | %s, %d s warm-up, then %d round(s) of %d s |" % (
+               "smoke run" if s["smoke"] else "full run", s["warmup"], s["repeat"],
+               s["duration"]),
+           "", "Versions:", "", "| program | version |", "|---|---|"]
+    order = ["wsgate", "uWSGI", "gunicorn", "waitress", "Tornado", "Flask", "nginx", "wrk",
+             "Python"]
+    out += ["| %s | %s |" % (k, m["versions"][k])
+            for k in sorted(m["versions"], key=lambda k: order.index(k) if k in order else 99)]
+    return out
+
+
+def summary_section(results):
+    keys = row_keys(results, nginx=False)
+    if not keys:
+        return []
+    present = [s.key for s in servers.HTTP_SERVERS
+               if any(s.key in results["rows"][k]["servers"] for k in keys)]
+    out = ["## Requests per second", "",
+           "Median req/s of each server over the rounds; in brackets wsgate's req/s "
+           "divided by that server's (above 1: wsgate is faster), taken as the median over "
+           "the rounds of the quotient within one round, so both sides of each quotient "
+           "come from runs seconds apart. \\* some of wrk's connections were never served "
+           "during a run (its figures describe only the others); ‡ a known flaw of that "
+           "server in that row (see the findings).", "",
+           "| row | " + " | ".join(SHORT[k] for k in present) + " |",
+           "|---|" + "---:|" * len(present)]
+    for rk in keys:
+        e = results["rows"][rk]
+        cells = []
+        for k in present:
+            v = median_of(e["runs"].get(k, []), "rps")
+            if v is None:
+                cells.append("—")
+            elif k == "wsgate":
+                cells.append("**%s**" % fmt_rps(v))
+            elif "wsgate" not in e["runs"] or not comparable(rk, k):
+                cells.append(fmt_rps(v) + marks(rk, e, k))
+            else:
+                cells.append("%s (%s)%s" % (fmt_rps(v), fmt_ratio(ratio(e, "wsgate", k)),
+                                            marks(rk, e, k)))
+        out.append("| %s | %s |" % (rk, " | ".join(cells)))
+    return out
+
+
+def detail_table(results, rk, ref):
+    e = results["rows"][rk]
+    sleep = e.get("ideal")
+    nginx = rk == "nginx"
+    head = ["server", "req/s (min–max)"]
+    if nginx:
+        head += ["wsgate FastCGI / it", "wsgate same protocol / it"]
+    else:
+        head += ["wsgate / it"]
+    if sleep:
+        head += ["% of ideal"]
+    head += ["p50 ms", "p99 ms", "MB/s", "errors", "queue", "stuck", "RSS MiB"]
+    out = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for k in e["servers"]:
+        runs = e["runs"].get(k, [])
+        if not runs:
+            out.append("| %s | no run |%s" % (LABEL[k], " |" * (len(head) - 2)))
+            continue
+        rps = [r["rps"] for r in runs]
+        cells = [LABEL[k] + marks(rk, e, k),
+                 "%s (%s–%s)" % (fmt_rps(median_of(runs, "rps")), fmt_rps(min(rps)),
+                                 fmt_rps(max(rps)))]
+        ok = comparable(rk, k)
+        if nginx:
+            pair = servers.ALL_SPECS[k].pair
+            cells.append("" if k == ref else fmt_ratio(ratio(e, ref, k) if ok else None))
+            cells.append("" if pair is None else fmt_ratio(ratio(e, pair, k) if ok else None))
+        else:
+            cells.append("" if k == ref else fmt_ratio(ratio(e, ref, k) if ok else None))
+        if sleep:
+            cells.append("%.0f%%" % (100.0 * median_of(runs, "rps") / sleep))
+        errors = sum(r["errors"] for r in runs)
+        cells += [fmt_ms(median_of(runs, "p50_us")), fmt_ms(median_of(runs, "p99_us")),
+                  "%.0f" % median_of(runs, "mbps"),
+                  "**%d**" % errors if errors else "0",
+                  "%d" % max(r["queue"] for r in runs),
+                  "%d" % max(r["stuck"] for r in runs),
+                  fmt_mib(e["rss_kib"].get(k))]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def rows_section(results):
+    out = ["## Rows in detail", "",
+           "p50/p99: latency percentiles from wrk. errors: wrk's socket errors (connect, "
+           "read, write, timeout) plus responses with a status of 400 or more, summed over "
+           "the rounds. queue: the most connections seen in the server's accept queue "
+           "(sampled at 50% and 75% of each run); stuck: connections that sat in it at both "
+           "samples, i.e. were not served for at least a quarter of the run (the most over "
+           "the rounds). wrk reports only requests that complete, so a connection a "
+           "server never accepts shows in no other column. RSS: resident memory of the "
+           "server's process tree after the row's last run."]
+    for rk in row_keys(results, nginx=False):
+        e = results["rows"][rk]
+        out += ["", "### %s — %s" % (rk, e["title"]), "",
+                "App `bench/apps/%s.py`; threads: %d; load: `%s`." % (
+                    e["app"], e["threads"], e["wrk"])]
+        if e.get("ideal"):
+            out.append("Ideal for %d threads: %d / 0.05 s = %s req/s." % (
+                e["threads"], e["threads"], fmt_rps(e["ideal"])))
+        out += [""] + detail_table(results, rk, "wsgate")
+    return out
+
+
+def nginx_section(results):
+    if "nginx" not in results["rows"]:
+        return []
+    e = results["rows"]["nginx"]
+    return ["## Behind nginx", "",
+            "wrk loads nginx (1 worker process, pinned to CPU 1 with wrk), which passes "
+            "each request to the backend on CPU 0 with the hello app and %d threads. "
+            "One server block per backend (`bench/nginx.conf.in`); connections to the "
+            "backend are kept for FastCGI (`fastcgi_keep_conn on`) and HTTP "
+            "(`proxy_http_version 1.1`), while nginx opens one per request for SCGI and "
+            "the uwsgi protocol. RSS is the backend's only. Load: `%s` against nginx."
+            % (e["threads"], e["wrk"]), "",
+            "\"wsgate same protocol / it\" compares uWSGI's FastCGI and SCGI with wsgate's, "
+            "gunicorn's HTTP with wsgate's, and the uwsgi protocol with wsgate's FastCGI.",
+            ""] + detail_table(results, "nginx", NGINX_REF)
+
+
+def memory_section(results):
+    mem = results.get("memory")
+    if not mem:
+        return []
+    out = ["## Memory", "",
+           "Idle RSS: each server with the hello app and %d threads, after one request "
+           "(summed over the process tree: gunicorn's arbiter and its worker)." % mem["threads"],
+           "", "| server | idle RSS MiB |", "|---|---:|"]
+    for spec in servers.HTTP_SERVERS:
+        if spec.key in mem["idle_kib"]:
+            out.append("| %s | %s |" % (spec.label, fmt_mib(mem["idle_kib"][spec.key])))
+    ka = mem.get("keepalive")
+    if ka:
+        delta = ka["after_kib"] - ka["before_kib"]
+        out += ["", "wsgate (%d threads, `%s`) holding %s idle HTTP/1.1 keep-alive "
+                "connections, each after one completed request: RSS %s MiB before, %s MiB "
+                "with the connections open (opened in %.1f s): **%s MiB for %s connections, "
+                "%.1f KiB each**." % (ka["threads"], ka["extra"], "{:,}".format(ka["conns"]),
+                                      fmt_mib(ka["before_kib"]), fmt_mib(ka["after_kib"]),
+                                      ka["open_seconds"], fmt_mib(delta),
+                                      "{:,}".format(ka["conns"]), delta / ka["conns"])]
+    return out
+
+
+def findings_section(results):
+    """What the figures say that needs a sentence: connections left waiting, errors,
+    failures."""
+    waited, out = {}, []
+    for rk in ordered_rows(results):
+        e = results["rows"][rk]
+        for k in e["servers"]:
+            runs = e["runs"].get(k, [])
+            if not runs:
+                continue
+            n = max(r["stuck"] for r in runs)
+            if n:
+                waited.setdefault(k, []).append("%s %d of %d" % (rk, n, e["conns"]))
+            errs = sum(r["errors"] for r in runs)
+            empty = sum(1 for r in runs if r["requests"] == 0)
+            what = []
+            if errs:
+                what.append("%d errors" % errs)
+            if empty:
+                what.append("%d run(s) without a completed request" % empty)
+            known = servers.KNOWN_ISSUES.get((rk, k))
+            if what and known:
+                out.append("- %s, %s ‡: %s. Known and checked by hand: %s." % (
+                    rk, LABEL[k], ", ".join(what), known["text"]))
+            elif what:
+                out.append("- %s, %s: %s." % (rk, LABEL[k], ", ".join(what)))
+    if waited:
+        out.append("- Connections that sat in the accept queue from 50% to 75% of a run (\\*): "
+                   + "; ".join("%s: %s" % (LABEL[k], ", ".join(v)) for k, v in waited.items())
+                   + ". wrk's figures for those runs describe only the connections that were "
+                   "served. A uWSGI thread keeps serving one keep-alive connection, so N "
+                   "threads serve N connections; gunicorn sync serves one connection at a "
+                   "time.")
+    for f in results["failures"]:
+        out.append("- FAILURE: %s" % f.splitlines()[0])
+    if not out:
+        return []
+    return ["## Findings of this run", ""] + out
+
+
+def commands_section(results):
+    d = results["display"]
+    out = ["## Exact commands", "",
+           "The harness runs these (APP is the row's module in `bench/apps`, THREADS the "
+           "row's thread count, PORT a free port, $TMP its temp dir). Each server is "
+           "started once per row, with its output in `build/bench/logs/`.", "", "```"]
+    for k in list(servers.ALL_SPECS) + ["nginx"]:
+        if k in d:
+            out += ["# %s" % LABEL.get(k, k), d[k]]
+    out += ["```", ""]
+    out += ["wrk, per row (`echo` posts 1 MiB through `bench/echo.lua`; every run prints "
+            "its figures through `bench/report.lua`):", "", "```"]
+    out += ["taskset -c %s %s  # %s" % (servers.CLIENT_CPU, results["rows"][k]["wrk"], k)
+            for k in ordered_rows(results)]
+    out += ["```"]
+
+    return out
+
+
+def notes_section(results):
+    load = results["meta"].get("load_after")
+    shared = []
+    if load and load[1] > 2.5:
+        shared = ["- During this run other work shared the CPUs: the 5-minute load average "
+                  "was %.1f at the end, where the benchmark alone (one busy server, wrk) makes "
+                  "about 2. Absolute req/s vary between rounds (see the min–max); the ratios, "
+                  "each from two runs seconds apart, vary less." % load[1]]
+    return ["## How the servers run", "",
+            "- Each server is one process serving requests, pinned to CPU 0 (`taskset -c 0`); "
+            "wrk runs on CPU 1 with one thread. Every threaded server gets the row's thread "
+            "count and a listen backlog of %d." % servers.BACKLOG,
+            "- wsgate: `--threads N`, one process, its defaults otherwise.",
+            "- uWSGI: one process without `--master`, `--threads N`, `--disable-logging`, "
+            "`--listen %d`. With `--http11-socket` it keeps connections alive; with "
+            "`--http-socket` it closes the connection after each response, and says so only "
+            "with `--add-header 'Connection: close'` (without it, wrk, like any HTTP/1.1 "
+            "client, takes the connection for kept and counts a read error per request). A "
+            "uWSGI thread serves one connection at a time, keep-alive included." % servers.BACKLOG,
+            "- gunicorn: `--workers 1`: an arbiter process forks the one worker that serves "
+            "requests; both count in its RSS. `gthread` runs N threads and keeps "
+            "connections alive; `sync` serves one request at a time and closes every "
+            "connection (that is its design; its rows show one request at a time).",
+            "- waitress: `threads=N`, `connection_limit=4096` (the default 100 would leave "
+            "connections of the 256-connection rows waiting), `asyncore_use_poll=True` "
+            "(`bench/pyserve.py`).",
+            "- Tornado: `WSGIContainer` on an `HTTPServer` as Tornado's documentation shows "
+            "(`bench/pyserve.py`); Tornado 6.2 calls the app on the event-loop thread, one "
+            "request at a time, and `environ` has no `wsgi.file_wrapper`, so the `file` app "
+            "falls back to reading 64 KiB blocks, as PEP 3333 describes.",
+            "- The machine may be shared: other processes may use the CPUs during a run "
+            "(see the load average). The ratios, from runs seconds apart, are the figures "
+            "to trust more than absolute req/s."] + shared
+
+
+def write_chart(results, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = ordered_rows(results)
+    if not keys:
+        return None
+    cols = 4
+    nrows = (len(keys) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(18, 3.6 * nrows), squeeze=False)
+    for ax in axes.flat[len(keys):]:
+        ax.axis("off")
+    for ax, rk in zip(axes.flat, keys):
+        e = results["rows"][rk]
+        names, vals, colors, hatches = [], [], [], []
+        for k in e["servers"]:
+            waited = stuck(e, k)
+            known = (rk, k) in servers.KNOWN_ISSUES
+            names.append(SHORT[k] + (" *" if waited else "") + (" ‡" if known else ""))
+            vals.append(median_of(e["runs"].get(k, []), "rps") or 0)
+            colors.append("#d62728" if servers.ALL_SPECS[k].is_wsgate else "#7f7f7f")
+            hatches.append("//" if waited else "")
+        ypos = range(len(names))
+        bars = ax.barh(ypos, vals, color=colors)
+        for bar, h in zip(bars, hatches):
+            bar.set_hatch(h)
+        ax.set_yticks(list(ypos))
+        ax.set_yticklabels(names, fontsize=8)
+        ax.invert_yaxis()
+        top = max(vals) if vals and max(vals) > 0 else 1
+        for y, v in zip(ypos, vals):
+            ax.text(v + top * 0.01, y, fmt_rps(v), va="center", fontsize=7)
+        ax.set_xlim(0, top * 1.25)
+        ax.set_title(rk, fontsize=10)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_xlabel("requests/s (median)", fontsize=7)
+    s = results["settings"]
+    fig.suptitle("wsgate (red) vs peer WSGI servers: median requests/s, %d × %d s per server "
+                 "and row.  * hatched: some connections were never served during a run;"
+                 "  ‡ a known flaw of that server (see benchmarks.md)"
+                 % (s["repeat"], s["duration"]), fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def write(results, out_dir):
+    png = write_chart(results, os.path.join(out_dir, "benchmarks.png"))
+    s = results["settings"]
+    parts = ["# Benchmarks", "",
+             "Generated by `make bench` (`bench/run.py`%s); do not edit by hand, run it "
+             "again. wsgate and its peers serve the same WSGI apps (`bench/apps/`) on "
+             "loopback, each as one process on CPU 0, loaded by wrk on CPU 1. Each row "
+             "ran %d round(s) of %d s per server, the servers taking turns." % (
+                 ", smoke settings" if s["smoke"] else "", s["repeat"], s["duration"]), ""]
+    parts += summary_section(results)
+    if png:
+        parts += ["", "![requests per second, per row and server](benchmarks.png)"]
+    for section in (findings_section, rows_section, nginx_section, memory_section,
+                    machine_section, commands_section):
+        sec = section(results)
+        if sec:
+            parts += [""] + sec
+    parts += [""] + notes_section(results)
+    md = os.path.join(out_dir, "benchmarks.md")
+    with open(md, "w") as f:
+        f.write("\n".join(parts) + "\n")
+    return md, png
+
+
+def main():
+    p = argparse.ArgumentParser(description="Render benchmarks.md/.png from results.json")
+    p.add_argument("results")
+    p.add_argument("--out", required=True)
+    a = p.parse_args()
+    with open(a.results) as f:
+        results = json.load(f)
+    os.makedirs(a.out, exist_ok=True)
+    print(*write(results, a.out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,486 @@
+"""The side-by-side benchmark of wsgate against peer WSGI servers (issue 6).
+
+    /usr/bin/python3 bench/run.py [--smoke] [--rows R,...] [--servers S,...]
+                                  [--repeat N] [--duration S] [--out DIR] [--work DIR]
+
+`make bench` runs everything (5 s per run, 3 rounds) and writes docs/benchmarks.md and
+docs/benchmarks.png; `make bench-smoke` runs every row and server once for 1 s,
+writes into build/, and exits 1 when a server does not start or answers wrongly,
+dies, or a run has errors or malformed wrk output. The full run exits 1 on the
+same, after writing its page.
+
+One row at a time: every server of the row is started with the row's app and thread
+count (servers.py; each one process pinned to CPU 0), answers one checked request
+(rows.check), gets a warm-up run, then `repeat` rounds: each round runs wrk (CPU 1)
+once against every server in turn, beginning one server later each round, so that
+a server's runs and wsgate's alternate in time. Before each timed run the server
+must answer a checked request again (which waits out requests a slow server still
+has queued from its previous run). After the last round: the RSS of each server,
+then every process is stopped. Then the memory tests: idle RSS of each server with
+16 threads, and wsgate holding N idle keep-alive connections.
+
+Everything measured goes to WORK/results.json; report.py turns it into the page
+(and can be run alone on that file). Logs of every process are in WORK/logs.
+"""
+import argparse
+import os
+import platform
+import resource
+import shlex
+import shutil
+import signal
+import string
+import subprocess
+import sys
+import tempfile
+import time
+
+import load
+import report
+import rows
+import servers
+
+ROOT = os.path.dirname(servers.HERE)
+
+
+class Ctx:
+    """What the argv builders and the row runner share."""
+
+    def __init__(self, wsgate, tmp, logdir, env):
+        self.wsgate = wsgate
+        self.tmp = tmp
+        self.logdir = logdir
+        self.env = env
+        self.file_path = env["WSGATE_BENCH_FILE"]
+
+
+class Failures(list):
+    def add(self, what):
+        print("FAIL: %s" % what, flush=True)
+        self.append(what)
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--smoke", action="store_true",
+                   help="1 s per run, 1 round, no warm-up, 500 idle connections")
+    p.add_argument("--rows", default="all",
+                   help="comma-separated rows (%s, memory) or all" % ",".join(rows.ROW_KEYS))
+    p.add_argument("--servers", default="all",
+                   help="comma-separated server keys (%s) or all"
+                        % ",".join(servers.ALL_SPECS))
+    p.add_argument("--repeat", type=int, help="rounds per row (default 3; smoke 1)")
+    p.add_argument("--duration", type=int, help="seconds per wrk run (default 5; smoke 1)")
+    p.add_argument("--warmup", type=int, help="seconds of warm-up per server and row "
+                                              "(default 1; smoke 0)")
+    p.add_argument("--idle-conns", type=int, help="idle keep-alive connections held by "
+                                                  "wsgate (default 10000; smoke 500)")
+    p.add_argument("--out", default=os.path.join(ROOT, "docs"),
+                   help="where benchmarks.md and benchmarks.png go")
+    p.add_argument("--work", default=os.path.join(ROOT, "build", "bench"),
+                   help="results.json and logs")
+    p.add_argument("--wsgate", default=os.environ.get("WSGATE_BIN",
+                                                      os.path.join(ROOT, "build", "wsgate")),
+                   help="the wsgate binary (default: $WSGATE_BIN, else build/wsgate)")
+    a = p.parse_args(argv)
+    dflt = (1, 1, 0, 500) if a.smoke else (3, 5, 1, 10000)
+    for name, d in zip(("repeat", "duration", "warmup", "idle_conns"), dflt):
+        if getattr(a, name) is None:
+            setattr(a, name, d)
+    a.row_list = _pick(a.rows, rows.ROW_KEYS + ["memory"], "row")
+    a.server_list = _pick(a.servers, list(servers.ALL_SPECS), "server")
+    return a
+
+
+def _pick(text, known, what):
+    if text == "all":
+        return list(known)
+    chosen = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [x for x in chosen if x not in known]
+    if bad:
+        sys.exit("run.py: unknown %s %s (known: %s)" % (what, ", ".join(bad), ", ".join(known)))
+    return chosen
+
+
+# ---------------------------------------------------------------- one row
+
+class Target:
+    """One server started for a row: its Proc, its port, the port wrk loads (nginx's
+    server block for it, in the nginx row)."""
+
+    def __init__(self, spec, proc, port):
+        self.spec = spec
+        self.proc = proc
+        self.port = port
+        self.front = port
+
+
+def start_targets(specs, row, ctx, threads=None, extra=()):
+    targets = []
+    for spec in specs:
+        port = servers.free_port()
+        argv = spec.argv(ctx, row.app, port, threads or row.threads) + list(extra)
+        proc = servers.Proc("%s-%s" % (row.key, spec.key), argv, ctx.logdir,
+                            servers.SERVER_CPU, env=ctx.env).start()
+        targets.append(Target(spec, proc, port))
+    return targets
+
+
+def start_nginx(targets, ctx):
+    """nginx with one server block per backend (bench/nginx.conf.in); sets each
+    target's front port."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    d = tempfile.mkdtemp(prefix="nginx-", dir=ctx.tmp)
+    os.chmod(d, 0o755)  # nginx's workers run as nobody when we are root
+    os.makedirs(os.path.join(d, "tmp"))
+    fields = {"dir": d, "params": "/etc/nginx",
+              "user": "user nobody nogroup;\n" if os.geteuid() == 0 else ""}
+    by_key = {t.spec.key: t for t in targets}
+    for spec in servers.NGINX_BACKENDS:
+        name = spec.key[len("nginx-"):].replace("-", "_")
+        t = by_key.get(spec.key)
+        if t is not None:
+            t.front = servers.free_port()
+        fields[name] = t.port if t else servers.free_port()
+        fields["front_" + name] = t.front if t else servers.free_port()
+    with open(os.path.join(servers.HERE, "nginx.conf.in")) as f:
+        conf = string.Template(f.read()).substitute(fields)
+    conf_path = os.path.join(d, "nginx.conf")
+    with open(conf_path, "w") as f:
+        f.write(conf)
+    argv = [binary, "-p", d + "/", "-c", conf_path, "-e", os.path.join(d, "error.log"),
+            "-g", "daemon off;"]
+    proc = servers.Proc("nginx", argv, ctx.logdir, servers.CLIENT_CPU, env=ctx.env).start()
+    for t in targets:
+        servers.wait_listening(proc, t.front)
+    return proc, argv
+
+
+def run_row(row, specs, a, ctx, failures, out):
+    log("== %s: %s (%d servers)" % (row.key, row.title, len(specs)))
+    entry = {"title": row.title, "app": row.app, "conns": row.conns, "threads": row.threads,
+             "ideal": row.ideal, "servers": [], "runs": {}, "rss_kib": {}, "exit": {},
+             "wrk": " ".join(load.wrk_argv(row, "http://127.0.0.1:PORT/", a.duration)).replace(
+                 ROOT + os.sep, "")}
+    out[row.key] = entry
+    targets = start_targets(specs, row, ctx)
+    nginx = None
+    try:
+        ready = []
+        for t in targets:
+            try:
+                servers.wait_listening(t.proc, t.port)
+                ready.append(t)
+            except servers.StartError as e:
+                failures.add("%s: %s did not start: %s" % (row.key, t.spec.key, e))
+                t.proc.stop()
+        if row.nginx and ready:
+            try:
+                nginx, _ = start_nginx(ready, ctx)
+            except servers.StartError as e:
+                failures.add("%s: nginx did not start: %s" % (row.key, e))
+                return
+        targets = []
+        for t in ready:
+            err = rows.check(row, t.front, ctx.file_path, timeout=60)
+            if err:
+                failures.add("%s: %s answers wrongly: %s" % (row.key, t.spec.key, err))
+                t.proc.stop()
+            else:
+                targets.append(t)
+                entry["servers"].append(t.spec.key)
+                entry["runs"][t.spec.key] = []
+        if a.warmup:
+            for t in targets:
+                _run_once(row, t, a.warmup, ctx, nginx, failures, warmup=True)
+        for rnd in range(a.repeat):
+            for i in range(len(targets)):
+                t = targets[(i + rnd) % len(targets)]
+                if t.proc is None:
+                    continue  # died earlier in the row
+                if rnd or a.warmup:
+                    err = rows.check(row, t.front, ctx.file_path, timeout=60)
+                    if err:
+                        failures.add("%s: %s stopped answering correctly: %s"
+                                     % (row.key, t.spec.key, err))
+                        continue
+                r = _run_once(row, t, a.duration, ctx, nginx, failures)
+                if r is not None:
+                    r["round"] = rnd
+                    entry["runs"][t.spec.key].append(r)
+        for t in targets:
+            if t.proc is not None and t.proc.alive():
+                entry["rss_kib"][t.spec.key] = servers.rss_kib(t.proc.pid)
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        for t in targets:
+            if t.proc is not None:
+                status = t.proc.stop()
+                entry["exit"][t.spec.key] = status
+                if t.spec.is_wsgate and status != 0:  # wsgate stops gracefully with 0
+                    failures.add("%s: %s %s" % (row.key, t.spec.key, "did not exit within 5 s"
+                                                " of SIGTERM" if status is None else
+                                                "exited with status %s on SIGTERM" % status))
+
+
+def _run_once(row, t, duration, ctx, nginx, failures, warmup=False):
+    """One wrk run against target t; the result dict, or None after a failure."""
+    what = "%s: %s%s" % (row.key, t.spec.key, " (warm-up)" if warmup else "")
+    try:
+        r = load.run_wrk(row, t.front, duration, t.port, ctx.logdir)
+    except load.MalformedOutput as e:
+        failures.add("%s: malformed wrk output: %s" % (what, e))
+        r = None
+    if not t.proc.alive():
+        failures.add("%s: the server died during the run (status %s):\n%s"
+                     % (what, t.proc.popen.returncode, t.proc.log_tail()))
+        t.proc.stop()
+        t.proc = None
+        return None
+    if nginx is not None and not nginx.alive():
+        failures.add("%s: nginx died during the run" % what)
+    if r is None:
+        return None
+    r["rss_kib"] = servers.rss_kib(t.proc.pid)
+    if not warmup:
+        log("   %-22s %10.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d  queue %d"
+            "  stuck %d  rss %d MiB" % (t.spec.key, r["rps"], r["p50_us"] / 1e3,
+                                       r["p99_us"] / 1e3, r["errors"], r["queue"],
+                                       r["stuck"], r["rss_kib"] // 1024))
+    problems = []
+    if r["requests"] == 0:
+        problems.append("no request completed")
+    if r["errors"]:
+        problems.append("%d errors (connect %d, read %d, write %d, status>=400 %d, timeout %d)"
+                        % (r["errors"], r["connect"], r["read"], r["write"], r["status"],
+                           r["timeout"]))
+    known = servers.KNOWN_ISSUES.get((row.key, t.spec.key))
+    for p in problems:
+        if known:
+            log("   known peer issue, not a failure: %s: %s (%s)" % (what, p, known["text"]))
+        else:
+            failures.add("%s: %s" % (what, p))
+    return r
+
+
+# ---------------------------------------------------------------- memory
+
+def run_memory(specs, a, ctx, failures, out):
+    """Idle RSS of every HTTP server (hello app, 16 threads, after one request), and
+    wsgate's RSS with a.idle_conns idle keep-alive connections."""
+    log("== memory")
+    row = rows.Row("idle", "idle", "hello", 1, threads=16)
+    mem = {"threads": 16, "idle_kib": {}, "argv": {}}
+    out["memory"] = mem
+    targets = start_targets(specs, row, ctx)
+    try:
+        for t in targets:
+            try:
+                servers.wait_listening(t.proc, t.port)
+            except servers.StartError as e:
+                failures.add("memory: %s did not start: %s" % (t.spec.key, e))
+                continue
+            err = rows.check(row, t.port, ctx.file_path, timeout=60)
+            if err:
+                failures.add("memory: %s answers wrongly: %s" % (t.spec.key, err))
+        time.sleep(1.0)
+        for t in targets:
+            if t.proc.alive():
+                mem["idle_kib"][t.spec.key] = servers.rss_kib(t.proc.pid)
+                log("   %-22s idle RSS %d KiB" % (t.spec.key, mem["idle_kib"][t.spec.key]))
+    finally:
+        for t in targets:
+            t.proc.stop()
+    if "wsgate" not in [s.key for s in specs]:
+        return
+    n = a.idle_conns
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if limit < n + 256:
+        failures.add("memory: RLIMIT_NOFILE is %d, too low for %d connections" % (limit, n))
+        return
+    row = rows.Row("keepalive", "keepalive", "hello", 1, threads=16)
+    extra = ["--keep-alive", "600"]
+    (t,) = start_targets([servers.ALL_SPECS["wsgate"]], row, ctx, extra=extra)
+    socks = []
+    try:
+        servers.wait_listening(t.proc, t.port)
+        err = rows.check(row, t.port, ctx.file_path)
+        if err:
+            failures.add("memory: wsgate answers wrongly: %s" % err)
+            return
+        time.sleep(0.5)
+        before = servers.rss_kib(t.proc.pid)
+        t0 = time.monotonic()
+        socks = load.idle_connections(t.port, n)
+        took = time.monotonic() - t0
+        time.sleep(1.0)
+        after = servers.rss_kib(t.proc.pid)
+        alive = t.proc.alive()
+        mem["keepalive"] = {"conns": n, "before_kib": before, "after_kib": after,
+                            "open_seconds": took, "threads": 16,
+                            "extra": " ".join(extra)}
+        log("   wsgate %d idle keep-alive connections: RSS %d -> %d KiB (%.2f KiB each)"
+            % (n, before, after, (after - before) / n))
+        if not alive:
+            failures.add("memory: wsgate died holding %d connections" % n)
+    except (OSError, servers.StartError) as e:
+        failures.add("memory: wsgate with %d idle connections: %s" % (n, e))
+    finally:
+        load.close_all(socks)
+        t.proc.stop()
+
+
+# ---------------------------------------------------------------- the machine
+
+def _cmd_version(argv):
+    try:
+        out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             timeout=30).stdout.decode("utf-8", "replace").strip()
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "unknown (%s)" % e
+    return out.splitlines()[0] if out else "unknown"
+
+
+def _pkg_version(pkg):
+    return _cmd_version(["dpkg-query", "-W", "-f=${Version}", pkg])
+
+
+def describe_machine(a):
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kib = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    osname = "unknown"
+    if os.path.exists("/etc/os-release"):
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    osname = line.split("=", 1)[1].strip().strip('"')
+    versions = {
+        "wsgate": _cmd_version([a.wsgate, "--version"]),
+        "uWSGI": "%s (Debian uwsgi %s, uwsgi-plugin-python3 %s)" % (
+            _cmd_version(["uwsgi", "--version"]), _pkg_version("uwsgi"),
+            _pkg_version("uwsgi-plugin-python3")),
+        "gunicorn": "%s (Debian %s)" % (_cmd_version(["gunicorn", "--version"]),
+                                        _pkg_version("gunicorn")),
+        "waitress": "Debian python3-waitress %s" % _pkg_version("python3-waitress"),
+        "Tornado": "Debian python3-tornado %s" % _pkg_version("python3-tornado"),
+        "Flask": "Debian python3-flask %s" % _pkg_version("python3-flask"),
+        "nginx": _cmd_version(["nginx", "-v"]),
+        "wrk": _cmd_version(["wrk", "-v"]),
+        "Python": "%s (%s)" % (platform.python_version(), sys.executable),
+    }
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+            "mem_gib": mem_kib / 1048576, "os": osname, "versions": versions,
+            "load_before": os.getloadavg()}
+
+
+# ---------------------------------------------------------------- main
+
+def main(argv=None):
+    a = parse_args(sys.argv[1:] if argv is None else argv)
+    if not os.access(a.wsgate, os.X_OK):
+        sys.exit("run.py: %s is not an executable (run `make` first)" % a.wsgate)
+    for tool in ("wrk", "taskset", "uwsgi", "gunicorn", "nginx"):
+        if shutil.which(tool) is None and not os.path.exists("/usr/sbin/" + tool):
+            sys.exit("run.py: %s not found (scripts/install-deps installs it)" % tool)
+    if (os.cpu_count() or 1) < 2:
+        sys.exit("run.py: needs two CPUs (server on CPU 0, wrk on CPU 1)")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    # Ctrl-C or SIGTERM: unwind through the finally blocks, which stop every process.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+    os.makedirs(a.work, exist_ok=True)
+    logdir = os.path.join(a.work, "logs")
+    shutil.rmtree(logdir, ignore_errors=True)
+    os.makedirs(logdir)
+    tmp = tempfile.mkdtemp(prefix="wsgate-bench-")
+    os.chmod(tmp, 0o755)
+    failures = Failures()
+    results = {"meta": describe_machine(a), "rows": {}, "failures": failures,
+               "settings": {"smoke": a.smoke, "repeat": a.repeat, "duration": a.duration,
+                            "warmup": a.warmup, "wrk_timeout": load.WRK_TIMEOUT_S,
+                            "backlog": servers.BACKLOG}}
+    started = time.time()
+    try:
+        file_path = os.path.join(tmp, "file-16MiB.bin")
+        with open(file_path, "wb") as f:
+            f.write(os.urandom(rows.FILE_SIZE))
+        env = dict(os.environ, WSGATE_BENCH_FILE=file_path, PYTHONDONTWRITEBYTECODE="1")
+        ctx = Ctx(a.wsgate, tmp, logdir, env)
+        for row in rows.ROWS:
+            if row.key not in a.row_list:
+                continue
+            pool = servers.NGINX_BACKENDS if row.nginx else servers.HTTP_SERVERS
+            specs = [s for s in pool if s.key in a.server_list]
+            if specs:
+                run_row(row, specs, a, ctx, failures, results["rows"])
+        if "memory" in a.row_list:
+            specs = [s for s in servers.HTTP_SERVERS if s.key in a.server_list]
+            run_memory(specs, a, ctx, failures, results)
+    except KeyboardInterrupt:
+        failures.add("interrupted")
+        raise
+    finally:
+        servers.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+        results["meta"]["load_after"] = os.getloadavg()
+        results["meta"]["started"] = time.strftime("%Y-%m-%d %H:%M UTC",
+                                                   time.gmtime(started))
+        results["meta"]["seconds"] = time.time() - started
+        results["display"] = display_commands(a)
+        results_path = os.path.join(a.work, "results.json")
+        report.save(results, results_path)
+        log("results: %s (logs in %s)" % (results_path, logdir))
+    os.makedirs(a.out, exist_ok=True)
+    md, png = report.write(results, a.out)
+    log("wrote %s and %s in %.0f s" % (md, png, time.time() - started))
+    if failures:
+        log("%d failure(s):" % len(failures))
+        for f in failures:
+            log("  - " + f.splitlines()[0])
+        return 1
+    return 0
+
+
+def display_commands(a):
+    """The command line of every server and of nginx, as the page shows them: the
+    hello app, ports and temp paths as placeholders, paths relative to the tree."""
+    class Shown:
+        wsgate = "build/wsgate"
+
+    rel = ROOT + os.sep
+
+    def show(argv):
+        return " ".join(shlex.quote(str(x).replace(rel, "")) for x in argv)
+
+    cmds = {}
+    for spec in servers.ALL_SPECS.values():
+        argv = spec.argv(Shown, "APP", 0, 0)
+        line = show(["taskset", "-c", servers.SERVER_CPU] + argv)
+        cmds[spec.key] = line.replace("127.0.0.1:0", "127.0.0.1:PORT").replace(
+            "--port 0", "--port PORT").replace("--threads 0", "--threads THREADS")
+    cmds["nginx"] = ("taskset -c %s nginx -p $TMP/ -c $TMP/nginx.conf -e $TMP/error.log "
+                     "-g 'daemon off;'" % servers.CLIENT_CPU)
+    return cmds
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit("run.py: interrupted; every process it started is stopped")

@@ -1,0 +1,298 @@
+"""The servers bench/ compares, and the life cycle of each started process.
+
+A Spec says how one server is started (its argv for an app, a port and a thread
+count) and how a client reaches it: directly over HTTP, or through nginx with one of
+fastcgi_pass, scgi_pass, uwsgi_pass or proxy_pass. A Proc is one started process:
+pinned to SERVER_CPU with taskset, in its own session (so killpg stops everything it
+forked), logging into the run's work dir, listed in LIVE until stopped so that
+stop_all() can stop whatever is left on an error or Ctrl-C.
+
+Every server runs as ONE process serving requests. gunicorn cannot: its arbiter
+forks the one worker (-w 1), so its memory is the sum over both (memory is always
+summed over the process tree). uWSGI runs without --master, one process.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+APPS = os.path.join(HERE, "apps")
+PYTHON = sys.executable  # the harness runs under /usr/bin/python3 (Makefile's PYTHON)
+SERVER_CPU = "0"  # the server under test (the backend, in the nginx rows)
+CLIENT_CPU = "1"  # wrk, and nginx in the nginx rows
+BACKLOG = 1024  # listen(2) backlog given to every server (wsgate's default)
+
+LIVE = []  # Procs started and not yet stopped
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+class Spec:
+    """One server configuration. argv(ctx, app, port, threads) -> list; proto is "http"
+    (wrk talks to it) or the nginx directive that reaches it ("fastcgi", "scgi",
+    "uwsgi", "proxy"). threaded=False: one request at a time whatever the row's
+    thread count (gunicorn sync, Tornado's WSGIContainer)."""
+
+    def __init__(self, key, label, argv, proto="http", threaded=True, pair=None):
+        self.key = key
+        self.label = label
+        self.argv = argv
+        self.proto = proto
+        self.threaded = threaded
+        self.pair = pair  # nginx rows: the wsgate backend of the same protocol
+        self.is_wsgate = key.startswith("wsgate") or key.startswith("nginx-wsgate")
+
+
+def _wsgate(option):
+    def argv(ctx, app, port, threads):
+        return [ctx.wsgate, "--threads", str(threads), option, "127.0.0.1:%d" % port,
+                "--pythonpath", APPS, "%s:app" % app]
+    return argv
+
+
+def _uwsgi(option, *extra):
+    # No --master: one process. --listen: the same backlog as the others (uWSGI's
+    # default is 100). --disable-logging: no per-request log line, like the others.
+    def argv(ctx, app, port, threads):
+        return ["uwsgi", "--plugin", "python3", option, "127.0.0.1:%d" % port,
+                "--wsgi-file", os.path.join(APPS, app + ".py"), "--callable", "app",
+                "--threads", str(threads), "--listen", str(BACKLOG),
+                "--disable-logging"] + list(extra)
+    return argv
+
+
+def _gunicorn(worker):
+    def argv(ctx, app, port, threads):
+        a = ["gunicorn", "--workers", "1", "--worker-class", worker]
+        if worker == "gthread":
+            a += ["--threads", str(threads)]
+        return a + ["--bind", "127.0.0.1:%d" % port, "--backlog", str(BACKLOG),
+                    "--pythonpath", APPS, "%s:app" % app]
+    return argv
+
+
+def _pyserve(kind):
+    def argv(ctx, app, port, threads):
+        return [PYTHON, os.path.join(HERE, "pyserve.py"), kind, "--port", str(port),
+                "--threads", str(threads), "--backlog", str(BACKLOG), "--pythonpath", APPS,
+                "%s:app" % app]
+    return argv
+
+
+HTTP_SERVERS = [
+    Spec("wsgate", "wsgate", _wsgate("--http")),
+    Spec("uwsgi-http11", "uWSGI http11-socket", _uwsgi("--http11-socket")),
+    # uWSGI's --http-socket closes the connection after every response without saying
+    # so: an HTTP/1.1 response with no "Connection: close", which wrk (like any HTTP/1.1
+    # client) takes for a kept connection, and counts a read error per request. uWSGI's
+    # --add-header makes the close explicit.
+    Spec("uwsgi-http", "uWSGI http-socket", _uwsgi("--http-socket", "--add-header",
+                                                   "Connection: close")),
+    Spec("gunicorn-gthread", "gunicorn gthread", _gunicorn("gthread")),
+    Spec("gunicorn-sync", "gunicorn sync", _gunicorn("sync"), threaded=False),
+    Spec("waitress", "waitress", _pyserve("waitress")),
+    Spec("tornado", "Tornado WSGIContainer", _pyserve("tornado"), threaded=False),
+]
+
+NGINX_BACKENDS = [
+    Spec("nginx-wsgate-fastcgi", "wsgate FastCGI (fastcgi_pass)", _wsgate("--fastcgi"),
+         proto="fastcgi"),
+    Spec("nginx-wsgate-scgi", "wsgate SCGI (scgi_pass)", _wsgate("--scgi"), proto="scgi"),
+    Spec("nginx-wsgate-http", "wsgate HTTP (proxy_pass)", _wsgate("--http"), proto="proxy"),
+    Spec("nginx-uwsgi-uwsgi", "uWSGI uwsgi (uwsgi_pass)", _uwsgi("--socket"), proto="uwsgi",
+         pair="nginx-wsgate-fastcgi"),
+    Spec("nginx-uwsgi-fastcgi", "uWSGI FastCGI (fastcgi_pass)", _uwsgi("--fastcgi-socket"),
+         proto="fastcgi", pair="nginx-wsgate-fastcgi"),
+    Spec("nginx-uwsgi-scgi", "uWSGI SCGI (scgi_pass)", _uwsgi("--scgi-socket"), proto="scgi",
+         pair="nginx-wsgate-scgi"),
+    Spec("nginx-gunicorn-http", "gunicorn gthread (proxy_pass)", _gunicorn("gthread"),
+         proto="proxy", pair="nginx-wsgate-http"),
+]
+
+ALL_SPECS = {s.key: s for s in HTTP_SERVERS + NGINX_BACKENDS}
+
+# What a peer server is known to do wrong in a row, checked by hand (see the page):
+# such a run's errors, or its lack of completed requests, are reported with this
+# explanation instead of failing the run. comparable: whether its req/s still means
+# the same as the others' (else the page shows no ratio). Never an entry for wsgate.
+KNOWN_ISSUES = {
+    ("chunks", "uwsgi-http11"): {
+        "comparable": False,
+        "text": "uWSGI's --http11-socket sends a body without Content-Length unframed (not "
+                "chunked) and leaves the connection open, so the client sees the end of the "
+                "response only when uWSGI closes the idle connection about 4 s later: every "
+                "response takes 4 s (a 1 s run completes none)"},
+    ("chunks", "uwsgi-http"): {
+        "comparable": True,
+        "text": "uWSGI's --http-socket ends a body without Content-Length by closing the "
+                "connection (correct, with the Connection: close it was told to add); wrk "
+                "counts a read error for every response that ends with a close"},
+}
+
+
+class StartError(Exception):
+    pass
+
+
+class Proc:
+    """One started process (a server, nginx or wrk) and its log file."""
+
+    def __init__(self, name, argv, logdir, cpu, env=None, fresh_log=False):
+        self.name = name
+        self.argv = ["taskset", "-c", cpu] + list(argv)
+        self.log_path = os.path.join(logdir, "%s.log" % name)
+        self.env = env
+        self.fresh_log = fresh_log  # truncate the log at start rather than append
+        self.popen = None
+
+    def start(self):
+        with open(self.log_path, "wb" if self.fresh_log else "ab") as log:
+            if not self.fresh_log:
+                log.write(("\n$ %s\n" % " ".join(self.argv)).encode())
+                log.flush()
+            self.popen = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
+                                          stderr=subprocess.STDOUT, env=self.env,
+                                          start_new_session=True)
+        LIVE.append(self)
+        return self
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    def alive(self):
+        return self.popen is not None and self.popen.poll() is None
+
+    def log_tail(self, n=2000):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()[-n:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self, grace=5.0):
+        """SIGTERM to the process group, SIGKILL after `grace` seconds; then SIGKILL to
+        the group again for children left behind. Returns the exit status (None if
+        it had to be killed)."""
+        if self.popen is None:
+            return None
+        status = self.popen.poll()
+        if status is None:
+            _killpg(self.pid, signal.SIGTERM)
+            try:
+                status = self.popen.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                _killpg(self.pid, signal.SIGKILL)
+                self.popen.wait(timeout=10)
+                status = None
+        _killpg(self.pid, signal.SIGKILL)
+        if self in LIVE:
+            LIVE.remove(self)
+        return status
+
+
+def _killpg(pid, sig):
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_all():
+    """Stop every process still running (error paths, Ctrl-C)."""
+    for p in list(LIVE):
+        p.stop(grace=2.0)
+
+
+def wait_listening(proc, port, timeout=30.0):
+    """Until something accepts connections on 127.0.0.1:port; StartError if the
+    process exits or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if not proc.alive():
+            raise StartError("%s exited with status %s before listening:\n%s"
+                             % (proc.name, proc.popen.returncode, proc.log_tail()))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+            return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise StartError("%s: nothing listens on port %d after %.0f s:\n%s"
+                             % (proc.name, port, timeout, proc.log_tail()))
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------- memory
+
+def _children_map():
+    kids = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def tree_pids(root):
+    kids = _children_map()
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, ()))
+    return out
+
+
+def rss_kib(root):
+    """VmRSS summed over the process tree rooted at `root`, in KiB."""
+    total = 0
+    for pid in tree_pids(root):
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            pass
+    return total
+
+
+def accept_state(port):
+    """The listener on 127.0.0.1:port as /proc/net/tcp shows it: (connections in its
+    accept queue, set of the client ports of connections not accepted yet). A
+    connection the server has not accepted has no socket inode (0) yet."""
+    local = "0100007F:%04X" % port
+    queued, waiting = 0, set()
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if fields[1] != local:
+                    continue
+                if fields[3] == "0A":  # LISTEN: rx_queue is the accept queue
+                    queued = int(fields[4].split(":")[1], 16)
+                elif fields[3] == "01" and fields[9] == "0":  # ESTABLISHED, no socket yet
+                    waiting.add(fields[2])
+    except OSError:
+        pass
+    return queued, waiting
