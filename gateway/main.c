@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,7 +210,9 @@ static int spawn_successor(struct gw_server *s)
         gw_stats_close(); /* the successor serves the metrics (its own counters) */
     pid_t pid = fork();
     if (pid == 0) { /* async-signal-safe calls only: other threads exist */
+        struct sched_param sp = {0};
         sigprocmask(SIG_SETMASK, &none, NULL);
+        sched_setscheduler(0, SCHED_OTHER, &sp); /* the loop thread runs SCHED_BATCH */
         gw_handover_keep(listeners, nopen, p[1]);
         gw_handover_exec(saved_argv, &env);
         _exit(127);

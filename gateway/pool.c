@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,6 +78,8 @@ static struct gw_request *pop(struct gw_pool *p, int was_busy)
 static void *worker_main(void *arg)
 {
     struct gw_pool *p = arg;
+    struct sched_param sp = {0};
+    sched_setscheduler(0, SCHED_BATCH, &sp); /* see gw_server_run */
     void *tctx = p->app->thread_start ? p->app->thread_start(p->app->ctx) : NULL;
     if (p->app->thread_start && tctx == NULL) {
         gw_log(GW_LOG_CRITICAL, "worker thread could not start the application runtime");
