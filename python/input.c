@@ -73,12 +73,16 @@ static int check_usable(struct py_input *in)
     return 0;
 }
 
-/* One gw_request_read into dst, GIL released. Returns the count, 0 at the end of the
- * body, or -1 with an exception. */
-static Py_ssize_t raw_read(struct py_input *in, char *dst, size_t len)
+/* gw_request_read into dst with the GIL released: one call, or with full set as many
+ * as it takes to fill len bytes or reach the end, so a large read() drops and retakes
+ * the GIL once instead of once per socket read. Returns the count, 0 at the end of
+ * the body, or -1 with an exception. An error after some bytes arrived returns those
+ * and is raised by the next call (read_upto then drops the partial result). */
+static Py_ssize_t raw_read(struct py_input *in, char *dst, size_t len, int full)
 {
     struct gw_request *r = in->r;
-    ssize_t n;
+    size_t have = 0;
+    ssize_t n = 0;
 
     if (in->err != 0) {
         raise_read_error(in->err);
@@ -88,20 +92,27 @@ static Py_ssize_t raw_read(struct py_input *in, char *dst, size_t len)
         return 0;
     in->busy = 1;
     Py_BEGIN_ALLOW_THREADS
-    n = gw_request_read(r, dst, len);
+    do {
+        n = gw_request_read(r, dst + have, len - have);
+        if (n > (ssize_t)(len - have))
+            n = GW_EIO; /* a broken front-end; never trust it past our buffer */
+        if (n > 0)
+            have += (size_t)n;
+    } while (full && n > 0 && have < len);
     Py_END_ALLOW_THREADS
     in->busy = 0;
-    if (n > (ssize_t)len)
-        n = GW_EIO; /* a broken front-end; never trust it past our buffer */
-    if (n < 0) {
+    in->got += have;
+    if (n < 0)
         in->err = (int)n;
+    else if (n == 0)
+        in->eof = 1;
+    if (have > 0)
+        return (Py_ssize_t)have;
+    if (n < 0) {
         raise_read_error(in->err);
         return -1;
     }
-    if (n == 0)
-        in->eof = 1;
-    in->got += (uint64_t)n;
-    return (Py_ssize_t)n;
+    return 0;
 }
 
 /* Refills the (empty) buffer. Returns the count, 0 at the end, -1 with an exception. */
@@ -117,7 +128,7 @@ static Py_ssize_t fill(struct py_input *in)
         }
     }
     in->pos = in->end = 0;
-    n = raw_read(in, in->buf, GW_PY_INPUT_BUF);
+    n = raw_read(in, in->buf, GW_PY_INPUT_BUF, 0);
     if (n > 0)
         in->end = (size_t)n;
     return n;
@@ -184,7 +195,7 @@ static PyObject *read_upto(struct py_input *in, Py_ssize_t limit)
 
         if (have == cap && grow(&res, &cap, have + 1, limit) < 0)
             return NULL;
-        n = raw_read(in, PyBytes_AS_STRING(res) + have, (size_t)(cap - have));
+        n = raw_read(in, PyBytes_AS_STRING(res) + have, (size_t)(cap - have), 1);
         if (n < 0)
             goto fail;
         if (n == 0)
