@@ -10,6 +10,12 @@ the figures of the "WRK-JSON" line bench/report.lua prints, plus two of our own:
   (each uWSGI thread keeps serving one keep-alive connection) is invisible in its
   figures, but shows here. A server that serves one request at a time (gunicorn sync)
   has a queue too, but its connections move through it.
+- cpu_us_req: CPU time (user + system) the server's process tree used during the run,
+  divided by the requests wrk completed: what a request costs the server, whichever
+  side was the bottleneck.
+- server_cpu_busy, client_cpu_busy: how busy the server's CPU and the client's CPU
+  (wrk, and nginx in the nginx rows) were during the run, 0..1 from /proc/stat. A row
+  whose client CPU is saturated while the server's is not measures the client.
 
 idle_connections() opens N HTTP/1.1 connections, one completed request each, and
 keeps them open, for the memory per idle connection.
@@ -58,10 +64,13 @@ def parse_wrk(out):
     return r
 
 
-def run_wrk(row, port, duration, listen_port, logdir):
+def run_wrk(row, port, duration, listen_port, logdir, server_pid):
     """One wrk run against 127.0.0.1:port; listen_port is the server's own listener
-    (the backend's, in the nginx rows) whose accept queue is sampled. wrk's output is
-    appended to logdir/wrk.log."""
+    (the backend's, in the nginx rows) whose accept queue is sampled, server_pid the
+    root of its process tree, whose CPU time is measured. wrk's output is appended to
+    logdir/wrk.log."""
+    cpu0 = servers.cpu_seconds(server_pid)
+    jif0 = servers.cpu_jiffies()
     proc = servers.Proc("wrk-run", wrk_argv(row, "http://127.0.0.1:%d/" % port, duration),
                         logdir, servers.CLIENT_CPU, fresh_log=True)
     proc.start()
@@ -75,6 +84,8 @@ def run_wrk(row, port, duration, listen_port, logdir):
             status = proc.popen.wait(timeout=duration + WRK_TIMEOUT_S + 30)
         except subprocess.TimeoutExpired:
             raise MalformedOutput("wrk did not finish")
+        cpu1 = servers.cpu_seconds(server_pid)
+        jif1 = servers.cpu_jiffies()
     finally:
         proc.stop(grace=1.0)
     with open(proc.log_path, "rb") as f:
@@ -86,6 +97,13 @@ def run_wrk(row, port, duration, listen_port, logdir):
     r = parse_wrk(text)
     r["queue"] = max(q for q, _ in samples)
     r["stuck"] = len(samples[0][1] & samples[1][1])
+    r["cpu_s"] = cpu1 - cpu0
+    r["cpu_us_req"] = 1e6 * r["cpu_s"] / r["requests"] if r["requests"] else None
+    for cpu, key in ((int(servers.SERVER_CPU), "server_cpu_busy"),
+                     (int(servers.CLIENT_CPU), "client_cpu_busy")):
+        busy = jif1[cpu][0] - jif0[cpu][0]
+        total = jif1[cpu][1] - jif0[cpu][1]
+        r[key] = busy / total if total > 0 else None
     return r
 
 

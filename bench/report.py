@@ -39,7 +39,7 @@ def save(results, path):
 # ---------------------------------------------------------------- figures
 
 def median_of(runs, field):
-    vals = [r[field] for r in runs]
+    vals = [r[field] for r in runs if r.get(field) is not None]
     return statistics.median(vals) if vals else None
 
 
@@ -86,6 +86,16 @@ def fmt_ms(us):
 
 def fmt_ratio(v):
     return "—" if v is None else "%.2f×" % v
+
+
+def fmt_cpu_us(us):
+    if us is None:
+        return "—"
+    return "%.1f" % us if us < 100 else "{:,.0f}".format(us)
+
+
+def fmt_pct(frac):
+    return "—" if frac is None else "%.0f%%" % (100.0 * frac)
 
 
 def fmt_mib(kib):
@@ -173,7 +183,8 @@ def detail_table(results, rk, ref):
         head += ["wsgate / it"]
     if sleep:
         head += ["% of ideal"]
-    head += ["p50 ms", "p99 ms", "MB/s", "errors", "queue", "stuck", "RSS MiB"]
+    head += ["p50 ms", "p99 ms", "MB/s", "errors", "queue", "stuck", "RSS MiB",
+             "CPU µs/req", "CPU 0 / 1 busy"]
     out = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for k in e["servers"]:
         runs = e["runs"].get(k, [])
@@ -199,7 +210,10 @@ def detail_table(results, rk, ref):
                   "**%d**" % errors if errors else "0",
                   "%d" % max(r["queue"] for r in runs),
                   "%d" % max(r["stuck"] for r in runs),
-                  fmt_mib(e["rss_kib"].get(k))]
+                  fmt_mib(e["rss_kib"].get(k)),
+                  fmt_cpu_us(median_of(runs, "cpu_us_req")),
+                  "%s / %s" % (fmt_pct(median_of(runs, "server_cpu_busy")),
+                               fmt_pct(median_of(runs, "client_cpu_busy")))]
         out.append("| " + " | ".join(cells) + " |")
     return out
 
@@ -213,7 +227,12 @@ def rows_section(results):
            "samples, i.e. were not served for at least a quarter of the run (the most over "
            "the rounds). wrk reports only requests that complete, so a connection a "
            "server never accepts shows in no other column. RSS: resident memory of the "
-           "server's process tree after the row's last run."]
+           "server's process tree after the row's last run. CPU µs/req: the CPU time "
+           "(user + system) of the server's process tree during a run divided by the "
+           "requests completed, what a request costs the server whichever side was the "
+           "bottleneck. CPU 0 / 1 busy: how busy the server's CPU and the client's "
+           "(wrk's, and nginx's behind nginx) were; a row with CPU 1 near 100% and CPU 0 "
+           "well below measures the client more than the server."]
     for rk in row_keys(results, nginx=False):
         e = results["rows"][rk]
         out += ["", "### %s — %s" % (rk, e["title"]), "",

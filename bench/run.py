@@ -232,7 +232,7 @@ def _run_once(row, t, duration, ctx, nginx, failures, warmup=False):
     """One wrk run against target t; the result dict, or None after a failure."""
     what = "%s: %s%s" % (row.key, t.spec.key, " (warm-up)" if warmup else "")
     try:
-        r = load.run_wrk(row, t.front, duration, t.port, ctx.logdir)
+        r = load.run_wrk(row, t.front, duration, t.port, ctx.logdir, t.proc.pid)
     except load.MalformedOutput as e:
         failures.add("%s: malformed wrk output: %s" % (what, e))
         r = None

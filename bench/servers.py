@@ -276,6 +276,34 @@ def rss_kib(root):
     return total
 
 
+def cpu_seconds(root):
+    """User + system CPU time of the process tree rooted at `root` so far, in seconds
+    (a process's own figure includes its threads, finished ones too)."""
+    ticks = 0
+    for pid in tree_pids(root):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_jiffies():
+    """{cpu number: (busy, total)} from /proc/stat, in clock ticks."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *vals = line.split()
+            if not name.startswith("cpu") or name == "cpu":
+                continue
+            v = [int(x) for x in vals]
+            idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
+            out[int(name[3:])] = (sum(v[:8]) - idle, sum(v[:8]))
+    return out
+
+
 def accept_state(port):
     """The listener on 127.0.0.1:port as /proc/net/tcp shows it: (connections in its
     accept queue, set of the client ports of connections not accepted yet). A
