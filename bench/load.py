@@ -1,7 +1,7 @@
 """The load side of bench/: one wrk run against a port, and the idle keep-alive test.
 
 run_wrk() starts wrk pinned to CLIENT_CPU with one thread, waits for it, and returns
-the figures of the "WRK-JSON" line bench/report.lua prints, plus two of our own:
+the figures of the "WRK-JSON" line bench/report.lua prints, plus these of our own:
 
 - queue: the most connections seen in the server's accept queue, sampled at 50% and
   75% of the run.
