@@ -130,10 +130,12 @@ void gw_request_finish(struct gw_request *r, int ok)
         while (load_claim(r) == GW_HEAD_TIMEOUT)
             nanosleep(&ms, NULL);
         r->keep = 0;
+        r->close_now = 0;
         r->t_end = gw_now_ns();
         return;
     }
     uint64_t t0 = gw_now_ns();
+    r->close_now = 0;
     int keep = r->proto->finish(r, ok);
     r->keep = keep && !gw_conn_broken(r->conn);
     r->t_end = gw_now_ns();

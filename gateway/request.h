@@ -57,6 +57,9 @@ struct gw_request {
 
     int64_t body_length; /* CONTENT_LENGTH as a number; -1 when the body ends by framing */
     int keep;            /* set by gw_request_finish: the connection may carry on */
+    int close_now;       /* set by the front-end's finish when it does not keep the
+                          * connection: the client has sent all it will send and none
+                          * of it is unread, so the loop closes without lingering */
 
     /* Filled while it runs, for the access log. Times are CLOCK_MONOTONIC ns. */
     int status;          /* status code sent, 0 before send_head */

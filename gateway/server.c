@@ -483,7 +483,7 @@ static void balance(struct gw_server *s)
 static void request_back(struct gw_server *s, struct gw_request *r)
 {
     struct gw_conn *c = r->conn;
-    int keep = r->keep;
+    int keep = r->keep, close_now = r->close_now;
     s->ndispatched--;
     gw_stats_inflight_add(-1);
     c->inflight--;
@@ -510,7 +510,7 @@ static void request_back(struct gw_server *s, struct gw_request *r)
         return;
     }
     c->pin = 0; /* the request is over: its slices are dead */
-    if (gw_conn_broken(c))
+    if (gw_conn_broken(c) || (!keep && close_now))
         conn_free(s, c);
     else if (!keep || s->stopping)
         linger(s, c);

@@ -212,6 +212,7 @@ static int build_request(struct gw_conn *c, struct gw_http_conn *h)
     h->resp_sent = 0;
     h->resp_length = -1;
     h->keep = hd->keep_alive && cfg->keep_alive > 0;
+    h->client_close = !hd->keep_alive;
     return 0;
 }
 

@@ -56,6 +56,7 @@ struct gw_http_conn {
     int64_t resp_length;     /* the app's Content-Length, -1 when none */
     uint64_t resp_sent;      /* body bytes sent */
     int keep;                /* connection may be kept after this response */
+    int client_close;        /* the client asked to close (Connection: close, HTTP/1.0) */
 };
 
 /* protocols/http_response.c */

@@ -409,8 +409,13 @@ int gw_http_finish_response(struct gw_request *r, int ok)
         return 0;
     if (h->resp_length >= 0 && h->resp_sent < (uint64_t)h->resp_length && !h->no_body)
         return 0; /* R2: the app sent less than it declared: the client must see EOF */
-    if (!h->keep)
+    if (!h->keep) {
+        /* The client sends nothing more and nothing of it is left unread: no need
+         * to linger. Otherwise (our close, an unread body, pipelined bytes) the
+         * loop lingers so the client reads this response rather than a reset. */
+        r->close_now = h->client_close && h->body_done && c->in.start == c->in.end;
         return 0;
+    }
     if (!h->body_done && (h->body_error || drain_body(r) != 0))
         return 0;
     return 1;

@@ -295,7 +295,10 @@ static int scgi_finish(struct gw_request *r, int ok)
     }
     if (!sc->head_sent)
         scgi_send_body(r, NULL, 0);
-    return 0; /* SCGI: one request per connection */
+    /* SCGI: one request per connection; a front server sends nothing after the body,
+     * so when the app read all of it the loop closes without lingering. */
+    r->close_now = sc->body_left == 0 && c->in.start == c->in.end;
+    return 0;
 }
 
 /* Watchdog thread: the request ran past --timeout before its head went out. The

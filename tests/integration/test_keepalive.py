@@ -1,6 +1,7 @@
 """Persistent connections: HTTP/1.0 and 1.1 rules, pipelining, the keep-alive
 idle timeout, and the pipelining rows H47, H48, H49 of hostile-inputs.md."""
 import json
+import socket
 import time
 
 import pytest
@@ -45,6 +46,56 @@ def test_http11_connection_close(count_srv):
         assert c.closed_within(t(5))
     finally:
         c.close()
+
+
+def _server_has_closed_fully(c, within):
+    """True when the server's socket is gone (closed, not lingering): bytes sent to it
+    then draw a reset, which a later send or recv reports."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            c.sock.send(b"x")
+            time.sleep(0.05)
+            c.sock.settimeout(0.05)
+            if c.sock.recv(1) == b"":
+                continue  # EOF only: the reset has not come back yet
+        except (BrokenPipeError, ConnectionResetError):
+            return True
+        except socket.timeout:
+            pass
+    return False
+
+
+def test_connection_close_with_nothing_unread_closes_without_lingering(count_srv):
+    """The client said Connection: close and nothing it sent is unread: the server
+    closes its socket at once (as nginx does) instead of lingering to drain input."""
+    c = count_srv.conn()
+    try:
+        c.send(req("GET", "/a", [("Connection", "close")]))
+        r = c.read_response()
+        assert r.status == 200
+        assert c.closed_within(t(5))
+        assert _server_has_closed_fully(c, t(1.5)), "the server lingered"
+    finally:
+        c.close()
+
+
+def test_connection_close_with_bytes_behind_it_lingers(count_srv):
+    """Bytes the client sent after its Connection: close request are unread when the
+    response ends: the server lingers (reads and drops them) so the client gets the
+    response and a clean end, not a reset; the extra request is never served."""
+    c = count_srv.conn()
+    try:
+        c.send(req("GET", "/a", [("Connection", "close")]) + req("GET", "/behind") +
+               b"x" * 65536)
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"called GET /a\n"
+        assert c.closed_within(t(5))
+        assert not c.reset, "the connection was reset, not closed cleanly"
+        assert not _server_has_closed_fully(c, 0.5), "no lingering with unread bytes"
+    finally:
+        c.close()
+    assert "/behind" not in json.dumps(app_log(count_srv))
 
 
 def test_http11_connection_close_token_in_list(count_srv):
