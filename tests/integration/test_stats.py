@@ -396,6 +396,10 @@ def test_prefork_master_serves_summed_counters_and_restarts(wsgate, tmp_path):
     assert sum(v for _, v in busy_threads) == 2, s["wsgate_worker_threads"]
     for th in busy:
         th.join(t(20))
+    # A request is counted just after its response went out: the client can have it
+    # a moment before the worker counts it, and a kill -9 then would lose the count.
+    s = wait_total(srv, 16)
+    assert value(s, "wsgate_requests_total", frontend="http", status="2xx") == 12
 
     victim = pids["0"]
     os.kill(victim, 9)
