@@ -3,7 +3,7 @@
  * The loop thread creates and frees connections; between dispatch and hand-back a
  * single worker thread owns one and may use only the gw_conn_* I/O helpers below,
  * which block (poll) with the configured timeouts and never touch the loop's
- * watchers.
+ * watchers, and the front-end's parser (gateway/carry.h).
  *
  * The input buffer holds bytes read but not yet consumed, data[start..end). While a
  * request is in flight, the front-end pins its head (bytes [0..pin) never move, since
@@ -65,6 +65,8 @@ struct gw_conn {
     int broken;         /* a send or receive failed: use gw_conn_broken / _set_broken,
                            several workers may share a multiplexed connection */
     unsigned requests;  /* requests served on this connection */
+    unsigned carried;   /* requests its worker carried on to since the dispatch
+                           (gateway/carry.h); the loop counts them at the hand-back */
     int fresh;          /* prefork: accepted < FRESH_SECONDS ago, no request dispatched yet */
     double accepted_at; /* loop time of the accept */
 

@@ -7,7 +7,9 @@
  * watchdog of gateway/watchdog.c watches the worker's slot from there to after
  * finish, only when --timeout is set), runs app->handle (which takes the GIL
  * itself), ends the response with gw_request_finish, writes the access-log line and
- * hands the connection back to the server. No lock is held during any of that.
+ * hands the connection back to the server, or carries it on to its next request
+ * (gateway/carry.h, when the server is otherwise idle). No lock is held during any
+ * of that.
  * Each finished request is counted in the metrics (gateway/stats.h) just before its
  * access line; the queue depth and busy-thread gauges are kept here too.
  *
@@ -23,6 +25,7 @@
 #include <string.h>
 
 #include "gateway/app.h"
+#include "gateway/carry.h"
 #include "gateway/conn.h"
 #include "gateway/log.h"
 #include "gateway/request.h"
@@ -41,6 +44,7 @@ struct gw_pool {
     struct gw_server *srv;
     pthread_t *threads;
     int nthreads;
+    int size;               /* threads asked for: set before any starts */
     int nslots;             /* atomic: slot numbers handed to starting workers */
     int nwaiting;           /* workers asleep on `ready` */
     int nbusy;              /* workers between pop and their next pop */
@@ -75,6 +79,59 @@ static struct gw_request *pop(struct gw_pool *p, int was_busy)
     return r;
 }
 
+/* One request, from taking it to its access line. */
+static void run(struct gw_pool *p, int slot, void *tctx, struct gw_request *r)
+{
+    r->t_worker = gw_now_ns();
+    gw_stats_busy_add(1);
+    if (p->wd != NULL)
+        gw_watchdog_enter(p->wd, slot, r, tctx);
+    int ok = p->app->handle(tctx, r);
+    gw_request_finish(r, ok);
+    if (p->wd != NULL)
+        gw_watchdog_leave(p->wd, slot);
+    gw_stats_note_request(r); /* the request lives until the hand-back */
+    gw_log_access(r);
+    gw_stats_busy_add(-1);
+}
+
+/*
+ * The keep-alive carry (gateway/carry.h): after r, the worker may take the next
+ * request of r's connection itself. A pipelined one, already buffered, whenever no
+ * request is queued (those came first). It waits for one only for a lone client:
+ * no more connections open than threads, no other worker running a request, and
+ * another one asleep, ready for whatever the loop queues meanwhile. A lone client
+ * then costs one wake-up per request instead of three; a busy server, whose loop
+ * gathers many ready connections per wake-up and feeds workers that are already
+ * running, is left as it is. While waiting the worker does not count as busy, so
+ * gw_pool_submit wakes a sleeper at once.
+ */
+static struct gw_request *carry(struct gw_pool *p, struct gw_request *r)
+{
+    if (!gw_carry_possible(r))
+        return NULL;
+    int buffered = gw_carry_buffered(r);
+    if (!buffered && gw_server_open_conns(p->srv) > (size_t)p->size)
+        return NULL; /* without a lock: this is the busy server's path */
+    pthread_mutex_lock(&p->lock);
+    int queued = p->count > 0;
+    int wait = !buffered && !queued && !p->stopping && p->nbusy == 1 && p->nwaiting > 0;
+    if (wait) {
+        p->nbusy--;
+        p->ndone++;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (queued || (!buffered && !wait))
+        return NULL;
+    struct gw_request *next = gw_carry_next(r, wait ? GW_CARRY_WAIT_US : 0);
+    if (wait) {
+        pthread_mutex_lock(&p->lock);
+        p->nbusy++;
+        pthread_mutex_unlock(&p->lock);
+    }
+    return next;
+}
+
 static void *worker_main(void *arg)
 {
     struct gw_pool *p = arg;
@@ -91,17 +148,13 @@ static void *worker_main(void *arg)
     gw_stats_threads_add(1);
     while ((r = pop(p, was_busy)) != NULL) {
         was_busy = 1;
-        r->t_worker = gw_now_ns();
-        gw_stats_busy_add(1);
-        if (p->wd != NULL)
-            gw_watchdog_enter(p->wd, slot, r, tctx);
-        int ok = p->app->handle(tctx, r);
-        gw_request_finish(r, ok);
-        if (p->wd != NULL)
-            gw_watchdog_leave(p->wd, slot);
-        gw_stats_note_request(r); /* the request lives until the hand-back */
-        gw_log_access(r);
-        gw_stats_busy_add(-1);
+        for (int carried = 0;; carried++) {
+            run(p, slot, tctx, r);
+            struct gw_request *next = carried < GW_CARRY_MAX ? carry(p, r) : NULL;
+            if (next == NULL)
+                break;
+            r = next;
+        }
         pthread_mutex_lock(&p->lock); /* before the hand-back: gw_pool_idle sees it */
         p->nrunning--;
         pthread_mutex_unlock(&p->lock);
@@ -124,6 +177,7 @@ struct gw_pool *gw_pool_start(const struct gw_app *app, struct gw_server *srv, i
     if (p->ring == NULL || p->threads == NULL)
         goto fail;
     p->cap = queue_cap;
+    p->size = nthreads;
     p->app = app;
     p->srv = srv;
     pthread_mutex_init(&p->lock, NULL);

@@ -45,8 +45,10 @@ struct gw_protocol {
      * request can allocate again (an idle keep-alive connection should cost little). */
     void (*conn_trim)(struct gw_conn *c);
 
-    /* Loop: bytes were appended to c->in. Consumes what it can. On GW_PARSE_READY
-     * stores the request in *req (owned by c). Must never block. */
+    /* The connection's owner: the loop, or for a protocol that is not multiplexed
+     * the worker carrying it to its next request (gateway/carry.h). Bytes were
+     * appended to c->in. Consumes what it can. On GW_PARSE_READY stores the request
+     * in *req (owned by c). Must never block and touches only c and its state. */
     enum gw_parse_result (*parse)(struct gw_conn *c, struct gw_request **req);
 
     /* Loop: answer at once: the request could not be queued (503: pool full or

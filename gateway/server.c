@@ -84,6 +84,7 @@ static void conn_free(struct gw_server *s, struct gw_conn *c)
     free(c->out.data);
     free(c);
     s->nconns--;
+    __atomic_store_n(&s->open_conns, s->nconns, __ATOMIC_RELAXED);
     check_done(s);
 }
 
@@ -384,6 +385,7 @@ static void accept_one(struct gw_server *s, struct gw_listener *l, int fd,
         s->all->prev_all = c;
     s->all = c;
     s->nconns++;
+    __atomic_store_n(&s->open_conns, s->nconns, __ATOMIC_RELAXED);
     if (s->cfg->processes > 1) {
         c->fresh = 1;
         c->accepted_at = ev_now(s->loop);
@@ -487,8 +489,9 @@ static void request_back(struct gw_server *s, struct gw_request *r)
     s->ndispatched--;
     gw_stats_inflight_add(-1);
     c->inflight--;
-    c->requests++;
-    s->served++;
+    c->requests += 1 + c->carried;
+    s->served += 1 + c->carried;
+    c->carried = 0;
     if (c->proto->multiplexed) {
         if (c->proto->done(c, r)) /* r is gone */
             c->close_after = 1;
@@ -512,6 +515,8 @@ static void request_back(struct gw_server *s, struct gw_request *r)
     c->pin = 0; /* the request is over: its slices are dead */
     if (gw_conn_broken(c) || (!keep && close_now))
         conn_free(s, c);
+    else if (c->out.start < c->out.end)
+        flush_reply(s, c); /* the worker's carry found a bad next request (carry.h) */
     else if (!keep || s->stopping)
         linger(s, c);
     else {
@@ -668,6 +673,7 @@ static void abandon_cb(struct ev_loop *loop, ev_async *w, int revents)
     if (!s->abandoning) {
         s->abandoning = 1;
         s->stopping = 1; /* no new requests, no keep-alive */
+        __atomic_store_n(&s->draining, 1, __ATOMIC_RELAXED);
         listeners_watch(s, 0);
         ev_timer_stop(s->loop, &s->accept_pause);
         /* Close our copies only: the master and the other workers keep listening

@@ -57,6 +57,7 @@ struct gw_server {
      * (a prefork worker: its master replaces it). */
     int (*reload)(struct gw_server *s);
     size_t nconns;       /* open connections */
+    size_t open_conns;   /* atomic copy of nconns for the workers (gateway/carry.h) */
     size_t ndispatched;  /* connections owned by the pool */
     struct gw_conn *all; /* every open connection */
 
@@ -91,6 +92,12 @@ void gw_server_destroy(struct gw_server *s);
 static inline int gw_server_draining(const struct gw_server *s)
 {
     return __atomic_load_n(&s->draining, __ATOMIC_RELAXED);
+}
+
+/* Any thread: how many connections are open (a moment ago). */
+static inline size_t gw_server_open_conns(const struct gw_server *s)
+{
+    return __atomic_load_n(&s->open_conns, __ATOMIC_RELAXED);
 }
 
 /* Worker: gives a finished request back to the loop, which continues its

@@ -54,7 +54,8 @@ void gw_stats_note_request(const struct gw_request *r);
 void gw_stats_note_reject(const char *proto_name, int status);
 
 /* Gauges of the current process's slot (any thread). */
-void gw_stats_inflight_add(int delta); /* loop: dispatched (+1) / handed back (-1) */
+void gw_stats_inflight_add(int delta); /* loop: dispatched (+1) / handed back (-1);
+                                          worker: carried (gateway/carry.c) */
 void gw_stats_queue_set(long depth);   /* pool: requests waiting for a thread */
 void gw_stats_threads_add(int delta);  /* pool: a worker thread started / stopped */
 void gw_stats_busy_add(int delta);     /* pool: a thread took (+1) / ended (-1) a request */

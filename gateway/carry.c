@@ -1,0 +1,83 @@
+/*
+ * The keep-alive carry of gateway/carry.h: a worker reads and parses the next
+ * request of the connection it owns, with the front-end's own parser, exactly as
+ * the loop would (one recv into c->in, then parse), so the parser's limits and
+ * verdicts are the same on either thread. The in-flight gauge drops while the
+ * worker waits, so /metrics shows a quiet connection as idle.
+ */
+#include "gateway/carry.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "gateway/conn.h"
+#include "gateway/protocol.h"
+#include "gateway/request.h"
+#include "gateway/server.h"
+#include "gateway/stats.h"
+#include "gateway/util.h"
+
+int gw_carry_possible(const struct gw_request *r)
+{
+    const struct gw_conn *c = r->conn;
+    return r->keep && !c->proto->multiplexed && c->proto->parse != NULL && !gw_conn_broken(c) &&
+           !gw_server_draining(c->srv);
+}
+
+int gw_carry_buffered(const struct gw_request *r)
+{
+    return r->conn->in.start < r->conn->in.end;
+}
+
+static int readable_within(int fd, int wait_us)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    struct timespec ts = {.tv_sec = wait_us / 1000000, .tv_nsec = (wait_us % 1000000) * 1000L};
+    return ppoll(&pfd, 1, &ts, NULL) > 0;
+}
+
+/* One read into c->in, after waiting up to wait_us for the socket (0: no read: a
+ * request that was not buffered cannot have been answered yet). 1: bytes came;
+ * 0: none (or no room: the loop deals with it); -1: the peer closed or failed, and
+ * the connection is marked broken. */
+static int read_some(struct gw_conn *c, int wait_us)
+{
+    if (wait_us <= 0 || !readable_within(c->fd, wait_us))
+        return 0;
+    if (gw_conn_reserve(c, 4096) != 0)
+        return 0;
+    for (;;) {
+        ssize_t n = recv(c->fd, c->in.data + c->in.end, c->in.cap - c->in.end, 0);
+        if (n > 0) {
+            c->in.end += (size_t)n;
+            return 1;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        gw_conn_set_broken(c); /* EOF or error between requests: nothing to answer */
+        return -1;
+    }
+}
+
+struct gw_request *gw_carry_next(struct gw_request *r, int wait_us)
+{
+    struct gw_conn *c = r->conn;
+    struct gw_request *next = NULL;
+    c->pin = 0; /* r's slices are dead: the buffer may move */
+    gw_stats_inflight_add(-1);
+    if (c->in.start == c->in.end && read_some(c, wait_us) <= 0)
+        goto back;
+    if (c->proto->parse(c, &next) != GW_PARSE_READY)
+        goto back; /* MORE: the loop reads the rest; CLOSE: it sends c->out */
+    gw_stats_inflight_add(1);
+    c->carried++;
+    next->t_head = gw_now_ns();
+    return next;
+back:
+    gw_stats_inflight_add(1); /* the loop takes it off at the hand-back */
+    return NULL;
+}
