@@ -46,6 +46,10 @@ static void describe(struct gw_listener *l)
         return;
     }
     l->is_tcp = 1;
+    /* Accepted sockets inherit it from the listener (Linux clones the listening
+     * socket): one setsockopt here instead of one per connection. */
+    int one = 1;
+    setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
                     NI_NUMERICHOST | NI_NUMERICSERV) != 0)
         return;

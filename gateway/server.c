@@ -15,8 +15,6 @@
 #include <netdb.h>
 #include <sched.h>
 #include <signal.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -366,11 +364,7 @@ static void accept_one(struct gw_server *s, struct gw_listener *l, int fd,
     c->srv = s;
     c->listener = l;
     c->proto = l->proto;
-    fill_peer(c, ss, sl);
-    if (l->is_tcp) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
+    fill_peer(c, ss, sl); /* TCP_NODELAY comes from the listener (gateway/listener.c) */
     if (c->proto->conn_open && c->proto->conn_open(c) != 0) {
         close(fd);
         free(c);

@@ -179,3 +179,57 @@ def test_two_tcp_listeners(wsgate):
     for p in (p1, p2):
         s = socket.create_connection(("127.0.0.1", p), timeout=t(5))
         assert get_over(s)["SERVER_PORT"] == str(p)
+
+
+def _server_socket_of(pid, client):
+    """A duplicate (pidfd_getfd) of the server's socket for the connection whose
+    client end is `client`, or None when this kernel or this process may not take
+    another process's descriptor."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    cport = client.getsockname()[1]
+    inode = None
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            rem_port = int(parts[2].split(":")[1], 16)
+            if rem_port == cport and parts[9] != "0":
+                inode = parts[9]
+    assert inode is not None, "the server's end of the connection is not in /proc/net/tcp"
+    target = None
+    for name in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, name)) == "socket:[%s]" % inode:
+                target = int(name)
+        except OSError:
+            continue
+    assert target is not None, "no descriptor of the server holds socket %s" % inode
+    pidfd = libc.syscall(434, pid, 0)  # pidfd_open
+    if pidfd < 0:
+        return None
+    try:
+        fd = libc.syscall(438, pidfd, target, 0)  # pidfd_getfd
+    finally:
+        os.close(pidfd)
+    return None if fd < 0 else socket.socket(fileno=fd)
+
+
+def test_accepted_tcp_connections_have_nodelay(wsgate):
+    """TCP_NODELAY is set once on the listener and inherited by every accepted
+    socket: without it a response written in two pieces (head, then a streamed
+    body) could wait for the client's delayed ACK. Checked on the server's own
+    socket, taken with pidfd_getfd."""
+    srv = wsgate("it_probe")
+    c = RawConn(srv)
+    try:
+        c.send(req("GET", "/x"))
+        assert c.read_response().status == 200
+        s = _server_socket_of(srv.pid, c.sock)
+        if s is None:
+            pytest.skip("pidfd_getfd is not available here")
+        try:
+            assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        finally:
+            s.close()
+    finally:
+        c.close()
