@@ -50,6 +50,8 @@ struct gw_conn {
     struct gw_buf in;
     size_t pin;        /* bytes [0..pin) of in.data must not move (in-flight head) */
     struct gw_buf out; /* loop-side reply bytes (error answers) */
+    int reply_status;  /* status of the error answer in out, set by the front-end with
+                          it (0: none); the loop counts it in the metrics */
 
     ev_io io;
     ev_timer timer;

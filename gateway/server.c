@@ -114,6 +114,15 @@ static void linger(struct gw_server *s, struct gw_conn *c)
     set_timer(s, c, LINGER_SECONDS);
 }
 
+/* A request refused by the front-end's parser (on the loop or a carrying worker)
+ * counts in the metrics like one the app answered: by its status class. */
+static void count_refusal(struct gw_conn *c)
+{
+    if (c->reply_status != 0)
+        gw_stats_note_reject(c->proto->name, c->reply_status);
+    c->reply_status = 0;
+}
+
 /* Writes what is left of c->out; lingers when done. */
 static void flush_reply(struct gw_server *s, struct gw_conn *c)
 {
@@ -172,8 +181,9 @@ static int dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r
         ev_timer_again(s->loop, &s->kick);
     if (queued < 0) {
         gw_log(GW_LOG_WARNING, "%s: request queue full, refusing a request", c->listener->spec);
-        gw_stats_note_reject(c->proto->name, 503);
+        gw_stats_note_reject(c->proto->name, 503); /* FastCGI answers without c->out */
         if (c->proto->reject(c, r, 503)) {
+            c->reply_status = 0; /* counted just above */
             ev_timer_stop(s->loop, &c->timer);
             flush_reply(s, c);
             return 0;
@@ -211,6 +221,7 @@ static void process(struct gw_server *s, struct gw_conn *c)
         if (rc == GW_PARSE_MORE)
             break;
         if (rc == GW_PARSE_CLOSE) {
+            count_refusal(c);
             if (c->inflight > 0) {
                 close_when_idle(s, c);
                 return;
@@ -324,7 +335,7 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         if (c->in.end > c->in.start && c->inflight == 0) {
             c->out.start = c->out.end = 0;
             if (c->proto->reject(c, NULL, 408)) {
-                gw_stats_note_reject(c->proto->name, 408);
+                count_refusal(c);
                 c->state = GW_CONN_REPLYING;
                 flush_reply(s, c);
                 return;
@@ -509,8 +520,10 @@ static void request_back(struct gw_server *s, struct gw_request *r)
     c->pin = 0; /* the request is over: its slices are dead */
     if (gw_conn_broken(c) || (!keep && close_now))
         conn_free(s, c);
-    else if (c->out.start < c->out.end)
-        flush_reply(s, c); /* the worker's carry found a bad next request (carry.h) */
+    else if (c->out.start < c->out.end) {
+        count_refusal(c); /* the worker's carry found a bad next request (carry.h) */
+        flush_reply(s, c);
+    }
     else if (!keep || s->stopping)
         linger(s, c);
     else {

@@ -50,7 +50,8 @@ void gw_stats_note_restart(const char *cause);
 void gw_stats_note_request(const struct gw_request *r);
 
 /* Loop thread: a request answered on the loop without reaching a worker (503 when
- * the queue is full, 408 head timeout). proto_name is the front-end's name. */
+ * the queue is full, 408 head timeout, a request the front-end's parser refused:
+ * 400, 413, 431, 501...). proto_name is the front-end's name. */
 void gw_stats_note_reject(const char *proto_name, int status);
 
 /* Gauges of the current process's slot (any thread). */

@@ -326,6 +326,7 @@ void gw_http_error_reply(struct gw_conn *c, int status)
     size_t n = format_error_reply(buf, sizeof(buf), status);
     c->out.start = c->out.end = 0;
     gw_conn_out_append(c, buf, n);
+    c->reply_status = status;
 }
 
 int gw_http_timeout(struct gw_request *r)
@@ -365,6 +366,7 @@ static void send_error(struct gw_request *r, int status)
     if (v.iov_len > 0)
         gw_conn_writev(c, &v, 1);
     c->out.start = c->out.end = 0;
+    c->reply_status = 0; /* counted with the request (r->status) */
     r->status = status;
 }
 

@@ -73,6 +73,7 @@ static enum gw_parse_result refuse(struct gw_conn *c, int status)
     c->body_wait = 0;
     c->out.start = c->out.end = 0;
     gw_conn_out_append(c, buf, n);
+    c->reply_status = status;
     return GW_PARSE_CLOSE;
 }
 
