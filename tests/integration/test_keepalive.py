@@ -1,12 +1,11 @@
 """Persistent connections: HTTP/1.0 and 1.1 rules, pipelining, the keep-alive
 idle timeout, and the pipelining rows H47, H48, H49 of hostile-inputs.md."""
 import json
-import socket
 import time
 
 import pytest
 
-from wsgate_util import NoResponse, chunked, req, t
+from wsgate_util import NoResponse, chunked, req, server_closed_fully, t
 
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"
 
@@ -48,24 +47,6 @@ def test_http11_connection_close(count_srv):
         c.close()
 
 
-def _server_has_closed_fully(c, within):
-    """True when the server's socket is gone (closed, not lingering): bytes sent to it
-    then draw a reset, which a later send or recv reports."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            c.sock.send(b"x")
-            time.sleep(0.05)
-            c.sock.settimeout(0.05)
-            if c.sock.recv(1) == b"":
-                continue  # EOF only: the reset has not come back yet
-        except (BrokenPipeError, ConnectionResetError):
-            return True
-        except socket.timeout:
-            pass
-    return False
-
-
 def test_connection_close_with_nothing_unread_closes_without_lingering(count_srv):
     """The client said Connection: close and nothing it sent is unread: the server
     closes its socket at once (as nginx does) instead of lingering to drain input."""
@@ -75,7 +56,7 @@ def test_connection_close_with_nothing_unread_closes_without_lingering(count_srv
         r = c.read_response()
         assert r.status == 200
         assert c.closed_within(t(5))
-        assert _server_has_closed_fully(c, t(1.5)), "the server lingered"
+        assert server_closed_fully(c.sock, t(1.5)), "the server lingered"
     finally:
         c.close()
 
@@ -92,7 +73,7 @@ def test_connection_close_with_bytes_behind_it_lingers(count_srv):
         assert r.status == 200 and r.body == b"called GET /a\n"
         assert c.closed_within(t(5))
         assert not c.reset, "the connection was reset, not closed cleanly"
-        assert not _server_has_closed_fully(c, 0.5), "no lingering with unread bytes"
+        assert not server_closed_fully(c.sock, 0.5), "no lingering with unread bytes"
     finally:
         c.close()
     assert "/behind" not in json.dumps(app_log(count_srv))

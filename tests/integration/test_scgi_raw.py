@@ -24,7 +24,7 @@ import time
 import pytest
 
 from scgi_frontends import require_scgi, start_scgi_wsgate
-from wsgate_util import NoResponse, RawConn, req, t, wait_for
+from wsgate_util import NoResponse, RawConn, req, server_closed_fully, t, wait_for
 
 
 # ---------------------------------------------------------------- the SCGI client
@@ -409,24 +409,6 @@ def test_connection_closed_after_each_response(ssrv):
     assert rest.count(b"Status:") == 1, rest[:300]
 
 
-def _fully_closed(sock, within):
-    """True when the server's socket is gone (closed, not lingering): a byte sent to
-    it then draws a reset, which a later send or recv reports."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            sock.send(b"x")
-            time.sleep(0.05)
-            sock.settimeout(0.05)
-            if sock.recv(1) == b"":
-                continue  # EOF only: the reset has not come back yet
-        except (BrokenPipeError, ConnectionResetError):
-            return True
-        except socket.timeout:
-            pass
-    return False
-
-
 def test_closed_at_once_after_a_whole_request(ssrv):
     """Head and body were read whole and nothing else came: the server closes its
     socket at once (as nginx does) instead of lingering for input that has no reason
@@ -435,7 +417,7 @@ def test_closed_at_once_after_a_whole_request(ssrv):
         c.send(request_bytes("POST", "/echo/?mode=readn", body=b"abc"))
         r = c.response()
         assert r.eof and not r.reset and r.status == 200
-        assert _fully_closed(c.sock, t(1.5)), "the server lingered"
+        assert server_closed_fully(c.sock, t(1.5)), "the server lingered"
 
 
 def test_unread_bytes_behind_the_request_make_the_server_linger(ssrv):
@@ -447,7 +429,7 @@ def test_unread_bytes_behind_the_request_make_the_server_linger(ssrv):
         r = c.response()
         assert r.eof and not r.reset and r.status == 200
         assert r.body.startswith(b"{") and json.loads(r.body)["len"] == 3, r.body[:200]
-        assert not _fully_closed(c.sock, 0.5), "closed at once with input unread"
+        assert not server_closed_fully(c.sock, 0.5), "closed at once with input unread"
 
 
 def test_https_and_passthrough_variables(ssrv):

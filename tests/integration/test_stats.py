@@ -237,23 +237,6 @@ def test_overload_503_counted(wsgate, tmp_path):
     assert value(s, "wsgate_request_duration_seconds_count") == 2
 
 
-def _exchange(sock, data):
-    """Sends data, returns everything the server sends until it closes."""
-    sock.settimeout(t(5))
-    sock.sendall(data)
-    out = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    sock.close()
-    return out
-
-
 def test_requests_refused_by_the_parsers_counted(wsgate):
     """Requests the front-end refuses before any app code runs count by their status
     class, like the app's answers (nginx counts its 400s too): HTTP on the loop
@@ -264,16 +247,14 @@ def test_requests_refused_by_the_parsers_counted(wsgate):
     srv = start_scgi_wsgate(wsgate, "it_stats", "--stats", "127.0.0.1:%d" % port)
     srv.stats_port = port
     wait_for(lambda: _can_connect(port), t(10), what="the --stats listener")
-    addr = ("127.0.0.1", srv.port)
-    r = _exchange(socket.create_connection(addr), b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n")
+    r = raw(srv.port, b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n")
     assert r.startswith(b"HTTP/1.1 400 "), r
-    r = _exchange(socket.create_connection(addr), b"BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n")
+    r = raw(srv.port, b"BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n")
     assert r.startswith(b"HTTP/1.1 501 "), r
     # a good request, then at once a bad one on the same connection
-    r = _exchange(socket.create_connection(addr),
-                  b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost t\r\n\r\n")
+    r = raw(srv.port, b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost t\r\n\r\n")
     assert r.startswith(b"HTTP/1.1 200 ") and b"HTTP/1.1 400 " in r, r
-    r = _exchange(socket.create_connection(srv.scgi_addr), b"12:CONTENT_LENGTH,")
+    r = raw(srv.scgi_addr[1], b"12:CONTENT_LENGTH,")
     assert r.startswith(b"Status: 400"), r
     s = wait_total(srv, 5)
     expect = {("http", "2xx"): 1, ("http", "4xx"): 2, ("http", "5xx"): 1, ("scgi", "4xx"): 1}

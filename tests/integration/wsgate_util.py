@@ -34,6 +34,25 @@ def wait_for(pred, timeout, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def server_closed_fully(sock, within):
+    """True when the server's end of sock is gone (closed, not lingering): a byte sent
+    to it then draws a reset, which a later send or recv reports. False when it is
+    still taken in (lingering, or open) for `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            sock.send(b"x")
+            time.sleep(0.05)
+            sock.settimeout(0.05)
+            if sock.recv(1) == b"":
+                continue  # EOF only: the reset has not come back yet
+        except (BrokenPipeError, ConnectionResetError):
+            return True
+        except socket.timeout:
+            pass
+    return False
+
+
 class Response:
     def __init__(self):
         self.version = None
