@@ -181,13 +181,13 @@ static int dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r
         ev_timer_again(s->loop, &s->kick);
     if (queued < 0) {
         gw_log(GW_LOG_WARNING, "%s: request queue full, refusing a request", c->listener->spec);
-        gw_stats_note_reject(c->proto->name, 503); /* FastCGI answers without c->out */
         if (c->proto->reject(c, r, 503)) {
-            c->reply_status = 0; /* counted just above */
+            count_refusal(c);
             ev_timer_stop(s->loop, &c->timer);
             flush_reply(s, c);
             return 0;
         }
+        gw_stats_note_reject(c->proto->name, 503); /* answered without c->out (FastCGI) */
         return c->proto->multiplexed;
     }
     c->inflight++;
@@ -523,8 +523,7 @@ static void request_back(struct gw_server *s, struct gw_request *r)
     else if (c->out.start < c->out.end) {
         count_refusal(c); /* the worker's carry found a bad next request (carry.h) */
         flush_reply(s, c);
-    }
-    else if (!keep || s->stopping)
+    } else if (!keep || s->stopping)
         linger(s, c);
     else {
         start_idle(s, c, s->cfg->keep_alive);
