@@ -186,6 +186,42 @@ static void successor_cb(struct ev_loop *loop, ev_io *w, int revents)
     gw_sd_notify("READY=1\nSTATUS=reload failed; serving the old code");
 }
 
+/* A stop while the successor has not yet taken over (on_stop hook): the stop is the
+ * service's, so the successor is stopped too (it may have been forked after the
+ * signal was sent to the process group). SIGTERM lets it finish what it accepted. */
+static void stop_successor(struct gw_server *s, int sig)
+{
+    if (succ.fd < 0 || succ.pid == 0)
+        return;
+    gw_log(GW_LOG_INFO, "the reload in progress is abandoned: stopping the successor (pid %d)",
+           (int)succ.pid);
+    kill(succ.pid, sig);
+    ev_io_stop(s->loop, &succ.w);
+    close(succ.fd);
+    succ.fd = -1;
+}
+
+/* After this process's own drain: waits for a successor stopped by stop_successor,
+ * up to --graceful-timeout (its import can still be running), then kills it. */
+static void reap_successor(const struct gw_server *s)
+{
+    if (succ.pid == 0 || s->handed_over)
+        return;
+    uint64_t deadline = gw_now_ns() + (uint64_t)((cfg.graceful_timeout + 5.) * 1e9);
+    while (waitpid(succ.pid, NULL, WNOHANG) == 0) {
+        if (gw_now_ns() >= deadline) {
+            gw_log(GW_LOG_WARNING, "the successor (pid %d) did not stop; killing it",
+                   (int)succ.pid);
+            kill(succ.pid, SIGKILL);
+            waitpid(succ.pid, NULL, 0);
+            break;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    succ.pid = 0;
+}
+
 static int spawn_successor(struct gw_server *s)
 {
     int p[2];
@@ -204,19 +240,23 @@ static int spawn_successor(struct gw_server *s)
         close(p[1]);
         return -1;
     }
-    sigset_t none;
-    sigemptyset(&none);
     if (cfg.stats_addr != NULL)
         gw_stats_close(); /* the successor serves the metrics (its own counters) */
+    /* The handled signals stay blocked from before fork to the new image's loop: one
+     * sent meanwhile waits pending across execve instead of reaching the inherited
+     * libev handler of this image, which would lose it. */
+    sigset_t was;
+    pthread_sigmask(SIG_BLOCK, &handled_signals, &was);
     pid_t pid = fork();
     if (pid == 0) { /* async-signal-safe calls only: other threads exist */
         struct sched_param sp = {0};
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        sigprocmask(SIG_SETMASK, &handled_signals, NULL);
         sched_setscheduler(0, SCHED_OTHER, &sp); /* the loop thread runs SCHED_BATCH */
         gw_handover_keep(listeners, nopen, p[1]);
         gw_handover_exec(saved_argv, &env);
         _exit(127);
     }
+    pthread_sigmask(SIG_SETMASK, &was, NULL);
     gw_handover_env_free(&env);
     close(p[1]);
     if (pid < 0) {
@@ -259,6 +299,8 @@ static int serve(int ready_fd, int (*reload)(struct gw_server *s))
         return 1;
     gw_server_set_pool(&server, pool);
     server.reload = reload;
+    if (reload != NULL)
+        server.on_stop = stop_successor;
     server.retire_after = retire_point();
     if (reload != NULL) { /* no master: this process is the one to signal */
         for (size_t i = 0; i < nopen; i++)
@@ -275,6 +317,7 @@ static int serve(int ready_fd, int (*reload)(struct gw_server *s))
         gw_sd_notifyf("READY=1\nSTATUS=serving %s\nMAINPID=%ld", cfg.app_spec, (long)getpid());
     pthread_sigmask(SIG_UNBLOCK, &handled_signals, NULL);
     gw_server_run(&server);
+    reap_successor(&server);
 
     gw_pool_stop(pool);
     gw_server_destroy(&server);

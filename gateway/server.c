@@ -616,6 +616,8 @@ void gw_server_stop(struct gw_server *s, const char *why)
 {
     if (s->stopping)
         return;
+    if (s->on_stop != NULL && !s->handed_over)
+        s->on_stop(s, SIGTERM);
     gw_log(GW_LOG_INFO, "%s: stopping gracefully (%zu requests in flight)", why, s->ndispatched);
     s->stopping = 1;
     __atomic_store_n(&s->draining, 1, __ATOMIC_RELAXED);
@@ -726,6 +728,8 @@ static void quit_cb(struct ev_loop *loop, ev_signal *w, int revents)
     struct gw_server *s = w->data;
     (void)loop;
     (void)revents;
+    if (s->on_stop != NULL && !s->handed_over)
+        s->on_stop(s, SIGQUIT);
     gw_log(GW_LOG_INFO, "SIGQUIT: stopping now (%zu requests in flight abandoned)", s->ndispatched);
     _exit(0);
 }

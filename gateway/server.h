@@ -56,6 +56,10 @@ struct gw_server {
      * -1 with errno. NULL: SIGHUP is ignored and retirement is a plain graceful stop
      * (a prefork worker: its master replaces it). */
     int (*reload)(struct gw_server *s);
+    /* A stop (SIGTERM, SIGINT: sig SIGTERM; SIGQUIT: sig SIGQUIT) calls this before
+     * anything else, so a reload still starting is stopped with the service (main.c).
+     * Not called for the stop that follows a successful hand-over. NULL: nothing. */
+    void (*on_stop)(struct gw_server *s, int sig);
     size_t nconns;       /* open connections */
     size_t open_conns;   /* atomic copy of nconns for the workers (gateway/carry.h) */
     size_t ndispatched;  /* connections owned by the pool */

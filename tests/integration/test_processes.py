@@ -22,6 +22,7 @@ from wsgate_util import t, wait_for
 APP = '''
 import ctypes, os, time
 VERSION = %(version)r
+time.sleep(%(import_sleep)r)
 if %(broken)r:
     raise RuntimeError("this version does not import")
 
@@ -41,10 +42,10 @@ def application(environ, start_response):
 '''
 
 
-def write_app(d, version, broken=False):
+def write_app(d, version, broken=False, import_sleep=0):
     path = os.path.join(d, "lifeapp.py")
     with open(path + ".tmp", "w") as f:
-        f.write(APP % {"version": version, "broken": broken})
+        f.write(APP % {"version": version, "broken": broken, "import_sleep": import_sleep})
     os.replace(path + ".tmp", path)
     pyc = os.path.join(d, "__pycache__")
     if os.path.isdir(pyc):
@@ -299,6 +300,29 @@ def test_sighup_reload_single_process_under_load(wsgate, appdir, tmp_path):
         # the old process drained and exited 0
         assert srv.wait_exit(t(15)) == 0
         assert info(srv)[:2] == ("v2", successor)
+    finally:
+        stop_successors(first)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGQUIT], ids=["TERM", "QUIT"])
+def test_stop_during_single_process_reload_stops_the_successor(wsgate, appdir, tmp_path, sig):
+    """A stop sent to the serving process while its successor still imports the app
+    stops the service: the successor must not take over afterwards."""
+    pidfile = str(tmp_path / "wsgate.pid")
+    srv = start(wsgate, appdir, "--pid-file", pidfile)
+    first = srv.pid
+    try:
+        write_app(appdir, "v2", import_sleep=2)
+        srv.signal(signal.SIGHUP)
+        wait_for(lambda: len(_group_members(first)) >= 2, t(10), what="the successor")
+        srv.signal(sig)  # to the serving process only, as kill $(cat pidfile)
+        assert srv.wait_exit(t(15)) == 0
+        # SIGTERM: the process waits for its successor; SIGQUIT: no waiting at all
+        wait_for(lambda: not _group_members(first), t(10), what="the successor to stop")
+        with pytest.raises(OSError):
+            socket.create_connection((srv.host, srv.port), timeout=t(2)).close()
+        if sig == signal.SIGTERM:  # SIGQUIT is _exit, leaving the file as ever
+            assert not os.path.exists(pidfile)
     finally:
         stop_successors(first)
 
