@@ -13,7 +13,7 @@
 #   make bench-smoke     the same harness, 1 s per run, into $(BUILD)/bench-smoke; fails
 #                        when a server does not start or a run has errors (part of test)
 #   make install         install to $(PREFIX) (default /usr/local)
-#   make format | check-includes | clean
+#   make format | check-format | check-includes | clean
 #
 # Variables: PYTHON (default /usr/bin/python3, Debian's), CC, SANITIZER
 # (e.g. address,undefined or thread), BUILD (output folder), V=1 for full commands.
@@ -80,7 +80,7 @@ UNIT_wsgi := tests/unit/python/test_wsgi.c $(PYTHON_SRC)
 endif
 
 .PHONY: all run test unit integration test-asan test-tsan fuzz fuzz-short install format \
-        check-includes deps clean bench bench-smoke
+        check-includes check-format deps clean bench bench-smoke
 
 all: $(BUILD)/wsgate
 
@@ -174,6 +174,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory fuzz-short
 	$(Q)$(MAKE) --no-print-directory bench-smoke
 	$(Q)$(MAKE) --no-print-directory check-includes
+	$(Q)$(MAKE) --no-print-directory check-format
 
 # bench/run.py: wsgate and the peer servers (uWSGI, gunicorn, waitress, Tornado, and
 # behind nginx) on the same apps, wsgate pinned to CPU 0 and wrk to CPU 1. Logs and
@@ -193,8 +194,17 @@ install: $(BUILD)/wsgate
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BUILD)/wsgate $(DESTDIR)$(PREFIX)/bin/wsgate
 
+FORMATTED = $(wildcard gateway/*.[ch] protocols/*.[ch] python/*.[ch] tests/unit/*.h \
+              tests/unit/*/*.c tests/fuzz/*.c)
+
 format:
-	clang-format -i $(wildcard gateway/*.[ch] protocols/*.[ch] python/*.[ch])
+	clang-format -i $(FORMATTED)
+
+# style.md rule 22: the tree is as clang-format leaves it (make test runs this).
+check-format:
+	$(Q)clang-format --dry-run -Werror $(FORMATTED) || \
+	    { echo "check-format: run make format"; exit 1; }
+	@echo "check-format: ok"
 
 # style.md rule 1: only python/ includes Python.h; gateway/ includes neither protocols/
 # nor python/ (main.c excepted); python/ never includes protocols/.

@@ -68,8 +68,8 @@ size_t gw_cgi_error_response(char *buf, size_t cap, int status)
     int n = snprintf(buf, cap,
                      "Status: %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
                      "Content-Length: %zu\r\n%s\r\n%d %s\n",
-                     status, reason, strlen(reason) + 5,
-                     status == 503 ? "Retry-After: 1\r\n" : "", status, reason);
+                     status, reason, strlen(reason) + 5, status == 503 ? "Retry-After: 1\r\n" : "",
+                     status, reason);
     if (n < 0)
         return 0;
     return (size_t)n < cap ? (size_t)n : cap - 1;

@@ -41,7 +41,7 @@
 /* STDIN bytes buffered for one request before the loop stops reading the
  * connection (flow control), and the level at which it reads again. */
 #define GW_FCGI_BODY_HIGH (256 * 1024)
-#define GW_FCGI_BODY_LOW (64 * 1024)
+#define GW_FCGI_BODY_LOW  (64 * 1024)
 
 enum req_state { REQ_PARAMS, REQ_RUNNING };
 
@@ -59,12 +59,12 @@ struct fcgi_req {
     /* body pipe, under fc->lock */
     pthread_cond_t body_cond;
     struct gw_buf body;
-    int body_eof;       /* the empty STDIN record arrived */
-    int aborted;        /* FCGI_ABORT_REQUEST, or the connection died */
-    int paused_conn;    /* this request's backlog paused the connection */
-    int finished;       /* its END_REQUEST is going out: the id is free again */
-    uint64_t body_in;   /* STDIN bytes accepted (at most CONTENT_LENGTH) */
-    uint64_t body_out;  /* bytes handed to the app */
+    int body_eof;      /* the empty STDIN record arrived */
+    int aborted;       /* FCGI_ABORT_REQUEST, or the connection died */
+    int paused_conn;   /* this request's backlog paused the connection */
+    int finished;      /* its END_REQUEST is going out: the id is free again */
+    uint64_t body_in;  /* STDIN bytes accepted (at most CONTENT_LENGTH) */
+    uint64_t body_out; /* bytes handed to the app */
 
     /* response (worker only) */
     struct gw_buf head;
@@ -411,12 +411,12 @@ static enum gw_parse_result fcgi_parse(struct gw_conn *c, struct gw_request **ou
     while (!c->paused) {
         size_t used = 0;
         struct gw_slice data = {NULL, 0};
-        int ev = gw_fcgi_parse(&fc->p, c->in.data + c->in.start, c->in.end - c->in.start,
-                               &used, &data);
+        int ev =
+            gw_fcgi_parse(&fc->p, c->in.data + c->in.start, c->in.end - c->in.start, &used, &data);
         c->in.start += used;
         if (ev < 0) {
-            gw_log(GW_LOG_WARNING, "%s: fastcgi: %s; closing the connection",
-                   c->listener->spec, fc->p.why ? fc->p.why : "protocol error");
+            gw_log(GW_LOG_WARNING, "%s: fastcgi: %s; closing the connection", c->listener->spec,
+                   fc->p.why ? fc->p.why : "protocol error");
             abort_all(fc);
             return GW_PARSE_CLOSE;
         }
@@ -424,8 +424,8 @@ static enum gw_parse_result fcgi_parse(struct gw_conn *c, struct gw_request **ou
             break;
         int rc = on_event(c, fc, ev, data, out);
         if (rc < 0) {
-            gw_log(GW_LOG_WARNING, "%s: fastcgi: %s; closing the connection",
-                   c->listener->spec, gw_strerror(rc));
+            gw_log(GW_LOG_WARNING, "%s: fastcgi: %s; closing the connection", c->listener->spec,
+                   gw_strerror(rc));
             abort_all(fc);
             return GW_PARSE_CLOSE;
         }
@@ -723,16 +723,16 @@ static int fcgi_timeout(struct gw_request *r)
 
 const struct gw_protocol gw_fastcgi_protocol = {
     .name = "fastcgi",
-    .multiplexed = 1,                /* several request ids at once (FCGI_MPXS_CONNS) */
-    .conn_open = fcgi_conn_open,     /* parser and locks */
-    .conn_close = fcgi_conn_close,   /* frees requests that never ran */
-    .parse = fcgi_parse,             /* loop: records, PARAMS, STDIN into pipes */
-    .reject = fcgi_reject,           /* loop: FCGI_OVERLOADED, the connection goes on */
-    .done = fcgi_done,               /* loop: frees a finished request */
-    .read_body = fcgi_read_body,     /* worker: from the STDIN pipe */
-    .send_head = fcgi_send_head,     /* worker: CGI Status + headers (buffered) */
-    .send_body = fcgi_send_body,     /* worker: STDOUT records <= 65535 bytes */
-    .send_file = fcgi_send_file,     /* worker: the file through STDOUT records */
-    .finish = fcgi_finish,           /* worker: empty STDOUT + END_REQUEST */
-    .timeout = fcgi_timeout,         /* watchdog: Status 504 + END_REQUEST */
+    .multiplexed = 1,              /* several request ids at once (FCGI_MPXS_CONNS) */
+    .conn_open = fcgi_conn_open,   /* parser and locks */
+    .conn_close = fcgi_conn_close, /* frees requests that never ran */
+    .parse = fcgi_parse,           /* loop: records, PARAMS, STDIN into pipes */
+    .reject = fcgi_reject,         /* loop: FCGI_OVERLOADED, the connection goes on */
+    .done = fcgi_done,             /* loop: frees a finished request */
+    .read_body = fcgi_read_body,   /* worker: from the STDIN pipe */
+    .send_head = fcgi_send_head,   /* worker: CGI Status + headers (buffered) */
+    .send_body = fcgi_send_body,   /* worker: STDOUT records <= 65535 bytes */
+    .send_file = fcgi_send_file,   /* worker: the file through STDOUT records */
+    .finish = fcgi_finish,         /* worker: empty STDOUT + END_REQUEST */
+    .timeout = fcgi_timeout,       /* watchdog: Status 504 + END_REQUEST */
 };

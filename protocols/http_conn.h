@@ -25,38 +25,38 @@ struct gw_conn;
 
 struct gw_http_conn {
     struct gw_http_scan scan;
-    size_t pending_head;     /* length of a scanned head whose small body is awaited */
+    size_t pending_head;        /* length of a scanned head whose small body is awaited */
     struct gw_http_chunked pre; /* the loop's look at a small chunked body */
-    size_t pre_pos;          /* body bytes it has examined */
-    uint64_t pre_data;       /* data bytes among them */
+    size_t pre_pos;             /* body bytes it has examined */
+    uint64_t pre_data;          /* data bytes among them */
     struct gw_http_head head;
     struct gw_field *fields; /* max_headers entries */
     size_t nfields_cap;
     struct gw_request req;
-    char *path;              /* decoded path of the current request */
+    char *path; /* decoded path of the current request */
     size_t path_cap;
-    char server_name[256];   /* SERVER_NAME from Host / the absolute-form authority */
+    char server_name[256]; /* SERVER_NAME from Host / the absolute-form authority */
 
     /* request body */
     int chunked;
-    uint64_t body_left;      /* Content-Length bytes not yet read */
-    uint64_t body_read;      /* total body bytes handed to the app */
+    uint64_t body_left; /* Content-Length bytes not yet read */
+    uint64_t body_read; /* total body bytes handed to the app */
     struct gw_http_chunked dechunk;
-    int body_done;           /* the whole body was read */
-    int body_error;          /* GW_E* of a failed body read: the connection is not reused */
-    int expect_continue;     /* the client waits for 100 Continue */
+    int body_done;       /* the whole body was read */
+    int body_error;      /* GW_E* of a failed body read: the connection is not reused */
+    int expect_continue; /* the client waits for 100 Continue */
     int continue_sent;
 
     /* response */
-    struct gw_buf out;       /* the response head, built by send_head */
-    int started;             /* send_head was called */
-    int head_sent;           /* the head is on the wire */
-    int no_body;             /* HEAD request or 1xx/204/304 */
+    struct gw_buf out; /* the response head, built by send_head */
+    int started;       /* send_head was called */
+    int head_sent;     /* the head is on the wire */
+    int no_body;       /* HEAD request or 1xx/204/304 */
     int resp_chunked;
-    int64_t resp_length;     /* the app's Content-Length, -1 when none */
-    uint64_t resp_sent;      /* body bytes sent */
-    int keep;                /* connection may be kept after this response */
-    int client_close;        /* the client asked to close (Connection: close, HTTP/1.0) */
+    int64_t resp_length; /* the app's Content-Length, -1 when none */
+    uint64_t resp_sent;  /* body bytes sent */
+    int keep;            /* connection may be kept after this response */
+    int client_close;    /* the client asked to close (Connection: close, HTTP/1.0) */
 };
 
 /* protocols/http_response.c */

@@ -313,8 +313,8 @@ static size_t format_error_reply(char *buf, size_t cap, int status)
                       "HTTP/1.1 %d %s\r\nServer: " GW_SERVER_TOKEN "\r\nDate: %s\r\n"
                       "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
                       "%sConnection: close\r\n\r\n%s",
-                      status, reason, gw_http_date(), bl,
-                      status == 503 ? "Retry-After: 1\r\n" : "", body);
+                      status, reason, gw_http_date(), bl, status == 503 ? "Retry-After: 1\r\n" : "",
+                      body);
     if (hl < 0)
         return 0;
     return (size_t)hl < cap ? (size_t)hl : cap - 1;

@@ -317,15 +317,15 @@ static int scgi_timeout(struct gw_request *r)
 
 const struct gw_protocol gw_scgi_protocol = {
     .name = "scgi",
-    .multiplexed = 0,                /* one request, then close */
-    .conn_open = scgi_conn_open,     /* parser state and the variables array */
-    .conn_close = scgi_conn_close,   /* frees them */
-    .parse = scgi_parse,             /* loop: netstring head, small body */
-    .reject = scgi_reject,           /* loop: Status 503, then close */
-    .read_body = scgi_read_body,     /* worker: exactly CONTENT_LENGTH bytes */
-    .send_head = scgi_send_head,     /* worker: CGI Status + headers (buffered) */
-    .send_body = scgi_send_body,     /* worker: raw body, never past Content-Length */
-    .send_file = scgi_send_file,     /* worker: sendfile(2) */
-    .finish = scgi_finish,           /* worker: 500 if nothing was sent; close */
-    .timeout = scgi_timeout,         /* watchdog: Status 504, then close */
+    .multiplexed = 0,              /* one request, then close */
+    .conn_open = scgi_conn_open,   /* parser state and the variables array */
+    .conn_close = scgi_conn_close, /* frees them */
+    .parse = scgi_parse,           /* loop: netstring head, small body */
+    .reject = scgi_reject,         /* loop: Status 503, then close */
+    .read_body = scgi_read_body,   /* worker: exactly CONTENT_LENGTH bytes */
+    .send_head = scgi_send_head,   /* worker: CGI Status + headers (buffered) */
+    .send_body = scgi_send_body,   /* worker: raw body, never past Content-Length */
+    .send_file = scgi_send_file,   /* worker: sendfile(2) */
+    .finish = scgi_finish,         /* worker: 500 if nothing was sent; close */
+    .timeout = scgi_timeout,       /* watchdog: Status 504, then close */
 };

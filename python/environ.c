@@ -21,20 +21,20 @@ static const char *const key_names[GW_PY_NKEYS] = {
 };
 
 /* Common request headers whose HTTP_* key is also made once. */
-#define GW_PY_COMMON_HEADERS(X)                                                         \
-    X("host", "HTTP_HOST")                                                              \
-    X("user-agent", "HTTP_USER_AGENT")                                                  \
-    X("accept", "HTTP_ACCEPT")                                                          \
-    X("accept-encoding", "HTTP_ACCEPT_ENCODING")                                        \
-    X("accept-language", "HTTP_ACCEPT_LANGUAGE")                                        \
-    X("connection", "HTTP_CONNECTION")                                                  \
-    X("cookie", "HTTP_COOKIE")                                                          \
-    X("referer", "HTTP_REFERER")                                                        \
-    X("cache-control", "HTTP_CACHE_CONTROL")                                            \
-    X("x-forwarded-for", "HTTP_X_FORWARDED_FOR")                                        \
-    X("x-forwarded-proto", "HTTP_X_FORWARDED_PROTO")                                    \
-    X("x-requested-with", "HTTP_X_REQUESTED_WITH")                                      \
-    X("authorization", "HTTP_AUTHORIZATION")                                            \
+#define GW_PY_COMMON_HEADERS(X)                                                                    \
+    X("host", "HTTP_HOST")                                                                         \
+    X("user-agent", "HTTP_USER_AGENT")                                                             \
+    X("accept", "HTTP_ACCEPT")                                                                     \
+    X("accept-encoding", "HTTP_ACCEPT_ENCODING")                                                   \
+    X("accept-language", "HTTP_ACCEPT_LANGUAGE")                                                   \
+    X("connection", "HTTP_CONNECTION")                                                             \
+    X("cookie", "HTTP_COOKIE")                                                                     \
+    X("referer", "HTTP_REFERER")                                                                   \
+    X("cache-control", "HTTP_CACHE_CONTROL")                                                       \
+    X("x-forwarded-for", "HTTP_X_FORWARDED_FOR")                                                   \
+    X("x-forwarded-proto", "HTTP_X_FORWARDED_PROTO")                                               \
+    X("x-requested-with", "HTTP_X_REQUESTED_WITH")                                                 \
+    X("authorization", "HTTP_AUTHORIZATION")                                                       \
     X("origin", "HTTP_ORIGIN")
 
 static const struct {
@@ -66,8 +66,8 @@ int gw_py_environ_init(void)
     gw_py_g.scheme_http = PyUnicode_InternFromString("http");
     gw_py_g.scheme_https = PyUnicode_InternFromString("https");
     gw_py_g.empty = PyUnicode_FromStringAndSize("", 0);
-    if (gw_py_g.version == NULL || gw_py_g.scheme_http == NULL ||
-        gw_py_g.scheme_https == NULL || gw_py_g.empty == NULL)
+    if (gw_py_g.version == NULL || gw_py_g.scheme_http == NULL || gw_py_g.scheme_https == NULL ||
+        gw_py_g.empty == NULL)
         goto fail;
     return 0;
 
@@ -204,8 +204,8 @@ static int add_headers(PyObject *env, const struct gw_request *r)
         } else if (PyErr_Occurred()) {
             rc = -1;
         } else {
-            v = PyUnicode_DecodeLatin1(f->value.ptr ? f->value.ptr : "",
-                                       (Py_ssize_t)f->value.len, NULL);
+            v = PyUnicode_DecodeLatin1(f->value.ptr ? f->value.ptr : "", (Py_ssize_t)f->value.len,
+                                       NULL);
             rc = v ? PyDict_SetItem(env, key, v) : -1;
             Py_XDECREF(v);
         }

@@ -31,8 +31,7 @@ static PyObject *fw_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     Py_ssize_t blksize = 8192;
     struct py_file_wrapper *fw;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|n:file_wrapper", kwlist, &filelike,
-                                     &blksize))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|n:file_wrapper", kwlist, &filelike, &blksize))
         return NULL;
     fw = (struct py_file_wrapper *)tp->tp_alloc(tp, 0);
     if (fw == NULL)

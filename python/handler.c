@@ -79,8 +79,8 @@ static void report(const char *context, char *buf, size_t len, int tb_wanted)
     if (context != NULL)
         gw_log(GW_LOG_ERROR, "%s: %s", context, buf);
     if (tb_wanted && gw_py_g.format_exception != NULL) {
-        lines = PyObject_CallFunctionObjArgs(gw_py_g.format_exception, t,
-                                             v ? v : Py_None, tb ? tb : Py_None, NULL);
+        lines = PyObject_CallFunctionObjArgs(gw_py_g.format_exception, t, v ? v : Py_None,
+                                             tb ? tb : Py_None, NULL);
         sep = lines ? PyUnicode_FromStringAndSize("", 0) : NULL;
         text = sep ? PyUnicode_Join(sep, lines) : NULL;
         bytes = text ? PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace") : NULL;

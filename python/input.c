@@ -22,7 +22,7 @@
 
 #include "gateway/errors.h"
 
-#define GW_PY_INPUT_BUF (64 * 1024)      /* per-object read buffer */
+#define GW_PY_INPUT_BUF      (64 * 1024)   /* per-object read buffer */
 #define GW_PY_INPUT_PREALLOC (1024 * 1024) /* read(): largest first guess from CONTENT_LENGTH */
 
 struct py_input {
@@ -248,8 +248,7 @@ static PyObject *readline_upto(struct py_input *in, Py_ssize_t limit)
                 in->pos += take;
             return res;
         }
-        if (have + (Py_ssize_t)take > cap &&
-            grow(&res, &cap, have + (Py_ssize_t)take, limit) < 0)
+        if (have + (Py_ssize_t)take > cap && grow(&res, &cap, have + (Py_ssize_t)take, limit) < 0)
             return NULL;
         memcpy(PyBytes_AS_STRING(res) + have, p, take);
         have += (Py_ssize_t)take;
@@ -269,13 +268,11 @@ fail:
 }
 
 /* The optional size argument: absent or None gives -1. 0, or -1 with an exception. */
-static int parse_size(const char *fname, PyObject *const *args, Py_ssize_t nargs,
-                      Py_ssize_t *size)
+static int parse_size(const char *fname, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t *size)
 {
     *size = -1;
     if (nargs > 1) {
-        PyErr_Format(PyExc_TypeError, "%s() takes at most 1 argument (%zd given)", fname,
-                     nargs);
+        PyErr_Format(PyExc_TypeError, "%s() takes at most 1 argument (%zd given)", fname, nargs);
         return -1;
     }
     if (nargs == 1 && args[0] != Py_None) {

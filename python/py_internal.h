@@ -19,34 +19,34 @@
 #include "gateway/request.h"
 
 /* The fixed environ keys, made once as interned str (NGINX Unit's nxt_python_strings). */
-#define GW_PY_KEYS(X)                                                                   \
-    X(REQUEST_METHOD, "REQUEST_METHOD")                                                 \
-    X(SCRIPT_NAME, "SCRIPT_NAME")                                                       \
-    X(PATH_INFO, "PATH_INFO")                                                           \
-    X(QUERY_STRING, "QUERY_STRING")                                                     \
-    X(CONTENT_TYPE, "CONTENT_TYPE")                                                     \
-    X(CONTENT_LENGTH, "CONTENT_LENGTH")                                                 \
-    X(SERVER_NAME, "SERVER_NAME")                                                       \
-    X(SERVER_PORT, "SERVER_PORT")                                                       \
-    X(SERVER_PROTOCOL, "SERVER_PROTOCOL")                                               \
-    X(REMOTE_ADDR, "REMOTE_ADDR")                                                       \
-    X(REMOTE_PORT, "REMOTE_PORT")                                                       \
-    X(REQUEST_URI, "REQUEST_URI")                                                       \
-    X(WSGI_VERSION, "wsgi.version")                                                     \
-    X(WSGI_URL_SCHEME, "wsgi.url_scheme")                                               \
-    X(WSGI_INPUT, "wsgi.input")                                                         \
-    X(WSGI_ERRORS, "wsgi.errors")                                                       \
-    X(WSGI_MULTITHREAD, "wsgi.multithread")                                             \
-    X(WSGI_MULTIPROCESS, "wsgi.multiprocess")                                           \
-    X(WSGI_RUN_ONCE, "wsgi.run_once")                                                   \
-    X(WSGI_INPUT_TERMINATED, "wsgi.input_terminated")                                   \
+#define GW_PY_KEYS(X)                                                                              \
+    X(REQUEST_METHOD, "REQUEST_METHOD")                                                            \
+    X(SCRIPT_NAME, "SCRIPT_NAME")                                                                  \
+    X(PATH_INFO, "PATH_INFO")                                                                      \
+    X(QUERY_STRING, "QUERY_STRING")                                                                \
+    X(CONTENT_TYPE, "CONTENT_TYPE")                                                                \
+    X(CONTENT_LENGTH, "CONTENT_LENGTH")                                                            \
+    X(SERVER_NAME, "SERVER_NAME")                                                                  \
+    X(SERVER_PORT, "SERVER_PORT")                                                                  \
+    X(SERVER_PROTOCOL, "SERVER_PROTOCOL")                                                          \
+    X(REMOTE_ADDR, "REMOTE_ADDR")                                                                  \
+    X(REMOTE_PORT, "REMOTE_PORT")                                                                  \
+    X(REQUEST_URI, "REQUEST_URI")                                                                  \
+    X(WSGI_VERSION, "wsgi.version")                                                                \
+    X(WSGI_URL_SCHEME, "wsgi.url_scheme")                                                          \
+    X(WSGI_INPUT, "wsgi.input")                                                                    \
+    X(WSGI_ERRORS, "wsgi.errors")                                                                  \
+    X(WSGI_MULTITHREAD, "wsgi.multithread")                                                        \
+    X(WSGI_MULTIPROCESS, "wsgi.multiprocess")                                                      \
+    X(WSGI_RUN_ONCE, "wsgi.run_once")                                                              \
+    X(WSGI_INPUT_TERMINATED, "wsgi.input_terminated")                                              \
     X(WSGI_FILE_WRAPPER, "wsgi.file_wrapper")
 
 enum gw_py_key {
 #define GW_PY_KEY_ENUM(id, s) GW_PY_K_##id,
     GW_PY_KEYS(GW_PY_KEY_ENUM)
 #undef GW_PY_KEY_ENUM
-    GW_PY_NKEYS
+        GW_PY_NKEYS
 };
 
 /* Process-wide state; see the comment at the top for who writes it when. */
@@ -54,18 +54,18 @@ struct gw_py_global {
     PyObject *app;              /* the application callable */
     PyObject *format_exception; /* traceback.format_exception */
     PyObject *keys[GW_PY_NKEYS];
-    PyObject *version;          /* (1, 0) */
-    PyObject *scheme_http;      /* "http" */
-    PyObject *scheme_https;     /* "https" */
-    PyObject *empty;            /* "" */
+    PyObject *version;      /* (1, 0) */
+    PyObject *scheme_http;  /* "http" */
+    PyObject *scheme_https; /* "https" */
+    PyObject *empty;        /* "" */
     PyTypeObject *input_type;
     PyTypeObject *errors_type;
     PyTypeObject *start_response_type;
     PyTypeObject *file_wrapper_type;
     int multiprocess;
     PyInterpreterState *interp;
-    PyThreadState *main_ts;     /* the main thread's state while the GIL is released */
-    long live;                  /* live objects of our types (tests check it drops to 0) */
+    PyThreadState *main_ts; /* the main thread's state while the GIL is released */
+    long live;              /* live objects of our types (tests check it drops to 0) */
 };
 
 extern struct gw_py_global gw_py_g;
@@ -83,10 +83,10 @@ struct gw_py_req {
     struct gw_slice status;  /* into head */
     struct gw_field *fields; /* into head */
     size_t nfields;
-    int started;             /* start_response succeeded at least once */
-    int head_sent;           /* send_head was attempted: no 500 possible any more */
-    int busy;                /* a send is in progress with the GIL released */
-    int send_err;            /* first GW_E* a send returned (sticky), 0 if none */
+    int started;   /* start_response succeeded at least once */
+    int head_sent; /* send_head was attempted: no 500 possible any more */
+    int busy;      /* a send is in progress with the GIL released */
+    int send_err;  /* first GW_E* a send returned (sticky), 0 if none */
 };
 
 /* CLOCK_MONOTONIC in ns. Any thread, no GIL needed. */

@@ -71,8 +71,8 @@ static int check_status(PyObject *status, const unsigned char **data, Py_ssize_t
     p = latin1_data(status, "status", &n);
     if (p == NULL)
         return -1;
-    if (n < 4 || p[0] < '2' || p[0] > '5' || p[1] < '0' || p[1] > '9' || p[2] < '0' ||
-        p[2] > '9' || p[3] != ' ') {
+    if (n < 4 || p[0] < '2' || p[0] > '5' || p[1] < '0' || p[1] > '9' || p[2] < '0' || p[2] > '9' ||
+        p[3] != ' ') {
         PyErr_Format(PyExc_ValueError,
                      "status must be a code 200-599, a space and a reason, got %R", status);
         return -1;
@@ -122,8 +122,7 @@ static int check_header(PyObject *item, const unsigned char **name, Py_ssize_t *
         return -1;
     for (Py_ssize_t i = 0; i < *vlen; i++) {
         if (!is_text((*value)[i])) {
-            PyErr_Format(PyExc_ValueError, "header %R: value holds a control character: %R",
-                         n, v);
+            PyErr_Format(PyExc_ValueError, "header %R: value holds a control character: %R", n, v);
             return -1;
         }
     }
@@ -221,8 +220,8 @@ static PyObject *sr_call(PyObject *self, PyObject *args, PyObject *kwargs)
     struct gw_py_req *q = ((struct py_start_response *)self)->q;
     PyObject *status, *headers, *exc_info = Py_None;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O:start_response", kwlist, &status,
-                                     &headers, &exc_info))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O:start_response", kwlist, &status, &headers,
+                                     &exc_info))
         return NULL;
     if (q == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "start_response called after the request ended");

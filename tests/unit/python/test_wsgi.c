@@ -54,9 +54,9 @@ struct fake {
     /* input side */
     const char *body;
     size_t body_len, body_pos;
-    size_t chunk;       /* at most this many bytes per read (0: no limit) */
-    int body_err;       /* returned once the body is consumed, instead of 0 */
-    int reads;          /* gw_request_read calls */
+    size_t chunk;        /* at most this many bytes per read (0: no limit) */
+    int body_err;        /* returned once the body is consumed, instead of 0 */
+    int reads;           /* gw_request_read calls */
     int reads_after_end; /* calls after it returned 0 or an error */
     int ended;
     /* output side */
@@ -65,8 +65,8 @@ struct fake {
     char headers[4096]; /* "Name: value\n" each */
     char *out;
     size_t out_len, out_cap;
-    int fail_body_at;   /* send_body call index (1-based) that fails, 0: none */
-    int read_delay_ms;  /* each gw_request_read sleeps this long first */
+    int fail_body_at;  /* send_body call index (1-based) that fails, 0: none */
+    int read_delay_ms; /* each gw_request_read sleeps this long first */
     off_t file_off;
 };
 
@@ -117,15 +117,24 @@ void gw_log_access(const struct gw_request *r)
 const char *gw_strerror(int err)
 {
     switch (err) {
-    case GW_EOF: return "end of body";
-    case GW_ECLOSED: return "connection closed by peer";
-    case GW_ETIMEDOUT: return "timed out";
-    case GW_EPROTO: return "malformed body framing";
-    case GW_ETOOBIG: return "over a limit";
-    case GW_ESTATE: return "invalid state";
-    case GW_ENOMEM: return "out of memory";
-    case GW_EABORTED: return "aborted";
-    case GW_EIO: return "I/O error";
+    case GW_EOF:
+        return "end of body";
+    case GW_ECLOSED:
+        return "connection closed by peer";
+    case GW_ETIMEDOUT:
+        return "timed out";
+    case GW_EPROTO:
+        return "malformed body framing";
+    case GW_ETOOBIG:
+        return "over a limit";
+    case GW_ESTATE:
+        return "invalid state";
+    case GW_ENOMEM:
+        return "out of memory";
+    case GW_EABORTED:
+        return "aborted";
+    case GW_EIO:
+        return "I/O error";
     }
     return "unknown error";
 }
@@ -183,8 +192,8 @@ int gw_request_send_head(struct gw_request *r, struct gw_slice status,
     r->status = atoi(f->status);
     for (size_t i = 0; i < n; i++)
         w += (size_t)snprintf(f->headers + w, sizeof(f->headers) - w, "%.*s: %.*s\n",
-                              (int)fields[i].name.len, fields[i].name.ptr,
-                              (int)fields[i].value.len, fields[i].value.ptr);
+                              (int)fields[i].name.len, fields[i].name.ptr, (int)fields[i].value.len,
+                              fields[i].value.ptr);
     return 0;
 }
 
@@ -443,8 +452,8 @@ Test(start, default_callable_missing)
 Test(start, not_callable)
 {
     static const char *const pp[] = {"tests/apps"};
-    struct gw_py_options o = {.app_spec = "pyunit_apps:not_callable", .pythonpath = pp,
-                              .npythonpath = 1};
+    struct gw_py_options o = {
+        .app_spec = "pyunit_apps:not_callable", .pythonpath = pp, .npythonpath = 1};
 
     cr_assert_eq(start_opts(&o), -1);
     cr_assert_str_eq(err, "app 'pyunit_apps:not_callable' is not callable (it is a int)");
@@ -512,8 +521,8 @@ Test(start, bad_chdir)
 Test(start, pythonpath_order)
 {
     static const char *const pp[] = {"tests/apps", "/tmp"};
-    struct gw_py_options o = {.app_spec = "pyunit_apps:syspath", .pythonpath = pp,
-                              .npythonpath = 2};
+    struct gw_py_options o = {
+        .app_spec = "pyunit_apps:syspath", .pythonpath = pp, .npythonpath = 2};
     struct req q;
     char cwd[4096], want[8400];
 
@@ -626,7 +635,8 @@ Test(environ, basic_and_validated)
         "\"REMOTE_ADDR\": \"127.0.0.1\", \"REMOTE_PORT\": \"54321\", \"REQUEST_METHOD\": \"POST\", "
         "\"REQUEST_URI\": \"/p/a%20b?x=1&y=%20\", \"SCRIPT_NAME\": \"\", "
         "\"SERVER_NAME\": \"localhost\", \"SERVER_PORT\": \"8000\", "
-        "\"SERVER_PROTOCOL\": \"HTTP/1.1\", \"wsgi.errors\": \"ErrorWrapper\", \"wsgi.file_wrapper\": "
+        "\"SERVER_PROTOCOL\": \"HTTP/1.1\", \"wsgi.errors\": \"ErrorWrapper\", "
+        "\"wsgi.file_wrapper\": "
         "\"type\", \"wsgi.input\": \"InputWrapper\", \"wsgi.input_terminated\": true, "
         "\"wsgi.multiprocess\": false, \"wsgi.multithread\": true, \"wsgi.run_once\": false, "
         "\"wsgi.url_scheme\": \"http\", \"wsgi.version\": [1, 0]}");
@@ -719,10 +729,8 @@ Test(input, modes)
         echo_case("readnone", body, c, body);
         echo_case("readn", body, c, body);
         echo_case("readcl", body, c, body);
-        echo_case("readline", body, c,
-                  "line one\n|line two\n|\n|last without newline");
-        echo_case("readline5", body, c,
-                  "line |one\n|line |two\n|\n|last |witho|ut ne|wline");
+        echo_case("readline", body, c, "line one\n|line two\n|\n|last without newline");
+        echo_case("readline5", body, c, "line |one\n|line |two\n|\n|last |witho|ut ne|wline");
         echo_case("iter", body, c, "line one\n|line two\n|\n|last without newline");
         echo_case("readlines", body, c, "line one\n|line two\n|\n|last without newline");
         echo_case("readlines_hint", body, c, "line one\n");
@@ -866,8 +874,8 @@ static void expect_500(const char *spec, const char *uri, const char *logtext)
 
 Test(response, bad_status)
 {
-    const char *cases[] = {"crlf", "lf", "nul", "short", "nospace", "letters",
-                           "four", "int", "low", "info", "wide"};
+    const char *cases[] = {"crlf", "lf",  "nul", "short", "nospace", "letters",
+                           "four", "int", "low", "info",  "wide"};
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char uri[64];
@@ -879,8 +887,8 @@ Test(response, bad_status)
 
 Test(response, bad_headers_r1)
 {
-    const char *cases[] = {"crlf", "lf", "nul", "namespace", "namecolon", "namenul",
-                           "nameempty", "notuple", "triple", "bytes", "notlist", "wide"};
+    const char *cases[] = {"crlf",      "lf",      "nul",    "namespace", "namecolon", "namenul",
+                           "nameempty", "notuple", "triple", "bytes",     "notlist",   "wide"};
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char uri[64];
@@ -1170,7 +1178,7 @@ Test(file_wrapper, validated_iterates)
 
 /* ---- threads and leaks --------------------------------------------------------------- */
 
-#define NTHREADS 4
+#define NTHREADS   4
 #define PER_THREAD 50
 
 Test(threads, concurrent_requests)
@@ -1228,14 +1236,26 @@ Test(leaks, no_growth)
 {
     /* A router app so one interpreter runs all kinds of requests. */
     static const char *const pp[] = {"tests/apps"};
-    struct gw_py_options o = {.app_spec = "pyunit_router:application", .pythonpath = pp,
-                              .npythonpath = 1};
+    struct gw_py_options o = {
+        .app_spec = "pyunit_router:application", .pythonpath = pp, .npythonpath = 1};
     /* Apps that record EVENTS grow that list on purpose: not here. */
-    const char *uris[] = {"/hello", "/dump", "/echo?readline", "/raise_before",
-                          "/raise_after_start", "/bad_header?crlf", "/write_app",
-                          "/exc_info_replace", "/errors_app", "/no_start_response",
-                          "/lazy_start", "/keep", "/use_kept", "/second_call",
-                          "/return_int", "/close_raises", "/echo_v?iter"};
+    const char *uris[] = {"/hello",
+                          "/dump",
+                          "/echo?readline",
+                          "/raise_before",
+                          "/raise_after_start",
+                          "/bad_header?crlf",
+                          "/write_app",
+                          "/exc_info_replace",
+                          "/errors_app",
+                          "/no_start_response",
+                          "/lazy_start",
+                          "/keep",
+                          "/use_kept",
+                          "/second_call",
+                          "/return_int",
+                          "/close_raises",
+                          "/echo_v?iter"};
     long b0 = 0, b1;
 
     cr_assert_eq(start_opts(&o), 0, "%s", err);
@@ -1265,8 +1285,8 @@ Test(leaks, no_growth)
 Test(expire, kept_objects_raise)
 {
     static const char *const pp[] = {"tests/apps"};
-    struct gw_py_options o = {.app_spec = "pyunit_router:application", .pythonpath = pp,
-                              .npythonpath = 1};
+    struct gw_py_options o = {
+        .app_spec = "pyunit_router:application", .pythonpath = pp, .npythonpath = 1};
     struct req a, b;
     struct req *qs[] = {&a, &b, NULL};
 
