@@ -186,11 +186,14 @@ static void successor_cb(struct ev_loop *loop, ev_io *w, int revents)
     gw_sd_notify("READY=1\nSTATUS=reload failed; serving the old code");
 }
 
-/* A stop while the successor has not yet taken over (on_stop hook): the stop is the
- * service's, so the successor is stopped too (it may have been forked after the
- * signal was sent to the process group). SIGTERM lets it finish what it accepted. */
-static void stop_successor(struct gw_server *s, int sig)
+/* The server's on_stop hook. A stop while the successor has not yet taken over is
+ * the service's, so the successor is stopped too (it may have been forked after the
+ * signal was sent to the process group); SIGTERM lets it finish what it accepted.
+ * SIGQUIT ends in _exit: the pid file goes now (only if it still names us). */
+static void stopping(struct gw_server *s, int sig)
 {
+    if (sig == SIGQUIT)
+        gw_pidfile_remove(cfg.pid_file);
     if (succ.fd < 0 || succ.pid == 0)
         return;
     gw_log(GW_LOG_INFO, "the reload in progress is abandoned: stopping the successor (pid %d)",
@@ -201,7 +204,7 @@ static void stop_successor(struct gw_server *s, int sig)
     succ.fd = -1;
 }
 
-/* After this process's own drain: waits for a successor stopped by stop_successor,
+/* After this process's own drain: waits for a successor stopped by stopping(),
  * up to --graceful-timeout (its import can still be running), then kills it. */
 static void reap_successor(const struct gw_server *s)
 {
@@ -300,7 +303,7 @@ static int serve(int ready_fd, int (*reload)(struct gw_server *s))
     gw_server_set_pool(&server, pool);
     server.reload = reload;
     if (reload != NULL)
-        server.on_stop = stop_successor;
+        server.on_stop = stopping;
     server.retire_after = retire_point();
     if (reload != NULL) { /* no master: this process is the one to signal */
         for (size_t i = 0; i < nopen; i++)

@@ -57,7 +57,8 @@ struct gw_server {
      * (a prefork worker: its master replaces it). */
     int (*reload)(struct gw_server *s);
     /* A stop (SIGTERM, SIGINT: sig SIGTERM; SIGQUIT: sig SIGQUIT) calls this before
-     * anything else, so a reload still starting is stopped with the service (main.c).
+     * anything else, so a reload still starting is stopped with the service and, before
+     * SIGQUIT's _exit, the pid file is removed (main.c).
      * Not called for the stop that follows a successful hand-over. NULL: nothing. */
     void (*on_stop)(struct gw_server *s, int sig);
     size_t nconns;       /* open connections */

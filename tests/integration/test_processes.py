@@ -322,8 +322,7 @@ def test_stop_during_single_process_reload_stops_the_successor(wsgate, appdir, t
         # A leader thread shows as a zombie while the process's other threads still
         # exit holding its files, the listener among them: wait for it to go.
         wait_for(lambda: not listening(srv), t(5), what="the listener to close")
-        if sig == signal.SIGTERM:  # SIGQUIT is _exit, leaving the file as ever
-            assert not os.path.exists(pidfile)
+        assert not os.path.exists(pidfile)
     finally:
         stop_successors(first)
 
@@ -442,8 +441,9 @@ def test_graceful_timeout_abandons_long_request(wsgate, appdir, procs):
 
 
 @pytest.mark.parametrize("procs", ["1", "2"])
-def test_sigquit_stops_at_once(wsgate, appdir, procs):
-    srv = start(wsgate, appdir, "-w", procs)
+def test_sigquit_stops_at_once(wsgate, appdir, tmp_path, procs):
+    pidfile = str(tmp_path / "wsgate.pid")
+    srv = start(wsgate, appdir, "-w", procs, "--pid-file", pidfile)
     if procs == "2":
         wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
     th = threading.Thread(target=lambda: pytest.raises(Exception, get, srv, "/sleep?30",
@@ -455,6 +455,7 @@ def test_sigquit_stops_at_once(wsgate, appdir, procs):
     assert srv.wait_exit(t(10)) == 0
     assert time.monotonic() - t0 < t(4)
     wait_for(lambda: children(srv.pid) == [], t(5), what="the workers to exit")
+    assert not os.path.exists(pidfile), "a stale --pid-file after SIGQUIT"
 
 
 # ------------------------------------------------------------ sd_notify
