@@ -76,7 +76,7 @@ UNIT_TESTS += $(BUILD)/tests/test_activation
 UNIT_activation := tests/unit/gateway/test_activation.c gateway/activation.c gateway/util.c
 ifneq ($(wildcard tests/unit/python/test_wsgi.c),)
 UNIT_TESTS += $(BUILD)/tests/test_wsgi
-UNIT_wsgi := tests/unit/python/test_wsgi.c $(PYTHON_SRC)
+UNIT_wsgi := tests/unit/python/test_wsgi.c $(PYTHON_SRC) gateway/util.c
 endif
 
 .PHONY: all run test unit integration test-asan test-tsan fuzz fuzz-short install format \

@@ -114,31 +114,6 @@ void gw_log_access(const struct gw_request *r)
     (void)r;
 }
 
-const char *gw_strerror(int err)
-{
-    switch (err) {
-    case GW_EOF:
-        return "end of body";
-    case GW_ECLOSED:
-        return "connection closed by peer";
-    case GW_ETIMEDOUT:
-        return "timed out";
-    case GW_EPROTO:
-        return "malformed body framing";
-    case GW_ETOOBIG:
-        return "over a limit";
-    case GW_ESTATE:
-        return "invalid state";
-    case GW_ENOMEM:
-        return "out of memory";
-    case GW_EABORTED:
-        return "aborted";
-    case GW_EIO:
-        return "I/O error";
-    }
-    return "unknown error";
-}
-
 static void out_append(struct fake *f, const void *p, size_t n)
 {
     if (f->out_len + n + 1 > f->out_cap) {
@@ -821,7 +796,7 @@ Test(input, body_ends_early_raises)
     req_init(&q, "POST", "/", "x");
     q.f.body_err = GW_EPROTO;
     cr_assert_eq(run(&q), 1);
-    cr_assert_str_eq(q.f.out, "OSError: wsgi.input: malformed body framing");
+    cr_assert_str_eq(q.f.out, "OSError: wsgi.input: malformed request body framing");
     free(q.f.out);
     stop();
 }
@@ -835,7 +810,8 @@ Test(input, error_propagates_to_500)
     q.f.body_err = GW_EABORTED;
     run(&q);
     assert_500(&q);
-    cr_assert(log_has("ConnectionAbortedError: wsgi.input: aborted"), "%s", logbuf);
+    cr_assert(log_has("ConnectionAbortedError: wsgi.input: request aborted by the front server"),
+              "%s", logbuf);
     stop();
 }
 
