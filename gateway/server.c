@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -112,6 +113,14 @@ static void linger(struct gw_server *s, struct gw_conn *c)
     c->linger_bytes = 0;
     set_io(s, c, EV_READ);
     set_timer(s, c, LINGER_SECONDS);
+}
+
+/* 1 when the client has sent bytes nobody read yet (buffered or in the socket):
+ * closing then would reset the connection and could destroy our last response. */
+static int input_pending(const struct gw_conn *c)
+{
+    int n = 0;
+    return c->in.start < c->in.end || ioctl(c->fd, FIONREAD, &n) != 0 || n > 0;
 }
 
 /* A request refused by the front-end's parser (on the loop or a carrying worker)
@@ -523,7 +532,9 @@ static void request_back(struct gw_server *s, struct gw_request *r)
     else if (c->out.start < c->out.end) {
         count_refusal(c); /* the worker's carry found a bad next request (carry.h) */
         flush_reply(s, c);
-    } else if (!keep || s->stopping)
+    } else if (keep && s->stopping && !input_pending(c))
+        conn_free(s, c); /* between requests, as the idle ones at the stop */
+    else if (!keep || s->stopping)
         linger(s, c);
     else {
         start_idle(s, c, s->cfg->keep_alive);

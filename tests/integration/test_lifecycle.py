@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from wsgate_util import req, t, wait_for
+from wsgate_util import req, server_closed_fully, t, wait_for
 
 
 def start_in_thread(fn):
@@ -71,6 +71,25 @@ def test_stop_with_idle_keepalive_connection_is_prompt(wsgate):
         assert c.closed_within(t(2))
     finally:
         c.close()
+
+
+def test_stop_after_a_keepalive_response_closes_at_once(wsgate):
+    """A stop that begins after a response's head went out with keep-alive: once the
+    response is complete the connection is between requests, like an idle one, so it
+    is closed at once (not lingered on) and the server exits without waiting."""
+    srv = wsgate("it_stream")
+    c = srv.conn()
+    try:
+        c.send(req("GET", "/?n=2&size=10&delay=0.5"))
+        c._fill(time.monotonic() + t(10))  # the head and the first chunk are out
+        srv.signal(signal.SIGTERM)
+        r = c.read_response(timeout=t(10))
+        assert r.status == 200 and not r.has_token("Connection", "close")
+        # Lingering would take in our bytes for 2 s; a closed socket resets at once.
+        assert server_closed_fully(c.sock, 1.5), "the connection lingered after the stop"
+    finally:
+        c.close()
+    assert srv.wait_exit(t(10)) == 0
 
 
 def test_stop_when_idle(wsgate):
