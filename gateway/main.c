@@ -309,10 +309,10 @@ static int serve(int ready_fd, int (*reload)(struct gw_server *s))
         for (size_t i = 0; i < nopen; i++)
             gw_log(GW_LOG_INFO, "listening on %s (%s)", listeners[i].spec,
                    listeners[i].proto->name);
+        if (cfg.stats_addr != NULL) /* a prefork master says it for its workers */
+            gw_log(GW_LOG_INFO, "metrics on %s (/metrics, /stats)", cfg.stats_addr);
         gw_pidfile_write(cfg.pid_file);
     }
-    if (cfg.stats_addr != NULL)
-        gw_log(GW_LOG_INFO, "metrics on %s (/metrics, /stats)", cfg.stats_addr);
     gw_log(GW_LOG_INFO, "wsgate %s serving %s with %d threads", GW_VERSION, cfg.app_spec,
            cfg.threads);
     say_ready(ready_fd);

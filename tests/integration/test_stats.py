@@ -438,3 +438,5 @@ def test_prefork_master_serves_summed_counters_and_restarts(wsgate, tmp_path):
     assert value(s, "wsgate_worker_restarts_total", cause="exit") == 0
     # the replacement keeps adding to slot 0's counters: nothing went backwards
     assert value(s, "wsgate_requests_total", frontend="http", status="2xx") >= 12
+    # only the master listens for the metrics, so only it says so
+    assert srv.error_text().count("metrics on ") == 1, srv.error_text()
