@@ -1,7 +1,7 @@
 /*
  * Handing listening sockets to the next process image. A reload (SIGHUP, or
  * --max-requests in single-process mode) starts a new image of wsgate (the master
- * re-executes itself; a single process starts a successor) that must accept on the
+ * re-executes itself; a single process starts a bridge) that must accept on the
  * very same sockets, so no client ever sees a refused connection. The sockets travel
  * as inherited descriptors named in one environment variable; the spawning side
  * builds the whole environment before fork(2), so the child only calls execve.

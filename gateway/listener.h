@@ -37,7 +37,7 @@ int gw_listener_open(struct gw_listener *l, const char *spec, const struct gw_pr
 int gw_listener_adopt(struct gw_listener *l, int fd, const char *spec,
                       const struct gw_protocol *proto, char *err, size_t errlen);
 
-/* This process will not remove the socket file (a successor or a forked worker
+/* This process will not remove the socket file (a reload's bridge or a forked worker
  * process uses the socket after it). */
 void gw_listener_disown(struct gw_listener *l);
 

@@ -6,9 +6,9 @@
  * or (--processes > 1) the prefork master, whose workers run the pool and the loop.
  * Shut-down runs it backwards after a graceful stop.
  *
- * A reload in single-process mode (SIGHUP, --max-requests) starts a successor: the
- * same command line in a new process that inherits the listeners and says when it
- * accepts (WSGATE_READY_FD); only then does this process stop accepting and drain.
+ * A reload in single-process mode (SIGHUP, --max-requests) goes through a bridge
+ * process and a re-execution in place (gateway/reload.h); with --processes > 1 the
+ * master re-executes itself (gateway/master.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +31,7 @@
 #include "gateway/master.h"
 #include "gateway/pidfile.h"
 #include "gateway/pool.h"
+#include "gateway/reload.h"
 #include "gateway/sd_notify.h"
 #include "gateway/server.h"
 #include "gateway/stats.h"
@@ -113,21 +114,7 @@ static int start_python(void)
     return 0;
 }
 
-/* The fd a predecessor (single-process reload) waits on, from the environment. */
-static int ready_fd_from_env(void)
-{
-    const char *v = getenv(GW_READY_FD_ENV);
-    uint64_t fd;
-    if (v == NULL)
-        return -1;
-    int ok = gw_parse_u64(v, strlen(v), 65535, &fd) == 0;
-    unsetenv(GW_READY_FD_ENV);
-    if (!ok)
-        return -1;
-    fcntl((int)fd, F_SETFD, FD_CLOEXEC);
-    return (int)fd;
-}
-
+/* A prefork worker tells its master it accepts. */
 static void say_ready(int fd)
 {
     pid_t pid = getpid();
@@ -136,145 +123,6 @@ static void say_ready(int fd)
     if (write(fd, &pid, sizeof(pid)) != (ssize_t)sizeof(pid))
         gw_log(GW_LOG_WARNING, "cannot report readiness: %s", strerror(errno));
     close(fd);
-}
-
-/* --- single-process reload: the successor ------------------------------------ */
-
-static struct {
-    pid_t pid;
-    int fd;
-    ev_io w;
-} succ = {.pid = 0, .fd = -1};
-
-/* A reload that did not happen: this process serves the metrics again. */
-static void relisten_stats(struct gw_server *s)
-{
-    char err[256];
-    if (cfg.stats_addr != NULL && gw_stats_listen(s->loop, cfg.stats_addr, err, sizeof(err)) != 0)
-        gw_log(GW_LOG_ERROR, "--stats: %s", err);
-}
-
-static void successor_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct gw_server *s = w->data;
-    pid_t pid = 0;
-    (void)revents;
-    ssize_t n = read(succ.fd, &pid, sizeof(pid));
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    ev_io_stop(loop, w);
-    close(succ.fd);
-    succ.fd = -1;
-    if (n == (ssize_t)sizeof(pid) && pid == succ.pid) {
-        gw_log(GW_LOG_INFO, "reload: the successor (pid %d) accepts; this process drains",
-               (int)pid);
-        for (size_t i = 0; i < s->nlisteners; i++)
-            gw_listener_disown(&s->listeners[i]);
-        s->handed_over = 1;
-        gw_server_stop(s, "reload");
-        return;
-    }
-    int st = 0;
-    waitpid(succ.pid, &st, 0);
-    gw_log(GW_LOG_ERROR,
-           "reload: the successor (pid %d) failed to start (status %d); this "
-           "process carries on serving",
-           (int)succ.pid, WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st));
-    succ.pid = 0;
-    s->retire_after = 0;
-    relisten_stats(s);
-    gw_sd_notify("READY=1\nSTATUS=reload failed; serving the old code");
-}
-
-/* The server's on_stop hook. A stop while the successor has not yet taken over is
- * the service's, so the successor is stopped too (it may have been forked after the
- * signal was sent to the process group); SIGTERM lets it finish what it accepted.
- * SIGQUIT ends in _exit: the pid file goes now (only if it still names us). */
-static void stopping(struct gw_server *s, int sig)
-{
-    if (sig == SIGQUIT)
-        gw_pidfile_remove(cfg.pid_file);
-    if (succ.fd < 0 || succ.pid == 0)
-        return;
-    gw_log(GW_LOG_INFO, "the reload in progress is abandoned: stopping the successor (pid %d)",
-           (int)succ.pid);
-    kill(succ.pid, sig);
-    ev_io_stop(s->loop, &succ.w);
-    close(succ.fd);
-    succ.fd = -1;
-}
-
-/* After this process's own drain: waits for a successor stopped by stopping(),
- * up to --graceful-timeout (its import can still be running), then kills it. */
-static void reap_successor(const struct gw_server *s)
-{
-    if (succ.pid == 0 || s->handed_over)
-        return;
-    uint64_t deadline = gw_now_ns() + (uint64_t)((cfg.graceful_timeout + 5.) * 1e9);
-    while (waitpid(succ.pid, NULL, WNOHANG) == 0) {
-        if (gw_now_ns() >= deadline) {
-            gw_log(GW_LOG_WARNING, "the successor (pid %d) did not stop; killing it",
-                   (int)succ.pid);
-            kill(succ.pid, SIGKILL);
-            waitpid(succ.pid, NULL, 0);
-            break;
-        }
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    succ.pid = 0;
-}
-
-static int spawn_successor(struct gw_server *s)
-{
-    int p[2];
-    char ready[64];
-    struct gw_handover_env env = {0};
-    if (succ.pid != 0) {
-        gw_log(GW_LOG_INFO, "reload: already in progress (successor pid %d)", (int)succ.pid);
-        return 0;
-    }
-    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0)
-        return -1;
-    snprintf(ready, sizeof(ready), "%s=%d", GW_READY_FD_ENV, p[1]);
-    const char *extra[] = {ready, NULL};
-    if (gw_handover_env_build(&env, listeners, nopen, extra) != 0) {
-        close(p[0]);
-        close(p[1]);
-        return -1;
-    }
-    if (cfg.stats_addr != NULL)
-        gw_stats_close(); /* the successor serves the metrics (its own counters) */
-    /* The handled signals stay blocked from before fork to the new image's loop: one
-     * sent meanwhile waits pending across execve instead of reaching the inherited
-     * libev handler of this image, which would lose it. */
-    sigset_t was;
-    pthread_sigmask(SIG_BLOCK, &handled_signals, &was);
-    pid_t pid = fork();
-    if (pid == 0) { /* async-signal-safe calls only: other threads exist */
-        struct sched_param sp = {0};
-        sigprocmask(SIG_SETMASK, &handled_signals, NULL);
-        sched_setscheduler(0, SCHED_OTHER, &sp); /* the loop thread runs SCHED_BATCH */
-        gw_handover_keep(listeners, nopen, p[1]);
-        gw_handover_exec(saved_argv, &env);
-        _exit(127);
-    }
-    pthread_sigmask(SIG_SETMASK, &was, NULL);
-    gw_handover_env_free(&env);
-    close(p[1]);
-    if (pid < 0) {
-        close(p[0]);
-        relisten_stats(s);
-        return -1;
-    }
-    gw_log(GW_LOG_INFO, "reload: started a successor (pid %d)", (int)pid);
-    gw_sd_notify_reloading();
-    succ.pid = pid;
-    succ.fd = p[0];
-    ev_io_init(&succ.w, successor_cb, p[0], EV_READ);
-    succ.w.data = s;
-    ev_io_start(s->loop, &succ.w);
-    return 0;
 }
 
 /* --- running requests in this process ---------------------------------------- */
@@ -291,21 +139,24 @@ static uint64_t retire_point(void)
     return cfg.max_requests + jitter;
 }
 
-/* The pool and the loop until a stop. 0, or 1 when they could not start. */
-static int serve(int ready_fd, int (*reload)(struct gw_server *s))
+/* The pool and the loop until a stop. single: no master (this process is the service,
+ * or a reload's bridge); else ready_fd is the master's readiness pipe. 0, or 1 when
+ * they could not start. */
+static int serve(int single, int ready_fd)
 {
     static struct gw_server server;
+    int bridge = single && gw_reload_is_bridge();
     if (gw_server_init(&server, &cfg, listeners, nopen, NULL) != 0)
         return 1;
     struct gw_pool *pool = gw_pool_start(&app, &server, cfg.threads, (size_t)cfg.queue);
     if (pool == NULL)
         return 1;
     gw_server_set_pool(&server, pool);
-    server.reload = reload;
-    if (reload != NULL)
-        server.on_stop = stopping;
-    server.retire_after = retire_point();
-    if (reload != NULL) { /* no master: this process is the one to signal */
+    if (!bridge) /* a bridge serves only until its parent's new image does */
+        server.retire_after = retire_point();
+    if (single && !bridge) { /* this process is the one to signal */
+        server.reload = gw_reload_start;
+        server.on_stop = gw_reload_on_stop;
         for (size_t i = 0; i < nopen; i++)
             gw_log(GW_LOG_INFO, "listening on %s (%s)", listeners[i].spec,
                    listeners[i].proto->name);
@@ -313,18 +164,21 @@ static int serve(int ready_fd, int (*reload)(struct gw_server *s))
             gw_log(GW_LOG_INFO, "metrics on %s (/metrics, /stats)", cfg.stats_addr);
         gw_pidfile_write(cfg.pid_file);
     }
-    gw_log(GW_LOG_INFO, "wsgate %s serving %s with %d threads", GW_VERSION, cfg.app_spec,
-           cfg.threads);
-    say_ready(ready_fd);
-    if (reload != NULL) /* listeners open and the app imported: the service is up */
+    gw_log(GW_LOG_INFO, "wsgate %s serving %s with %d threads%s", GW_VERSION, cfg.app_spec,
+           cfg.threads, bridge ? " (a reload's bridge)" : "");
+    if (single)
+        gw_reload_serving(&server);
+    else
+        say_ready(ready_fd);
+    if (single && !bridge) /* listeners open and the app imported: the service is up */
         gw_sd_notifyf("READY=1\nSTATUS=serving %s\nMAINPID=%ld", cfg.app_spec, (long)getpid());
     pthread_sigmask(SIG_UNBLOCK, &handled_signals, NULL);
     gw_server_run(&server);
-    reap_successor(&server);
+    int reexec = single && gw_reload_after_run(&server);
 
     gw_pool_stop(pool);
     gw_server_destroy(&server);
-    return 0;
+    return reexec ? -1 : 0;
 }
 
 /* --- prefork ------------------------------------------------------------------ */
@@ -335,7 +189,7 @@ static int worker_main(void *ctx, int slot, int ready_fd)
     (void)slot;
     if (cfg.lazy && start_python() != 0)
         return GW_EXIT_NOAPP;
-    int rc = serve(ready_fd, NULL);
+    int rc = serve(0, ready_fd);
     gw_py_stop();
     for (size_t i = 0; i < nopen; i++)
         gw_listener_close(&listeners[i]);
@@ -418,13 +272,15 @@ int main(int argc, char **argv)
     }
     gw_log_access_json(cfg.access_format == GW_ACCESS_JSON);
     signal(SIGPIPE, SIG_IGN);
+    gw_reload_init(&cfg, listeners, &nopen, argv); /* before the service manager's socket */
     gw_sd_notify_init();
     raise_fd_limit();
-    int ready_fd = ready_fd_from_env();
 
-    if (cfg.check_only) {
+    if (cfg.check_only || gw_master_is_check()) {
+        sigprocmask(SIG_UNBLOCK, &handled_signals, NULL); /* no loop: their defaults */
         if (start_python() == 0) {
-            printf("wsgate: %s imported and callable\n", cfg.app_spec);
+            if (cfg.check_only)
+                printf("wsgate: %s imported and callable\n", cfg.app_spec);
             gw_py_stop();
             status = 0;
         }
@@ -434,10 +290,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "wsgate: %s\n", err);
         goto done;
     }
+    if (gw_reload_is_bridge()) /* the socket files stay the parent's */
+        for (size_t i = 0; i < nopen; i++)
+            gw_listener_disown(&listeners[i]);
     /* --stats: the shared counters, one slot per worker process. Like the listeners,
      * a busy address fails before Python starts. The master serves them on its own
      * loop; a single process on the default loop, which gw_server_init adopts. */
-    if (cfg.stats_addr != NULL) {
+    if (cfg.stats_addr != NULL && !gw_reload_is_bridge()) {
         int one = cfg.processes == 1;
         struct ev_loop *loop = one ? ev_default_loop(EVFLAG_AUTO) : NULL;
         if (gw_stats_init(cfg.processes, err, sizeof(err)) != 0 ||
@@ -451,10 +310,16 @@ int main(int argc, char **argv)
     }
     if (cfg.processes > 1) {
         status = run_master();
-    } else if (start_python() == 0) {
-        status = serve(ready_fd, spawn_successor);
+    } else if (start_python() != 0) {
+        if (gw_reload_has_bridge()) /* a re-execution: the bridge serves on */
+            status = gw_reload_keep(gw_stats_listen_fd());
+    } else {
+        status = serve(1, -1);
         gw_py_stop();
-        if (status == 0)
+        if (status < 0) { /* a reload's bridge serves: this image is replaced */
+            gw_reload_exec(gw_stats_listen_fd());
+            status = gw_reload_keep(gw_stats_listen_fd());
+        } else if (status == 0)
             gw_log(GW_LOG_INFO, "stopped");
     }
     gw_pidfile_remove(cfg.pid_file);

@@ -33,6 +33,7 @@
 #include "gateway/util.h"
 
 #define OLD_ENV        "WSGATE_OLD_WORKERS"
+#define CHECK_ENV      "WSGATE_RELOAD_CHECK"
 #define YOUNG_NS       (5ull * 1000000000) /* dying younger than this counts as a crash loop */
 #define BACKOFF_MAX_NS (10ull * 1000000000)
 #define QUIT_KILL_NS   (2ull * 1000000000) /* SIGQUIT: SIGKILL what is left after this */
@@ -53,6 +54,7 @@ struct master {
     const struct gw_master_ops *ops;
     char *const *argv;
     int have_app;
+    pid_t checker; /* a reload's import check is running (0: none) */
     struct ev_loop *loop;
     ev_io sig_w, ready_w;
     ev_timer tick;
@@ -70,6 +72,13 @@ struct master {
 int gw_master_is_reload(void)
 {
     return getenv(OLD_ENV) != NULL;
+}
+
+int gw_master_is_check(void)
+{
+    int check = getenv(CHECK_ENV) != NULL;
+    unsetenv(CHECK_ENV);
+    return check;
 }
 
 static int old_add(struct master *m, pid_t pid)
@@ -181,6 +190,8 @@ static void begin_stop(struct master *m, int how)
         m->kill_at = now + (uint64_t)(m->cfg->graceful_timeout * 1e9) + KILL_MARGIN_NS;
     }
     m->stopping = how;
+    if (m->checker > 0)
+        kill(m->checker, SIGKILL); /* no reload now */
     for (int i = 0; i < m->cfg->processes; i++)
         m->slots[i].respawn_at = 0;
     for (size_t i = 0; i < m->nls; i++)
@@ -189,7 +200,8 @@ static void begin_stop(struct master *m, int how)
         ev_break(m->loop, EVBREAK_ALL);
 }
 
-/* SIGHUP: re-execute in place with the listeners and every running worker. */
+/* The import check came back good: re-execute in place with the listeners, the
+ * metrics socket and every running worker. */
 static void reload(struct master *m)
 {
     char *old = NULL;
@@ -206,23 +218,90 @@ static void reload(struct master *m)
             off += (size_t)snprintf(old + off, cap - off, "%d,", (int)m->slots[i].pid);
     for (size_t i = 0; i < m->nold; i++)
         off += (size_t)snprintf(old + off, cap - off, "%d,", (int)m->old[i]);
-    const char *extra[] = {old, NULL};
+    char metrics[64];
+    int mfd = gw_stats_listen_fd();
+    snprintf(metrics, sizeof(metrics), "%s=%d", GW_STATS_FD_ENV, mfd);
+    const char *extra[4] = {old, NULL, NULL, NULL};
+    size_t n = 1;
+    if (mfd >= 0)
+        extra[n++] = metrics;
+    if (gw_stats_reload_env() != NULL)
+        extra[n++] = gw_stats_reload_env();
     if (gw_handover_env_build(&env, m->ls, m->nls, extra) != 0)
         goto fail;
-    gw_log(GW_LOG_INFO, "SIGHUP: reloading (a new master image imports the app afresh)");
-    gw_sd_notify_reloading();
-    gw_handover_keep(m->ls, m->nls, -1);
+    gw_log(GW_LOG_INFO, "reload: the app imports; a new master image takes over");
+    gw_handover_keep(m->ls, m->nls, mfd);
     gw_handover_exec(m->argv, &env);
-    gw_log(GW_LOG_ERROR, "reload: cannot re-execute wsgate: %s", strerror(errno));
+    gw_log(GW_LOG_ERROR, "reload failed: cannot re-execute wsgate: %s", strerror(errno));
+    gw_stats_note_reload(0);
     gw_sd_notify("READY=1\nSTATUS=reload failed; serving the old code");
     for (size_t i = 0; i < m->nls; i++) /* back to close-on-exec */
         if (m->ls[i].fd >= 0)
             fcntl(m->ls[i].fd, F_SETFD, FD_CLOEXEC);
+    if (mfd >= 0)
+        fcntl(mfd, F_SETFD, FD_CLOEXEC);
 fail:
     if (old == NULL || env.envp == NULL)
         gw_log(GW_LOG_ERROR, "reload: out of memory");
     gw_handover_env_free(&env);
     free(old);
+}
+
+/*
+ * SIGHUP: first makes sure the app imports, in a child that runs this program with
+ * CHECK_ENV set (it imports the app and exits 0, or prints why not and exits 1).
+ * Only then does the master give up its own image (reload), so a reload of broken
+ * code leaves the master able to replace workers with the code they run.
+ */
+static void start_check(struct master *m)
+{
+    struct gw_handover_env env = {0};
+    const char *extra[] = {CHECK_ENV "=1", NULL};
+    if (m->stopping)
+        return;
+    if (m->checker > 0) {
+        gw_log(GW_LOG_INFO, "SIGHUP: a reload is already in progress");
+        return;
+    }
+    if (gw_handover_env_build(&env, NULL, 0, extra) != 0) {
+        gw_log(GW_LOG_ERROR, "reload: out of memory");
+        return;
+    }
+    gw_sd_notify_reloading();
+    pid_t pid = fork();
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        gw_handover_exec(m->argv, &env);
+        _exit(127);
+    }
+    gw_handover_env_free(&env);
+    if (pid < 0) {
+        gw_log(GW_LOG_ERROR, "reload failed: cannot start the import check: %s", strerror(errno));
+        gw_stats_note_reload(0);
+        gw_sd_notify("READY=1\nSTATUS=reload failed; serving the old code");
+        return;
+    }
+    gw_log(GW_LOG_INFO, "SIGHUP: reloading; checking that the app imports (pid %d)", (int)pid);
+    m->checker = pid;
+}
+
+/* The import check exited with status st. */
+static void check_done(struct master *m, int st)
+{
+    m->checker = 0;
+    if (m->stopping)
+        return;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        reload(m);
+        return;
+    }
+    gw_log(GW_LOG_ERROR,
+           "reload failed: the app does not import (its error is above); the workers keep "
+           "serving, and are replaced if they die, with the code they run");
+    gw_stats_note_reload(0);
+    gw_sd_notify("READY=1\nSTATUS=reload failed; serving the old code");
 }
 
 static const char *describe(int st, char *buf, size_t len)
@@ -308,8 +387,12 @@ static void reap(struct master *m)
 {
     int st;
     pid_t pid;
-    while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-        reaped(m, pid, st);
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        if (pid == m->checker)
+            check_done(m, st);
+        else
+            reaped(m, pid, st);
+    }
     if (m->stopping && running(m) == 0)
         ev_break(m->loop, EVBREAK_ALL);
 }
@@ -333,7 +416,7 @@ static void sig_cb(struct ev_loop *loop, ev_io *w, int revents)
             begin_stop(m, 2);
             break;
         case SIGHUP:
-            reload(m);
+            start_check(m);
             break;
         }
     }
@@ -451,16 +534,20 @@ int gw_master_run(const struct gw_config *cfg, struct gw_listener *ls, size_t nl
     m.argv = argv;
     m.have_app = have_app;
     m.sigfd = m.ready_rd = m.ready_wr = -1;
+    int reloaded = gw_master_is_reload();
     old_import(&m);
     if (setup(&m) != 0)
         return 1;
     gw_log(GW_LOG_INFO, "master (pid %d) starting %d workers%s", (int)getpid(), cfg->processes,
            m.nold ? " (reload)" : "");
+    if (reloaded)
+        gw_stats_note_reload(have_app);
     if (!have_app) {
         gw_sd_notify("READY=1\nSTATUS=reload failed; the old workers serve the old code");
         gw_log(GW_LOG_ERROR,
-               "reload: the app could not be imported; the %zu old workers "
-               "keep serving (fix the app and send SIGHUP)",
+               "reload failed: the app imported for the check but not again for the new "
+               "master image (did its files change meanwhile?); the %zu old workers keep "
+               "serving but cannot be replaced until a reload succeeds",
                m.nold);
     } else
         for (int i = 0; i < cfg->processes; i++)

@@ -2,10 +2,13 @@
  * The prefork master (--processes N > 1): forks N worker processes that share the
  * listening sockets, replaces the ones that die (with a back-off against crash
  * loops), and turns signals into process work: SIGTERM/SIGINT stop gracefully,
- * SIGQUIT stops at once, SIGHUP reloads. A reload re-executes the master in place
- * (same pid; the listeners and the running workers are inherited): the new image
- * imports the app afresh, starts new workers, and only when they are ready asks the
- * old ones to finish their requests and exit. The master never runs a request.
+ * SIGQUIT stops at once, SIGHUP reloads. A reload first checks, in a child process,
+ * that the app imports; only then does it re-execute the master in place (same pid;
+ * the listeners, the metrics socket and the running workers are inherited): the new
+ * image imports the app afresh, starts new workers, and only when they are ready
+ * asks the old ones to finish their requests and exit. A reload whose check fails
+ * changes nothing: the master keeps the code it has and replaces workers with it.
+ * The master never runs a request.
  */
 #ifndef GW_MASTER_H
 #define GW_MASTER_H
@@ -42,5 +45,10 @@ int gw_master_run(const struct gw_config *cfg, struct gw_listener *ls, size_t nl
 
 /* 1 when this image was started by a master's reload (it inherits workers). */
 int gw_master_is_reload(void);
+
+/* 1 when this image is a reload's import check (see SIGHUP in master.c): import the
+ * app, exit 0 when it imports and 1 (with the error printed) when not; nothing else.
+ * Removes the marker from the environment. */
+int gw_master_is_check(void);
 
 #endif

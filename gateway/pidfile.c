@@ -1,7 +1,7 @@
 /*
  * The pid file. Written through a temporary file and rename(2) so a reader never sees
- * it half-written; removed at exit only by the process it names (a successor may have
- * taken it over).
+ * it half-written; removed at exit only by the process it names (another process may
+ * have taken it over).
  */
 #include "gateway/pidfile.h"
 

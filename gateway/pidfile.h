@@ -1,6 +1,6 @@
 /*
  * --pid-file: the pid of the process to signal (the master in prefork mode, the one
- * process otherwise; a single-process reload hands the file to its successor).
+ * process otherwise; it keeps its pid through reloads).
  */
 #ifndef GW_PIDFILE_H
 #define GW_PIDFILE_H

@@ -627,17 +627,16 @@ void gw_server_stop(struct gw_server *s, const char *why)
 {
     if (s->stopping)
         return;
-    if (s->on_stop != NULL && !s->handed_over)
-        s->on_stop(s, SIGTERM);
     gw_log(GW_LOG_INFO, "%s: stopping gracefully (%zu requests in flight)", why, s->ndispatched);
     s->stopping = 1;
     __atomic_store_n(&s->draining, 1, __ATOMIC_RELAXED);
     if (!s->handed_over)
-        gw_sd_notify("STOPPING=1"); /* a reload's successor is the service now */
+        gw_sd_notify("STOPPING=1"); /* a drain for a reload is not a stop */
     listeners_watch(s, 0);
     ev_timer_stop(s->loop, &s->accept_pause);
-    for (size_t i = 0; i < s->nlisteners; i++)
-        gw_listener_close(&s->listeners[i]);
+    if (!s->handed_over) /* else the reload hook hands them on again */
+        for (size_t i = 0; i < s->nlisteners; i++)
+            gw_listener_close(&s->listeners[i]);
     /* Connections idle between requests are closed now. One that was accepted but
      * has not completed its first request still gets it served (the client could not
      * know we were stopping); its head deadline bounds the wait. */
@@ -729,9 +728,12 @@ void gw_server_abandon(struct gw_server *s)
 
 static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
+    struct gw_server *s = w->data;
     (void)loop;
     (void)revents;
-    gw_server_stop(w->data, w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+    if (s->on_stop != NULL)
+        s->on_stop(s, SIGTERM);
+    gw_server_stop(s, w->signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
 static void quit_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -739,13 +741,13 @@ static void quit_cb(struct ev_loop *loop, ev_signal *w, int revents)
     struct gw_server *s = w->data;
     (void)loop;
     (void)revents;
-    if (s->on_stop != NULL && !s->handed_over)
+    if (s->on_stop != NULL)
         s->on_stop(s, SIGQUIT);
     gw_log(GW_LOG_INFO, "SIGQUIT: stopping now (%zu requests in flight abandoned)", s->ndispatched);
     _exit(0);
 }
 
-/* Retirement (--max-requests) and SIGHUP. With a reload hook, a successor process
+/* Retirement (--max-requests) and SIGHUP. With a reload hook, a bridge process
  * takes the listeners over and the hook stops this server once it accepts; without
  * one (a prefork worker), retirement is a plain graceful stop. */
 static void retire(struct gw_server *s, const char *why)
@@ -766,7 +768,7 @@ static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
     (void)loop;
     (void)revents;
     if (s->reload == NULL) {
-        gw_log(GW_LOG_INFO, "SIGHUP ignored: reloads are the master's job");
+        gw_log(GW_LOG_INFO, "SIGHUP ignored: this process is reloaded by its parent");
         return;
     }
     retire(s, "SIGHUP");

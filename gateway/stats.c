@@ -70,12 +70,28 @@ struct slot {
 struct area {
     int nslots;
     atomic_ullong restarts[RS_N];
+    atomic_ullong reloads[2]; /* [0] failed, [1] done */
+    atomic_int last_reload_failed;
     struct slot slots[];
 };
 
 static struct area *area;
 static size_t area_len;
 static struct slot *cur;
+
+/* The reload counts of the previous image (gw_stats_reload_env), if any. */
+static void import_reloads(void)
+{
+    const char *v = getenv(GW_STATS_RELOADS_ENV);
+    unsigned long long failed, done;
+    int last;
+    if (v != NULL && sscanf(v, "%llu,%llu,%d", &failed, &done, &last) == 3) {
+        atomic_store_explicit(&area->reloads[0], failed, memory_order_relaxed);
+        atomic_store_explicit(&area->reloads[1], done, memory_order_relaxed);
+        atomic_store_explicit(&area->last_reload_failed, last != 0, memory_order_relaxed);
+    }
+    unsetenv(GW_STATS_RELOADS_ENV);
+}
 
 int gw_stats_init(int nslots, char *err, size_t errlen)
 {
@@ -98,6 +114,7 @@ int gw_stats_init(int nslots, char *err, size_t errlen)
     area_len = len;
     area->nslots = nslots;
     cur = &area->slots[0];
+    import_reloads();
     return 0;
 }
 
@@ -126,6 +143,11 @@ void gw_stats_slot_exited(int slot)
     atomic_store_explicit(&area->slots[slot].pid, 0, memory_order_relaxed);
 }
 
+static uint64_t ld(atomic_ullong *a)
+{
+    return atomic_load_explicit(a, memory_order_relaxed);
+}
+
 static void add(atomic_ullong *a, uint64_t v)
 {
     atomic_fetch_add_explicit(a, v, memory_order_relaxed);
@@ -140,6 +162,25 @@ void gw_stats_note_restart(const char *cause)
         if (cause != NULL && strcmp(cause, cause_names[k]) == 0)
             i = k;
     add(&area->restarts[i], 1);
+}
+
+void gw_stats_note_reload(int ok)
+{
+    if (area == NULL)
+        return;
+    add(&area->reloads[ok != 0], 1);
+    atomic_store_explicit(&area->last_reload_failed, ok == 0, memory_order_relaxed);
+}
+
+const char *gw_stats_reload_env(void)
+{
+    static char text[96];
+    if (area == NULL)
+        return NULL;
+    snprintf(text, sizeof(text), "%s=%llu,%llu,%d", GW_STATS_RELOADS_ENV,
+             (unsigned long long)ld(&area->reloads[0]), (unsigned long long)ld(&area->reloads[1]),
+             atomic_load_explicit(&area->last_reload_failed, memory_order_relaxed));
+    return text;
 }
 
 static int fe_index(const char *name)
@@ -248,11 +289,6 @@ static void sb_printf(struct sbuf *b, const char *fmt, ...)
     }
 }
 
-static uint64_t ld(atomic_ullong *a)
-{
-    return atomic_load_explicit(a, memory_order_relaxed);
-}
-
 /* The sums over every slot, read once so both renderings agree with themselves. */
 struct snapshot {
     uint64_t requests[FE_N][NCLASS];
@@ -260,6 +296,8 @@ struct snapshot {
     uint64_t req_bucket[NBUCKET], req_sum_ns, req_count;
     uint64_t gil_bucket[NBUCKET], gil_sum_ns, gil_count;
     uint64_t restarts[RS_N];
+    uint64_t reloads[2];
+    int last_reload_failed;
 };
 
 static void take_snapshot(struct snapshot *s)
@@ -286,6 +324,9 @@ static void take_snapshot(struct snapshot *s)
     }
     for (int i = 0; i < RS_N; i++)
         s->restarts[i] = ld(&area->restarts[i]);
+    s->reloads[0] = ld(&area->reloads[0]);
+    s->reloads[1] = ld(&area->reloads[1]);
+    s->last_reload_failed = atomic_load_explicit(&area->last_reload_failed, memory_order_relaxed);
 }
 
 struct proc_view {
@@ -381,6 +422,14 @@ static void render_prometheus(struct sbuf *b, const struct snapshot *s)
     for (int i = 0; i < RS_N; i++)
         sb_printf(b, "wsgate_worker_restarts_total{cause=\"%s\"} %llu\n", cause_names[i],
                   (unsigned long long)s->restarts[i]);
+    prom_head(b, "wsgate_reloads_total", "counter",
+              "Reloads (SIGHUP; --max-requests of a single process), by result.");
+    sb_printf(b, "wsgate_reloads_total{result=\"done\"} %llu\n", (unsigned long long)s->reloads[1]);
+    sb_printf(b, "wsgate_reloads_total{result=\"failed\"} %llu\n",
+              (unsigned long long)s->reloads[0]);
+    prom_head(b, "wsgate_last_reload_failed", "gauge",
+              "1 when the last reload failed (the old code serves), else 0.");
+    sb_printf(b, "wsgate_last_reload_failed %d\n", s->last_reload_failed);
 
     /* per-process gauges */
     static const struct {
@@ -457,7 +506,10 @@ static void render_json(struct sbuf *b, const struct snapshot *s)
     for (int i = 0; i < RS_N; i++)
         sb_printf(b, "%s\"%s\":%llu", i ? "," : "", cause_names[i],
                   (unsigned long long)s->restarts[i]);
-    sb_printf(b, "},\"workers\":[");
+    sb_printf(b, "},\"reloads\":{\"done\":%llu,\"failed\":%llu,\"last_failed\":%s}",
+              (unsigned long long)s->reloads[1], (unsigned long long)s->reloads[0],
+              s->last_reload_failed ? "true" : "false");
+    sb_printf(b, ",\"workers\":[");
     int first = 1;
     for (int i = 0; i < area->nslots; i++) {
         struct proc_view v;

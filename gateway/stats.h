@@ -44,6 +44,16 @@ void gw_stats_slot_exited(int slot);
  * "max-requests", "reload"; anything else counts as "other". */
 void gw_stats_note_restart(const char *cause);
 
+/* The process that reloads (the prefork master, or a single process): a reload
+ * ended, ok = 1 when the new code serves, 0 when it failed and the old code goes on. */
+void gw_stats_note_reload(int ok);
+
+/* The reload counts as "NAME=VALUE" for the environment of the next image of this
+ * process (a re-execution), which gw_stats_init reads back, so they survive it (a
+ * static buffer, valid until the next call); NULL before gw_stats_init. */
+#define GW_STATS_RELOADS_ENV "WSGATE_RELOADS"
+const char *gw_stats_reload_env(void);
+
 /* Worker thread, after gw_request_finish: counts a finished request (by front-end
  * and status class), its body bytes in and out, and its total and GIL-wait times in
  * the histograms. */
@@ -70,6 +80,12 @@ char *gw_stats_render(int json, size_t *len);
  * :PORT, [V6]:PORT, unix:PATH) and serves /metrics and /stats on loop. Returns 0 or
  * -1 with one line in err. At most one responder per process. */
 int gw_stats_listen(struct ev_loop *loop, const char *addr, char *err, size_t errlen);
+
+/* The responder's listening socket, for a re-execution of this process to inherit
+ * (named in the environment as GW_STATS_FD_ENV=fd, which gw_stats_listen then adopts
+ * instead of opening ADDR, so the metrics are never refused); -1 when none. */
+#define GW_STATS_FD_ENV "WSGATE_STATS_FD"
+int gw_stats_listen_fd(void);
 
 /* Loop thread: stops the responder, closes its connections and its listening socket
  * (removing a unix socket file). Idempotent. */

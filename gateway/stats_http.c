@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "gateway/listener.h"
+#include "gateway/util.h"
 
 #define STATS_MAX_HEAD  4096
 #define STATS_TIMEOUT   5.0
@@ -261,7 +262,12 @@ int gw_stats_listen(struct ev_loop *loop, const char *addr, char *err, size_t er
         snprintf(err, errlen, "--stats: the metrics responder is already listening");
         return -1;
     }
-    if (gw_listener_open(&st.l, addr, NULL, 64, -1, lerr, sizeof(lerr)) != 0) {
+    const char *inherited = getenv(GW_STATS_FD_ENV);
+    uint64_t fd = 0;
+    int adopt = inherited != NULL && gw_parse_u64(inherited, strlen(inherited), 65535, &fd) == 0;
+    unsetenv(GW_STATS_FD_ENV);
+    if (adopt ? gw_listener_adopt(&st.l, (int)fd, addr, NULL, lerr, sizeof(lerr)) != 0
+              : gw_listener_open(&st.l, addr, NULL, 64, -1, lerr, sizeof(lerr)) != 0) {
         snprintf(err, errlen, "--stats: %s", lerr);
         st.l.fd = -1;
         return -1;
@@ -271,6 +277,11 @@ int gw_stats_listen(struct ev_loop *loop, const char *addr, char *err, size_t er
     ev_io_init(&st.l.io, accept_cb, st.l.fd, EV_READ);
     ev_io_start(loop, &st.l.io);
     return 0;
+}
+
+int gw_stats_listen_fd(void)
+{
+    return st.open ? st.l.fd : -1;
 }
 
 void gw_stats_close(void)

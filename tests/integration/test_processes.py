@@ -25,6 +25,13 @@ VERSION = %(version)r
 time.sleep(%(import_sleep)r)
 if %(broken)r:
     raise RuntimeError("this version does not import")
+if %(fail_nth)r:  # the nth import of this version fails (its files changed meanwhile)
+    _count = os.path.join(os.path.dirname(os.path.abspath(__file__)), "imports")
+    _n = (int(open(_count).read()) if os.path.exists(_count) else 0) + 1
+    with open(_count, "w") as _f:
+        _f.write(str(_n))
+    if _n == %(fail_nth)r:
+        raise RuntimeError("import number %%d of this version fails" %% _n)
 
 def application(environ, start_response):
     path = environ["PATH_INFO"]
@@ -42,11 +49,14 @@ def application(environ, start_response):
 '''
 
 
-def write_app(d, version, broken=False, import_sleep=0):
+def write_app(d, version, broken=False, import_sleep=0, fail_nth=0):
     path = os.path.join(d, "lifeapp.py")
     with open(path + ".tmp", "w") as f:
-        f.write(APP % {"version": version, "broken": broken, "import_sleep": import_sleep})
+        f.write(APP % {"version": version, "broken": broken, "import_sleep": import_sleep,
+                       "fail_nth": fail_nth})
     os.replace(path + ".tmp", path)
+    if os.path.exists(os.path.join(d, "imports")):
+        os.unlink(os.path.join(d, "imports"))
     pyc = os.path.join(d, "__pycache__")
     if os.path.isdir(pyc):
         for n in os.listdir(pyc):
@@ -290,41 +300,40 @@ def test_sighup_reload_prefork_under_load(wsgate, appdir, tmp_path, mode):
 
 @pytest.mark.slow
 def test_sighup_reload_single_process_under_load(wsgate, appdir, tmp_path):
+    """One process: the pid that was started stays the service's through a reload (a
+    supervisor, a container's pid 1 or a --pid-file watcher must never see it exit).
+    A bridge child serves while the process re-executes itself, then exits."""
     pidfile = str(tmp_path / "wsgate.pid")
     srv = start(wsgate, appdir, "--pid-file", pidfile)
-    first = srv.pid
-    try:
-        reload_under_load(srv, appdir, lambda: read_pid(pidfile))
-        successor = read_pid(pidfile)
-        assert successor != first
-        # the old process drained and exited 0
-        assert srv.wait_exit(t(15)) == 0
-        assert info(srv)[:2] == ("v2", successor)
-    finally:
-        stop_successors(first)
+    reload_under_load(srv, appdir, lambda: srv.pid)
+    assert srv.proc.poll() is None, "the process that was started exited"
+    assert read_pid(pidfile) == srv.pid
+    assert info(srv)[:2] == ("v2", srv.pid)
+    wait_for(lambda: children(srv.pid) == [], t(15), what="the bridge to exit")
+    assert "reload complete" in srv.error_text()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGQUIT], ids=["TERM", "QUIT"])
-def test_stop_during_single_process_reload_stops_the_successor(wsgate, appdir, tmp_path, sig):
-    """A stop sent to the serving process while its successor still imports the app
-    stops the service: the successor must not take over afterwards."""
+def test_stop_during_single_process_reload_stops_the_bridge(wsgate, appdir, tmp_path, sig):
+    """A stop sent to the serving process while its reload's bridge still imports the
+    app stops the service: the bridge must not serve on afterwards."""
     pidfile = str(tmp_path / "wsgate.pid")
     srv = start(wsgate, appdir, "--pid-file", pidfile)
     first = srv.pid
     try:
         write_app(appdir, "v2", import_sleep=2)
         srv.signal(signal.SIGHUP)
-        wait_for(lambda: len(_group_members(first)) >= 2, t(10), what="the successor")
+        wait_for(lambda: len(_group_members(first)) >= 2, t(10), what="the bridge")
         srv.signal(sig)  # to the serving process only, as kill $(cat pidfile)
         assert srv.wait_exit(t(15)) == 0
-        # SIGTERM: the process waits for its successor; SIGQUIT: no waiting at all
-        wait_for(lambda: not _group_members(first), t(10), what="the successor to stop")
+        # SIGTERM: the process waits for its bridge; SIGQUIT: no waiting at all
+        wait_for(lambda: not _group_members(first), t(10), what="the bridge to stop")
         # A leader thread shows as a zombie while the process's other threads still
         # exit holding its files, the listener among them: wait for it to go.
         wait_for(lambda: not listening(srv), t(5), what="the listener to close")
         assert not os.path.exists(pidfile)
     finally:
-        stop_successors(first)
+        stop_bridges(first)
 
 
 def listening(srv):
@@ -335,39 +344,99 @@ def listening(srv):
     return True
 
 
-def stop_successors(first):
-    """SIGTERM to every process left in the first one's group (its successors)."""
+def stop_bridges(first):
+    """SIGTERM to every process left in the first one's group (a bridge)."""
     try:
         os.killpg(first, signal.SIGTERM)
     except OSError:
         return
-    wait_for(lambda: not _group_members(first), t(15), what="the successors to exit")
+    wait_for(lambda: not _group_members(first), t(15), what="the bridges to exit")
+
+
+def reload_metrics(srv):
+    """(done, failed, last failed) from /metrics."""
+    c = http.client.HTTPConnection("127.0.0.1", srv.stats_port, timeout=t(5))
+    try:
+        c.request("GET", "/metrics")
+        text = c.getresponse().read().decode()
+    finally:
+        c.close()
+    v = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("wsgate_"))
+    return (int(v['wsgate_reloads_total{result="done"}']),
+            int(v['wsgate_reloads_total{result="failed"}']), int(v["wsgate_last_reload_failed"]))
+
+
+def start_with_stats(wsgate, appdir, *args):
+    from conftest import free_port
+    port = free_port()
+    srv = start(wsgate, appdir, "--stats", "127.0.0.1:%d" % port, *args)
+    srv.stats_port = port
+    return srv
+
+
+def error_lines(srv, text):
+    return [line for line in srv.error_text().splitlines() if text in line]
 
 
 def test_reload_with_broken_code_keeps_old_workers(wsgate, appdir):
-    srv = start(wsgate, appdir, "-w", "2")
+    """A reload of code that does not import changes nothing: the workers serve on and,
+    killed (the OOM killer does that), are replaced with the code they ran."""
+    srv = start_with_stats(wsgate, appdir, "-w", "2")
     wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
     old = set(children(srv.pid))
     write_app(appdir, "v2", broken=True)
     srv.signal(signal.SIGHUP)
-    wait_for(lambda: "keep serving" in srv.error_text(), t(20), what="the failed reload")
+    wait_for(lambda: error_lines(srv, "reload failed"), t(20), what="the failed reload")
+    assert all("[error]" in line for line in error_lines(srv, "reload failed"))
+    assert reload_metrics(srv) == (0, 1, 1)
     for _ in range(10):
         assert info(srv)[0] == "v1"
     assert set(children(srv.pid)) == old
+    for pid in old:
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: len(children(srv.pid)) == 2 and not set(children(srv.pid)) & old, t(20),
+             what="both workers replaced")
+    for _ in range(10):
+        assert info(srv)[0] == "v1"
+    old = set(children(srv.pid))
     write_app(appdir, "v3")
     srv.signal(signal.SIGHUP)
     wait_for(lambda: info(srv)[0] == "v3", t(20), what="the fixed code")
     wait_for(lambda: not set(children(srv.pid)) & old, t(20), what="the old workers to exit")
+    assert reload_metrics(srv) == (1, 1, 0)
 
 
 def test_reload_single_process_broken_code_carries_on(wsgate, appdir, tmp_path):
     pidfile = str(tmp_path / "wsgate.pid")
-    srv = start(wsgate, appdir, "--pid-file", pidfile)
+    srv = start_with_stats(wsgate, appdir, "--pid-file", pidfile)
     write_app(appdir, "v2", broken=True)
     srv.signal(signal.SIGHUP)
-    wait_for(lambda: "failed to start" in srv.error_text(), t(20), what="the failed reload")
-    assert info(srv)[0] == "v1"
+    wait_for(lambda: error_lines(srv, "reload failed"), t(20), what="the failed reload")
+    assert all("[error]" in line for line in error_lines(srv, "reload failed"))
+    assert info(srv)[:2] == ("v1", srv.pid)
     assert read_pid(pidfile) == srv.pid
+    assert reload_metrics(srv) == (0, 1, 1)
+    write_app(appdir, "v3")
+    srv.signal(signal.SIGHUP)
+    wait_for(lambda: info(srv)[:2] == ("v3", srv.pid), t(20), what="the fixed code")
+    assert reload_metrics(srv) == (1, 1, 0)
+
+
+def test_reload_single_process_new_image_cannot_import(wsgate, appdir):
+    """The bridge imported the new code but the re-executed process cannot (the files
+    changed again meanwhile): the bridge serves on, the started pid keeps it, and a
+    SIGHUP tries again."""
+    srv = start(wsgate, appdir)
+    write_app(appdir, "v2", fail_nth=2)  # the bridge's import works, the next one fails
+    srv.signal(signal.SIGHUP)
+    wait_for(lambda: "keeps serving" in srv.error_text(), t(20), what="the failed import")
+    bridge = children(srv.pid)
+    assert len(bridge) == 1
+    assert info(srv)[:2] == ("v2", bridge[0])
+    assert srv.proc.poll() is None
+    srv.signal(signal.SIGHUP)  # the third import works
+    wait_for(lambda: info(srv)[:2] == ("v2", srv.pid), t(20), what="the process to serve")
+    wait_for(lambda: children(srv.pid) == [], t(15), what="the bridge to exit")
 
 
 @pytest.mark.slow
@@ -379,18 +448,21 @@ def test_max_requests_recycles_without_failures(wsgate, appdir, tmp_path, procs)
     first = srv.pid
     try:
         with Load(srv, threads=3) as load:
-            # one process hands over to a successor that must first import the app
+            # one process reloads through a bridge that must first import the app
             # (it serves until then); workers of a master retire at once
             wait_for(lambda: load.count() >= 300 and
-                     len({p for _, _, p in load.ok}) >= (3 if procs == "1" else 5),
+                     (srv.error_text().count("reload complete") >= 2 if procs == "1"
+                      else len({p for _, _, p in load.ok}) >= 5),
                      t(60), what="300 requests served by recycled processes")
         assert load.failed == [], load.failed[:5]
         if procs == "2":
             for pid in {p for _, _, p in load.ok}:  # 50 + jitter 10 + a few in flight
                 assert sum(1 for _, _, p in load.ok if p == pid) <= 70
+        else:
+            assert srv.proc.poll() is None and read_pid(pidfile) == first
     finally:
         if procs == "1":
-            stop_successors(first)
+            stop_bridges(first)
 
 
 @pytest.mark.slow
@@ -497,25 +569,12 @@ def test_notify_ready_reloading_stopping(wsgate, appdir, procs):
         got = notifications(ns, "RELOADING=1", t(15))
         assert any(line.startswith("MONOTONIC_USEC=") for line in got[-1]), got
         got = notifications(ns, "READY=1", t(30))
-        ready = got[-1]
-        if procs == "2":
-            assert "MAINPID=%d" % srv.pid in ready  # the master's pid does not change
-            stopper = srv.pid
-        else:
-            mainpid = [int(x.split("=")[1]) for x in ready if x.startswith("MAINPID=")]
-            assert mainpid and mainpid[0] != srv.pid  # the successor is the service now
-            stopper = mainpid[0]
-            assert srv.wait_exit(t(15)) == 0  # the old process drained without STOPPING=1
-            ns.settimeout(0.3)
-            with pytest.raises(socket.timeout):
-                msg = ns.recv(4096)
-                assert "STOPPING=1" not in msg.decode(), msg
-        # old workers may accept a last connection while they begin to drain
+        assert "MAINPID=%d" % srv.pid in got[-1]  # the service's pid does not change
+        assert not any("STOPPING=1" in g for g in got), got
+        # old workers (or the bridge) may accept a last connection as they begin to drain
         wait_for(lambda: info(srv)[0] == "v2", t(10), what="the new code")
-        os.kill(stopper, signal.SIGTERM)
+        srv.signal(signal.SIGTERM)
         notifications(ns, "STOPPING=1", t(15))
-        if procs == "1":
-            wait_for(lambda: not _group_members(srv.pid), t(15), what="the successor to exit")
     finally:
         ns.close()
         import shutil

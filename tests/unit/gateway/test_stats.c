@@ -179,6 +179,26 @@ Test(stats, prometheus_counts_and_histograms)
     free(s);
 }
 
+/* A reload re-executes the process: the reload counts travel in the environment. */
+Test(stats, reload_counts_survive_a_reexecution)
+{
+    setenv(GW_STATS_RELOADS_ENV, "2,5,0", 1);
+    init(1);
+    cr_expect_null(getenv(GW_STATS_RELOADS_ENV));
+    gw_stats_note_reload(0);
+    char *s = render(0);
+    cr_expect(strstr(s, "wsgate_reloads_total{result=\"done\"} 5\n") != NULL, "%s", s);
+    cr_expect(strstr(s, "wsgate_reloads_total{result=\"failed\"} 3\n") != NULL, "%s", s);
+    cr_expect(strstr(s, "wsgate_last_reload_failed 1\n") != NULL, "%s", s);
+    free(s);
+    cr_expect_str_eq(gw_stats_reload_env(), GW_STATS_RELOADS_ENV "=3,5,1");
+    gw_stats_note_reload(1);
+    s = render(1);
+    cr_expect(strstr(s, "\"reloads\":{\"done\":6,\"failed\":3,\"last_failed\":false}") != NULL,
+              "%s", s);
+    free(s);
+}
+
 Test(stats, forked_child_counts_into_its_slot)
 {
     init(3);
