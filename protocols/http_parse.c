@@ -340,12 +340,16 @@ static int parse_content_length(struct gw_slice v, int64_t *out)
 
 /*
  * Transfer-Encoding value: exactly "chunked" -> 0; a list naming chunked twice, an
- * empty element or a non-token element (e.g. "\xa0chunked") -> -400; any other
- * well-formed coding list (gzip, chunked / chunked, identity / blegh) -> -501.
+ * empty element or a non-token element (e.g. "\xa0chunked") -> -400; a list whose
+ * last coding is not chunked ("chunked, identity", "identity", "gzip", "blegh") ->
+ * -400, since such a request has no determinable length (RFC 9112 6.3, item 4);
+ * chunked last with other codings before it ("gzip, chunked") -> -501, codings we
+ * do not decode (RFC 9112 6.1).
  */
 static int check_transfer_encoding(struct gw_slice v)
 {
     size_t i = 0, nchunked = 0;
+    int last_chunked = 0;
 
     if (gw_slice_eq_lower(v, "chunked"))
         return 0;
@@ -363,11 +367,13 @@ static int check_transfer_encoding(struct gw_slice v)
             i++;
         if (e == s || (i < v.len && v.ptr[i] != ','))
             return -400;
-        if (mem_eq_lower(v.ptr + s, e - s, "chunked"))
-            nchunked++;
+        last_chunked = mem_eq_lower(v.ptr + s, e - s, "chunked");
+        nchunked += (size_t)last_chunked;
         i++; /* past ',' (or past the end, which stops the loop) */
     }
-    return nchunked > 1 ? -400 : -501;
+    if (nchunked > 1 || !last_chunked)
+        return -400;
+    return -501;
 }
 
 /* Scans a Connection value for the close and keep-alive options. */

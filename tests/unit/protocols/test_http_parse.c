@@ -233,12 +233,22 @@ static struct req_case bad_requests[] = {
      R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n"
        "\r\n0\r\n\r\n"),
      -501, NULL},
-    {"H09 blegh", R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: blegh\r\n\r\n"), -501, NULL},
+    {"H09 identity, chunked (a coding before chunked)",
+     R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity, chunked\r\n"
+       "\r\n0\r\n\r\n"),
+     -501, NULL},
+    /* RFC 9112 6.3: chunked not last -> no determinable length -> 400, not 501 */
+    {"H09 blegh", R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: blegh\r\n\r\n"), -400, NULL},
     {"H09 chunked, identity",
      R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, "
        "identity\r\n\r\n0\r\n\r\n"),
-     -501, NULL},
-    {"H09 identity", R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n"), -501,
+     -400, NULL},
+    {"H09 identity", R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n"), -400,
+     NULL},
+    {"H09 gzip", R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\nhello"), -400,
+     NULL},
+    {"H09 chunked, gzip",
+     R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"), -400,
      NULL},
     {"H12 TE twice",
      R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
