@@ -35,7 +35,8 @@ struct gw_http_conn {
     struct gw_request req;
     char *path; /* decoded path of the current request */
     size_t path_cap;
-    char server_name[256]; /* SERVER_NAME from Host / the absolute-form authority */
+    char server_name[256];    /* SERVER_NAME from Host / the absolute-form authority */
+    struct gw_field host_var; /* HTTP_HOST of an absolute-form request without Host */
 
     /* request body */
     int chunked;

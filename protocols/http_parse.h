@@ -72,8 +72,10 @@ struct gw_http_head {
                                   the path part ("/" when empty); for "*": "*" */
     struct gw_slice query;     /* after the first '?', raw, without '#fragment'; ptr NULL
                                   when there is no '?' */
-    struct gw_slice authority; /* host[:port] of an absolute-form target (any
-                                  userinfo@ left out), else NULL */
+    struct gw_slice authority; /* host[:port] of an absolute-form target, else NULL;
+                                  RFC 9112 3.2.2: it takes the place of Host */
+    struct gw_slice scheme;    /* "http" or "https" (as sent, any case) of an
+                                  absolute-form target, else NULL */
     int minor;                 /* 0 or 1: HTTP/1.0 or HTTP/1.1 */
 
     struct gw_field *fields; /* caller's array: every field in order, name as sent,
@@ -99,7 +101,8 @@ struct gw_http_head {
  *        last coding is not chunked (chunked, identity / identity / blegh: no
  *        determinable length, RFC 9112 6.3), TE on HTTP/1.0, HTTP/1.1 without Host
  *        or with two or a bad Host, two Content-Type fields, "*" target on
- *        non-OPTIONS, malformed absolute-form, PRI method);
+ *        non-OPTIONS, malformed absolute-form (no host, userinfo, bad port), PRI
+ *        method);
  *   -501 other codings before a final chunked (gzip, chunked), or CONNECT;
  *   -505 HTTP version other than 1.0/1.1 (HTTP/2.0, HTTP/1.32 ...; lower-case
  *        "http/1.1" and a missing version are -400);

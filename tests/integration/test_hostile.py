@@ -147,6 +147,12 @@ CASES = [
     ("H40-star", b"GET * HTTP/1.1\r\nHost: t\r\n\r\n", R400, "head"),
     ("H40-bad-absolute", b"GET http://[::1/p HTTP/1.1\r\nHost: t\r\n\r\n", R400, "head"),
     ("H40-relative", b"GET h/p HTTP/1.1\r\nHost: t\r\n\r\n", R400, "head"),
+    # userinfo in an absolute-form target: refused, as nginx does (RFC 9110 4.2.4)
+    ("H40-absolute-userinfo", b"GET http://u@h/p HTTP/1.1\r\nHost: t\r\n\r\n", R400, "head"),
+    ("H40-absolute-user-pass", b"GET http://u:p@h:81/ HTTP/1.1\r\nHost: t\r\n\r\n", R400,
+     "head"),
+    ("H40-absolute-empty-authority", b"GET http:///x HTTP/1.1\r\nHost: t\r\n\r\n", R400,
+     "head"),
     ("H40-ctl-in-target", b"GET /a\x01b HTTP/1.1\r\nHost: t\r\n\r\n", R400, "head"),
     ("H40-del-in-target", b"GET /a\x7fb HTTP/1.1\r\nHost: t\r\n\r\n", R400, "head"),
     ("H40-tab-in-target", b"GET /a\tb HTTP/1.1\r\nHost: t\r\n\r\n", R400, "head"),
