@@ -196,6 +196,20 @@ def test_missing_path_info_derived_from_request_uri(fsrv):
     assert env["QUERY_STRING"] == "q"
 
 
+@pytest.mark.parametrize("sent,split", [
+    ([("SCRIPT_NAME", ""), ("PATH_INFO", "probe/x")], ("", "/probe/x")),
+    ([("SCRIPT_NAME", "app"), ("PATH_INFO", "probe/x")], ("/app", "/probe/x")),
+    ([("SCRIPT_NAME", "/"), ("PATH_INFO", "/probe/x")], ("", "/probe/x")),
+], ids=["path-info", "both", "script-name-slash"])
+def test_split_without_leading_slash_normalized(fsrv, sent, split):
+    """RFC 3875 4.1.5 / PEP 3333: SCRIPT_NAME and PATH_INFO are empty or start with
+    '/'; fcgi_mux is wrapped in wsgiref.validate, which answers 500 otherwise."""
+    r = get(fsrv, "/app/probe/x", extra=sent)
+    assert r.status == 200, (r, logs(fsrv))
+    env = r.json()["environ"]
+    assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == split, env
+
+
 def test_script_name_option_overrides_front_server_split(fsrv_factory):
     srv = fsrv_factory("--script-name", "/app")
     # whatever SCRIPT_NAME/PATH_INFO the front server sent, REQUEST_URI decides
