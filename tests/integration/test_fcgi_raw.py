@@ -436,6 +436,40 @@ def test_many_ids_on_one_connection(fsrv):
         check_clean_end(r)
 
 
+# ---------------------------------------------------------------- R3: no body
+
+SECRET = b"MUST-NOT-BE-SENT"
+HEAD_BODY_LEN = str(len(b"body-for-head-" + SECRET))  # it_bad's /body
+
+
+@pytest.mark.parametrize("method,path,status,cl", [
+    ("HEAD", "/bad/body", 200, HEAD_BODY_LEN),
+    ("HEAD", "/bad/body-nocl", 200, None),
+    ("HEAD", "/probe/x", 200, "present"),
+    ("GET", "/bad/204", 204, None),
+    ("GET", "/bad/204-cl", 204, None),
+    ("GET", "/bad/304", 304, None),
+    ("GET", "/bad/304-cl", 304, "42"),
+])
+def test_r3_no_body(fsrv, method, path, status, cl):
+    """The same rule as over --http: the head with the app's Content-Length (none
+    for 204), no body bytes, and a clean end (empty STDOUT, END_REQUEST
+    with app status 0: nothing is missing) on a connection that stays usable."""
+    with connect(fsrv) as c:
+        r = c.request(cgi_params(method, path), keep_conn=True)
+        check_clean_end(r)
+        assert r.status == status, r
+        assert r.body == b"", r.stdout
+        assert r.app_status == 0, r
+        if cl == "present":
+            assert r.header("Content-Length") not in (None, "0"), r.headers
+        else:
+            assert r.header("Content-Length") == cl, r.headers
+        r2 = c.request(cgi_params("GET", "/probe/after"), rid=2, keep_conn=True)
+        check_clean_end(r2)
+        assert r2.status == 200 and SECRET not in r2.stdout, r2
+
+
 # ---------------------------------------------------------------- F01-F28
 
 def test_f01_version_2_closes_without_app_call(fsrv, tmp_path):

@@ -202,8 +202,8 @@ def _raw_conn(fs):
                                                 ("HEAD", "/app/bad/body", 200),
                                                 ("HEAD", "/app/bad/body-nocl", 200)])
 def test_r3_no_body_reaches_the_client(scgi_front, method, path, status):
-    """R3: the app sends a body on 204/304/HEAD; wsgate passes it to the front server
-    over SCGI, the client must never see it (the next response on the same
+    """R3: the app sends a body on 204/304/HEAD; wsgate drops it (the raw SCGI
+    tests check that), and the client never sees one (the next response on the same
     keep-alive connection is intact)."""
     from wsgate_util import req
     fs = scgi_front
