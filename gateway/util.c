@@ -54,6 +54,8 @@ enum gw_content_rule gw_content_rule(struct gw_slice method, int status)
 {
     if (status < 200 || status == 204)
         return GW_CONTENT_NONE_NO_LENGTH;
+    if (status == 205)
+        return GW_CONTENT_EMPTY;
     if (status == 304 || gw_slice_eq(method, "HEAD"))
         return GW_CONTENT_NONE;
     return GW_CONTENT_ANY;

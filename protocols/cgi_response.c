@@ -61,13 +61,15 @@ int gw_cgi_response_head(struct gw_buf *out, struct gw_slice method, struct gw_s
             if (length >= 0)
                 continue;
             length = (int64_t)v;
-            if (rule == GW_CONTENT_NONE_NO_LENGTH)
-                continue;
+            if (rule == GW_CONTENT_NONE_NO_LENGTH || rule == GW_CONTENT_EMPTY)
+                continue; /* none at all, or "Content-Length: 0" below */
         }
         if ((rc = add(out, f[i].name.ptr, f[i].name.len)) || (rc = add(out, ": ", 2)) ||
             (rc = add(out, f[i].value.ptr, f[i].value.len)) || (rc = add(out, "\r\n", 2)))
             return rc;
     }
+    if (rule == GW_CONTENT_EMPTY && (rc = add(out, "Content-Length: 0\r\n", 19)))
+        return rc;
     /* The front-ends send at most this many body bytes: none when there is no body. */
     *body_limit = rule == GW_CONTENT_ANY ? length : 0;
     return add(out, "\r\n", 2);

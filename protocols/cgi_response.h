@@ -16,11 +16,11 @@
 /*
  * Builds the head into out (emptied first). method is the request's; status is the
  * validated WSGI status ("200 OK"). The fields follow gw_content_rule
- * (gateway/status.h), as over --http: no Content-Length for 1xx and 204, the app's
- * as given otherwise.
+ * (gateway/status.h), as over --http: no Content-Length for 1xx and 204,
+ * "Content-Length: 0" in place of the app's for 205, the app's as given otherwise.
  * Sets *code to the status number and *body_limit to the most body bytes the
  * front-end may send: the app's Content-Length, 0 when the response has no body
- * (HEAD, 1xx, 204, 304: the app's bytes are dropped), -1 when unbounded.
+ * (HEAD, 1xx, 204, 205, 304: the app's bytes are dropped), -1 when unbounded.
  * Returns 0, GW_EPROTO (status without 3 digits, bad or conflicting Content-Length),
  * GW_ETOOBIG or GW_ENOMEM.
  */

@@ -52,7 +52,7 @@ struct gw_http_conn {
     struct gw_buf out; /* the response head, built by send_head */
     int started;       /* send_head was called */
     int head_sent;     /* the head is on the wire */
-    int no_body;       /* HEAD request or 1xx/204/304 (gw_content_rule) */
+    int no_body;       /* HEAD request or 1xx/204/205/304 (gw_content_rule) */
     int resp_chunked;
     int64_t resp_length; /* the app's Content-Length, -1 when none */
     uint64_t resp_sent;  /* body bytes sent */

@@ -1,7 +1,7 @@
 /*
  * HTTP/1.1 response framing on the worker thread: the status line and headers (with
  * Date and Server added, hop-by-hop fields of the app dropped), Content-Length,
- * chunked or close-delimited bodies, no body for HEAD/1xx/204/304 (the rule of
+ * chunked or close-delimited bodies, no body for HEAD/1xx/204/205/304 (the rule of
  * gateway/status.h, shared with FastCGI and SCGI), sendfile, and the end of the
  * response: last chunk, draining an unread request body, and the verdict on keeping
  * the connection.
@@ -109,8 +109,8 @@ int gw_http_send_head(struct gw_request *r, struct gw_slice status, const struct
             if (length >= 0)
                 continue; /* an exact repeat: send it once */
             length = (int64_t)v;
-            if (rule == GW_CONTENT_NONE_NO_LENGTH)
-                continue;
+            if (rule == GW_CONTENT_NONE_NO_LENGTH || rule == GW_CONTENT_EMPTY)
+                continue; /* none at all, or "Content-Length: 0" below */
         }
         have_date |= gw_slice_eq_lower(name, "date");
         have_server |= gw_slice_eq_lower(name, "server");
@@ -122,7 +122,10 @@ int gw_http_send_head(struct gw_request *r, struct gw_slice status, const struct
     if (!have_date && (out_str(h, "Date: ") || out_str(h, gw_http_date()) || out_str(h, "\r\n")))
         return GW_ENOMEM;
 
-    h->resp_length = rule == GW_CONTENT_NONE_NO_LENGTH ? -1 : length;
+    if (rule == GW_CONTENT_EMPTY && out_str(h, "Content-Length: 0\r\n"))
+        return GW_ENOMEM;
+
+    h->resp_length = rule == GW_CONTENT_NONE_NO_LENGTH ? -1 : rule == GW_CONTENT_EMPTY ? 0 : length;
     h->resp_chunked = 0;
     if (!h->no_body && length < 0) {
         if (r->protocol.len == 8 && r->protocol.ptr[7] == '1') {

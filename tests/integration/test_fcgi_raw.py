@@ -450,10 +450,13 @@ HEAD_BODY_LEN = str(len(b"body-for-head-" + SECRET))  # it_bad's /body
     ("GET", "/bad/204-cl", 204, None),
     ("GET", "/bad/304", 304, None),
     ("GET", "/bad/304-cl", 304, "42"),
+    ("GET", "/bad/205", 205, "0"),
+    ("GET", "/bad/205-nocl", 205, "0"),
+    ("HEAD", "/bad/205", 205, "0"),
 ])
 def test_r3_no_body(fsrv, method, path, status, cl):
     """The same rule as over --http: the head with the app's Content-Length (none
-    for 204), no body bytes, and a clean end (empty STDOUT, END_REQUEST
+    for 204, 0 for 205), no body bytes, and a clean end (empty STDOUT, END_REQUEST
     with app status 0: nothing is missing) on a connection that stays usable."""
     with connect(fsrv) as c:
         r = c.request(cgi_params(method, path), keep_conn=True)

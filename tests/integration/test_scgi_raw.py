@@ -684,11 +684,14 @@ def test_r2_short_body_then_close(bad_srv):
     ("GET", "/204-cl", 204, None),
     ("GET", "/304", 304, None),
     ("GET", "/304-cl", 304, "42"),
+    ("GET", "/205", 205, "0"),
+    ("GET", "/205-nocl", 205, "0"),
+    ("HEAD", "/205", 205, "0"),
 ])
 def test_r3_no_body(bad_srv, method, path, status, cl):
     """R3 over SCGI, the same rule as over --http: the status and the app's
-    Content-Length (none for 204) reach the front server, no body bytes, then the
-    close. Never chunked framing here."""
+    Content-Length (none for 204, 0 for 205) reach the front server, no body bytes,
+    then the close. Never chunked framing here."""
     r = exchange(bad_srv, request_bytes(method, path))
     assert r.status == status, r
     assert r.header("Transfer-Encoding") is None, r
