@@ -120,8 +120,9 @@ int gw_request_send_head(struct gw_request *r, struct gw_slice status,
 
 /*
  * Sends body bytes (after send_head). Honours the app's Content-Length (never sends
- * more than declared), HEAD/204/304 (sends nothing) and chunked framing. Blocks until
- * written or the send timeout. Returns 0 or GW_E*.
+ * more than declared), HEAD/1xx/204/205/304 (sends nothing: gw_content_rule in
+ * gateway/status.h) and chunked framing. Blocks until written or the send timeout.
+ * Returns 0 or GW_E*.
  */
 int gw_request_send_body(struct gw_request *r, const struct iovec *iov, int iovcnt);
 

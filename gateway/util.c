@@ -1,7 +1,7 @@
 /*
  * Small shared helpers of the core: error texts, the status table lookup, the
- * monotonic clock and the cached HTTP date. Pure functions or thread-local caches;
- * safe on any thread.
+ * response content rule, the monotonic clock and the cached HTTP date. Pure
+ * functions or thread-local caches; safe on any thread.
  */
 #include "gateway/util.h"
 
@@ -48,6 +48,17 @@ const char *gw_status_reason(int status)
     default:
         return "Unknown";
     }
+}
+
+enum gw_content_rule gw_content_rule(struct gw_slice method, int status)
+{
+    if (status < 200 || status == 204)
+        return GW_CONTENT_NONE_NO_LENGTH;
+    if (status == 205)
+        return GW_CONTENT_EMPTY;
+    if (status == 304 || gw_slice_eq(method, "HEAD"))
+        return GW_CONTENT_NONE;
+    return GW_CONTENT_ANY;
 }
 
 uint64_t gw_now_ns(void)

@@ -179,25 +179,74 @@ static int parse_length(struct gw_slice v, int64_t *out)
 }
 
 /*
- * The decoded path into scratch: REQUEST_URI's path, or SCRIPT_NAME + PATH_INFO.
+ * Appends part to dst (at *n, cap bytes in all) with a '/' in front when it is not
+ * empty and does not start with one. 0 or -500 (no room: a caller bug).
+ */
+static int put_part(char *dst, size_t cap, size_t *n, struct gw_slice part)
+{
+    size_t slash = part.len > 0 && part.ptr[0] != '/';
+    if (part.len > cap - *n || slash > cap - *n - part.len)
+        return -500;
+    if (slash)
+        dst[(*n)++] = '/';
+    if (part.len)
+        memcpy(dst + *n, part.ptr, part.len);
+    *n += part.len;
+    return 0;
+}
+
+/*
+ * SCRIPT_NAME and PATH_INFO as sent, in the form RFC 3875 (4.1.5, 4.1.13) and PEP
+ * 3333 require (wsgiref.validate asserts it): each empty or starting with '/', and
+ * SCRIPT_NAME not ending with '/'. "app" -> "/app", "foo" -> "/foo"; trailing '/'s
+ * of SCRIPT_NAME move to PATH_INFO ("/app/" + "x" -> "/app" + "/x", "/" + "" ->
+ * "" + "/"), so the two still name the request's path. Written one after the other
+ * into scratch: *sn and *pi are slices of it and together the whole path.
+ * 0 or -500.
+ */
+static int normal_split(const struct gw_slice *v, char *scratch, size_t cap, struct gw_slice *sn,
+                        struct gw_slice *pi)
+{
+    struct gw_slice s = v[V_SCRIPT_NAME], p = v[V_PATH_INFO];
+    size_t n = 0;
+    int rc;
+
+    while (s.len > 0 && s.ptr[s.len - 1] == '/')
+        s.len--;
+    if (p.len == 0 && s.len < v[V_SCRIPT_NAME].len)
+        p = GW_SLICE_LIT("/"); /* "/app/" with no PATH_INFO: "/app" + "/" */
+    if ((rc = put_part(scratch, cap, &n, s)) < 0)
+        return rc;
+    *sn = gw_slice_make(scratch, n);
+    if ((rc = put_part(scratch, cap, &n, p)) < 0)
+        return rc;
+    *pi = gw_slice_make(scratch + sn->len, n - sn->len);
+    return 0;
+}
+
+/*
+ * The decoded path into scratch: REQUEST_URI's path, or SCRIPT_NAME + PATH_INFO
+ * (normalized as above). Either way empty or starting with '/': a relative
+ * REQUEST_URI ("foo") gets one in front, as PATH_INFO must have it.
  * 0 or -500 (scratch too small).
  */
 static int decoded_path(const struct gw_slice *v, char *scratch, size_t cap, struct gw_slice *out)
 {
     if (v[V_REQUEST_URI].ptr != NULL) {
         struct gw_slice raw = target_path(v[V_REQUEST_URI]);
-        if (raw.len > cap)
+        size_t slash = raw.len > 0 && raw.ptr[0] != '/';
+        if (raw.len > cap || slash > cap - raw.len)
             return -500;
-        *out = gw_slice_make(scratch, gw_http_percent_decode(raw.ptr, raw.len, scratch));
+        if (slash)
+            scratch[0] = '/';
+        *out = gw_slice_make(scratch,
+                             slash + gw_http_percent_decode(raw.ptr, raw.len, scratch + slash));
         return 0;
     }
-    struct gw_slice sn = v[V_SCRIPT_NAME], pi = v[V_PATH_INFO];
-    if (sn.len > cap || pi.len > cap - sn.len)
-        return -500;
-    if (sn.len)
-        memcpy(scratch, sn.ptr, sn.len);
-    if (pi.len)
-        memcpy(scratch + sn.len, pi.ptr, pi.len);
+    struct gw_slice sn, pi;
+    int rc = normal_split(v, scratch, cap, &sn, &pi);
+    if (rc < 0)
+        return rc;
     *out = gw_slice_make(scratch, sn.len + pi.len);
     return 0;
 }
@@ -210,11 +259,8 @@ static int split_path(const struct gw_slice *v, const struct gw_cgi_options *opt
     struct gw_slice path;
     int rc;
 
-    if (sl == 0 && nonempty(v[V_PATH_INFO])) {
-        r->script_name = v[V_SCRIPT_NAME].ptr ? v[V_SCRIPT_NAME] : GW_SLICE_LIT("");
-        r->path_info = v[V_PATH_INFO];
-        return 0;
-    }
+    if (sl == 0 && nonempty(v[V_PATH_INFO]))
+        return normal_split(v, scratch, cap, &r->script_name, &r->path_info);
     rc = decoded_path(v, scratch, cap, &path);
     if (rc < 0)
         return rc;

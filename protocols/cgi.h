@@ -14,6 +14,9 @@
 #include "gateway/request.h"
 #include "gateway/slice.h"
 
+/* Bytes of scratch beyond the values' total length: the '/'s normalization adds. */
+#define GW_CGI_SCRATCH_EXTRA 2
+
 struct gw_cgi_options {
     const char *script_name; /* --script-name PREFIX (no trailing '/'), "" when not
                                 mounted; NUL-terminated, outlives the request */
@@ -41,16 +44,21 @@ struct gw_cgi_options {
  *    content_length is the digits as sent, NULL when empty/absent.
  *  - REQUEST_URI (raw, kept as sent; NULL when absent) gives the path: the part before
  *    '?' or '#', after "scheme://authority" in the absolute form, "" for "*",
- *    percent-decoded into scratch (gw_http_percent_decode). Without REQUEST_URI the
- *    path is SCRIPT_NAME followed by PATH_INFO as sent (already decoded).
+ *    percent-decoded into scratch (gw_http_percent_decode), with a '/' put in front
+ *    of a relative one ("foo" -> "/foo"). Without REQUEST_URI the path is SCRIPT_NAME
+ *    followed by PATH_INFO as sent (already decoded), normalized as below.
  *  - With opt->script_name PREFIX: SCRIPT_NAME = PREFIX, PATH_INFO = the path after it,
  *    whatever the front server sent; a path that is not PREFIX or under PREFIX/ is
  *    -404. Without it: a non-empty PATH_INFO is taken as sent with SCRIPT_NAME as sent
  *    ("" when absent: lighttpd's /app mount, nginx's fastcgi_split_path_info, Apache
- *    with proxy-fcgi-pathinfo); an absent or empty PATH_INFO means the server did not
- *    split (nginx stock params and Apache/HAProxy/lighttpd-at-/ put the whole path in
- *    SCRIPT_NAME; nginx's unmatched $fastcgi_path_info is empty), so SCRIPT_NAME = ""
- *    and PATH_INFO = the decoded path, as over --http.
+ *    with proxy-fcgi-pathinfo), normalized as RFC 3875 4.1.5/4.1.13 and PEP 3333 want
+ *    them (each "" or starting with '/', SCRIPT_NAME not ending with '/'): a missing
+ *    leading '/' is added ("app" -> "/app", "foo" -> "/foo") and trailing '/'s of
+ *    SCRIPT_NAME move to PATH_INFO ("/" + "/x" -> "" + "/x", "/app/" + "x" -> "/app" +
+ *    "/x"); an absent or empty PATH_INFO means the server did not split (nginx stock
+ *    params and Apache/HAProxy/lighttpd-at-/ put the whole path in SCRIPT_NAME; nginx's
+ *    unmatched $fastcgi_path_info is empty), so SCRIPT_NAME = "" and PATH_INFO = the
+ *    decoded path, as over --http. Either way PATH_INFO is "" or starts with '/'.
  *  - QUERY_STRING as sent; absent -> the part of REQUEST_URI after '?' (before '#'),
  *    else "".
  *  - SERVER_NAME empty or absent -> the host of HTTP_HOST (an IPv6 literal keeps its
@@ -74,8 +82,9 @@ struct gw_cgi_options {
  * afterwards. Cost O(n^2) in the worst case (duplicate search): the caller bounds n
  * (GW_FCGI_DEF_MAX_PARAMS).
  *
- * scratch: the caller's buffer for the decoded path, scratch_cap bytes; the total
- * length of all values always suffices (for FastCGI: the params arena's used bytes).
+ * scratch: the caller's buffer for the decoded path or the normalized SCRIPT_NAME and
+ * PATH_INFO, scratch_cap bytes; the total length of all values plus
+ * GW_CGI_SCRATCH_EXTRA always suffices (for FastCGI: the params arena's used bytes).
  *
  * Returns 0, or -status with nothing of *r to be trusted (vars[] may be reordered):
  * -400 (method, CONTENT_LENGTH), -404 (path outside --script-name), -500 (scratch too

@@ -14,13 +14,18 @@
 #define GW_CGI_MAX_RESPONSE_HEAD (1u << 20)
 
 /*
- * Builds the head into out (emptied first). status is the validated WSGI status
- * ("200 OK"). Sets *code to its number and *length to the app's Content-Length (-1
- * when none). Returns 0, GW_EPROTO (status without 3 digits, bad or conflicting
- * Content-Length), GW_ETOOBIG or GW_ENOMEM.
+ * Builds the head into out (emptied first). method is the request's; status is the
+ * validated WSGI status ("200 OK"). The fields follow gw_content_rule
+ * (gateway/status.h), as over --http: no Content-Length for 1xx and 204,
+ * "Content-Length: 0" in place of the app's for 205, the app's as given otherwise.
+ * Sets *code to the status number and *body_limit to the most body bytes the
+ * front-end may send: the app's Content-Length, 0 when the response has no body
+ * (HEAD, 1xx, 204, 205, 304: the app's bytes are dropped), -1 when unbounded.
+ * Returns 0, GW_EPROTO (status without 3 digits, bad or conflicting Content-Length),
+ * GW_ETOOBIG or GW_ENOMEM.
  */
-int gw_cgi_response_head(struct gw_buf *out, struct gw_slice status, const struct gw_field *f,
-                         size_t n, int *code, int64_t *length);
+int gw_cgi_response_head(struct gw_buf *out, struct gw_slice method, struct gw_slice status,
+                         const struct gw_field *f, size_t n, int *code, int64_t *body_limit);
 
 /*
  * Writes a complete short error response (status line, text/plain body with its

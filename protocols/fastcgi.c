@@ -542,7 +542,7 @@ static int fcgi_send_head(struct gw_request *r, struct gw_slice status, const st
     int code;
     if (q->head_sent)
         return GW_ESTATE;
-    int rc = gw_cgi_response_head(&q->head, status, f, n, &code, &q->resp_length);
+    int rc = gw_cgi_response_head(&q->head, r->method, status, f, n, &code, &q->resp_length);
     if (rc != 0)
         return rc;
     q->started = 1;
@@ -643,8 +643,10 @@ static int fcgi_send_body(struct gw_request *r, const struct iovec *iov, int iov
 
 static int fcgi_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
 {
+    struct fcgi_req *q = r->proto_data;
     char buf[65535];
-    while (len > 0) {
+    /* Nothing is read past what may be sent (a HEAD or a 204 may send nothing). */
+    while (len > 0 && (q->resp_length < 0 || q->resp_sent < (uint64_t)q->resp_length)) {
         ssize_t n = pread(fd, buf, len < sizeof(buf) ? len : sizeof(buf), offset);
         if (n < 0)
             return GW_EIO;

@@ -138,6 +138,47 @@ static struct gw_slice host_name(struct gw_http_conn *h, struct gw_slice a)
     return gw_slice_make(h->server_name, n);
 }
 
+/* The port of "host[:port]" or "[v6][:port]": the digits after the host's ':', or an
+ * empty slice when there are none. */
+static struct gw_slice port_of(struct gw_slice a)
+{
+    const char *p = a.ptr, *end = a.ptr + a.len;
+    if (a.len > 0 && p[0] == '[') {
+        const char *e = memchr(p, ']', a.len);
+        p = e ? e + 1 : end;
+    }
+    const char *colon = memchr(p, ':', (size_t)(end - p));
+    return colon ? gw_slice_make(colon + 1, (size_t)(end - colon - 1)) : gw_slice_make(end, 0);
+}
+
+/*
+ * An absolute-form target names the host itself (RFC 9112 3.2.2): its authority
+ * takes the place of the Host field, which the server ignores. HTTP_HOST is the
+ * authority as sent (the Host field's value is replaced, or, for an HTTP/1.0 request
+ * without Host, one HTTP_HOST variable is added), SERVER_PORT its port or the
+ * scheme's default (80, 443 for https). SERVER_NAME follows from the authority.
+ */
+static void use_target_authority(struct gw_http_conn *h, struct gw_request *r)
+{
+    const struct gw_http_head *hd = &h->head;
+    struct gw_slice port = port_of(hd->authority);
+
+    if (hd->host != NULL) {
+        h->fields[hd->host - hd->fields].value = hd->authority;
+    } else {
+        h->host_var.name = GW_SLICE_LIT("HTTP_HOST");
+        h->host_var.value = hd->authority;
+        r->cgi = &h->host_var;
+        r->ncgi = 1;
+    }
+    if (port.len > 0)
+        r->server_port = port;
+    else if (gw_slice_eq_lower(hd->scheme, "https"))
+        r->server_port = GW_SLICE_LIT("443");
+    else
+        r->server_port = GW_SLICE_LIT("80");
+}
+
 /* Fills the normalized request from the parsed head. 0, or a status to answer. */
 static int build_request(struct gw_conn *c, struct gw_http_conn *h)
 {
@@ -190,12 +231,14 @@ static int build_request(struct gw_conn *c, struct gw_http_conn *h)
     }
 
     struct gw_slice name = {NULL, 0};
-    if (hd->authority.ptr)
-        name = host_name(h, hd->authority);
-    else if (hd->host)
-        name = host_name(h, hd->host->value);
-    r->server_name = name.ptr ? name : gw_slice_make(l->server_name, strlen(l->server_name));
     r->server_port = gw_slice_make(l->server_port, strlen(l->server_port));
+    if (hd->authority.ptr) {
+        use_target_authority(h, r);
+        name = host_name(h, hd->authority);
+    } else if (hd->host) {
+        name = host_name(h, hd->host->value);
+    }
+    r->server_name = name.ptr ? name : gw_slice_make(l->server_name, strlen(l->server_name));
     r->remote_addr = gw_slice_make(c->remote_addr, strlen(c->remote_addr));
     r->remote_port = gw_slice_make(c->remote_port, strlen(c->remote_port));
 

@@ -35,7 +35,8 @@ struct gw_http_conn {
     struct gw_request req;
     char *path; /* decoded path of the current request */
     size_t path_cap;
-    char server_name[256]; /* SERVER_NAME from Host / the absolute-form authority */
+    char server_name[256];    /* SERVER_NAME from Host / the absolute-form authority */
+    struct gw_field host_var; /* HTTP_HOST of an absolute-form request without Host */
 
     /* request body */
     int chunked;
@@ -51,7 +52,7 @@ struct gw_http_conn {
     struct gw_buf out; /* the response head, built by send_head */
     int started;       /* send_head was called */
     int head_sent;     /* the head is on the wire */
-    int no_body;       /* HEAD request or 1xx/204/304 */
+    int no_body;       /* HEAD request or 1xx/204/205/304 (gw_content_rule) */
     int resp_chunked;
     int64_t resp_length; /* the app's Content-Length, -1 when none */
     uint64_t resp_sent;  /* body bytes sent */

@@ -197,10 +197,15 @@ static void split_path_query(const char *p, size_t n, struct gw_http_head *out)
     }
 }
 
-/* Absolute-form "http[s]://authority[path-abempty][?query]". Returns 0 or -400. */
+/*
+ * Absolute-form "http[s]://authority[path-abempty][?query]". Returns 0 or -400.
+ * The authority must be a non-empty host[:port]: userinfo ("http://u@h/") is
+ * refused as nginx does (RFC 9110 4.2.4 deprecates it; a server has no use for a
+ * password in a request line), and "http:///p" has no host.
+ */
 static int parse_absolute(const char *t, size_t n, struct gw_http_head *out)
 {
-    size_t skip, a, e, at;
+    size_t skip, a, e;
 
     if (n >= 7 && mem_eq_lower(t, 7, "http://"))
         skip = 7;
@@ -211,21 +216,11 @@ static int parse_absolute(const char *t, size_t n, struct gw_http_head *out)
     a = skip;
     for (e = a; e < n && t[e] != '/' && t[e] != '?' && t[e] != '#'; e++)
         ;
-    /* userinfo is allowed by the grammar; the authority we report is host[:port] */
-    for (at = e; at > a && t[at - 1] != '@'; at--)
-        ;
-    if (at > a) {
-        for (size_t i = a; i < at - 1; i++) {
-            unsigned char c = (unsigned char)t[i];
-            if (!(tchar_table[c] || c == ':' || c == '(' || c == ')' || c == ',' || c == ';' ||
-                  c == '=') ||
-                c == '^' || c == '`' || c == '|')
-                return -400;
-        }
-        a = at;
-    }
+    if (memchr(t + a, '@', e - a) != NULL)
+        return -400; /* userinfo */
     if (e == a || t[a] == ':' || !valid_hostport(t + a, e - a))
         return -400; /* http(s) URIs need a non-empty host */
+    out->scheme = gw_slice_make(t, skip - 3);
     out->authority = gw_slice_make(t + a, e - a);
     if (e == n || t[e] != '/') {
         /* empty path: "/" as RFC 9112 3.2.2 says, then the query if any */
@@ -280,6 +275,7 @@ static int parse_request_line(const char *p, size_t n, const struct gw_http_limi
         return -400; /* HTTP/2 preface with an HTTP/1 version */
 
     out->authority = gw_slice_make(NULL, 0);
+    out->scheme = gw_slice_make(NULL, 0);
     if (out->target.ptr[0] == '/') {
         split_path_query(out->target.ptr, out->target.len, out);
         return 0;
@@ -340,12 +336,16 @@ static int parse_content_length(struct gw_slice v, int64_t *out)
 
 /*
  * Transfer-Encoding value: exactly "chunked" -> 0; a list naming chunked twice, an
- * empty element or a non-token element (e.g. "\xa0chunked") -> -400; any other
- * well-formed coding list (gzip, chunked / chunked, identity / blegh) -> -501.
+ * empty element or a non-token element (e.g. "\xa0chunked") -> -400; a list whose
+ * last coding is not chunked ("chunked, identity", "identity", "gzip", "blegh") ->
+ * -400, since such a request has no determinable length (RFC 9112 6.3, item 4);
+ * chunked last with other codings before it ("gzip, chunked") -> -501, codings we
+ * do not decode (RFC 9112 6.1).
  */
 static int check_transfer_encoding(struct gw_slice v)
 {
     size_t i = 0, nchunked = 0;
+    int last_chunked = 0;
 
     if (gw_slice_eq_lower(v, "chunked"))
         return 0;
@@ -363,11 +363,13 @@ static int check_transfer_encoding(struct gw_slice v)
             i++;
         if (e == s || (i < v.len && v.ptr[i] != ','))
             return -400;
-        if (mem_eq_lower(v.ptr + s, e - s, "chunked"))
-            nchunked++;
+        last_chunked = mem_eq_lower(v.ptr + s, e - s, "chunked");
+        nchunked += (size_t)last_chunked;
         i++; /* past ',' (or past the end, which stops the loop) */
     }
-    return nchunked > 1 ? -400 : -501;
+    if (nchunked > 1 || !last_chunked)
+        return -400;
+    return -501;
 }
 
 /* Scans a Connection value for the close and keep-alive options. */

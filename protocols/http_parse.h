@@ -72,8 +72,10 @@ struct gw_http_head {
                                   the path part ("/" when empty); for "*": "*" */
     struct gw_slice query;     /* after the first '?', raw, without '#fragment'; ptr NULL
                                   when there is no '?' */
-    struct gw_slice authority; /* host[:port] of an absolute-form target (any
-                                  userinfo@ left out), else NULL */
+    struct gw_slice authority; /* host[:port] of an absolute-form target, else NULL;
+                                  RFC 9112 3.2.2: it takes the place of Host */
+    struct gw_slice scheme;    /* "http" or "https" (as sent, any case) of an
+                                  absolute-form target, else NULL */
     int minor;                 /* 0 or 1: HTTP/1.0 or HTTP/1.1 */
 
     struct gw_field *fields; /* caller's array: every field in order, name as sent,
@@ -95,11 +97,13 @@ struct gw_http_head {
  * Returns 0, or -status with nothing of *out to be trusted:
  *   -400 grammar (request line, field syntax, obs-fold, space before colon, CTL/DEL/
  *        NUL in a value, bad Content-Length, CL together with TE, two CL, two TE or TE
- *        twice chunked, empty TE, a TE element that is not a token, TE on HTTP/1.0,
- *        HTTP/1.1 without Host or with two or a bad Host, two Content-Type fields,
- *        "*" target on non-OPTIONS, malformed absolute-form, PRI method);
- *   -501 a Transfer-Encoding other than exactly "chunked" (e.g. gzip, chunked), or
- *        CONNECT;
+ *        twice chunked, empty TE, a TE element that is not a token, a TE whose
+ *        last coding is not chunked (chunked, identity / identity / blegh: no
+ *        determinable length, RFC 9112 6.3), TE on HTTP/1.0, HTTP/1.1 without Host
+ *        or with two or a bad Host, two Content-Type fields, "*" target on
+ *        non-OPTIONS, malformed absolute-form (no host, userinfo, bad port), PRI
+ *        method);
+ *   -501 other codings before a final chunked (gzip, chunked), or CONNECT;
  *   -505 HTTP version other than 1.0/1.1 (HTTP/2.0, HTTP/1.32 ...; lower-case
  *        "http/1.1" and a missing version are -400);
  *   -417 an Expect value other than 100-continue;

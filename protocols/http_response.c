@@ -1,9 +1,10 @@
 /*
  * HTTP/1.1 response framing on the worker thread: the status line and headers (with
  * Date and Server added, hop-by-hop fields of the app dropped), Content-Length,
- * chunked or close-delimited bodies, no body for HEAD/1xx/204/304, sendfile, and the
- * end of the response: last chunk, draining an unread request body, and the verdict
- * on keeping the connection.
+ * chunked or close-delimited bodies, no body for HEAD/1xx/204/205/304 (the rule of
+ * gateway/status.h, shared with FastCGI and SCGI), sendfile, and the end of the
+ * response: last chunk, draining an unread request body, and the verdict on keeping
+ * the connection.
  *
  * The head is built into h->out by send_head and goes out with the first body bytes
  * (one writev), so an app that fails before its first byte can still get a clean 500.
@@ -85,10 +86,11 @@ int gw_http_send_head(struct gw_request *r, struct gw_slice status, const struct
     if (code < 100)
         return GW_EPROTO;
 
+    enum gw_content_rule rule = gw_content_rule(r->method, code);
     h->out.end = 0;
     h->started = 1;
     h->resp_length = -1;
-    h->no_body = gw_slice_eq(r->method, "HEAD") || code < 200 || code == 204 || code == 304;
+    h->no_body = rule != GW_CONTENT_ANY;
     if (out_str(h, "HTTP/1.1 ") || out_add(h, status.ptr, status.len) || out_str(h, "\r\n"))
         return GW_ENOMEM;
     for (size_t i = 0; i < n; i++) {
@@ -107,8 +109,8 @@ int gw_http_send_head(struct gw_request *r, struct gw_slice status, const struct
             if (length >= 0)
                 continue; /* an exact repeat: send it once */
             length = (int64_t)v;
-            if (code == 204 || code < 200)
-                continue;
+            if (rule == GW_CONTENT_NONE_NO_LENGTH || rule == GW_CONTENT_EMPTY)
+                continue; /* none at all, or "Content-Length: 0" below */
         }
         have_date |= gw_slice_eq_lower(name, "date");
         have_server |= gw_slice_eq_lower(name, "server");
@@ -120,7 +122,10 @@ int gw_http_send_head(struct gw_request *r, struct gw_slice status, const struct
     if (!have_date && (out_str(h, "Date: ") || out_str(h, gw_http_date()) || out_str(h, "\r\n")))
         return GW_ENOMEM;
 
-    h->resp_length = (code == 204 || code < 200) ? -1 : length;
+    if (rule == GW_CONTENT_EMPTY && out_str(h, "Content-Length: 0\r\n"))
+        return GW_ENOMEM;
+
+    h->resp_length = rule == GW_CONTENT_NONE_NO_LENGTH ? -1 : rule == GW_CONTENT_EMPTY ? 0 : length;
     h->resp_chunked = 0;
     if (!h->no_body && length < 0) {
         if (r->protocol.len == 8 && r->protocol.ptr[7] == '1') {

@@ -190,7 +190,7 @@ static int scgi_send_head(struct gw_request *r, struct gw_slice status, const st
     int code;
     if (sc->head_sent)
         return GW_ESTATE;
-    int rc = gw_cgi_response_head(&sc->out, status, f, n, &code, &sc->resp_length);
+    int rc = gw_cgi_response_head(&sc->out, r->method, status, f, n, &code, &sc->resp_length);
     if (rc != 0)
         return rc;
     sc->started = 1;

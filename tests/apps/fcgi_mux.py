@@ -11,13 +11,16 @@ serves them all: dispatch on the first PATH_INFO segment that names a route to t
   /closing/... streams ?n= chunks of ?size= bytes every ?delay= s from an iterable
                whose close() creates the file ?closed=PATH (FCGI_ABORT_REQUEST
                must still run close()); ?started=PATH is created on entry
-Each is wrapped in wsgiref.validate (the per-feature apps are already).
+  /bad/X       it_bad's X (the response-side rows R1-R5), NOT wrapped in
+               wsgiref.validate: breaking the rules is the point
+Every other route is wrapped in wsgiref.validate (the per-feature apps already are).
 """
 import os
 import time
 from urllib.parse import parse_qs
 from wsgiref.validate import validator
 
+import it_bad
 import it_echo
 import it_probe
 import it_slow
@@ -119,4 +122,14 @@ def mux(environ, start_response):
     return _not_found(environ, start_response)
 
 
-application = validator(mux)
+validated_mux = validator(mux)
+
+
+def application(environ, start_response):
+    segs = environ.get("PATH_INFO", "").split("/")
+    if "bad" in segs:
+        # /bad/204 -> it_bad's /204 (also /app/bad/204 without --script-name)
+        i = segs.index("bad")
+        environ["PATH_INFO"] = "/" + "/".join(segs[i + 1:])
+        return it_bad.application(environ, start_response)
+    return validated_mux(environ, start_response)

@@ -66,6 +66,18 @@ def application(environ, start_response):
     if p == "/304":
         start_response("304 Not Modified", [("ETag", '"x"')])
         return [SECRET]
+    if p == "/204-cl":  # a Content-Length a 204 must not carry (RFC 9110 8.6)
+        start_response("204 No Content", [("Content-Length", str(len(SECRET)))])
+        return [SECRET]
+    if p == "/304-cl":  # a 304 may carry the length a GET would have got
+        start_response("304 Not Modified", [("ETag", '"x"'), ("Content-Length", "42")])
+        return [SECRET]
+    if p == "/205":  # RFC 9110 15.3.6: a 205 must not carry content
+        start_response("205 Reset Content", [ct, ("Content-Length", str(len(SECRET)))])
+        return [SECRET]
+    if p == "/205-nocl":
+        start_response("205 Reset Content", [ct])
+        return [b"reset-", SECRET]
     # R4: raise after the headers were sent
     if p == "/raise-after-first":
         start_response("200 OK", [ct])

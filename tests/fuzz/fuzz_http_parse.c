@@ -81,6 +81,7 @@ static long run(const uint8_t *data, size_t n, size_t cut)
                     touch(&hash, h.path);
                     touch(&hash, h.query);
                     touch(&hash, h.authority);
+                    touch(&hash, h.scheme);
                     for (size_t i = 0; i < h.nfields; i++) {
                         touch(&hash, h.fields[i].name);
                         touch(&hash, h.fields[i].value);

@@ -40,6 +40,8 @@ OVERRIDES = {
     "valid/025_line": "refuse",
     "valid/rfc9112_smuggle_gzip_chunked_01": "refuse",
     "valid/rfc9112_smuggle_te_identity_chunked_01": "refuse",
+    # H40: userinfo in an absolute-form target -> 400, as nginx (RFC 9110 4.2.4)
+    "valid/rfc9112_target_absolute_userinfo_01": "refuse",
     # H41: CONNECT -> 405/501
     "valid/rfc9112_target_authority_connect_01": "refuse",
     "valid/rfc9112_target_authority_ipv6_01": "refuse",

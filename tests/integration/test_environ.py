@@ -199,6 +199,28 @@ def test_absolute_form_empty_path(server):
     assert d["environ"]["PATH_INFO"] == "/"
 
 
+@pytest.mark.parametrize("target,version,host,http_host,name,port", [
+    ("http://other.example:81/x", "HTTP/1.1", "t", "other.example:81", "other.example", "81"),
+    ("http://other.example/x", "HTTP/1.1", "t:82", "other.example", "other.example", "80"),
+    ("HTTPS://other.example?q", "HTTP/1.1", "t", "other.example", "other.example", "443"),
+    ("https://other.example:8443/", "HTTP/1.1", "t", "other.example:8443", "other.example",
+     "8443"),
+    ("http://[::1]:81/x", "HTTP/1.1", "t", "[::1]:81", "[::1]", "81"),
+    ("http://[::1]/x", "HTTP/1.1", "t", "[::1]", "[::1]", "80"),
+    ("http://h:/x", "HTTP/1.1", "t", "h:", "h", "80"),
+    ("http://other.example:81/x", "HTTP/1.0", None, "other.example:81", "other.example", "81"),
+], ids=["port", "no-port", "https-default", "https-port", "v6-port", "v6", "empty-port",
+        "http10-no-host"])
+def test_absolute_form_authority_replaces_host(server, target, version, host, http_host,
+                                               name, port):
+    """RFC 9112 3.2.2: the target's authority is the host; the Host field is ignored."""
+    env = probe(server, target, version=version, host=host)["environ"]
+    assert env["HTTP_HOST"] == http_host
+    assert env["SERVER_NAME"] == name
+    assert env["SERVER_PORT"] == port
+    assert env["REQUEST_URI"] == target
+
+
 def test_script_name_option(wsgate):
     srv = wsgate("it_probe", "--script-name", "/mount")
     d = probe(srv, "/mount/sub/x?y=1")

@@ -6,8 +6,9 @@ free ports with its config in a temp dir (the configs docs/deploy-*.md show).
 
 Through each: the environ probe with --script-name /app, a 3 MiB POST, a streamed
 response, a 5 MB response, an app exception -> 500, 300 sequential requests, 8
-concurrent 1-second requests finishing together. Plus libfcgi's cgi-fcgi client, the
-path split without --script-name, and a Flask app behind Apache at /app/.
+concurrent 1-second requests finishing together, no body on HEAD/204/205. Plus
+libfcgi's cgi-fcgi client, the path split without --script-name, and a Flask app
+behind Apache at /app/.
 """
 import hashlib
 import http.client
@@ -101,6 +102,27 @@ def test_app_exception_is_500(front):
     # and the backend carries on
     st, hdrs, data = http_request(front, "GET", "/app/probe/after")
     assert st == 200, _ctx(front, st, data[:500])
+
+
+@pytest.mark.parametrize("method,path,status", [("HEAD", "/app/bad/body", 200),
+                                                ("GET", "/app/bad/204", 204),
+                                                ("GET", "/app/bad/205", 205)])
+def test_r3_no_body_reaches_the_client(front, method, path, status):
+    """R3: the app sends a body on HEAD/204/205; wsgate drops it (the raw FastCGI
+    tests check that), so neither the client nor the next response on the same
+    connection ever sees it (HAProxy answered 502 to a HEAD or 204 body; nginx and
+    Apache pass a 205's body on as they get it)."""
+    conn = http.client.HTTPConnection("127.0.0.1", front.port, timeout=t(30))
+    try:
+        st, hdrs, data = http_request(front, method, path, conn=conn)
+        assert st == status, _ctx(front, st, hdrs, data[:300])
+        assert data == b"", _ctx(front, st, hdrs, data[:300])
+        if status == 205:  # Content-Length: 0, or an empty chunked body
+            assert hdrs.get("content-length", "0") == "0", _ctx(front, st, hdrs)
+        st, hdrs, data = http_request(front, "GET", "/app/probe/after", conn=conn)
+        assert st == 200 and b"MUST-NOT-BE-SENT" not in data, _ctx(front, st, data[:300])
+    finally:
+        conn.close()
 
 
 def test_300_sequential(front):

@@ -196,6 +196,20 @@ def test_missing_path_info_derived_from_request_uri(fsrv):
     assert env["QUERY_STRING"] == "q"
 
 
+@pytest.mark.parametrize("sent,split", [
+    ([("SCRIPT_NAME", ""), ("PATH_INFO", "probe/x")], ("", "/probe/x")),
+    ([("SCRIPT_NAME", "app"), ("PATH_INFO", "probe/x")], ("/app", "/probe/x")),
+    ([("SCRIPT_NAME", "/"), ("PATH_INFO", "/probe/x")], ("", "/probe/x")),
+], ids=["path-info", "both", "script-name-slash"])
+def test_split_without_leading_slash_normalized(fsrv, sent, split):
+    """RFC 3875 4.1.5 / PEP 3333: SCRIPT_NAME and PATH_INFO are empty or start with
+    '/'; fcgi_mux is wrapped in wsgiref.validate, which answers 500 otherwise."""
+    r = get(fsrv, "/app/probe/x", extra=sent)
+    assert r.status == 200, (r, logs(fsrv))
+    env = r.json()["environ"]
+    assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == split, env
+
+
 def test_script_name_option_overrides_front_server_split(fsrv_factory):
     srv = fsrv_factory("--script-name", "/app")
     # whatever SCRIPT_NAME/PATH_INFO the front server sent, REQUEST_URI decides
@@ -420,6 +434,43 @@ def test_many_ids_on_one_connection(fsrv):
         # and the connection is still good
         r = c.request(cgi_params("GET", "/probe/after-many"), rid=n + 1, keep_conn=True)
         check_clean_end(r)
+
+
+# ---------------------------------------------------------------- R3: no body
+
+SECRET = b"MUST-NOT-BE-SENT"
+HEAD_BODY_LEN = str(len(b"body-for-head-" + SECRET))  # it_bad's /body
+
+
+@pytest.mark.parametrize("method,path,status,cl", [
+    ("HEAD", "/bad/body", 200, HEAD_BODY_LEN),
+    ("HEAD", "/bad/body-nocl", 200, None),
+    ("HEAD", "/probe/x", 200, "present"),
+    ("GET", "/bad/204", 204, None),
+    ("GET", "/bad/204-cl", 204, None),
+    ("GET", "/bad/304", 304, None),
+    ("GET", "/bad/304-cl", 304, "42"),
+    ("GET", "/bad/205", 205, "0"),
+    ("GET", "/bad/205-nocl", 205, "0"),
+    ("HEAD", "/bad/205", 205, "0"),
+])
+def test_r3_no_body(fsrv, method, path, status, cl):
+    """The same rule as over --http: the head with the app's Content-Length (none
+    for 204, 0 for 205), no body bytes, and a clean end (empty STDOUT, END_REQUEST
+    with app status 0: nothing is missing) on a connection that stays usable."""
+    with connect(fsrv) as c:
+        r = c.request(cgi_params(method, path), keep_conn=True)
+        check_clean_end(r)
+        assert r.status == status, r
+        assert r.body == b"", r.stdout
+        assert r.app_status == 0, r
+        if cl == "present":
+            assert r.header("Content-Length") not in (None, "0"), r.headers
+        else:
+            assert r.header("Content-Length") == cl, r.headers
+        r2 = c.request(cgi_params("GET", "/probe/after"), rid=2, keep_conn=True)
+        check_clean_end(r2)
+        assert r2.status == 200 and SECRET not in r2.stdout, r2
 
 
 # ---------------------------------------------------------------- F01-F28

@@ -417,14 +417,19 @@ def test_r2_long_body_truncated_then_close(bad_srv):
         c.close()
 
 
-# ---- R3: no body on HEAD / 204 / 304 -------------------------------------------------
+# ---- R3: no body on HEAD / 204 / 205 / 304 -------------------------------------------
 
 @pytest.mark.parametrize("method,path,status", [
     ("HEAD", "/body", 200),
     ("HEAD", "/body-nocl", 200),
     ("GET", "/204", 204),
+    ("GET", "/204-cl", 204),
     ("GET", "/304", 304),
+    ("GET", "/304-cl", 304),
     ("HEAD", "/204", 204),
+    ("GET", "/205", 205),
+    ("GET", "/205-nocl", 205),
+    ("HEAD", "/205", 205),
 ])
 def test_r3_no_body(bad_srv, method, path, status):
     c = bad_srv.conn()
@@ -432,9 +437,16 @@ def test_r3_no_body(bad_srv, method, path, status):
         c.send(req(method, path) + req("GET", "/ok"))
         r = c.read_response(method=method)
         assert r.status == status
+        assert r.header("Transfer-Encoding") is None, r.headers
         if status == 204:
-            assert r.header("Transfer-Encoding") is None, r.headers
             assert r.header("Content-Length") in (None,), r.headers
+        if status == 205:
+            # RFC 9110 15.3.6: no content; unlike 204/304 a 205 is not ended by its
+            # head (RFC 9112 6.3), so it is framed with Content-Length: 0
+            assert r.header("Content-Length") == "0", r.headers
+            assert r.body == b"", r
+        if path == "/304-cl" or (method, path) == ("HEAD", "/body"):
+            assert r.header("Content-Length") not in (None, "0"), r.headers  # as given
         r2 = c.read_response()
         assert SECRET not in r2.raw_head + r2.body
         assert r2.status == 200 and r2.body == b"fine\n", r2

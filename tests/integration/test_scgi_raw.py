@@ -677,19 +677,27 @@ def test_r2_short_body_then_close(bad_srv):
     assert r.body == b"123456789" and r.eof
 
 
-@pytest.mark.parametrize("method,path,status", [("GET", "/204", 204), ("GET", "/304", 304),
-                                                ("HEAD", "/body", 200)])
-def test_r3_status_passed_on(bad_srv, method, path, status):
-    """R3 over SCGI: the status and headers reach the front server, which does the
-    HTTP framing (and drops a body a 204/304/HEAD must not have: checked through the
-    real front servers in test_scgi_frontends.py). Never chunked framing here."""
+@pytest.mark.parametrize("method,path,status,cl", [
+    ("HEAD", "/body", 200, str(len(b"body-for-head-MUST-NOT-BE-SENT"))),
+    ("HEAD", "/body-nocl", 200, None),
+    ("GET", "/204", 204, None),
+    ("GET", "/204-cl", 204, None),
+    ("GET", "/304", 304, None),
+    ("GET", "/304-cl", 304, "42"),
+    ("GET", "/205", 205, "0"),
+    ("GET", "/205-nocl", 205, "0"),
+    ("HEAD", "/205", 205, "0"),
+])
+def test_r3_no_body(bad_srv, method, path, status, cl):
+    """R3 over SCGI, the same rule as over --http: the status and the app's
+    Content-Length (none for 204, 0 for 205) reach the front server, no body bytes,
+    then the close. Never chunked framing here."""
     r = exchange(bad_srv, request_bytes(method, path))
     assert r.status == status, r
     assert r.header("Transfer-Encoding") is None, r
+    assert r.header("Content-Length") == cl, r.head
+    assert r.body == b"", r
     assert r.eof
-    if r.body:
-        print("R3 over SCGI: %s %s -> %d with a %d-byte body passed to the front server"
-              % (method, path, status, len(r.body)))
 
 
 @pytest.mark.parametrize("path", ["/raise-after-first", "/raise-after-first-cl"])

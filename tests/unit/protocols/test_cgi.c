@@ -98,7 +98,7 @@ static int run_case(const char *const *vars, const struct gw_cgi_options *opt, s
         total += vl;
     }
     if (scratch_cap == (size_t)-1)
-        scratch_cap = total;
+        scratch_cap = total + GW_CGI_SCRATCH_EXTRA; /* what the contract promises suffices */
     char *scratch = malloc(scratch_cap ? scratch_cap : 1);
     cr_assert(scratch != NULL);
     memset(&r, 0x5a, sizeof(r)); /* the members gw_cgi_build does not own stay as they were */
@@ -421,8 +421,33 @@ static const struct path_case paths[] = {
              "REQUEST_URI=/app%2F/x"),
     PATH_ROW("--script-name, the prefix is only in SCRIPT_NAME", PREFIX_APP, -404, "", "",
              "REQUEST_URI=/x", "SCRIPT_NAME=/app", "PATH_INFO=/x"),
-    PATH_ROW("a relative REQUEST_URI is used as it is", NO_PREFIX, 0, "", "foo", "REQUEST_URI=foo"),
-    PATH_ROW("a lone scheme", NO_PREFIX, 0, "", "http:", "REQUEST_URI=http:"),
+    /* RFC 3875 4.1.5 / PEP 3333: PATH_INFO is "" or starts with '/' (wsgiref.validate) */
+    PATH_ROW("a relative REQUEST_URI gets a leading /", NO_PREFIX, 0, "", "/foo",
+             "REQUEST_URI=foo"),
+    PATH_ROW("a relative REQUEST_URI, --script-name", PREFIX_APP, 0, "/app", "/x",
+             "REQUEST_URI=app/x"),
+    PATH_ROW("a lone scheme", NO_PREFIX, 0, "", "/http:", "REQUEST_URI=http:"),
+    PATH_ROW("PATH_INFO without a leading /", NO_PREFIX, 0, "", "/foo", "REQUEST_URI=/x",
+             "PATH_INFO=foo"),
+    PATH_ROW("SCRIPT_NAME without a leading /", NO_PREFIX, 0, "/app", "/x", "REQUEST_URI=/app/x",
+             "SCRIPT_NAME=app", "PATH_INFO=/x"),
+    PATH_ROW("neither with a leading /", NO_PREFIX, 0, "/app", "/x", "REQUEST_URI=/app/x",
+             "SCRIPT_NAME=app", "PATH_INFO=x"),
+    PATH_ROW("SCRIPT_NAME / with PATH_INFO", NO_PREFIX, 0, "", "/x", "REQUEST_URI=/x",
+             "SCRIPT_NAME=/", "PATH_INFO=/x"),
+    PATH_ROW("SCRIPT_NAME with a trailing /: it moves to PATH_INFO", NO_PREFIX, 0, "/app", "/x",
+             "REQUEST_URI=/app/x", "SCRIPT_NAME=/app/", "PATH_INFO=x"),
+    PATH_ROW("SCRIPT_NAME with trailing //, PATH_INFO with its /", NO_PREFIX, 0, "/app", "/x",
+             "REQUEST_URI=/app//x", "SCRIPT_NAME=/app//", "PATH_INFO=/x"),
+    PATH_ROW("no REQUEST_URI: SCRIPT_NAME without a leading /", NO_PREFIX, 0, "", "/app",
+             "SCRIPT_NAME=app", "PATH_INFO="),
+    PATH_ROW("no REQUEST_URI: SCRIPT_NAME / alone", NO_PREFIX, 0, "", "/", "SCRIPT_NAME=/"),
+    PATH_ROW("no REQUEST_URI: SCRIPT_NAME /app/ alone", NO_PREFIX, 0, "", "/app/",
+             "SCRIPT_NAME=/app/"),
+    PATH_ROW("no REQUEST_URI, --script-name: parts without a leading /", PREFIX_APP, 0, "/app",
+             "/x", "SCRIPT_NAME=app", "PATH_INFO=x"),
+    PATH_ROW("no REQUEST_URI, --script-name: PATH_INFO only", PREFIX_APP, 0, "/app", "/x",
+             "PATH_INFO=app/x"),
     PATH_ROW("scheme and slashes only", NO_PREFIX, 0, "", "/", "REQUEST_URI=http://"),
 };
 
@@ -498,6 +523,19 @@ Test(cgi, scratch_bounds)
     cr_assert_eq(run_case(vars, &options[NO_PREFIX], 0, &desc), -500);
     free(desc);
     vars = V("REQUEST_METHOD=GET", "SCRIPT_NAME=/ab", "PATH_INFO=");
+    cr_assert_eq(run_case(vars, &options[NO_PREFIX], 3, &desc), 0);
+    free(desc);
+    cr_assert_eq(run_case(vars, &options[NO_PREFIX], 2, &desc), -500);
+    free(desc);
+    /* normalization adds at most GW_CGI_SCRATCH_EXTRA bytes: "a" + "b" -> "/a" + "/b" */
+    vars = V("REQUEST_METHOD=G", "SCRIPT_NAME=a", "PATH_INFO=b");
+    cr_assert_eq(run_case(vars, &options[NO_PREFIX], 3 + GW_CGI_SCRATCH_EXTRA, &desc), 0);
+    free(desc);
+    cr_assert_eq(run_case(vars, &options[NO_PREFIX], 4, &desc), 0);
+    free(desc);
+    cr_assert_eq(run_case(vars, &options[NO_PREFIX], 3, &desc), -500);
+    free(desc);
+    vars = V("REQUEST_METHOD=G", "REQUEST_URI=ab");
     cr_assert_eq(run_case(vars, &options[NO_PREFIX], 3, &desc), 0);
     free(desc);
     cr_assert_eq(run_case(vars, &options[NO_PREFIX], 2, &desc), -500);

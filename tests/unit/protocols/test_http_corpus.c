@@ -508,6 +508,8 @@ static const struct {
     {"valid/030", -400, "H12: Transfer-Encoding given twice"},
     {"valid/rfc9112_smuggle_gzip_chunked_01", -501, "H09: gzip, chunked"},
     {"valid/rfc9112_smuggle_te_identity_chunked_01", -501, "H09: identity, chunked"},
+    {"valid/rfc9112_target_absolute_userinfo_01", -400,
+     "H40: userinfo in an absolute-form target is refused, as nginx does (RFC 9110 4.2.4)"},
     {"valid/rfc9112_target_authority_connect_01", -501, "H41: CONNECT"},
     {"valid/rfc9112_target_authority_ipv6_01", -501, "H41: CONNECT"},
     {"valid/099", INCOMPLETE,

@@ -39,6 +39,10 @@ static void describe_head(struct sb *b, const struct gw_http_head *h)
     sb_esc_slice(b, h->query);
     sb_add(b, " auth=", 6);
     sb_esc_slice(b, h->authority);
+    if (h->scheme.ptr != NULL) {
+        sb_add(b, " scheme=", 8);
+        sb_esc_slice(b, h->scheme);
+    }
     sb_fmt(b, " cl=%" PRId64 " te=%d ka=%d ec=%d\n", h->content_length, h->chunked, h->keep_alive,
            h->expect_continue);
     for (size_t i = 0; i < h->nfields; i++) {
@@ -233,12 +237,22 @@ static struct req_case bad_requests[] = {
      R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n"
        "\r\n0\r\n\r\n"),
      -501, NULL},
-    {"H09 blegh", R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: blegh\r\n\r\n"), -501, NULL},
+    {"H09 identity, chunked (a coding before chunked)",
+     R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity, chunked\r\n"
+       "\r\n0\r\n\r\n"),
+     -501, NULL},
+    /* RFC 9112 6.3: chunked not last -> no determinable length -> 400, not 501 */
+    {"H09 blegh", R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: blegh\r\n\r\n"), -400, NULL},
     {"H09 chunked, identity",
      R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, "
        "identity\r\n\r\n0\r\n\r\n"),
-     -501, NULL},
-    {"H09 identity", R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n"), -501,
+     -400, NULL},
+    {"H09 identity", R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n"), -400,
+     NULL},
+    {"H09 gzip", R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\nhello"), -400,
+     NULL},
+    {"H09 chunked, gzip",
+     R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"), -400,
      NULL},
     {"H12 TE twice",
      R("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
@@ -353,6 +367,16 @@ static struct req_case bad_requests[] = {
     {"H40 http:///p", R("GET http:///p HTTP/1.1\r\nHost: a\r\n\r\n"), -400, NULL},
     {"H40 absolute bad host", R("GET http://a^b/p HTTP/1.1\r\nHost: a\r\n\r\n"), -400, NULL},
     {"H40 absolute bad port", R("GET http://a:x/p HTTP/1.1\r\nHost: a\r\n\r\n"), -400, NULL},
+    /* userinfo: deprecated by RFC 9110 4.2.4 and refused by nginx */
+    {"H40 absolute userinfo",
+     R("GET http://user:pass@example.com:8080/foo?q=1 HTTP/1.1\r\nHost: example.com\r\n\r\n"), -400,
+     NULL},
+    {"H40 absolute userinfo, empty", R("GET http://@h/p HTTP/1.1\r\nHost: a\r\n\r\n"), -400, NULL},
+    {"H40 absolute userinfo, IPv6", R("GET https://u@[::1]:81/ HTTP/1.1\r\nHost: a\r\n\r\n"), -400,
+     NULL},
+    {"H40 absolute empty authority with query", R("GET http://?x HTTP/1.1\r\nHost: a\r\n\r\n"),
+     -400, NULL},
+    {"H40 absolute port only", R("GET http://:81/x HTTP/1.1\r\nHost: a\r\n\r\n"), -400, NULL},
     {"H40 other scheme", R("GET ftp://a/p HTTP/1.1\r\nHost: a\r\n\r\n"), -400, NULL},
     {"H40 s://]ufd", R("PUT s://]ufd/: HTTP/1.1\r\n\r\n"), -400, NULL},
     {"H40 CTL in target", R("GET /a\x01z HTTP/1.1\r\nHost: a\r\n\r\n"), -400, NULL},
@@ -476,23 +500,25 @@ static struct req_case good_requests[] = {
      "REQ -BLARGH /foo 1.1 path=/foo q=- auth=- cl=-1 te=0 ka=1 ec=0\nH Host: a\nEND\n"
      "REQ m.x!#$%&'*+^_`|~ /foo 1.1 path=/foo q=- auth=- cl=-1 te=0 ka=1 ec=0\nH Host: a\nEND\n"},
     {"H40 absolute-form", R("GET http://h/p?q=1#f HTTP/1.1\r\nHost: other\r\n\r\n"), 0,
-     "REQ GET http://h/p?q=1#f 1.1 path=/p q=q=1 auth=h cl=-1 te=0 ka=1 ec=0\nH Host: other\n"
+     "REQ GET http://h/p?q=1#f 1.1 path=/p q=q=1 auth=h scheme=http cl=-1 te=0 ka=1 ec=0\nH Host: "
+     "other\n"
      "END\n"},
     {"H40 absolute-form empty path",
      R("GET HTTPS://h.example:8443?x HTTP/1.1\r\nHost: h\r\n\r\n"
        "GET http://h HTTP/1.1\r\nHost: h\r\n\r\n"),
      0,
-     "REQ GET HTTPS://h.example:8443?x 1.1 path=/ q=x auth=h.example:8443 cl=-1 te=0 ka=1 ec=0\n"
+     "REQ GET HTTPS://h.example:8443?x 1.1 path=/ q=x auth=h.example:8443 scheme=HTTPS cl=-1 te=0 "
+     "ka=1 ec=0\n"
      "H Host: h\nEND\n"
-     "REQ GET http://h 1.1 path=/ q=- auth=h cl=-1 te=0 ka=1 ec=0\nH Host: h\nEND\n"},
-    {"H40 absolute-form IPv6 and userinfo",
+     "REQ GET http://h 1.1 path=/ q=- auth=h scheme=http cl=-1 te=0 ka=1 ec=0\nH Host: h\nEND\n"},
+    {"H40 absolute-form IPv6",
      R("GET http://[::1]:8080/foo HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"
-       "GET http://user:pass@example.com:8080/foo?q=1 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n"),
+       "GET http://[::1]/foo HTTP/1.1\r\nHost: x\r\n\r\n"),
      0,
-     "REQ GET http://[::1]:8080/foo 1.1 path=/foo q=- auth=[::1]:8080 cl=-1 te=0 ka=1 ec=0\n"
-     "H Host: [::1]:8080\nEND\n"
-     "REQ GET http://user:pass@example.com:8080/foo?q=1 1.1 path=/foo q=q=1 "
-     "auth=example.com:8080 cl=-1 te=0 ka=1 ec=0\nH Host: example.com:8080\nEND\n"},
+     "REQ GET http://[::1]:8080/foo 1.1 path=/foo q=- auth=[::1]:8080 scheme=http cl=-1 te=0 "
+     "ka=1 ec=0\nH Host: [::1]:8080\nEND\n"
+     "REQ GET http://[::1]/foo 1.1 path=/foo q=- auth=[::1] scheme=http cl=-1 te=0 ka=1 ec=0\n"
+     "H Host: x\nEND\n"},
     {"OPTIONS *", R("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 0,
      "REQ OPTIONS * 1.1 path=* q=- auth=- cl=-1 te=0 ka=1 ec=0\nH Host: a\nEND\n"},
     {"obs-text in target", R("GET /\xc3\xa0%20k HTTP/1.0\r\n\r\n"), 0,
