@@ -64,6 +64,42 @@ def test_bad_command_line(args):
     assert_one_line_error(r)
 
 
+OPTION_NAME_CASES = [
+    # An ambiguous prefix: was "unknown option" without a hint.
+    (["--max-request", "5"], "unknown option --max-request (did you mean --max-requests?)"),
+    # A unique prefix: was silently taken as --threads.
+    (["--thr", "3"], "unknown option --thr (did you mean --threads?)"),
+    (["--thr=3"], "unknown option --thr (did you mean --threads?)"),
+    (["--threadz=3"], "unknown option --threadz (did you mean --threads?)"),
+    (["--log-lvl", "debug"], "unknown option --log-lvl (did you mean --log-level?)"),
+    (["--he"], "unknown option --he (did you mean --help?)"),
+    (["--no-such-option"], "unknown option --no-such-option (see --help)"),
+    (["--lazy=1"], "option --lazy takes no value (see --help)"),
+    (["-xy"], "unknown option -x (see --help)"),  # named the program before
+]
+
+
+@pytest.mark.parametrize("args, expected", OPTION_NAME_CASES,
+                         ids=[" ".join(a) for a, _ in OPTION_NAME_CASES])
+def test_option_names_are_whole(args, expected):
+    r = run_cli("--pythonpath", APPS, *args, "--check", "it_probe")
+    assert assert_one_line_error(r, code=2) == "wsgate: " + expected
+
+
+def test_whole_option_names_and_short_options_still_work():
+    r = run_cli("--pythonpath", APPS, "--threads=2", "--workers", "1", "-w", "1", "-w1",
+                "--processes=1", "--check", "it_probe")
+    assert r.returncode == 0, r.stderr
+    # Whole names with their value in the next element: that value is not the option.
+    r = run_cli("--pythonpath", APPS, "--threads", "--check", "it_probe")
+    assert "for --threads" in assert_one_line_error(r, code=2)
+    r = run_cli("--pythonpath", APPS, "it_probe", "--threads")
+    assert assert_one_line_error(r, code=2) == (
+        "wsgate: option --threads needs a value (see --help)")
+    r = run_cli("--pythonpath", APPS, "it_probe", "-w")
+    assert assert_one_line_error(r, code=2) == "wsgate: option -w needs a value (see --help)"
+
+
 def test_import_failure_missing_module(tmp_path):
     r = run_cli("--pythonpath", APPS, "--error-log", str(tmp_path / "err.log"),
                 "--http", "127.0.0.1:%d" % free_port(), "it_no_such_module_xyz")
