@@ -231,6 +231,11 @@ static int check_script_name(const char *v)
     size_t n = strlen(v);
     if (n == 0)
         return 0;
+    if (strcmp(v, "/") == 0) {
+        fprintf(stderr, "wsgate: invalid value '/' for --script-name: leave the option out to "
+                        "mount at the root\n");
+        return -1;
+    }
     if (v[0] != '/' || v[n - 1] == '/') {
         fprintf(stderr,
                 "wsgate: invalid value '%s' for --script-name: must start with '/' "

@@ -86,6 +86,17 @@ def test_option_names_are_whole(args, expected):
     assert assert_one_line_error(r, code=2) == "wsgate: " + expected
 
 
+@pytest.mark.parametrize("value, why", [
+    ("/", "leave the option out to mount at the root"),
+    ("/app/", "must start with '/' and not end with '/'"),
+    ("app", "must start with '/' and not end with '/'"),
+])
+def test_script_name_messages(value, why):
+    r = run_cli("--pythonpath", APPS, "--script-name", value, "--check", "it_probe")
+    assert assert_one_line_error(r, code=2) == (
+        "wsgate: invalid value '%s' for --script-name: %s" % (value, why))
+
+
 def test_whole_option_names_and_short_options_still_work():
     r = run_cli("--pythonpath", APPS, "--threads=2", "--workers", "1", "-w", "1", "-w1",
                 "--processes=1", "--check", "it_probe")
