@@ -144,7 +144,17 @@ def test_missing_callable(tmp_path):
 def test_not_callable(tmp_path):
     r = run_cli("--pythonpath", APPS, "--error-log", str(tmp_path / "err.log"),
                 "--http", "127.0.0.1:%d" % free_port(), "it_notcallable")
-    assert_one_line_error(r, code=1)
+    line = assert_one_line_error(r, code=1)
+    assert line == "wsgate: app 'it_notcallable' is not callable (it is an int)", line
+
+
+def test_no_application_says_how_to_name_the_callable(tmp_path):
+    (tmp_path / "it_noapp.py").write_text("app = None\n")
+    r = run_cli("--pythonpath", str(tmp_path), "--error-log", str(tmp_path / "err.log"),
+                "--check", "it_noapp")
+    line = assert_one_line_error(r, code=1)
+    assert line == ("wsgate: module 'it_noapp' has no attribute 'application' "
+                    "(name the callable: MODULE:CALLABLE)"), line
 
 
 def test_check_ok_exits_without_serving():
