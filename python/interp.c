@@ -17,8 +17,10 @@
  * SIG_DFL. So start-up imports signal itself and then puts back the SIGINT action the
  * gateway had; later imports of signal do not run that code again.
  *
- * Errors: one line into err for main to print; a traceback, if any, goes to the error
- * log. On failure the interpreter is finalized again: nothing is left half up.
+ * Errors: one line into err for main to print (control characters, such as the
+ * newlines of an exception's message, become spaces); a traceback, if any, goes to
+ * the error log first. On failure the interpreter is finalized again: nothing is left
+ * half up.
  */
 #include "python/py_internal.h"
 
@@ -49,6 +51,9 @@ static int set_err(char *err, size_t errlen, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err, errlen, fmt, ap);
         va_end(ap);
+        for (char *p = err; *p != '\0'; p++) /* one line, even for "a\nb" messages */
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = ' ';
     }
     return -1;
 }

@@ -118,20 +118,55 @@ def test_import_failure_missing_module(tmp_path):
     assert "it_no_such_module_xyz" in line
 
 
+IMPORT_ERROR = ("cannot import app 'it_import_error': RuntimeError: it_import_error: "
+                "deliberate failure at import")
+
+
 def test_import_failure_raises_at_import(tmp_path):
-    r = run_cli("--pythonpath", APPS, "--error-log", str(tmp_path / "err.log"),
+    log = tmp_path / "err.log"
+    r = run_cli("--pythonpath", APPS, "--error-log", str(log),
                 "--http", "127.0.0.1:%d" % free_port(), "it_import_error")
     line = assert_one_line_error(r, code=1)
     assert "it_import_error" in line or "deliberate failure" in line, line
+    assert line == "wsgate: " + IMPORT_ERROR
+    # The error log file: the traceback, then the summary once.
+    logged = lines(log.read_bytes())
+    assert logged[0].startswith("Traceback (most recent call last)"), logged
+    assert logged[-1].endswith("[error] " + IMPORT_ERROR), logged
+    assert sum(IMPORT_ERROR in ln for ln in logged) == 1, logged
+
+
+def assert_traceback_then_one_summary(r):
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    err = lines(r.stderr)
+    assert err, "no explanation on stderr"
+    assert err[0].startswith("Traceback (most recent call last)"), err
+    assert err[-1] == "wsgate: " + IMPORT_ERROR, err
+    assert sum(IMPORT_ERROR in ln for ln in err) == 1, "summary repeated:\n" + "\n".join(err)
 
 
 def test_import_failure_default_error_log_still_exits_1():
-    # Without --error-log the traceback may go to stderr too; the exit code must be
-    # 1 and the server never half up.
+    # Without --error-log the traceback goes to stderr too; the exit code must be 1
+    # and the server never half up.
     r = run_cli("--pythonpath", APPS, "--http", "127.0.0.1:%d" % free_port(),
                 "it_import_error")
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert lines(r.stderr), "no explanation on stderr"
+    assert_traceback_then_one_summary(r)
+
+
+@pytest.mark.parametrize("error_log", ["-", "/dev/stderr"])
+def test_import_failure_error_log_on_stderr(error_log):
+    r = run_cli("--pythonpath", APPS, "--error-log", error_log, "--check", "it_import_error")
+    assert_traceback_then_one_summary(r)
+
+
+def test_import_failure_multiline_message_is_one_line(tmp_path):
+    (tmp_path / "it_multiline.py").write_text("raise RuntimeError('first\\nsecond')\n")
+    r = run_cli("--pythonpath", str(tmp_path), "--error-log", str(tmp_path / "err.log"),
+                "--check", "it_multiline")
+    line = assert_one_line_error(r, code=1)
+    assert line == "wsgate: cannot import app 'it_multiline': RuntimeError: first second", line
 
 
 def test_missing_callable(tmp_path):
