@@ -1,11 +1,13 @@
 """The command line contract: --help, --version, --check, and one clear line on
 stderr plus a non-zero exit for every bad option or failed import."""
+import glob
 import os
+import re
 import socket
 
 import pytest
 
-from conftest import APPS, free_port, run_cli
+from conftest import APPS, REPO, free_port, run_cli
 from wsgate_util import t
 
 
@@ -30,9 +32,41 @@ def test_help():
     out = r.stdout.decode()
     for opt in ("--http", "--threads", "--pythonpath", "--chdir", "--venv", "--script-name",
                 "--read-timeout", "--keep-alive", "--max-body", "--access-log",
-                "--error-log", "--log-level", "--version", "--check"):
+                "--error-log", "--log-level", "--version", "--check", "--processes",
+                "--workers", "-w"):
         assert opt in out, "--help does not mention %s" % opt
     assert "MODULE" in out
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    for opt in sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", out))):
+        assert "`" + opt in readme, "README's table does not mention %s" % opt
+
+
+DOC_PATH = re.compile(r"docs/[A-Za-z0-9_.*/-]*[A-Za-z0-9_*/]")
+MD_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def missing_doc_paths(text, base):
+    """The docs/... paths (globs allowed) and relative markdown links in text that name
+    nothing in the repository; links are relative to base."""
+    missing = [p for p in DOC_PATH.findall(text) if not glob.glob(os.path.join(REPO, p))]
+    for link in MD_LINK.findall(text):
+        if "://" not in link and not link.startswith("mailto:") and \
+                not os.path.exists(os.path.join(base, link)):
+            missing.append(link)
+    return missing
+
+
+def test_doc_paths_exist():
+    r = run_cli("--help")
+    assert r.returncode == 0, r.stderr
+    assert missing_doc_paths(r.stdout.decode(), REPO) == [], "--help"
+    docs = [os.path.join(REPO, "README.md")] + sorted(glob.glob(os.path.join(REPO, "docs",
+                                                                             "*.md")))
+    for path in docs:
+        with open(path, encoding="utf-8") as f:
+            missing = missing_doc_paths(f.read(), os.path.dirname(path))
+        assert missing == [], os.path.relpath(path, REPO)
 
 
 def test_version():
