@@ -1,7 +1,9 @@
 /*
  * Command-line parsing (getopt_long). Runs once on the main thread before anything
- * else; every error is one line on stderr. The strings in struct gw_config point into
- * argv, which lives for the whole process.
+ * else; every error is one line on stderr. Long options count only when spelled out
+ * in full (next_option undoes getopt_long's prefix matching); a misspelt one is refused
+ * with the closest option named. The strings in struct gw_config point into argv,
+ * which lives for the whole process.
  */
 #include "gateway/config.h"
 
@@ -96,7 +98,8 @@ static const char usage_text[] =
     "\n"
     "Listeners (repeatable; none given = --http " GW_DEF_ADDRESS "):\n"
     "  (sockets passed by systemd, LISTEN_FDS/LISTEN_FDNAMES = http|fastcgi|scgi,\n"
-    "  are used as well and replace that default; see docs/ops-systemd.md)\n"
+    "  are used as well and replace that default; see \"systemd\" in\n"
+    "  docs/operations.md and the example units in docs/systemd/)\n"
     "  --http ADDR              HTTP/1.1 on ADDR = HOST:PORT | :PORT | [V6]:PORT |\n"
     "                           unix:PATH | fd:N\n"
     "  --fastcgi ADDR           FastCGI (behind nginx, Apache, lighttpd, HAProxy) on ADDR\n"
@@ -106,7 +109,8 @@ static const char usage_text[] =
     "\n"
     "Workers:\n"
     "  --threads N              worker threads running the app (default 8)\n"
-    "  --processes N, -w N      worker processes; N > 1 adds a master process that\n"
+    "  --processes N, --workers N, -w N\n"
+    "                           worker processes; N > 1 adds a master process that\n"
     "                           supervises them (default 1: no master)\n"
     "  --lazy                   each worker process imports the app after the fork\n"
     "                           (default: the master imports it once, before)\n"
@@ -229,6 +233,11 @@ static int check_script_name(const char *v)
     size_t n = strlen(v);
     if (n == 0)
         return 0;
+    if (strcmp(v, "/") == 0) {
+        fprintf(stderr, "wsgate: invalid value '/' for --script-name: leave the option out to "
+                        "mount at the root\n");
+        return -1;
+    }
     if (v[0] != '/' || v[n - 1] == '/') {
         fprintf(stderr,
                 "wsgate: invalid value '%s' for --script-name: must start with '/' "
@@ -249,6 +258,140 @@ static int check_script_name(const char *v)
     return 0;
 }
 
+/* Optimal string alignment distance between a[0..n) and b: the fewest insertions,
+ * deletions, substitutions and swaps of two neighbours that turn one into the other.
+ * SIZE_MAX when either is longer than any option name could be mistyped into. */
+static size_t edit_distance(const char *a, size_t n, const char *b)
+{
+    enum { MAXLEN = 64 };
+    size_t rows[3][MAXLEN + 1];
+    size_t m = strlen(b), *prev2 = rows[0], *prev = rows[1], *cur = rows[2], *tmp;
+
+    if (n > MAXLEN || m > MAXLEN)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= m; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t v = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            if (prev[j] + 1 < v)
+                v = prev[j] + 1;
+            if (cur[j - 1] + 1 < v)
+                v = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                prev2[j - 2] + 1 < v)
+                v = prev2[j - 2] + 1;
+            cur[j] = v;
+        }
+        tmp = prev2;
+        prev2 = prev;
+        prev = cur;
+        cur = tmp;
+    }
+    return prev[m];
+}
+
+/* The long option closest to the unknown name[0..n): the smallest edit distance among
+ * those within a third of its length (at least 1) or that it abbreviates (from 2
+ * characters on); the first in long_opts on a tie; NULL when none is close. */
+static const char *closest_option(const char *name, size_t n)
+{
+    size_t limit = n / 3 > 1 ? n / 3 : 1, best_d = SIZE_MAX;
+    const char *best = NULL;
+
+    for (const struct option *o = long_opts; o->name != NULL; o++) {
+        size_t d = edit_distance(name, n, o->name);
+        int abbrev = n >= 2 && strncmp(o->name, name, n) == 0;
+        if ((d <= limit || abbrev) && d < best_d) {
+            best = o->name;
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+/* The long option spelled exactly name[0..n), or NULL. */
+static const struct option *find_option(const char *name, size_t n)
+{
+    for (const struct option *o = long_opts; o->name != NULL; o++)
+        if (strlen(o->name) == n && memcmp(o->name, name, n) == 0)
+            return o;
+    return NULL;
+}
+
+static int is_long_val(int val)
+{
+    for (const struct option *o = long_opts; o->name != NULL; o++)
+        if (o->val == val)
+            return 1;
+    return 0;
+}
+
+/*
+ * getopt_long with whole long option names only: getopt_long itself also takes any
+ * unique prefix ("--thr 3" as --threads 3), so a typo could pass for another option.
+ * Returns the option (its val, or the short letter), -1 after the last option, or '?'
+ * when one line was printed about an unknown, abbreviated or ambiguous name (with the
+ * closest option as a suggestion), a missing value or a value given to a flag.
+ */
+static int next_option(int argc, char **argv)
+{
+    int idx = -1, c = getopt_long(argc, argv, ":hw:", long_opts, &idx);
+    const struct option *o;
+    const char *el, *name;
+    size_t n;
+
+    if (c == -1 || (idx < 0 && c != '?' && c != ':'))
+        return c;
+    if (idx >= 0) {
+        /* Matched (maybe by a prefix) and taken: the element is the last one taken,
+         * or the one before when its value was the next element ("--threads 3"). */
+        el = argv[optind - 1];
+        if (long_opts[idx].has_arg == required_argument && optarg == el)
+            el = argv[optind - 2];
+    } else if (optind > 0 && strncmp(argv[optind - 1], "--", 2) == 0 &&
+               (optopt == 0 || is_long_val(optopt))) {
+        /* A failed long option: getopt_long stepped past its element and set optopt
+         * to 0 (no or several matches) or to the option's val. A failed short option
+         * sets the letter, never a long option's val: -h, the one shared letter, has
+         * no value that could be missing. */
+        el = argv[optind - 1];
+    } else {
+        if (c == ':')
+            fprintf(stderr, "wsgate: option -%c needs a value (see --help)\n", optopt);
+        else if (optopt > 0x20 && optopt < 0x7f)
+            fprintf(stderr, "wsgate: unknown option -%c (see --help)\n", optopt);
+        else
+            fprintf(stderr, "wsgate: unknown option -\\x%02x (see --help)\n",
+                    (unsigned)optopt & 0xff);
+        return '?';
+    }
+    name = el + 2;
+    n = strcspn(name, "=");
+    o = find_option(name, n);
+    if (o == NULL) {
+        const char *near = closest_option(name, n);
+        size_t shown = n > 0 ? n : strlen(name); /* "--=x": show all of it */
+        int len = shown > 200 ? 200 : (int)shown;
+        if (near != NULL)
+            fprintf(stderr, "wsgate: unknown option --%.*s (did you mean --%s?)\n", len, name,
+                    near);
+        else
+            fprintf(stderr, "wsgate: unknown option --%.*s (see --help)\n", len, name);
+        return '?';
+    }
+    if (c == ':') {
+        fprintf(stderr, "wsgate: option --%s needs a value (see --help)\n", o->name);
+        return '?';
+    }
+    if (c == '?') {
+        fprintf(stderr, "wsgate: option --%s takes no value (see --help)\n", o->name);
+        return '?';
+    }
+    return c;
+}
+
 int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
 {
     long l;
@@ -257,7 +400,7 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
 
     set_defaults(cfg);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":hw:", long_opts, NULL)) != -1) {
+    while ((c = next_option(argc, argv)) != -1) {
         switch (c) {
         case OPT_HTTP:
         case OPT_FASTCGI:
@@ -413,11 +556,7 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
         case 'h':
             fputs(usage_text, stdout);
             return 1;
-        case ':':
-            fprintf(stderr, "wsgate: option '%s' needs a value (see --help)\n", argv[optind - 1]);
-            return -1;
-        default:
-            fprintf(stderr, "wsgate: unknown option '%s' (see --help)\n", argv[optind - 1]);
+        default: /* '?': next_option has said what is wrong */
             return -1;
         }
     }

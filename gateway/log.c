@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +63,17 @@ int gw_log_open(const char *error_path, const char *access_path, enum gw_log_lev
     access_fd = afd;
     min_level = level;
     return 0;
+}
+
+int gw_log_error_is_stderr(void)
+{
+    struct stat a, b;
+
+    if (error_fd == STDERR_FILENO)
+        return 1;
+    if (fstat(error_fd, &a) != 0 || fstat(STDERR_FILENO, &b) != 0)
+        return 0;
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 void gw_log_access_json(int on)

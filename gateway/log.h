@@ -18,6 +18,10 @@ int gw_log_open(const char *error_path, const char *access_path, enum gw_log_lev
                 size_t errlen);
 void gw_log_close(void);
 
+/* 1 when the error log is where stderr goes (no --error-log, "-", or the same file),
+ * so a message printed on stderr is in the error log already; 0 otherwise. */
+int gw_log_error_is_stderr(void);
+
 /* Parses "debug", "info", "warning", "error", "critical"; -1 if unknown. */
 int gw_log_level_parse(const char *name);
 

@@ -107,8 +107,11 @@ static int start_python(void)
         .multiprocess = cfg.processes > 1,
     };
     if (gw_py_start(&po, &app, err, sizeof(err)) != 0) {
+        /* The traceback, if any, is in the error log now; the summary comes last and
+         * once: on stderr, and in the error log too when that is another file. */
+        if (!gw_log_error_is_stderr())
+            gw_log(GW_LOG_ERROR, "%s", err);
         fprintf(stderr, "wsgate: %s\n", err);
-        gw_log(GW_LOG_ERROR, "%s", err);
         return -1;
     }
     return 0;

@@ -17,8 +17,10 @@
  * SIG_DFL. So start-up imports signal itself and then puts back the SIGINT action the
  * gateway had; later imports of signal do not run that code again.
  *
- * Errors: one line into err for main to print; a traceback, if any, goes to the error
- * log. On failure the interpreter is finalized again: nothing is left half up.
+ * Errors: one line into err for main to print (control characters, such as the
+ * newlines of an exception's message, become spaces); a traceback, if any, goes to
+ * the error log first. On failure the interpreter is finalized again: nothing is left
+ * half up.
  */
 #include "python/py_internal.h"
 
@@ -49,6 +51,9 @@ static int set_err(char *err, size_t errlen, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err, errlen, fmt, ap);
         va_end(ap);
+        for (char *p = err; *p != '\0'; p++) /* one line, even for "a\nb" messages */
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = ' ';
     }
     return -1;
 }
@@ -183,6 +188,13 @@ static int setup_path(const struct gw_py_options *o, const char *cwd, const char
     return 0;
 }
 
+/* "a" or "an" before the English word w: "an" before a, e, i, o ("an int", "an
+ * object"); "u" mostly sounds like "you" in type names ("a UUID"). */
+static const char *article(const char *w)
+{
+    return w[0] != '\0' && strchr("aeioAEIO", w[0]) != NULL ? "an" : "a";
+}
+
 /* Imports "MODULE[:ATTR[.ATTR...]]" into gw_py_g.app. */
 static int import_app(const char *spec, char *err, size_t errlen)
 {
@@ -214,13 +226,22 @@ static int import_app(const char *spec, char *err, size_t errlen)
         Py_DECREF(obj);
         obj = next;
         if (obj == NULL) {
-            py_err(err, errlen, what, 0);
+            if (colon == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+                /* No CALLABLE given and no "application": say how to name it. */
+                PyErr_Clear();
+                set_err(err, errlen,
+                        "module '%s' has no attribute 'application' (name the callable: "
+                        "MODULE:CALLABLE)",
+                        modname);
+            } else {
+                py_err(err, errlen, what, 0);
+            }
             goto done;
         }
     }
     if (!PyCallable_Check(obj)) {
-        set_err(err, errlen, "app '%s' is not callable (it is a %.100s)", spec,
-                Py_TYPE(obj)->tp_name);
+        set_err(err, errlen, "app '%s' is not callable (it is %s %.100s)", spec,
+                article(Py_TYPE(obj)->tp_name), Py_TYPE(obj)->tp_name);
         goto done;
     }
     gw_py_g.app = obj;

@@ -1,11 +1,13 @@
 """The command line contract: --help, --version, --check, and one clear line on
 stderr plus a non-zero exit for every bad option or failed import."""
+import glob
 import os
+import re
 import socket
 
 import pytest
 
-from conftest import APPS, free_port, run_cli
+from conftest import APPS, REPO, free_port, run_cli
 from wsgate_util import t
 
 
@@ -30,9 +32,41 @@ def test_help():
     out = r.stdout.decode()
     for opt in ("--http", "--threads", "--pythonpath", "--chdir", "--venv", "--script-name",
                 "--read-timeout", "--keep-alive", "--max-body", "--access-log",
-                "--error-log", "--log-level", "--version", "--check"):
+                "--error-log", "--log-level", "--version", "--check", "--processes",
+                "--workers", "-w"):
         assert opt in out, "--help does not mention %s" % opt
     assert "MODULE" in out
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    for opt in sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", out))):
+        assert "`" + opt in readme, "README's table does not mention %s" % opt
+
+
+DOC_PATH = re.compile(r"docs/[A-Za-z0-9_.*/-]*[A-Za-z0-9_*/]")
+MD_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def missing_doc_paths(text, base):
+    """The docs/... paths (globs allowed) and relative markdown links in text that name
+    nothing in the repository; links are relative to base."""
+    missing = [p for p in DOC_PATH.findall(text) if not glob.glob(os.path.join(REPO, p))]
+    for link in MD_LINK.findall(text):
+        if "://" not in link and not link.startswith("mailto:") and \
+                not os.path.exists(os.path.join(base, link)):
+            missing.append(link)
+    return missing
+
+
+def test_doc_paths_exist():
+    r = run_cli("--help")
+    assert r.returncode == 0, r.stderr
+    assert missing_doc_paths(r.stdout.decode(), REPO) == [], "--help"
+    docs = [os.path.join(REPO, "README.md")] + sorted(glob.glob(os.path.join(REPO, "docs",
+                                                                             "*.md")))
+    for path in docs:
+        with open(path, encoding="utf-8") as f:
+            missing = missing_doc_paths(f.read(), os.path.dirname(path))
+        assert missing == [], os.path.relpath(path, REPO)
 
 
 def test_version():
@@ -64,6 +98,53 @@ def test_bad_command_line(args):
     assert_one_line_error(r)
 
 
+OPTION_NAME_CASES = [
+    # An ambiguous prefix: was "unknown option" without a hint.
+    (["--max-request", "5"], "unknown option --max-request (did you mean --max-requests?)"),
+    # A unique prefix: was silently taken as --threads.
+    (["--thr", "3"], "unknown option --thr (did you mean --threads?)"),
+    (["--thr=3"], "unknown option --thr (did you mean --threads?)"),
+    (["--threadz=3"], "unknown option --threadz (did you mean --threads?)"),
+    (["--log-lvl", "debug"], "unknown option --log-lvl (did you mean --log-level?)"),
+    (["--he"], "unknown option --he (did you mean --help?)"),
+    (["--no-such-option"], "unknown option --no-such-option (see --help)"),
+    (["--lazy=1"], "option --lazy takes no value (see --help)"),
+    (["-xy"], "unknown option -x (see --help)"),  # named the program before
+]
+
+
+@pytest.mark.parametrize("args, expected", OPTION_NAME_CASES,
+                         ids=[" ".join(a) for a, _ in OPTION_NAME_CASES])
+def test_option_names_are_whole(args, expected):
+    r = run_cli("--pythonpath", APPS, *args, "--check", "it_probe")
+    assert assert_one_line_error(r, code=2) == "wsgate: " + expected
+
+
+@pytest.mark.parametrize("value, why", [
+    ("/", "leave the option out to mount at the root"),
+    ("/app/", "must start with '/' and not end with '/'"),
+    ("app", "must start with '/' and not end with '/'"),
+])
+def test_script_name_messages(value, why):
+    r = run_cli("--pythonpath", APPS, "--script-name", value, "--check", "it_probe")
+    assert assert_one_line_error(r, code=2) == (
+        "wsgate: invalid value '%s' for --script-name: %s" % (value, why))
+
+
+def test_whole_option_names_and_short_options_still_work():
+    r = run_cli("--pythonpath", APPS, "--threads=2", "--workers", "1", "-w", "1", "-w1",
+                "--processes=1", "--check", "it_probe")
+    assert r.returncode == 0, r.stderr
+    # Whole names with their value in the next element: that value is not the option.
+    r = run_cli("--pythonpath", APPS, "--threads", "--check", "it_probe")
+    assert "for --threads" in assert_one_line_error(r, code=2)
+    r = run_cli("--pythonpath", APPS, "it_probe", "--threads")
+    assert assert_one_line_error(r, code=2) == (
+        "wsgate: option --threads needs a value (see --help)")
+    r = run_cli("--pythonpath", APPS, "it_probe", "-w")
+    assert assert_one_line_error(r, code=2) == "wsgate: option -w needs a value (see --help)"
+
+
 def test_import_failure_missing_module(tmp_path):
     r = run_cli("--pythonpath", APPS, "--error-log", str(tmp_path / "err.log"),
                 "--http", "127.0.0.1:%d" % free_port(), "it_no_such_module_xyz")
@@ -71,20 +152,55 @@ def test_import_failure_missing_module(tmp_path):
     assert "it_no_such_module_xyz" in line
 
 
+IMPORT_ERROR = ("cannot import app 'it_import_error': RuntimeError: it_import_error: "
+                "deliberate failure at import")
+
+
 def test_import_failure_raises_at_import(tmp_path):
-    r = run_cli("--pythonpath", APPS, "--error-log", str(tmp_path / "err.log"),
+    log = tmp_path / "err.log"
+    r = run_cli("--pythonpath", APPS, "--error-log", str(log),
                 "--http", "127.0.0.1:%d" % free_port(), "it_import_error")
     line = assert_one_line_error(r, code=1)
     assert "it_import_error" in line or "deliberate failure" in line, line
+    assert line == "wsgate: " + IMPORT_ERROR
+    # The error log file: the traceback, then the summary once.
+    logged = lines(log.read_bytes())
+    assert logged[0].startswith("Traceback (most recent call last)"), logged
+    assert logged[-1].endswith("[error] " + IMPORT_ERROR), logged
+    assert sum(IMPORT_ERROR in ln for ln in logged) == 1, logged
+
+
+def assert_traceback_then_one_summary(r):
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    err = lines(r.stderr)
+    assert err, "no explanation on stderr"
+    assert err[0].startswith("Traceback (most recent call last)"), err
+    assert err[-1] == "wsgate: " + IMPORT_ERROR, err
+    assert sum(IMPORT_ERROR in ln for ln in err) == 1, "summary repeated:\n" + "\n".join(err)
 
 
 def test_import_failure_default_error_log_still_exits_1():
-    # Without --error-log the traceback may go to stderr too; the exit code must be
-    # 1 and the server never half up.
+    # Without --error-log the traceback goes to stderr too; the exit code must be 1
+    # and the server never half up.
     r = run_cli("--pythonpath", APPS, "--http", "127.0.0.1:%d" % free_port(),
                 "it_import_error")
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert lines(r.stderr), "no explanation on stderr"
+    assert_traceback_then_one_summary(r)
+
+
+@pytest.mark.parametrize("error_log", ["-", "/dev/stderr"])
+def test_import_failure_error_log_on_stderr(error_log):
+    r = run_cli("--pythonpath", APPS, "--error-log", error_log, "--check", "it_import_error")
+    assert_traceback_then_one_summary(r)
+
+
+def test_import_failure_multiline_message_is_one_line(tmp_path):
+    (tmp_path / "it_multiline.py").write_text("raise RuntimeError('first\\nsecond')\n")
+    r = run_cli("--pythonpath", str(tmp_path), "--error-log", str(tmp_path / "err.log"),
+                "--check", "it_multiline")
+    line = assert_one_line_error(r, code=1)
+    assert line == "wsgate: cannot import app 'it_multiline': RuntimeError: first second", line
 
 
 def test_missing_callable(tmp_path):
@@ -97,7 +213,17 @@ def test_missing_callable(tmp_path):
 def test_not_callable(tmp_path):
     r = run_cli("--pythonpath", APPS, "--error-log", str(tmp_path / "err.log"),
                 "--http", "127.0.0.1:%d" % free_port(), "it_notcallable")
-    assert_one_line_error(r, code=1)
+    line = assert_one_line_error(r, code=1)
+    assert line == "wsgate: app 'it_notcallable' is not callable (it is an int)", line
+
+
+def test_no_application_says_how_to_name_the_callable(tmp_path):
+    (tmp_path / "it_noapp.py").write_text("app = None\n")
+    r = run_cli("--pythonpath", str(tmp_path), "--error-log", str(tmp_path / "err.log"),
+                "--check", "it_noapp")
+    line = assert_one_line_error(r, code=1)
+    assert line == ("wsgate: module 'it_noapp' has no attribute 'application' "
+                    "(name the callable: MODULE:CALLABLE)"), line
 
 
 def test_check_ok_exits_without_serving():

@@ -421,7 +421,8 @@ Test(start, default_callable_missing)
     struct gw_py_options o = {.app_spec = "pyunit_apps", .pythonpath = pp, .npythonpath = 1};
 
     cr_assert_eq(start_opts(&o), -1);
-    cr_assert(strstr(err, "has no attribute 'application'"), "%s", err);
+    cr_assert_str_eq(err, "module 'pyunit_apps' has no attribute 'application' (name the "
+                          "callable: MODULE:CALLABLE)");
 }
 
 Test(start, not_callable)
@@ -431,7 +432,7 @@ Test(start, not_callable)
         .app_spec = "pyunit_apps:not_callable", .pythonpath = pp, .npythonpath = 1};
 
     cr_assert_eq(start_opts(&o), -1);
-    cr_assert_str_eq(err, "app 'pyunit_apps:not_callable' is not callable (it is a int)");
+    cr_assert_str_eq(err, "app 'pyunit_apps:not_callable' is not callable (it is an int)");
 }
 
 Test(start, import_raises)
