@@ -36,7 +36,8 @@ enum gw_conn_state {
     GW_CONN_DISPATCHED, /* owned by the pool / a worker */
     GW_CONN_REPLYING,   /* loop: writing an error reply from c->out */
     GW_CONN_LINGERING,  /* loop: write side shut, draining input before close */
-    GW_CONN_CLOSING,    /* loop: dead, freed when its last in-flight request is back */
+    GW_CONN_CLOSING,    /* loop: no more reading (dead, or a multiplexed peer shut its
+                           write side), freed when its last in-flight request is back */
 };
 
 struct gw_conn {

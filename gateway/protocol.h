@@ -51,6 +51,15 @@ struct gw_protocol {
      * in *req (owned by c). Must never block and touches only c and its state. */
     enum gw_parse_result (*parse)(struct gw_conn *c, struct gw_request **req);
 
+    /* Loop, optional (multiplexed protocols): nothing more will be read from c.
+     * clean = 1: the peer shut its write side (recv returned 0) but may still read:
+     * fail the body reads of the requests whose input is not complete (a cut record,
+     * a stream not ended); the complete ones are answered, and the loop closes c once
+     * they are all back. clean = 0: the connection failed (c is broken): fail the
+     * reads of every request. NULL: nothing to do (the loop owns c only between
+     * requests). */
+    void (*read_end)(struct gw_conn *c, int clean);
+
     /* Loop: answer at once: the request could not be queued (503: pool full or
      * server stopping; r is the parsed request, never dispatched) or the head did not
      * arrive in time (408; r is NULL). Either writes the reply into c->out and returns

@@ -262,11 +262,20 @@ static void read_head(struct gw_server *s, struct gw_conn *c)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
-        /* EOF or error before a complete head: nothing to answer */
-        if (c->proto->multiplexed && c->proto->parse) {
-            struct gw_request *none = NULL;
-            gw_conn_set_broken(c); /* tells the front-end to fail its requests' reads */
-            c->proto->parse(c, &none);
+        /* EOF or error: nothing more will be read. A multiplexed front-end fails the
+         * reads of the requests still waiting for input (all of them on an error). */
+        int clean = n == 0;
+        if (!clean)
+            gw_conn_set_broken(c);
+        if (c->proto->read_end)
+            c->proto->read_end(c, clean);
+        if (clean && c->inflight > 0) {
+            /* A half-close: the peer reads on (uWSGI and libfcgi answer it too), so
+             * the requests in flight are answered before the close. */
+            ev_io_stop(s->loop, &c->io);
+            ev_timer_stop(s->loop, &c->timer);
+            c->state = GW_CONN_CLOSING;
+            return;
         }
         close_when_idle(s, c);
         return;

@@ -308,6 +308,27 @@ static void abort_all(struct fcgi_conn *fc)
             stdin_end(fc, q, GW_ECLOSED);
 }
 
+/* Loop: nothing more will be read. After a clean half-close only the requests whose
+ * STDIN stream had not ended are cut short; the others still get their answers (the
+ * peer reads on) and the loop closes the connection once they are back. */
+static void fcgi_read_end(struct gw_conn *c, int clean)
+{
+    struct fcgi_conn *fc = c->proto_state;
+    if (!clean) {
+        abort_all(fc);
+        return;
+    }
+    for (struct fcgi_req *q = fc->reqs; q != NULL; q = q->next) {
+        if (q->state != REQ_RUNNING)
+            continue; /* PARAMS not ended: never dispatched, freed with the connection */
+        pthread_mutex_lock(&fc->lock);
+        int cut = !q->body_eof;
+        pthread_mutex_unlock(&fc->lock);
+        if (cut)
+            stdin_end(fc, q, GW_ECLOSED);
+    }
+}
+
 static int management(struct gw_conn *c, struct fcgi_conn *fc, struct gw_slice data)
 {
     unsigned char out[GW_FCGI_GET_VALUES_RESULT_MAX];
@@ -727,6 +748,7 @@ const struct gw_protocol gw_fastcgi_protocol = {
     .conn_open = fcgi_conn_open,   /* parser and locks */
     .conn_close = fcgi_conn_close, /* frees requests that never ran */
     .parse = fcgi_parse,           /* loop: records, PARAMS, STDIN into pipes */
+    .read_end = fcgi_read_end,     /* loop: EOF cuts the requests with input pending */
     .reject = fcgi_reject,         /* loop: FCGI_OVERLOADED, the connection goes on */
     .done = fcgi_done,             /* loop: frees a finished request */
     .read_body = fcgi_read_body,   /* worker: from the STDIN pipe */

@@ -903,6 +903,53 @@ def test_f28_params_cap(fsrv, tmp_path, shape):
     assert_serving(fsrv)
 
 
+# ---------------------------------------------------------------- the front server half-closes
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_half_close_after_complete_request_is_answered(fsrv, keep):
+    """A front server that shuts its write side once the request is complete (after
+    the empty STDIN record) still reads: the response and END_REQUEST come, then the
+    close (issue 11; uWSGI and libfcgi answer it too)."""
+    with connect(fsrv) as c:
+        c.send(fc.request_bytes(1, cgi_params("GET", "/slow/hc?t=0.3"), keep_conn=keep))
+        c.shutdown_write()
+        r = c.read_until_end(1, timeout=t(5))
+        check_clean_end(r)
+        assert r.status == 200 and r.json()["path"] == "/slow/hc", (r, logs(fsrv))
+        assert c.closed_within(t(3)), "not closed after the last answer"
+
+
+def test_half_close_mid_body_aborts_only_that_request(fsrv, tmp_path):
+    """Three requests on one connection, then EOF: the two whose STDIN had ended are
+    answered; the one whose body was cut still fails (wsgi.input raises) and gets no
+    200; then the connection is closed."""
+    started, report = mark_path(tmp_path, "started"), mark_path(tmp_path, "report")
+    cut = cgi_params("POST", "/echo/cut?mode=readn&n=100&started=%s&report=%s"
+                     % (started, report), body=b"x" * 100000)
+    with connect(fsrv) as c:
+        c.send(fc.request_bytes(1, cgi_params("GET", "/slow/one?t=0.5"), keep_conn=True)
+               + fc.request_bytes(2, cgi_params("POST", "/echo/two?mode=readn&n=2",
+                                                body=b"hello"), body=b"hello", keep_conn=True)
+               + fc.begin(3, keep_conn=True) + fc.params(3, cut)
+               + fc.record(fc.STDIN, 3, b"x" * 1000))
+        wait_for(lambda: os.path.exists(started), t(5), what="the app to start")
+        c.shutdown_write()
+        r1, r2 = c.read_all([1, 2], timeout=t(5))
+        for r in (r1, r2):
+            check_clean_end(r)
+            assert r.status == 200, (r, logs(fsrv))
+        assert r1.json()["path"] == "/slow/one"
+        assert r2.json()["body"] == "hello"
+        assert c.closed_within(t(5)), "not closed after the answers"
+        r3 = c.results.get(3)
+        assert r3 is None or not r3.stdout or r3.status != 200, r3
+    wait_for(lambda: os.path.exists(report) and os.path.getsize(report), t(5),
+             what="the app's report")
+    with open(report) as f:
+        assert "error" in json.load(f)
+    assert_serving(fsrv)
+
+
 def test_bad_record_closes_only_its_connection(fsrv):
     """A request in flight on another connection carries on while a bad record closes
     its own connection."""
