@@ -237,6 +237,14 @@ static void process(struct gw_server *s, struct gw_conn *c)
     if (c->proto->multiplexed) {
         if (c->paused)
             ev_io_stop(s->loop, &c->io);
+        if (c->state == GW_CONN_READING && c->at_rest) {
+            /* Whole records only, no request head half-read: between requests again.
+             * An idle kept connection (FCGI_KEEP_CONN, pooled by the front server)
+             * then ends at --keep-alive, silently, not at the head's deadline. */
+            c->state = GW_CONN_IDLE;
+            if (c->inflight == 0)
+                set_timer(s, c, s->cfg->keep_alive);
+        }
         if (c->state == GW_CONN_IDLE && c->inflight > 0)
             ev_timer_stop(s->loop, &c->timer);
     }
@@ -339,8 +347,9 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
             set_timer(s, c, left);
             return;
         }
+        char peer[64];
         gw_log(GW_LOG_INFO, "%s: %s: request head not complete within %.1fs, closing",
-               c->listener->spec, c->remote_addr, s->cfg->read_timeout);
+               c->listener->spec, gw_conn_peer(c, peer, sizeof(peer)), s->cfg->read_timeout);
         if (c->in.end > c->in.start && c->inflight == 0) {
             c->out.start = c->out.end = 0;
             if (c->proto->reject(c, NULL, 408)) {

@@ -420,9 +420,20 @@ static int on_event(struct gw_conn *c, struct fcgi_conn *fc, int ev, struct gw_s
     }
 }
 
+/* Loop: 1 when a request has begun whose PARAMS stream has not ended (a request head
+ * still being read: the head's --read-timeout applies to the connection). */
+static int heads_pending(const struct fcgi_conn *fc)
+{
+    for (const struct fcgi_req *q = fc->reqs; q != NULL; q = q->next)
+        if (q->state == REQ_PARAMS)
+            return 1;
+    return 0;
+}
+
 static enum gw_parse_result fcgi_parse(struct gw_conn *c, struct gw_request **out)
 {
     struct fcgi_conn *fc = c->proto_state;
+    char peer[64];
     if (gw_conn_broken(c)) { /* the peer went away: fail the requests' reads */
         abort_all(fc);
         return GW_PARSE_CLOSE;
@@ -436,8 +447,8 @@ static enum gw_parse_result fcgi_parse(struct gw_conn *c, struct gw_request **ou
             gw_fcgi_parse(&fc->p, c->in.data + c->in.start, c->in.end - c->in.start, &used, &data);
         c->in.start += used;
         if (ev < 0) {
-            gw_log(GW_LOG_WARNING, "%s: fastcgi: %s; closing the connection", c->listener->spec,
-                   fc->p.why ? fc->p.why : "protocol error");
+            gw_log(GW_LOG_WARNING, "%s: %s: fastcgi: %s; closing the connection", c->listener->spec,
+                   gw_conn_peer(c, peer, sizeof(peer)), fc->p.why ? fc->p.why : "protocol error");
             abort_all(fc);
             return GW_PARSE_CLOSE;
         }
@@ -445,8 +456,8 @@ static enum gw_parse_result fcgi_parse(struct gw_conn *c, struct gw_request **ou
             break;
         int rc = on_event(c, fc, ev, data, out);
         if (rc < 0) {
-            gw_log(GW_LOG_WARNING, "%s: fastcgi: %s; closing the connection", c->listener->spec,
-                   gw_strerror(rc));
+            gw_log(GW_LOG_WARNING, "%s: %s: fastcgi: %s; closing the connection", c->listener->spec,
+                   gw_conn_peer(c, peer, sizeof(peer)), gw_strerror(rc));
             abort_all(fc);
             return GW_PARSE_CLOSE;
         }
@@ -456,6 +467,8 @@ static enum gw_parse_result fcgi_parse(struct gw_conn *c, struct gw_request **ou
     /* Whole-record types need room for a full record. */
     if (gw_conn_reserve(c, GW_FCGI_WHOLE_MAX) != 0)
         return GW_PARSE_CLOSE;
+    c->at_rest =
+        c->in.start == c->in.end && gw_fcgi_parser_between_records(&fc->p) && !heads_pending(fc);
     return GW_PARSE_MORE;
 }
 

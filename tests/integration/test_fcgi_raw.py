@@ -903,6 +903,28 @@ def test_f28_params_cap(fsrv, tmp_path, shape):
     assert_serving(fsrv)
 
 
+# ---------------------------------------------------------------- idle kept connections
+
+def test_idle_kept_connection_closed_by_keep_alive_silently(fsrv_factory):
+    """An FCGI_KEEP_CONN connection idle between requests (nginx, Apache and HAProxy
+    keep them pooled) is closed by --keep-alive without a log line, like an HTTP one
+    (issue 11, item 5); a connection holding a partial record still gets --read-timeout
+    and its info line, which on a unix socket names the peer process."""
+    srv = fsrv_factory("--keep-alive", "1", "--read-timeout", "3", unix=True)
+    with connect(srv) as idle, connect(srv) as partial:
+        r = idle.request(cgi_params("GET", "/probe/ka"), keep_conn=True)
+        check_clean_end(r)
+        t0 = time.monotonic()
+        partial.send(fc.begin(1) + fc.header(fc.PARAMS, 1, 100) + b"partial")
+        assert idle.closed_within(t(2.5)), "idle kept connection not closed by --keep-alive"
+        assert time.monotonic() - t0 >= 0.8, "closed before --keep-alive 1"
+        assert partial.closed_within(t(6)), "partial record not closed at --read-timeout"
+        assert time.monotonic() - t0 >= 2.8, "partial record closed before --read-timeout 3"
+    lines = [ln for ln in srv.error_text().splitlines() if "not complete within" in ln]
+    assert len(lines) == 1, lines  # the partial one only
+    assert "pid=%d," % os.getpid() in lines[0], lines
+
+
 # ---------------------------------------------------------------- the front server half-closes
 
 @pytest.mark.parametrize("keep", [False, True])
