@@ -84,6 +84,14 @@ struct gw_protocol {
      * it must be closed. */
     int (*finish)(struct gw_request *r, int ok);
 
+    /* Optional (NULL: the protocol has no such stream). See gw_request_send_stderr:
+     * any thread, while r is alive and before finish; sends n bytes of the app's
+     * error text as the front-end's error stream of r (FastCGI: FCGI_STDERR records,
+     * when the configuration asks for them), or nothing when it does not. Thread-safe
+     * against r's owner, the watchdog's timeout and the connection's other requests;
+     * never writes after r's response has ended. Returns 0 or GW_E*. */
+    int (*send_stderr)(struct gw_request *r, const char *p, size_t n);
+
     /* Optional (NULL: the client just sees the connection end). The watchdog thread
      * (gateway/watchdog.c), NOT the owner of r, after gw_request_claim_timeout gave it
      * the head: answers 504 at once while the worker may still be in the app (and

@@ -7,8 +7,9 @@
  * its worker reads as wsgi.input. Workers answer with STDOUT records.
  *
  * Locks: fc->lock guards every request's body pipe (and the abort flag); fc->wlock
- * serializes writes to the socket, so records of different requests interleave whole
- * and never byte by byte. The loop writes its own small records (END_REQUEST of a
+ * serializes writes to the socket, so records of different requests (and a request's
+ * STDERR records, which any of the app's threads may send) interleave whole and never
+ * byte by byte. The loop writes its own small records (END_REQUEST of a
  * refused request, GET_VALUES_RESULT, UNKNOWN_TYPE) under wlock too. Both are
  * leaves: neither is held while taking the other, the GIL or a server lock.
  *
@@ -42,6 +43,9 @@
  * connection (flow control), and the level at which it reads again. */
 #define GW_FCGI_BODY_HIGH (256 * 1024)
 #define GW_FCGI_BODY_LOW  (64 * 1024)
+/* Content bytes of one FCGI_STDERR record: small enough for a front server's 16 KiB
+ * read buffer, see fcgi_send_stderr. */
+#define GW_FCGI_STDERR_CHUNK 8184
 
 enum req_state { REQ_PARAMS, REQ_RUNNING };
 
@@ -62,7 +66,8 @@ struct fcgi_req {
     int body_eof;      /* the empty STDIN record arrived */
     int aborted;       /* FCGI_ABORT_REQUEST, or the connection died */
     int paused_conn;   /* this request's backlog paused the connection */
-    int finished;      /* its END_REQUEST is going out: the id is free again */
+    int finished;      /* its END_REQUEST is going out: the id is free again; set with
+                          an atomic store (send_stderr reads it under wlock only) */
     uint64_t body_in;  /* STDIN bytes accepted (at most CONTENT_LENGTH) */
     uint64_t body_out; /* bytes handed to the app */
 
@@ -623,6 +628,47 @@ static int send_stdout(struct gw_request *r, const struct iovec *iov, int iovcnt
     return 0;
 }
 
+/* Any of the app's threads, while r is alive (gateway/request.h): the app's error text
+ * as FCGI_STDERR records, under the write lock like STDOUT's. Never after END_REQUEST:
+ * whoever ends the response sets finished before it takes wlock to write END_REQUEST,
+ * so a record that finds it clear under wlock goes first.
+ *
+ * Each record carries at most GW_FCGI_STDERR_CHUNK bytes and is padded to a multiple
+ * of 8 with 1 to 8 bytes (the spec recommends 8-byte records; 0 padding is never
+ * used). HAProxy before its fix "mux-fcgi: Don't swap trash and dbuf when handling
+ * STDERR records" (2023; Debian 12 ships 2.6.12 without it) corrupts its memory and
+ * crashes when a STDERR record's content is all its read buffer holds, and writes
+ * past its log buffer for a record of 16 KiB or more: with a whole record of at most
+ * 8 KiB buffered, the padding behind the content keeps it on its copying path. */
+static int fcgi_send_stderr(struct gw_request *r, const char *p, size_t n)
+{
+    static const char pad[8];
+    struct fcgi_req *q = r->proto_data;
+    struct gw_conn *c = r->conn;
+    struct fcgi_conn *fc = c->proto_state;
+    unsigned char hdr[FCGI_HEADER_LEN];
+    int rc = 0;
+    if (!c->srv->cfg->fastcgi_stderr)
+        return 0;
+    while (n > 0 && rc == 0) {
+        if (is_aborted(q))
+            return GW_EABORTED; /* F15: nothing more for an aborted request */
+        size_t k = n < GW_FCGI_STDERR_CHUNK ? n : GW_FCGI_STDERR_CHUNK;
+        uint8_t padding = (uint8_t)(8 - k % 8);
+        gw_fcgi_header_write(hdr, FCGI_STDERR, q->id, (uint16_t)k, padding);
+        struct iovec v[3] = {{hdr, FCGI_HEADER_LEN}, {(char *)p, k}, {(char *)pad, padding}};
+        pthread_mutex_lock(&fc->wlock);
+        if (__atomic_load_n(&q->finished, __ATOMIC_ACQUIRE))
+            rc = GW_ECLOSED;
+        else
+            rc = gw_conn_writev(c, v, 3);
+        pthread_mutex_unlock(&fc->wlock);
+        p += k;
+        n -= k;
+    }
+    return rc;
+}
+
 static int flush_head(struct gw_request *r)
 {
     struct fcgi_req *q = r->proto_data;
@@ -701,7 +747,8 @@ static int fcgi_finish(struct gw_request *r, int ok)
     struct gw_conn *c = r->conn;
     struct fcgi_conn *fc = c->proto_state;
     pthread_mutex_lock(&fc->lock);
-    q->finished = 1; /* before END_REQUEST: the peer may reuse the id right after */
+    /* before END_REQUEST: the peer may reuse the id right after */
+    __atomic_store_n(&q->finished, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&fc->lock);
     if (gw_conn_broken(c))
         return 0;
@@ -742,7 +789,8 @@ static int fcgi_timeout(struct gw_request *r)
     struct fcgi_req *q = r->proto_data;
     struct fcgi_conn *fc = r->conn->proto_state;
     pthread_mutex_lock(&fc->lock);
-    q->finished = 1; /* before END_REQUEST: the peer may reuse the id right after */
+    /* before END_REQUEST: the peer may reuse the id right after */
+    __atomic_store_n(&q->finished, 1, __ATOMIC_RELEASE);
     if (!q->aborted)
         q->aborted = GW_ETIMEDOUT; /* its STDIN is dropped from now on */
     int resume = q->paused_conn;   /* its unread body must not stall the others */
@@ -770,4 +818,6 @@ const struct gw_protocol gw_fastcgi_protocol = {
     .send_file = fcgi_send_file,   /* worker: the file through STDOUT records */
     .finish = fcgi_finish,         /* worker: empty STDOUT + END_REQUEST */
     .timeout = fcgi_timeout,       /* watchdog: Status 504 + END_REQUEST */
+    /* the app's threads: wsgi.errors as FCGI_STDERR (--fastcgi-stderr) */
+    .send_stderr = fcgi_send_stderr,
 };

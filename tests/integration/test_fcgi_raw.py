@@ -1001,6 +1001,68 @@ def test_end_request_app_status_and_stderr(fsrv):
     check_clean_end(r)
     assert r.body == b"logged"
     assert r.app_status == 0
+    # without --fastcgi-stderr wsgi.errors goes to wsgate's error log only
+    assert [rec for rec in r.records if rec.type == fc.STDERR] == [], r.records
+    wait_for(lambda: "fcgi_mux stderr rawmark" in fsrv.error_text(), t(5), what="the log line")
+
+
+# ---------------------------------------------------------------- --fastcgi-stderr
+
+@pytest.fixture(scope="module")
+def fsrv_stderr(wsgate_module):
+    """wsgate (fcgi_mux) with --fastcgi-stderr, and --timeout for the 504 case."""
+    require_fastcgi()
+    return start_fcgi_wsgate(wsgate_module, "fcgi_mux", "--fastcgi-stderr", "--timeout", "1")
+
+
+def stderr_records(r):
+    return [rec for rec in r.records if rec.type == fc.STDERR]
+
+
+def test_fastcgi_stderr_records(fsrv_stderr):
+    """wsgi.errors lines go out as FCGI_STDERR records of their request, before its
+    END_REQUEST (FcgiConn refuses any record after it), in records of at most 65535
+    bytes; and still to wsgate's error log."""
+    with connect(fsrv_stderr) as c:
+        r = c.request(cgi_params("GET", "/stderr/?msg=rawmark"), rid=1, keep_conn=True)
+        check_clean_end(r)
+        assert r.body == b"logged"
+        assert r.stderr == b"fcgi_mux stderr rawmark\n", r
+        assert stderr_records(r) and r.records.index(stderr_records(r)[-1]) < len(r.records) - 1
+        n = 150000
+        r = c.request(cgi_params("GET", "/stderr/?msg=y&repeat=%d" % n), rid=2, keep_conn=True)
+        check_clean_end(r)
+        assert r.stderr == b"fcgi_mux stderr " + b"y" * n + b"\n", len(r.stderr)
+        sizes = [rec.clen for rec in stderr_records(r)]
+        assert len(sizes) >= 3 and max(sizes) <= 65535 and min(sizes) > 0, sizes
+        # padded to 8 with 1..8 bytes, at most 8 KiB each: what keeps Debian 12's
+        # HAProxy 2.6.12 from crashing on them (protocols/fastcgi.c, fcgi_send_stderr)
+        for rec in stderr_records(r):
+            assert rec.clen <= 8192 and 1 <= rec.padding <= 8, rec
+            assert (rec.clen + rec.padding) % 8 == 0, rec
+    wait_for(lambda: "fcgi_mux stderr rawmark" in fsrv_stderr.error_text(), t(5),
+             what="the line in wsgate's error log")
+
+
+def test_fastcgi_stderr_never_after_the_request_ended(fsrv_stderr):
+    """A thread of the app that writes wsgi.errors after the response, and an app
+    that writes it after --timeout's 504 ended the request: those lines reach wsgate's
+    error log only, no STDERR record follows END_REQUEST on the kept connection."""
+    with connect(fsrv_stderr) as c:
+        r = c.request(cgi_params("GET", "/stderr/?msg=m1&after=0.2"), rid=1, keep_conn=True)
+        check_clean_end(r)
+        assert r.stderr == b"fcgi_mux stderr m1\n", r
+        r = c.request(cgi_params("GET", "/stderr/?msg=m2&sleep=3"), rid=2, keep_conn=True)
+        assert r.status == 504 and r.ended, r
+        assert r.stderr == b"fcgi_mux stderr m2\n", r
+        wait_for(lambda: "fcgi_mux late m1" in fsrv_stderr.error_text(), t(5),
+                 what="the late line in the log")
+        wait_for(lambda: "fcgi_mux interrupted m2" in fsrv_stderr.error_text(), t(5),
+                 what="the interrupted app's line in the log")
+        assert c.still_open(t(0.3)), "connection closed"  # raises on any record
+        r = c.request(cgi_params("GET", "/stderr/?msg=m3"), rid=3, keep_conn=True)
+        assert r.stderr == b"fcgi_mux stderr m3\n", r
+    assert set(c.results) == {1, 2, 3}
 
 
 def test_advertised_max_reqs_fit_on_one_connection(fsrv):
