@@ -46,6 +46,8 @@
 /* Content bytes of one FCGI_STDERR record: small enough for a front server's 16 KiB
  * read buffer, see fcgi_send_stderr. */
 #define GW_FCGI_STDERR_CHUNK 8184
+/* FCGI_STDERR records gathered into one write. */
+#define GW_FCGI_STDERR_BATCH 16
 
 enum req_state { REQ_PARAMS, REQ_RUNNING };
 
@@ -629,9 +631,11 @@ static int send_stdout(struct gw_request *r, const struct iovec *iov, int iovcnt
 }
 
 /* Any of the app's threads, while r is alive (gateway/request.h): the app's error text
- * as FCGI_STDERR records, under the write lock like STDOUT's. Never after END_REQUEST:
- * whoever ends the response sets finished before it takes wlock to write END_REQUEST,
- * so a record that finds it clear under wlock goes first.
+ * as FCGI_STDERR records, one per line as PHP-FPM sends them (Apache and HAProxy log
+ * each record as one entry), a batch of them per write under the write lock like
+ * STDOUT's. Never after END_REQUEST: whoever ends the response sets finished before
+ * it takes wlock to write END_REQUEST, so records that find it clear under wlock go
+ * first.
  *
  * Each record carries at most GW_FCGI_STDERR_CHUNK bytes and is padded to a multiple
  * of 8 with 1 to 8 bytes (the spec recommends 8-byte records; 0 padding is never
@@ -646,25 +650,34 @@ static int fcgi_send_stderr(struct gw_request *r, const char *p, size_t n)
     struct fcgi_req *q = r->proto_data;
     struct gw_conn *c = r->conn;
     struct fcgi_conn *fc = c->proto_state;
-    unsigned char hdr[FCGI_HEADER_LEN];
+    unsigned char hdr[GW_FCGI_STDERR_BATCH][FCGI_HEADER_LEN];
+    struct iovec v[3 * GW_FCGI_STDERR_BATCH];
     int rc = 0;
     if (!c->srv->cfg->fastcgi_stderr)
         return 0;
     while (n > 0 && rc == 0) {
+        int nv = 0;
+        for (int i = 0; i < GW_FCGI_STDERR_BATCH && n > 0; i++) {
+            size_t k = n < GW_FCGI_STDERR_CHUNK ? n : GW_FCGI_STDERR_CHUNK;
+            const char *nl = memchr(p, '\n', k);
+            if (nl != NULL)
+                k = (size_t)(nl - p) + 1;
+            uint8_t padding = (uint8_t)(8 - k % 8);
+            gw_fcgi_header_write(hdr[i], FCGI_STDERR, q->id, (uint16_t)k, padding);
+            v[nv++] = (struct iovec){hdr[i], FCGI_HEADER_LEN};
+            v[nv++] = (struct iovec){(char *)p, k};
+            v[nv++] = (struct iovec){(char *)pad, padding};
+            p += k;
+            n -= k;
+        }
         if (is_aborted(q))
             return GW_EABORTED; /* F15: nothing more for an aborted request */
-        size_t k = n < GW_FCGI_STDERR_CHUNK ? n : GW_FCGI_STDERR_CHUNK;
-        uint8_t padding = (uint8_t)(8 - k % 8);
-        gw_fcgi_header_write(hdr, FCGI_STDERR, q->id, (uint16_t)k, padding);
-        struct iovec v[3] = {{hdr, FCGI_HEADER_LEN}, {(char *)p, k}, {(char *)pad, padding}};
         pthread_mutex_lock(&fc->wlock);
         if (__atomic_load_n(&q->finished, __ATOMIC_ACQUIRE))
             rc = GW_ECLOSED;
         else
-            rc = gw_conn_writev(c, v, 3);
+            rc = gw_conn_writev(c, v, nv);
         pthread_mutex_unlock(&fc->wlock);
-        p += k;
-        n -= k;
     }
     return rc;
 }

@@ -1029,6 +1029,11 @@ def test_fastcgi_stderr_records(fsrv_stderr):
         assert r.body == b"logged"
         assert r.stderr == b"fcgi_mux stderr rawmark\n", r
         assert stderr_records(r) and r.records.index(stderr_records(r)[-1]) < len(r.records) - 1
+        # one record per line, as PHP-FPM sends them (Apache and HAProxy log records)
+        r = c.request(cgi_params("GET", "/stderr/?msg=two%0Alines"), rid=3, keep_conn=True)
+        check_clean_end(r)
+        assert [rec.content for rec in stderr_records(r)] == [b"fcgi_mux stderr two\n",
+                                                              b"lines\n"], r.records
         n = 150000
         r = c.request(cgi_params("GET", "/stderr/?msg=y&repeat=%d" % n), rid=2, keep_conn=True)
         check_clean_end(r)
