@@ -50,11 +50,13 @@ enum {
     OPT_STATS,
     OPT_ACCESS_LOG_FORMAT,
     OPT_PID_FILE,
+    OPT_FASTCGI_STDERR,
 };
 
 static const struct option long_opts[] = {
     {"http", required_argument, NULL, OPT_HTTP},
     {"fastcgi", required_argument, NULL, OPT_FASTCGI},
+    {"fastcgi-stderr", no_argument, NULL, OPT_FASTCGI_STDERR},
     {"scgi", required_argument, NULL, OPT_SCGI},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"processes", required_argument, NULL, OPT_PROCESSES},
@@ -153,6 +155,8 @@ static const char usage_text[] =
     "  --error-log PATH|-       error log (default: - = stderr)\n"
     "  --access-log-format FMT  combined (default) or json\n"
     "  --log-level LEVEL        debug, info, warning, error, critical (default info)\n"
+    "  --fastcgi-stderr         also send the wsgi.errors lines of FastCGI requests to\n"
+    "                           the front server as FCGI_STDERR (default: off)\n"
     "  --stats ADDR             serve metrics on ADDR: Prometheus text at /metrics,\n"
     "                           JSON at /stats (default: off)\n"
     "\n"
@@ -428,6 +432,9 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
             break;
         case OPT_LAZY:
             cfg->lazy = 1;
+            break;
+        case OPT_FASTCGI_STDERR:
+            cfg->fastcgi_stderr = 1;
             break;
         case OPT_GRACEFUL_TIMEOUT:
             if (parse_seconds("graceful-timeout", optarg, &cfg->graceful_timeout) != 0)

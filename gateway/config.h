@@ -65,6 +65,7 @@ struct gw_config {
     enum gw_access_format access_format;
     const char *error_log; /* NULL or "-" = stderr */
     int log_level;
+    int fastcgi_stderr; /* wsgi.errors lines also go to the front server as FCGI_STDERR */
     int check_only;
 };
 

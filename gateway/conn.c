@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
@@ -24,6 +25,20 @@ static void buf_release(struct gw_buf *b)
 {
     free(b->data);
     memset(b, 0, sizeof(*b));
+}
+
+const char *gw_conn_peer(const struct gw_conn *c, char *buf, size_t len)
+{
+    struct ucred cr;
+    socklen_t sl = sizeof(cr);
+    if (c->remote_addr[0] != '\0')
+        return c->remote_addr;
+    /* Asked only when a line is logged: accepting a unix connection costs no syscall. */
+    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &sl) == 0 && sl == sizeof(cr))
+        snprintf(buf, len, "pid=%ld,uid=%lu", (long)cr.pid, (unsigned long)cr.uid);
+    else
+        snprintf(buf, len, "-");
+    return buf;
 }
 
 void gw_conn_trim(struct gw_conn *c)

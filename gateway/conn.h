@@ -36,7 +36,8 @@ enum gw_conn_state {
     GW_CONN_DISPATCHED, /* owned by the pool / a worker */
     GW_CONN_REPLYING,   /* loop: writing an error reply from c->out */
     GW_CONN_LINGERING,  /* loop: write side shut, draining input before close */
-    GW_CONN_CLOSING,    /* loop: dead, freed when its last in-flight request is back */
+    GW_CONN_CLOSING,    /* loop: no more reading (dead, or a multiplexed peer shut its
+                           write side), freed when its last in-flight request is back */
 };
 
 struct gw_conn {
@@ -62,6 +63,10 @@ struct gw_conn {
 
     unsigned inflight;  /* requests owned by workers (loop thread only) */
     int paused;         /* set by a multiplexed front-end: stop reading until resumed */
+    int at_rest;        /* set by a multiplexed front-end's parse when it answers
+                           GW_PARSE_MORE holding no part of a record or request head:
+                           the connection is between requests (--keep-alive applies
+                           once none is in flight, not the head's --read-timeout) */
     int close_after;    /* multiplexed: close once the requests in flight are back */
     int resume_queued;  /* on the server's resume list (under server.back_lock) */
     int broken;         /* a send or receive failed: use gw_conn_broken / _set_broken,
@@ -93,6 +98,11 @@ static inline void gw_conn_set_broken(struct gw_conn *c)
  * unpinned unconsumed bytes down or growing it (only when nothing is pinned).
  * Returns 0 or GW_ENOMEM / GW_ETOOBIG (cannot grow while pinned). */
 int gw_conn_reserve(struct gw_conn *c, size_t want);
+
+/* Any thread: who is at the other end of c, for log lines: remote_addr on TCP; on a
+ * unix socket (where remote_addr is empty, as REMOTE_ADDR is) the peer process's
+ * credentials "pid=N,uid=N" (SO_PEERCRED), else "-". Returns remote_addr or buf. */
+const char *gw_conn_peer(const struct gw_conn *c, char *buf, size_t len);
 
 /* Loop: c is idle between requests with nothing in flight: frees its empty buffers
  * and the protocol's per-request allocations (conn_trim). */

@@ -51,6 +51,15 @@ struct gw_protocol {
      * in *req (owned by c). Must never block and touches only c and its state. */
     enum gw_parse_result (*parse)(struct gw_conn *c, struct gw_request **req);
 
+    /* Loop, optional (multiplexed protocols): nothing more will be read from c.
+     * clean = 1: the peer shut its write side (recv returned 0) but may still read:
+     * fail the body reads of the requests whose input is not complete (a cut record,
+     * a stream not ended); the complete ones are answered, and the loop closes c once
+     * they are all back. clean = 0: the connection failed (c is broken): fail the
+     * reads of every request. NULL: nothing to do (the loop owns c only between
+     * requests). */
+    void (*read_end)(struct gw_conn *c, int clean);
+
     /* Loop: answer at once: the request could not be queued (503: pool full or
      * server stopping; r is the parsed request, never dispatched) or the head did not
      * arrive in time (408; r is NULL). Either writes the reply into c->out and returns
@@ -74,6 +83,14 @@ struct gw_protocol {
      * connection may be kept for another request (handed back to the loop), 0 when
      * it must be closed. */
     int (*finish)(struct gw_request *r, int ok);
+
+    /* Optional (NULL: the protocol has no such stream). See gw_request_send_stderr:
+     * any thread, while r is alive and before finish; sends n bytes of the app's
+     * error text as the front-end's error stream of r (FastCGI: FCGI_STDERR records,
+     * when the configuration asks for them), or nothing when it does not. Thread-safe
+     * against r's owner, the watchdog's timeout and the connection's other requests;
+     * never writes after r's response has ended. Returns 0 or GW_E*. */
+    int (*send_stderr)(struct gw_request *r, const char *p, size_t n);
 
     /* Optional (NULL: the client just sees the connection end). The watchdog thread
      * (gateway/watchdog.c), NOT the owner of r, after gw_request_claim_timeout gave it

@@ -10,7 +10,8 @@
  *
  * The wrappers also keep the access log's accounting: time spent sending (t_send),
  * body bytes read (bytes_in) and the end stamp (t_end). Only the worker that owns
- * the request calls them, so the fields need no locking.
+ * the request calls them, so the fields need no locking; gw_request_send_stderr, which
+ * any of the app's threads may call, touches none of them.
  */
 #include "gateway/request.h"
 
@@ -119,6 +120,15 @@ int gw_request_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
     int rc = r->proto->send_file(r, fd, offset, len);
     r->t_send += gw_now_ns() - t0;
     return rc;
+}
+
+int gw_request_send_stderr(struct gw_request *r, const char *p, size_t n)
+{
+    if (r->proto->send_stderr == NULL || n == 0)
+        return 0;
+    if (r->watched && gw_request_timed_out(r))
+        return GW_ECLOSED; /* the watchdog has ended the response */
+    return r->proto->send_stderr(r, p, n);
 }
 
 void gw_request_finish(struct gw_request *r, int ok)

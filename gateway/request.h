@@ -143,6 +143,19 @@ int gw_request_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
 void gw_request_finish(struct gw_request *r, int ok);
 
 /*
+ * Sends n bytes of the app's error text (whole lines of wsgi.errors) to the front
+ * server as well, where its protocol has such a stream and the configuration asks
+ * for it (FastCGI with --fastcgi-stderr: FCGI_STDERR records of r); elsewhere it
+ * does nothing. The exception to the one-owner rule above: any thread may call it,
+ * GIL released, while r is alive, i.e. after dispatch and before gw_request_finish,
+ * and the caller must make the request's end wait for a call in progress
+ * (python/errors.c does). Nothing goes out once the response has ended (a --timeout
+ * 504, FCGI_ABORT_REQUEST). Not counted in t_send. Returns 0, or GW_E* when the
+ * text was not sent (the caller's own log has it anyway).
+ */
+int gw_request_send_stderr(struct gw_request *r, const char *p, size_t n);
+
+/*
  * The time split of r after gw_request_finish. Missing stamps (a request that never
  * reached the app) count as zero-length phases; the four parts are never negative
  * and add up to at most total. Any thread; reads r only.

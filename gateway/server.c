@@ -246,6 +246,14 @@ static void process(struct gw_server *s, struct gw_conn *c)
     if (c->proto->multiplexed) {
         if (c->paused)
             ev_io_stop(s->loop, &c->io);
+        if (c->state == GW_CONN_READING && c->at_rest) {
+            /* Whole records only, no request head half-read: between requests again.
+             * An idle kept connection (FCGI_KEEP_CONN, pooled by the front server)
+             * then ends at --keep-alive, silently, not at the head's deadline. */
+            c->state = GW_CONN_IDLE;
+            if (c->inflight == 0)
+                set_timer(s, c, s->cfg->keep_alive);
+        }
         if (c->state == GW_CONN_IDLE && c->inflight > 0)
             ev_timer_stop(s->loop, &c->timer);
     }
@@ -271,11 +279,20 @@ static void read_head(struct gw_server *s, struct gw_conn *c)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
-        /* EOF or error before a complete head: nothing to answer */
-        if (c->proto->multiplexed && c->proto->parse) {
-            struct gw_request *none = NULL;
-            gw_conn_set_broken(c); /* tells the front-end to fail its requests' reads */
-            c->proto->parse(c, &none);
+        /* EOF or error: nothing more will be read. A multiplexed front-end fails the
+         * reads of the requests still waiting for input (all of them on an error). */
+        int clean = n == 0;
+        if (!clean)
+            gw_conn_set_broken(c);
+        if (c->proto->read_end)
+            c->proto->read_end(c, clean);
+        if (clean && c->inflight > 0) {
+            /* A half-close: the peer reads on (uWSGI and libfcgi answer it too), so
+             * the requests in flight are answered before the close. */
+            ev_io_stop(s->loop, &c->io);
+            ev_timer_stop(s->loop, &c->timer);
+            c->state = GW_CONN_CLOSING;
+            return;
         }
         close_when_idle(s, c);
         return;
@@ -339,8 +356,9 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
             set_timer(s, c, left);
             return;
         }
+        char peer[64];
         gw_log(GW_LOG_INFO, "%s: %s: request head not complete within %.1fs, closing",
-               c->listener->spec, c->remote_addr, s->cfg->read_timeout);
+               c->listener->spec, gw_conn_peer(c, peer, sizeof(peer)), s->cfg->read_timeout);
         if (c->in.end > c->in.start && c->inflight == 0) {
             c->out.start = c->out.end = 0;
             if (c->proto->reject(c, NULL, 408)) {

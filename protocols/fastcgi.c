@@ -7,8 +7,9 @@
  * its worker reads as wsgi.input. Workers answer with STDOUT records.
  *
  * Locks: fc->lock guards every request's body pipe (and the abort flag); fc->wlock
- * serializes writes to the socket, so records of different requests interleave whole
- * and never byte by byte. The loop writes its own small records (END_REQUEST of a
+ * serializes writes to the socket, so records of different requests (and a request's
+ * STDERR records, which any of the app's threads may send) interleave whole and never
+ * byte by byte. The loop writes its own small records (END_REQUEST of a
  * refused request, GET_VALUES_RESULT, UNKNOWN_TYPE) under wlock too. Both are
  * leaves: neither is held while taking the other, the GIL or a server lock.
  *
@@ -42,6 +43,11 @@
  * connection (flow control), and the level at which it reads again. */
 #define GW_FCGI_BODY_HIGH (256 * 1024)
 #define GW_FCGI_BODY_LOW  (64 * 1024)
+/* Content bytes of one FCGI_STDERR record: small enough for a front server's 16 KiB
+ * read buffer, see fcgi_send_stderr. */
+#define GW_FCGI_STDERR_CHUNK 8184
+/* FCGI_STDERR records gathered into one write. */
+#define GW_FCGI_STDERR_BATCH 16
 
 enum req_state { REQ_PARAMS, REQ_RUNNING };
 
@@ -62,7 +68,8 @@ struct fcgi_req {
     int body_eof;      /* the empty STDIN record arrived */
     int aborted;       /* FCGI_ABORT_REQUEST, or the connection died */
     int paused_conn;   /* this request's backlog paused the connection */
-    int finished;      /* its END_REQUEST is going out: the id is free again */
+    int finished;      /* its END_REQUEST is going out: the id is free again; set with
+                          an atomic store (send_stderr reads it under wlock only) */
     uint64_t body_in;  /* STDIN bytes accepted (at most CONTENT_LENGTH) */
     uint64_t body_out; /* bytes handed to the app */
 
@@ -308,6 +315,27 @@ static void abort_all(struct fcgi_conn *fc)
             stdin_end(fc, q, GW_ECLOSED);
 }
 
+/* Loop: nothing more will be read. After a clean half-close only the requests whose
+ * STDIN stream had not ended are cut short; the others still get their answers (the
+ * peer reads on) and the loop closes the connection once they are back. */
+static void fcgi_read_end(struct gw_conn *c, int clean)
+{
+    struct fcgi_conn *fc = c->proto_state;
+    if (!clean) {
+        abort_all(fc);
+        return;
+    }
+    for (struct fcgi_req *q = fc->reqs; q != NULL; q = q->next) {
+        if (q->state != REQ_RUNNING)
+            continue; /* PARAMS not ended: never dispatched, freed with the connection */
+        pthread_mutex_lock(&fc->lock);
+        int cut = !q->body_eof;
+        pthread_mutex_unlock(&fc->lock);
+        if (cut)
+            stdin_end(fc, q, GW_ECLOSED);
+    }
+}
+
 static int management(struct gw_conn *c, struct fcgi_conn *fc, struct gw_slice data)
 {
     unsigned char out[GW_FCGI_GET_VALUES_RESULT_MAX];
@@ -399,9 +427,20 @@ static int on_event(struct gw_conn *c, struct fcgi_conn *fc, int ev, struct gw_s
     }
 }
 
+/* Loop: 1 when a request has begun whose PARAMS stream has not ended (a request head
+ * still being read: the head's --read-timeout applies to the connection). */
+static int heads_pending(const struct fcgi_conn *fc)
+{
+    for (const struct fcgi_req *q = fc->reqs; q != NULL; q = q->next)
+        if (q->state == REQ_PARAMS)
+            return 1;
+    return 0;
+}
+
 static enum gw_parse_result fcgi_parse(struct gw_conn *c, struct gw_request **out)
 {
     struct fcgi_conn *fc = c->proto_state;
+    char peer[64];
     if (gw_conn_broken(c)) { /* the peer went away: fail the requests' reads */
         abort_all(fc);
         return GW_PARSE_CLOSE;
@@ -415,8 +454,8 @@ static enum gw_parse_result fcgi_parse(struct gw_conn *c, struct gw_request **ou
             gw_fcgi_parse(&fc->p, c->in.data + c->in.start, c->in.end - c->in.start, &used, &data);
         c->in.start += used;
         if (ev < 0) {
-            gw_log(GW_LOG_WARNING, "%s: fastcgi: %s; closing the connection", c->listener->spec,
-                   fc->p.why ? fc->p.why : "protocol error");
+            gw_log(GW_LOG_WARNING, "%s: %s: fastcgi: %s; closing the connection", c->listener->spec,
+                   gw_conn_peer(c, peer, sizeof(peer)), fc->p.why ? fc->p.why : "protocol error");
             abort_all(fc);
             return GW_PARSE_CLOSE;
         }
@@ -424,8 +463,8 @@ static enum gw_parse_result fcgi_parse(struct gw_conn *c, struct gw_request **ou
             break;
         int rc = on_event(c, fc, ev, data, out);
         if (rc < 0) {
-            gw_log(GW_LOG_WARNING, "%s: fastcgi: %s; closing the connection", c->listener->spec,
-                   gw_strerror(rc));
+            gw_log(GW_LOG_WARNING, "%s: %s: fastcgi: %s; closing the connection", c->listener->spec,
+                   gw_conn_peer(c, peer, sizeof(peer)), gw_strerror(rc));
             abort_all(fc);
             return GW_PARSE_CLOSE;
         }
@@ -435,6 +474,8 @@ static enum gw_parse_result fcgi_parse(struct gw_conn *c, struct gw_request **ou
     /* Whole-record types need room for a full record. */
     if (gw_conn_reserve(c, GW_FCGI_WHOLE_MAX) != 0)
         return GW_PARSE_CLOSE;
+    c->at_rest =
+        c->in.start == c->in.end && gw_fcgi_parser_between_records(&fc->p) && !heads_pending(fc);
     return GW_PARSE_MORE;
 }
 
@@ -589,6 +630,58 @@ static int send_stdout(struct gw_request *r, const struct iovec *iov, int iovcnt
     return 0;
 }
 
+/* Any of the app's threads, while r is alive (gateway/request.h): the app's error text
+ * as FCGI_STDERR records, one per line as PHP-FPM sends them (Apache and HAProxy log
+ * each record as one entry), a batch of them per write under the write lock like
+ * STDOUT's. Never after END_REQUEST: whoever ends the response sets finished before
+ * it takes wlock to write END_REQUEST, so records that find it clear under wlock go
+ * first.
+ *
+ * Each record carries at most GW_FCGI_STDERR_CHUNK bytes and is padded to a multiple
+ * of 8 with 1 to 8 bytes (the spec recommends 8-byte records; 0 padding is never
+ * used). HAProxy before its fix "mux-fcgi: Don't swap trash and dbuf when handling
+ * STDERR records" (2023; Debian 12 ships 2.6.12 without it) corrupts its memory and
+ * crashes when a STDERR record's content is all its read buffer holds, and writes
+ * past its log buffer for a record of 16 KiB or more: with a whole record of at most
+ * 8 KiB buffered, the padding behind the content keeps it on its copying path. */
+static int fcgi_send_stderr(struct gw_request *r, const char *p, size_t n)
+{
+    static const char pad[8];
+    struct fcgi_req *q = r->proto_data;
+    struct gw_conn *c = r->conn;
+    struct fcgi_conn *fc = c->proto_state;
+    unsigned char hdr[GW_FCGI_STDERR_BATCH][FCGI_HEADER_LEN];
+    struct iovec v[3 * GW_FCGI_STDERR_BATCH];
+    int rc = 0;
+    if (!c->srv->cfg->fastcgi_stderr)
+        return 0;
+    while (n > 0 && rc == 0) {
+        int nv = 0;
+        for (int i = 0; i < GW_FCGI_STDERR_BATCH && n > 0; i++) {
+            size_t k = n < GW_FCGI_STDERR_CHUNK ? n : GW_FCGI_STDERR_CHUNK;
+            const char *nl = memchr(p, '\n', k);
+            if (nl != NULL)
+                k = (size_t)(nl - p) + 1;
+            uint8_t padding = (uint8_t)(8 - k % 8);
+            gw_fcgi_header_write(hdr[i], FCGI_STDERR, q->id, (uint16_t)k, padding);
+            v[nv++] = (struct iovec){hdr[i], FCGI_HEADER_LEN};
+            v[nv++] = (struct iovec){(char *)p, k};
+            v[nv++] = (struct iovec){(char *)pad, padding};
+            p += k;
+            n -= k;
+        }
+        if (is_aborted(q))
+            return GW_EABORTED; /* F15: nothing more for an aborted request */
+        pthread_mutex_lock(&fc->wlock);
+        if (__atomic_load_n(&q->finished, __ATOMIC_ACQUIRE))
+            rc = GW_ECLOSED;
+        else
+            rc = gw_conn_writev(c, v, nv);
+        pthread_mutex_unlock(&fc->wlock);
+    }
+    return rc;
+}
+
 static int flush_head(struct gw_request *r)
 {
     struct fcgi_req *q = r->proto_data;
@@ -669,7 +762,8 @@ static int fcgi_finish(struct gw_request *r, int ok)
     struct gw_conn *c = r->conn;
     struct fcgi_conn *fc = c->proto_state;
     pthread_mutex_lock(&fc->lock);
-    q->finished = 1; /* before END_REQUEST: the peer may reuse the id right after */
+    /* before END_REQUEST: the peer may reuse the id right after */
+    __atomic_store_n(&q->finished, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&fc->lock);
     if (gw_conn_broken(c))
         return 0;
@@ -710,7 +804,8 @@ static int fcgi_timeout(struct gw_request *r)
     struct fcgi_req *q = r->proto_data;
     struct fcgi_conn *fc = r->conn->proto_state;
     pthread_mutex_lock(&fc->lock);
-    q->finished = 1; /* before END_REQUEST: the peer may reuse the id right after */
+    /* before END_REQUEST: the peer may reuse the id right after */
+    __atomic_store_n(&q->finished, 1, __ATOMIC_RELEASE);
     if (!q->aborted)
         q->aborted = GW_ETIMEDOUT; /* its STDIN is dropped from now on */
     int resume = q->paused_conn;   /* its unread body must not stall the others */
@@ -729,6 +824,7 @@ const struct gw_protocol gw_fastcgi_protocol = {
     .conn_open = fcgi_conn_open,   /* parser and locks */
     .conn_close = fcgi_conn_close, /* frees requests that never ran */
     .parse = fcgi_parse,           /* loop: records, PARAMS, STDIN into pipes */
+    .read_end = fcgi_read_end,     /* loop: EOF cuts the requests with input pending */
     .reject = fcgi_reject,         /* loop: FCGI_OVERLOADED, the connection goes on */
     .done = fcgi_done,             /* loop: frees a finished request */
     .read_body = fcgi_read_body,   /* worker: from the STDIN pipe */
@@ -737,4 +833,6 @@ const struct gw_protocol gw_fastcgi_protocol = {
     .send_file = fcgi_send_file,   /* worker: the file through STDOUT records */
     .finish = fcgi_finish,         /* worker: empty STDOUT + END_REQUEST */
     .timeout = fcgi_timeout,       /* watchdog: Status 504 + END_REQUEST */
+    /* the app's threads: wsgi.errors as FCGI_STDERR (--fastcgi-stderr) */
+    .send_stderr = fcgi_send_stderr,
 };

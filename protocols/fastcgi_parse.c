@@ -127,6 +127,11 @@ int gw_fcgi_parse(struct gw_fcgi_parser *p, const char *in, size_t len, size_t *
     }
 }
 
+int gw_fcgi_parser_between_records(const struct gw_fcgi_parser *p)
+{
+    return p->state == S_HEADER && p->err == 0;
+}
+
 /* ------------------------------------------------------------ pair decoder */
 
 void gw_fcgi_params_init(struct gw_fcgi_params *d, char *arena, size_t cap, struct gw_field *fields,

@@ -95,6 +95,11 @@ enum {
 int gw_fcgi_parse(struct gw_fcgi_parser *p, const char *in, size_t len, size_t *consumed,
                   struct gw_slice *data);
 
+/* 1 when p is between records: no record header consumed whose content or padding is
+ * still to come, and no sticky error. Bytes of a header that gw_fcgi_parse left
+ * unconsumed are the caller's to check (they are still in its buffer). */
+int gw_fcgi_parser_between_records(const struct gw_fcgi_parser *p);
+
 /* ------------------------------------------------------------ name-value pairs */
 
 /*

@@ -5,15 +5,21 @@
  * Lines: text is encoded as UTF-8 (backslashreplace, so nothing is lost or refused)
  * and written with gw_log_raw one or more complete lines at a time, so lines of
  * different threads never interleave. A partial line waits in the object until its
- * newline arrives, the request ends (gw_py_errors_flush adds the newline) or it grows
+ * newline arrives, the request ends (gw_py_errors_expire adds the newline) or it grows
  * past GW_PY_ERRORS_MAXLINE. flush() writes nothing by itself for that reason.
  *
- * Scope: unlike wsgi.input the object does not point into the request, so it stays
- * usable after the request ended (an app may keep it in a logging handler); what it
- * still holds is written when it is freed.
+ * The front server: while its request runs, the same complete lines also go to
+ * gw_request_send_stderr (FastCGI with --fastcgi-stderr: FCGI_STDERR records), with
+ * the GIL released. gw_py_errors_expire ends that when the request ends: the pending
+ * partial line goes out first, r is cleared, and a send in progress in another thread
+ * (busy) is waited for, so nothing reaches the request after gw_request_finish.
  *
- * Threads: the pending bytes are touched only with the GIL held; the write to the log
- * happens with the GIL released, from a copy.
+ * Scope: the object stays usable after the request ended (an app may keep it in a
+ * logging handler): its lines then go to the error log only, and what it still holds
+ * is written when it is freed.
+ *
+ * Threads: the pending bytes, r and busy are touched only with the GIL held; the
+ * writes to the log and the front server happen with the GIL released, from a copy.
  */
 #include "python/py_internal.h"
 
@@ -27,11 +33,29 @@ struct py_errors {
     PyObject_HEAD
     char *pend; /* partial line, not NUL-terminated */
     size_t plen, pcap;
+    struct gw_request *r; /* its request while it runs, NULL after (or none) */
+    int busy;             /* sends to r in progress with the GIL released */
 };
 
-/* Writes a then b (then "\n" if nl) in one gw_log_raw, GIL released. 0, or -1 with
- * MemoryError. */
-static int emit(const char *a, size_t alen, const char *b, size_t blen, int nl)
+/* GIL released: the lines to the error log, and to the front server while the
+ * request runs (r not NULL; e->busy keeps it alive meanwhile). */
+static void out(struct py_errors *e, const char *p, size_t n)
+{
+    struct gw_request *r = e->r;
+
+    if (r != NULL)
+        e->busy++;
+    Py_BEGIN_ALLOW_THREADS
+    gw_log_raw(p, n);
+    if (r != NULL)
+        gw_request_send_stderr(r, p, n); /* a failure: the error log has the lines */
+    Py_END_ALLOW_THREADS
+    if (r != NULL)
+        e->busy--;
+}
+
+/* Writes a then b (then "\n" if nl) in one piece (out()). 0, or -1 with MemoryError. */
+static int emit(struct py_errors *e, const char *a, size_t alen, const char *b, size_t blen, int nl)
 {
     size_t n = alen + blen + (nl ? 1 : 0);
     char *buf;
@@ -39,9 +63,7 @@ static int emit(const char *a, size_t alen, const char *b, size_t blen, int nl)
     if (n == 0)
         return 0;
     if (alen == 0 && !nl) { /* b is the caller's, alive across the call: no copy */
-        Py_BEGIN_ALLOW_THREADS
-        gw_log_raw(b, blen);
-        Py_END_ALLOW_THREADS
+        out(e, b, blen);
         return 0;
     }
     buf = PyMem_Malloc(n);
@@ -55,9 +77,7 @@ static int emit(const char *a, size_t alen, const char *b, size_t blen, int nl)
         memcpy(buf + alen, b, blen);
     if (nl)
         buf[n - 1] = '\n';
-    Py_BEGIN_ALLOW_THREADS
-    gw_log_raw(buf, n);
-    Py_END_ALLOW_THREADS
+    out(e, buf, n);
     PyMem_Free(buf);
     return 0;
 }
@@ -95,7 +115,7 @@ static int flush_partial(struct py_errors *e)
     /* Detach first: emit() releases the GIL and another thread may write meanwhile. */
     e->pend = NULL;
     e->plen = e->pcap = 0;
-    rc = emit(p, n, NULL, 0, 1);
+    rc = emit(e, p, n, NULL, 0, 1);
     PyMem_Free(p);
     return rc;
 }
@@ -127,7 +147,7 @@ static int write_bytes(struct py_errors *e, const char *p, size_t n)
             PyMem_Free(pend);
             return -1;
         }
-        rc = emit(pend, plen, p, head, 0);
+        rc = emit(e, pend, plen, p, head, 0);
         PyMem_Free(pend);
         return rc;
     }
@@ -233,18 +253,24 @@ void gw_py_errors_fini(void)
     Py_CLEAR(gw_py_g.errors_type);
 }
 
-PyObject *gw_py_errors_new(void)
+PyObject *gw_py_errors_new(struct gw_request *r)
 {
     PyTypeObject *tp = gw_py_g.errors_type;
     PyObject *e = tp->tp_alloc(tp, 0);
 
-    if (e != NULL)
+    if (e != NULL) {
+        ((struct py_errors *)e)->r = r;
         gw_py_g.live++;
+    }
     return e;
 }
 
-void gw_py_errors_flush(PyObject *errors)
+void gw_py_errors_expire(PyObject *errors)
 {
-    if (flush_partial((struct py_errors *)errors) < 0)
+    struct py_errors *e = (struct py_errors *)errors;
+
+    if (flush_partial(e) < 0)
         PyErr_Clear();
+    e->r = NULL;
+    gw_py_wait_idle(&e->busy);
 }

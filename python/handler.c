@@ -280,7 +280,7 @@ int gw_py_handle(void *tctx, struct gw_request *r)
     r->t_app = gw_py_now_ns();
 
     input = gw_py_input_new(r);
-    errors = input ? gw_py_errors_new() : NULL;
+    errors = input ? gw_py_errors_new(r) : NULL;
     env = errors ? gw_py_environ_build(r, input, errors) : NULL;
     sr = env ? gw_py_start_response_new(&q) : NULL;
     if (sr == NULL) {
@@ -314,7 +314,7 @@ done:
     if (input != NULL)
         gw_py_input_expire(input);
     if (errors != NULL)
-        gw_py_errors_flush(errors);
+        gw_py_errors_expire(errors);
     Py_XDECREF(result);
     Py_XDECREF(sr);
     Py_XDECREF(env);

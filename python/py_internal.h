@@ -118,12 +118,14 @@ PyObject *gw_py_input_new(struct gw_request *r);
  * progress in another thread to come back first. */
 void gw_py_input_expire(PyObject *input);
 
-/* errors.c: the wsgi.errors type. */
+/* errors.c: the wsgi.errors type. new: r's lines also go to gw_request_send_stderr
+ * until _expire (r may be NULL: the error log only). */
 int gw_py_errors_init(void);
 void gw_py_errors_fini(void);
-PyObject *gw_py_errors_new(void);
-/* Writes a pending partial line (with a newline added). */
-void gw_py_errors_flush(PyObject *errors);
+PyObject *gw_py_errors_new(struct gw_request *r);
+/* Ends the object's request: writes a pending partial line (with a newline added),
+ * then nothing more goes to r; waits for a send of another thread to come back. */
+void gw_py_errors_expire(PyObject *errors);
 
 /* response.c: start_response, write() and the sending of the head and body. */
 int gw_py_response_init(void);

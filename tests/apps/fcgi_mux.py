@@ -7,7 +7,10 @@ serves them all: dispatch on the first PATH_INFO segment that names a route to t
   /slow/...    it_slow (sleeps ?t= seconds)
   /big/...     ?size= bytes (default 5,000,000) of a known pattern, in 64 KiB yields
   /raise/...   raises before start_response (the server answers 500)
-  /stderr/...  writes ?msg= to wsgi.errors, answers "logged"
+  /stderr/...  writes "fcgi_mux stderr MSG" to wsgi.errors (MSG: ?msg= repeated ?repeat=
+               times), answers "logged"; ?after=S: a thread writes "fcgi_mux late MSG"
+               S seconds later (after the response); ?sleep=S: sleeps before answering,
+               and when interrupted (--timeout) writes "fcgi_mux interrupted MSG"
   /closing/... streams ?n= chunks of ?size= bytes every ?delay= s from an iterable
                whose close() creates the file ?closed=PATH (FCGI_ABORT_REQUEST
                must still run close()); ?started=PATH is created on entry
@@ -16,6 +19,7 @@ serves them all: dispatch on the first PATH_INFO segment that names a route to t
 Every other route is wrapped in wsgiref.validate (the per-feature apps already are).
 """
 import os
+import threading
 import time
 from urllib.parse import parse_qs
 from wsgiref.validate import validator
@@ -54,9 +58,24 @@ def _raise(environ, start_response):
 
 
 def _stderr(environ, start_response):
-    msg = parse_qs(environ.get("QUERY_STRING", "")).get("msg", ["hello"])[0]
-    environ["wsgi.errors"].write("fcgi_mux stderr %s\n" % msg)
-    environ["wsgi.errors"].flush()
+    qs = parse_qs(environ.get("QUERY_STRING", ""))
+    msg = qs.get("msg", ["hello"])[0] * int(qs.get("repeat", ["1"])[0])
+    err = environ["wsgi.errors"]
+    err.write("fcgi_mux stderr %s\n" % msg)
+    err.flush()
+    if "after" in qs:
+        def late():
+            time.sleep(float(qs["after"][0]))
+            err.write("fcgi_mux late %s\n" % msg)
+        threading.Thread(target=late, daemon=True).start()
+    if "sleep" in qs:
+        end = time.monotonic() + float(qs["sleep"][0])
+        try:
+            while time.monotonic() < end:
+                time.sleep(0.02)  # --timeout's exception comes between two sleeps
+        except Exception:
+            err.write("fcgi_mux interrupted %s\n" % msg)
+            raise
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "6")])
     return [b"logged"]
 

@@ -390,6 +390,25 @@ def errors_app(environ, start_response):
     return _ok(start_response, b"logged")
 
 
+def errors_thread(environ, start_response):
+    """wsgi.errors from another thread: a write still being sent when the request ends
+    (the end waits for it), then one after the end (the error log only)."""
+    import threading
+    import time
+    err = environ["wsgi.errors"]
+    err.write("in request\n")
+    started = threading.Event()
+
+    def later():
+        started.set()
+        err.write("from thread\n")
+        err.write("after the end\n")
+    threading.Thread(target=later).start()
+    started.wait()
+    time.sleep(0.1)  # the thread is in its first write's send now
+    return _ok(start_response, b"ok")
+
+
 def blocks(environ, start_response):
     """sys.getallocatedblocks() after a full collection, for the leak check."""
     import gc

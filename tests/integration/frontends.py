@@ -215,6 +215,18 @@ class FrontServer:
                 out.append("--- %s/%s\n%s" % (self.name, name, data.decode("utf-8", "replace")))
         return "\n".join(out)
 
+    def log_text(self):
+        """Everything the front server has logged so far (its *.log files), as text."""
+        out = []
+        for name in sorted(os.listdir(self.dir)) if os.path.isdir(self.dir) else ():
+            if name.endswith(".log"):
+                try:
+                    with open(os.path.join(self.dir, name), "rb") as f:
+                        out.append(f.read().decode("utf-8", "replace"))
+                except OSError:
+                    pass
+        return "\n".join(out)
+
     def __repr__(self):
         return "<%s :%s -> %r>" % (self.name, self.port, self.backend)
 
@@ -594,9 +606,10 @@ def front_fixtures(protocol, fronts, variants, wsgate_args, factory_name, front_
 
 
 # front_factory(name, backend) -> a started FrontServer; front: one wsgate (fcgi_mux,
-# --script-name /app, --fastcgi TCP or unix) and one front server, for every variant.
+# --script-name /app, --fastcgi-stderr, --fastcgi TCP or unix) and one front server,
+# for every variant.
 front_factory, front = front_fixtures(FASTCGI, FRONTS, VARIANTS,
-                                      ("fcgi_mux", "--script-name", "/app"),
+                                      ("fcgi_mux", "--script-name", "/app", "--fastcgi-stderr"),
                                       "front_factory", "front")
 
 

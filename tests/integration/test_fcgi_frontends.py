@@ -23,7 +23,7 @@ import pytest
 from frontends import VARIANT_IDS, VARIANTS, find_binary, require_fastcgi, start_fcgi_wsgate
 from frontends import big_expected, failure_context as _ctx, http_request
 from frontends import front, front_factory  # noqa: F401,F811 (fixtures)
-from wsgate_util import expected_stream, t
+from wsgate_util import expected_stream, t, wait_for
 
 
 # ---------------------------------------------------------------- through each front server
@@ -165,8 +165,22 @@ def test_8_concurrent_1s(front):
 
 
 def test_wsgi_errors_reaches_log(front):
-    st, hdrs, data = http_request(front, "GET", "/app/stderr/?msg=frontmark%d" % front.port)
+    """With --fastcgi-stderr (on for these servers) wsgi.errors lines reach the front
+    server's own log as FCGI_STDERR (nginx: "FastCGI sent in stderr", Apache: AH01071,
+    lighttpd: "FastCGI-stderr", HAProxy: log-stderr), and wsgate's error log too. A
+    40 KB line first: Debian 12's HAProxy 2.6.12 crashes on some STDERR records
+    (see fcgi_send_stderr), the later requests would fail."""
+    st, hdrs, data = http_request(front, "GET", "/app/stderr/?msg=long&repeat=10000")
     assert st == 200 and data == b"logged", _ctx(front, st, data)
+    mark = "frontmark%d" % front.port
+    st, hdrs, data = http_request(front, "GET", "/app/stderr/?msg=" + mark)
+    assert st == 200 and data == b"logged", _ctx(front, st, data)
+    try:  # the stderr text only: the access logs have the mark in the URL
+        wait_for(lambda: "fcgi_mux stderr " + mark in front.log_text(), t(5),
+                 what="the line in %s's log" % front.name)
+    except AssertionError as e:
+        raise AssertionError(_ctx(front, str(e)))
+    assert "fcgi_mux stderr " + mark in front.wsgate.error_text(), _ctx(front)
 
 
 # ---------------------------------------------------------------- without --script-name

@@ -954,6 +954,75 @@ def test_f28_params_cap(fsrv, tmp_path, shape):
     assert_serving(fsrv)
 
 
+# ---------------------------------------------------------------- idle kept connections
+
+def test_idle_kept_connection_closed_by_keep_alive_silently(fsrv_factory):
+    """An FCGI_KEEP_CONN connection idle between requests (nginx, Apache and HAProxy
+    keep them pooled) is closed by --keep-alive without a log line, like an HTTP one
+    (issue 11, item 5); a connection holding a partial record still gets --read-timeout
+    and its info line, which on a unix socket names the peer process."""
+    srv = fsrv_factory("--keep-alive", "1", "--read-timeout", "3", unix=True)
+    with connect(srv) as idle, connect(srv) as partial:
+        r = idle.request(cgi_params("GET", "/probe/ka"), keep_conn=True)
+        check_clean_end(r)
+        t0 = time.monotonic()
+        partial.send(fc.begin(1) + fc.header(fc.PARAMS, 1, 100) + b"partial")
+        assert idle.closed_within(t(2.5)), "idle kept connection not closed by --keep-alive"
+        assert time.monotonic() - t0 >= 0.8, "closed before --keep-alive 1"
+        assert partial.closed_within(t(6)), "partial record not closed at --read-timeout"
+        assert time.monotonic() - t0 >= 2.8, "partial record closed before --read-timeout 3"
+    lines = [ln for ln in srv.error_text().splitlines() if "not complete within" in ln]
+    assert len(lines) == 1, lines  # the partial one only
+    assert "pid=%d," % os.getpid() in lines[0], lines
+
+
+# ---------------------------------------------------------------- the front server half-closes
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_half_close_after_complete_request_is_answered(fsrv, keep):
+    """A front server that shuts its write side once the request is complete (after
+    the empty STDIN record) still reads: the response and END_REQUEST come, then the
+    close (issue 11; uWSGI and libfcgi answer it too)."""
+    with connect(fsrv) as c:
+        c.send(fc.request_bytes(1, cgi_params("GET", "/slow/hc?t=0.3"), keep_conn=keep))
+        c.shutdown_write()
+        r = c.read_until_end(1, timeout=t(5))
+        check_clean_end(r)
+        assert r.status == 200 and r.json()["path"] == "/slow/hc", (r, logs(fsrv))
+        assert c.closed_within(t(3)), "not closed after the last answer"
+
+
+def test_half_close_mid_body_aborts_only_that_request(fsrv, tmp_path):
+    """Three requests on one connection, then EOF: the two whose STDIN had ended are
+    answered; the one whose body was cut still fails (wsgi.input raises) and gets no
+    200; then the connection is closed."""
+    started, report = mark_path(tmp_path, "started"), mark_path(tmp_path, "report")
+    cut = cgi_params("POST", "/echo/cut?mode=readn&n=100&started=%s&report=%s"
+                     % (started, report), body=b"x" * 100000)
+    with connect(fsrv) as c:
+        c.send(fc.request_bytes(1, cgi_params("GET", "/slow/one?t=0.5"), keep_conn=True)
+               + fc.request_bytes(2, cgi_params("POST", "/echo/two?mode=readn&n=2",
+                                                body=b"hello"), body=b"hello", keep_conn=True)
+               + fc.begin(3, keep_conn=True) + fc.params(3, cut)
+               + fc.record(fc.STDIN, 3, b"x" * 1000))
+        wait_for(lambda: os.path.exists(started), t(5), what="the app to start")
+        c.shutdown_write()
+        r1, r2 = c.read_all([1, 2], timeout=t(5))
+        for r in (r1, r2):
+            check_clean_end(r)
+            assert r.status == 200, (r, logs(fsrv))
+        assert r1.json()["path"] == "/slow/one"
+        assert r2.json()["body"] == "hello"
+        assert c.closed_within(t(5)), "not closed after the answers"
+        r3 = c.results.get(3)
+        assert r3 is None or not r3.stdout or r3.status != 200, r3
+    wait_for(lambda: os.path.exists(report) and os.path.getsize(report), t(5),
+             what="the app's report")
+    with open(report) as f:
+        assert "error" in json.load(f)
+    assert_serving(fsrv)
+
+
 def test_bad_record_closes_only_its_connection(fsrv):
     """A request in flight on another connection carries on while a bad record closes
     its own connection."""
@@ -983,6 +1052,73 @@ def test_end_request_app_status_and_stderr(fsrv):
     check_clean_end(r)
     assert r.body == b"logged"
     assert r.app_status == 0
+    # without --fastcgi-stderr wsgi.errors goes to wsgate's error log only
+    assert [rec for rec in r.records if rec.type == fc.STDERR] == [], r.records
+    wait_for(lambda: "fcgi_mux stderr rawmark" in fsrv.error_text(), t(5), what="the log line")
+
+
+# ---------------------------------------------------------------- --fastcgi-stderr
+
+@pytest.fixture(scope="module")
+def fsrv_stderr(wsgate_module):
+    """wsgate (fcgi_mux) with --fastcgi-stderr, and --timeout for the 504 case."""
+    require_fastcgi()
+    return start_fcgi_wsgate(wsgate_module, "fcgi_mux", "--fastcgi-stderr", "--timeout", "1")
+
+
+def stderr_records(r):
+    return [rec for rec in r.records if rec.type == fc.STDERR]
+
+
+def test_fastcgi_stderr_records(fsrv_stderr):
+    """wsgi.errors lines go out as FCGI_STDERR records of their request, before its
+    END_REQUEST (FcgiConn refuses any record after it), in records of at most 65535
+    bytes; and still to wsgate's error log."""
+    with connect(fsrv_stderr) as c:
+        r = c.request(cgi_params("GET", "/stderr/?msg=rawmark"), rid=1, keep_conn=True)
+        check_clean_end(r)
+        assert r.body == b"logged"
+        assert r.stderr == b"fcgi_mux stderr rawmark\n", r
+        assert stderr_records(r) and r.records.index(stderr_records(r)[-1]) < len(r.records) - 1
+        # one record per line, as PHP-FPM sends them (Apache and HAProxy log records)
+        r = c.request(cgi_params("GET", "/stderr/?msg=two%0Alines"), rid=3, keep_conn=True)
+        check_clean_end(r)
+        assert [rec.content for rec in stderr_records(r)] == [b"fcgi_mux stderr two\n",
+                                                              b"lines\n"], r.records
+        n = 150000
+        r = c.request(cgi_params("GET", "/stderr/?msg=y&repeat=%d" % n), rid=2, keep_conn=True)
+        check_clean_end(r)
+        assert r.stderr == b"fcgi_mux stderr " + b"y" * n + b"\n", len(r.stderr)
+        sizes = [rec.clen for rec in stderr_records(r)]
+        assert len(sizes) >= 3 and max(sizes) <= 65535 and min(sizes) > 0, sizes
+        # padded to 8 with 1..8 bytes, at most 8 KiB each: what keeps Debian 12's
+        # HAProxy 2.6.12 from crashing on them (protocols/fastcgi.c, fcgi_send_stderr)
+        for rec in stderr_records(r):
+            assert rec.clen <= 8192 and 1 <= rec.padding <= 8, rec
+            assert (rec.clen + rec.padding) % 8 == 0, rec
+    wait_for(lambda: "fcgi_mux stderr rawmark" in fsrv_stderr.error_text(), t(5),
+             what="the line in wsgate's error log")
+
+
+def test_fastcgi_stderr_never_after_the_request_ended(fsrv_stderr):
+    """A thread of the app that writes wsgi.errors after the response, and an app
+    that writes it after --timeout's 504 ended the request: those lines reach wsgate's
+    error log only, no STDERR record follows END_REQUEST on the kept connection."""
+    with connect(fsrv_stderr) as c:
+        r = c.request(cgi_params("GET", "/stderr/?msg=m1&after=0.2"), rid=1, keep_conn=True)
+        check_clean_end(r)
+        assert r.stderr == b"fcgi_mux stderr m1\n", r
+        r = c.request(cgi_params("GET", "/stderr/?msg=m2&sleep=3"), rid=2, keep_conn=True)
+        assert r.status == 504 and r.ended, r
+        assert r.stderr == b"fcgi_mux stderr m2\n", r
+        wait_for(lambda: "fcgi_mux late m1" in fsrv_stderr.error_text(), t(5),
+                 what="the late line in the log")
+        wait_for(lambda: "fcgi_mux interrupted m2" in fsrv_stderr.error_text(), t(5),
+                 what="the interrupted app's line in the log")
+        assert c.still_open(t(0.3)), "connection closed"  # raises on any record
+        r = c.request(cgi_params("GET", "/stderr/?msg=m3"), rid=3, keep_conn=True)
+        assert r.stderr == b"fcgi_mux stderr m3\n", r
+    assert set(c.results) == {1, 2, 3}
 
 
 def test_advertised_max_reqs_fit_on_one_connection(fsrv):

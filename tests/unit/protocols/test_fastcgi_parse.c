@@ -464,6 +464,51 @@ Test(fcgi_parse, f23_many_tiny_records)
     free(raw);
 }
 
+/* Between records only after a record's END (the loop's keep-alive depends on it):
+ * never while a header's content or padding is due, never after an error. */
+Test(fcgi_parse, between_records)
+{
+    char raw[2 * FCGI_HEADER_LEN + 3 + 2];
+    size_t n = 0;
+    put_header(raw, &n, FCGI_STDIN, 1, 3, 2);
+    memcpy(raw + n, "abc\0\0", 5);
+    n += 5;
+    put_header(raw, &n, FCGI_STDIN, 1, 0, 0);
+    struct gw_fcgi_parser p;
+    gw_fcgi_parser_init(&p);
+    cr_assert(gw_fcgi_parser_between_records(&p));
+    /* fed one byte at a time */
+    size_t off = 0, avail = 0, ends = 0;
+    int between = 1; /* what the events say: 0 from HEADER to END */
+    for (;;) {
+        size_t used;
+        struct gw_slice d;
+        int rc = gw_fcgi_parse(&p, raw + off, avail - off, &used, &d);
+        cr_assert(rc >= 0);
+        off += used;
+        if (rc == GW_FCGI_HEADER)
+            between = 0;
+        if (rc == GW_FCGI_END) {
+            between = 1;
+            ends++;
+        }
+        cr_expect_eq(gw_fcgi_parser_between_records(&p), between, "event %d at %zu", rc, off);
+        if (rc == GW_FCGI_MORE && used == 0) {
+            if (avail == n)
+                break;
+            avail++;
+        }
+    }
+    cr_assert_eq(ends, 2);
+    cr_assert(gw_fcgi_parser_between_records(&p));
+    /* a sticky error is never "between records" */
+    char bad[FCGI_HEADER_LEN] = {2};
+    size_t used;
+    struct gw_slice d;
+    cr_assert(gw_fcgi_parse(&p, bad, sizeof(bad), &used, &d) < 0);
+    cr_assert_not(gw_fcgi_parser_between_records(&p));
+}
+
 /* F28: 1 MiB of PARAMS is refused at the budget, nothing stored past it. */
 Test(fcgi_params, f28_one_mib_refused_at_the_cap)
 {

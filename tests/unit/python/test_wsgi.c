@@ -68,6 +68,12 @@ struct fake {
     int fail_body_at;  /* send_body call index (1-based) that fails, 0: none */
     int read_delay_ms; /* each gw_request_read sleeps this long first */
     off_t file_off;
+    /* gw_request_send_stderr, under log_lock (the app's threads may call it) */
+    char err[4096];
+    size_t err_len;
+    int err_delay_ms; /* each call sleeps this long first */
+    int err_late;     /* a call ended after handle() returned */
+    int handled;      /* handle() has returned */
 };
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -206,6 +212,24 @@ int gw_request_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
     return n < 0 ? GW_EIO : 0;
 }
 
+int gw_request_send_stderr(struct gw_request *r, const char *p, size_t n)
+{
+    struct fake *f = r->proto_data;
+
+    if (f->err_delay_ms)
+        usleep((useconds_t)f->err_delay_ms * 1000);
+    pthread_mutex_lock(&log_lock);
+    if (f->handled)
+        f->err_late = 1;
+    if (n > sizeof(f->err) - 1 - f->err_len)
+        n = sizeof(f->err) - 1 - f->err_len;
+    memcpy(f->err + f->err_len, p, n);
+    f->err_len += n;
+    f->err[f->err_len] = '\0';
+    pthread_mutex_unlock(&log_lock);
+    return 0;
+}
+
 int gw_request_client_gone(const struct gw_request *r)
 {
     return ((struct fake *)r->proto_data)->fail_body_at != 0;
@@ -293,8 +317,12 @@ static void *worker(void *arg)
     void *t = app.thread_start(app.ctx);
 
     cr_assert_not_null(t);
-    for (; *qs != NULL; qs++)
+    for (; *qs != NULL; qs++) {
         (*qs)->ok = app.handle(t, &(*qs)->r);
+        pthread_mutex_lock(&log_lock);
+        (*qs)->f.handled = 1;
+        pthread_mutex_unlock(&log_lock);
+    }
     app.thread_stop(t);
     return NULL;
 }
@@ -830,6 +858,31 @@ Test(errors, lines)
     cr_assert(log_has("line one\npartial two\nthree\n"), "%s", logbuf);
     cr_assert(log_has("unterminatedcaf\xc3\xa9 \\udcff\n"), "%s", logbuf);
     cr_assert_leq(raw_writes - before, 4);
+    /* the request's error stream (FCGI_STDERR) gets the same lines */
+    cr_assert_str_eq(q->f.err, "line one\npartial two\nthree\nunterminatedcaf\xc3\xa9 \\udcff\n");
+    req_free(q);
+    stop();
+}
+
+/* A write of another thread still being sent when the request ends: the end waits for
+ * it; a write after the end reaches the error log only. */
+Test(errors, other_thread_and_after_the_end)
+{
+    struct req *q = calloc(1, sizeof(*q));
+
+    cr_assert_not_null(q);
+    start("pyunit_apps:errors_thread");
+    req_init(q, "GET", "/", NULL);
+    q->f.err_delay_ms = 200;
+    run(q);
+    cr_assert_str_eq(q->f.out, "ok");
+    for (int i = 0; i < 500 && !log_has("after the end\n"); i++)
+        usleep(10000);
+    cr_assert(log_has("in request\nfrom thread\nafter the end\n"), "%s", logbuf);
+    pthread_mutex_lock(&log_lock);
+    cr_expect_str_eq(q->f.err, "in request\nfrom thread\n");
+    cr_expect_eq(q->f.err_late, 0, "a send to the request ended after it");
+    pthread_mutex_unlock(&log_lock);
     req_free(q);
     stop();
 }
