@@ -15,7 +15,6 @@
 #include "gateway/conn.h"
 #include "gateway/protocol.h"
 #include "gateway/request.h"
-#include "gateway/server.h"
 #include "gateway/stats.h"
 #include "gateway/util.h"
 
@@ -23,7 +22,7 @@ int gw_carry_possible(const struct gw_request *r)
 {
     const struct gw_conn *c = r->conn;
     return r->keep && !c->proto->multiplexed && c->proto->parse != NULL && !gw_conn_broken(c) &&
-           !gw_server_draining(c->srv);
+           !gw_conn_draining(c);
 }
 
 int gw_carry_buffered(const struct gw_request *r)

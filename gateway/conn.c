@@ -15,9 +15,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "gateway/config.h"
 #include "gateway/errors.h"
 #include "gateway/protocol.h"
-#include "gateway/server.h"
 
 #define GW_BUF_MIN 4096
 
@@ -128,7 +128,7 @@ ssize_t gw_conn_recv(struct gw_conn *c, char *buf, size_t len)
             gw_conn_set_broken(c);
             return GW_ECLOSED;
         }
-        int rc = retry_or_fail(c, POLLIN, c->srv->cfg->read_timeout);
+        int rc = retry_or_fail(c, POLLIN, c->cfg->read_timeout);
         if (rc != 0)
             return rc;
     }
@@ -159,7 +159,7 @@ int gw_conn_writev(struct gw_conn *c, const struct iovec *iov, int iovcnt)
             struct msghdr msg = {.msg_iov = v, .msg_iovlen = (size_t)left};
             ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
             if (n < 0) {
-                int rc = retry_or_fail(c, POLLOUT, c->srv->cfg->send_timeout);
+                int rc = retry_or_fail(c, POLLOUT, c->cfg->send_timeout);
                 if (rc != 0)
                     return rc;
                 continue;
@@ -192,7 +192,7 @@ int gw_conn_sendfile(struct gw_conn *c, int fd, off_t offset, size_t len, size_t
         if (n < 0) {
             if ((errno == EINVAL || errno == ENOSYS) && *sent == 0)
                 return GW_EIO; /* not sendfile-able: the caller copies instead */
-            int rc = retry_or_fail(c, POLLOUT, c->srv->cfg->send_timeout);
+            int rc = retry_or_fail(c, POLLOUT, c->cfg->send_timeout);
             if (rc != 0)
                 return rc;
             continue;

@@ -18,10 +18,23 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+struct gw_config;
+struct gw_conn;
 struct gw_listener;
 struct gw_protocol;
 struct gw_request;
 struct gw_server;
+
+/* What the connections of one server share of it (gateway/server.c fills one per
+ * server): the front-ends and the workers reach the loop only through this, never
+ * through the server itself. */
+struct gw_conn_host {
+    int draining; /* atomic: 1 once a graceful stop began (use gw_conn_draining) */
+    /* Any thread that owns one of c's requests: asks the loop to read the paused
+     * connection c again (a multiplexed front-end's flow control). Thread-safe;
+     * coalesces. c must stay alive until then. */
+    void (*resume)(struct gw_conn *c);
+};
 
 struct gw_buf {
     char *data;
@@ -45,7 +58,9 @@ struct gw_conn {
     enum gw_conn_state state;
     const struct gw_protocol *proto;
     const struct gw_listener *listener;
-    struct gw_server *srv;
+    const struct gw_config *cfg; /* the server's, read-only */
+    struct gw_conn_host *host;
+    struct gw_server *srv; /* the loop's own (gateway/server.c only) */
     void *proto_state;
 
     struct gw_buf in;
@@ -92,6 +107,19 @@ static inline int gw_conn_broken(const struct gw_conn *c)
 static inline void gw_conn_set_broken(struct gw_conn *c)
 {
     __atomic_store_n(&c->broken, 1, __ATOMIC_RELAXED);
+}
+
+/* Any thread: 1 once the server began a graceful stop; responses then close their
+ * connections instead of keeping them alive. */
+static inline int gw_conn_draining(const struct gw_conn *c)
+{
+    return __atomic_load_n(&c->host->draining, __ATOMIC_RELAXED);
+}
+
+/* See gw_conn_host.resume. */
+static inline void gw_conn_resume(struct gw_conn *c)
+{
+    c->host->resume(c);
 }
 
 /* Makes sure the input buffer has at least want free bytes after in.end, moving

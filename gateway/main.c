@@ -149,12 +149,15 @@ static int serve(int single, int ready_fd)
 {
     static struct gw_server server;
     int bridge = single && gw_reload_is_bridge();
-    if (gw_server_init(&server, &cfg, listeners, nopen, NULL) != 0)
-        return 1;
-    struct gw_pool *pool = gw_pool_start(&app, &server, cfg.threads, (size_t)cfg.queue);
+    struct gw_pool_hooks hooks;
+    gw_server_pool_hooks(&server, &hooks);
+    struct gw_pool *pool = gw_pool_start(&app, &cfg, &hooks, cfg.threads, (size_t)cfg.queue);
     if (pool == NULL)
         return 1;
-    gw_server_set_pool(&server, pool);
+    if (gw_server_init(&server, &cfg, listeners, nopen, pool) != 0) {
+        gw_pool_stop(pool);
+        return 1;
+    }
     if (!bridge) /* a bridge serves only until its parent's new image does */
         server.retire_after = retire_point();
     if (single && !bridge) { /* this process is the one to signal */

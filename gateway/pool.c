@@ -26,10 +26,10 @@
 
 #include "gateway/app.h"
 #include "gateway/carry.h"
+#include "gateway/config.h"
 #include "gateway/conn.h"
 #include "gateway/log.h"
 #include "gateway/request.h"
-#include "gateway/server.h"
 #include "gateway/stats.h"
 #include "gateway/util.h"
 #include "gateway/watchdog.h"
@@ -41,7 +41,7 @@ struct gw_pool {
     size_t cap, head, count;
     int stopping;
     const struct gw_app *app;
-    struct gw_server *srv;
+    struct gw_pool_hooks hooks;
     pthread_t *threads;
     int nthreads;
     int size;               /* threads asked for: set before any starts */
@@ -111,7 +111,7 @@ static struct gw_request *carry(struct gw_pool *p, struct gw_request *r)
     if (!gw_carry_possible(r))
         return NULL;
     int buffered = gw_carry_buffered(r);
-    if (!buffered && gw_server_open_conns(p->srv) > (size_t)p->size)
+    if (!buffered && p->hooks.open_conns(p->hooks.ctx) > (size_t)p->size)
         return NULL; /* without a lock: this is the busy server's path */
     pthread_mutex_lock(&p->lock);
     int queued = p->count > 0;
@@ -158,7 +158,7 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&p->lock); /* before the hand-back: gw_pool_idle sees it */
         p->nrunning--;
         pthread_mutex_unlock(&p->lock);
-        gw_server_hand_back(p->srv, r);
+        p->hooks.done(p->hooks.ctx, r);
     }
     gw_stats_threads_add(-1);
     if (p->app->thread_stop)
@@ -166,8 +166,8 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-struct gw_pool *gw_pool_start(const struct gw_app *app, struct gw_server *srv, int nthreads,
-                              size_t queue_cap)
+struct gw_pool *gw_pool_start(const struct gw_app *app, const struct gw_config *cfg,
+                              const struct gw_pool_hooks *hooks, int nthreads, size_t queue_cap)
 {
     struct gw_pool *p = calloc(1, sizeof(*p));
     if (p == NULL)
@@ -179,11 +179,11 @@ struct gw_pool *gw_pool_start(const struct gw_app *app, struct gw_server *srv, i
     p->cap = queue_cap;
     p->size = nthreads;
     p->app = app;
-    p->srv = srv;
+    p->hooks = *hooks;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->ready, NULL);
-    if (srv->cfg->timeout > 0) {
-        p->wd = gw_watchdog_start(app, srv, nthreads);
+    if (cfg->timeout > 0) {
+        p->wd = gw_watchdog_start(app, cfg, nthreads, hooks->stuck, hooks->ctx);
         if (p->wd == NULL) {
             pthread_cond_destroy(&p->ready);
             pthread_mutex_destroy(&p->lock);

@@ -10,14 +10,30 @@
 #include <stddef.h>
 
 struct gw_app;
+struct gw_config;
 struct gw_request;
-struct gw_server;
 struct gw_pool;
 
-/* Starts nthreads workers (each calls app->thread_start first). Returns NULL with a
- * logged error when no thread could start. */
-struct gw_pool *gw_pool_start(const struct gw_app *app, struct gw_server *srv, int nthreads,
-                              size_t queue_cap);
+/* What the pool reports to, and asks of, whoever feeds it (gateway/server.c fills
+ * one; a test can fill its own). The pool never calls anything else above it. */
+struct gw_pool_hooks {
+    /* Worker thread, no lock held: r is finished (response ended, counted, logged);
+     * its connection goes back to the feeder. */
+    void (*done)(void *ctx, struct gw_request *r);
+    /* Worker thread: how many connections are open (a moment ago); the keep-alive
+     * carry waits for a next request only when there are no more than threads. */
+    size_t (*open_conns)(void *ctx);
+    /* The watchdog thread (--timeout): a request thread is stuck past --timeout +
+     * --timeout-grace and this process should be replaced (prefork only). */
+    void (*stuck)(void *ctx);
+    void *ctx;
+};
+
+/* Starts nthreads workers (each calls app->thread_start first), and with
+ * cfg->timeout > 0 the request watchdog. hooks is copied. Returns NULL with a logged
+ * error when no thread could start. */
+struct gw_pool *gw_pool_start(const struct gw_app *app, const struct gw_config *cfg,
+                              const struct gw_pool_hooks *hooks, int nthreads, size_t queue_cap);
 
 /* Loop: queues a request. 0 (a worker was woken), 1 (queued for a busy worker: call
  * gw_pool_kick soon), or -1 when the queue is full (answer 503). */

@@ -4,7 +4,8 @@
  * write the loop's own error replies, linger before closing, keep-alive and head
  * timeouts, take connections back from workers, and the graceful stop.
  *
- * Invariants: only the loop thread runs this file (except gw_server_hand_back); a
+ * Invariants: only the loop thread runs this file (except the pool hooks hand_back and
+ * abandon, and the connections' resume, which only queue work for it); a
  * connection in GW_CONN_DISPATCHED has its watchers stopped and belongs to the pool;
  * the loop never calls Python. Head timeouts are absolute (set when the first byte
  * of a request arrives, never extended per byte: slowloris).
@@ -400,6 +401,8 @@ static void accept_one(struct gw_server *s, struct gw_listener *l, int fd,
     }
     c->fd = fd;
     c->srv = s;
+    c->cfg = s->cfg;
+    c->host = &s->host;
     c->listener = l;
     c->proto = l->proto;
     fill_peer(c, ss, sl); /* TCP_NODELAY comes from the listener (gateway/listener.c) */
@@ -597,8 +600,11 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
     }
 }
 
-void gw_server_hand_back(struct gw_server *s, struct gw_request *r)
+/* The pool's done hook (worker thread): r goes back to the loop, which continues its
+ * connection (r->keep) or closes it. */
+static void hand_back(void *ctx, struct gw_request *r)
 {
+    struct gw_server *s = ctx;
     pthread_mutex_lock(&s->back_lock);
     r->next_back = NULL;
     if (s->back_tail)
@@ -610,8 +616,10 @@ void gw_server_hand_back(struct gw_server *s, struct gw_request *r)
     ev_async_send(s->loop, &s->wake);
 }
 
-void gw_server_resume(struct gw_server *s, struct gw_conn *c)
+/* The connections' resume (gw_conn_host): any thread owning one of c's requests. */
+static void resume(struct gw_conn *c)
 {
+    struct gw_server *s = c->srv;
     pthread_mutex_lock(&s->back_lock);
     if (!c->resume_queued) {
         c->resume_queued = 1;
@@ -647,7 +655,7 @@ void gw_server_stop(struct gw_server *s, const char *why)
         return;
     gw_log(GW_LOG_INFO, "%s: stopping gracefully (%zu requests in flight)", why, s->ndispatched);
     s->stopping = 1;
-    __atomic_store_n(&s->draining, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->host.draining, 1, __ATOMIC_RELAXED);
     if (!s->handed_over)
         gw_sd_notify("STOPPING=1"); /* a drain for a reload is not a stop */
     listeners_watch(s, 0);
@@ -709,7 +717,7 @@ static void abandon_cb(struct ev_loop *loop, ev_async *w, int revents)
     if (!s->abandoning) {
         s->abandoning = 1;
         s->stopping = 1; /* no new requests, no keep-alive */
-        __atomic_store_n(&s->draining, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&s->host.draining, 1, __ATOMIC_RELAXED);
         listeners_watch(s, 0);
         ev_timer_stop(s->loop, &s->accept_pause);
         /* Close our copies only: the master and the other workers keep listening
@@ -738,8 +746,18 @@ static void abandon_cb(struct ev_loop *loop, ev_async *w, int revents)
     abandon_check(s);
 }
 
-void gw_server_abandon(struct gw_server *s)
+/*
+ * The pool's stuck hook (the watchdog thread): this process cannot recover a stuck
+ * request thread (prefork mode only: the master replaces it). Counts one stuck
+ * request, then asks the loop to stop accepting (listeners closed, idle connections
+ * closed, no more keep-alive), lets the other requests in flight finish for up to
+ * cfg->graceful_timeout, and then _exit(GW_EXIT_STUCK): without joining the worker
+ * threads and without finalizing Python (the stuck thread would block both).
+ * Thread-safe; calling it again only counts another stuck request.
+ */
+static void abandon(void *ctx)
 {
+    struct gw_server *s = ctx;
     __atomic_fetch_add(&s->nstuck, 1, __ATOMIC_RELAXED);
     ev_async_send(s->loop, &s->abandon_wake);
 }
@@ -800,6 +818,7 @@ int gw_server_init(struct gw_server *s, const struct gw_config *cfg, struct gw_l
     s->pool = pool;
     s->listeners = listeners;
     s->nlisteners = nlisteners;
+    s->host.resume = resume;
     s->loop = ev_default_loop(EVFLAG_AUTO);
     if (s->loop == NULL) {
         gw_log(GW_LOG_CRITICAL, "cannot create the event loop");
@@ -844,9 +863,18 @@ int gw_server_init(struct gw_server *s, const struct gw_config *cfg, struct gw_l
     return 0;
 }
 
-void gw_server_set_pool(struct gw_server *s, struct gw_pool *pool)
+static size_t open_conns(void *ctx)
 {
-    s->pool = pool;
+    const struct gw_server *s = ctx;
+    return __atomic_load_n(&s->open_conns, __ATOMIC_RELAXED);
+}
+
+void gw_server_pool_hooks(struct gw_server *s, struct gw_pool_hooks *h)
+{
+    h->done = hand_back;
+    h->open_conns = open_conns;
+    h->stuck = abandon;
+    h->ctx = s;
 }
 
 void gw_server_run(struct gw_server *s)

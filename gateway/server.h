@@ -2,8 +2,8 @@
  * The server: listeners, the libev loop, every connection, and the hand-offs between
  * the loop thread and the worker pool. The loop thread runs gw_server_run and is the
  * only thread that touches the watchers, the connection list and the counters below;
- * workers reach it only through gw_server_hand_back and gw_server_resume (locked lists
- * plus ev_async).
+ * workers reach it only through the pool's hooks (gw_server_pool_hooks) and the
+ * connections' host (gw_conn_host.resume): locked lists plus ev_async.
  *
  * Lock order: server.back_lock and the pool's lock are leaves; neither is ever held
  * while taking the other, nor while taking the GIL.
@@ -16,15 +16,16 @@
 #include <stddef.h>
 
 #include "gateway/config.h"
+#include "gateway/conn.h"
 
 /* Exit status of a worker process that gave up because a request thread is stuck in
- * the app past --timeout + --timeout-grace (gw_server_abandon): the prefork master
+ * the app past --timeout + --timeout-grace (the pool's stuck hook): the prefork master
  * starts a replacement. 75 is EX_TEMPFAIL of sysexits.h. */
 #define GW_EXIT_STUCK 75
 
-struct gw_conn;
 struct gw_listener;
 struct gw_pool;
+struct gw_pool_hooks;
 struct gw_protocol;
 
 struct gw_server {
@@ -44,14 +45,14 @@ struct gw_server {
     ev_timer stop_deadline; /* --graceful-timeout after a stop began */
     ev_timer kick;          /* requests queued for busy workers: gw_pool_kick */
     int stopping;
-    int draining;          /* atomic copy of stopping for the workers */
-    int accept_held;       /* prefork: not accepting while every thread is busy */
-    size_t nfresh;         /* fresh connections (gateway/conn.h), counted against idle threads */
-    ev_timer fresh_timer;  /* expires fresh connections that send nothing */
-    int handed_over;       /* a reload's bridge accepts: no STOPPING=1, and the stop
-                              keeps the listeners open for the re-execution */
-    uint64_t served;       /* requests handed back (--max-requests) */
-    uint64_t retire_after; /* served count that starts a retirement; 0 = never */
+    struct gw_conn_host host; /* its draining: an atomic copy of stopping for workers */
+    int accept_held;          /* prefork: not accepting while every thread is busy */
+    size_t nfresh;            /* fresh connections (gateway/conn.h), counted against idle threads */
+    ev_timer fresh_timer;     /* expires fresh connections that send nothing */
+    int handed_over;          /* a reload's bridge accepts: no STOPPING=1, and the stop
+                                 keeps the listeners open for the re-execution */
+    uint64_t served;          /* requests handed back (--max-requests) */
+    uint64_t retire_after;    /* served count that starts a retirement; 0 = never */
     /* SIGHUP and --max-requests call this (gateway/reload.h: a bridge process takes
      * the listeners over, and once it accepts, the hook sets handed_over and calls
      * gw_server_stop); 0 or -1 with errno. NULL: SIGHUP is ignored and retirement is
@@ -67,19 +68,22 @@ struct gw_server {
     size_t ndispatched;  /* connections owned by the pool */
     struct gw_conn *all; /* every open connection */
 
-    ev_async abandon_wake;  /* gw_server_abandon was called */
+    ev_async abandon_wake;  /* the pool's stuck hook was called */
     ev_timer abandon_timer; /* polls for the other requests, up to the deadline */
     int abandoning;         /* loop thread: draining before _exit(GW_EXIT_STUCK) */
     size_t nstuck;          /* atomic: requests that will never come back */
     ev_tstamp abandon_deadline;
 };
 
+/* The hooks a pool that feeds s needs (gateway/pool.h): its workers hand requests
+ * back to s (locked list plus ev_async), read its open-connection count, and a stuck
+ * thread abandons the process (see abandon in server.c). Only records s's address: call it
+ * before gw_server_init, start the pool, then initialise s with it. */
+void gw_server_pool_hooks(struct gw_server *s, struct gw_pool_hooks *h);
+
 /* Sets up the loop, its watchers and the listeners' watchers. 0 or -1. */
 int gw_server_init(struct gw_server *s, const struct gw_config *cfg, struct gw_listener *listeners,
                    size_t nlisteners, struct gw_pool *pool);
-
-/* Sets the pool (created after the server, since workers hand back to it). */
-void gw_server_set_pool(struct gw_server *s, struct gw_pool *pool);
 
 /* Runs the loop until a graceful stop has finished (SIGTERM/SIGINT, a reload or a
  * retirement). SIGQUIT ends the process at once (exit 0); requests still in flight
@@ -92,39 +96,5 @@ void gw_server_stop(struct gw_server *s, const char *why);
 
 /* Frees what gw_server_init made (after the pool has stopped). */
 void gw_server_destroy(struct gw_server *s);
-
-/* Any thread: 1 once a graceful stop has begun; responses then close their
- * connections instead of keeping them alive. */
-static inline int gw_server_draining(const struct gw_server *s)
-{
-    return __atomic_load_n(&s->draining, __ATOMIC_RELAXED);
-}
-
-/* Any thread: how many connections are open (a moment ago). */
-static inline size_t gw_server_open_conns(const struct gw_server *s)
-{
-    return __atomic_load_n(&s->open_conns, __ATOMIC_RELAXED);
-}
-
-/* Worker: gives a finished request back to the loop, which continues its
- * connection (c->keep) or closes it. Thread-safe. */
-void gw_server_hand_back(struct gw_server *s, struct gw_request *r);
-
-/* Any thread: asks the loop to read a paused connection again (a multiplexed
- * front-end's flow control: a worker drained the body it was buffering). The
- * connection must stay alive until then: call it only while owning one of its
- * requests. Thread-safe; coalesces. */
-void gw_server_resume(struct gw_server *s, struct gw_conn *c);
-
-/*
- * Any thread (the watchdog): this process cannot recover a stuck request thread
- * (prefork mode only: the master replaces it). Counts one stuck request, then asks
- * the loop to stop accepting (listeners closed, idle connections closed, no more
- * keep-alive), lets the other requests in flight finish for up to
- * cfg->graceful_timeout, and then _exit(GW_EXIT_STUCK): without joining the worker
- * threads and without finalizing Python (the stuck thread would block both).
- * Thread-safe; calling it again only counts another stuck request.
- */
-void gw_server_abandon(struct gw_server *s);
 
 #endif

@@ -33,7 +33,6 @@
 #include "gateway/log.h"
 #include "gateway/protocol.h"
 #include "gateway/request.h"
-#include "gateway/server.h"
 #include "gateway/util.h"
 
 #define WD_TICK_NS 100000000ull /* 0.1 s: the 504 goes out at most this late */
@@ -55,7 +54,9 @@ struct gw_watchdog {
     pthread_cond_t raise; /* wakes the interrupter */
     int stopping;
     const struct gw_app *app;
-    struct gw_server *srv;
+    const struct gw_config *cfg;
+    void (*on_stuck)(void *ctx);
+    void *ctx;
     uint64_t timeout_ns, grace_ns;
     struct wd_slot *slots;
     int nslots;
@@ -145,7 +146,7 @@ static void answer_504(struct gw_request *r, double timeout)
 static void *watch_main(void *arg)
 {
     struct gw_watchdog *w = arg;
-    const struct gw_config *cfg = w->srv->cfg;
+    const struct gw_config *cfg = w->cfg;
     struct gw_request **claimed = calloc((size_t)w->nslots, sizeof(*claimed));
     if (claimed == NULL) {
         gw_log(GW_LOG_CRITICAL, "request timeout watchdog: out of memory; timeouts are off");
@@ -201,8 +202,8 @@ static void *watch_main(void *arg)
         /* The claimed requests stay alive until gw_request_timeout_done. */
         for (int i = 0; i < nclaimed; i++)
             answer_504(claimed[i], cfg->timeout);
-        if (abandon)
-            gw_server_abandon(w->srv);
+        if (abandon && w->on_stuck != NULL)
+            w->on_stuck(w->ctx);
         pthread_mutex_lock(&w->lock);
         if (w->stopping)
             break;
@@ -217,7 +218,8 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-struct gw_watchdog *gw_watchdog_start(const struct gw_app *app, struct gw_server *srv, int nslots)
+struct gw_watchdog *gw_watchdog_start(const struct gw_app *app, const struct gw_config *cfg,
+                                      int nslots, void (*on_stuck)(void *ctx), void *ctx)
 {
     pthread_condattr_t ca;
     struct gw_watchdog *w = calloc(1, sizeof(*w));
@@ -228,9 +230,11 @@ struct gw_watchdog *gw_watchdog_start(const struct gw_app *app, struct gw_server
         goto fail;
     w->nslots = nslots;
     w->app = app;
-    w->srv = srv;
-    w->timeout_ns = sec_to_ns(srv->cfg->timeout);
-    w->grace_ns = sec_to_ns(srv->cfg->timeout_grace);
+    w->cfg = cfg;
+    w->on_stuck = on_stuck;
+    w->ctx = ctx;
+    w->timeout_ns = sec_to_ns(cfg->timeout);
+    w->grace_ns = sec_to_ns(cfg->timeout_grace);
     pthread_mutex_init(&w->lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

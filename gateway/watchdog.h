@@ -9,7 +9,7 @@
  * (gw_app.interrupt; that needs the GIL, which the watchdog itself never takes, so a
  * GIL held forever cannot stop 504s or the stuck detection). A thread still in the
  * app timeout_grace seconds later is "stuck": logged once as an error and, with
- * processes > 1, the process is abandoned (gw_server_abandon) so the master
+ * processes > 1, the process is abandoned (on_stuck: the server's abandon) so the master
  * replaces it.
  *
  * Lock order: watchdog.lock is a leaf, taken with or without the GIL (the confirm
@@ -19,13 +19,16 @@
 #define GW_WATCHDOG_H
 
 struct gw_app;
+struct gw_config;
 struct gw_request;
-struct gw_server;
 struct gw_watchdog;
 
 /* Starts the watchdog (and its interrupter thread) for nslots worker threads, with
- * srv->cfg->timeout > 0. Returns NULL with a logged error when it cannot. */
-struct gw_watchdog *gw_watchdog_start(const struct gw_app *app, struct gw_server *srv, int nslots);
+ * cfg->timeout > 0. With cfg->processes > 1, a stuck thread calls on_stuck(ctx) from
+ * the watchdog thread (each time one is found). Returns NULL with a logged error when
+ * it cannot. */
+struct gw_watchdog *gw_watchdog_start(const struct gw_app *app, const struct gw_config *cfg,
+                                      int nslots, void (*on_stuck)(void *ctx), void *ctx);
 
 /* Worker slot: r (stamped r->t_worker) runs from now on, on the thread whose app
  * context is tctx. Marks r watched and resets its head claim. */

@@ -25,11 +25,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/config.h"
 #include "gateway/conn.h"
 #include "gateway/errors.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
-#include "gateway/server.h"
 #include "gateway/status.h"
 #include "gateway/util.h"
 #include "protocols/cgi.h"
@@ -241,7 +241,7 @@ static int params_done(struct gw_conn *c, struct fcgi_req *q)
     if (q->scratch == NULL)
         return GW_ENOMEM;
     struct gw_cgi_options opt = {
-        .script_name = c->srv->cfg->script_name,
+        .script_name = c->cfg->script_name,
         .server_name = l->server_name,
         .server_port = l->server_port,
         .body_by_framing = 1,
@@ -251,7 +251,7 @@ static int params_done(struct gw_conn *c, struct fcgi_req *q)
     r->proto = c->proto;
     r->proto_data = q;
     int status = gw_cgi_build(q->vars, q->params.nfields, &opt, q->scratch, cap, r);
-    if (status == 0 && r->body_length > 0 && (uint64_t)r->body_length > c->srv->cfg->max_body)
+    if (status == 0 && r->body_length > 0 && (uint64_t)r->body_length > c->cfg->max_body)
         status = -413;
     if (status != 0) {
         uint16_t id = q->id;
@@ -272,7 +272,7 @@ static int stdin_data(struct gw_conn *c, struct fcgi_conn *fc, struct fcgi_req *
     if (q->req.body_length >= 0 && q->body_in + n > (uint64_t)q->req.body_length)
         n = (size_t)((uint64_t)q->req.body_length - q->body_in); /* F16 */
     if (!q->aborted && n > 0) {
-        if (q->body_in + n > c->srv->cfg->max_body) {
+        if (q->body_in + n > c->cfg->max_body) {
             q->aborted = GW_ETOOBIG;
         } else {
             /* Move the unread bytes down once more was read than is left (amortized
@@ -341,7 +341,7 @@ static int management(struct gw_conn *c, struct fcgi_conn *fc, struct gw_slice d
     unsigned char out[GW_FCGI_GET_VALUES_RESULT_MAX];
     if (fc->p.rec.type == FCGI_GET_VALUES) {
         struct rlimit rl;
-        const struct gw_config *cfg = c->srv->cfg;
+        const struct gw_config *cfg = c->cfg;
         /* HAProxy takes FCGI_MAX_REQS as the most streams it may open on one
          * connection: never advertise more than one connection takes. */
         uint32_t reqs = (uint32_t)(cfg->threads + cfg->queue);
@@ -548,7 +548,7 @@ static ssize_t fcgi_read_body(struct gw_request *r, char *buf, size_t len)
         }
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        double t = c->srv->cfg->read_timeout;
+        double t = c->cfg->read_timeout;
         ts.tv_sec += (time_t)t;
         ts.tv_nsec += (long)((t - (double)(time_t)t) * 1e9);
         if (ts.tv_nsec >= 1000000000L) {
@@ -563,7 +563,7 @@ static ssize_t fcgi_read_body(struct gw_request *r, char *buf, size_t len)
     }
     pthread_mutex_unlock(&fc->lock);
     if (resume)
-        gw_server_resume(c->srv, c);
+        gw_conn_resume(c);
     return n;
 }
 
@@ -653,7 +653,7 @@ static int fcgi_send_stderr(struct gw_request *r, const char *p, size_t n)
     unsigned char hdr[GW_FCGI_STDERR_BATCH][FCGI_HEADER_LEN];
     struct iovec v[3 * GW_FCGI_STDERR_BATCH];
     int rc = 0;
-    if (!c->srv->cfg->fastcgi_stderr)
+    if (!c->cfg->fastcgi_stderr)
         return 0;
     while (n > 0 && rc == 0) {
         int nv = 0;
@@ -813,7 +813,7 @@ static int fcgi_timeout(struct gw_request *r)
     pthread_cond_signal(&q->body_cond);
     pthread_mutex_unlock(&fc->lock);
     if (resume)
-        gw_server_resume(r->conn->srv, r->conn); /* r is in flight: c is alive */
+        gw_conn_resume(r->conn); /* r is in flight: c is alive */
     r->status = 504;
     return write_status_response(r->conn, q->id, 504);
 }

@@ -12,16 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/config.h"
 #include "gateway/conn.h"
 #include "gateway/errors.h"
 #include "gateway/listener.h"
-#include "gateway/server.h"
 #include "protocols/http.h"
 #include "protocols/http_conn.h"
 
 static int http_conn_open(struct gw_conn *c)
 {
-    const struct gw_config *cfg = c->srv->cfg;
+    const struct gw_config *cfg = c->cfg;
     struct gw_http_conn *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return GW_ENOMEM;
@@ -182,7 +182,7 @@ static void use_target_authority(struct gw_http_conn *h, struct gw_request *r)
 /* Fills the normalized request from the parsed head. 0, or a status to answer. */
 static int build_request(struct gw_conn *c, struct gw_http_conn *h)
 {
-    const struct gw_config *cfg = c->srv->cfg;
+    const struct gw_config *cfg = c->cfg;
     const struct gw_listener *l = c->listener;
     struct gw_http_head *hd = &h->head;
     struct gw_request *r = &h->req;
@@ -301,7 +301,7 @@ static int preread_body(struct gw_conn *c, struct gw_http_conn *h, size_t head_l
             return rc == -413 ? 413 : 400;
         if (rc == GW_CHUNK_DATA) {
             h->pre_data += data.len;
-            if (h->pre_data > c->srv->cfg->max_body)
+            if (h->pre_data > c->cfg->max_body)
                 return 413;
         }
         if (rc == GW_CHUNK_DONE)
@@ -318,7 +318,7 @@ static int preread_body(struct gw_conn *c, struct gw_http_conn *h, size_t head_l
 
 static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **out)
 {
-    const struct gw_config *cfg = c->srv->cfg;
+    const struct gw_config *cfg = c->cfg;
     struct gw_http_conn *h = c->proto_state;
     struct gw_http_limits lim = {
         .max_target = cfg->max_target,
@@ -409,7 +409,7 @@ static ssize_t read_length(struct gw_conn *c, struct gw_http_conn *h, char *buf,
 
 static ssize_t read_chunked(struct gw_conn *c, struct gw_http_conn *h, char *buf, size_t len)
 {
-    const struct gw_config *cfg = c->srv->cfg;
+    const struct gw_config *cfg = c->cfg;
     size_t got = 0;
     int whole = 0; /* pass every buffered byte: the decoder waits for a whole trailer line */
     while (got == 0) {

@@ -16,10 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gateway/config.h"
 #include "gateway/conn.h"
 #include "gateway/errors.h"
-#include "gateway/listener.h"
-#include "gateway/server.h"
 #include "gateway/status.h"
 #include "gateway/util.h"
 #include "protocols/http_conn.h"
@@ -142,7 +141,7 @@ int gw_http_send_head(struct gw_request *r, struct gw_slice status, const struct
         h->keep = 0;
     if (!h->chunked && !h->body_done && h->body_left > GW_HTTP_DRAIN_MAX)
         h->keep = 0;
-    if (gw_server_draining(r->conn->listener->srv))
+    if (gw_conn_draining(r->conn))
         h->keep = 0; /* a graceful stop: this is the connection's last response */
     if (!h->keep && out_str(h, "Connection: close\r\n"))
         return GW_ENOMEM;

@@ -15,10 +15,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "gateway/config.h"
 #include "gateway/conn.h"
 #include "gateway/errors.h"
 #include "gateway/listener.h"
-#include "gateway/server.h"
 #include "protocols/cgi.h"
 #include "protocols/cgi_response.h"
 #include "protocols/scgi.h"
@@ -94,7 +94,7 @@ static int build_request(struct gw_conn *c, struct gw_scgi_conn *sc)
     r->proto = c->proto;
     r->proto_data = sc;
     struct gw_cgi_options opt = {
-        .script_name = c->srv->cfg->script_name,
+        .script_name = c->cfg->script_name,
         .server_name = l->server_name,
         .server_port = l->server_port,
         .body_by_framing = 0,
@@ -113,7 +113,7 @@ static int build_request(struct gw_conn *c, struct gw_scgi_conn *sc)
 static enum gw_parse_result scgi_parse(struct gw_conn *c, struct gw_request **out)
 {
     struct gw_scgi_conn *sc = c->proto_state;
-    struct gw_scgi_limits lim = {.max_head = c->srv->cfg->max_head};
+    struct gw_scgi_limits lim = {.max_head = c->cfg->max_head};
     size_t avail = c->in.end - c->in.start;
     int rc = gw_scgi_parse(&sc->p, c->in.data + c->in.start, avail, &lim, sc->vars,
                            GW_SCGI_DEF_MAX_VARS, &sc->head);
@@ -122,7 +122,7 @@ static enum gw_parse_result scgi_parse(struct gw_conn *c, struct gw_request **ou
     if (rc == 0)
         return GW_PARSE_MORE;
     int64_t cl = sc->head.content_length;
-    if ((uint64_t)cl > c->srv->cfg->max_body)
+    if ((uint64_t)cl > c->cfg->max_body)
         return refuse(c, 413);
 
     /* Room behind the head (for a small body) before any slice points into the
