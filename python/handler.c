@@ -18,98 +18,12 @@
  */
 #include "python/py_internal.h"
 
-#include <stdarg.h>
 #include <stdio.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "gateway/errors.h"
 #include "gateway/log.h"
+#include "gateway/util.h"
 
-uint64_t gw_py_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-void gw_py_wait_idle(const int *flag)
-{
-    /* The flag is cleared by another thread with the GIL held; that thread is in a
-     * blocking call bounded by the gateway's timeouts. */
-    while (*flag) {
-        Py_BEGIN_ALLOW_THREADS
-        usleep(1000);
-        Py_END_ALLOW_THREADS
-    }
-}
-
-/* Writes what PyObject_Str gives for o, UTF-8, into buf. */
-static void str_into(PyObject *o, char *buf, size_t len)
-{
-    PyObject *s = o ? PyObject_Str(o) : NULL;
-    const char *u = s ? PyUnicode_AsUTF8(s) : NULL;
-
-    snprintf(buf, len, "%s", u ? u : "?");
-    Py_XDECREF(s);
-    PyErr_Clear();
-}
-
-/* Fetches and clears the current exception: "Type: message" into buf; when context is
- * not NULL one error line "context: Type: message"; with tb, its traceback (gw_log_raw). */
-static void report(const char *context, char *buf, size_t len, int tb_wanted)
-{
-    PyObject *t, *v, *tb, *lines = NULL, *sep = NULL, *text = NULL, *bytes = NULL;
-    char msg[512];
-
-    PyErr_Fetch(&t, &v, &tb);
-    if (t == NULL) {
-        snprintf(buf, len, "unknown error");
-        return;
-    }
-    PyErr_NormalizeException(&t, &v, &tb);
-    if (tb != NULL && v != NULL)
-        PyException_SetTraceback(v, tb);
-    str_into(v, msg, sizeof(msg));
-    if (msg[0] != '\0')
-        snprintf(buf, len, "%s: %s", ((PyTypeObject *)t)->tp_name, msg);
-    else
-        snprintf(buf, len, "%s", ((PyTypeObject *)t)->tp_name);
-    if (context != NULL)
-        gw_log(GW_LOG_ERROR, "%s: %s", context, buf);
-    if (tb_wanted && gw_py_g.format_exception != NULL) {
-        lines = PyObject_CallFunctionObjArgs(gw_py_g.format_exception, t, v ? v : Py_None,
-                                             tb ? tb : Py_None, NULL);
-        sep = lines ? PyUnicode_FromStringAndSize("", 0) : NULL;
-        text = sep ? PyUnicode_Join(sep, lines) : NULL;
-        bytes = text ? PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace") : NULL;
-        if (bytes != NULL)
-            gw_log_raw(PyBytes_AS_STRING(bytes), (size_t)PyBytes_GET_SIZE(bytes));
-        PyErr_Clear();
-    }
-    Py_XDECREF(bytes);
-    Py_XDECREF(text);
-    Py_XDECREF(sep);
-    Py_XDECREF(lines);
-    Py_XDECREF(t);
-    Py_XDECREF(v);
-    Py_XDECREF(tb);
-}
-
-void gw_py_exception_text(char *buf, size_t len, int log_traceback)
-{
-    report(NULL, buf, len, log_traceback);
-}
-
-void gw_py_log_exception(const char *context)
-{
-    char text[600];
-
-    report(context, text, sizeof(text), 1);
-}
-
-/* "METHOD URI" of r for log lines, with anything unprintable as '?', truncated. */
 static void describe(const struct gw_request *r, char *buf, size_t len)
 {
     size_t w = 0;
@@ -277,20 +191,20 @@ int gw_py_handle(void *tctx, struct gw_request *r)
 
     PyEval_RestoreThread((PyThreadState *)tctx);
     gw_py_drop_stale_interrupt((PyThreadState *)tctx);
-    r->t_app = gw_py_now_ns();
+    r->t_app = gw_now_ns();
 
     input = gw_py_input_new(r);
     errors = input ? gw_py_errors_new(r) : NULL;
     env = errors ? gw_py_environ_build(r, input, errors) : NULL;
     sr = env ? gw_py_start_response_new(&q) : NULL;
     if (sr == NULL) {
-        r->t_app_done = gw_py_now_ns();
+        r->t_app_done = gw_now_ns();
         log_app_error(&q, "cannot set up the request");
         goto done;
     }
 
     result = PyObject_CallFunctionObjArgs(gw_py_g.app, env, sr, NULL);
-    r->t_app_done = gw_py_now_ns();
+    r->t_app_done = gw_now_ns();
     if (result == NULL) {
         log_app_error(&q, "exception in the application");
         goto done;

@@ -89,11 +89,8 @@ struct gw_py_req {
     int send_err;  /* first GW_E* a send returned (sticky), 0 if none */
 };
 
-/* CLOCK_MONOTONIC in ns. Any thread, no GIL needed. */
-uint64_t gw_py_now_ns(void);
-
-/* Writes "Type: message" of the current exception into buf and clears it; with
- * log_traceback, first writes its traceback to the error log with gw_log_raw. */
+/* util.c: shared helpers. Writes "Type: message" of the current exception into buf and clears it;
+ * with log_traceback, first writes its traceback to the error log with gw_log_raw. */
 void gw_py_exception_text(char *buf, size_t len, int log_traceback);
 
 /* Logs the current exception (which it clears) as one gw_log line, "context: Type:
