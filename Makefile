@@ -46,17 +46,19 @@ Q := @
 say = @printf '  %-7s %s\n' $(1) $(2);
 endif
 
-GATEWAY_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
+# The layers, bottom up (docs/architecture.md): gateway/ the request core (a library:
+# $(BUILD)/libwsgate.a), protocols/ the front-ends, python/ the app side, process/ the
+# program around them (main, prefork master, reload, systemd glue, metrics responder).
+GATEWAY_SRC := $(sort $(wildcard gateway/*.c))
 PROTOCOLS_SRC := protocols/http.c protocols/http_parse.c protocols/http_response.c \
                  protocols/fastcgi.c protocols/fastcgi_parse.c protocols/cgi.c \
                  protocols/cgi_response.c protocols/scgi.c protocols/scgi_parse.c
-# systemd socket activation and readiness (gateway/activation.h, gateway/sd_notify.h)
-GATEWAY_SRC += gateway/activation.c gateway/sd_notify.c
 PYTHON_SRC := $(sort $(wildcard python/*.c))
-MAIN_SRC := gateway/main.c
+PROCESS_SRC := $(sort $(wildcard process/*.c))
 
-WSGATE_SRC := $(MAIN_SRC) $(GATEWAY_SRC) $(PROTOCOLS_SRC) $(PYTHON_SRC)
+WSGATE_SRC := $(PROCESS_SRC) $(GATEWAY_SRC) $(PROTOCOLS_SRC) $(PYTHON_SRC)
 WSGATE_OBJ := $(WSGATE_SRC:%.c=$(BUILD)/obj/%.o)
+GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(BUILD)/obj/%.o)
 
 # Unit tests: each binary lists the sources it needs.
 UNIT_TESTS := $(BUILD)/tests/test_http_parse $(BUILD)/tests/test_http_corpus
@@ -66,14 +68,14 @@ UNIT_TESTS += $(BUILD)/tests/test_fastcgi_parse $(BUILD)/tests/test_cgi
 UNIT_fastcgi_parse := tests/unit/protocols/test_fastcgi_parse.c protocols/fastcgi_parse.c
 UNIT_cgi := tests/unit/protocols/test_cgi.c protocols/cgi.c protocols/http_parse.c
 UNIT_TESTS += $(BUILD)/tests/test_stats
-UNIT_stats := tests/unit/gateway/test_stats.c gateway/stats.c gateway/stats_http.c \
+UNIT_stats := tests/unit/gateway/test_stats.c gateway/stats.c process/stats_http.c \
               gateway/listener.c gateway/request.c gateway/util.c
 ifneq ($(wildcard tests/unit/protocols/test_scgi_parse.c),)
 UNIT_TESTS += $(BUILD)/tests/test_scgi_parse
 UNIT_scgi_parse := tests/unit/protocols/test_scgi_parse.c protocols/scgi_parse.c
 endif
 UNIT_TESTS += $(BUILD)/tests/test_activation
-UNIT_activation := tests/unit/gateway/test_activation.c gateway/activation.c gateway/util.c
+UNIT_activation := tests/unit/process/test_activation.c process/activation.c gateway/util.c
 ifneq ($(wildcard tests/unit/python/test_wsgi.c),)
 UNIT_TESTS += $(BUILD)/tests/test_wsgi
 UNIT_wsgi := tests/unit/python/test_wsgi.c $(PYTHON_SRC) gateway/util.c
@@ -82,11 +84,17 @@ endif
 .PHONY: all run test unit integration test-asan test-tsan fuzz fuzz-short install format \
         check-includes check-format deps clean bench bench-smoke
 
-all: $(BUILD)/wsgate
+all: $(BUILD)/wsgate $(BUILD)/libwsgate.a
 
 $(BUILD)/wsgate: $(WSGATE_OBJ)
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PY_LDLIBS) $(LDLIBS)
+
+# The request core alone: it must build and link without protocols/, python/ and
+# process/ (make check-includes enforces the include side).
+$(BUILD)/libwsgate.a: $(GATEWAY_OBJ)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/obj/python/%.o: python/%.c
 	@mkdir -p $(dir $@)
@@ -101,7 +109,7 @@ $(BUILD)/obj/%.o: %.c
 .SECONDEXPANSION:
 # Each test binary is built from several sources in one gcc call (whose -MMD output
 # keeps only the last one), so it depends on every header explicitly.
-TEST_HEADERS := tests/unit/support.h $(wildcard gateway/*.h protocols/*.h python/*.h)
+TEST_HEADERS := tests/unit/support.h $(wildcard gateway/*.h protocols/*.h python/*.h process/*.h)
 $(UNIT_TESTS): $(BUILD)/tests/test_%: $$(UNIT_$$*) $(TEST_HEADERS)
 	@mkdir -p $(dir $@)
 	$(call say,TEST-CC,$@)
@@ -190,11 +198,11 @@ bench-smoke: deps $(BUILD)/wsgate
 run: deps $(BUILD)/wsgate
 	$(BUILD)/wsgate --pythonpath examples --http 127.0.0.1:8000 --access-log - hello
 
-install: $(BUILD)/wsgate
+install: $(BUILD)/wsgate $(BUILD)/libwsgate.a
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BUILD)/wsgate $(DESTDIR)$(PREFIX)/bin/wsgate
 
-FORMATTED = $(wildcard gateway/*.[ch] protocols/*.[ch] python/*.[ch] tests/unit/*.h \
+FORMATTED = $(wildcard gateway/*.[ch] protocols/*.[ch] python/*.[ch] process/*.[ch] tests/unit/*.h \
               tests/unit/*/*.c tests/fuzz/*.c)
 
 format:
@@ -206,16 +214,23 @@ check-format:
 	    { echo "check-format: run make format"; exit 1; }
 	@echo "check-format: ok"
 
-# style.md rule 1: only python/ includes Python.h; gateway/ includes neither protocols/
-# nor python/ (main.c excepted); python/ never includes protocols/.
+# The one-way include rule (docs/architecture.md): only python/ includes Python.h;
+# gateway/ includes none of protocols/, python/, process/; protocols/ and python/ only
+# gateway/ (and their own folder); process/ may include everything. The worker pool,
+# the watchdog and the keep-alive carry never call back up into the server.
 check-includes:
-	$(Q)if grep -l 'include.*Python\.h' gateway/* protocols/*; then \
+	$(Q)if grep -l 'include.*Python\.h' gateway/* protocols/* process/*; then \
 	    echo "check-includes: Python.h outside python/"; exit 1; fi
-	$(Q)if grep -lE '#include *"(protocols|python)/' \
-	    $(filter-out gateway/main.c,$(wildcard gateway/*)); then \
-	    echo "check-includes: gateway/ includes protocols/ or python/"; exit 1; fi
-	$(Q)if grep -lE '#include *"protocols/' python/*; then \
-	    echo "check-includes: python/ includes protocols/"; exit 1; fi
+	$(Q)if grep -lE '#include *"(protocols|python|process)/' gateway/*; then \
+	    echo "check-includes: gateway/ includes protocols/, python/ or process/"; exit 1; fi
+	$(Q)if grep -lE '#include *"(python|process)/' protocols/*; then \
+	    echo "check-includes: protocols/ includes python/ or process/"; exit 1; fi
+	$(Q)if grep -lE '#include *"(protocols|process)/' python/*; then \
+	    echo "check-includes: python/ includes protocols/ or process/"; exit 1; fi
+	$(Q)if grep -l '#include *"gateway/server.h"' gateway/pool.c gateway/watchdog.c \
+	    gateway/carry.c protocols/* python/*; then \
+	    echo "check-includes: the pool, the watchdog, the carry and the front-ends must"; \
+	    echo "  not call into the server (they get hooks and gw_conn_host instead)"; exit 1; fi
 	@echo "check-includes: ok"
 
 clean:

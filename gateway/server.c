@@ -30,7 +30,6 @@
 #include "gateway/pool.h"
 #include "gateway/protocol.h"
 #include "gateway/request.h"
-#include "gateway/sd_notify.h"
 #include "gateway/stats.h"
 #include "gateway/status.h"
 #include "gateway/util.h"
@@ -656,8 +655,6 @@ void gw_server_stop(struct gw_server *s, const char *why)
     gw_log(GW_LOG_INFO, "%s: stopping gracefully (%zu requests in flight)", why, s->ndispatched);
     s->stopping = 1;
     __atomic_store_n(&s->host.draining, 1, __ATOMIC_RELAXED);
-    if (!s->handed_over)
-        gw_sd_notify("STOPPING=1"); /* a drain for a reload is not a stop */
     listeners_watch(s, 0);
     ev_timer_stop(s->loop, &s->accept_pause);
     if (!s->handed_over) /* else the reload hook hands them on again */

@@ -49,11 +49,11 @@ struct gw_server {
     int accept_held;          /* prefork: not accepting while every thread is busy */
     size_t nfresh;            /* fresh connections (gateway/conn.h), counted against idle threads */
     ev_timer fresh_timer;     /* expires fresh connections that send nothing */
-    int handed_over;          /* a reload's bridge accepts: no STOPPING=1, and the stop
-                                 keeps the listeners open for the re-execution */
+    int handed_over;          /* a reload's bridge accepts: the stop keeps the listeners
+                                 open for the re-execution */
     uint64_t served;          /* requests handed back (--max-requests) */
     uint64_t retire_after;    /* served count that starts a retirement; 0 = never */
-    /* SIGHUP and --max-requests call this (gateway/reload.h: a bridge process takes
+    /* SIGHUP and --max-requests call this (process/reload.h: a bridge process takes
      * the listeners over, and once it accepts, the hook sets handed_over and calls
      * gw_server_stop); 0 or -1 with errno. NULL: SIGHUP is ignored and retirement is
      * a plain graceful stop (a prefork worker: its master replaces it). */
@@ -61,7 +61,7 @@ struct gw_server {
     /* Every stop signal (SIGTERM, SIGINT: sig SIGTERM; SIGQUIT: sig SIGQUIT) calls
      * this first, also during a stop already under way, so a reload in progress is
      * stopped with the service and, before SIGQUIT's _exit, the pid file is removed
-     * (gateway/reload.h). NULL: nothing. */
+     * (process/reload.h). NULL: nothing. */
     void (*on_stop)(struct gw_server *s, int sig);
     size_t nconns;       /* open connections */
     size_t open_conns;   /* atomic copy of nconns for the workers (gateway/carry.h) */

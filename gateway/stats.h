@@ -1,7 +1,7 @@
 /*
- * Metrics: counters and gauges in one shared anonymous mapping, and the small HTTP
- * responder that serves them (--stats ADDR: Prometheus text at /metrics, JSON at
- * /stats).
+ * Metrics: counters and gauges in one shared anonymous mapping, and their two
+ * renderings (Prometheus text and JSON). The small HTTP responder that serves them
+ * (--stats ADDR) is process management's: process/stats_http.h.
  *
  * The mapping is made once, before any fork, by gw_stats_init: one slot per worker
  * process (slot 0 in single-process mode; in prefork the master gives worker i the
@@ -11,16 +11,11 @@
  * (a replacement worker keeps adding to its slot's counters); gauges are reset by
  * gw_stats_set_slot.
  *
- * The responder runs on a libev loop (the server's loop in single-process mode, the
- * master's loop in prefork) and never touches Python or the GIL, so it answers while
- * every worker thread is busy in the app.
- *
  * Every gw_stats_note_* function is a cheap no-op before gw_stats_init (no --stats).
  */
 #ifndef GW_STATS_H
 #define GW_STATS_H
 
-#include <ev.h>
 #include <stddef.h>
 
 struct gw_request;
@@ -75,28 +70,5 @@ void gw_stats_busy_add(int delta);     /* pool: a thread took (+1) / ended (-1) 
  * 1), summed over every slot. Returns a malloc'd buffer the caller frees, its length
  * in *len; NULL before gw_stats_init or when out of memory. Never takes the GIL. */
 char *gw_stats_render(int json, size_t *len);
-
-/* Loop thread of the process that serves the metrics: opens ADDR (HOST:PORT,
- * :PORT, [V6]:PORT, unix:PATH) and serves /metrics and /stats on loop. Returns 0 or
- * -1 with one line in err. At most one responder per process. */
-int gw_stats_listen(struct ev_loop *loop, const char *addr, char *err, size_t errlen);
-
-/* The responder's listening socket, for a re-execution of this process to inherit
- * (named in the environment as GW_STATS_FD_ENV=fd, which gw_stats_listen then adopts
- * instead of opening ADDR, so the metrics are never refused); -1 when none. */
-#define GW_STATS_FD_ENV "WSGATE_STATS_FD"
-int gw_stats_listen_fd(void);
-
-/* Loop thread: stops the responder, closes its connections and its listening socket
- * (removing a unix socket file). Idempotent. */
-void gw_stats_close(void);
-
-/* A forked child that inherited the responder: closes the listening socket and the
- * connections' descriptors and frees their memory, without removing a unix socket
- * file (the parent still serves it). inherited: NULL when the child will never run
- * the loop the responder was on; otherwise the child's copy of that loop, which it
- * keeps using: the watchers are stopped on it (no system call; run ev_loop_fork on
- * it before ev_run). */
-void gw_stats_forget_after_fork(struct ev_loop *inherited);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * The FastCGI front-end's table for the listener list (gateway/main.c).
+ * The FastCGI front-end's table for the listener list (process/main.c).
  */
 #ifndef GW_FASTCGI_H
 #define GW_FASTCGI_H

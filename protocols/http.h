@@ -1,5 +1,5 @@
 /*
- * The HTTP/1.1 front-end's table for the listener list (gateway/main.c).
+ * The HTTP/1.1 front-end's table for the listener list (process/main.c).
  */
 #ifndef GW_HTTP_H
 #define GW_HTTP_H

@@ -1,5 +1,5 @@
 /*
- * The SCGI front-end's table for the listener list (gateway/main.c).
+ * The SCGI front-end's table for the listener list (process/main.c).
  */
 #ifndef GW_SCGI_H
 #define GW_SCGI_H

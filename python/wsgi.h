@@ -1,5 +1,5 @@
 /*
- * The Python side of wsgate, as main.c sees it: start the interpreter, import the
+ * The Python side of wsgate, as process/main.c sees it: start the interpreter, import the
  * application, and fill a struct gw_app whose handler runs PEP 3333 requests.
  */
 #ifndef GW_PY_WSGI_H

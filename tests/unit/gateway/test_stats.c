@@ -18,6 +18,7 @@
 #include "gateway/protocol.h"
 #include "gateway/request.h"
 #include "gateway/stats.h"
+#include "process/stats_http.h"
 
 #define MS 1000000ull
 

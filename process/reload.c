@@ -1,5 +1,5 @@
 /*
- * The single-process reload of gateway/reload.h. Three roles, one per image:
+ * The single-process reload of process/reload.h. Three roles, one per image:
  *
  * - the serving process, which starts a bridge on SIGHUP or retirement (a child:
  *   fork, then execve of the same command line with the listeners and the write end
@@ -13,7 +13,7 @@
  * QUIT, HUP) stay blocked from before fork or execve to the next image's loop, so one
  * sent meanwhile waits pending instead of reaching a handler that no longer exists.
  */
-#include "gateway/reload.h"
+#include "process/reload.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,14 +28,16 @@
 #include <unistd.h>
 
 #include "gateway/config.h"
-#include "gateway/handover.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
-#include "gateway/pidfile.h"
-#include "gateway/sd_notify.h"
 #include "gateway/server.h"
 #include "gateway/stats.h"
 #include "gateway/util.h"
+#include "process/handover.h"
+#include "process/pidfile.h"
+#include "process/sd_notify.h"
+#include "process/stats_http.h"
+#include "process/stats_http.h"
 
 static struct {
     const struct gw_config *cfg;
@@ -250,6 +252,8 @@ void gw_reload_on_stop(struct gw_server *s, int sig)
 {
     if (sig == SIGQUIT) /* _exit follows */
         gw_pidfile_remove(rl.cfg->pid_file);
+    else if (!rl.service_stop)
+        gw_sd_notify("STOPPING=1");
     rl.service_stop = 1;
     stop_watching_ready(s);
     if (rl.bridge != 0) {

@@ -7,8 +7,8 @@
  * Shut-down runs it backwards after a graceful stop.
  *
  * A reload in single-process mode (SIGHUP, --max-requests) goes through a bridge
- * process and a re-execution in place (gateway/reload.h); with --processes > 1 the
- * master re-executes itself (gateway/master.h).
+ * process and a re-execution in place (process/reload.h); with --processes > 1 the
+ * master re-executes itself (process/master.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,19 +23,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gateway/activation.h"
 #include "gateway/config.h"
-#include "gateway/handover.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
-#include "gateway/master.h"
-#include "gateway/pidfile.h"
 #include "gateway/pool.h"
-#include "gateway/reload.h"
-#include "gateway/sd_notify.h"
 #include "gateway/server.h"
 #include "gateway/stats.h"
 #include "gateway/util.h"
+#include "process/activation.h"
+#include "process/handover.h"
+#include "process/master.h"
+#include "process/pidfile.h"
+#include "process/reload.h"
+#include "process/sd_notify.h"
+#include "process/stats_http.h"
 #include "protocols/fastcgi.h"
 #include "protocols/http.h"
 #include "protocols/scgi.h"

@@ -5,7 +5,7 @@
  * Runs once on the main thread before any thread or fork; the spec strings it makes
  * live in a static table for the whole process (struct gw_config points at them).
  */
-#include "gateway/activation.h"
+#include "process/activation.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /*
- * Unit tests of gw_activation_parse (gateway/activation.c), the pure reading of
+ * Unit tests of gw_activation_parse (process/activation.c), the pure reading of
  * systemd's LISTEN_PID / LISTEN_FDS / LISTEN_FDNAMES: a table of {environment, our
  * pid, expected verdict, expected front-end per descriptor or expected error}. The
  * glue that checks real descriptors is covered by
@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "gateway/activation.h"
+#include "process/activation.h"
 
 #define NOPE NULL /* variable unset */
 #define MAX  8

@@ -3,7 +3,7 @@
  * it half-written; removed at exit only by the process it names (another process may
  * have taken it over).
  */
-#include "gateway/pidfile.h"
+#include "process/pidfile.h"
 
 #include <errno.h>
 #include <fcntl.h>

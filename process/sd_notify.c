@@ -3,7 +3,7 @@
  * start-up (gw_sd_notify_init, main thread, before any other thread); afterwards the
  * state below is read-only, so any thread may send. Each report is one sendto().
  */
-#include "gateway/sd_notify.h"
+#include "process/sd_notify.h"
 
 #include <errno.h>
 #include <stdarg.h>

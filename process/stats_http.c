@@ -11,7 +11,7 @@
  * Python, and the numbers come from the shared mapping (gateway/stats.c), so it
  * answers while every worker thread is busy in the app.
  */
-#include "gateway/stats.h"
+#include "process/stats_http.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "gateway/listener.h"
+#include "gateway/stats.h"
 #include "gateway/util.h"
 
 #define STATS_MAX_HEAD  4096

@@ -5,7 +5,7 @@
  * end). The environment for the next image is built before fork so the child of a
  * threaded process runs nothing but fcntl and execve.
  */
-#include "gateway/handover.h"
+#include "process/handover.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,7 +9,7 @@
  * exits without being asked is replaced at once, or after a back-off (0.1 s doubling
  * to 10 s) when it keeps dying young.
  */
-#include "gateway/master.h"
+#include "process/master.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -24,13 +24,14 @@
 #include <unistd.h>
 
 #include "gateway/config.h"
-#include "gateway/handover.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
-#include "gateway/sd_notify.h"
 #include "gateway/server.h"
 #include "gateway/stats.h"
 #include "gateway/util.h"
+#include "process/handover.h"
+#include "process/sd_notify.h"
+#include "process/stats_http.h"
 
 #define OLD_ENV        "WSGATE_OLD_WORKERS"
 #define CHECK_ENV      "WSGATE_RELOAD_CHECK"

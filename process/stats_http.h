@@ -1,0 +1,37 @@
+/*
+ * The metrics responder (--stats ADDR): a small HTTP server for /metrics (Prometheus
+ * text) and /stats (JSON) over the counters of gateway/stats.h. It runs on a libev
+ * loop (the server's loop in single-process mode, the master's loop in prefork) and
+ * never touches Python or the GIL, so it answers while every worker thread is busy
+ * in the app.
+ */
+#ifndef GW_STATS_HTTP_H
+#define GW_STATS_HTTP_H
+
+#include <ev.h>
+#include <stddef.h>
+
+/* Loop thread of the process that serves the metrics: opens ADDR (HOST:PORT,
+ * :PORT, [V6]:PORT, unix:PATH) and serves /metrics and /stats on loop. Returns 0 or
+ * -1 with one line in err. At most one responder per process. */
+int gw_stats_listen(struct ev_loop *loop, const char *addr, char *err, size_t errlen);
+
+/* The responder's listening socket, for a re-execution of this process to inherit
+ * (named in the environment as GW_STATS_FD_ENV=fd, which gw_stats_listen then adopts
+ * instead of opening ADDR, so the metrics are never refused); -1 when none. */
+#define GW_STATS_FD_ENV "WSGATE_STATS_FD"
+int gw_stats_listen_fd(void);
+
+/* Loop thread: stops the responder, closes its connections and its listening socket
+ * (removing a unix socket file). Idempotent. */
+void gw_stats_close(void);
+
+/* A forked child that inherited the responder: closes the listening socket and the
+ * connections' descriptors and frees their memory, without removing a unix socket
+ * file (the parent still serves it). inherited: NULL when the child will never run
+ * the loop the responder was on; otherwise the child's copy of that loop, which it
+ * keeps using: the watchers are stopped on it (no system call; run ev_loop_fork on
+ * it before ev_run). */
+void gw_stats_forget_after_fork(struct ev_loop *inherited);
+
+#endif
