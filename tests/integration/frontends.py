@@ -14,8 +14,8 @@ listener; front_fixtures() makes the `front`-style fixtures for either protocol.
 
 Also here: start_fcgi_wsgate(), which starts build/wsgate with a --fastcgi listener
 (TCP or unix socket) next to its --http one, the fixtures the FastCGI test files
-import, and the HTTP helpers (http_request, failure_context, big_expected) both
-front-server test files use.
+import, and the HTTP helpers (http_request, chunked_request, failure_context,
+big_expected) both front-server test files use.
 
 Binaries come from scripts/install-deps (nginx-light or nginx, apache2, lighttpd,
 haproxy, libfcgi-bin). A front server whose binary is missing is skipped with the
@@ -32,7 +32,7 @@ import time
 
 import pytest
 
-from wsgate_util import t
+from wsgate_util import parse_responses, t
 
 SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -640,3 +640,37 @@ def failure_context(fs, *what):
     seen = " ".join(repr(w)[:600] for w in what)
     return "%s\nfront: %r\n%s\n--- wsgate log\n%s" % (
         seen, fs, fs.logs(), (fs.wsgate.stderr_text() + fs.wsgate.error_text())[-3000:])
+
+
+def chunked_request(fs, target, body, piece=8000):
+    """POSTs body with Transfer-Encoding: chunked, in chunks of `piece` bytes, all
+    sent before the answer is read (keep the body to a few socket buffers). A front
+    server that refuses the request may answer and close before the body is all sent:
+    the answer is read all the same. Returns (status, headers dict lower-cased, body
+    bytes), or (None, {}, raw bytes) when no whole answer could be read."""
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + piece]), body[i:i + piece])
+                      for i in range(0, len(body), piece))
+    head = ("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nTransfer-Encoding: chunked\r\n"
+            "Content-Type: application/octet-stream\r\nConnection: close\r\n\r\n"
+            % (target, fs.port)).encode()
+    s = socket.create_connection(("127.0.0.1", fs.port), timeout=t(30))
+    raw = b""
+    try:
+        try:
+            s.sendall(head + chunks + b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # answered early; what it sent is still to be read
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            raw += b
+    except ConnectionResetError:
+        pass
+    finally:
+        s.close()
+    try:
+        r = parse_responses(raw)[0]
+    except (AssertionError, IndexError):
+        return None, {}, raw
+    return r.status, {k.lower(): v for k, v in r.headers}, r.body
