@@ -12,17 +12,23 @@ differing directives (small class attributes / hooks). Protocol holds what diffe
 on wsgate's side (its listener option, socket names) and starts wsgate with that
 listener; front_fixtures() makes the `front`-style fixtures for either protocol.
 
+Besides the documented mount point /app/, nginx gets two test-only locations under
+it, each with one directive changed (the stock params alone, request buffering off),
+so one server start shows both sides of a setting the docs discuss.
+
 Also here: start_fcgi_wsgate(), which starts build/wsgate with a --fastcgi listener
 (TCP or unix socket) next to its --http one, the fixtures the FastCGI test files
 import, and the HTTP helpers (http_request, chunked_request, failure_context,
-big_expected) both front-server test files use.
+big_expected) and checks (check_*) both front-server test files use.
 
 Binaries come from scripts/install-deps (nginx-light or nginx, apache2, lighttpd,
 haproxy, libfcgi-bin). A front server whose binary is missing is skipped with the
 reason; in CI install-deps has installed them all.
 """
 import http.client
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -225,6 +231,40 @@ class Nginx(FrontServer):
     name = "nginx"
     binary_name = "nginx"
     PARAMS_NAME = "fastcgi_params"  # the stock params file the location includes
+    PREFIX = "fastcgi"  # <PREFIX>_param, <PREFIX>_request_buffering
+
+    # Test-only locations under the mount point, next to the documented /app/ one
+    # (wsgate's --script-name /app serves them all; the apps route on a later segment):
+    STOCK = "/app/stock-params/"   # the stock params alone, without the HTTP_HOST line
+    UNBUFFERED = "/app/unbuffered/"  # <PREFIX>_request_buffering off
+
+    @classmethod
+    def version(cls):
+        """nginx's version as a tuple of ints, () when unknown."""
+        b = cls.locate()
+        try:
+            out = subprocess.run([b, "-v"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 timeout=10).stdout.decode("latin-1")
+        except (OSError, TypeError, subprocess.TimeoutExpired):
+            return ()
+        m = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", out)
+        return tuple(int(x) for x in m.groups()) if m else ()
+
+    def params_path(self):
+        params = os.path.join("/etc/nginx", self.PARAMS_NAME)
+        if not os.path.exists(params):
+            params = os.path.join(os.path.dirname(self.binary), "..", "conf", self.PARAMS_NAME)
+        return params
+
+    def stock_params_send_host(self):
+        """True when the stock params file sets HTTP_HOST itself (Debian's sends $host,
+        without the port); without such a line nginx passes the client's Host header."""
+        try:
+            with open(self.params_path()) as f:
+                return any(line.split()[1:2] == ["HTTP_HOST"] for line in f
+                           if line.strip().startswith(self.PREFIX + "_param"))
+        except OSError:
+            return False
 
     def config_path(self):
         return os.path.join(self.dir, "nginx.conf")
@@ -247,9 +287,6 @@ class Nginx(FrontServer):
         b = self.backend
         upstream = ("unix:%s" % b.path) if b.kind == "unix" else "%s:%d" % (b.host, b.port)
         d = self.dir
-        params = os.path.join("/etc/nginx", self.PARAMS_NAME)
-        if not os.path.exists(params):
-            params = os.path.join(os.path.dirname(self.binary), "..", "conf", self.PARAMS_NAME)
         block, passing = self.upstream_and_pass(upstream)
         return """\
 %(user)sworker_processes 1;
@@ -274,11 +311,25 @@ http {
 
         location /app/ {
             include %(params)s;
+            %(prefix)s_param HTTP_HOST $http_host;
+%(passing)s        }
+
+        # test-only: the stock params alone
+        location %(stock)s {
+            include %(params)s;
+%(passing)s        }
+
+        # test-only: request bodies passed on as they arrive
+        location %(unbuffered)s {
+            include %(params)s;
+            %(prefix)s_param HTTP_HOST $http_host;
+            %(prefix)s_request_buffering off;
 %(passing)s        }
     }
 }
 """ % {"user": "user root;\n" if IS_ROOT else "", "d": d, "block": block,
-       "port": self.port, "params": params, "passing": passing}
+       "port": self.port, "params": self.params_path(), "passing": passing,
+       "prefix": self.PREFIX, "stock": self.STOCK, "unbuffered": self.UNBUFFERED}
 
     def argv(self):
         argv = [self.binary, "-p", self.dir + "/", "-c", self.config_path(),
@@ -674,3 +725,18 @@ def chunked_request(fs, target, body, piece=8000):
     except (AssertionError, IndexError):
         return None, {}, raw
     return r.status, {k.lower(): v for k, v in r.headers}, r.body
+
+
+def check_http_host(fs, probe="probe/h"):
+    """nginx: the documented location (with <prefix>_param HTTP_HOST $http_host after
+    the stock params) gives the app the Host header with its port; the test-only
+    location with the stock params alone gives what those send (Debian's: $host,
+    without the port)."""
+    with_port = "127.0.0.1:%d" % fs.port
+    st, hdrs, body = http_request(fs, "GET", "/app/" + probe)
+    assert st == 200, failure_context(fs, st, body[:300])
+    assert json.loads(body)["environ"]["HTTP_HOST"] == with_port, failure_context(fs, body)
+    st, hdrs, body = http_request(fs, "GET", fs.STOCK + probe)
+    assert st == 200, failure_context(fs, st, body[:300])
+    stock = "127.0.0.1" if fs.stock_params_send_host() else with_port
+    assert json.loads(body)["environ"]["HTTP_HOST"] == stock, failure_context(fs, body)

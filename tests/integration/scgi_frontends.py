@@ -24,6 +24,7 @@ class ScgiLighttpd(Lighttpd):
 
 class ScgiNginx(Nginx):
     PARAMS_NAME = "scgi_params"
+    PREFIX = "scgi"
 
     def upstream_and_pass(self, upstream):
         return "", "            scgi_pass %s;\n" % upstream

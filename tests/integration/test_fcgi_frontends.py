@@ -6,7 +6,8 @@ free ports with its config in a temp dir (the configs docs/deploy-*.md show).
 
 Through each: the environ probe with --script-name /app, a 3 MiB POST, chunked
 uploads, a streamed response, a 5 MB response, an app exception -> 500, 300
-sequential requests, 8 concurrent 1-second requests finishing together. Plus
+sequential requests, 8 concurrent 1-second requests finishing together. Per front
+server, what its page documents: nginx's HTTP_HOST and unbuffered uploads. Plus
 libfcgi's cgi-fcgi client, the path split without --script-name, and a Flask app
 behind Apache at /app/.
 """
@@ -22,7 +23,7 @@ import pytest
 
 from frontends import VARIANT_IDS, VARIANTS, find_binary, require_fastcgi, start_fcgi_wsgate
 from frontends import big_expected, failure_context as _ctx, http_request
-from frontends import chunked_request
+from frontends import check_http_host, chunked_request
 from frontends import front, front_factory  # noqa: F401,F811 (fixtures)
 from wsgate_util import expected_stream, t, wait_for
 
@@ -46,8 +47,8 @@ def test_environ_probe(front):
     assert env["HTTP_X_FOO"] == "bar", env
     assert env["HTTP_X_MULTI_WORD_HEADER"] == "v 1", env
     assert env["HTTP_COOKIE"] == "c=1", env
-    # Debian's stock fastcgi_params sends HTTP_HOST $host (no port)
-    assert env["HTTP_HOST"] in ("127.0.0.1:%d" % front.port, "127.0.0.1"), env
+    # nginx: the documented fastcgi_param HTTP_HOST $http_host keeps the port
+    assert env["HTTP_HOST"] == "127.0.0.1:%d" % front.port, env
     assert env["wsgi.url_scheme"] == "http"
     assert env["SERVER_PROTOCOL"] in ("HTTP/1.1", "HTTP/1.0"), env
     assert env["SERVER_NAME"], env
@@ -108,6 +109,33 @@ def test_chunked_upload(front):
         # Apache sends the length when the body fit in what it read ahead (16 KB)
         streamed = front.name == "apache" and size > 16384
         assert out["content_length"] == (None if streamed else str(size)), out
+
+
+def test_nginx_http_host_keeps_the_port(front):
+    """docs/deploy-nginx.md: fastcgi_param HTTP_HOST $http_host after the stock
+    params keeps the port the client sent; Debian's stock params alone send $host."""
+    if front.name != "nginx":
+        pytest.skip("nginx's fastcgi_params")
+    check_http_host(front)
+
+
+def test_nginx_request_buffering_off(front):
+    """docs/deploy-nginx.md: with fastcgi_request_buffering off nginx passes a chunked
+    upload on as it comes, with an empty CONTENT_LENGTH; wsgate reads it to the empty
+    STDIN record. A Content-Length upload arrives whole too."""
+    if front.name != "nginx":
+        pytest.skip("nginx's fastcgi_request_buffering")
+    body = os.urandom(100000)
+    target = front.UNBUFFERED + "echo/?mode=readn&n=65536"
+    st, hdrs, data = chunked_request(front, target, body)
+    assert st == 200, _ctx(front, st, data[:300])
+    out = json.loads(data)
+    assert (out["len"], out["sha256"]) == (len(body), hashlib.sha256(body).hexdigest()), out
+    assert out["content_length"] in (None, ""), out
+    st, hdrs, data = http_request(front, "POST", target, body=body)
+    assert st == 200, _ctx(front, st, data[:300])
+    out = json.loads(data)
+    assert (out["len"], out["content_length"]) == (len(body), str(len(body))), out
 
 
 def test_5mb_response(front):

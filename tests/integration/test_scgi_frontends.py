@@ -9,7 +9,9 @@ in front of one wsgate running tests/apps/scgi_mux.py with --script-name /app an
 Through each: the environ probe (SCRIPT_NAME /app, PATH_INFO the decoded rest,
 QUERY_STRING raw, HTTP_*), a 3 MiB POST read intact, a streamed response, a 5 MB
 response, an app exception -> 500, 300 sequential requests, 8 concurrent 1-second
-requests finishing together. Plus the path split without --script-name.
+requests finishing together. Per front server, what docs/deploy-scgi.md documents:
+nginx's HTTP_HOST and scgi_request_buffering. Plus the path split without
+--script-name.
 """
 import hashlib
 import http.client
@@ -21,6 +23,7 @@ import time
 import pytest
 
 from frontends import big_expected, failure_context as _ctx, http_request
+from frontends import check_http_host, chunked_request
 from scgi_frontends import (SCGI_VARIANT_IDS, SCGI_VARIANTS, front_binary,  # noqa: F401
                             require_scgi, scgi_front, scgi_front_factory, start_scgi_wsgate)
 from wsgate_util import expected_stream, t
@@ -48,8 +51,8 @@ def test_environ_probe(scgi_front):
     assert env["HTTP_X_MULTI_WORD_HEADER"] == "v 1", env
     assert env["HTTP_COOKIE"] == "c=1", env
     assert env["HTTP_USER_AGENT"] == "scgi-test", env
-    # Debian's stock scgi_params sends HTTP_HOST $host (no port)
-    assert env["HTTP_HOST"] in ("127.0.0.1:%d" % fs.port, "127.0.0.1"), env
+    # nginx: the documented scgi_param HTTP_HOST $http_host keeps the port
+    assert env["HTTP_HOST"] == "127.0.0.1:%d" % fs.port, env
     assert env["wsgi.url_scheme"] == "http", env
     assert env["SERVER_PROTOCOL"] in ("HTTP/1.1", "HTTP/1.0"), env
     assert env["SERVER_NAME"], env
@@ -97,6 +100,40 @@ def test_streamed_response(scgi_front):
     st, hdrs, data = http_request(fs, "GET", "/app/stream/?n=30&size=1000&delay=0.02")
     assert st == 200, _ctx(fs, st, data[:500])
     assert data == expected_stream(30, 1000)
+
+
+def test_nginx_http_host_keeps_the_port(scgi_front):
+    """docs/deploy-scgi.md: scgi_param HTTP_HOST $http_host after the stock params
+    keeps the port the client sent; Debian's stock params alone send $host."""
+    if scgi_front.name != "nginx":
+        pytest.skip("nginx's scgi_params")
+    check_http_host(scgi_front)
+
+
+def test_nginx_scgi_request_buffering_off(scgi_front):
+    """docs/deploy-scgi.md: with scgi_request_buffering off, nginx before 1.29.6 sends
+    as CONTENT_LENGTH only the body bytes it had read when it connected, not the
+    client's Content-Length: the app reads a short body and answers 200 (wsgate reads
+    exactly CONTENT_LENGTH bytes, SCGI has no other framing). Fixed in nginx 1.29.6.
+    A chunked upload is read whole by nginx first either way."""
+    fs = scgi_front
+    if fs.name != "nginx":
+        pytest.skip("nginx's scgi_request_buffering")
+    body = os.urandom(100000)
+    target = fs.UNBUFFERED + "echo/?mode=readn&n=65536"
+    st, hdrs, data = http_request(fs, "POST", target, body=body)
+    assert st == 200, _ctx(fs, st, data[:300])
+    out = json.loads(data)
+    assert out["len"] == int(out["content_length"]), out  # what nginx declared
+    if fs.version() and fs.version() < (1, 29, 6):
+        assert out["len"] < len(body), _ctx(fs, "nginx %s passed the whole body" % (
+            fs.version(),), out)
+    else:
+        assert out["sha256"] == hashlib.sha256(body).hexdigest(), out
+    st, hdrs, data = chunked_request(fs, target, body)
+    assert st == 200, _ctx(fs, st, data[:300])
+    out = json.loads(data)
+    assert (out["len"], out["sha256"]) == (len(body), hashlib.sha256(body).hexdigest()), out
 
 
 def test_5mb_response(scgi_front):
