@@ -18,8 +18,8 @@ so one server start shows both sides of a setting the docs discuss.
 
 Also here: start_fcgi_wsgate(), which starts build/wsgate with a --fastcgi listener
 (TCP or unix socket) next to its --http one, the fixtures the FastCGI test files
-import, and the HTTP helpers (http_request, chunked_request, failure_context,
-big_expected) and checks (check_*) both front-server test files use.
+import, and the HTTP helpers (http_request, chunked_request, stream_with_gate,
+failure_context, big_expected) and checks (check_*) both front-server test files use.
 
 Binaries come from scripts/install-deps (nginx-light or nginx, apache2, lighttpd,
 haproxy, libfcgi-bin). A front server whose binary is missing is skipped with the
@@ -357,6 +357,7 @@ class Apache(FrontServer):
     alt_binary_name = "httpd"
     SCHEME = "fcgi"  # mod_proxy_<SCHEME>, <SCHEME>:// URLs
     TCP_OPTIONS = " enablereuse=on"  # after a TCP ProxyPass
+    OPTIONS = " flushpackets=on"  # after every ProxyPass: a streamed response flows
 
     def __init__(self, backend, workdir=None):
         super().__init__(backend, workdir)
@@ -375,9 +376,10 @@ class Apache(FrontServer):
     def proxy_pass(self):
         b = self.backend
         if b.kind == "unix":
-            return 'ProxyPass "/app/" "unix:%s|%s://localhost/"' % (b.path, self.SCHEME)
-        return 'ProxyPass "/app/" "%s://%s:%d/"%s' % (self.SCHEME, b.host, b.port,
-                                                     self.TCP_OPTIONS)
+            return 'ProxyPass "/app/" "unix:%s|%s://localhost/"%s' % (b.path, self.SCHEME,
+                                                                    self.OPTIONS)
+        return 'ProxyPass "/app/" "%s://%s:%d/"%s%s' % (self.SCHEME, b.host, b.port,
+                                                       self.TCP_OPTIONS, self.OPTIONS)
 
     def config(self):
         d = self.dir
@@ -458,6 +460,7 @@ server.port = %(port)d
 server.errorlog = "%(d)s/error.log"
 server.pid-file = "%(d)s/lighttpd.pid"
 server.upload-dirs = ( "%(d)s/tmp" )
+server.stream-response-body = 2
 %(extra)sserver.modules = ( "mod_%(mod)s", "mod_accesslog" )
 accesslog.filename = "%(d)s/access.log"
 
@@ -725,6 +728,34 @@ def chunked_request(fs, target, body, piece=8000):
     except (AssertionError, IndexError):
         return None, {}, raw
     return r.status, {k.lower(): v for k, v in r.headers}, r.body
+
+
+def stream_with_gate(fs, target, n=3, size=1000):
+    """GETs target (tests/apps/it_stream.py's route, query string open: it ends in ?
+    or &) for n chunks of size bytes, the last one held back by the app until a gate
+    file exists. Reads what arrives before opening the gate (up to one chunk, waiting
+    at most 10 s), then the rest. Returns (status or None, the bytes that arrived
+    before the gate opened, the whole body or None)."""
+    gate = os.path.join(fs.dir, "gate-%d-%d" % (os.getpid(), time.monotonic_ns()))
+    conn = http.client.HTTPConnection("127.0.0.1", fs.port, timeout=t(10))
+    early, r = b"", None
+    try:
+        conn.request("GET", "%sn=%d&size=%d&gate=%s" % (target, n, size, gate))
+        try:
+            r = conn.getresponse()
+            while len(early) < size:
+                b = r.read1(65536)
+                if not b:
+                    break
+                early += b
+        except (socket.timeout, TimeoutError):
+            return (r.status if r else None), early, None
+        finally:
+            open(gate, "w").close()  # the app's thread goes on whatever happened
+        conn.sock.settimeout(t(30))
+        return r.status, early, early + r.read()
+    finally:
+        conn.close()
 
 
 def check_http_host(fs, probe="probe/h"):

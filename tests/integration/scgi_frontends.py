@@ -33,6 +33,7 @@ class ScgiNginx(Nginx):
 class ScgiApache(Apache):
     SCHEME = "scgi"
     TCP_OPTIONS = ""
+    OPTIONS = ""  # mod_proxy_scgi passes a streamed response on without flushpackets
 
 
 SCGI_FRONTS = {"lighttpd": ScgiLighttpd, "nginx": ScgiNginx, "apache": ScgiApache}

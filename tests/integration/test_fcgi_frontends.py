@@ -5,11 +5,11 @@ HAProxy (fcgi-app with mpxs-conns and keep-conn). Each is started by frontends.p
 free ports with its config in a temp dir (the configs docs/deploy-*.md show).
 
 Through each: the environ probe with --script-name /app, a 3 MiB POST, chunked
-uploads, a streamed response, a 5 MB response, an app exception -> 500, 300
-sequential requests, 8 concurrent 1-second requests finishing together. Per front
-server, what its page documents: nginx's HTTP_HOST and unbuffered uploads. Plus
-libfcgi's cgi-fcgi client, the path split without --script-name, and a Flask app
-behind Apache at /app/.
+uploads, a streamed response (whole, and its first chunk before the app's last), a
+5 MB response, an app exception -> 500, 300 sequential requests, 8 concurrent
+1-second requests finishing together. Per front server, what its page documents:
+nginx's HTTP_HOST and unbuffered uploads. Plus libfcgi's cgi-fcgi client, the path
+split without --script-name, and a Flask app behind Apache at /app/.
 """
 import hashlib
 import http.client
@@ -23,7 +23,7 @@ import pytest
 
 from frontends import VARIANT_IDS, VARIANTS, find_binary, require_fastcgi, start_fcgi_wsgate
 from frontends import big_expected, failure_context as _ctx, http_request
-from frontends import check_http_host, chunked_request
+from frontends import check_http_host, chunked_request, stream_with_gate
 from frontends import front, front_factory  # noqa: F401,F811 (fixtures)
 from wsgate_util import expected_stream, t, wait_for
 
@@ -88,6 +88,17 @@ def test_streamed_response(front):
     st, hdrs, data = http_request(front, "GET", "/app/stream/?n=30&size=1000&delay=0.02")
     assert st == 200, _ctx(front, st, data[:500])
     assert data == expected_stream(30, 1000)
+
+
+def test_streamed_response_first_chunk_early(front):
+    """The first chunk reaches the client while the app still holds back the last one
+    (Apache: flushpackets=on, docs/deploy-apache.md; lighttpd:
+    server.stream-response-body = 2, docs/deploy-lighttpd.md; nginx and HAProxy pass
+    FastCGI output on as it comes)."""
+    st, early, whole = stream_with_gate(front, "/app/stream/?")
+    assert len(early) >= 1000, _ctx(front, "the front server held the streamed response: "
+                                    "%d bytes before the app's last chunk" % len(early), st)
+    assert (st, whole) == (200, expected_stream(3, 1000)), _ctx(front, st, whole and len(whole))
 
 
 def test_chunked_upload(front):

@@ -7,11 +7,11 @@ in front of one wsgate running tests/apps/scgi_mux.py with --script-name /app an
 --threads 8.
 
 Through each: the environ probe (SCRIPT_NAME /app, PATH_INFO the decoded rest,
-QUERY_STRING raw, HTTP_*), a 3 MiB POST read intact, a streamed response, a 5 MB
-response, an app exception -> 500, 300 sequential requests, 8 concurrent 1-second
-requests finishing together. Per front server, what docs/deploy-scgi.md documents:
-nginx's HTTP_HOST and scgi_request_buffering. Plus the path split without
---script-name.
+QUERY_STRING raw, HTTP_*), a 3 MiB POST read intact, a streamed response (whole, and
+its first chunk before the app's last), a 5 MB response, an app exception -> 500, 300
+sequential requests, 8 concurrent 1-second requests finishing together. Per front
+server, what docs/deploy-scgi.md documents: nginx's HTTP_HOST and
+scgi_request_buffering. Plus the path split without --script-name.
 """
 import hashlib
 import http.client
@@ -23,7 +23,7 @@ import time
 import pytest
 
 from frontends import big_expected, failure_context as _ctx, http_request
-from frontends import check_http_host, chunked_request
+from frontends import check_http_host, chunked_request, stream_with_gate
 from scgi_frontends import (SCGI_VARIANT_IDS, SCGI_VARIANTS, front_binary,  # noqa: F401
                             require_scgi, scgi_front, scgi_front_factory, start_scgi_wsgate)
 from wsgate_util import expected_stream, t
@@ -100,6 +100,18 @@ def test_streamed_response(scgi_front):
     st, hdrs, data = http_request(fs, "GET", "/app/stream/?n=30&size=1000&delay=0.02")
     assert st == 200, _ctx(fs, st, data[:500])
     assert data == expected_stream(30, 1000)
+
+
+def test_streamed_response_first_chunk_early(scgi_front):
+    """The first chunk reaches the client while the app still holds back the last one.
+    The app sends X-Accel-Buffering: no, which nginx needs for SCGI (it holds SCGI
+    output in its buffers otherwise; docs/deploy-scgi.md); lighttpd streams with
+    server.stream-response-body = 2, Apache's mod_proxy_scgi as it is."""
+    fs = scgi_front
+    st, early, whole = stream_with_gate(fs, "/app/stream/?xab=no&")
+    assert len(early) >= 1000, _ctx(fs, "the front server held the streamed response: "
+                                 "%d bytes before the app's last chunk" % len(early), st)
+    assert (st, whole) == (200, expected_stream(3, 1000)), _ctx(fs, st, whole and len(whole))
 
 
 def test_nginx_http_host_keeps_the_port(scgi_front):
