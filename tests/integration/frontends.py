@@ -123,6 +123,7 @@ class FrontServer:
         self.dir = short_dir("%s-" % self.name) if workdir is None else workdir
         self.port = None
         self.proc = None
+        self.started_at = None
         self.stdout_path = os.path.join(self.dir, "stdout.log")
 
     @classmethod
@@ -160,6 +161,7 @@ class FrontServer:
                                              start_new_session=True)
             ok, last = self._wait_ready()
             if ok:
+                self.started_at = time.monotonic()
                 return self
             self._kill()
             if "in use" not in last.lower():
@@ -413,9 +415,12 @@ StartServers 1
 ServerLimit 2
 ThreadsPerChild 32
 MaxRequestWorkers 64
+MinSpareThreads 16
+MaxSpareThreads 64
 KeepAlive On
 Timeout 60
 
+AllowEncodedSlashes NoDecode
 %(proxy)s
 """ % {"d": d, "port": self.port, "loads": loads, "unixd": unixd, "logcfg": logcfg,
        "user": user, "proxy": self.proxy_pass()}
@@ -771,3 +776,15 @@ def check_http_host(fs, probe="probe/h"):
     assert st == 200, failure_context(fs, st, body[:300])
     stock = "127.0.0.1" if fs.stock_params_send_host() else with_port
     assert json.loads(body)["environ"]["HTTP_HOST"] == stock, failure_context(fs, body)
+
+
+def check_no_mpm_complaint(fs):
+    """Apache: its error log holds no warning or error of the MPM about the config
+    (mpm_event checks its thread limits about once a second: give it 3 s from its
+    start, which the rest of the module has normally used up already)."""
+    left = fs.started_at + t(3) - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+    with open(os.path.join(fs.dir, "error.log"), errors="replace") as f:
+        bad = [line for line in f if "[mpm_" in line and (":warn]" in line or ":error]" in line)]
+    assert not bad, failure_context(fs, bad)

@@ -4,12 +4,13 @@ and unix:...|fcgi://), lighttpd mod_fastcgi (check-local disable, mounted at /ap
 HAProxy (fcgi-app with mpxs-conns and keep-conn). Each is started by frontends.py on
 free ports with its config in a temp dir (the configs docs/deploy-*.md show).
 
-Through each: the environ probe with --script-name /app, a 3 MiB POST, chunked
-uploads, a streamed response (whole, and its first chunk before the app's last), a
-5 MB response, an app exception -> 500, 300 sequential requests, 8 concurrent
-1-second requests finishing together. Per front server, what its page documents:
-nginx's HTTP_HOST and unbuffered uploads. Plus libfcgi's cgi-fcgi client, the path
-split without --script-name, and a Flask app behind Apache at /app/.
+Through each: the environ probe with --script-name /app, %2F in the path, a 3 MiB
+POST, chunked uploads, a streamed response (whole, and its first chunk before the
+app's last), a 5 MB response, an app exception -> 500, 300 sequential requests, 8
+concurrent 1-second requests finishing together. Per front server, what its page
+documents: nginx's HTTP_HOST and unbuffered uploads, Apache's MPM settings. Plus
+libfcgi's cgi-fcgi client, the path split without --script-name, and a Flask app
+behind Apache at /app/.
 """
 import hashlib
 import http.client
@@ -23,7 +24,8 @@ import pytest
 
 from frontends import VARIANT_IDS, VARIANTS, find_binary, require_fastcgi, start_fcgi_wsgate
 from frontends import big_expected, failure_context as _ctx, http_request
-from frontends import check_http_host, chunked_request, stream_with_gate
+from frontends import (check_http_host, check_no_mpm_complaint, chunked_request,
+                       stream_with_gate)
 from frontends import front, front_factory  # noqa: F401,F811 (fixtures)
 from wsgate_util import expected_stream, t, wait_for
 
@@ -99,6 +101,16 @@ def test_streamed_response_first_chunk_early(front):
     assert len(early) >= 1000, _ctx(front, "the front server held the streamed response: "
                                     "%d bytes before the app's last chunk" % len(early), st)
     assert (st, whole) == (200, expected_stream(3, 1000)), _ctx(front, st, whole and len(whole))
+
+
+def test_encoded_slash_in_path(front):
+    """%2F in the path reaches the app (Apache answers 404 itself unless
+    AllowEncodedSlashes NoDecode): PATH_INFO decoded, REQUEST_URI raw."""
+    st, hdrs, body = http_request(front, "GET", "/app/probe/a%2Fb/c?q=%2F")
+    assert st == 200, _ctx(front, st, body[:300])
+    env = json.loads(body)["environ"]
+    assert env["PATH_INFO"] == "/probe/a/b/c", env
+    assert env["REQUEST_URI"] == "/app/probe/a%2Fb/c?q=%2F", env
 
 
 def test_chunked_upload(front):
@@ -285,3 +297,15 @@ def test_flask_behind_apache_sees_script_name(kind, wsgate, front_factory):
     assert json.loads(data) == {"name": "wsgate", "tags": ["a", "b"]}
     st, hdrs, data = http_request(fs, "GET", "/app/status/404")
     assert st == 404
+
+
+# ---------------------------------------------------------------- last: the config itself
+
+def test_apache_config_draws_no_mpm_complaint(front):
+    """docs/deploy-apache.md's config: mpm_event does not complain about its thread
+    limits (the default MinSpareThreads 75 exceeds MaxRequestWorkers 64: "AH10159:
+    server is within MinSpareThreads of MaxRequestWorkers"). Last in the module, so the
+    server has run for a while."""
+    if front.name != "apache":
+        pytest.skip("Apache's MPM")
+    check_no_mpm_complaint(front)

@@ -7,11 +7,12 @@ in front of one wsgate running tests/apps/scgi_mux.py with --script-name /app an
 --threads 8.
 
 Through each: the environ probe (SCRIPT_NAME /app, PATH_INFO the decoded rest,
-QUERY_STRING raw, HTTP_*), a 3 MiB POST read intact, a streamed response (whole, and
-its first chunk before the app's last), a 5 MB response, an app exception -> 500, 300
-sequential requests, 8 concurrent 1-second requests finishing together. Per front
-server, what docs/deploy-scgi.md documents: nginx's HTTP_HOST and
-scgi_request_buffering. Plus the path split without --script-name.
+QUERY_STRING raw, HTTP_*), %2F in the path, a 3 MiB POST read intact, a chunked
+upload, a streamed response (whole, and its first chunk before the app's last), a
+5 MB response, an app exception -> 500, 300 sequential requests, 8 concurrent
+1-second requests finishing together. Per front server, what docs/deploy-scgi.md
+documents: nginx's HTTP_HOST and scgi_request_buffering, Apache's 411 and MPM
+settings. Plus the path split without --script-name.
 """
 import hashlib
 import http.client
@@ -23,7 +24,8 @@ import time
 import pytest
 
 from frontends import big_expected, failure_context as _ctx, http_request
-from frontends import check_http_host, chunked_request, stream_with_gate
+from frontends import (check_http_host, check_no_mpm_complaint, chunked_request,
+                       stream_with_gate)
 from scgi_frontends import (SCGI_VARIANT_IDS, SCGI_VARIANTS, front_binary,  # noqa: F401
                             require_scgi, scgi_front, scgi_front_factory, start_scgi_wsgate)
 from wsgate_util import expected_stream, t
@@ -112,6 +114,33 @@ def test_streamed_response_first_chunk_early(scgi_front):
     assert len(early) >= 1000, _ctx(fs, "the front server held the streamed response: "
                                  "%d bytes before the app's last chunk" % len(early), st)
     assert (st, whole) == (200, expected_stream(3, 1000)), _ctx(fs, st, whole and len(whole))
+
+
+def test_encoded_slash_in_path(scgi_front):
+    """%2F in the path reaches the app (Apache answers 404 itself unless
+    AllowEncodedSlashes NoDecode): PATH_INFO decoded, REQUEST_URI raw."""
+    fs = scgi_front
+    st, hdrs, body = http_request(fs, "GET", "/app/probe/a%2Fb/c?q=%2F")
+    assert st == 200, _ctx(fs, st, body[:300])
+    env = json.loads(body)["environ"]
+    assert env["PATH_INFO"] == "/probe/a/b/c", env
+    assert env["REQUEST_URI"] == "/app/probe/a%2Fb/c?q=%2F", env
+
+
+def test_chunked_upload(scgi_front):
+    """A chunked upload arrives whole (nginx and lighttpd read it all first and send
+    its CONTENT_LENGTH), except through Apache: mod_proxy_scgi answers 411 itself
+    (docs/deploy-scgi.md)."""
+    fs = scgi_front
+    body = os.urandom(20000)
+    st, hdrs, data = chunked_request(fs, "/app/echo/?mode=readn&n=65536", body)
+    if fs.name == "apache":
+        assert st == 411, _ctx(fs, st, data[:300])
+        return
+    assert st == 200, _ctx(fs, st, data[:300])
+    out = json.loads(data)
+    assert (out["len"], out["sha256"]) == (len(body), hashlib.sha256(body).hexdigest()), out
+    assert out["content_length"] == str(len(body)), out
 
 
 def test_nginx_http_host_keeps_the_port(scgi_front):
@@ -317,3 +346,13 @@ def test_r4_raise_after_headers_not_a_complete_response(scgi_front, path):
     assert r.status >= 500 or not r.complete, _ctx(
         fs, "the client got a complete %d response of %d bytes after the app raised"
         % (r.status, len(r.body)), r)
+
+
+# ---------------------------------------------------------------- last: the config itself
+
+def test_apache_config_draws_no_mpm_complaint(scgi_front):
+    """The Apache config of docs/deploy-scgi.md: mpm_event does not complain about its
+    thread limits. Last in the module, so the server has run for a while."""
+    if scgi_front.name != "apache":
+        pytest.skip("Apache's MPM")
+    check_no_mpm_complaint(scgi_front)
