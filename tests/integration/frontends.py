@@ -12,9 +12,10 @@ differing directives (small class attributes / hooks). Protocol holds what diffe
 on wsgate's side (its listener option, socket names) and starts wsgate with that
 listener; front_fixtures() makes the `front`-style fixtures for either protocol.
 
-Besides the documented mount point /app/, nginx gets two test-only locations under
-it, each with one directive changed (the stock params alone, request buffering off),
-so one server start shows both sides of a setting the docs discuss.
+Besides the documented mount point /app/, nginx and lighttpd get a test-only path or
+two under it with one directive changed (the stock params alone, request buffering
+off, streamed uploads), so one server start shows both sides of a setting the docs
+discuss.
 
 Also here: start_fcgi_wsgate(), which starts build/wsgate with a --fastcgi listener
 (TCP or unix socket) next to its --http one, the fixtures the FastCGI test files
@@ -25,6 +26,7 @@ Binaries come from scripts/install-deps (nginx-light or nginx, apache2, lighttpd
 haproxy, libfcgi-bin). A front server whose binary is missing is skipped with the
 reason; in CI install-deps has installed them all.
 """
+import hashlib
 import http.client
 import json
 import os
@@ -447,6 +449,8 @@ class Lighttpd(FrontServer):
     binary_name = "lighttpd"
     MODULE = "fastcgi"  # mod_<MODULE>, <MODULE>.server
     EXTRA = ""  # server.* settings of the protocol's own, before server.modules
+    # Test-only: a path under the mount point where request bodies are streamed
+    STREAMED_UPLOAD = "/app/streamed-upload/"
 
     def config_path(self):
         return os.path.join(self.dir, "lighttpd.conf")
@@ -475,7 +479,13 @@ accesslog.filename = "%(d)s/access.log"
         "check-local" => "disable",
     )),
 )
-""" % {"d": d, "port": self.port, "where": where, "extra": self.EXTRA, "mod": self.MODULE}
+
+# test-only: request bodies passed on as they arrive
+$HTTP["url"] =~ "^%(streamed)s" {
+    server.stream-request-body = 2
+}
+""" % {"d": d, "port": self.port, "where": where, "extra": self.EXTRA, "mod": self.MODULE,
+       "streamed": self.STREAMED_UPLOAD}
 
     def argv(self):
         return [self.binary, "-D", "-f", self.config_path()]
@@ -776,6 +786,47 @@ def check_http_host(fs, probe="probe/h"):
     assert st == 200, failure_context(fs, st, body[:300])
     stock = "127.0.0.1" if fs.stock_params_send_host() else with_port
     assert json.loads(body)["environ"]["HTTP_HOST"] == stock, failure_context(fs, body)
+
+
+def check_streamed_upload(fs, started_path):
+    """lighttpd, under its test-only STREAMED_UPLOAD path (server.stream-request-body
+    = 2): the app starts while the upload is still coming, and reads it whole; a
+    chunked upload whose end has not arrived gets 411 from lighttpd itself."""
+    body = os.urandom(200000)
+    target = "%secho/?mode=readn&n=65536&started=%s" % (fs.STREAMED_UPLOAD, started_path)
+    s = socket.create_connection(("127.0.0.1", fs.port), timeout=t(30))
+    try:
+        s.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n"
+                   "Connection: close\r\n\r\n" % (target, len(body))).encode() + body[:1000])
+        deadline = time.monotonic() + t(10)
+        while not os.path.exists(started_path):
+            assert time.monotonic() < deadline, failure_context(
+                fs, "the app did not start before the upload ended")
+            time.sleep(0.01)
+        s.sendall(body[1000:])
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    finally:
+        s.close()
+    r = parse_responses(data)[0]
+    assert r.status == 200, failure_context(fs, data[:500])
+    out = json.loads(r.body)
+    assert (out["len"], out["sha256"]) == (len(body), hashlib.sha256(body).hexdigest()), out
+    # A chunked upload whose end has not arrived yet: lighttpd cannot give the backend
+    # a CONTENT_LENGTH and refuses at once (a whole one it had already read would pass).
+    s = socket.create_connection(("127.0.0.1", fs.port), timeout=t(10))
+    try:
+        s.sendall(("POST %secho/?mode=readn HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n1000\r\n" % fs.STREAMED_UPLOAD).encode()
+                  + b"x" * 4096 + b"\r\n")
+        head = s.recv(65536)
+    finally:
+        s.close()
+    assert head.startswith(b"HTTP/1.1 411 "), failure_context(fs, head[:300])
 
 
 def check_no_mpm_complaint(fs):

@@ -8,9 +8,9 @@ Through each: the environ probe with --script-name /app, %2F in the path, a 3 Mi
 POST, chunked uploads, a streamed response (whole, and its first chunk before the
 app's last), a 5 MB response, an app exception -> 500, 300 sequential requests, 8
 concurrent 1-second requests finishing together. Per front server, what its page
-documents: nginx's HTTP_HOST and unbuffered uploads, Apache's MPM settings. Plus
-libfcgi's cgi-fcgi client, the path split without --script-name, and a Flask app
-behind Apache at /app/.
+documents: nginx's HTTP_HOST and unbuffered uploads, lighttpd's streamed uploads,
+Apache's MPM settings. Plus libfcgi's cgi-fcgi client, the path split without
+--script-name, and a Flask app behind Apache at /app/.
 """
 import hashlib
 import http.client
@@ -24,8 +24,8 @@ import pytest
 
 from frontends import VARIANT_IDS, VARIANTS, find_binary, require_fastcgi, start_fcgi_wsgate
 from frontends import big_expected, failure_context as _ctx, http_request
-from frontends import (check_http_host, check_no_mpm_complaint, chunked_request,
-                       stream_with_gate)
+from frontends import (check_http_host, check_no_mpm_complaint, check_streamed_upload,
+                       chunked_request, stream_with_gate)
 from frontends import front, front_factory  # noqa: F401,F811 (fixtures)
 from wsgate_util import expected_stream, t, wait_for
 
@@ -159,6 +159,14 @@ def test_nginx_request_buffering_off(front):
     assert st == 200, _ctx(front, st, data[:300])
     out = json.loads(data)
     assert (out["len"], out["content_length"]) == (len(body), str(len(body))), out
+
+
+def test_lighttpd_stream_request_body(front):
+    """docs/deploy-lighttpd.md: with server.stream-request-body = 2 the app starts
+    while the upload is still coming; lighttpd then answers 411 to a chunked one."""
+    if front.name != "lighttpd":
+        pytest.skip("lighttpd's server.stream-request-body")
+    check_streamed_upload(front, os.path.join(front.dir, "started-%d" % time.monotonic_ns()))
 
 
 def test_5mb_response(front):

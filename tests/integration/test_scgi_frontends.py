@@ -11,8 +11,8 @@ QUERY_STRING raw, HTTP_*), %2F in the path, a 3 MiB POST read intact, a chunked
 upload, a streamed response (whole, and its first chunk before the app's last), a
 5 MB response, an app exception -> 500, 300 sequential requests, 8 concurrent
 1-second requests finishing together. Per front server, what docs/deploy-scgi.md
-documents: nginx's HTTP_HOST and scgi_request_buffering, Apache's 411 and MPM
-settings. Plus the path split without --script-name.
+documents: nginx's HTTP_HOST and scgi_request_buffering, lighttpd's streamed
+uploads, Apache's 411 and MPM settings. Plus the path split without --script-name.
 """
 import hashlib
 import http.client
@@ -24,8 +24,8 @@ import time
 import pytest
 
 from frontends import big_expected, failure_context as _ctx, http_request
-from frontends import (check_http_host, check_no_mpm_complaint, chunked_request,
-                       stream_with_gate)
+from frontends import (check_http_host, check_no_mpm_complaint, check_streamed_upload,
+                       chunked_request, stream_with_gate)
 from scgi_frontends import (SCGI_VARIANT_IDS, SCGI_VARIANTS, front_binary,  # noqa: F401
                             require_scgi, scgi_front, scgi_front_factory, start_scgi_wsgate)
 from wsgate_util import expected_stream, t
@@ -175,6 +175,15 @@ def test_nginx_scgi_request_buffering_off(scgi_front):
     assert st == 200, _ctx(fs, st, data[:300])
     out = json.loads(data)
     assert (out["len"], out["sha256"]) == (len(body), hashlib.sha256(body).hexdigest()), out
+
+
+def test_lighttpd_stream_request_body(scgi_front):
+    """docs/deploy-lighttpd.md: with server.stream-request-body = 2 the app starts
+    while the upload is still coming; lighttpd then answers 411 to a chunked one."""
+    fs = scgi_front
+    if fs.name != "lighttpd":
+        pytest.skip("lighttpd's server.stream-request-body")
+    check_streamed_upload(fs, os.path.join(fs.dir, "started-%d" % time.monotonic_ns()))
 
 
 def test_5mb_response(scgi_front):
