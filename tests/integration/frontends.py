@@ -15,7 +15,8 @@ listener; front_fixtures() makes the `front`-style fixtures for either protocol.
 Besides the documented mount point /app/, nginx and lighttpd get a test-only path or
 two under it with one directive changed (the stock params alone, request buffering
 off, streamed uploads), so one server start shows both sides of a setting the docs
-discuss.
+discuss. A unix socket lives in a setgid directory of the web server's group and
+has mode 660 (socket_dir()), as docs/deploy-scgi.md says.
 
 Also here: start_fcgi_wsgate(), which starts build/wsgate with a --fastcgi listener
 (TCP or unix socket) next to its --http one, the fixtures the FastCGI test files
@@ -72,6 +73,27 @@ def short_dir(prefix):
     reach the wsgate socket and the lock files there."""
     d = tempfile.mkdtemp(prefix=prefix)
     os.chmod(d, 0o755)
+    return d
+
+
+def web_group():
+    """The group the front servers' workers run as: Apache's children drop to
+    nobody:nogroup when the tests run as root; otherwise everything runs as us."""
+    if not IS_ROOT:
+        return os.getgid()
+    import grp
+    g = _nogroup()
+    return int(g[1:]) if g.startswith("#") else grp.getgrnam(g).gr_gid
+
+
+def socket_dir(prefix):
+    """A directory for wsgate's unix socket, set up as docs/deploy-scgi.md says: owned
+    by wsgate's user, group the web server's (web_group()), mode 2750. The setgid bit
+    gives the socket the directory's group, so --socket-mode 660 lets the web server's
+    workers in and nobody else."""
+    d = short_dir(prefix)
+    os.chown(d, -1, web_group())
+    os.chmod(d, 0o2750)
     return d
 
 
@@ -568,9 +590,9 @@ class Protocol:
         extra = []
         d = None
         if unix:
-            d = short_dir(self.dir_prefix)
+            d = socket_dir(self.dir_prefix)
             backend = Backend("unix", path=os.path.join(d, "%s.sock" % self.short))
-            extra = ["--socket-mode", "666"]  # Apache's children may run as nobody
+            extra = ["--socket-mode", "660"]
         else:
             backend = Backend("tcp", host="127.0.0.1", port=free_port())
         srv = factory(app, self.option, backend.listen_arg, *(extra + list(args)), **kw)

@@ -12,7 +12,8 @@ upload, a streamed response (whole, and its first chunk before the app's last), 
 5 MB response, an app exception -> 500, 300 sequential requests, 8 concurrent
 1-second requests finishing together. Per front server, what docs/deploy-scgi.md
 documents: nginx's HTTP_HOST and scgi_request_buffering, lighttpd's streamed
-uploads, Apache's 411 and MPM settings. Plus the path split without --script-name.
+uploads, Apache's 411 and MPM settings, the unix socket's group. Plus the path split
+without --script-name.
 """
 import hashlib
 import http.client
@@ -184,6 +185,23 @@ def test_lighttpd_stream_request_body(scgi_front):
     if fs.name != "lighttpd":
         pytest.skip("lighttpd's server.stream-request-body")
     check_streamed_upload(fs, os.path.join(fs.dir, "started-%d" % time.monotonic_ns()))
+
+
+def test_unix_socket_group_from_setgid_dir(scgi_front):
+    """docs/deploy-scgi.md: in a directory of the web server's group with the setgid
+    bit, wsgate's --socket-mode 660 socket gets that group, so the web server's
+    workers (Apache's run as nobody:nogroup when the tests run as root) connect."""
+    fs = scgi_front
+    if fs.backend.kind != "unix":
+        pytest.skip("unix sockets only")
+    import stat
+    d = os.stat(os.path.dirname(fs.backend.path))
+    sock = os.stat(fs.backend.path)
+    assert d.st_mode & stat.S_ISGID, oct(d.st_mode)
+    assert (stat.S_IMODE(sock.st_mode), sock.st_gid) == (0o660, d.st_gid), (
+        oct(sock.st_mode), sock.st_gid, d.st_gid)
+    st, hdrs, data = http_request(fs, "GET", "/app/probe/sock")
+    assert st == 200, _ctx(fs, st, data[:300])
 
 
 def test_5mb_response(scgi_front):
