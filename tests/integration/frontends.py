@@ -12,17 +12,26 @@ differing directives (small class attributes / hooks). Protocol holds what diffe
 on wsgate's side (its listener option, socket names) and starts wsgate with that
 listener; front_fixtures() makes the `front`-style fixtures for either protocol.
 
+Besides the documented mount point /app/, nginx and lighttpd get a test-only path or
+two under it with one directive changed (the stock params alone, request buffering
+off, streamed uploads), so one server start shows both sides of a setting the docs
+discuss. A unix socket lives in a setgid directory of the web server's group and
+has mode 660 (socket_dir()), as docs/deploy-scgi.md says.
+
 Also here: start_fcgi_wsgate(), which starts build/wsgate with a --fastcgi listener
 (TCP or unix socket) next to its --http one, the fixtures the FastCGI test files
-import, and the HTTP helpers (http_request, failure_context, big_expected) both
-front-server test files use.
+import, and the HTTP helpers (http_request, chunked_request, stream_with_gate,
+failure_context, big_expected) and checks (check_*) both front-server test files use.
 
 Binaries come from scripts/install-deps (nginx-light or nginx, apache2, lighttpd,
 haproxy, libfcgi-bin). A front server whose binary is missing is skipped with the
 reason; in CI install-deps has installed them all.
 """
+import hashlib
 import http.client
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -32,7 +41,7 @@ import time
 
 import pytest
 
-from wsgate_util import t
+from wsgate_util import parse_responses, t
 
 SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -64,6 +73,27 @@ def short_dir(prefix):
     reach the wsgate socket and the lock files there."""
     d = tempfile.mkdtemp(prefix=prefix)
     os.chmod(d, 0o755)
+    return d
+
+
+def web_group():
+    """The group the front servers' workers run as: Apache's children drop to
+    nobody:nogroup when the tests run as root; otherwise everything runs as us."""
+    if not IS_ROOT:
+        return os.getgid()
+    import grp
+    g = _nogroup()
+    return int(g[1:]) if g.startswith("#") else grp.getgrnam(g).gr_gid
+
+
+def socket_dir(prefix):
+    """A directory for wsgate's unix socket, set up as docs/deploy-scgi.md says: owned
+    by wsgate's user, group the web server's (web_group()), mode 2750. The setgid bit
+    gives the socket the directory's group, so --socket-mode 660 lets the web server's
+    workers in and nobody else."""
+    d = short_dir(prefix)
+    os.chown(d, -1, web_group())
+    os.chmod(d, 0o2750)
     return d
 
 
@@ -117,6 +147,7 @@ class FrontServer:
         self.dir = short_dir("%s-" % self.name) if workdir is None else workdir
         self.port = None
         self.proc = None
+        self.started_at = None
         self.stdout_path = os.path.join(self.dir, "stdout.log")
 
     @classmethod
@@ -154,6 +185,7 @@ class FrontServer:
                                              start_new_session=True)
             ok, last = self._wait_ready()
             if ok:
+                self.started_at = time.monotonic()
                 return self
             self._kill()
             if "in use" not in last.lower():
@@ -237,6 +269,40 @@ class Nginx(FrontServer):
     name = "nginx"
     binary_name = "nginx"
     PARAMS_NAME = "fastcgi_params"  # the stock params file the location includes
+    PREFIX = "fastcgi"  # <PREFIX>_param, <PREFIX>_request_buffering
+
+    # Test-only locations under the mount point, next to the documented /app/ one
+    # (wsgate's --script-name /app serves them all; the apps route on a later segment):
+    STOCK = "/app/stock-params/"   # the stock params alone, without the HTTP_HOST line
+    UNBUFFERED = "/app/unbuffered/"  # <PREFIX>_request_buffering off
+
+    @classmethod
+    def version(cls):
+        """nginx's version as a tuple of ints, () when unknown."""
+        b = cls.locate()
+        try:
+            out = subprocess.run([b, "-v"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 timeout=10).stdout.decode("latin-1")
+        except (OSError, TypeError, subprocess.TimeoutExpired):
+            return ()
+        m = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", out)
+        return tuple(int(x) for x in m.groups()) if m else ()
+
+    def params_path(self):
+        params = os.path.join("/etc/nginx", self.PARAMS_NAME)
+        if not os.path.exists(params):
+            params = os.path.join(os.path.dirname(self.binary), "..", "conf", self.PARAMS_NAME)
+        return params
+
+    def stock_params_send_host(self):
+        """True when the stock params file sets HTTP_HOST itself (Debian's sends $host,
+        without the port); without such a line nginx passes the client's Host header."""
+        try:
+            with open(self.params_path()) as f:
+                return any(line.split()[1:2] == ["HTTP_HOST"] for line in f
+                           if line.strip().startswith(self.PREFIX + "_param"))
+        except OSError:
+            return False
 
     def config_path(self):
         return os.path.join(self.dir, "nginx.conf")
@@ -259,9 +325,6 @@ class Nginx(FrontServer):
         b = self.backend
         upstream = ("unix:%s" % b.path) if b.kind == "unix" else "%s:%d" % (b.host, b.port)
         d = self.dir
-        params = os.path.join("/etc/nginx", self.PARAMS_NAME)
-        if not os.path.exists(params):
-            params = os.path.join(os.path.dirname(self.binary), "..", "conf", self.PARAMS_NAME)
         block, passing = self.upstream_and_pass(upstream)
         return """\
 %(user)sworker_processes 1;
@@ -286,11 +349,25 @@ http {
 
         location /app/ {
             include %(params)s;
+            %(prefix)s_param HTTP_HOST $http_host;
+%(passing)s        }
+
+        # test-only: the stock params alone
+        location %(stock)s {
+            include %(params)s;
+%(passing)s        }
+
+        # test-only: request bodies passed on as they arrive
+        location %(unbuffered)s {
+            include %(params)s;
+            %(prefix)s_param HTTP_HOST $http_host;
+            %(prefix)s_request_buffering off;
 %(passing)s        }
     }
 }
 """ % {"user": "user root;\n" if IS_ROOT else "", "d": d, "block": block,
-       "port": self.port, "params": params, "passing": passing}
+       "port": self.port, "params": self.params_path(), "passing": passing,
+       "prefix": self.PREFIX, "stock": self.STOCK, "unbuffered": self.UNBUFFERED}
 
     def argv(self):
         argv = [self.binary, "-p", self.dir + "/", "-c", self.config_path(),
@@ -318,6 +395,7 @@ class Apache(FrontServer):
     alt_binary_name = "httpd"
     SCHEME = "fcgi"  # mod_proxy_<SCHEME>, <SCHEME>:// URLs
     TCP_OPTIONS = " enablereuse=on"  # after a TCP ProxyPass
+    OPTIONS = " flushpackets=on"  # after every ProxyPass: a streamed response flows
 
     def __init__(self, backend, workdir=None):
         super().__init__(backend, workdir)
@@ -336,9 +414,10 @@ class Apache(FrontServer):
     def proxy_pass(self):
         b = self.backend
         if b.kind == "unix":
-            return 'ProxyPass "/app/" "unix:%s|%s://localhost/"' % (b.path, self.SCHEME)
-        return 'ProxyPass "/app/" "%s://%s:%d/"%s' % (self.SCHEME, b.host, b.port,
-                                                     self.TCP_OPTIONS)
+            return 'ProxyPass "/app/" "unix:%s|%s://localhost/"%s' % (b.path, self.SCHEME,
+                                                                    self.OPTIONS)
+        return 'ProxyPass "/app/" "%s://%s:%d/"%s%s' % (self.SCHEME, b.host, b.port,
+                                                       self.TCP_OPTIONS, self.OPTIONS)
 
     def config(self):
         d = self.dir
@@ -372,9 +451,12 @@ StartServers 1
 ServerLimit 2
 ThreadsPerChild 32
 MaxRequestWorkers 64
+MinSpareThreads 16
+MaxSpareThreads 64
 KeepAlive On
 Timeout 60
 
+AllowEncodedSlashes NoDecode
 %(proxy)s
 """ % {"d": d, "port": self.port, "loads": loads, "unixd": unixd, "logcfg": logcfg,
        "user": user, "proxy": self.proxy_pass()}
@@ -401,6 +483,8 @@ class Lighttpd(FrontServer):
     binary_name = "lighttpd"
     MODULE = "fastcgi"  # mod_<MODULE>, <MODULE>.server
     EXTRA = ""  # server.* settings of the protocol's own, before server.modules
+    # Test-only: a path under the mount point where request bodies are streamed
+    STREAMED_UPLOAD = "/app/streamed-upload/"
 
     def config_path(self):
         return os.path.join(self.dir, "lighttpd.conf")
@@ -419,6 +503,7 @@ server.port = %(port)d
 server.errorlog = "%(d)s/error.log"
 server.pid-file = "%(d)s/lighttpd.pid"
 server.upload-dirs = ( "%(d)s/tmp" )
+server.stream-response-body = 2
 %(extra)sserver.modules = ( "mod_%(mod)s", "mod_accesslog" )
 accesslog.filename = "%(d)s/access.log"
 
@@ -428,7 +513,13 @@ accesslog.filename = "%(d)s/access.log"
         "check-local" => "disable",
     )),
 )
-""" % {"d": d, "port": self.port, "where": where, "extra": self.EXTRA, "mod": self.MODULE}
+
+# test-only: request bodies passed on as they arrive
+$HTTP["url"] =~ "^%(streamed)s" {
+    server.stream-request-body = 2
+}
+""" % {"d": d, "port": self.port, "where": where, "extra": self.EXTRA, "mod": self.MODULE,
+       "streamed": self.STREAMED_UPLOAD}
 
     def argv(self):
         return [self.binary, "-D", "-f", self.config_path()]
@@ -511,9 +602,9 @@ class Protocol:
         extra = []
         d = None
         if unix:
-            d = short_dir(self.dir_prefix)
+            d = socket_dir(self.dir_prefix)
             backend = Backend("unix", path=os.path.join(d, "%s.sock" % self.short))
-            extra = ["--socket-mode", "666"]  # Apache's children may run as nobody
+            extra = ["--socket-mode", "660"]
         else:
             backend = Backend("tcp", host="127.0.0.1", port=free_port())
         srv = factory(app, self.option, backend.listen_arg, *(extra + list(args)), **kw)
@@ -653,3 +744,133 @@ def failure_context(fs, *what):
     seen = " ".join(repr(w)[:600] for w in what)
     return "%s\nfront: %r\n%s\n--- wsgate log\n%s" % (
         seen, fs, fs.logs(), (fs.wsgate.stderr_text() + fs.wsgate.error_text())[-3000:])
+
+
+def chunked_request(fs, target, body, piece=8000):
+    """POSTs body with Transfer-Encoding: chunked, in chunks of `piece` bytes, all
+    sent before the answer is read (keep the body to a few socket buffers). A front
+    server that refuses the request may answer and close before the body is all sent:
+    the answer is read all the same. Returns (status, headers dict lower-cased, body
+    bytes), or (None, {}, raw bytes) when no whole answer could be read."""
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + piece]), body[i:i + piece])
+                      for i in range(0, len(body), piece))
+    head = ("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nTransfer-Encoding: chunked\r\n"
+            "Content-Type: application/octet-stream\r\nConnection: close\r\n\r\n"
+            % (target, fs.port)).encode()
+    s = socket.create_connection(("127.0.0.1", fs.port), timeout=t(30))
+    raw = b""
+    try:
+        try:
+            s.sendall(head + chunks + b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # answered early; what it sent is still to be read
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            raw += b
+    except ConnectionResetError:
+        pass
+    finally:
+        s.close()
+    try:
+        r = parse_responses(raw)[0]
+    except (AssertionError, IndexError):
+        return None, {}, raw
+    return r.status, {k.lower(): v for k, v in r.headers}, r.body
+
+
+def stream_with_gate(fs, target, n=3, size=1000):
+    """GETs target (tests/apps/it_stream.py's route, query string open: it ends in ?
+    or &) for n chunks of size bytes, the last one held back by the app until a gate
+    file exists. Reads what arrives before opening the gate (up to one chunk, waiting
+    at most 10 s), then the rest. Returns (status or None, the bytes that arrived
+    before the gate opened, the whole body or None)."""
+    gate = os.path.join(fs.dir, "gate-%d-%d" % (os.getpid(), time.monotonic_ns()))
+    conn = http.client.HTTPConnection("127.0.0.1", fs.port, timeout=t(10))
+    early, r = b"", None
+    try:
+        conn.request("GET", "%sn=%d&size=%d&gate=%s" % (target, n, size, gate))
+        try:
+            r = conn.getresponse()
+            while len(early) < size:
+                b = r.read1(65536)
+                if not b:
+                    break
+                early += b
+        except (socket.timeout, TimeoutError):
+            return (r.status if r else None), early, None
+        finally:
+            open(gate, "w").close()  # the app's thread goes on whatever happened
+        conn.sock.settimeout(t(30))
+        return r.status, early, early + r.read()
+    finally:
+        conn.close()
+
+
+def check_http_host(fs, probe="probe/h"):
+    """nginx: the documented location (with <prefix>_param HTTP_HOST $http_host after
+    the stock params) gives the app the Host header with its port; the test-only
+    location with the stock params alone gives what those send (Debian's: $host,
+    without the port)."""
+    with_port = "127.0.0.1:%d" % fs.port
+    st, hdrs, body = http_request(fs, "GET", "/app/" + probe)
+    assert st == 200, failure_context(fs, st, body[:300])
+    assert json.loads(body)["environ"]["HTTP_HOST"] == with_port, failure_context(fs, body)
+    st, hdrs, body = http_request(fs, "GET", fs.STOCK + probe)
+    assert st == 200, failure_context(fs, st, body[:300])
+    stock = "127.0.0.1" if fs.stock_params_send_host() else with_port
+    assert json.loads(body)["environ"]["HTTP_HOST"] == stock, failure_context(fs, body)
+
+
+def check_streamed_upload(fs, started_path):
+    """lighttpd, under its test-only STREAMED_UPLOAD path (server.stream-request-body
+    = 2): the app starts while the upload is still coming, and reads it whole; a
+    chunked upload whose end has not arrived gets 411 from lighttpd itself."""
+    body = os.urandom(200000)
+    target = "%secho/?mode=readn&n=65536&started=%s" % (fs.STREAMED_UPLOAD, started_path)
+    s = socket.create_connection(("127.0.0.1", fs.port), timeout=t(30))
+    try:
+        s.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n"
+                   "Connection: close\r\n\r\n" % (target, len(body))).encode() + body[:1000])
+        deadline = time.monotonic() + t(10)
+        while not os.path.exists(started_path):
+            assert time.monotonic() < deadline, failure_context(
+                fs, "the app did not start before the upload ended")
+            time.sleep(0.01)
+        s.sendall(body[1000:])
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    finally:
+        s.close()
+    r = parse_responses(data)[0]
+    assert r.status == 200, failure_context(fs, data[:500])
+    out = json.loads(r.body)
+    assert (out["len"], out["sha256"]) == (len(body), hashlib.sha256(body).hexdigest()), out
+    # A chunked upload whose end has not arrived yet: lighttpd cannot give the backend
+    # a CONTENT_LENGTH and refuses at once (a whole one it had already read would pass).
+    s = socket.create_connection(("127.0.0.1", fs.port), timeout=t(10))
+    try:
+        s.sendall(("POST %secho/?mode=readn HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n1000\r\n" % fs.STREAMED_UPLOAD).encode()
+                  + b"x" * 4096 + b"\r\n")
+        head = s.recv(65536)
+    finally:
+        s.close()
+    assert head.startswith(b"HTTP/1.1 411 "), failure_context(fs, head[:300])
+
+
+def check_no_mpm_complaint(fs):
+    """Apache: its error log holds no warning or error of the MPM about the config
+    (mpm_event checks its thread limits about once a second: give it 3 s from its
+    start, which the rest of the module has normally used up already)."""
+    left = fs.started_at + t(3) - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+    with open(os.path.join(fs.dir, "error.log"), errors="replace") as f:
+        bad = [line for line in f if "[mpm_" in line and (":warn]" in line or ":error]" in line)]
+    assert not bad, failure_context(fs, bad)

@@ -24,6 +24,7 @@ class ScgiLighttpd(Lighttpd):
 
 class ScgiNginx(Nginx):
     PARAMS_NAME = "scgi_params"
+    PREFIX = "scgi"
 
     def upstream_and_pass(self, upstream):
         return "", "            scgi_pass %s;\n" % upstream
@@ -32,6 +33,7 @@ class ScgiNginx(Nginx):
 class ScgiApache(Apache):
     SCHEME = "scgi"
     TCP_OPTIONS = ""
+    OPTIONS = ""  # mod_proxy_scgi passes a streamed response on without flushpackets
 
 
 SCGI_FRONTS = {"lighttpd": ScgiLighttpd, "nginx": ScgiNginx, "apache": ScgiApache}

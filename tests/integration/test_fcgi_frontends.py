@@ -4,11 +4,13 @@ and unix:...|fcgi://), lighttpd mod_fastcgi (check-local disable, mounted at /ap
 HAProxy (fcgi-app with mpxs-conns and keep-conn). Each is started by frontends.py on
 free ports with its config in a temp dir (the configs docs/deploy-*.md show).
 
-Through each: the environ probe with --script-name /app, a 3 MiB POST, a streamed
-response, a 5 MB response, an app exception -> 500, 300 sequential requests, 8
-concurrent 1-second requests finishing together, no body on HEAD/204/205. Plus
-libfcgi's cgi-fcgi client, the path split without --script-name, and a Flask app
-behind Apache at /app/.
+Through each: the environ probe with --script-name /app, %2F in the path, a 3 MiB
+POST, chunked uploads, a streamed response (whole, and its first chunk before the
+app's last), a 5 MB response, an app exception -> 500, 300 sequential requests, 8
+concurrent 1-second requests finishing together, no body on HEAD/204/205. Per
+front server, what its page documents: nginx's HTTP_HOST and unbuffered uploads,
+lighttpd's streamed uploads, Apache's MPM settings. Plus libfcgi's cgi-fcgi client, the path split without
+--script-name, and a Flask app behind Apache at /app/.
 """
 import hashlib
 import http.client
@@ -22,6 +24,8 @@ import pytest
 
 from frontends import VARIANT_IDS, VARIANTS, find_binary, require_fastcgi, start_fcgi_wsgate
 from frontends import big_expected, failure_context as _ctx, http_request
+from frontends import (check_http_host, check_no_mpm_complaint, check_streamed_upload,
+                       chunked_request, stream_with_gate)
 from frontends import front, front_factory  # noqa: F401,F811 (fixtures)
 from wsgate_util import expected_stream, t, wait_for
 
@@ -45,8 +49,8 @@ def test_environ_probe(front):
     assert env["HTTP_X_FOO"] == "bar", env
     assert env["HTTP_X_MULTI_WORD_HEADER"] == "v 1", env
     assert env["HTTP_COOKIE"] == "c=1", env
-    # Debian's stock fastcgi_params sends HTTP_HOST $host (no port)
-    assert env["HTTP_HOST"] in ("127.0.0.1:%d" % front.port, "127.0.0.1"), env
+    # nginx: the documented fastcgi_param HTTP_HOST $http_host keeps the port
+    assert env["HTTP_HOST"] == "127.0.0.1:%d" % front.port, env
     assert env["wsgi.url_scheme"] == "http"
     assert env["SERVER_PROTOCOL"] in ("HTTP/1.1", "HTTP/1.0"), env
     assert env["SERVER_NAME"], env
@@ -86,6 +90,83 @@ def test_streamed_response(front):
     st, hdrs, data = http_request(front, "GET", "/app/stream/?n=30&size=1000&delay=0.02")
     assert st == 200, _ctx(front, st, data[:500])
     assert data == expected_stream(30, 1000)
+
+
+def test_streamed_response_first_chunk_early(front):
+    """The first chunk reaches the client while the app still holds back the last one
+    (Apache: flushpackets=on, docs/deploy-apache.md; lighttpd:
+    server.stream-response-body = 2, docs/deploy-lighttpd.md; nginx and HAProxy pass
+    FastCGI output on as it comes)."""
+    st, early, whole = stream_with_gate(front, "/app/stream/?")
+    assert len(early) >= 1000, _ctx(front, "the front server held the streamed response: "
+                                    "%d bytes before the app's last chunk" % len(early), st)
+    assert (st, whole) == (200, expected_stream(3, 1000)), _ctx(front, st, whole and len(whole))
+
+
+def test_encoded_slash_in_path(front):
+    """%2F in the path reaches the app (Apache answers 404 itself unless
+    AllowEncodedSlashes NoDecode): PATH_INFO decoded, REQUEST_URI raw."""
+    st, hdrs, body = http_request(front, "GET", "/app/probe/a%2Fb/c?q=%2F")
+    assert st == 200, _ctx(front, st, body[:300])
+    env = json.loads(body)["environ"]
+    assert env["PATH_INFO"] == "/probe/a/b/c", env
+    assert env["REQUEST_URI"] == "/app/probe/a%2Fb/c?q=%2F", env
+
+
+def test_chunked_upload(front):
+    """A chunked upload arrives whole: nginx, lighttpd and HAProxy read it first and
+    send its CONTENT_LENGTH, Apache passes one over 16 KB on without it. Except
+    through HAProxy when the body does not fit in one of its buffers (tune.bufsize,
+    16384 by default): HAProxy answers 400 itself and logs PH-- (its FastCGI mux needs
+    the whole body to compute CONTENT_LENGTH; docs/deploy-haproxy.md)."""
+    for size in (8000, 20000):
+        body = os.urandom(size)
+        st, hdrs, data = chunked_request(front, "/app/echo/?mode=readn&n=65536", body)
+        if front.name == "haproxy" and size > 16384:
+            assert st == 400, _ctx(front, size, st, data[:300])
+            wait_for(lambda: "PH--" in front.logs(), t(10), what="PH-- in HAProxy's log")
+            continue
+        assert st == 200, _ctx(front, size, st, data[:300])
+        out = json.loads(data)
+        assert (out["len"], out["sha256"]) == (size, hashlib.sha256(body).hexdigest()), out
+        # Apache sends the length when the body fit in what it read ahead (16 KB)
+        streamed = front.name == "apache" and size > 16384
+        assert out["content_length"] == (None if streamed else str(size)), out
+
+
+def test_nginx_http_host_keeps_the_port(front):
+    """docs/deploy-nginx.md: fastcgi_param HTTP_HOST $http_host after the stock
+    params keeps the port the client sent; Debian's stock params alone send $host."""
+    if front.name != "nginx":
+        pytest.skip("nginx's fastcgi_params")
+    check_http_host(front)
+
+
+def test_nginx_request_buffering_off(front):
+    """docs/deploy-nginx.md: with fastcgi_request_buffering off nginx passes a chunked
+    upload on as it comes, with an empty CONTENT_LENGTH; wsgate reads it to the empty
+    STDIN record. A Content-Length upload arrives whole too."""
+    if front.name != "nginx":
+        pytest.skip("nginx's fastcgi_request_buffering")
+    body = os.urandom(100000)
+    target = front.UNBUFFERED + "echo/?mode=readn&n=65536"
+    st, hdrs, data = chunked_request(front, target, body)
+    assert st == 200, _ctx(front, st, data[:300])
+    out = json.loads(data)
+    assert (out["len"], out["sha256"]) == (len(body), hashlib.sha256(body).hexdigest()), out
+    assert out["content_length"] in (None, ""), out
+    st, hdrs, data = http_request(front, "POST", target, body=body)
+    assert st == 200, _ctx(front, st, data[:300])
+    out = json.loads(data)
+    assert (out["len"], out["content_length"]) == (len(body), str(len(body))), out
+
+
+def test_lighttpd_stream_request_body(front):
+    """docs/deploy-lighttpd.md: with server.stream-request-body = 2 the app starts
+    while the upload is still coming; lighttpd then answers 411 to a chunked one."""
+    if front.name != "lighttpd":
+        pytest.skip("lighttpd's server.stream-request-body")
+    check_streamed_upload(front, os.path.join(front.dir, "started-%d" % time.monotonic_ns()))
 
 
 def test_5mb_response(front):
@@ -259,3 +340,15 @@ def test_flask_behind_apache_sees_script_name(kind, wsgate, front_factory):
     assert json.loads(data) == {"name": "wsgate", "tags": ["a", "b"]}
     st, hdrs, data = http_request(fs, "GET", "/app/status/404")
     assert st == 404
+
+
+# ---------------------------------------------------------------- last: the config itself
+
+def test_apache_config_draws_no_mpm_complaint(front):
+    """docs/deploy-apache.md's config: mpm_event does not complain about its thread
+    limits (the default MinSpareThreads 75 exceeds MaxRequestWorkers 64: "AH10159:
+    server is within MinSpareThreads of MaxRequestWorkers"). Last in the module, so the
+    server has run for a while."""
+    if front.name != "apache":
+        pytest.skip("Apache's MPM")
+    check_no_mpm_complaint(front)

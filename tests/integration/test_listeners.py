@@ -108,12 +108,21 @@ def test_ipv6(wsgate):
 
 
 def test_port_only_address(wsgate):
-    # ":PORT" listens on all interfaces; 127.0.0.1 must answer
+    """README: ":PORT" listens on all IPv4 interfaces, "127.0.0.1:PORT" (the form of
+    the default) on loopback only. 127.0.0.2 stands for another interface's address:
+    Linux routes all of 127/8 to lo, but only a wildcard listener takes it."""
     port = free_port("0.0.0.0")
     srv = wsgate("it_probe", listen=[":%d" % port], start=False)
     srv.host, srv.port = "127.0.0.1", port
     srv.start()
     assert get_over(srv.connect())["SERVER_PORT"] == str(port)
+    assert get_over(socket.create_connection(("127.0.0.2", port), timeout=t(5)))
+    port = free_port("0.0.0.0")
+    srv = wsgate("it_probe", listen=["127.0.0.1:%d" % port], start=False)
+    srv.host, srv.port = "127.0.0.1", port
+    srv.start()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.2", port), timeout=t(5)).close()
 
 
 def test_fd_listener(wsgate):

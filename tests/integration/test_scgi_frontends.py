@@ -7,9 +7,13 @@ in front of one wsgate running tests/apps/scgi_mux.py with --script-name /app an
 --threads 8.
 
 Through each: the environ probe (SCRIPT_NAME /app, PATH_INFO the decoded rest,
-QUERY_STRING raw, HTTP_*), a 3 MiB POST read intact, a streamed response, a 5 MB
-response, an app exception -> 500, 300 sequential requests, 8 concurrent 1-second
-requests finishing together. Plus the path split without --script-name.
+QUERY_STRING raw, HTTP_*), %2F in the path, a 3 MiB POST read intact, a chunked
+upload, a streamed response (whole, and its first chunk before the app's last), a
+5 MB response, an app exception -> 500, 300 sequential requests, 8 concurrent
+1-second requests finishing together. Per front server, what docs/deploy-scgi.md
+documents: nginx's HTTP_HOST and scgi_request_buffering, lighttpd's streamed
+uploads, Apache's 411 and MPM settings, the unix socket's group. Plus the path split
+without --script-name.
 """
 import hashlib
 import http.client
@@ -21,6 +25,8 @@ import time
 import pytest
 
 from frontends import big_expected, failure_context as _ctx, http_request
+from frontends import (check_http_host, check_no_mpm_complaint, check_streamed_upload,
+                       chunked_request, stream_with_gate)
 from scgi_frontends import (SCGI_VARIANT_IDS, SCGI_VARIANTS, front_binary,  # noqa: F401
                             require_scgi, scgi_front, scgi_front_factory, start_scgi_wsgate)
 from wsgate_util import expected_stream, t
@@ -48,8 +54,8 @@ def test_environ_probe(scgi_front):
     assert env["HTTP_X_MULTI_WORD_HEADER"] == "v 1", env
     assert env["HTTP_COOKIE"] == "c=1", env
     assert env["HTTP_USER_AGENT"] == "scgi-test", env
-    # Debian's stock scgi_params sends HTTP_HOST $host (no port)
-    assert env["HTTP_HOST"] in ("127.0.0.1:%d" % fs.port, "127.0.0.1"), env
+    # nginx: the documented scgi_param HTTP_HOST $http_host keeps the port
+    assert env["HTTP_HOST"] == "127.0.0.1:%d" % fs.port, env
     assert env["wsgi.url_scheme"] == "http", env
     assert env["SERVER_PROTOCOL"] in ("HTTP/1.1", "HTTP/1.0"), env
     assert env["SERVER_NAME"], env
@@ -97,6 +103,105 @@ def test_streamed_response(scgi_front):
     st, hdrs, data = http_request(fs, "GET", "/app/stream/?n=30&size=1000&delay=0.02")
     assert st == 200, _ctx(fs, st, data[:500])
     assert data == expected_stream(30, 1000)
+
+
+def test_streamed_response_first_chunk_early(scgi_front):
+    """The first chunk reaches the client while the app still holds back the last one.
+    The app sends X-Accel-Buffering: no, which nginx needs for SCGI (it holds SCGI
+    output in its buffers otherwise; docs/deploy-scgi.md); lighttpd streams with
+    server.stream-response-body = 2, Apache's mod_proxy_scgi as it is."""
+    fs = scgi_front
+    st, early, whole = stream_with_gate(fs, "/app/stream/?xab=no&")
+    assert len(early) >= 1000, _ctx(fs, "the front server held the streamed response: "
+                                 "%d bytes before the app's last chunk" % len(early), st)
+    assert (st, whole) == (200, expected_stream(3, 1000)), _ctx(fs, st, whole and len(whole))
+
+
+def test_encoded_slash_in_path(scgi_front):
+    """%2F in the path reaches the app (Apache answers 404 itself unless
+    AllowEncodedSlashes NoDecode): PATH_INFO decoded, REQUEST_URI raw."""
+    fs = scgi_front
+    st, hdrs, body = http_request(fs, "GET", "/app/probe/a%2Fb/c?q=%2F")
+    assert st == 200, _ctx(fs, st, body[:300])
+    env = json.loads(body)["environ"]
+    assert env["PATH_INFO"] == "/probe/a/b/c", env
+    assert env["REQUEST_URI"] == "/app/probe/a%2Fb/c?q=%2F", env
+
+
+def test_chunked_upload(scgi_front):
+    """A chunked upload arrives whole (nginx and lighttpd read it all first and send
+    its CONTENT_LENGTH), except through Apache: mod_proxy_scgi answers 411 itself
+    (docs/deploy-scgi.md)."""
+    fs = scgi_front
+    body = os.urandom(20000)
+    st, hdrs, data = chunked_request(fs, "/app/echo/?mode=readn&n=65536", body)
+    if fs.name == "apache":
+        assert st == 411, _ctx(fs, st, data[:300])
+        return
+    assert st == 200, _ctx(fs, st, data[:300])
+    out = json.loads(data)
+    assert (out["len"], out["sha256"]) == (len(body), hashlib.sha256(body).hexdigest()), out
+    assert out["content_length"] == str(len(body)), out
+
+
+def test_nginx_http_host_keeps_the_port(scgi_front):
+    """docs/deploy-scgi.md: scgi_param HTTP_HOST $http_host after the stock params
+    keeps the port the client sent; Debian's stock params alone send $host."""
+    if scgi_front.name != "nginx":
+        pytest.skip("nginx's scgi_params")
+    check_http_host(scgi_front)
+
+
+def test_nginx_scgi_request_buffering_off(scgi_front):
+    """docs/deploy-scgi.md: with scgi_request_buffering off, nginx before 1.29.6 sends
+    as CONTENT_LENGTH only the body bytes it had read when it connected, not the
+    client's Content-Length: the app reads a short body and answers 200 (wsgate reads
+    exactly CONTENT_LENGTH bytes, SCGI has no other framing). Fixed in nginx 1.29.6.
+    A chunked upload is read whole by nginx first either way."""
+    fs = scgi_front
+    if fs.name != "nginx":
+        pytest.skip("nginx's scgi_request_buffering")
+    body = os.urandom(100000)
+    target = fs.UNBUFFERED + "echo/?mode=readn&n=65536"
+    st, hdrs, data = http_request(fs, "POST", target, body=body)
+    assert st == 200, _ctx(fs, st, data[:300])
+    out = json.loads(data)
+    assert out["len"] == int(out["content_length"]), out  # what nginx declared
+    if fs.version() and fs.version() < (1, 29, 6):
+        assert out["len"] < len(body), _ctx(fs, "nginx %s passed the whole body" % (
+            fs.version(),), out)
+    else:
+        assert out["sha256"] == hashlib.sha256(body).hexdigest(), out
+    st, hdrs, data = chunked_request(fs, target, body)
+    assert st == 200, _ctx(fs, st, data[:300])
+    out = json.loads(data)
+    assert (out["len"], out["sha256"]) == (len(body), hashlib.sha256(body).hexdigest()), out
+
+
+def test_lighttpd_stream_request_body(scgi_front):
+    """docs/deploy-lighttpd.md: with server.stream-request-body = 2 the app starts
+    while the upload is still coming; lighttpd then answers 411 to a chunked one."""
+    fs = scgi_front
+    if fs.name != "lighttpd":
+        pytest.skip("lighttpd's server.stream-request-body")
+    check_streamed_upload(fs, os.path.join(fs.dir, "started-%d" % time.monotonic_ns()))
+
+
+def test_unix_socket_group_from_setgid_dir(scgi_front):
+    """docs/deploy-scgi.md: in a directory of the web server's group with the setgid
+    bit, wsgate's --socket-mode 660 socket gets that group, so the web server's
+    workers (Apache's run as nobody:nogroup when the tests run as root) connect."""
+    fs = scgi_front
+    if fs.backend.kind != "unix":
+        pytest.skip("unix sockets only")
+    import stat
+    d = os.stat(os.path.dirname(fs.backend.path))
+    sock = os.stat(fs.backend.path)
+    assert d.st_mode & stat.S_ISGID, oct(d.st_mode)
+    assert (stat.S_IMODE(sock.st_mode), sock.st_gid) == (0o660, d.st_gid), (
+        oct(sock.st_mode), sock.st_gid, d.st_gid)
+    st, hdrs, data = http_request(fs, "GET", "/app/probe/sock")
+    assert st == 200, _ctx(fs, st, data[:300])
 
 
 def test_5mb_response(scgi_front):
@@ -272,3 +377,13 @@ def test_r4_raise_after_headers_not_a_complete_response(scgi_front, path):
     assert r.status >= 500 or not r.complete, _ctx(
         fs, "the client got a complete %d response of %d bytes after the app raised"
         % (r.status, len(r.body)), r)
+
+
+# ---------------------------------------------------------------- last: the config itself
+
+def test_apache_config_draws_no_mpm_complaint(scgi_front):
+    """The Apache config of docs/deploy-scgi.md: mpm_event does not complain about its
+    thread limits. Last in the module, so the server has run for a while."""
+    if scgi_front.name != "apache":
+        pytest.skip("Apache's MPM")
+    check_no_mpm_complaint(scgi_front)

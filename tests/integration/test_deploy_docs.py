@@ -1,0 +1,71 @@
+"""The configurations docs/deploy-*.md show are the ones the front-server tests run
+(written by frontends.py and scgi_frontends.py): compared directive by directive,
+comments aside, with the pages' placeholders (DIR, port 8080, wsgate at
+127.0.0.1:9000 or :4000) filled into the generated config. No server is started."""
+import os
+import re
+
+import pytest
+
+import frontends
+import scgi_frontends
+from conftest import REPO
+
+
+def page(name):
+    with open(os.path.join(REPO, "docs", name)) as f:
+        return f.read()
+
+
+def blocks(text, lang):
+    return re.findall(r"```%s\n(.*?)```" % lang, text, re.S)
+
+
+def directives(text):
+    """The non-empty lines without their comments, whitespace-normalised."""
+    out = []
+    for line in text.splitlines():
+        line = re.sub(r"(^|\s)#.*$", "", line).strip()
+        if line:
+            out.append(" ".join(line.split()))
+    return out
+
+
+def generated(cls, port=9000):
+    fs = cls(frontends.Backend("tcp", host="127.0.0.1", port=port), workdir="DIR")
+    fs.port = 8080
+    return fs.config()
+
+
+def location(config, path="/app/"):
+    m = re.search(r"location %s \{\n(.*?)\n\s*\}" % re.escape(path), config, re.S)
+    assert m, config
+    return directives(m.group(1))
+
+
+def test_apache_page(monkeypatch):
+    if frontends.Apache.locate() is None:
+        pytest.skip("apache2 not installed")
+    fs = frontends.Apache(frontends.Backend("tcp", host="127.0.0.1", port=9000), "DIR")
+    if fs.modules != "/usr/lib/apache2/modules":
+        pytest.skip("the page shows Debian's module paths")
+    monkeypatch.setattr(frontends, "IS_ROOT", True)  # the page shows the User lines
+    fs.port = 8080
+    assert directives(blocks(page("deploy-apache.md"), "apache")[1]) == directives(fs.config())
+
+
+def test_lighttpd_page():
+    assert directives(blocks(page("deploy-lighttpd.md"), "lighttpd")[1]) == \
+        directives(generated(frontends.Lighttpd))
+
+
+def test_nginx_pages():
+    """The location the pages show is the test's /app/ one (the test's upstream block
+    is named wsgate for FastCGI; SCGI passes to the address)."""
+    ngx = frontends.Nginx
+    if ngx.locate() is None:
+        pytest.skip("nginx not installed")
+    fcgi = blocks(page("deploy-nginx.md"), "nginx")[0]
+    assert location(fcgi) == location(generated(ngx))
+    scgi = blocks(page("deploy-scgi.md"), "nginx")[0]
+    assert location(scgi) == location(generated(scgi_frontends.ScgiNginx, port=4000))
