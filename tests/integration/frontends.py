@@ -574,6 +574,14 @@ def variant_ids(variants):
     return ["%s-%s" % v for v in variants]
 
 
+def only(fixture, variants, front=None, kind=None):
+    """Runs a test on the variants of one front server (or backend kind) only, with
+    the same module-scoped fixture instances as the others (indirect parametrization
+    reuses them), instead of skipping it on every other variant."""
+    chosen = [v for v in variants if front in (None, v[0]) and kind in (None, v[1])]
+    return pytest.mark.parametrize(fixture, chosen, indirect=True, ids=variant_ids(chosen))
+
+
 FRONTS = {"nginx": Nginx, "apache": Apache, "lighttpd": Lighttpd, "haproxy": Haproxy}
 
 # The variants every front-server test runs through: (front server, backend kind).

@@ -23,7 +23,7 @@ import time
 import pytest
 
 from frontends import VARIANT_IDS, VARIANTS, find_binary, require_fastcgi, start_fcgi_wsgate
-from frontends import big_expected, failure_context as _ctx, http_request
+from frontends import big_expected, failure_context as _ctx, http_request, only
 from frontends import (check_http_host, check_no_mpm_complaint, check_streamed_upload,
                        chunked_request, stream_with_gate)
 from frontends import front, front_factory  # noqa: F401,F811 (fixtures)
@@ -134,20 +134,18 @@ def test_chunked_upload(front):
         assert out["content_length"] == (None if streamed else str(size)), out
 
 
+@only("front", VARIANTS, front="nginx")
 def test_nginx_http_host_keeps_the_port(front):
     """docs/deploy-nginx.md: fastcgi_param HTTP_HOST $http_host after the stock
     params keeps the port the client sent; Debian's stock params alone send $host."""
-    if front.name != "nginx":
-        pytest.skip("nginx's fastcgi_params")
     check_http_host(front)
 
 
+@only("front", VARIANTS, front="nginx")
 def test_nginx_request_buffering_off(front):
     """docs/deploy-nginx.md: with fastcgi_request_buffering off nginx passes a chunked
     upload on as it comes, with an empty CONTENT_LENGTH; wsgate reads it to the empty
     STDIN record. A Content-Length upload arrives whole too."""
-    if front.name != "nginx":
-        pytest.skip("nginx's fastcgi_request_buffering")
     body = os.urandom(100000)
     target = front.UNBUFFERED + "echo/?mode=readn&n=65536"
     st, hdrs, data = chunked_request(front, target, body)
@@ -161,11 +159,10 @@ def test_nginx_request_buffering_off(front):
     assert (out["len"], out["content_length"]) == (len(body), str(len(body))), out
 
 
+@only("front", VARIANTS, front="lighttpd")
 def test_lighttpd_stream_request_body(front):
     """docs/deploy-lighttpd.md: with server.stream-request-body = 2 the app starts
     while the upload is still coming; lighttpd then answers 411 to a chunked one."""
-    if front.name != "lighttpd":
-        pytest.skip("lighttpd's server.stream-request-body")
     check_streamed_upload(front, os.path.join(front.dir, "started-%d" % time.monotonic_ns()))
 
 
@@ -344,11 +341,10 @@ def test_flask_behind_apache_sees_script_name(kind, wsgate, front_factory):
 
 # ---------------------------------------------------------------- last: the config itself
 
+@only("front", VARIANTS, front="apache")
 def test_apache_config_draws_no_mpm_complaint(front):
     """docs/deploy-apache.md's config: mpm_event does not complain about its thread
     limits (the default MinSpareThreads 75 exceeds MaxRequestWorkers 64: "AH10159:
     server is within MinSpareThreads of MaxRequestWorkers"). Last in the module, so the
     server has run for a while."""
-    if front.name != "apache":
-        pytest.skip("Apache's MPM")
     check_no_mpm_complaint(front)

@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from frontends import big_expected, failure_context as _ctx, http_request
+from frontends import big_expected, failure_context as _ctx, http_request, only
 from frontends import (check_http_host, check_no_mpm_complaint, check_streamed_upload,
                        chunked_request, stream_with_gate)
 from scgi_frontends import (SCGI_VARIANT_IDS, SCGI_VARIANTS, front_binary,  # noqa: F401
@@ -144,14 +144,14 @@ def test_chunked_upload(scgi_front):
     assert out["content_length"] == str(len(body)), out
 
 
+@only("scgi_front", SCGI_VARIANTS, front="nginx")
 def test_nginx_http_host_keeps_the_port(scgi_front):
     """docs/deploy-scgi.md: scgi_param HTTP_HOST $http_host after the stock params
     keeps the port the client sent; Debian's stock params alone send $host."""
-    if scgi_front.name != "nginx":
-        pytest.skip("nginx's scgi_params")
     check_http_host(scgi_front)
 
 
+@only("scgi_front", SCGI_VARIANTS, front="nginx")
 def test_nginx_scgi_request_buffering_off(scgi_front):
     """docs/deploy-scgi.md: with scgi_request_buffering off, nginx before 1.29.6 sends
     as CONTENT_LENGTH only the body bytes it had read when it connected, not the
@@ -159,8 +159,6 @@ def test_nginx_scgi_request_buffering_off(scgi_front):
     exactly CONTENT_LENGTH bytes, SCGI has no other framing). Fixed in nginx 1.29.6.
     A chunked upload is read whole by nginx first either way."""
     fs = scgi_front
-    if fs.name != "nginx":
-        pytest.skip("nginx's scgi_request_buffering")
     body = os.urandom(100000)
     target = fs.UNBUFFERED + "echo/?mode=readn&n=65536"
     st, hdrs, data = http_request(fs, "POST", target, body=body)
@@ -178,22 +176,20 @@ def test_nginx_scgi_request_buffering_off(scgi_front):
     assert (out["len"], out["sha256"]) == (len(body), hashlib.sha256(body).hexdigest()), out
 
 
+@only("scgi_front", SCGI_VARIANTS, front="lighttpd")
 def test_lighttpd_stream_request_body(scgi_front):
     """docs/deploy-lighttpd.md: with server.stream-request-body = 2 the app starts
     while the upload is still coming; lighttpd then answers 411 to a chunked one."""
     fs = scgi_front
-    if fs.name != "lighttpd":
-        pytest.skip("lighttpd's server.stream-request-body")
     check_streamed_upload(fs, os.path.join(fs.dir, "started-%d" % time.monotonic_ns()))
 
 
+@only("scgi_front", SCGI_VARIANTS, kind="unix")
 def test_unix_socket_group_from_setgid_dir(scgi_front):
     """docs/deploy-scgi.md: in a directory of the web server's group with the setgid
     bit, wsgate's --socket-mode 660 socket gets that group, so the web server's
     workers (Apache's run as nobody:nogroup when the tests run as root) connect."""
     fs = scgi_front
-    if fs.backend.kind != "unix":
-        pytest.skip("unix sockets only")
     import stat
     d = os.stat(os.path.dirname(fs.backend.path))
     sock = os.stat(fs.backend.path)
@@ -381,9 +377,8 @@ def test_r4_raise_after_headers_not_a_complete_response(scgi_front, path):
 
 # ---------------------------------------------------------------- last: the config itself
 
+@only("scgi_front", SCGI_VARIANTS, front="apache")
 def test_apache_config_draws_no_mpm_complaint(scgi_front):
     """The Apache config of docs/deploy-scgi.md: mpm_event does not complain about its
     thread limits. Last in the module, so the server has run for a while."""
-    if scgi_front.name != "apache":
-        pytest.skip("Apache's MPM")
     check_no_mpm_complaint(scgi_front)
