@@ -67,6 +67,10 @@ UNIT_http_corpus := tests/unit/protocols/test_http_corpus.c protocols/http_parse
 UNIT_TESTS += $(BUILD)/tests/test_fastcgi_parse $(BUILD)/tests/test_cgi
 UNIT_fastcgi_parse := tests/unit/protocols/test_fastcgi_parse.c protocols/fastcgi_parse.c
 UNIT_cgi := tests/unit/protocols/test_cgi.c protocols/cgi.c protocols/http_parse.c
+UNIT_TESTS += $(BUILD)/tests/test_output
+UNIT_output := tests/unit/gateway/test_output.c gateway/output.c gateway/conn.c gateway/log.c \
+               gateway/request.c \
+               gateway/util.c
 UNIT_TESTS += $(BUILD)/tests/test_stats
 UNIT_stats := tests/unit/gateway/test_stats.c gateway/stats.c process/stats_http.c \
               gateway/listener.c gateway/request.c gateway/util.c

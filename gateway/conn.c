@@ -205,6 +205,47 @@ int gw_conn_sendfile(struct gw_conn *c, int fd, off_t offset, size_t len, size_t
     return 0;
 }
 
+/* ---- the plain transport: the socket itself ---------------------------------- */
+
+static ssize_t errno_result(void)
+{
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return GW_EAGAIN;
+    if (errno == ECONNRESET || errno == EPIPE || errno == ENOTCONN)
+        return GW_ECLOSED;
+    return GW_EIO;
+}
+
+static ssize_t plain_writev(struct gw_conn *c, const struct iovec *iov, int n)
+{
+    struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+    for (;;) {
+        ssize_t k = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k >= 0)
+            return k;
+        if (errno != EINTR)
+            return errno_result();
+    }
+}
+
+static ssize_t plain_sendfile(struct gw_conn *c, int fd, off_t off, size_t len)
+{
+    for (;;) {
+        ssize_t k = sendfile(c->fd, fd, &off, len);
+        if (k >= 0)
+            return k;
+        if (errno == EINVAL || errno == ENOSYS)
+            return GW_EUNSUPPORTED;
+        if (errno != EINTR)
+            return errno_result();
+    }
+}
+
+const struct gw_transport gw_plain_transport = {
+    .writev = plain_writev,
+    .sendfile = plain_sendfile,
+};
+
 int gw_buf_append(struct gw_buf *b, const char *p, size_t n, size_t max)
 {
     if (b->cap - b->end < n) {

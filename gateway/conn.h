@@ -25,6 +25,20 @@ struct gw_protocol;
 struct gw_request;
 struct gw_server;
 
+/* How a connection's bytes reach the peer: gw_plain_transport (the socket itself),
+ * or TLS later. Neither call blocks; both are made by the connection's owner. */
+struct gw_transport {
+    /* Writes from iov[0..n): bytes written (> 0), GW_EAGAIN, or GW_E* (GW_ECLOSED when
+     * the peer is gone). */
+    ssize_t (*writev)(struct gw_conn *c, const struct iovec *iov, int n);
+    /* Sends up to len bytes of the file fd from off: bytes sent (> 0), 0 when the
+     * file ends before off, GW_EAGAIN, GW_EUNSUPPORTED (the caller copies instead),
+     * or GW_E*. */
+    ssize_t (*sendfile)(struct gw_conn *c, int fd, off_t off, size_t len);
+};
+
+extern const struct gw_transport gw_plain_transport;
+
 /* What the connections of one server share of it (gateway/server.c fills one per
  * server): the front-ends and the workers reach the loop only through this, never
  * through the server itself. */
@@ -60,6 +74,7 @@ struct gw_conn {
     const struct gw_listener *listener;
     const struct gw_config *cfg; /* the server's, read-only */
     struct gw_conn_host *host;
+    const struct gw_transport *tr;
     struct gw_server *srv; /* the loop's own (gateway/server.c only) */
     void *proto_state;
 

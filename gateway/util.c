@@ -32,6 +32,10 @@ const char *gw_strerror(int err)
         return "request aborted by the front server";
     case GW_EIO:
         return "I/O error";
+    case GW_EUNSUPPORTED:
+        return "not supported";
+    case GW_EAGAIN:
+        return "would block";
     default:
         return "unknown error";
     }
