@@ -28,6 +28,10 @@ struct gw_app {
      * another request meanwhile). May block as long as another thread holds the GIL.
      * confirm takes a gateway lock: lock order GIL -> watchdog lock. */
     void (*interrupt)(void *tctx, int (*confirm)(void *arg), void *arg);
+    /* Optional. Worker thread, between requests, no gateway lock held: releases the
+     * references to the app's buffers that the core is done with (gw_out_take_parked,
+     * gateway/output.h), taking the runtime's lock (the GIL) once for all of them. */
+    void (*release)(void *tctx);
     void *ctx;
 };
 

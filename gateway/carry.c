@@ -22,7 +22,7 @@ int gw_carry_possible(const struct gw_request *r)
 {
     const struct gw_conn *c = r->conn;
     return r->keep && !c->proto->multiplexed && c->proto->parse != NULL && !gw_conn_broken(c) &&
-           !gw_conn_draining(c);
+           !gw_conn_draining(c) && gw_out_empty(&c->send);
 }
 
 int gw_carry_buffered(const struct gw_request *r)

@@ -24,7 +24,8 @@ struct gw_request;
 
 /* Worker, GIL released: 1 when r's connection may be carried to another request:
  * r was answered and keeps its connection, the protocol serves one request at a
- * time, the connection is healthy and the server is not stopping. */
+ * time, the connection is healthy, its response is all written and the server is
+ * not stopping. */
 int gw_carry_possible(const struct gw_request *r);
 
 /* Worker: 1 when r's connection already holds bytes of a next request. */

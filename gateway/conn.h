@@ -18,6 +18,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "gateway/output.h"
+
 struct gw_config;
 struct gw_conn;
 struct gw_listener;
@@ -62,6 +64,7 @@ enum gw_conn_state {
     GW_CONN_READING,    /* loop: reading a request head */
     GW_CONN_DISPATCHED, /* owned by the pool / a worker */
     GW_CONN_REPLYING,   /* loop: writing an error reply from c->out */
+    GW_CONN_WRITING,    /* loop: writing what a response left in c->send */
     GW_CONN_LINGERING,  /* loop: write side shut, draining input before close */
     GW_CONN_CLOSING,    /* loop: no more reading (dead, or a multiplexed peer shut its
                            write side), freed when its last in-flight request is back */
@@ -79,10 +82,12 @@ struct gw_conn {
     void *proto_state;
 
     struct gw_buf in;
-    size_t pin;        /* bytes [0..pin) of in.data must not move (in-flight head) */
-    struct gw_buf out; /* loop-side reply bytes (error answers) */
-    int reply_status;  /* status of the error answer in out, set by the front-end with
-                          it (0: none); the loop counts it in the metrics */
+    size_t pin;         /* bytes [0..pin) of in.data must not move (in-flight head) */
+    struct gw_buf out;  /* loop-side reply bytes (error answers) */
+    struct gw_out send; /* the response's output queue (one-request-at-a-time protocols:
+                           its worker writes through it, the loop finishes it) */
+    int reply_status;   /* status of the error answer in out, set by the front-end with
+                           it (0: none); the loop counts it in the metrics */
 
     ev_io io;
     ev_timer timer;
@@ -105,6 +110,8 @@ struct gw_conn {
     unsigned carried;   /* requests its worker carried on to since the dispatch
                            (gateway/carry.h); the loop counts them at the hand-back */
     int fresh;          /* prefork: accepted < FRESH_SECONDS ago, no request dispatched yet */
+    int then_keep;      /* WRITING: what the response's end decided, acted on once */
+    int then_close_now; /*   c->send is written (see request_back in server.c) */
     double accepted_at; /* loop time of the accept */
 
     char remote_addr[64];

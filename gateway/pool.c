@@ -40,6 +40,7 @@ struct gw_pool {
     struct gw_request **ring;
     size_t cap, head, count;
     int stopping;
+    int release_due; /* gw_pool_release was called: run app->release */
     const struct gw_app *app;
     struct gw_pool_hooks hooks;
     pthread_t *threads;
@@ -54,6 +55,9 @@ struct gw_pool {
     struct gw_watchdog *wd; /* --timeout: the request watchdog, else NULL */
 };
 
+/* Stands for "run app->release" in what pop returns. */
+static struct gw_request release_job;
+
 static struct gw_request *pop(struct gw_pool *p, int was_busy)
 {
     struct gw_request *r = NULL;
@@ -62,12 +66,15 @@ static struct gw_request *pop(struct gw_pool *p, int was_busy)
         p->nbusy--;
         p->ndone++;
     }
-    while (p->count == 0 && !p->stopping) {
+    while (p->count == 0 && !p->stopping && !p->release_due) {
         p->nwaiting++;
         pthread_cond_wait(&p->ready, &p->lock);
         p->nwaiting--;
     }
-    if (p->count > 0) {
+    if (p->release_due) {
+        p->release_due = 0;
+        r = &release_job;
+    } else if (p->count > 0) {
         r = p->ring[p->head];
         p->head = (p->head + 1) % p->cap;
         p->count--;
@@ -147,6 +154,12 @@ static void *worker_main(void *arg)
     int was_busy = 0;
     gw_stats_threads_add(1);
     while ((r = pop(p, was_busy)) != NULL) {
+        if (r == &release_job) {
+            if (p->app->release)
+                p->app->release(tctx);
+            was_busy = 0;
+            continue;
+        }
         was_busy = 1;
         for (int carried = 0;; carried++) {
             run(p, slot, tctx, r);
@@ -252,6 +265,16 @@ int gw_pool_kick(struct gw_pool *p)
     more = p->count > 0 && p->nwaiting > 0;
     pthread_mutex_unlock(&p->lock);
     return more;
+}
+
+void gw_pool_release(struct gw_pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    if (!p->release_due) {
+        p->release_due = 1;
+        pthread_cond_signal(&p->ready);
+    }
+    pthread_mutex_unlock(&p->lock);
 }
 
 void gw_pool_stop(struct gw_pool *p)

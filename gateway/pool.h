@@ -47,6 +47,10 @@ int gw_pool_idle(struct gw_pool *p);
  * ones finished nothing since the last kick. Returns 1 while kicks are still due. */
 int gw_pool_kick(struct gw_pool *p);
 
+/* Any thread: asks a worker to run app->release soon (before its next request, or
+ * now if one is asleep). Coalesces. */
+void gw_pool_release(struct gw_pool *p);
+
 /* Stops the workers after the queue has drained and joins them; frees the pool. */
 void gw_pool_stop(struct gw_pool *p);
 

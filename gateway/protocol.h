@@ -17,6 +17,7 @@
 
 #include "gateway/slice.h"
 
+struct gw_chunk;
 struct gw_conn;
 struct gw_request;
 
@@ -75,10 +76,16 @@ struct gw_protocol {
 
     /* Worker side, see the gw_request_* contracts in gateway/request.h. */
     ssize_t (*read_body)(struct gw_request *r, char *buf, size_t len);
+    /* Worker: frames the response head from r->resp (parsed by the core) and the
+     * app's fields f[0..n) (those gw_response_keeps says); nothing is written yet:
+     * the head goes out with the first body bytes or at the end. 0 or GW_E*. */
     int (*send_head)(struct gw_request *r, struct gw_slice status, const struct gw_field *f,
                      size_t n);
-    int (*send_body)(struct gw_request *r, const struct iovec *iov, int iovcnt);
-    int (*send_file)(struct gw_request *r, int fd, off_t offset, size_t len);
+    /* Worker: frames body chunks (gateway/output.h; the core has already cut them to
+     * what may go out) behind the pending head and writes them through the
+     * connection's output queue, which never waits long for the peer. *kept (may be
+     * NULL) as gw_out_write's. 0 or GW_E*. */
+    int (*send_body)(struct gw_request *r, const struct gw_chunk *c, int n, int *kept);
     /* Worker: ends the response (see gw_request_finish). Returns 1 when the
      * connection may be kept for another request (handed back to the loop), 0 when
      * it must be closed. */

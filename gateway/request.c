@@ -15,10 +15,14 @@
  */
 #include "gateway/request.h"
 
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "gateway/conn.h"
 #include "gateway/errors.h"
+#include "gateway/output.h"
 #include "gateway/protocol.h"
 #include "gateway/util.h"
 
@@ -88,6 +92,89 @@ ssize_t gw_request_read(struct gw_request *r, char *buf, size_t len)
     return n;
 }
 
+/* Hop-by-hop fields are the server's business (PEP 3333): dropped from the app's. */
+static int hop_by_hop(struct gw_slice n)
+{
+    static const char *const hop[] = {"connection", "keep-alive", "transfer-encoding", "te",
+                                      "trailer",    "upgrade",    "proxy-connection"};
+    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+        if (gw_slice_eq_lower(n, hop[i]))
+            return 1;
+    return 0;
+}
+
+/* 1 when the comma-separated list v holds tok (ASCII case-insensitive). */
+static int has_token(struct gw_slice v, const char *tok)
+{
+    size_t tl = strlen(tok);
+    for (size_t i = 0; i + tl <= v.len; i++) {
+        if (strncasecmp(v.ptr + i, tok, tl) == 0 &&
+            (i == 0 || v.ptr[i - 1] == ',' || v.ptr[i - 1] == ' ') &&
+            (i + tl == v.len || v.ptr[i + tl] == ',' || v.ptr[i + tl] == ' '))
+            return 1;
+    }
+    return 0;
+}
+
+/* The status code and fields, once for every front-end: GW_EPROTO for a status
+ * without three digits or below 100, and for a malformed or conflicting
+ * Content-Length (an exact repeat is sent once). */
+static int parse_response(struct gw_request *r, struct gw_slice status, const struct gw_field *f,
+                          size_t n)
+{
+    struct gw_response *h = &r->resp;
+    int code = 0;
+    if (status.len < 3)
+        return GW_EPROTO;
+    for (int i = 0; i < 3; i++) {
+        if (status.ptr[i] < '0' || status.ptr[i] > '9')
+            return GW_EPROTO;
+        code = code * 10 + (status.ptr[i] - '0');
+    }
+    if (code < 100)
+        return GW_EPROTO;
+    memset(h, 0, sizeof(*h));
+    h->code = code;
+    h->rule = gw_content_rule(r->method, code);
+    h->length = -1;
+    h->length_field = (size_t)-1;
+    for (size_t i = 0; i < n; i++) {
+        struct gw_slice name = f[i].name, value = f[i].value;
+        if (hop_by_hop(name)) {
+            if (gw_slice_eq_lower(name, "connection") && has_token(value, "close"))
+                h->app_close = 1;
+            continue;
+        }
+        h->have_date |= gw_slice_eq_lower(name, "date");
+        h->have_server |= gw_slice_eq_lower(name, "server");
+        if (!gw_slice_eq_lower(name, "content-length"))
+            continue;
+        uint64_t v;
+        if (gw_parse_u64(value.ptr, value.len, (uint64_t)INT64_MAX, &v) != 0)
+            return GW_EPROTO;
+        if (h->length >= 0 && (uint64_t)h->length != v)
+            return GW_EPROTO;
+        if (h->length < 0) {
+            h->length = (int64_t)v;
+            h->length_field = i;
+        }
+    }
+    /* None at all, or "Content-Length: 0" in place of the app's (the front-end's). */
+    if (h->rule == GW_CONTENT_NONE_NO_LENGTH || h->rule == GW_CONTENT_EMPTY)
+        h->length_field = (size_t)-1;
+    h->limit = h->rule == GW_CONTENT_ANY ? h->length : 0;
+    return 0;
+}
+
+int gw_response_keeps(const struct gw_request *r, const struct gw_field *f, size_t i)
+{
+    if (hop_by_hop(f[i].name))
+        return 0;
+    if (gw_slice_eq_lower(f[i].name, "content-length"))
+        return i == r->resp.length_field;
+    return 1;
+}
+
 int gw_request_send_head(struct gw_request *r, struct gw_slice status,
                          const struct gw_field *fields, size_t n)
 {
@@ -96,30 +183,97 @@ int gw_request_send_head(struct gw_request *r, struct gw_slice status,
         if (rc != 0)
             return rc;
     }
+    if (r->resp.started)
+        return GW_ESTATE;
     uint64_t t0 = gw_now_ns();
-    int rc = r->proto->send_head(r, status, fields, n);
+    int rc = parse_response(r, status, fields, n);
+    if (rc == 0)
+        rc = r->proto->send_head(r, status, fields, n);
+    if (rc == 0) {
+        r->resp.started = 1;
+        r->status = r->resp.code;
+    }
+    r->t_send += gw_now_ns() - t0;
+    return rc;
+}
+
+/* How many of want body bytes may still go out (R2: never more than declared). */
+static uint64_t room_for(struct gw_request *r, uint64_t want)
+{
+    struct gw_response *h = &r->resp;
+    if (h->limit < 0)
+        return want;
+    uint64_t room = (uint64_t)h->limit - h->sent;
+    if (want > room && h->rule == GW_CONTENT_ANY)
+        h->truncated = 1;
+    return want < room ? want : room;
+}
+
+/* Cuts c[0..n) to what may go out and hands it to the front-end. A REF chunk comes
+ * alone (one buffer, its ref on it), so a cut never separates bytes from their ref. */
+static int send_chunks(struct gw_request *r, struct gw_chunk *c, int n, int *kept)
+{
+    int k = 0;
+    if (kept != NULL)
+        *kept = 0;
+    if (!r->resp.started)
+        return GW_ESTATE;
+    if (r->watched && gw_request_timed_out(r))
+        return GW_ECLOSED;
+    for (int i = 0; i < n; i++) {
+        uint64_t len = room_for(r, c[i].len);
+        r->resp.sent += len;
+        if (len == 0)
+            continue;
+        c[k] = c[i];
+        c[k++].len = len;
+    }
+    if (k == 0)
+        return 0;
+    uint64_t t0 = gw_now_ns(), total = 0;
+    for (int i = 0; i < k; i++)
+        total += c[i].len;
+    int rc = r->proto->send_body(r, c, k, kept);
+    if (rc == 0)
+        r->bytes_sent += total;
     r->t_send += gw_now_ns() - t0;
     return rc;
 }
 
 int gw_request_send_body(struct gw_request *r, const struct iovec *iov, int iovcnt)
 {
-    if (r->watched && gw_request_timed_out(r))
-        return GW_ECLOSED;
-    uint64_t t0 = gw_now_ns();
-    int rc = r->proto->send_body(r, iov, iovcnt);
-    r->t_send += gw_now_ns() - t0;
-    return rc;
+    struct gw_chunk c[16];
+    while (iovcnt > 0) {
+        int n = iovcnt < 16 ? iovcnt : 16;
+        for (int i = 0; i < n; i++)
+            c[i] = (struct gw_chunk){
+                .kind = GW_CHUNK_COPY, .p = iov[i].iov_base, .len = iov[i].iov_len};
+        int rc = send_chunks(r, c, n, NULL);
+        if (rc != 0)
+            return rc;
+        iov += n;
+        iovcnt -= n;
+    }
+    return 0;
+}
+
+int gw_request_send_ref(struct gw_request *r, const void *p, size_t n, void *ref, int *kept)
+{
+    struct gw_chunk c = {.kind = GW_CHUNK_REF, .p = p, .len = n, .ref = ref};
+    return send_chunks(r, &c, 1, kept);
 }
 
 int gw_request_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
 {
-    if (r->watched && gw_request_timed_out(r))
-        return GW_ECLOSED;
-    uint64_t t0 = gw_now_ns();
-    int rc = r->proto->send_file(r, fd, offset, len);
-    r->t_send += gw_now_ns() - t0;
-    return rc;
+    struct stat st;
+    uint64_t n = len;
+    if (len == (size_t)-1) {
+        if (fstat(fd, &st) != 0)
+            return GW_EIO;
+        n = st.st_size > offset ? (uint64_t)(st.st_size - offset) : 0;
+    }
+    struct gw_chunk c = {.kind = GW_CHUNK_FILE, .fd = fd, .off = offset, .len = n};
+    return send_chunks(r, &c, 1, NULL);
 }
 
 int gw_request_send_stderr(struct gw_request *r, const char *p, size_t n)

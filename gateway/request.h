@@ -20,9 +20,28 @@
 #include <sys/uio.h>
 
 #include "gateway/slice.h"
+#include "gateway/status.h"
 
+struct gw_chunk;
 struct gw_conn;
 struct gw_protocol;
+
+/* The response as the core sees it: parsed once from the app's status and fields by
+ * gw_request_send_head, for every front-end (which only frames it). */
+struct gw_response {
+    int started;                /* gw_request_send_head succeeded */
+    int code;                   /* the status code */
+    enum gw_content_rule rule;  /* what the response may carry (gateway/status.h) */
+    int64_t length;             /* the app's Content-Length, -1 when it gave none */
+    int64_t limit;              /* body bytes that may go out: length, 0 when the rule
+                                   allows no body, -1 when unbounded */
+    uint64_t sent;              /* body bytes passed to the front-end */
+    int truncated;              /* the app gave more than it declared (R2): dropped */
+    int app_close;              /* the app sent "Connection: close" */
+    int have_date, have_server; /* the app gave its own Date / Server */
+    size_t length_field;        /* the index of the Content-Length field the front-end
+                                   sends, or (size_t)-1 for none of the app's */
+};
 
 struct gw_request {
     struct gw_request *next_back; /* link in the server's hand-back list */
@@ -55,11 +74,12 @@ struct gw_request {
     const struct gw_field *cgi;
     size_t ncgi;
 
-    int64_t body_length; /* CONTENT_LENGTH as a number; -1 when the body ends by framing */
-    int keep;            /* set by gw_request_finish: the connection may carry on */
-    int close_now;       /* set by the front-end's finish when it does not keep the
-                          * connection: the client has sent all it will send and none
-                          * of it is unread, so the loop closes without lingering */
+    int64_t body_length;     /* CONTENT_LENGTH as a number; -1 when the body ends by framing */
+    struct gw_response resp; /* set by gw_request_send_head */
+    int keep;                /* set by gw_request_finish: the connection may carry on */
+    int close_now;           /* set by the front-end's finish when it does not keep the
+                              * connection: the client has sent all it will send and none
+                              * of it is unread, so the loop closes without lingering */
 
     /* Filled while it runs, for the access log. Times are CLOCK_MONOTONIC ns. */
     int status;          /* status code sent, 0 before send_head */
@@ -118,17 +138,32 @@ ssize_t gw_request_read(struct gw_request *r, char *buf, size_t len);
 int gw_request_send_head(struct gw_request *r, struct gw_slice status,
                          const struct gw_field *fields, size_t n);
 
+/* 1 when the front-end sends field i of the n fields given to send_head: not a
+ * hop-by-hop field, and for Content-Length only the one r->resp kept. */
+int gw_response_keeps(const struct gw_request *r, const struct gw_field *f, size_t i);
+
 /*
- * Sends body bytes (after send_head). Honours the app's Content-Length (never sends
- * more than declared), HEAD/1xx/204/205/304 (sends nothing: gw_content_rule in
- * gateway/status.h) and chunked framing. Blocks until written or the send timeout.
- * Returns 0 or GW_E*.
+ * Sends body bytes (after send_head), copied where the connection does not take them
+ * at once. Honours the app's Content-Length (never sends more than declared: R2,
+ * here for every front-end), HEAD/1xx/204/205/304 (sends nothing: gw_content_rule in
+ * gateway/status.h) and the front-end's framing. Never waits long for a slow peer:
+ * what the connection does not take is queued (gateway/output.h) and written by the
+ * loop after the response. Returns 0 or GW_E*.
  */
 int gw_request_send_body(struct gw_request *r, const struct iovec *iov, int iovcnt);
 
 /*
+ * As gw_request_send_body for one buffer p[0..n) that ref (an opaque reference of
+ * the caller's, e.g. a Python bytes object) keeps alive. *kept = 1: the core kept
+ * the reference (it comes back through gw_out_take_parked, see gateway/output.h),
+ * else it is the caller's again. Returns 0 or GW_E* (*kept is valid either way).
+ */
+int gw_request_send_ref(struct gw_request *r, const void *p, size_t n, void *ref, int *kept);
+
+/*
  * Sends len bytes of the regular file fd from offset (len = (size_t)-1: to its end)
- * with sendfile(2) where the framing allows it. Returns 0 or GW_E*.
+ * with sendfile(2) where the transport allows it; the file is read later if the
+ * connection is slow (a duplicate of fd is kept). Returns 0 or GW_E*.
  */
 int gw_request_send_file(struct gw_request *r, int fd, off_t offset, size_t len);
 

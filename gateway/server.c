@@ -27,6 +27,7 @@
 #include "gateway/errors.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
+#include "gateway/output.h"
 #include "gateway/pool.h"
 #include "gateway/protocol.h"
 #include "gateway/request.h"
@@ -45,6 +46,7 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void process(struct gw_server *s, struct gw_conn *c);
 static void retire(struct gw_server *s, const char *why);
 static void balance(struct gw_server *s);
+static void write_out(struct gw_server *s, struct gw_conn *c);
 
 static void abandon_exit(struct gw_server *s);
 
@@ -65,6 +67,14 @@ static void unfresh(struct gw_server *s, struct gw_conn *c)
     }
 }
 
+/* References the loop's writes are done with go back to the app side (which needs
+ * its runtime lock for that): a worker releases them in one batch. */
+static void release_parked(struct gw_server *s)
+{
+    if (gw_out_parked() > 0)
+        gw_pool_release(s->pool);
+}
+
 static void conn_free(struct gw_server *s, struct gw_conn *c)
 {
     unfresh(s, c);
@@ -72,6 +82,10 @@ static void conn_free(struct gw_server *s, struct gw_conn *c)
     ev_timer_stop(s->loop, &c->timer);
     if (c->proto->conn_close)
         c->proto->conn_close(c);
+    if (!gw_out_empty(&c->send)) {
+        gw_out_drop(&c->send); /* before the close: see gateway/output.h */
+        release_parked(s);
+    }
     close(c->fd);
     if (c->prev_all)
         c->prev_all->next_all = c->next_all;
@@ -334,6 +348,9 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     case GW_CONN_REPLYING:
         flush_reply(s, c);
         break;
+    case GW_CONN_WRITING:
+        write_out(s, c);
+        break;
     case GW_CONN_LINGERING:
         linger_read(s, c);
         break;
@@ -402,6 +419,8 @@ static void accept_one(struct gw_server *s, struct gw_listener *l, int fd,
     c->srv = s;
     c->cfg = s->cfg;
     c->host = &s->host;
+    c->tr = &gw_plain_transport;
+    gw_out_init(&c->send, c);
     c->listener = l;
     c->proto = l->proto;
     fill_peer(c, ss, sl); /* TCP_NODELAY comes from the listener (gateway/listener.c) */
@@ -515,6 +534,45 @@ static void balance(struct gw_server *s)
     }
 }
 
+/* A one-request-at-a-time connection whose response is complete (written): close it,
+ * send an error reply the carry found, linger, or wait for its next request. */
+static void carry_on(struct gw_server *s, struct gw_conn *c, int keep, int close_now)
+{
+    if (gw_conn_broken(c) || (!keep && close_now))
+        conn_free(s, c);
+    else if (c->out.start < c->out.end) {
+        count_refusal(c); /* the worker's carry found a bad next request (carry.h) */
+        flush_reply(s, c);
+    } else if (keep && s->stopping && !input_pending(c))
+        conn_free(s, c); /* between requests, as the idle ones at the stop */
+    else if (!keep || s->stopping)
+        linger(s, c);
+    else {
+        start_idle(s, c, s->cfg->keep_alive);
+        process(s, c); /* a pipelined request may already be buffered */
+    }
+}
+
+/* Writable while WRITING: more of the queued response; the rest of request_back when
+ * it is all out. Progress restarts the --send-timeout idle limit. */
+static void write_out(struct gw_server *s, struct gw_conn *c)
+{
+    uint64_t before = c->send.pending;
+    int rc = gw_out_flush(&c->send, 0);
+    if (rc < 0) {
+        gw_conn_set_broken(c);
+        conn_free(s, c);
+        return;
+    }
+    if (rc == GW_OUT_EMPTY) {
+        release_parked(s);
+        carry_on(s, c, c->then_keep, c->then_close_now);
+        return;
+    }
+    if (c->send.pending < before)
+        set_timer(s, c, s->cfg->send_timeout);
+}
+
 /* One request back from its worker: continue its connection or close it. */
 static void request_back(struct gw_server *s, struct gw_request *r)
 {
@@ -547,19 +605,17 @@ static void request_back(struct gw_server *s, struct gw_request *r)
         return;
     }
     c->pin = 0; /* the request is over: its slices are dead */
-    if (gw_conn_broken(c) || (!keep && close_now))
-        conn_free(s, c);
-    else if (c->out.start < c->out.end) {
-        count_refusal(c); /* the worker's carry found a bad next request (carry.h) */
-        flush_reply(s, c);
-    } else if (keep && s->stopping && !input_pending(c))
-        conn_free(s, c); /* between requests, as the idle ones at the stop */
-    else if (!keep || s->stopping)
-        linger(s, c);
-    else {
-        start_idle(s, c, s->cfg->keep_alive);
-        process(s, c); /* a pipelined request may already be buffered */
+    if (!gw_conn_broken(c) && !gw_out_empty(&c->send)) {
+        /* The worker left part of the response queued (a slow reader): the loop
+         * writes it, with --send-timeout as the idle limit, then carries on. */
+        c->then_keep = keep;
+        c->then_close_now = close_now;
+        c->state = GW_CONN_WRITING;
+        set_io(s, c, EV_WRITE);
+        set_timer(s, c, s->cfg->send_timeout);
+        return;
     }
+    carry_on(s, c, keep, close_now);
 }
 
 static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)

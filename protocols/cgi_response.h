@@ -8,24 +8,21 @@
 #include <stdint.h>
 
 #include "gateway/conn.h"
+#include "gateway/request.h"
 #include "gateway/slice.h"
 
 /* Most bytes a response head may take: an app cannot make it grow past this. */
 #define GW_CGI_MAX_RESPONSE_HEAD (1u << 20)
 
 /*
- * Builds the head into out (emptied first). method is the request's; status is the
- * validated WSGI status ("200 OK"). The fields follow gw_content_rule
- * (gateway/status.h), as over --http: no Content-Length for 1xx and 204,
- * "Content-Length: 0" in place of the app's for 205, the app's as given otherwise.
- * Sets *code to the status number and *body_limit to the most body bytes the
- * front-end may send: the app's Content-Length, 0 when the response has no body
- * (HEAD, 1xx, 204, 205, 304: the app's bytes are dropped), -1 when unbounded.
- * Returns 0, GW_EPROTO (status without 3 digits, bad or conflicting Content-Length),
- * GW_ETOOBIG or GW_ENOMEM.
+ * Builds the head of r's response into out (emptied first), from r->resp (parsed by
+ * the core, gateway/request.h) and the app's fields f[0..n): "Status: " + status,
+ * the fields gw_response_keeps says, "Content-Length: 0" for a 205 (the rule of
+ * gateway/status.h, as over --http), a blank line. Returns 0, GW_ETOOBIG or
+ * GW_ENOMEM.
  */
-int gw_cgi_response_head(struct gw_buf *out, struct gw_slice method, struct gw_slice status,
-                         const struct gw_field *f, size_t n, int *code, int64_t *body_limit);
+int gw_cgi_response_head(struct gw_buf *out, const struct gw_request *r, struct gw_slice status,
+                         const struct gw_field *f, size_t n);
 
 /*
  * Writes a complete short error response (status line, text/plain body with its

@@ -73,11 +73,9 @@ struct fcgi_req {
     uint64_t body_in;  /* STDIN bytes accepted (at most CONTENT_LENGTH) */
     uint64_t body_out; /* bytes handed to the app */
 
-    /* response (worker only) */
+    /* response (worker only; the core's view of it is req.resp) */
     struct gw_buf head;
-    int started, head_sent;
-    int64_t resp_length;
-    uint64_t resp_sent;
+    int head_sent;
 };
 
 struct fcgi_conn {
@@ -221,7 +219,6 @@ static int begin_request(struct gw_conn *c, struct fcgi_conn *fc, struct gw_slic
     q->id = id;
     q->keep_conn = (bg.flags & FCGI_KEEP_CONN) != 0;
     q->state = REQ_PARAMS;
-    q->resp_length = -1;
     q->next = fc->reqs;
     fc->reqs = q;
     fc->nreqs++;
@@ -580,15 +577,9 @@ static int fcgi_send_head(struct gw_request *r, struct gw_slice status, const st
                           size_t n)
 {
     struct fcgi_req *q = r->proto_data;
-    int code;
     if (q->head_sent)
         return GW_ESTATE;
-    int rc = gw_cgi_response_head(&q->head, r->method, status, f, n, &code, &q->resp_length);
-    if (rc != 0)
-        return rc;
-    q->started = 1;
-    r->status = code;
-    return 0;
+    return gw_cgi_response_head(&q->head, r, status, f, n);
 }
 
 /* Sends bytes as STDOUT records of at most 65535 bytes each (F27). */
@@ -694,66 +685,50 @@ static int flush_head(struct gw_request *r)
     return rc;
 }
 
-static int fcgi_send_body(struct gw_request *r, const struct iovec *iov, int iovcnt)
+/* The bytes of a file chunk, as STDOUT records. */
+static int send_file_chunk(struct gw_request *r, const struct gw_chunk *ch)
 {
-    struct fcgi_req *q = r->proto_data;
-    struct iovec v[64];
-    int nv = 0;
-    size_t total = 0;
-    if (!q->started)
-        return GW_ESTATE;
-    int rc = flush_head(r);
-    if (rc != 0)
-        return rc;
-    for (int i = 0; i < iovcnt; i++) {
-        size_t len = iov[i].iov_len;
-        if (q->resp_length >= 0) {
-            uint64_t room = (uint64_t)q->resp_length - q->resp_sent - total;
-            if (len > room)
-                len = (size_t)room; /* never more than the app declared */
-        }
-        if (len == 0)
-            continue;
-        if (nv == 64) {
-            rc = send_stdout(r, v, nv);
-            if (rc != 0)
-                return rc;
-            q->resp_sent += total;
-            r->bytes_sent += total;
-            nv = 0;
-            total = 0;
-        }
-        v[nv++] = (struct iovec){iov[i].iov_base, len};
-        total += len;
-    }
-    rc = nv ? send_stdout(r, v, nv) : 0;
-    if (rc == 0) {
-        q->resp_sent += total;
-        r->bytes_sent += total;
-    }
-    return rc;
-}
-
-static int fcgi_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
-{
-    struct fcgi_req *q = r->proto_data;
     char buf[65535];
-    /* Nothing is read past what may be sent (a HEAD or a 204 may send nothing). */
-    while (len > 0 && (q->resp_length < 0 || q->resp_sent < (uint64_t)q->resp_length)) {
-        ssize_t n = pread(fd, buf, len < sizeof(buf) ? len : sizeof(buf), offset);
-        if (n < 0)
-            return GW_EIO;
-        if (n == 0)
-            break;
+    off_t off = ch->off;
+    uint64_t len = ch->len;
+    while (len > 0) {
+        ssize_t n = pread(ch->fd, buf, len < sizeof(buf) ? (size_t)len : sizeof(buf), off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return GW_EIO; /* shorter than promised: the body would be short */
         struct iovec v = {buf, (size_t)n};
-        int rc = fcgi_send_body(r, &v, 1);
+        int rc = send_stdout(r, &v, 1);
         if (rc != 0)
             return rc;
-        offset += n;
-        if (len != (size_t)-1)
-            len -= (size_t)n;
+        off += n;
+        len -= (uint64_t)n;
     }
-    return fcgi_send_body(r, NULL, 0);
+    return 0;
+}
+
+static int fcgi_send_body(struct gw_request *r, const struct gw_chunk *c, int n, int *kept)
+{
+    struct iovec v[16];
+    int nv = 0;
+    if (kept != NULL)
+        *kept = 0; /* written before this returns */
+    int rc = flush_head(r);
+    for (int i = 0; i < n && rc == 0; i++) {
+        if (c[i].kind != GW_CHUNK_FILE && nv < 16) {
+            v[nv++] = (struct iovec){(void *)c[i].p, (size_t)c[i].len};
+            continue;
+        }
+        rc = nv ? send_stdout(r, v, nv) : 0;
+        nv = 0;
+        if (rc == 0 && c[i].kind == GW_CHUNK_FILE)
+            rc = send_file_chunk(r, &c[i]);
+        else if (rc == 0)
+            v[nv++] = (struct iovec){(void *)c[i].p, (size_t)c[i].len};
+    }
+    if (rc == 0 && nv > 0)
+        rc = send_stdout(r, v, nv);
+    return rc;
 }
 
 static int fcgi_finish(struct gw_request *r, int ok)
@@ -771,7 +746,7 @@ static int fcgi_finish(struct gw_request *r, int ok)
         write_end_request(c, q->id, 1, FCGI_REQUEST_COMPLETE);
         return q->keep_conn;
     }
-    if (!q->started || (!ok && !q->head_sent)) {
+    if (!r->resp.started || (!ok && !q->head_sent)) {
         int status = 500;
         pthread_mutex_lock(&((struct fcgi_conn *)c->proto_state)->lock);
         if (q->aborted == GW_ETOOBIG)
@@ -787,7 +762,7 @@ static int fcgi_finish(struct gw_request *r, int ok)
     gw_fcgi_header_write(rec + 8, FCGI_END_REQUEST, q->id, 8, 0);
     /* An app that failed mid-body, or sent less than its Content-Length, ends with a
      * non-zero app status; the front server sees the short body. */
-    int short_body = q->resp_length >= 0 && q->resp_sent < (uint64_t)q->resp_length;
+    int short_body = r->resp.limit >= 0 && r->resp.sent < (uint64_t)r->resp.limit;
     gw_fcgi_end_request_write(rec + 16, (ok && !short_body) ? 0 : 1, FCGI_REQUEST_COMPLETE);
     struct iovec v = {rec, sizeof(rec)};
     if (rc == 0)
@@ -830,7 +805,6 @@ const struct gw_protocol gw_fastcgi_protocol = {
     .read_body = fcgi_read_body,   /* worker: from the STDIN pipe */
     .send_head = fcgi_send_head,   /* worker: CGI Status + headers (buffered) */
     .send_body = fcgi_send_body,   /* worker: STDOUT records <= 65535 bytes */
-    .send_file = fcgi_send_file,   /* worker: the file through STDOUT records */
     .finish = fcgi_finish,         /* worker: empty STDOUT + END_REQUEST */
     .timeout = fcgi_timeout,       /* watchdog: Status 504 + END_REQUEST */
     /* the app's threads: wsgi.errors as FCGI_STDERR (--fastcgi-stderr) */

@@ -250,10 +250,8 @@ static int build_request(struct gw_conn *c, struct gw_http_conn *h)
     h->body_error = 0;
     h->expect_continue = hd->expect_continue && !h->body_done;
     h->continue_sent = 0;
-    h->started = h->head_sent = 0;
+    h->head_sent = 0;
     h->out.end = 0;
-    h->resp_sent = 0;
-    h->resp_length = -1;
     h->keep = hd->keep_alive && cfg->keep_alive > 0;
     h->client_close = !hd->keep_alive;
     return 0;
@@ -499,7 +497,6 @@ const struct gw_protocol gw_http_protocol = {
     .read_body = gw_http_read_body, /* worker: Content-Length or chunked */
     .send_head = gw_http_send_head, /* worker: status line + headers (buffered) */
     .send_body = gw_http_send_body, /* worker: Content-Length / chunked / close */
-    .send_file = gw_http_send_file, /* worker: sendfile(2) */
     .finish = http_finish,          /* worker: last chunk, drain, keep or close */
     .timeout = gw_http_timeout,     /* watchdog: 504 + Connection: close */
 };

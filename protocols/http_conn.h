@@ -48,23 +48,18 @@ struct gw_http_conn {
     int expect_continue; /* the client waits for 100 Continue */
     int continue_sent;
 
-    /* response */
+    /* response (the core's view of it is r->resp) */
     struct gw_buf out; /* the response head, built by send_head */
-    int started;       /* send_head was called */
-    int head_sent;     /* the head is on the wire */
-    int no_body;       /* HEAD request or 1xx/204/205/304 (gw_content_rule) */
-    int resp_chunked;
-    int64_t resp_length; /* the app's Content-Length, -1 when none */
-    uint64_t resp_sent;  /* body bytes sent */
-    int keep;            /* connection may be kept after this response */
-    int client_close;    /* the client asked to close (Connection: close, HTTP/1.0) */
+    int head_sent;     /* the head went to the output queue */
+    int resp_chunked;  /* the body goes out chunked */
+    int keep;          /* connection may be kept after this response */
+    int client_close;  /* the client asked to close (Connection: close, HTTP/1.0) */
 };
 
 /* protocols/http_response.c */
 int gw_http_send_head(struct gw_request *r, struct gw_slice status, const struct gw_field *f,
                       size_t n);
-int gw_http_send_body(struct gw_request *r, const struct iovec *iov, int iovcnt);
-int gw_http_send_file(struct gw_request *r, int fd, off_t offset, size_t len);
+int gw_http_send_body(struct gw_request *r, const struct gw_chunk *c, int n, int *kept);
 int gw_http_finish_response(struct gw_request *r, int ok);
 /* Appends a complete short error response with Connection: close to c->out. */
 void gw_http_error_reply(struct gw_conn *c, int status);

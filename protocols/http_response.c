@@ -19,6 +19,7 @@
 #include "gateway/config.h"
 #include "gateway/conn.h"
 #include "gateway/errors.h"
+#include "gateway/output.h"
 #include "gateway/status.h"
 #include "gateway/util.h"
 #include "protocols/http_conn.h"
@@ -44,89 +45,32 @@ static int out_field(struct gw_http_conn *h, struct gw_slice name, struct gw_sli
     return 0;
 }
 
-/* Hop-by-hop fields are the server's business (PEP 3333): dropped from the app. */
-static int is_hop_by_hop(struct gw_slice n)
-{
-    static const char *const hop[] = {"connection", "keep-alive", "transfer-encoding", "te",
-                                      "trailer",    "upgrade",    "proxy-connection"};
-    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-        if (gw_slice_eq_lower(n, hop[i]))
-            return 1;
-    return 0;
-}
-
-static int has_token(struct gw_slice v, const char *tok)
-{
-    size_t tl = strlen(tok);
-    for (size_t i = 0; i + tl <= v.len; i++) {
-        if (strncasecmp(v.ptr + i, tok, tl) == 0 &&
-            (i == 0 || v.ptr[i - 1] == ',' || v.ptr[i - 1] == ' ') &&
-            (i + tl == v.len || v.ptr[i + tl] == ',' || v.ptr[i + tl] == ' '))
-            return 1;
-    }
-    return 0;
-}
-
 int gw_http_send_head(struct gw_request *r, struct gw_slice status, const struct gw_field *f,
                       size_t n)
 {
     struct gw_http_conn *h = r->proto_data;
-    int have_date = 0, have_server = 0;
-    int64_t length = -1;
+    const struct gw_response *resp = &r->resp;
 
-    if (h->head_sent || status.len < 3)
+    if (h->head_sent)
         return GW_ESTATE;
-    int code = 0;
-    for (int i = 0; i < 3; i++) {
-        if (status.ptr[i] < '0' || status.ptr[i] > '9')
-            return GW_EPROTO;
-        code = code * 10 + (status.ptr[i] - '0');
-    }
-    if (code < 100)
-        return GW_EPROTO;
-
-    enum gw_content_rule rule = gw_content_rule(r->method, code);
     h->out.end = 0;
-    h->started = 1;
-    h->resp_length = -1;
-    h->no_body = rule != GW_CONTENT_ANY;
+    if (resp->app_close)
+        h->keep = 0;
     if (out_str(h, "HTTP/1.1 ") || out_add(h, status.ptr, status.len) || out_str(h, "\r\n"))
         return GW_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        struct gw_slice name = f[i].name, value = f[i].value;
-        if (is_hop_by_hop(name)) {
-            if (gw_slice_eq_lower(name, "connection") && has_token(value, "close"))
-                h->keep = 0;
-            continue;
-        }
-        if (gw_slice_eq_lower(name, "content-length")) {
-            uint64_t v;
-            if (gw_parse_u64(value.ptr, value.len, (uint64_t)INT64_MAX, &v) != 0)
-                return GW_EPROTO;
-            if (length >= 0 && (uint64_t)length != v)
-                return GW_EPROTO;
-            if (length >= 0)
-                continue; /* an exact repeat: send it once */
-            length = (int64_t)v;
-            if (rule == GW_CONTENT_NONE_NO_LENGTH || rule == GW_CONTENT_EMPTY)
-                continue; /* none at all, or "Content-Length: 0" below */
-        }
-        have_date |= gw_slice_eq_lower(name, "date");
-        have_server |= gw_slice_eq_lower(name, "server");
-        if (out_field(h, name, value))
+    for (size_t i = 0; i < n; i++)
+        if (gw_response_keeps(r, f, i) && out_field(h, f[i].name, f[i].value))
             return GW_ENOMEM;
-    }
-    if (!have_server && out_str(h, "Server: " GW_SERVER_TOKEN "\r\n"))
+    if (!resp->have_server && out_str(h, "Server: " GW_SERVER_TOKEN "\r\n"))
         return GW_ENOMEM;
-    if (!have_date && (out_str(h, "Date: ") || out_str(h, gw_http_date()) || out_str(h, "\r\n")))
+    if (!resp->have_date &&
+        (out_str(h, "Date: ") || out_str(h, gw_http_date()) || out_str(h, "\r\n")))
+        return GW_ENOMEM;
+    if (resp->rule == GW_CONTENT_EMPTY && out_str(h, "Content-Length: 0\r\n"))
         return GW_ENOMEM;
 
-    if (rule == GW_CONTENT_EMPTY && out_str(h, "Content-Length: 0\r\n"))
-        return GW_ENOMEM;
-
-    h->resp_length = rule == GW_CONTENT_NONE_NO_LENGTH ? -1 : rule == GW_CONTENT_EMPTY ? 0 : length;
     h->resp_chunked = 0;
-    if (!h->no_body && length < 0) {
+    if (resp->rule == GW_CONTENT_ANY && resp->length < 0) {
         if (r->protocol.len == 8 && r->protocol.ptr[7] == '1') {
             h->resp_chunked = 1;
             if (out_str(h, "Transfer-Encoding: chunked\r\n"))
@@ -149,161 +93,50 @@ int gw_http_send_head(struct gw_request *r, struct gw_slice status, const struct
         return GW_ENOMEM;
     if (out_str(h, "\r\n"))
         return GW_ENOMEM;
-    r->status = code;
     return 0;
 }
 
-/* Writes the head (if still pending) followed by iov, framed as a chunk if needed. */
-static int write_framed(struct gw_request *r, const struct iovec *iov, int iovcnt, size_t total)
+/* Writes the pending head, then body (chunked framing around it when the response is
+ * chunked and body holds bytes), then tail, through the connection's queue. */
+static int write_framed(struct gw_request *r, const struct gw_chunk *body, int n, const char *tail,
+                        int *kept)
 {
     struct gw_http_conn *h = r->proto_data;
-    struct iovec v[66];
+    struct gw_chunk v[20];
     char size_line[24];
     int nv = 0;
+    uint64_t total = 0;
     if (!h->head_sent && h->out.end > 0)
-        v[nv++] = (struct iovec){.iov_base = h->out.data, .iov_len = h->out.end};
+        v[nv++] = (struct gw_chunk){.kind = GW_CHUNK_COPY, .p = h->out.data, .len = h->out.end};
+    for (int i = 0; i < n; i++)
+        total += body[i].len;
     int chunk = h->resp_chunked && total > 0;
     if (chunk) {
-        int k = snprintf(size_line, sizeof(size_line), "%zx\r\n", total);
-        v[nv++] = (struct iovec){.iov_base = size_line, .iov_len = (size_t)k};
+        int k = snprintf(size_line, sizeof(size_line), "%llx\r\n", (unsigned long long)total);
+        v[nv++] = (struct gw_chunk){.kind = GW_CHUNK_COPY, .p = size_line, .len = (size_t)k};
     }
-    int rc = 0;
-    for (int i = 0; i < iovcnt; i++) {
-        if (iov[i].iov_len == 0)
-            continue;
-        if (nv == 65) {
-            rc = gw_conn_writev(r->conn, v, nv);
-            if (rc != 0)
-                return rc;
-            h->head_sent = 1;
-            nv = 0;
-        }
-        v[nv++] = iov[i];
-    }
+    for (int i = 0; i < n && nv < 17; i++)
+        v[nv++] = body[i];
     if (chunk)
-        v[nv++] = (struct iovec){.iov_base = "\r\n", .iov_len = 2};
-    if (nv > 0)
-        rc = gw_conn_writev(r->conn, v, nv);
-    if (rc == 0)
-        h->head_sent = 1;
-    return rc;
-}
-
-int gw_http_send_body(struct gw_request *r, const struct iovec *iov, int iovcnt)
-{
-    struct gw_http_conn *h = r->proto_data;
-    struct iovec v[64];
-    if (!h->started)
-        return GW_ESTATE;
-    if (h->no_body)
-        return h->head_sent ? 0 : write_framed(r, NULL, 0, 0);
-    size_t total = 0;
-    int nv = 0;
-    for (int i = 0; i < iovcnt; i++) {
-        size_t len = iov[i].iov_len;
-        if (h->resp_length >= 0) {
-            uint64_t room = (uint64_t)h->resp_length - h->resp_sent - total;
-            if (len > room) {
-                len = (size_t)room; /* R2: never more than the app declared */
-                h->keep = 0;
-            }
-        }
-        if (len == 0)
-            continue;
-        if (nv == 64) {
-            int rc = write_framed(r, v, nv, total);
-            if (rc != 0)
-                return rc;
-            h->resp_sent += total;
-            r->bytes_sent += total;
-            total = 0;
-            nv = 0;
-        }
-        v[nv++] = (struct iovec){.iov_base = iov[i].iov_base, .iov_len = len};
-        total += len;
-    }
-    if (total == 0)
+        v[nv++] = (struct gw_chunk){.kind = GW_CHUNK_COPY, .p = "\r\n", .len = 2};
+    if (tail != NULL)
+        v[nv++] = (struct gw_chunk){.kind = GW_CHUNK_COPY, .p = tail, .len = strlen(tail)};
+    if (nv == 0)
         return 0;
-    int rc = write_framed(r, v, nv, total);
-    if (rc == 0) {
-        h->resp_sent += total;
-        r->bytes_sent += total;
-    }
-    return rc;
-}
-
-/* Copies a file that sendfile(2) refuses, through a buffer. */
-static int copy_file(struct gw_request *r, int fd, off_t offset, size_t len)
-{
-    char buf[65536];
-    while (len > 0) {
-        ssize_t n = pread(fd, buf, len < sizeof(buf) ? len : sizeof(buf), offset);
-        if (n < 0)
-            return GW_EIO;
-        if (n == 0)
-            break;
-        struct iovec v = {.iov_base = buf, .iov_len = (size_t)n};
-        int rc = gw_http_send_body(r, &v, 1);
-        if (rc != 0)
-            return rc;
-        offset += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-int gw_http_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
-{
-    struct gw_http_conn *h = r->proto_data;
-    struct stat st;
-    if (!h->started)
-        return GW_ESTATE;
-    if (len == (size_t)-1) {
-        if (fstat(fd, &st) != 0)
-            return GW_EIO;
-        len = st.st_size > offset ? (size_t)(st.st_size - offset) : 0;
-    }
-    if (h->no_body || len == 0)
-        return h->head_sent ? 0 : write_framed(r, NULL, 0, 0);
-    if (h->resp_length >= 0) {
-        uint64_t room = (uint64_t)h->resp_length - h->resp_sent;
-        if (len > room) {
-            len = (size_t)room;
-            h->keep = 0;
-        }
-        if (len == 0)
-            return 0;
-    }
-    char size_line[24];
-    struct iovec v[2];
-    int nv = 0;
-    if (!h->head_sent)
-        v[nv++] = (struct iovec){.iov_base = h->out.data, .iov_len = h->out.end};
-    if (h->resp_chunked) {
-        int k = snprintf(size_line, sizeof(size_line), "%zx\r\n", len);
-        v[nv++] = (struct iovec){.iov_base = size_line, .iov_len = (size_t)k};
-    }
-    int rc = nv ? gw_conn_writev(r->conn, v, nv) : 0;
-    if (rc != 0)
+    int rc = gw_out_write(&r->conn->send, v, nv, kept);
+    if (rc < 0) {
+        gw_conn_set_broken(r->conn);
         return rc;
+    }
     h->head_sent = 1;
-    size_t sent = 0;
-    rc = gw_conn_sendfile(r->conn, fd, offset, len, &sent);
-    if (rc == GW_EIO && sent == 0 && !h->resp_chunked)
-        return copy_file(r, fd, offset, len);
-    h->resp_sent += sent;
-    r->bytes_sent += sent;
-    if (rc != 0)
-        return rc;
-    if (sent < len) {
-        gw_conn_set_broken(r->conn); /* promised bytes are missing: framing is lost */
-        return GW_EIO;
-    }
-    if (h->resp_chunked) {
-        struct iovec crlf = {.iov_base = "\r\n", .iov_len = 2};
-        return gw_conn_writev(r->conn, &crlf, 1);
-    }
     return 0;
+}
+
+int gw_http_send_body(struct gw_request *r, const struct gw_chunk *c, int n, int *kept)
+{
+    if (n > 16)
+        return GW_ESTATE; /* the core sends at most 16 at once */
+    return write_framed(r, c, n, NULL, kept);
 }
 
 /* A complete short error response with Connection: close into buf (cap >= 640).
@@ -366,9 +199,9 @@ static void send_error(struct gw_request *r, int status)
 {
     struct gw_conn *c = r->conn;
     gw_http_error_reply(c, status);
-    struct iovec v = {.iov_base = c->out.data, .iov_len = c->out.end - c->out.start};
-    if (v.iov_len > 0)
-        gw_conn_writev(c, &v, 1);
+    struct gw_chunk v = {.kind = GW_CHUNK_COPY, .p = c->out.data, .len = c->out.end - c->out.start};
+    if (v.len > 0 && gw_out_write(&c->send, &v, 1, NULL) < 0)
+        gw_conn_set_broken(c);
     c->out.start = c->out.end = 0;
     c->reply_status = 0; /* counted with the request (r->status) */
     r->status = status;
@@ -397,23 +230,19 @@ int gw_http_finish_response(struct gw_request *r, int ok)
 {
     struct gw_http_conn *h = r->proto_data;
     struct gw_conn *c = r->conn;
+    const struct gw_response *resp = &r->resp;
 
-    if (!ok || !h->started) {
+    if (!ok || !resp->started) {
         if (h->head_sent || gw_conn_broken(c))
             return 0; /* R4: abort, no clean end */
         send_error(r, body_error_status(h->body_error));
         return 0;
     }
-    int rc = 0;
-    if (!h->head_sent)
-        rc = write_framed(r, NULL, 0, 0);
-    if (rc == 0 && h->resp_chunked) {
-        struct iovec v = {.iov_base = "0\r\n\r\n", .iov_len = 5};
-        rc = gw_conn_writev(c, &v, 1);
-    }
-    if (rc != 0)
+    if (write_framed(r, NULL, 0, h->resp_chunked ? "0\r\n\r\n" : NULL, NULL) != 0)
         return 0;
-    if (h->resp_length >= 0 && h->resp_sent < (uint64_t)h->resp_length && !h->no_body)
+    if (resp->truncated)
+        h->keep = 0; /* R2: the app sent more than it declared: the rest was dropped */
+    if (resp->limit >= 0 && resp->sent < (uint64_t)resp->limit)
         return 0; /* R2: the app sent less than it declared: the client must see EOF */
     if (!h->keep) {
         /* The client sends nothing more and nothing of it is left unread: no need

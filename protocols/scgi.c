@@ -19,6 +19,7 @@
 #include "gateway/conn.h"
 #include "gateway/errors.h"
 #include "gateway/listener.h"
+#include "gateway/output.h"
 #include "protocols/cgi.h"
 #include "protocols/cgi_response.h"
 #include "protocols/scgi.h"
@@ -37,9 +38,7 @@ struct gw_scgi_conn {
     uint64_t body_left; /* CONTENT_LENGTH bytes not yet read */
     int body_error;     /* GW_E* of a failed body read */
     struct gw_buf out;  /* the response head */
-    int started, head_sent;
-    int64_t resp_length;
-    uint64_t resp_sent;
+    int head_sent;      /* the head went to the output queue */
 };
 
 static int scgi_conn_open(struct gw_conn *c)
@@ -104,9 +103,7 @@ static int build_request(struct gw_conn *c, struct gw_scgi_conn *sc)
         return rc;
     sc->body_left = (uint64_t)sc->head.content_length;
     sc->body_error = 0;
-    sc->started = sc->head_sent = 0;
-    sc->resp_length = -1;
-    sc->resp_sent = 0;
+    sc->head_sent = 0;
     return 0;
 }
 
@@ -187,88 +184,29 @@ static int scgi_send_head(struct gw_request *r, struct gw_slice status, const st
                           size_t n)
 {
     struct gw_scgi_conn *sc = r->proto_data;
-    int code;
     if (sc->head_sent)
         return GW_ESTATE;
-    int rc = gw_cgi_response_head(&sc->out, r->method, status, f, n, &code, &sc->resp_length);
-    if (rc != 0)
-        return rc;
-    sc->started = 1;
-    r->status = code;
-    return 0;
+    return gw_cgi_response_head(&sc->out, r, status, f, n);
 }
 
-static int scgi_send_body(struct gw_request *r, const struct iovec *iov, int iovcnt)
+/* The pending head, then c[0..n), through the connection's queue. */
+static int scgi_send_body(struct gw_request *r, const struct gw_chunk *c, int n, int *kept)
 {
     struct gw_scgi_conn *sc = r->proto_data;
-    struct iovec v[65];
+    struct gw_chunk v[17];
     int nv = 0;
-    size_t total = 0;
-    if (!sc->started)
-        return GW_ESTATE;
+    if (n > 16)
+        return GW_ESTATE; /* the core sends at most 16 at once */
     if (!sc->head_sent)
-        v[nv++] = (struct iovec){sc->out.data, sc->out.end};
-    for (int i = 0; i < iovcnt; i++) {
-        size_t len = iov[i].iov_len;
-        if (sc->resp_length >= 0) {
-            uint64_t room = (uint64_t)sc->resp_length - sc->resp_sent - total;
-            if (len > room)
-                len = (size_t)room; /* never more than the app declared */
-        }
-        if (len == 0)
-            continue;
-        if (nv == 65) {
-            int rc = gw_conn_writev(r->conn, v, nv);
-            if (rc != 0)
-                return rc;
-            sc->head_sent = 1;
-            sc->resp_sent += total;
-            r->bytes_sent += total;
-            nv = 0;
-            total = 0;
-        }
-        v[nv++] = (struct iovec){iov[i].iov_base, len};
-        total += len;
-    }
-    int rc = nv ? gw_conn_writev(r->conn, v, nv) : 0;
-    if (rc == 0) {
-        sc->head_sent = 1;
-        sc->resp_sent += total;
-        r->bytes_sent += total;
-    }
-    return rc;
-}
-
-static int scgi_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
-{
-    struct gw_scgi_conn *sc = r->proto_data;
-    char buf[65536];
-    int rc = scgi_send_body(r, NULL, 0); /* the head first */
-    if (rc != 0)
+        v[nv++] = (struct gw_chunk){.kind = GW_CHUNK_COPY, .p = sc->out.data, .len = sc->out.end};
+    for (int i = 0; i < n; i++)
+        v[nv++] = c[i];
+    int rc = gw_out_write(&r->conn->send, v, nv, kept);
+    if (rc < 0) {
+        gw_conn_set_broken(r->conn);
         return rc;
-    if (sc->resp_length >= 0) {
-        uint64_t room = (uint64_t)sc->resp_length - sc->resp_sent;
-        if (len > room)
-            len = (size_t)room;
     }
-    size_t sent = 0;
-    rc = len ? gw_conn_sendfile(r->conn, fd, offset, len, &sent) : 0;
-    sc->resp_sent += sent;
-    r->bytes_sent += sent;
-    if (rc != GW_EIO || sent != 0)
-        return rc;
-    /* Not sendfile-able: copy through a buffer. */
-    while (len > 0) {
-        ssize_t n = pread(fd, buf, len < sizeof(buf) ? len : sizeof(buf), offset);
-        if (n <= 0)
-            return n < 0 ? GW_EIO : 0;
-        struct iovec v = {buf, (size_t)n};
-        rc = scgi_send_body(r, &v, 1);
-        if (rc != 0)
-            return rc;
-        offset += n;
-        len -= (size_t)n;
-    }
+    sc->head_sent = 1;
     return 0;
 }
 
@@ -278,24 +216,28 @@ static int scgi_finish(struct gw_request *r, int ok)
     struct gw_conn *c = r->conn;
     if (gw_conn_broken(c))
         return 0;
-    if (!sc->started || (!ok && !sc->head_sent)) {
+    if (!r->resp.started || (!ok && !sc->head_sent)) {
         char buf[256];
         int status = sc->body_error == GW_ETIMEDOUT ? 408 : 500;
-        struct iovec v = {buf, gw_cgi_error_response(buf, sizeof(buf), status)};
-        gw_conn_writev(c, &v, 1);
+        struct gw_chunk v = {.kind = GW_CHUNK_COPY,
+                             .p = buf,
+                             .len = gw_cgi_error_response(buf, sizeof(buf), status)};
+        if (gw_out_write(&c->send, &v, 1, NULL) < 0)
+            gw_conn_set_broken(c);
         r->status = status;
         return 0;
     }
     if (!ok) {
         /* R4: the app failed mid-body. A plain close would look like a complete
          * response to the front server (SCGI bodies end at EOF); a reset does not. */
+        gw_out_drop(&c->send);
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
         setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         gw_conn_set_broken(c); /* the loop closes at once, without lingering */
         return 0;
     }
-    if (!sc->head_sent)
-        scgi_send_body(r, NULL, 0);
+    if (!sc->head_sent && scgi_send_body(r, NULL, 0, NULL) != 0)
+        return 0;
     /* SCGI: one request per connection; a front server sends nothing after the body,
      * so when the app read all of it the loop closes without lingering. */
     r->close_now = sc->body_left == 0 && c->in.start == c->in.end;
@@ -324,8 +266,7 @@ const struct gw_protocol gw_scgi_protocol = {
     .reject = scgi_reject,         /* loop: Status 503, then close */
     .read_body = scgi_read_body,   /* worker: exactly CONTENT_LENGTH bytes */
     .send_head = scgi_send_head,   /* worker: CGI Status + headers (buffered) */
-    .send_body = scgi_send_body,   /* worker: raw body, never past Content-Length */
-    .send_file = scgi_send_file,   /* worker: sendfile(2) */
+    .send_body = scgi_send_body,   /* worker: the raw body */
     .finish = scgi_finish,         /* worker: 500 if nothing was sent; close */
     .timeout = scgi_timeout,       /* watchdog: Status 504, then close */
 };

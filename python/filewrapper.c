@@ -177,7 +177,7 @@ int gw_py_filewrapper_sendfile(struct gw_py_req *q, PyObject *result)
     }
     /* The head first (the lazy head of response.c, with no body bytes), then the
      * file. fw (and so the file) stays alive: the caller holds the result. */
-    rc = gw_py_send(q, NULL, 0);
+    rc = gw_py_send(q, NULL, 0, NULL);
     if (rc < 0)
         return rc;
     q->busy = 1;

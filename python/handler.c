@@ -22,6 +22,7 @@
 
 #include "gateway/errors.h"
 #include "gateway/log.h"
+#include "gateway/output.h"
 #include "gateway/util.h"
 
 static void describe(const struct gw_request *r, char *buf, size_t len)
@@ -118,7 +119,7 @@ static int run_body(struct gw_py_req *q, PyObject *result)
                 log_no_start_response(q);
                 return 0;
             }
-            rc = gw_py_send(q, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item));
+            rc = gw_py_send(q, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item), item);
             if (rc < 0) {
                 Py_DECREF(item);
                 Py_DECREF(it);
@@ -183,6 +184,26 @@ void gw_py_thread_stop(void *tctx)
     PyThreadState_DeleteCurrent(); /* releases the GIL */
 }
 
+/* GIL held: drops the references to response bytes the core has finished writing
+ * (gateway/output.h), all of them in one go. */
+static void release_parked(void)
+{
+    void *refs[64];
+    size_t n;
+    while ((n = gw_out_take_parked(refs, 64)) > 0)
+        for (size_t i = 0; i < n; i++)
+            Py_DECREF((PyObject *)refs[i]);
+}
+
+void gw_py_release(void *tctx)
+{
+    PyEval_RestoreThread((PyThreadState *)tctx);
+    release_parked();
+    if (PyErr_Occurred()) /* from a __del__ */
+        PyErr_Clear();
+    PyEval_SaveThread();
+}
+
 int gw_py_handle(void *tctx, struct gw_request *r)
 {
     struct gw_py_req q = {.r = r};
@@ -191,6 +212,8 @@ int gw_py_handle(void *tctx, struct gw_request *r)
 
     PyEval_RestoreThread((PyThreadState *)tctx);
     gw_py_drop_stale_interrupt((PyThreadState *)tctx);
+    if (gw_out_parked() > 0)
+        release_parked();
     r->t_app = gw_now_ns();
 
     input = gw_py_input_new(r);
@@ -216,7 +239,7 @@ int gw_py_handle(void *tctx, struct gw_request *r)
         if (!q.started) {
             log_no_start_response(&q);
             ok = 0;
-        } else if (gw_py_send(&q, NULL, 0) < 0) {
+        } else if (gw_py_send(&q, NULL, 0, NULL) < 0) {
             log_app_error(&q, "");
             ok = 0;
         }

@@ -133,10 +133,13 @@ PyObject *gw_py_start_response_new(struct gw_py_req *q);
 void gw_py_response_end(PyObject *start_response, struct gw_py_req *q);
 /*
  * Sends the head if not sent yet, then len bytes of buf (len may be 0: head only),
- * with the GIL released. q->started must be true and q->busy false. Returns 0 or the
- * GW_E* of the failed send (also stored in q->send_err); no Python exception is set.
+ * with the GIL released. owner, when not NULL, is the object whose memory buf is (a
+ * bytes object): the core may keep a reference to it instead of copying what a slow
+ * peer has not taken yet (released later by gw_py_release). q->started must be true
+ * and q->busy false. Returns 0 or the GW_E* of the failed send (also stored in
+ * q->send_err); no Python exception is set.
  */
-int gw_py_send(struct gw_py_req *q, const char *buf, size_t len);
+int gw_py_send(struct gw_py_req *q, const char *buf, size_t len, PyObject *owner);
 
 /* filewrapper.c: the wsgi.file_wrapper type and the sendfile path. */
 int gw_py_filewrapper_init(void);
@@ -164,5 +167,7 @@ void gw_py_drop_stale_interrupt(PyThreadState *ts);
 void *gw_py_thread_start(void *ctx);
 void gw_py_thread_stop(void *tctx);
 int gw_py_handle(void *tctx, struct gw_request *r);
+/* struct gw_app's release: drops the parked references (gateway/output.h). */
+void gw_py_release(void *tctx);
 
 #endif

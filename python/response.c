@@ -254,11 +254,10 @@ static PyObject *sr_call(PyObject *self, PyObject *args, PyObject *kwargs)
     return Py_NewRef(q->write);
 }
 
-int gw_py_send(struct gw_py_req *q, const char *buf, size_t len)
+int gw_py_send(struct gw_py_req *q, const char *buf, size_t len, PyObject *owner)
 {
     struct gw_request *r = q->r;
-    struct iovec iov = {(void *)(uintptr_t)buf, len};
-    int send_head, rc = 0;
+    int send_head, rc = 0, kept = 0;
 
     gw_py_wait_idle(&q->busy); /* a write() of another thread (write() itself raises) */
     if (q->send_err)
@@ -266,12 +265,22 @@ int gw_py_send(struct gw_py_req *q, const char *buf, size_t len)
     send_head = !q->head_sent;
     q->busy = 1;
     q->head_sent = 1;
+    if (owner != NULL)
+        Py_INCREF(owner); /* the core may keep it until a slow peer has the bytes */
     Py_BEGIN_ALLOW_THREADS
     if (send_head)
         rc = gw_request_send_head(r, q->status, q->fields, q->nfields);
-    if (rc == 0 && len > 0)
-        rc = gw_request_send_body(r, &iov, 1);
+    if (rc == 0 && len > 0) {
+        if (owner != NULL) {
+            rc = gw_request_send_ref(r, buf, len, owner, &kept);
+        } else {
+            struct iovec iov = {(void *)(uintptr_t)buf, len};
+            rc = gw_request_send_body(r, &iov, 1);
+        }
+    }
     Py_END_ALLOW_THREADS
+    if (owner != NULL && !kept)
+        Py_DECREF(owner);
     q->busy = 0;
     if (rc < 0)
         q->send_err = rc;
@@ -299,7 +308,7 @@ static PyObject *sr_write(PyObject *self, PyObject *data)
     if (PyBytes_GET_SIZE(data) == 0 && q->send_err == 0)
         Py_RETURN_NONE; /* the head waits for real bytes (PEP 3333) */
     /* data stays alive while the GIL is released: the caller holds it. */
-    rc = gw_py_send(q, PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data));
+    rc = gw_py_send(q, PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data), data);
     if (rc < 0) {
         const char *msg = gw_strerror(rc);
         PyErr_Format(rc == GW_ETIMEDOUT ? PyExc_TimeoutError : PyExc_ConnectionError,

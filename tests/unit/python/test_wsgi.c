@@ -65,7 +65,9 @@ struct fake {
     char headers[4096]; /* "Name: value\n" each */
     char *out;
     size_t out_len, out_cap;
-    int fail_body_at;  /* send_body call index (1-based) that fails, 0: none */
+    int fail_body_at; /* send_body call index (1-based) that fails, 0: none */
+    int keep_refs;    /* gw_request_send_ref keeps the reference (a slow peer) */
+    int ref_calls;
     int read_delay_ms; /* each gw_request_read sleeps this long first */
     off_t file_off;
     /* gw_request_send_stderr, under log_lock (the app's threads may call it) */
@@ -192,6 +194,37 @@ int gw_request_send_body(struct gw_request *r, const struct iovec *iov, int iovc
         r->bytes_sent += iov[i].iov_len;
     }
     return 0;
+}
+
+/* The core's parked references (gateway/output.h), as this fake keeps them. */
+static void *parked[64];
+static size_t nparked;
+
+int gw_request_send_ref(struct gw_request *r, const void *p, size_t n, void *ref, int *kept)
+{
+    struct fake *f = r->proto_data;
+    struct iovec v = {(void *)(uintptr_t)p, n};
+    int rc = gw_request_send_body(r, &v, 1);
+    f->ref_calls++;
+    *kept = rc == 0 && f->keep_refs;
+    if (*kept) {
+        cr_assert(nparked < 64);
+        parked[nparked++] = ref;
+    }
+    return rc;
+}
+
+size_t gw_out_parked(void)
+{
+    return nparked;
+}
+
+size_t gw_out_take_parked(void **refs, size_t max)
+{
+    size_t n = nparked < max ? nparked : max;
+    nparked -= n;
+    memcpy(refs, parked + nparked, n * sizeof(*refs));
+    return n;
 }
 
 int gw_request_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
