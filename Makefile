@@ -79,10 +79,11 @@ endif
 # protocols/, python/ or process/. The thread tests among them also build as programs
 # of their own under ThreadSanitizer (TSAN_UNIT_TESTS, run by test-tsan), where
 # criterion cannot start (tests/unit/gateway/check.h).
-UNIT_TESTS += $(BUILD)/tests/test_request $(BUILD)/tests/test_carry
+UNIT_TESTS += $(BUILD)/tests/test_pool $(BUILD)/tests/test_request $(BUILD)/tests/test_carry
+UNIT_pool := tests/unit/gateway/test_pool.c $(BUILD)/libwsgate.a
 UNIT_request := tests/unit/gateway/test_request.c $(BUILD)/libwsgate.a
 UNIT_carry := tests/unit/gateway/test_carry.c $(BUILD)/libwsgate.a
-TSAN_UNIT_TESTS := request
+TSAN_UNIT_TESTS := pool request
 UNIT_TESTS += $(BUILD)/tests/test_activation
 UNIT_activation := tests/unit/process/test_activation.c process/activation.c gateway/util.c
 ifneq ($(wildcard tests/unit/python/test_wsgi.c),)
