@@ -78,6 +78,16 @@ ifneq ($(wildcard tests/unit/protocols/test_scgi_parse.c),)
 UNIT_TESTS += $(BUILD)/tests/test_scgi_parse
 UNIT_scgi_parse := tests/unit/protocols/test_scgi_parse.c protocols/scgi_parse.c
 endif
+# The request core alone (docs/architecture.md), against the fakes of
+# tests/unit/gateway/fake_conn.h, linked with nothing but gateway/ (libwsgate.a): no
+# protocols/, python/ or process/. The thread tests among them also build as programs
+# of their own under ThreadSanitizer (TSAN_UNIT_TESTS, run by test-tsan), where
+# criterion cannot start (tests/unit/gateway/check.h).
+UNIT_TESTS += $(BUILD)/tests/test_pool $(BUILD)/tests/test_request $(BUILD)/tests/test_carry
+UNIT_pool := tests/unit/gateway/test_pool.c $(BUILD)/libwsgate.a
+UNIT_request := tests/unit/gateway/test_request.c $(BUILD)/libwsgate.a
+UNIT_carry := tests/unit/gateway/test_carry.c $(BUILD)/libwsgate.a
+TSAN_UNIT_TESTS := pool request
 UNIT_TESTS += $(BUILD)/tests/test_activation
 UNIT_activation := tests/unit/process/test_activation.c process/activation.c gateway/util.c
 ifneq ($(wildcard tests/unit/python/test_wsgi.c),)
@@ -113,7 +123,8 @@ $(BUILD)/obj/%.o: %.c
 .SECONDEXPANSION:
 # Each test binary is built from several sources in one gcc call (whose -MMD output
 # keeps only the last one), so it depends on every header explicitly.
-TEST_HEADERS := tests/unit/support.h $(wildcard gateway/*.h protocols/*.h python/*.h process/*.h)
+TEST_HEADERS := tests/unit/support.h $(wildcard tests/unit/*/*.h gateway/*.h protocols/*.h \
+                python/*.h process/*.h)
 $(UNIT_TESTS): $(BUILD)/tests/test_%: $$(UNIT_$$*) $(TEST_HEADERS)
 	@mkdir -p $(dir $@)
 	$(call say,TEST-CC,$@)
@@ -140,11 +151,13 @@ test-asan: deps
 	    WSGATE_TEST_TIMEOUT_SCALE=3 WSGATE_BIN=$(abspath build/asan/wsgate) \
 	    $(PYTHON) -m pytest -q tests/integration
 
-# The worker pool, hand-offs and the GIL dance under ThreadSanitizer, through the
-# whole integration suite (CPython itself is not instrumented).
+# The worker pool, hand-offs and the GIL dance under ThreadSanitizer: the thread unit
+# tests, then the whole integration suite (CPython itself is not instrumented).
 test-tsan: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/tsan SANITIZER=thread CFLAGS="-O1 -g" \
-	    build/tsan/wsgate
+	    build/tsan/wsgate $(TSAN_UNIT_TESTS:%=build/tsan/tests/test_%)
+	$(Q)set -e; for t in $(TSAN_UNIT_TESTS:%=build/tsan/tests/test_%); do echo "== $$t"; \
+	    TSAN_OPTIONS=halt_on_error=1 $$t; done
 	$(Q)TSAN_OPTIONS=halt_on_error=0 WSGATE_TEST_TIMEOUT_SCALE=3 \
 	    WSGATE_BIN=$(abspath build/tsan/wsgate) $(PYTHON) -m pytest -q tests/integration
 
@@ -207,7 +220,7 @@ install: $(BUILD)/wsgate $(BUILD)/libwsgate.a
 	install -m 755 $(BUILD)/wsgate $(DESTDIR)$(PREFIX)/bin/wsgate
 
 FORMATTED = $(wildcard gateway/*.[ch] protocols/*.[ch] python/*.[ch] process/*.[ch] tests/unit/*.h \
-              tests/unit/*/*.c tests/fuzz/*.c)
+              tests/unit/*/*.[ch] tests/fuzz/*.c)
 
 format:
 	clang-format -i $(FORMATTED)
