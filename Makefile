@@ -1,4 +1,4 @@
-# wsgate — one non-recursive Makefile (style.md rule 21).
+# wsgate — one non-recursive Makefile (the house style, docs/architecture.md).
 #
 #   make                 build build/wsgate
 #   make run             install missing dependencies, build, serve examples/hello.py
@@ -225,7 +225,8 @@ FORMATTED = $(wildcard gateway/*.[ch] protocols/*.[ch] python/*.[ch] process/*.[
 format:
 	clang-format -i $(FORMATTED)
 
-# style.md rule 22: the tree is as clang-format leaves it (make test runs this).
+# The house style (docs/architecture.md): the tree is as clang-format leaves it
+# (make test runs this).
 check-format:
 	$(Q)clang-format --dry-run -Werror $(FORMATTED) || \
 	    { echo "check-format: run make format"; exit 1; }

@@ -1,5 +1,5 @@
 /*
- * The command line: every option of design.md with its documented default, parsed
+ * The command line: every option of the README with its documented default, parsed
  * once at start-up into one struct gw_config that is read-only afterwards (shared by
  * all threads without locks).
  */

@@ -1,6 +1,7 @@
 /*
  * Error codes of the gateway's C functions: 0 on success, a negative GW_E* on failure
- * (style.md rule 8). gw_strerror gives a short English text for logs and exceptions.
+ * (the house style, docs/architecture.md). gw_strerror gives a short English text for
+ * logs and exceptions.
  */
 #ifndef GW_ERRORS_H
 #define GW_ERRORS_H

@@ -1,6 +1,7 @@
 /*
- * The one table of HTTP status codes and reason phrases (an X-macro, style.md rule
- * 10): every status line and error reply the server writes itself comes from here.
+ * The one table of HTTP status codes and reason phrases (an X-macro, as the house
+ * style in docs/architecture.md asks): every status line and error reply the server
+ * writes itself comes from here.
  */
 #ifndef GW_STATUS_H
 #define GW_STATUS_H

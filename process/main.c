@@ -1,10 +1,10 @@
 /*
  * wsgate's entry point, and the one place where the core, the front-ends and the
- * Python side are wired together (style.md rule 1). Start-up order: command line,
- * logs, fd limit, listeners (so a busy port fails before Python starts), the
- * interpreter and the app, then either the worker pool and the loop in this process,
- * or (--processes > 1) the prefork master, whose workers run the pool and the loop.
- * Shut-down runs it backwards after a graceful stop.
+ * Python side are wired together (the one-way rule of docs/architecture.md).
+ * Start-up order: command line, logs, fd limit, listeners (so a busy port fails
+ * before Python starts), the interpreter and the app, then either the worker pool and
+ * the loop in this process, or (--processes > 1) the prefork master, whose workers
+ * run the pool and the loop. Shut-down runs it backwards after a graceful stop.
  *
  * A reload in single-process mode (SIGHUP, --max-requests) goes through a bridge
  * process and a re-execution in place (process/reload.h); with --processes > 1 the

@@ -3,7 +3,7 @@
  * allocation, no globals. Wire constants come from libfcgi's <fastcgi.h>; integers
  * are read and written byte by byte in network order (never through its packed
  * structs). What it refuses and why is the FastCGI table (F01-F28) of
- * shared/hostile-inputs.md.
+ * docs/hostile-inputs.md.
  *
  * Pieces, for the I/O front-end (protocols/fastcgi.c) to combine:
  *   1. gw_fcgi_parse: one connection's record stream -> one event at a time

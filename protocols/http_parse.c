@@ -11,7 +11,7 @@
  * one connection.
  *
  * Grammar is RFC 9112 read strictly, with the refusals listed in
- * shared/hostile-inputs.md (H01-H42). Two tolerances, both taken from practice and
+ * docs/hostile-inputs.md (H01-H42). Two tolerances, both taken from practice and
  * the gunicorn corpus: empty lines (CRLF) before the request-line are skipped
  * (RFC 9112 section 2.2), and obs-text (0x80-0xFF) is accepted in the request-target
  * as well as in field values.

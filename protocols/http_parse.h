@@ -1,7 +1,7 @@
 /*
  * The HTTP/1.1 request parser: pure functions over a caller's buffer, no I/O, no
  * allocation, no globals. Strict RFC 9112 grammar; what it refuses and why is the
- * HTTP table of shared/hostile-inputs.md.
+ * HTTP table of docs/hostile-inputs.md.
  *
  * Three pieces, used in this order on one request:
  *   1. gw_http_scan_head: incremental; finds the end of the header block as bytes

@@ -1,7 +1,7 @@
 /*
  * The SCGI request-head parser: a pure function over a caller's buffer, no I/O, no
- * allocation, no globals. What it refuses and why is the SCGI table (S01-S24) of
- * shared/hostile-inputs.md; the wire format is the SCGI spec
+ * allocation, no globals. What it refuses and why is the SCGI table (S01-S23) of
+ * docs/hostile-inputs.md; the wire format is the SCGI spec
  * (python.ca/scgi/protocol.txt):
  *
  *     <length> ":" <name> NUL <value> NUL ... "," <body>

@@ -6,9 +6,9 @@
  *
  * Invariants: every str value is decoded as latin-1 (PEP 3333 "native strings"), so
  * any byte reaches the app unchanged and decoding never fails. Header names holding
- * '_' never become HTTP_* keys (hostile-inputs H36); Content-Type and Content-Length
- * appear only as CONTENT_TYPE / CONTENT_LENGTH. CGI variables from a front server
- * never replace a key already set, nor add wsgi.* keys.
+ * '_' never become HTTP_* keys (docs/hostile-inputs.md H36); Content-Type and
+ * Content-Length appear only as CONTENT_TYPE / CONTENT_LENGTH. CGI variables from a
+ * front server never replace a key already set, nor add wsgi.* keys.
  */
 #include "python/py_internal.h"
 

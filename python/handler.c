@@ -2,17 +2,18 @@
  * The struct gw_app callbacks: one PyThreadState per worker thread, and the run of
  * one request: environ, the app call, the response loop, close().
  *
- * Threads and the GIL (style rule 13): thread_start creates the worker's thread state
- * once, without the GIL; gw_py_handle restores it on entry and saves it at its single
- * exit, so between requests a worker holds no GIL. Every gw_request_* call is made
- * with the GIL released (in response.c, input.c, filewrapper.c).
+ * Threads and the GIL (docs/architecture.md): thread_start creates the worker's thread
+ * state once, without the GIL; gw_py_handle restores it on entry and saves it at its
+ * single exit, so between requests a worker holds no GIL. Every gw_request_* call is
+ * made with the GIL released (in response.c, input.c, filewrapper.c).
  *
  * Outcome: gw_py_handle returns 1 when the response went out completely, 0 when the
  * pool must end it otherwise. It never sends an error response itself: with nothing
  * sent yet (the app raised before its first body byte, never called start_response,
  * returned a non-iterable...) gw_request_finish(r, 0) answers 500; after the head it
- * aborts the connection (hostile-inputs R4, R5). close() of the app's iterable is
- * called on every path once the app returned one, including when the client is gone.
+ * aborts the connection (docs/hostile-inputs.md R4, R5). close() of the app's
+ * iterable is called on every path once the app returned one, including when the
+ * client is gone.
  * At the end every request-scoped object (start_response, write, wsgi.input) is
  * expired before the references are dropped, whatever the app kept.
  */

@@ -7,9 +7,10 @@
  * read() copy straight into the result, so the whole body is held only when the app
  * asks for all of it. gw_request_read never reads past the body and returns 0 at its
  * end, which is sticky here (no further calls). A negative GW_E* is turned into an
- * OSError subclass after the GIL is back (style rule 8) and is sticky too: a body that
- * ended early (hostile-inputs H26) is never reported as complete, and bytes read
- * before the error are dropped rather than returned as if they were the whole body.
+ * OSError subclass after the GIL is back (errors cross from C to Python in one place:
+ * the house style of docs/architecture.md) and is sticky too: a body that ended early
+ * (docs/hostile-inputs.md H26) is never reported as complete, and bytes read before
+ * the error are dropped rather than returned as if they were the whole body.
  *
  * Request scope: r points to the request until gw_py_input_expire clears it at the
  * end of the request; any later use raises ValueError. busy is set while the GIL is

@@ -3,8 +3,8 @@
  * of the head and of body bytes through gw_request_send_head / _send_body.
  *
  * start_response(status, headers, exc_info=None) validates everything before it
- * stores anything (hostile-inputs R1): the status is "DDD reason" with a code of
- * 200-599 and a reason free of control characters; every header is a (str, str)
+ * stores anything (docs/hostile-inputs.md R1): the status is "DDD reason" with a code
+ * of 200-599 and a reason free of control characters; every header is a (str, str)
  * 2-tuple whose name is an RFC 9110 token and whose value is latin-1 without control
  * characters other than HTAB. Anything else raises TypeError/ValueError into the app
  * and nothing of it is kept, so if the app lets it propagate the pool answers 500 and

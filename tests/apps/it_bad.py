@@ -1,5 +1,5 @@
 """A deliberately broken app for the response-side rows R1-R5 of
-hostile-inputs.md (not wrapped in wsgiref.validate: breaking the rules is the
+docs/hostile-inputs.md (not wrapped in wsgiref.validate: breaking the rules is the
 point). Dispatch on PATH_INFO; /ok is a well-behaved answer for follow-ups."""
 
 SECRET = b"MUST-NOT-BE-SENT"

@@ -1,4 +1,5 @@
-"""Starts the real build/wsgate for the integration tests (style.md rule 19).
+"""Starts the real build/wsgate for the integration tests (the house style in
+docs/architecture.md).
 
 `wsgate(app, *args, ...)` starts one server on a free 127.0.0.1 port (or a unix
 socket), with --pythonpath tests/apps and the error log in a temp file, waits until

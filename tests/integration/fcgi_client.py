@@ -3,7 +3,7 @@ constants of libfcgi's fastcgi.h).
 
 Two layers:
   - encoders that build any record, well-formed or not (version, padding, lengths
-    as given), so hostile inputs (F01-F28 of shared/hostile-inputs.md) are written
+    as given), so hostile inputs (F01-F28 of docs/hostile-inputs.md) are written
     byte by byte;
   - FcgiConn: a connection that sends bytes and reads records back, sorting
     STDOUT/STDERR/END_REQUEST by request id (multiplexed answers may interleave),
@@ -68,7 +68,7 @@ def _b(x):
 
 
 def header(rtype, rid, clen, plen=0, version=VERSION_1, reserved=0):
-    """H(t,id,n,p) of hostile-inputs.md, every field as given (no checks)."""
+    """H(t,id,n,p) of docs/hostile-inputs.md, every field as given (no checks)."""
     return bytes([version, rtype, (rid >> 8) & 255, rid & 255, (clen >> 8) & 255, clen & 255,
                   plen & 255, reserved & 255])
 

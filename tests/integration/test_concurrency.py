@@ -107,8 +107,9 @@ def test_idle_connections_do_not_pin_workers(wsgate):
 
 @pytest.mark.parametrize("framing", ["cl", "chunked"])
 def test_slow_small_uploads_do_not_pin_workers(wsgate, framing):
-    # design.md: a small body that fits the buffer is read before dispatch "so a
-    # slow uploader does not pin a worker". Three stalled small uploads, two threads.
+    # A small body that fits the buffer is read before dispatch, so a slow uploader
+    # does not pin a worker (docs/hostile-inputs.md C03). Three stalled small uploads,
+    # two threads.
     srv = wsgate("it_count", "--threads", "2")
     stalled = [srv.conn() for _ in range(3)]
     try:
@@ -130,8 +131,9 @@ def test_slow_small_uploads_do_not_pin_workers(wsgate, framing):
 
 
 def test_full_queue_answers_503(wsgate):
-    # design.md: a full queue is answered at once (503 with Retry-After), never
-    # left to pile up. One thread busy, one request queued, the next refused.
+    # A full queue is answered at once (503 with Retry-After), never left to pile
+    # up (docs/architecture.md, worker threads). One thread busy, one request
+    # queued, the next refused.
     srv = wsgate("it_slow", "--threads", "1", "--queue", "1")
     busy = [srv.conn() for _ in range(2)]
     try:

@@ -1,11 +1,11 @@
-"""The gunicorn request corpus (shared/corpus/http, see its README): every
+"""The gunicorn request corpus (tests/corpus/http, see its README): every
 invalid case is refused (4xx/5xx, then close) without calling the app; every
 valid case is parsed as gunicorn parsed it. Each case is sent whole and one byte
 per write.
 
 Cases that only hold under a gunicorn option we do not have (proxy protocol,
 obs-fold allowed, per-field size limits, ...) are skipped with the reason. Valid
-HTTP/1.1 cases without a Host field must get 400 here (hostile-inputs.md H37).
+HTTP/1.1 cases without a Host field must get 400 here (docs/hostile-inputs.md H37).
 """
 import base64
 import json
@@ -17,10 +17,7 @@ import pytest
 from conftest import REPO
 from wsgate_util import NoResponse, t
 
-CORPUS = os.environ.get("WSGATE_HTTP_CORPUS") or os.path.join(
-    os.path.dirname(REPO), "shared", "corpus", "http")
-if not os.path.isdir(CORPUS) and os.path.isdir("/work/shared/corpus/http"):
-    CORPUS = "/work/shared/corpus/http"
+CORPUS = os.environ.get("WSGATE_HTTP_CORPUS") or os.path.join(REPO, "tests", "corpus", "http")
 
 
 def load():
@@ -34,7 +31,7 @@ def load():
 CASES = load()
 SUPPORTED_SETTINGS = {"limit_request_fields": "--max-headers"}
 
-# Where hostile-inputs.md gives a different verdict than gunicorn did.
+# Where docs/hostile-inputs.md gives a different verdict than gunicorn did.
 OVERRIDES = {
     # H09: a coding other than chunked (gunicorn passes gzip through) -> 501/400
     "valid/025_line": "refuse",

@@ -263,7 +263,8 @@ def test_via_requests_client(server):
 
 
 def test_request_scoped_objects_expire(wsgate, tmp_path):
-    # style.md rule 14: wsgi.input and start_response expire with the request.
+    # The house style (docs/architecture.md): wsgi.input and start_response expire
+    # with the request.
     app = tmp_path / "it_expire_app.py"
     app.write_text(
         "import json\n"

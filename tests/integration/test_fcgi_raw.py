@@ -1,5 +1,5 @@
 """The --fastcgi front-end over raw sockets (issue 3): the FastCGI rows F01-F28 of
-shared/hostile-inputs.md with the answers written there, plus plain requests through
+docs/hostile-inputs.md with the answers written there, plus plain requests through
 the environ probe, multiplexing, FCGI_KEEP_CONN, STDOUT record sizes, and the same
 environ as --http for the same request.
 

@@ -1,4 +1,4 @@
-"""Every HTTP row of hostile-inputs.md as raw bytes over a socket: the status
+"""Every HTTP row of docs/hostile-inputs.md as raw bytes over a socket: the status
 code, Connection: close and the close, and — through the it_count app, which
 records every call — that a refused request never ran and that nothing after a
 framing error (the SMUGGLED request appended to every case) was ever parsed.

@@ -1,5 +1,5 @@
 """Persistent connections: HTTP/1.0 and 1.1 rules, pipelining, the keep-alive
-idle timeout, and the pipelining rows H47, H48, H49 of hostile-inputs.md."""
+idle timeout, and the pipelining rows H47, H48, H49 of docs/hostile-inputs.md."""
 import json
 import time
 

@@ -1,6 +1,6 @@
 """Response framing (Content-Length, chunked, HTTP/1.0 close-delimited, no body
 for HEAD/204/304), Date/Server, write(), wsgi.file_wrapper, close(), exc_info,
-and the response-side rows R1-R5 of hostile-inputs.md."""
+and the response-side rows R1-R5 of docs/hostile-inputs.md."""
 import email.utils
 import hashlib
 import os

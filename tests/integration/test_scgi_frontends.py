@@ -344,7 +344,7 @@ def test_r1_r5_500_through_front(scgi_front, path):
                          ids=["with-content-length", "no-content-length"])
 def test_r4_raise_after_headers_not_a_complete_response(scgi_front, path):
     """R4: the app sent its headers and 12 bytes, then raised. The client must not
-    get a clean, complete response (hostile-inputs R4: abort, no clean final chunk).
+    get a clean, complete response (docs/hostile-inputs.md R4: abort, no clean final chunk).
     Over SCGI a response ends at the connection's end, so an orderly close (FIN) reads
     as "complete" to a front server that does not check the declared length; only
     an abortive close (RST) tells nginx and Apache the answer was cut short.

@@ -1,5 +1,5 @@
-"""The --scgi front-end over raw sockets (issue 4): the SCGI rows S01-S24 of
-shared/hostile-inputs.md with the answers written there, plus plain requests through
+"""The --scgi front-end over raw sockets (issue 4): the SCGI rows S01-S23 of
+docs/hostile-inputs.md with the answers written there, plus plain requests through
 the environ probe, the same environ as --http for the same request, a streamed
 response, 5 MB responses (generator and wsgi.file_wrapper), the response-side R rows,
 the limits (--max-body 413, --max-header-size 431) and --script-name.
@@ -342,7 +342,7 @@ def test_post_probe(ssrv, size):
 
 
 def test_baseline_exact_bytes(ssrv_factory):
-    """The baseline of hostile-inputs.md's SCGI table, byte for byte, to it_echo."""
+    """The baseline of docs/hostile-inputs.md's SCGI table, byte for byte, to it_echo."""
     srv = ssrv_factory(app="it_echo")
     r = exchange(srv, BASELINE)
     assert r.status == 200, (r, logs(srv))
@@ -736,7 +736,7 @@ def test_header_block_over_limit_431(ssrv_factory, tmp_path):
     assert_serving(srv)
 
 
-# ---------------------------------------------------------------- S01-S24
+# ---------------------------------------------------------------- S01-S23
 
 def with_length(length_bytes, uri):
     """The request for uri with its netstring length replaced by length_bytes."""

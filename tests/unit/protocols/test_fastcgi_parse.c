@@ -1,6 +1,6 @@
 /*
  * Unit tests of protocols/fastcgi_parse.c: tables of {raw record bytes, expected
- * events and pairs, verdict} for the FastCGI rows of shared/hostile-inputs.md the
+ * events and pairs, verdict} for the FastCGI rows of docs/hostile-inputs.md the
  * record layer decides (F01, F02, F04-F09, F12, F14, F16-F18 and F21 as far as the
  * parser exposes them, F23, F27, F28) and for valid streams, plus the writers. Every
  * stream is fed whole, one byte at a time and in several random splits (fixed seed)

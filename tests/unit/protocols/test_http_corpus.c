@@ -7,10 +7,10 @@
  *
  * The corpus is read at run time from $WSGATE_CORPUS_DIR/cases.json, by default
  * tests/corpus/http/cases.json relative to the current directory (the repo root),
- * with the small JSON reader below. Where hostile-inputs.md and the corpus disagree,
- * hostile-inputs.md wins: such cases are listed in `overrides` with the row that
- * decides them and are checked for wsgate's answer. Cases that need a gunicorn-only
- * setting are mapped to our limits or skipped with the reason.
+ * with the small JSON reader below. Where docs/hostile-inputs.md and the corpus
+ * disagree, docs/hostile-inputs.md wins: such cases are listed in `overrides` with the
+ * row that decides them and are checked for wsgate's answer. Cases that need a
+ * gunicorn-only setting are mapped to our limits or skipped with the reason.
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -495,7 +495,7 @@ static const struct {
                     "8190); wsgate caps the whole head (max_head), H42 in test_http_parse.c"},
 };
 
-/* Corpus says valid, hostile-inputs.md says refuse: hostile-inputs.md wins. */
+/* Corpus says valid, docs/hostile-inputs.md says refuse: docs/hostile-inputs.md wins. */
 static const struct {
     const char *name;
     int verdict;

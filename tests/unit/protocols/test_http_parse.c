@@ -1,6 +1,6 @@
 /*
  * Unit tests of protocols/http_parse.c: tables of {raw bytes, expected verdict,
- * expected fields} for the HTTP rows of shared/hostile-inputs.md (H01-H42, H47-H51
+ * expected fields} for the HTTP rows of docs/hostile-inputs.md (H01-H42, H47-H51
  * as far as the parser decides them) and for valid requests, plus the chunked
  * decoder. Every input is fed whole, one byte at a time and in several random splits
  * (fixed seed); the verdict and the parsed fields must not change. Each call gets

@@ -1,6 +1,6 @@
 /*
  * Unit tests of protocols/scgi_parse.c: tables of {raw bytes, expected verdict,
- * expected cause, expected variables} for the SCGI rows of shared/hostile-inputs.md
+ * expected cause, expected variables} for the SCGI rows of docs/hostile-inputs.md
  * the head parser decides (S01, S06-S09, S11, S13, S17, S18, S21, S23) and for heads
  * as lighttpd mod_scgi, nginx scgi_pass (stock scgi_params) and Apache mod_proxy_scgi
  * send them. Every input is fed whole, one byte at a time and in several random splits
