@@ -216,10 +216,10 @@ static int send_chunks(struct gw_request *r, struct gw_chunk *c, int n, int *kep
     int k = 0;
     if (kept != NULL)
         *kept = 0;
-    if (!r->resp.started)
-        return GW_ESTATE;
     if (r->watched && gw_request_timed_out(r))
         return GW_ECLOSED;
+    if (!r->resp.started)
+        return GW_ESTATE;
     for (int i = 0; i < n; i++) {
         uint64_t len = room_for(r, c[i].len);
         r->resp.sent += len;

@@ -128,15 +128,11 @@ static int fake_send_head(struct gw_request *r, struct gw_slice status, const st
     return 0;
 }
 
-static int fake_send_body(struct gw_request *r, const struct iovec *iov, int iovcnt)
+static int fake_send_body(struct gw_request *r, const struct gw_chunk *c, int n, int *kept)
 {
-    (void)r, (void)iov, (void)iovcnt;
-    return 0;
-}
-
-static int fake_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
-{
-    (void)r, (void)fd, (void)offset, (void)len;
+    (void)r, (void)c, (void)n;
+    if (kept != NULL)
+        *kept = 0;
     return 0;
 }
 
@@ -168,7 +164,6 @@ FAKE_UNUSED static const struct gw_protocol fake_proto = {
     .read_body = fake_read_body,
     .send_head = fake_send_head,
     .send_body = fake_send_body,
-    .send_file = fake_send_file,
     .finish = fake_finish,
     .send_stderr = fake_send_stderr,
     .timeout = fake_timeout,
