@@ -49,7 +49,8 @@ endif
 GATEWAY_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
 PROTOCOLS_SRC := protocols/http.c protocols/http_parse.c protocols/http_response.c \
                  protocols/fastcgi.c protocols/fastcgi_parse.c protocols/cgi.c \
-                 protocols/cgi_response.c protocols/scgi.c protocols/scgi_parse.c
+                 protocols/cgi_response.c protocols/scgi.c protocols/scgi_parse.c \
+                 protocols/lex.c
 # systemd socket activation and readiness (gateway/activation.h, gateway/sd_notify.h)
 GATEWAY_SRC += gateway/activation.c gateway/sd_notify.c
 PYTHON_SRC := $(sort $(wildcard python/*.c))
@@ -60,17 +61,19 @@ WSGATE_OBJ := $(WSGATE_SRC:%.c=$(BUILD)/obj/%.o)
 
 # Unit tests: each binary lists the sources it needs.
 UNIT_TESTS := $(BUILD)/tests/test_http_parse $(BUILD)/tests/test_http_corpus
-UNIT_http_parse := tests/unit/protocols/test_http_parse.c protocols/http_parse.c
-UNIT_http_corpus := tests/unit/protocols/test_http_corpus.c protocols/http_parse.c
+UNIT_http_parse := tests/unit/protocols/test_http_parse.c protocols/http_parse.c protocols/lex.c
+UNIT_http_corpus := tests/unit/protocols/test_http_corpus.c protocols/http_parse.c protocols/lex.c
 UNIT_TESTS += $(BUILD)/tests/test_fastcgi_parse $(BUILD)/tests/test_cgi
 UNIT_fastcgi_parse := tests/unit/protocols/test_fastcgi_parse.c protocols/fastcgi_parse.c
-UNIT_cgi := tests/unit/protocols/test_cgi.c protocols/cgi.c protocols/http_parse.c
+UNIT_cgi := tests/unit/protocols/test_cgi.c protocols/cgi.c protocols/lex.c
+UNIT_TESTS += $(BUILD)/tests/test_lex
+UNIT_lex := tests/unit/protocols/test_lex.c protocols/lex.c
 UNIT_TESTS += $(BUILD)/tests/test_stats
 UNIT_stats := tests/unit/gateway/test_stats.c gateway/stats.c gateway/stats_http.c \
               gateway/listener.c gateway/request.c gateway/util.c
 ifneq ($(wildcard tests/unit/protocols/test_scgi_parse.c),)
 UNIT_TESTS += $(BUILD)/tests/test_scgi_parse
-UNIT_scgi_parse := tests/unit/protocols/test_scgi_parse.c protocols/scgi_parse.c
+UNIT_scgi_parse := tests/unit/protocols/test_scgi_parse.c protocols/scgi_parse.c protocols/lex.c
 endif
 UNIT_TESTS += $(BUILD)/tests/test_activation
 UNIT_activation := tests/unit/gateway/test_activation.c gateway/activation.c gateway/util.c
@@ -139,9 +142,9 @@ test-tsan: deps
 # One libFuzzer harness per parser, each with its seed corpus in tests/fuzz/corpus/NAME;
 # new inputs the fuzzer finds go to $(BUILD)/fuzz/work-NAME, never into the tree.
 FUZZERS := http fastcgi $(if $(wildcard tests/fuzz/fuzz_scgi_parse.c),scgi)
-FUZZ_SRC_http := tests/fuzz/fuzz_http_parse.c protocols/http_parse.c
+FUZZ_SRC_http := tests/fuzz/fuzz_http_parse.c protocols/http_parse.c protocols/lex.c
 FUZZ_SRC_fastcgi := tests/fuzz/fuzz_fastcgi_parse.c protocols/fastcgi_parse.c
-FUZZ_SRC_scgi := tests/fuzz/fuzz_scgi_parse.c protocols/scgi_parse.c
+FUZZ_SRC_scgi := tests/fuzz/fuzz_scgi_parse.c protocols/scgi_parse.c protocols/lex.c
 
 $(BUILD)/fuzz/fuzz_%: $$(FUZZ_SRC_$$*)
 	@mkdir -p $(dir $@)

@@ -19,7 +19,7 @@
 
 #include <string.h>
 
-#include "protocols/http_parse.h"
+#include "protocols/lex.h"
 
 /* The variables consumed into members of gw_request. */
 enum {
@@ -54,8 +54,6 @@ static const char *const major_only[10] = {
     "HTTP/0.0", "HTTP/1.0", "HTTP/2.0", "HTTP/3.0", "HTTP/4.0",
     "HTTP/5.0", "HTTP/6.0", "HTTP/7.0", "HTTP/8.0", "HTTP/9.0",
 };
-
-#define MAX_CL_DIGITS 18 /* fits int64_t with room to spare (H05, F19) */
 
 static int classify(struct gw_slice name)
 {
@@ -147,7 +145,7 @@ static int valid_method(struct gw_slice m)
     if (!nonempty(m))
         return 0;
     for (size_t i = 0; i < m.len; i++)
-        if (!gw_http_is_tchar((unsigned char)m.ptr[i]))
+        if (!gw_lex_is_tchar((unsigned char)m.ptr[i]))
             return 0;
     return 1;
 }
@@ -161,21 +159,6 @@ static struct gw_slice protocol_of(struct gw_slice p)
             return p;
     }
     return GW_SLICE_LIT("HTTP/1.0");
-}
-
-/* CONTENT_LENGTH digits -> *out; 0 or -400. */
-static int parse_length(struct gw_slice v, int64_t *out)
-{
-    int64_t n = 0;
-    if (v.len == 0 || v.len > MAX_CL_DIGITS)
-        return -400;
-    for (size_t i = 0; i < v.len; i++) {
-        if (!is_digit(v.ptr[i]))
-            return -400;
-        n = n * 10 + (v.ptr[i] - '0');
-    }
-    *out = n;
-    return 0;
 }
 
 /*
@@ -240,7 +223,7 @@ static int decoded_path(const struct gw_slice *v, char *scratch, size_t cap, str
         if (slash)
             scratch[0] = '/';
         *out = gw_slice_make(scratch,
-                             slash + gw_http_percent_decode(raw.ptr, raw.len, scratch + slash));
+                             slash + gw_lex_percent_decode(raw.ptr, raw.len, scratch + slash));
         return 0;
     }
     struct gw_slice sn, pi;
@@ -307,9 +290,8 @@ int gw_cgi_build(struct gw_field *vars, size_t n, const struct gw_cgi_options *o
         return -400;
     r->content_length = (struct gw_slice){NULL, 0};
     if (nonempty(v[V_CONTENT_LENGTH])) {
-        rc = parse_length(v[V_CONTENT_LENGTH], &r->body_length);
-        if (rc < 0)
-            return rc;
+        if (gw_lex_content_length(v[V_CONTENT_LENGTH], &r->body_length) < 0)
+            return -400;
         r->content_length = v[V_CONTENT_LENGTH];
     } else if (opt->body_by_framing) {
         r->body_length = -1;

@@ -44,7 +44,7 @@ struct gw_cgi_options {
  *    content_length is the digits as sent, NULL when empty/absent.
  *  - REQUEST_URI (raw, kept as sent; NULL when absent) gives the path: the part before
  *    '?' or '#', after "scheme://authority" in the absolute form, "" for "*",
- *    percent-decoded into scratch (gw_http_percent_decode), with a '/' put in front
+ *    percent-decoded into scratch (gw_lex_percent_decode), with a '/' put in front
  *    of a relative one ("foo" -> "/foo"). Without REQUEST_URI the path is SCRIPT_NAME
  *    followed by PATH_INFO as sent (already decoded), normalized as below.
  *  - With opt->script_name PREFIX: SCRIPT_NAME = PREFIX, PATH_INFO = the path after it,

@@ -18,6 +18,7 @@
 #include "gateway/server.h"
 #include "protocols/http.h"
 #include "protocols/http_conn.h"
+#include "protocols/lex.h"
 
 static int http_conn_open(struct gw_conn *c)
 {
@@ -67,7 +68,7 @@ static ssize_t decode_path(struct gw_http_conn *h, struct gw_slice p)
         h->path = np;
         h->path_cap = p.len + 1;
     }
-    return (ssize_t)gw_http_percent_decode(p.ptr, p.len, h->path);
+    return (ssize_t)gw_lex_percent_decode(p.ptr, p.len, h->path);
 }
 
 /* The methods of the IANA HTTP Method Registry; anything else gets 501 (H39). */

@@ -2,10 +2,10 @@
  * The HTTP/1.1 request parser (contract in http_parse.h): a head scanner, a head
  * parser and a chunked-body decoder, all pure functions over the caller's bytes.
  *
- * Invariants: no allocation, no I/O, no mutable globals (only the const tchar
- * table); nothing is ever read outside [buf, buf + len); every result is a slice of
- * the caller's buffer (or a string literal, for the "/" of an empty absolute path).
- * The scanner and the decoder keep all their progress in the caller's state struct,
+ * Invariants: no allocation, no I/O, no mutable globals (the tchar table and
+ * the other lexical rules are protocols/lex.c's); nothing is ever read outside [buf, buf + len);
+ * every result is a slice of the caller's buffer (or a string literal, for the "/" of an empty
+ * absolute path). The scanner and the decoder keep all their progress in the caller's state struct,
  * so feeding a request one byte at a time costs O(n) in total and gives the same
  * verdict as feeding it whole. Any thread may call them; a state struct belongs to
  * one connection.
@@ -20,60 +20,14 @@
 
 #include <limits.h>
 
-/* RFC 9110 tchar: "!#$%&'*+-.^_`|~" DIGIT ALPHA. */
-static const unsigned char tchar_table[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
-    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
-    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
-    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
-    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
-    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
-    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
-    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
-    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
-    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
-};
+#include "protocols/lex.h"
 
 /* Bytes a request line may hold beyond the request-target: method, two SP, version. */
 #define REQUEST_LINE_ALLOWANCE 32
 
-int gw_http_is_tchar(unsigned char c)
-{
-    return tchar_table[c];
-}
-
 static int is_digit(unsigned char c)
 {
     return c >= '0' && c <= '9';
-}
-
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-size_t gw_http_percent_decode(const char *in, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (in[i] == '%' && i + 2 < n) {
-            int hi = hex_value((unsigned char)in[i + 1]);
-            int lo = hex_value((unsigned char)in[i + 2]);
-            if (hi >= 0 && lo >= 0) {
-                out[o++] = (char)(hi * 16 + lo);
-                i += 2;
-                continue;
-            }
-        }
-        out[o++] = in[i];
-    }
-    return o;
 }
 
 /* field-vchar / SP / HTAB: what a field value may hold (RFC 9110 section 5.5). */
@@ -151,7 +105,7 @@ static int valid_hostport(const char *p, size_t n)
          * future "vX." form made of unreserved / sub-delims / ':'. */
         for (i = 1; i < n && p[i] != ']'; i++) {
             unsigned char c = (unsigned char)p[i];
-            if (!(hex_value(c) >= 0 || c == ':' || c == '.' || c == 'v' || c == 'V'))
+            if (!(gw_lex_hex_value(c) >= 0 || c == ':' || c == '.' || c == 'v' || c == 'V'))
                 return 0;
         }
         if (i >= n || i == 1)
@@ -161,11 +115,11 @@ static int valid_hostport(const char *p, size_t n)
         for (; i < n && p[i] != ':'; i++) {
             unsigned char c = (unsigned char)p[i];
             /* reg-name: unreserved / pct-encoded / sub-delims */
-            if (!(tchar_table[c] || c == '(' || c == ')' || c == ',' || c == ';' || c == '=') ||
+            if (!(gw_lex_is_tchar(c) || c == '(' || c == ')' || c == ',' || c == ';' || c == '=') ||
                 c == '^' || c == '`' || c == '|' || c == '#')
                 return 0;
-            if (c == '%' && (i + 2 >= n || hex_value((unsigned char)p[i + 1]) < 0 ||
-                             hex_value((unsigned char)p[i + 2]) < 0))
+            if (c == '%' && (i + 2 >= n || gw_lex_hex_value((unsigned char)p[i + 1]) < 0 ||
+                             gw_lex_hex_value((unsigned char)p[i + 2]) < 0))
                 return 0;
         }
     }
@@ -239,7 +193,7 @@ static int parse_request_line(const char *p, size_t n, const struct gw_http_limi
     size_t i = 0, m, ts, te;
     const char *v;
 
-    while (i < n && tchar_table[(unsigned char)p[i]])
+    while (i < n && gw_lex_is_tchar((unsigned char)p[i]))
         i++;
     if (i == 0 || i == n || p[i] != ' ')
         return -400;
@@ -299,7 +253,7 @@ static int parse_field_line(const char *p, size_t n, struct gw_field *f)
 {
     size_t i = 0, vs, ve;
 
-    while (i < n && tchar_table[(unsigned char)p[i]])
+    while (i < n && gw_lex_is_tchar((unsigned char)p[i]))
         i++;
     if (i == 0 || i == n || p[i] != ':')
         return -400; /* empty name, obs-fold, space before colon, no colon */
@@ -315,22 +269,6 @@ static int parse_field_line(const char *p, size_t n, struct gw_field *f)
     while (ve > vs && (p[ve - 1] == ' ' || p[ve - 1] == '\t'))
         ve--;
     f->value = gw_slice_make(p + vs, ve - vs);
-    return 0;
-}
-
-/* Content-Length = 1*DIGIT, at most 18 digits (so it fits an int64_t). */
-static int parse_content_length(struct gw_slice v, int64_t *out)
-{
-    int64_t n = 0;
-
-    if (v.len == 0 || v.len > 18)
-        return -400;
-    for (size_t i = 0; i < v.len; i++) {
-        if (!is_digit((unsigned char)v.ptr[i]))
-            return -400;
-        n = n * 10 + (v.ptr[i] - '0');
-    }
-    *out = n;
     return 0;
 }
 
@@ -356,7 +294,7 @@ static int check_transfer_encoding(struct gw_slice v)
         while (i < v.len && (v.ptr[i] == ' ' || v.ptr[i] == '\t'))
             i++;
         s = i;
-        while (i < v.len && tchar_table[(unsigned char)v.ptr[i]])
+        while (i < v.len && gw_lex_is_tchar((unsigned char)v.ptr[i]))
             i++;
         e = i;
         while (i < v.len && (v.ptr[i] == ' ' || v.ptr[i] == '\t'))
@@ -438,7 +376,7 @@ int gw_http_parse_head(const char *buf, size_t head_len, const struct gw_http_li
 
         const struct gw_field *fp = &fields[out->nfields++];
         if (gw_slice_eq_lower(f.name, "content-length")) {
-            if (cl != NULL || parse_content_length(f.value, &out->content_length) < 0)
+            if (cl != NULL || gw_lex_content_length(f.value, &out->content_length) < 0)
                 return -400;
             cl = fp;
         } else if (gw_slice_eq_lower(f.name, "transfer-encoding")) {
@@ -516,7 +454,7 @@ enum {
 /* One byte of the size line (digits, extensions, CR). Returns 0 or -status. */
 static int size_line_byte(struct gw_http_chunked *d, unsigned char c)
 {
-    int h = hex_value(c);
+    int h = gw_lex_hex_value(c);
 
     switch (d->state) {
     case C_SIZE:
@@ -552,13 +490,13 @@ static int size_line_byte(struct gw_http_chunked *d, unsigned char c)
             d->state = C_EXT_QUOTED;
             return 0;
         }
-        if (!tchar_table[c])
+        if (!gw_lex_is_tchar(c))
             return -400;
         d->state = d->state == C_EXT_PRE_NAME ? C_EXT_NAME : C_EXT_TOKEN;
         return 0;
     case C_EXT_NAME:
     case C_EXT_TOKEN:
-        if (tchar_table[c])
+        if (gw_lex_is_tchar(c))
             return 0;
         if (c == ' ' || c == '\t') {
             d->state = d->state == C_EXT_NAME ? C_EXT_POST_NAME : C_EXT_POST_VAL;
@@ -728,7 +666,7 @@ int gw_http_chunked_step(struct gw_http_chunked *d, const char *in, size_t len, 
         }
         default:
             /* the size line: every byte but the digits and CR counts as extension */
-            if (c != '\r' && !(d->state <= C_SIZE_MORE && hex_value(c) >= 0) &&
+            if (c != '\r' && !(d->state <= C_SIZE_MORE && gw_lex_hex_value(c) >= 0) &&
                 (rc = count_meta(d, 1)) < 0)
                 return chunked_fail(d, rc);
             if ((rc = size_line_byte(d, c)) < 0)

@@ -155,14 +155,4 @@ enum {
 int gw_http_chunked_step(struct gw_http_chunked *d, const char *in, size_t len, size_t *consumed,
                          struct gw_slice *data);
 
-/*
- * Percent-decodes in[0..n) into out (which has room for n bytes; it may be in itself).
- * A '%' not followed by two hex digits is kept as it is (like urllib.parse.unquote).
- * Returns the decoded length (<= n).
- */
-size_t gw_http_percent_decode(const char *in, size_t n, char *out);
-
-/* Returns 1 when c is a tchar (RFC 9110 token character). */
-int gw_http_is_tchar(unsigned char c);
-
 #endif

@@ -48,8 +48,6 @@
  * holds a whole head. */
 #define GW_SCGI_HEAD_ROOM(max_head) ((size_t)(max_head) + GW_SCGI_MAX_LEN_DIGITS + 2)
 
-#define GW_SCGI_CONTENT_LENGTH_DIGITS 18 /* at most 999,999,999,999,999,999 body bytes */
-
 struct gw_scgi_limits {
     size_t max_head; /* longest header block (the netstring's payload), clamped to
                         GW_SCGI_MAX_HEAD_CAP; a length over it -> GW_ETOOBIG as soon as

@@ -8,7 +8,7 @@
  * exact-size heap copy of the bytes it may read, so ASan catches any over-read.
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -I. protocols/fastcgi_parse.c
- *        protocols/http_parse.c tests/fuzz/fuzz_fastcgi_parse.c -o fuzz_fastcgi
+ *        tests/fuzz/fuzz_fastcgi_parse.c -o fuzz_fastcgi
  * Run:   ./fuzz_fastcgi CORPUS_COPY   (seeds in tests/fuzz/corpus/fastcgi; give the fuzzer
  *        a copy, never the committed directory)
  */

@@ -6,7 +6,7 @@
  * copy of the bytes it may read, so ASan catches any over-read.
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -I. protocols/http_parse.c
- *        tests/fuzz/fuzz_http_parse.c -o fuzz_http
+ *        protocols/lex.c tests/fuzz/fuzz_http_parse.c -o fuzz_http
  * Run:   ./fuzz_http tests/fuzz/corpus/http
  */
 #include <stdint.h>

@@ -8,7 +8,7 @@
  * across calls would read freed memory).
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -I. protocols/scgi_parse.c
- *        tests/fuzz/fuzz_scgi_parse.c -o fuzz_scgi
+ *        protocols/lex.c tests/fuzz/fuzz_scgi_parse.c -o fuzz_scgi
  * Run:   mkdir -p /tmp/fsw && cp -r tests/fuzz/corpus/scgi/. /tmp/fsw/ && ./fuzz_scgi /tmp/fsw
  */
 #include <stdint.h>

@@ -727,20 +727,6 @@ Test(http_parse, parse_field_cap)
     cr_assert_eq(h.nfields, 3);
 }
 
-Test(http_parse, tchar)
-{
-    const char *yes = "!#$%&'*+-.^_`|~09azAZ";
-    const char *no = " \t\"(),/:;<=>?@[\\]{}\x7f";
-    for (const char *p = yes; *p; p++)
-        cr_assert(gw_http_is_tchar((unsigned char)*p), "%c", *p);
-    for (const char *p = no; *p; p++)
-        cr_assert(!gw_http_is_tchar((unsigned char)*p), "%c", *p);
-    for (int c = 0; c < 0x20; c++)
-        cr_assert(!gw_http_is_tchar((unsigned char)c));
-    for (int c = 0x80; c < 0x100; c++)
-        cr_assert(!gw_http_is_tchar((unsigned char)c));
-}
-
 /* ------------------------------------------------------ chunked decoder alone */
 
 struct chunk_case {
@@ -966,36 +952,4 @@ Test(http_chunked, data_slices)
     cr_assert_eq(gw_http_chunked_step(&d, in + 13, strlen(in) - 13, &used, &s), GW_CHUNK_DONE);
     cr_assert_eq(used, 7);
     cr_assert_str_eq(in + 20, "NEXT");
-}
-
-/* ---- percent-decoding of the path (PATH_INFO) ------------------------------------ */
-
-Test(percent_decode, table)
-{
-    static const struct {
-        const char *in, *out;
-        size_t out_len;
-    } cases[] = {
-        {"/plain", "/plain", 6}, {"/a%20b", "/a b", 4},
-        {"/%2F%2f", "///", 3},   {"/caf%C3%A9", "/caf\xc3\xa9", 6},
-        {"/%00x", "/\0x", 3},    {"/bad%zz", "/bad%zz", 7},
-        {"/end%4", "/end%4", 6}, {"/end%", "/end%", 5},
-        {"%41%42", "AB", 2},     {"", "", 0},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        size_t n = strlen(cases[i].in);
-        char *in = malloc(n + 1); /* exact size: ASan sees any over-read */
-        char *out = malloc(n + 1);
-        cr_assert(in != NULL && out != NULL);
-        memcpy(in, cases[i].in, n);
-        size_t got = gw_http_percent_decode(in, n, out);
-        cr_expect_eq(got, cases[i].out_len, "%s: length %zu", cases[i].in, got);
-        cr_expect(memcmp(out, cases[i].out, cases[i].out_len) == 0, "%s", cases[i].in);
-        /* in place */
-        got = gw_http_percent_decode(in, n, in);
-        cr_expect_eq(got, cases[i].out_len);
-        cr_expect(memcmp(in, cases[i].out, cases[i].out_len) == 0, "%s in place", cases[i].in);
-        free(in);
-        free(out);
-    }
 }
