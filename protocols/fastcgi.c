@@ -455,7 +455,8 @@ static enum gw_parse_result fcgi_parse(struct gw_conn *c, struct gw_request **ou
         c->in.start += used;
         if (ev < 0) {
             gw_log(GW_LOG_WARNING, "%s: %s: fastcgi: %s; closing the connection", c->listener->spec,
-                   gw_conn_peer(c, peer, sizeof(peer)), fc->p.why ? fc->p.why : "protocol error");
+                   gw_conn_peer(c, peer, sizeof(peer)),
+                   fc->p.err.why ? fc->p.err.why : "protocol error");
             abort_all(fc);
             return GW_PARSE_CLOSE;
         }

@@ -118,7 +118,7 @@ static enum gw_parse_result scgi_parse(struct gw_conn *c, struct gw_request **ou
     int rc = gw_scgi_parse(&sc->p, c->in.data + c->in.start, avail, &lim, sc->vars,
                            GW_SCGI_DEF_MAX_VARS, &sc->head);
     if (rc < 0)
-        return refuse(c, rc == GW_ETOOBIG ? 431 : 400);
+        return refuse(c, sc->p.err.status);
     if (rc == 0)
         return GW_PARSE_MORE;
     int64_t cl = sc->head.content_length;

@@ -28,12 +28,11 @@ void gw_scgi_parser_init(struct gw_scgi_parser *p)
     p->state = S_LENGTH;
 }
 
-static int parser_fail(struct gw_scgi_parser *p, int err, const char *why)
+/* SCGI answers a malformed head 400 and an oversized one 431 (scgi_parse.h). */
+static int parser_fail(struct gw_scgi_parser *p, int code, const char *why)
 {
     p->state = S_ERROR;
-    p->err = err;
-    p->why = why;
-    return err;
+    return gw_parse_fail(&p->err, code, code == GW_ETOOBIG ? 431 : 400, why);
 }
 
 static int is_digit(unsigned char c)
@@ -123,7 +122,7 @@ int gw_scgi_parse(struct gw_scgi_parser *p, const char *buf, size_t len,
     if (max_head > GW_SCGI_MAX_HEAD_CAP)
         max_head = GW_SCGI_MAX_HEAD_CAP;
     if (p->state == S_ERROR)
-        return p->err;
+        return p->err.code;
 
     for (; p->state == S_LENGTH && p->pos < len; p->pos++) {
         unsigned char c = (unsigned char)buf[p->pos];
