@@ -299,7 +299,7 @@ static int preread_body(struct gw_conn *c, struct gw_http_conn *h, size_t head_l
         int rc = gw_http_chunked_step(&h->pre, body + h->pre_pos, have - h->pre_pos, &used, &data);
         h->pre_pos += used;
         if (rc < 0)
-            return rc == -413 ? 413 : 400;
+            return h->pre.err.status;
         if (rc == GW_CHUNK_DATA) {
             h->pre_data += data.len;
             if (h->pre_data > c->srv->cfg->max_body)
@@ -331,7 +331,7 @@ static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **ou
     if (h->pending_head == 0) {
         rc = gw_http_scan_head(&h->scan, c->in.data + c->in.start, c->in.end - c->in.start, &lim);
         if (rc < 0)
-            return fail_with(c, -rc);
+            return fail_with(c, h->scan.err.status);
         if (rc == 0)
             return GW_PARSE_MORE;
         h->pending_head = (size_t)rc;
@@ -350,7 +350,7 @@ static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **ou
     const char *base = c->in.data + c->in.start;
     rc = gw_http_parse_head(base, head_len, &lim, h->fields, h->nfields_cap, &h->head);
     if (rc < 0)
-        return fail_with(c, -rc);
+        return fail_with(c, h->head.err.status);
     if (h->head.content_length > 0 && (uint64_t)h->head.content_length > cfg->max_body)
         return fail_with(c, 413);
 
@@ -428,7 +428,7 @@ static ssize_t read_chunked(struct gw_conn *c, struct gw_http_conn *h, char *buf
         int rc = gw_http_chunked_step(&h->dechunk, c->in.data + c->in.start, give, &used, &data);
         c->in.start += used;
         if (rc < 0)
-            return rc == -413 ? GW_ETOOBIG : GW_EPROTO;
+            return rc; /* GW_EPROTO or GW_ETOOBIG: wsgi.input raises */
         if (rc == GW_CHUNK_DATA) {
             if (h->body_read + data.len > cfg->max_body)
                 return GW_ETOOBIG;
