@@ -250,13 +250,16 @@ static int params_done(struct gw_conn *c, struct fcgi_req *q)
     r->conn = c;
     r->proto = c->proto;
     r->proto_data = q;
-    int status = gw_cgi_build(q->vars, q->params.nfields, &opt, q->scratch, cap, r);
+    struct gw_parse_error err;
+    int status = 0;
+    if (gw_cgi_build(q->vars, q->params.nfields, &opt, q->scratch, cap, r, &err) < 0)
+        status = err.status; /* answered with a CGI status, as over SCGI */
     if (status == 0 && r->body_length > 0 && (uint64_t)r->body_length > c->srv->cfg->max_body)
-        status = -413;
+        status = 413;
     if (status != 0) {
         uint16_t id = q->id;
         drop_req(c->proto_state, q);
-        return write_status_response(c, id, -status) == 0 ? 0 : GW_EIO;
+        return write_status_response(c, id, status) == 0 ? 0 : GW_EIO;
     }
     q->state = REQ_RUNNING;
     return 1;
