@@ -52,7 +52,8 @@ endif
 GATEWAY_SRC := $(sort $(wildcard gateway/*.c))
 PROTOCOLS_SRC := protocols/http.c protocols/http_parse.c protocols/http_response.c \
                  protocols/fastcgi.c protocols/fastcgi_parse.c protocols/cgi.c \
-                 protocols/cgi_response.c protocols/scgi.c protocols/scgi_parse.c
+                 protocols/cgi_response.c protocols/scgi.c protocols/scgi_parse.c \
+                 protocols/lex.c
 PYTHON_SRC := $(sort $(wildcard python/*.c))
 PROCESS_SRC := $(sort $(wildcard process/*.c))
 
@@ -62,21 +63,22 @@ GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(BUILD)/obj/%.o)
 
 # Unit tests: each binary lists the sources it needs.
 UNIT_TESTS := $(BUILD)/tests/test_http_parse $(BUILD)/tests/test_http_corpus
-UNIT_http_parse := tests/unit/protocols/test_http_parse.c protocols/http_parse.c
-UNIT_http_corpus := tests/unit/protocols/test_http_corpus.c protocols/http_parse.c
+UNIT_http_parse := tests/unit/protocols/test_http_parse.c protocols/http_parse.c protocols/lex.c
+UNIT_http_corpus := tests/unit/protocols/test_http_corpus.c protocols/http_parse.c protocols/lex.c
 UNIT_TESTS += $(BUILD)/tests/test_fastcgi_parse $(BUILD)/tests/test_cgi
 UNIT_fastcgi_parse := tests/unit/protocols/test_fastcgi_parse.c protocols/fastcgi_parse.c
-UNIT_cgi := tests/unit/protocols/test_cgi.c protocols/cgi.c protocols/http_parse.c
+UNIT_cgi := tests/unit/protocols/test_cgi.c protocols/cgi.c protocols/lex.c
+UNIT_TESTS += $(BUILD)/tests/test_lex
+UNIT_lex := tests/unit/protocols/test_lex.c protocols/lex.c
 UNIT_TESTS += $(BUILD)/tests/test_output
 UNIT_output := tests/unit/gateway/test_output.c gateway/output.c gateway/conn.c gateway/log.c \
-               gateway/request.c \
-               gateway/util.c
+               gateway/request.c gateway/util.c
 UNIT_TESTS += $(BUILD)/tests/test_stats
 UNIT_stats := tests/unit/gateway/test_stats.c gateway/stats.c process/stats_http.c \
               gateway/listener.c gateway/request.c gateway/util.c
 ifneq ($(wildcard tests/unit/protocols/test_scgi_parse.c),)
 UNIT_TESTS += $(BUILD)/tests/test_scgi_parse
-UNIT_scgi_parse := tests/unit/protocols/test_scgi_parse.c protocols/scgi_parse.c
+UNIT_scgi_parse := tests/unit/protocols/test_scgi_parse.c protocols/scgi_parse.c protocols/lex.c
 endif
 # The request core alone (docs/architecture.md), against the fakes of
 # tests/unit/gateway/fake_conn.h, linked with nothing but gateway/ (libwsgate.a): no
@@ -164,9 +166,9 @@ test-tsan: deps
 # One libFuzzer harness per parser, each with its seed corpus in tests/fuzz/corpus/NAME;
 # new inputs the fuzzer finds go to $(BUILD)/fuzz/work-NAME, never into the tree.
 FUZZERS := http fastcgi $(if $(wildcard tests/fuzz/fuzz_scgi_parse.c),scgi)
-FUZZ_SRC_http := tests/fuzz/fuzz_http_parse.c protocols/http_parse.c
+FUZZ_SRC_http := tests/fuzz/fuzz_http_parse.c protocols/http_parse.c protocols/lex.c
 FUZZ_SRC_fastcgi := tests/fuzz/fuzz_fastcgi_parse.c protocols/fastcgi_parse.c
-FUZZ_SRC_scgi := tests/fuzz/fuzz_scgi_parse.c protocols/scgi_parse.c
+FUZZ_SRC_scgi := tests/fuzz/fuzz_scgi_parse.c protocols/scgi_parse.c protocols/lex.c
 
 $(BUILD)/fuzz/fuzz_%: $$(FUZZ_SRC_$$*)
 	@mkdir -p $(dir $@)

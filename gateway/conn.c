@@ -235,7 +235,7 @@ static ssize_t plain_sendfile(struct gw_conn *c, int fd, off_t off, size_t len)
         if (k >= 0)
             return k;
         if (errno == EINVAL || errno == ENOSYS)
-            return GW_EUNSUPPORTED;
+            return GW_ENOTSUP;
         if (errno != EINTR)
             return errno_result();
     }

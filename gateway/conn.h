@@ -34,7 +34,7 @@ struct gw_transport {
      * the peer is gone). */
     ssize_t (*writev)(struct gw_conn *c, const struct iovec *iov, int n);
     /* Sends up to len bytes of the file fd from off: bytes sent (> 0), 0 when the
-     * file ends before off, GW_EAGAIN, GW_EUNSUPPORTED (the caller copies instead),
+     * file ends before off, GW_EAGAIN, GW_ENOTSUP (the caller copies instead),
      * or GW_E*. */
     ssize_t (*sendfile)(struct gw_conn *c, int fd, off_t off, size_t len);
 };

@@ -446,7 +446,7 @@ static ssize_t send_file_piece(struct gw_out *o, struct gw_out_piece *q)
     struct gw_conn *c = o->conn;
     size_t want = q->len > GW_OUT_SENDFILE ? GW_OUT_SENDFILE : (size_t)q->len;
     ssize_t k = c->tr->sendfile(c, q->fd, q->off, want);
-    if (k == GW_EUNSUPPORTED) { /* copy: the bytes that go out now, no more */
+    if (k == GW_ENOTSUP) { /* copy: the bytes that go out now, no more */
         char buf[GW_OUT_BOUNCE];
         size_t b = want < sizeof(buf) ? want : sizeof(buf);
         for (;;) {

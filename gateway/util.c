@@ -32,7 +32,7 @@ const char *gw_strerror(int err)
         return "request aborted by the front server";
     case GW_EIO:
         return "I/O error";
-    case GW_EUNSUPPORTED:
+    case GW_ENOTSUP:
         return "not supported";
     case GW_EAGAIN:
         return "would block";

@@ -19,7 +19,8 @@
 
 #include <string.h>
 
-#include "protocols/http_parse.h"
+#include "gateway/errors.h"
+#include "protocols/lex.h"
 
 /* The variables consumed into members of gw_request. */
 enum {
@@ -54,8 +55,6 @@ static const char *const major_only[10] = {
     "HTTP/0.0", "HTTP/1.0", "HTTP/2.0", "HTTP/3.0", "HTTP/4.0",
     "HTTP/5.0", "HTTP/6.0", "HTTP/7.0", "HTTP/8.0", "HTTP/9.0",
 };
-
-#define MAX_CL_DIGITS 18 /* fits int64_t with room to spare (H05, F19) */
 
 static int classify(struct gw_slice name)
 {
@@ -147,7 +146,7 @@ static int valid_method(struct gw_slice m)
     if (!nonempty(m))
         return 0;
     for (size_t i = 0; i < m.len; i++)
-        if (!gw_http_is_tchar((unsigned char)m.ptr[i]))
+        if (!gw_lex_is_tchar((unsigned char)m.ptr[i]))
             return 0;
     return 1;
 }
@@ -163,30 +162,28 @@ static struct gw_slice protocol_of(struct gw_slice p)
     return GW_SLICE_LIT("HTTP/1.0");
 }
 
-/* CONTENT_LENGTH digits -> *out; 0 or -400. */
-static int parse_length(struct gw_slice v, int64_t *out)
+/* A malformed CGI variable: 400, as over --http. */
+static int malformed(struct gw_parse_error *err, const char *why)
 {
-    int64_t n = 0;
-    if (v.len == 0 || v.len > MAX_CL_DIGITS)
-        return -400;
-    for (size_t i = 0; i < v.len; i++) {
-        if (!is_digit(v.ptr[i]))
-            return -400;
-        n = n * 10 + (v.ptr[i] - '0');
-    }
-    *out = n;
-    return 0;
+    return gw_parse_fail(err, GW_EPROTO, 400, why);
+}
+
+/* The scratch buffer is smaller than cgi.h promises is enough: a caller bug, 500. */
+static int no_room(struct gw_parse_error *err)
+{
+    return gw_parse_fail(err, GW_ENOMEM, 500, "scratch smaller than the CGI values");
 }
 
 /*
  * Appends part to dst (at *n, cap bytes in all) with a '/' in front when it is not
- * empty and does not start with one. 0 or -500 (no room: a caller bug).
+ * empty and does not start with one. 0 or GW_ENOMEM (no room) recorded in *err.
  */
-static int put_part(char *dst, size_t cap, size_t *n, struct gw_slice part)
+static int put_part(char *dst, size_t cap, size_t *n, struct gw_slice part,
+                    struct gw_parse_error *err)
 {
     size_t slash = part.len > 0 && part.ptr[0] != '/';
     if (part.len > cap - *n || slash > cap - *n - part.len)
-        return -500;
+        return no_room(err);
     if (slash)
         dst[(*n)++] = '/';
     if (part.len)
@@ -202,10 +199,10 @@ static int put_part(char *dst, size_t cap, size_t *n, struct gw_slice part)
  * of SCRIPT_NAME move to PATH_INFO ("/app/" + "x" -> "/app" + "/x", "/" + "" ->
  * "" + "/"), so the two still name the request's path. Written one after the other
  * into scratch: *sn and *pi are slices of it and together the whole path.
- * 0 or -500.
+ * 0 or GW_ENOMEM recorded in *err.
  */
 static int normal_split(const struct gw_slice *v, char *scratch, size_t cap, struct gw_slice *sn,
-                        struct gw_slice *pi)
+                        struct gw_slice *pi, struct gw_parse_error *err)
 {
     struct gw_slice s = v[V_SCRIPT_NAME], p = v[V_PATH_INFO];
     size_t n = 0;
@@ -215,10 +212,10 @@ static int normal_split(const struct gw_slice *v, char *scratch, size_t cap, str
         s.len--;
     if (p.len == 0 && s.len < v[V_SCRIPT_NAME].len)
         p = GW_SLICE_LIT("/"); /* "/app/" with no PATH_INFO: "/app" + "/" */
-    if ((rc = put_part(scratch, cap, &n, s)) < 0)
+    if ((rc = put_part(scratch, cap, &n, s, err)) < 0)
         return rc;
     *sn = gw_slice_make(scratch, n);
-    if ((rc = put_part(scratch, cap, &n, p)) < 0)
+    if ((rc = put_part(scratch, cap, &n, p, err)) < 0)
         return rc;
     *pi = gw_slice_make(scratch + sn->len, n - sn->len);
     return 0;
@@ -228,40 +225,42 @@ static int normal_split(const struct gw_slice *v, char *scratch, size_t cap, str
  * The decoded path into scratch: REQUEST_URI's path, or SCRIPT_NAME + PATH_INFO
  * (normalized as above). Either way empty or starting with '/': a relative
  * REQUEST_URI ("foo") gets one in front, as PATH_INFO must have it.
- * 0 or -500 (scratch too small).
+ * 0 or GW_ENOMEM (scratch too small) recorded in *err.
  */
-static int decoded_path(const struct gw_slice *v, char *scratch, size_t cap, struct gw_slice *out)
+static int decoded_path(const struct gw_slice *v, char *scratch, size_t cap, struct gw_slice *out,
+                        struct gw_parse_error *err)
 {
     if (v[V_REQUEST_URI].ptr != NULL) {
         struct gw_slice raw = target_path(v[V_REQUEST_URI]);
         size_t slash = raw.len > 0 && raw.ptr[0] != '/';
         if (raw.len > cap || slash > cap - raw.len)
-            return -500;
+            return no_room(err);
         if (slash)
             scratch[0] = '/';
         *out = gw_slice_make(scratch,
-                             slash + gw_http_percent_decode(raw.ptr, raw.len, scratch + slash));
+                             slash + gw_lex_percent_decode(raw.ptr, raw.len, scratch + slash));
         return 0;
     }
     struct gw_slice sn, pi;
-    int rc = normal_split(v, scratch, cap, &sn, &pi);
+    int rc = normal_split(v, scratch, cap, &sn, &pi, err);
     if (rc < 0)
         return rc;
     *out = gw_slice_make(scratch, sn.len + pi.len);
     return 0;
 }
 
-/* Sets script_name and path_info; 0, -404 or -500. */
+/* Sets script_name and path_info; 0, or GW_ENOTSUP (404) or GW_ENOMEM (500)
+ * recorded in *err. */
 static int split_path(const struct gw_slice *v, const struct gw_cgi_options *opt, char *scratch,
-                      size_t cap, struct gw_request *r)
+                      size_t cap, struct gw_request *r, struct gw_parse_error *err)
 {
     size_t sl = strlen(opt->script_name);
     struct gw_slice path;
     int rc;
 
     if (sl == 0 && nonempty(v[V_PATH_INFO]))
-        return normal_split(v, scratch, cap, &r->script_name, &r->path_info);
-    rc = decoded_path(v, scratch, cap, &path);
+        return normal_split(v, scratch, cap, &r->script_name, &r->path_info, err);
+    rc = decoded_path(v, scratch, cap, &path, err);
     if (rc < 0)
         return rc;
     if (sl == 0) {
@@ -272,14 +271,14 @@ static int split_path(const struct gw_slice *v, const struct gw_cgi_options *opt
     /* The same test as the HTTP front-end's: PREFIX itself or PREFIX/... */
     if (path.len < sl || memcmp(path.ptr, opt->script_name, sl) != 0 ||
         (path.len > sl && path.ptr[sl] != '/'))
-        return -404;
+        return gw_parse_fail(err, GW_ENOTSUP, 404, "path outside --script-name");
     r->script_name = gw_slice_make(opt->script_name, sl);
     r->path_info = gw_slice_make(path.ptr + sl, path.len - sl);
     return 0;
 }
 
 int gw_cgi_build(struct gw_field *vars, size_t n, const struct gw_cgi_options *opt, char *scratch,
-                 size_t scratch_cap, struct gw_request *r)
+                 size_t scratch_cap, struct gw_request *r, struct gw_parse_error *err)
 {
     struct gw_slice v[V_COUNT];
     struct gw_slice host = {NULL, 0};
@@ -287,6 +286,7 @@ int gw_cgi_build(struct gw_field *vars, size_t n, const struct gw_cgi_options *o
     int rc;
 
     memset(v, 0, sizeof(v));
+    *err = (struct gw_parse_error){0, 0, NULL};
     /* First pass: the consumed ones (the last occurrence wins) and HTTP_HOST. */
     for (size_t i = 0; i < n; i++) {
         int k = classify(vars[i].name);
@@ -300,26 +300,26 @@ int gw_cgi_build(struct gw_field *vars, size_t n, const struct gw_cgi_options *o
     }
 
     if (!valid_method(v[V_REQUEST_METHOD]))
-        return -400;
+        return malformed(err, "REQUEST_METHOD missing or not a token");
     r->method = v[V_REQUEST_METHOD];
 
     if (cl_count > 1)
-        return -400;
+        return malformed(err, "CONTENT_LENGTH given twice");
     r->content_length = (struct gw_slice){NULL, 0};
     if (nonempty(v[V_CONTENT_LENGTH])) {
-        rc = parse_length(v[V_CONTENT_LENGTH], &r->body_length);
-        if (rc < 0)
-            return rc;
+        if (gw_lex_content_length(v[V_CONTENT_LENGTH], &r->body_length) < 0)
+            return malformed(err, "CONTENT_LENGTH not 1-18 digits");
         r->content_length = v[V_CONTENT_LENGTH];
     } else if (opt->body_by_framing) {
         r->body_length = -1;
     } else if (v[V_CONTENT_LENGTH].ptr != NULL) {
-        return -400; /* present but empty, and nothing else frames the body */
+        /* present but empty, and nothing else frames the body */
+        return malformed(err, "CONTENT_LENGTH empty");
     } else {
         r->body_length = 0;
     }
 
-    rc = split_path(v, opt, scratch, scratch_cap, r);
+    rc = split_path(v, opt, scratch, scratch_cap, r, err);
     if (rc < 0)
         return rc;
 

@@ -4,13 +4,17 @@
  * CGI variables; this module checks the ones that frame the request, repairs the
  * ones servers are known to leave out or split differently, and fills a struct
  * gw_request so the app sees the environ it would see over --http. Pure: no I/O, no
- * allocation, no globals; any thread.
+ * allocation, no globals; any thread. A refusal follows the parsers' convention of
+ * gateway/errors.h: a GW_E* returned and recorded, with the status the front-end
+ * answers (as a CGI-style "Status:") and a reason, in the caller's struct
+ * gw_parse_error.
  */
 #ifndef GW_CGI_H
 #define GW_CGI_H
 
 #include <stddef.h>
 
+#include "gateway/errors.h"
 #include "gateway/request.h"
 #include "gateway/slice.h"
 
@@ -38,18 +42,18 @@ struct gw_cgi_options {
  * so *r is valid as long as those are.
  *
  * Rules (the same environ as --http for the same request):
- *  - REQUEST_METHOD required, a non-empty token; else -400.
- *  - CONTENT_LENGTH: 1-18 ASCII digits (no sign, space, hex), else -400; given twice
- *    (even equal, even empty) -400 (F19). Empty or absent: see body_by_framing.
+ *  - REQUEST_METHOD required, a non-empty token; else 400.
+ *  - CONTENT_LENGTH: 1-18 ASCII digits (no sign, space, hex), else 400; given twice
+ *    (even equal, even empty) 400 (F19). Empty or absent: see body_by_framing.
  *    content_length is the digits as sent, NULL when empty/absent.
  *  - REQUEST_URI (raw, kept as sent; NULL when absent) gives the path: the part before
  *    '?' or '#', after "scheme://authority" in the absolute form, "" for "*",
- *    percent-decoded into scratch (gw_http_percent_decode), with a '/' put in front
+ *    percent-decoded into scratch (gw_lex_percent_decode), with a '/' put in front
  *    of a relative one ("foo" -> "/foo"). Without REQUEST_URI the path is SCRIPT_NAME
  *    followed by PATH_INFO as sent (already decoded), normalized as below.
  *  - With opt->script_name PREFIX: SCRIPT_NAME = PREFIX, PATH_INFO = the path after it,
  *    whatever the front server sent; a path that is not PREFIX or under PREFIX/ is
- *    -404. Without it: a non-empty PATH_INFO is taken as sent with SCRIPT_NAME as sent
+ *    404. Without it: a non-empty PATH_INFO is taken as sent with SCRIPT_NAME as sent
  *    ("" when absent: lighttpd's /app mount, nginx's fastcgi_split_path_info, Apache
  *    with proxy-fcgi-pathinfo), normalized as RFC 3875 4.1.5/4.1.13 and PEP 3333 want
  *    them (each "" or starting with '/', SCRIPT_NAME not ending with '/'): a missing
@@ -70,7 +74,7 @@ struct gw_cgi_options {
  *  - HTTPS "on" (any case) -> r->https = 1; HTTPS itself is also passed through.
  *  - REMOTE_ADDR, REMOTE_PORT as sent, NULL when absent.
  *  - A variable that repeats: the last one counts (as PHP-FPM and flup do, so an
- *    fastcgi_param after an include overrides it), except CONTENT_LENGTH (-400).
+ *    fastcgi_param after an include overrides it), except CONTENT_LENGTH (400).
  *  - Values are data: CR, LF, NUL in them are never interpreted (F24).
  *
  * Pass-through: vars[] is compacted in place: r->cgi = vars, r->ncgi = k, vars[0..k)
@@ -86,11 +90,12 @@ struct gw_cgi_options {
  * PATH_INFO, scratch_cap bytes; the total length of all values plus
  * GW_CGI_SCRATCH_EXTRA always suffices (for FastCGI: the params arena's used bytes).
  *
- * Returns 0, or -status with nothing of *r to be trusted (vars[] may be reordered):
- * -400 (method, CONTENT_LENGTH), -404 (path outside --script-name), -500 (scratch too
- * small: a caller bug).
+ * Returns 0 (*err zeroed), or a GW_E* recorded in *err with its status and reason,
+ * nothing of *r to be trusted (vars[] may be reordered): GW_EPROTO 400 (method,
+ * CONTENT_LENGTH), GW_ENOTSUP 404 (path outside --script-name), GW_ENOMEM 500
+ * (scratch too small: a caller bug).
  */
 int gw_cgi_build(struct gw_field *vars, size_t n, const struct gw_cgi_options *opt, char *scratch,
-                 size_t scratch_cap, struct gw_request *r);
+                 size_t scratch_cap, struct gw_request *r, struct gw_parse_error *err);
 
 #endif

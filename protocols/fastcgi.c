@@ -247,13 +247,16 @@ static int params_done(struct gw_conn *c, struct fcgi_req *q)
     r->conn = c;
     r->proto = c->proto;
     r->proto_data = q;
-    int status = gw_cgi_build(q->vars, q->params.nfields, &opt, q->scratch, cap, r);
+    struct gw_parse_error err;
+    int status = 0;
+    if (gw_cgi_build(q->vars, q->params.nfields, &opt, q->scratch, cap, r, &err) < 0)
+        status = err.status; /* answered with a CGI status, as over SCGI */
     if (status == 0 && r->body_length > 0 && (uint64_t)r->body_length > c->cfg->max_body)
-        status = -413;
+        status = 413;
     if (status != 0) {
         uint16_t id = q->id;
         drop_req(c->proto_state, q);
-        return write_status_response(c, id, -status) == 0 ? 0 : GW_EIO;
+        return write_status_response(c, id, status) == 0 ? 0 : GW_EIO;
     }
     q->state = REQ_RUNNING;
     return 1;
@@ -452,7 +455,8 @@ static enum gw_parse_result fcgi_parse(struct gw_conn *c, struct gw_request **ou
         c->in.start += used;
         if (ev < 0) {
             gw_log(GW_LOG_WARNING, "%s: %s: fastcgi: %s; closing the connection", c->listener->spec,
-                   gw_conn_peer(c, peer, sizeof(peer)), fc->p.why ? fc->p.why : "protocol error");
+                   gw_conn_peer(c, peer, sizeof(peer)),
+                   fc->p.err.why ? fc->p.err.why : "protocol error");
             abort_all(fc);
             return GW_PARSE_CLOSE;
         }

@@ -53,11 +53,10 @@ static int delivered_whole(uint8_t type)
     return type == FCGI_BEGIN_REQUEST || type == FCGI_ABORT_REQUEST || type == FCGI_GET_VALUES;
 }
 
-static int parser_fail(struct gw_fcgi_parser *p, int err, const char *why)
+/* A framing error: no answer but closing the connection (status 0). */
+static int parser_fail(struct gw_fcgi_parser *p, int code, const char *why)
 {
-    p->err = err;
-    p->why = why;
-    return err;
+    return gw_parse_fail(&p->err, code, 0, why);
 }
 
 int gw_fcgi_parse(struct gw_fcgi_parser *p, const char *in, size_t len, size_t *consumed,
@@ -66,8 +65,8 @@ int gw_fcgi_parse(struct gw_fcgi_parser *p, const char *in, size_t len, size_t *
     const unsigned char *u = (const unsigned char *)in;
 
     *consumed = 0;
-    if (p->err)
-        return p->err;
+    if (p->err.code)
+        return p->err.code;
 
     switch (p->state) {
     case S_HEADER: {
@@ -129,7 +128,7 @@ int gw_fcgi_parse(struct gw_fcgi_parser *p, const char *in, size_t len, size_t *
 
 int gw_fcgi_parser_between_records(const struct gw_fcgi_parser *p)
 {
-    return p->state == S_HEADER && p->err == 0;
+    return p->state == S_HEADER && p->err.code == 0;
 }
 
 /* ------------------------------------------------------------ pair decoder */
@@ -145,11 +144,10 @@ void gw_fcgi_params_init(struct gw_fcgi_params *d, char *arena, size_t cap, stru
     d->state = P_LEN_NAME;
 }
 
-static int params_fail(struct gw_fcgi_params *d, int err, const char *why)
+/* A PARAMS error: no answer but closing the connection (status 0). */
+static int params_fail(struct gw_fcgi_params *d, int code, const char *why)
 {
-    d->err = err;
-    d->why = why;
-    return err;
+    return gw_parse_fail(&d->err, code, 0, why);
 }
 
 /*
@@ -191,8 +189,8 @@ int gw_fcgi_params_feed(struct gw_fcgi_params *d, const char *in, size_t len)
     const unsigned char *u = (const unsigned char *)in;
     size_t i = 0;
 
-    if (d->err)
-        return d->err;
+    if (d->err.code)
+        return d->err.code;
     if (d->state == P_DONE)
         return len ? params_fail(d, GW_EPROTO, "PARAMS after the end of the stream") : 0;
 
@@ -253,8 +251,8 @@ int gw_fcgi_params_feed(struct gw_fcgi_params *d, const char *in, size_t len)
 
 int gw_fcgi_params_end(struct gw_fcgi_params *d)
 {
-    if (d->err)
-        return d->err;
+    if (d->err.code)
+        return d->err.code;
     if (d->state == P_DONE)
         return 0;
     if (d->state != P_LEN_NAME || d->len_bytes != 0)

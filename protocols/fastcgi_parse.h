@@ -16,9 +16,13 @@
  *   3. Readers and writers of the fixed bodies (BEGIN_REQUEST, END_REQUEST,
  *      UNKNOWN_TYPE), the record header writer, and the GET_VALUES_RESULT builder.
  *
- * Errors are the gateway's codes (gateway/errors.h): GW_EPROTO for malformed framing
- * (close the connection), GW_ETOOBIG for a configured limit. Each state struct has a
- * `why` string (static text) naming the cause, for the error log.
+ * Errors follow the parsers' convention of gateway/errors.h: a negative GW_E*
+ * (GW_EPROTO for malformed framing, GW_ETOOBIG for a configured limit), recorded with
+ * a static reason for the error log in the state struct's err. Its status is always 0:
+ * a FastCGI framing or PARAMS error has no answer but closing the connection.
+ * (FCGI_UNKNOWN_ROLE, FCGI_OVERLOADED and the other END_REQUEST protocol statuses
+ * answer well-framed records; the front-end decides them.) The stateless helpers
+ * (pair reader, BEGIN_REQUEST reader, GET_VALUES_RESULT builder) return a GW_E* only.
  */
 #ifndef GW_FASTCGI_PARSE_H
 #define GW_FASTCGI_PARSE_H
@@ -50,12 +54,11 @@ struct gw_fcgi_header {
 /* Record parser state, one per connection; gw_fcgi_parser_init before the first byte. */
 struct gw_fcgi_parser {
     int state;
-    int err;                   /* sticky error, 0 while healthy */
     struct gw_fcgi_header rec; /* the current record, valid from GW_FCGI_HEADER to
                                   GW_FCGI_END (inclusive) */
     uint16_t content_left;     /* content bytes not yet delivered */
     uint8_t padding_left;      /* padding bytes not yet skipped */
-    const char *why;           /* static text naming the error, NULL while healthy */
+    struct gw_parse_error err; /* the sticky error (code, why; status 0: close) */
 };
 
 void gw_fcgi_parser_init(struct gw_fcgi_parser *p);
@@ -85,7 +88,8 @@ enum {
  * Every other type (PARAMS, STDIN, DATA, unknown ones...) is streamed: CONTENT
  * gives whatever part of the content is available.
  *
- * Errors (sticky: every later call returns the same, *consumed == 0):
+ * Errors (sticky: every later call returns the same, *consumed == 0; p->err.why says
+ * which rule):
  *   GW_EPROTO  version other than FCGI_VERSION_1 (F01; decided on the first byte),
  *              FCGI_BEGIN_REQUEST with request id 0 or content length != 8 (F12).
  * Types, ids, roles and lengths are otherwise data: the front-end decides what an
@@ -129,20 +133,20 @@ struct gw_fcgi_params {
 
     /* decoding progress (private) */
     int state;
-    int err;
     uint32_t len_acc; /* the length being read */
     int len_bytes;    /* its bytes still to read */
     uint32_t name_len, value_len;
-    size_t pair_start; /* arena offset of the pending pair */
-    size_t pair_left;  /* its bytes still to copy */
-    const char *why;   /* static text naming the error, NULL while healthy */
+    size_t pair_start;         /* arena offset of the pending pair */
+    size_t pair_left;          /* its bytes still to copy */
+    struct gw_parse_error err; /* the sticky error (code, why; status 0: close) */
 };
 
 void gw_fcgi_params_init(struct gw_fcgi_params *d, char *arena, size_t cap, struct gw_field *fields,
                          size_t max_fields);
 
 /*
- * Decodes in[0..len) (all of it is consumed). Returns 0, or (sticky):
+ * Decodes in[0..len) (all of it is consumed). Returns 0, or (sticky, d->err.why says
+ * which rule):
  *   GW_ETOOBIG  a pair does not fit the remaining arena, or more than max_fields pairs;
  *   GW_EPROTO   bytes after gw_fcgi_params_end.
  */

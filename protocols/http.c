@@ -18,6 +18,7 @@
 #include "gateway/listener.h"
 #include "protocols/http.h"
 #include "protocols/http_conn.h"
+#include "protocols/lex.h"
 
 static int http_conn_open(struct gw_conn *c)
 {
@@ -67,7 +68,7 @@ static ssize_t decode_path(struct gw_http_conn *h, struct gw_slice p)
         h->path = np;
         h->path_cap = p.len + 1;
     }
-    return (ssize_t)gw_http_percent_decode(p.ptr, p.len, h->path);
+    return (ssize_t)gw_lex_percent_decode(p.ptr, p.len, h->path);
 }
 
 /* The methods of the IANA HTTP Method Registry; anything else gets 501 (H39). */
@@ -296,7 +297,7 @@ static int preread_body(struct gw_conn *c, struct gw_http_conn *h, size_t head_l
         int rc = gw_http_chunked_step(&h->pre, body + h->pre_pos, have - h->pre_pos, &used, &data);
         h->pre_pos += used;
         if (rc < 0)
-            return rc == -413 ? 413 : 400;
+            return h->pre.err.status;
         if (rc == GW_CHUNK_DATA) {
             h->pre_data += data.len;
             if (h->pre_data > c->cfg->max_body)
@@ -328,7 +329,7 @@ static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **ou
     if (h->pending_head == 0) {
         rc = gw_http_scan_head(&h->scan, c->in.data + c->in.start, c->in.end - c->in.start, &lim);
         if (rc < 0)
-            return fail_with(c, -rc);
+            return fail_with(c, h->scan.err.status);
         if (rc == 0)
             return GW_PARSE_MORE;
         h->pending_head = (size_t)rc;
@@ -347,7 +348,7 @@ static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **ou
     const char *base = c->in.data + c->in.start;
     rc = gw_http_parse_head(base, head_len, &lim, h->fields, h->nfields_cap, &h->head);
     if (rc < 0)
-        return fail_with(c, -rc);
+        return fail_with(c, h->head.err.status);
     if (h->head.content_length > 0 && (uint64_t)h->head.content_length > cfg->max_body)
         return fail_with(c, 413);
 
@@ -425,7 +426,7 @@ static ssize_t read_chunked(struct gw_conn *c, struct gw_http_conn *h, char *buf
         int rc = gw_http_chunked_step(&h->dechunk, c->in.data + c->in.start, give, &used, &data);
         c->in.start += used;
         if (rc < 0)
-            return rc == -413 ? GW_ETOOBIG : GW_EPROTO;
+            return rc; /* GW_EPROTO or GW_ETOOBIG: wsgi.input raises */
         if (rc == GW_CHUNK_DATA) {
             if (h->body_read + data.len > cfg->max_body)
                 return GW_ETOOBIG;

@@ -2,10 +2,10 @@
  * The HTTP/1.1 request parser (contract in http_parse.h): a head scanner, a head
  * parser and a chunked-body decoder, all pure functions over the caller's bytes.
  *
- * Invariants: no allocation, no I/O, no mutable globals (only the const tchar
- * table); nothing is ever read outside [buf, buf + len); every result is a slice of
- * the caller's buffer (or a string literal, for the "/" of an empty absolute path).
- * The scanner and the decoder keep all their progress in the caller's state struct,
+ * Invariants: no allocation, no I/O, no mutable globals (the tchar table and
+ * the other lexical rules are protocols/lex.c's); nothing is ever read outside [buf, buf + len);
+ * every result is a slice of the caller's buffer (or a string literal, for the "/" of an empty
+ * absolute path). The scanner and the decoder keep all their progress in the caller's state struct,
  * so feeding a request one byte at a time costs O(n) in total and gives the same
  * verdict as feeding it whole. Any thread may call them; a state struct belongs to
  * one connection.
@@ -20,60 +20,15 @@
 
 #include <limits.h>
 
-/* RFC 9110 tchar: "!#$%&'*+-.^_`|~" DIGIT ALPHA. */
-static const unsigned char tchar_table[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
-    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
-    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
-    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
-    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
-    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
-    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
-    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
-    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
-    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
-};
+#include "gateway/errors.h"
+#include "protocols/lex.h"
 
 /* Bytes a request line may hold beyond the request-target: method, two SP, version. */
 #define REQUEST_LINE_ALLOWANCE 32
 
-int gw_http_is_tchar(unsigned char c)
-{
-    return tchar_table[c];
-}
-
 static int is_digit(unsigned char c)
 {
     return c >= '0' && c <= '9';
-}
-
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-size_t gw_http_percent_decode(const char *in, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (in[i] == '%' && i + 2 < n) {
-            int hi = hex_value((unsigned char)in[i + 1]);
-            int lo = hex_value((unsigned char)in[i + 2]);
-            if (hi >= 0 && lo >= 0) {
-                out[o++] = (char)(hi * 16 + lo);
-                i += 2;
-                continue;
-            }
-        }
-        out[o++] = in[i];
-    }
-    return o;
 }
 
 /* field-vchar / SP / HTAB: what a field value may hold (RFC 9110 section 5.5). */
@@ -88,6 +43,22 @@ static int mem_eq_lower(const char *p, size_t n, const char *lit)
     return gw_slice_eq_lower(gw_slice_make(p, n), lit);
 }
 
+/* The three ways an HTTP request is refused (gateway/errors.h), each with its status. */
+static int malformed(struct gw_parse_error *e, const char *why)
+{
+    return gw_parse_fail(e, GW_EPROTO, 400, why);
+}
+
+static int too_big(struct gw_parse_error *e, int status, const char *why)
+{
+    return gw_parse_fail(e, GW_ETOOBIG, status, why);
+}
+
+static int unsupported(struct gw_parse_error *e, int status, const char *why)
+{
+    return gw_parse_fail(e, GW_ENOTSUP, status, why);
+}
+
 /* ------------------------------------------------------------------ scanner */
 
 int gw_http_scan_head(struct gw_http_scan *s, const char *buf, size_t len,
@@ -99,14 +70,16 @@ int gw_http_scan_head(struct gw_http_scan *s, const char *buf, size_t len,
     size_t max_head = lim->max_head < (size_t)INT_MAX ? lim->max_head : (size_t)INT_MAX;
     size_t max_lines = lim->max_fields < SIZE_MAX ? lim->max_fields + 1 : SIZE_MAX;
 
+    if (s->err.code)
+        return s->err.code;
     for (size_t pos = s->pos; pos < len; pos++) {
         unsigned char c = (unsigned char)buf[pos];
 
         if (pos + 1 > max_head)
-            return -431;
+            return too_big(&s->err, 431, "head longer than the limit");
         if (s->prev_cr) {
             if (c != '\n')
-                return -400; /* bare CR */
+                return malformed(&s->err, "bare CR in the head");
             s->prev_cr = 0;
             if (pos - 1 == s->line_start) {
                 if (s->nlines == 0) {
@@ -125,13 +98,16 @@ int gw_http_scan_head(struct gw_http_scan *s, const char *buf, size_t len,
             s->prev_cr = 1;
             continue;
         }
-        if (c == '\n' || c == '\0')
-            return -400; /* bare LF, NUL */
+        if (c == '\n')
+            return malformed(&s->err, "bare LF in the head");
+        if (c == '\0')
+            return malformed(&s->err, "NUL in the head");
         if (s->nlines == 0) {
             if (pos + 1 - s->line_start > max_line)
-                return -414;
+                return too_big(&s->err, 414, "request line longer than the target limit");
         } else if (pos == s->line_start && s->nlines >= max_lines) {
-            return -431; /* a field line beyond max_fields starts */
+            /* a field line beyond max_fields starts */
+            return too_big(&s->err, 431, "more header fields than the limit");
         }
     }
     s->pos = len;
@@ -151,7 +127,7 @@ static int valid_hostport(const char *p, size_t n)
          * future "vX." form made of unreserved / sub-delims / ':'. */
         for (i = 1; i < n && p[i] != ']'; i++) {
             unsigned char c = (unsigned char)p[i];
-            if (!(hex_value(c) >= 0 || c == ':' || c == '.' || c == 'v' || c == 'V'))
+            if (!(gw_lex_hex_value(c) >= 0 || c == ':' || c == '.' || c == 'v' || c == 'V'))
                 return 0;
         }
         if (i >= n || i == 1)
@@ -161,11 +137,11 @@ static int valid_hostport(const char *p, size_t n)
         for (; i < n && p[i] != ':'; i++) {
             unsigned char c = (unsigned char)p[i];
             /* reg-name: unreserved / pct-encoded / sub-delims */
-            if (!(tchar_table[c] || c == '(' || c == ')' || c == ',' || c == ';' || c == '=') ||
+            if (!(gw_lex_is_tchar(c) || c == '(' || c == ')' || c == ',' || c == ';' || c == '=') ||
                 c == '^' || c == '`' || c == '|' || c == '#')
                 return 0;
-            if (c == '%' && (i + 2 >= n || hex_value((unsigned char)p[i + 1]) < 0 ||
-                             hex_value((unsigned char)p[i + 2]) < 0))
+            if (c == '%' && (i + 2 >= n || gw_lex_hex_value((unsigned char)p[i + 1]) < 0 ||
+                             gw_lex_hex_value((unsigned char)p[i + 2]) < 0))
                 return 0;
         }
     }
@@ -198,7 +174,7 @@ static void split_path_query(const char *p, size_t n, struct gw_http_head *out)
 }
 
 /*
- * Absolute-form "http[s]://authority[path-abempty][?query]". Returns 0 or -400.
+ * Absolute-form "http[s]://authority[path-abempty][?query]". Returns 0 or GW_EPROTO.
  * The authority must be a non-empty host[:port]: userinfo ("http://u@h/") is
  * refused as nginx does (RFC 9110 4.2.4 deprecates it; a server has no use for a
  * password in a request line), and "http:///p" has no host.
@@ -212,14 +188,14 @@ static int parse_absolute(const char *t, size_t n, struct gw_http_head *out)
     else if (n >= 8 && mem_eq_lower(t, 8, "https://"))
         skip = 8;
     else
-        return -400;
+        return malformed(&out->err, "request-target neither origin nor http(s) absolute form");
     a = skip;
     for (e = a; e < n && t[e] != '/' && t[e] != '?' && t[e] != '#'; e++)
         ;
     if (memchr(t + a, '@', e - a) != NULL)
-        return -400; /* userinfo */
+        return malformed(&out->err, "userinfo in the request-target");
     if (e == a || t[a] == ':' || !valid_hostport(t + a, e - a))
-        return -400; /* http(s) URIs need a non-empty host */
+        return malformed(&out->err, "absolute-form target without a valid host");
     out->scheme = gw_slice_make(t, skip - 3);
     out->authority = gw_slice_make(t + a, e - a);
     if (e == n || t[e] != '/') {
@@ -232,28 +208,28 @@ static int parse_absolute(const char *t, size_t n, struct gw_http_head *out)
     return 0;
 }
 
-/* Request line p[0..n) without CRLF. Returns 0 or -status. */
+/* Request line p[0..n) without CRLF. Returns 0 or a GW_E* recorded in out->err. */
 static int parse_request_line(const char *p, size_t n, const struct gw_http_limits *lim,
                               struct gw_http_head *out)
 {
     size_t i = 0, m, ts, te;
     const char *v;
 
-    while (i < n && tchar_table[(unsigned char)p[i]])
+    while (i < n && gw_lex_is_tchar((unsigned char)p[i]))
         i++;
     if (i == 0 || i == n || p[i] != ' ')
-        return -400;
+        return malformed(&out->err, "method not a token followed by one SP");
     m = i;
     ts = ++i;
     while (i < n && p[i] != ' ') {
         unsigned char c = (unsigned char)p[i];
         if (c < 0x21 || c == 0x7f)
-            return -400; /* CTL in the target */
+            return malformed(&out->err, "CTL or DEL in the request-target");
         i++;
     }
     te = i;
     if (te == ts || i == n)
-        return -400; /* empty target or no version */
+        return malformed(&out->err, "empty request-target or no HTTP version");
     v = p + i + 1;
     n -= i + 1;
 
@@ -262,17 +238,17 @@ static int parse_request_line(const char *p, size_t n, const struct gw_http_limi
     if (n == 8 && memcmp(v, "HTTP/", 5) == 0 && is_digit((unsigned char)v[5]) && v[6] == '.' &&
         is_digit((unsigned char)v[7])) {
         if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
-            return -505;
+            return unsupported(&out->err, 505, "HTTP version other than 1.0 and 1.1");
         out->minor = v[7] - '0';
     } else {
-        return -400;
+        return malformed(&out->err, "malformed HTTP version");
     }
     if (out->target.len > lim->max_target)
-        return -414;
-    if (gw_slice_eq(out->method, "CONNECT"))
-        return -501; /* authority-form tunnels are not served */
+        return too_big(&out->err, 414, "request-target longer than the limit");
+    if (gw_slice_eq(out->method, "CONNECT")) /* authority-form tunnels are not served */
+        return unsupported(&out->err, 501, "CONNECT");
     if (gw_slice_eq(out->method, "PRI"))
-        return -400; /* HTTP/2 preface with an HTTP/1 version */
+        return malformed(&out->err, "PRI method (an HTTP/2 preface) with an HTTP/1 version");
 
     out->authority = gw_slice_make(NULL, 0);
     out->scheme = gw_slice_make(NULL, 0);
@@ -282,7 +258,7 @@ static int parse_request_line(const char *p, size_t n, const struct gw_http_limi
     }
     if (gw_slice_eq(out->target, "*")) {
         if (!gw_slice_eq(out->method, "OPTIONS"))
-            return -400;
+            return malformed(&out->err, "'*' target on a method other than OPTIONS");
         out->path = out->target;
         out->query = gw_slice_make(NULL, 0);
         return 0;
@@ -292,21 +268,21 @@ static int parse_request_line(const char *p, size_t n, const struct gw_http_limi
 
 /*
  * One field line p[0..n) (no CRLF) into *f: name = token, ':' right after it,
- * value with OWS trimmed and only field-vchar / SP / HTAB inside. 0 or -400.
- * Shared by the head parser and the chunked decoder's trailers.
+ * value with OWS trimmed and only field-vchar / SP / HTAB inside. 0 or GW_EPROTO
+ * recorded in *e. Shared by the head parser and the chunked decoder's trailers.
  */
-static int parse_field_line(const char *p, size_t n, struct gw_field *f)
+static int parse_field_line(const char *p, size_t n, struct gw_field *f, struct gw_parse_error *e)
 {
     size_t i = 0, vs, ve;
 
-    while (i < n && tchar_table[(unsigned char)p[i]])
+    while (i < n && gw_lex_is_tchar((unsigned char)p[i]))
         i++;
-    if (i == 0 || i == n || p[i] != ':')
-        return -400; /* empty name, obs-fold, space before colon, no colon */
+    if (i == 0 || i == n || p[i] != ':') /* empty name, obs-fold, space before colon ... */
+        return malformed(e, "field name not a token followed by ':'");
     f->name = gw_slice_make(p, i);
     for (size_t k = i + 1; k < n; k++) {
         if (!is_value_byte((unsigned char)p[k]))
-            return -400;
+            return malformed(e, "CTL or DEL in a field value");
     }
     vs = i + 1;
     ve = n;
@@ -318,31 +294,15 @@ static int parse_field_line(const char *p, size_t n, struct gw_field *f)
     return 0;
 }
 
-/* Content-Length = 1*DIGIT, at most 18 digits (so it fits an int64_t). */
-static int parse_content_length(struct gw_slice v, int64_t *out)
-{
-    int64_t n = 0;
-
-    if (v.len == 0 || v.len > 18)
-        return -400;
-    for (size_t i = 0; i < v.len; i++) {
-        if (!is_digit((unsigned char)v.ptr[i]))
-            return -400;
-        n = n * 10 + (v.ptr[i] - '0');
-    }
-    *out = n;
-    return 0;
-}
-
 /*
  * Transfer-Encoding value: exactly "chunked" -> 0; a list naming chunked twice, an
- * empty element or a non-token element (e.g. "\xa0chunked") -> -400; a list whose
+ * empty element or a non-token element (e.g. "\xa0chunked") -> 400; a list whose
  * last coding is not chunked ("chunked, identity", "identity", "gzip", "blegh") ->
- * -400, since such a request has no determinable length (RFC 9112 6.3, item 4);
- * chunked last with other codings before it ("gzip, chunked") -> -501, codings we
- * do not decode (RFC 9112 6.1).
+ * 400, since such a request has no determinable length (RFC 9112 6.3, item 4);
+ * chunked last with other codings before it ("gzip, chunked") -> 501, codings we
+ * do not decode (RFC 9112 6.1). Refusals are recorded in *err.
  */
-static int check_transfer_encoding(struct gw_slice v)
+static int check_transfer_encoding(struct gw_slice v, struct gw_parse_error *err)
 {
     size_t i = 0, nchunked = 0;
     int last_chunked = 0;
@@ -350,26 +310,28 @@ static int check_transfer_encoding(struct gw_slice v)
     if (gw_slice_eq_lower(v, "chunked"))
         return 0;
     if (v.len == 0)
-        return -400;
+        return malformed(err, "empty Transfer-Encoding");
     while (i <= v.len) {
         size_t s, e;
         while (i < v.len && (v.ptr[i] == ' ' || v.ptr[i] == '\t'))
             i++;
         s = i;
-        while (i < v.len && tchar_table[(unsigned char)v.ptr[i]])
+        while (i < v.len && gw_lex_is_tchar((unsigned char)v.ptr[i]))
             i++;
         e = i;
         while (i < v.len && (v.ptr[i] == ' ' || v.ptr[i] == '\t'))
             i++;
         if (e == s || (i < v.len && v.ptr[i] != ','))
-            return -400;
+            return malformed(err, "Transfer-Encoding not a list of tokens");
         last_chunked = mem_eq_lower(v.ptr + s, e - s, "chunked");
         nchunked += (size_t)last_chunked;
         i++; /* past ',' (or past the end, which stops the loop) */
     }
-    if (nchunked > 1 || !last_chunked)
-        return -400;
-    return -501;
+    if (nchunked > 1)
+        return malformed(err, "chunked twice in Transfer-Encoding");
+    if (!last_chunked)
+        return malformed(err, "Transfer-Encoding not ending in chunked");
+    return unsupported(err, 501, "a transfer coding other than chunked");
 }
 
 /* Scans a Connection value for the close and keep-alive options. */
@@ -417,7 +379,7 @@ int gw_http_parse_head(const char *buf, size_t head_len, const struct gw_http_li
         while (eol < end && *eol != '\r' && *eol != '\n' && *eol != '\0')
             eol++;
         if (end - eol < 2 || eol[0] != '\r' || eol[1] != '\n')
-            return -400; /* not a complete head, bare CR/LF or NUL */
+            return malformed(&out->err, "bare CR, LF or NUL, or no CRLF CRLF, in the head");
         if (first) {
             rc = parse_request_line(p, (size_t)(eol - p), lim, out);
             if (rc < 0)
@@ -429,29 +391,34 @@ int gw_http_parse_head(const char *buf, size_t head_len, const struct gw_http_li
             p += 2;
             break; /* the empty line ending the head */
         }
-        if (parse_field_line(p, (size_t)(eol - p), &f) < 0)
-            return -400;
+        rc = parse_field_line(p, (size_t)(eol - p), &f, &out->err);
+        if (rc < 0)
+            return rc;
         p = eol + 2;
         if (out->nfields >= max_fields)
-            return -431;
+            return too_big(&out->err, 431, "more header fields than the limit");
         fields[out->nfields] = f;
 
         const struct gw_field *fp = &fields[out->nfields++];
         if (gw_slice_eq_lower(f.name, "content-length")) {
-            if (cl != NULL || parse_content_length(f.value, &out->content_length) < 0)
-                return -400;
+            if (cl != NULL)
+                return malformed(&out->err, "two Content-Length fields");
+            if (gw_lex_content_length(f.value, &out->content_length) < 0)
+                return malformed(&out->err, "Content-Length not 1-18 digits");
             cl = fp;
         } else if (gw_slice_eq_lower(f.name, "transfer-encoding")) {
             if (te != NULL)
-                return -400;
+                return malformed(&out->err, "two Transfer-Encoding fields");
             te = fp;
         } else if (gw_slice_eq_lower(f.name, "host")) {
-            if (out->host != NULL || !valid_hostport(f.value.ptr, f.value.len))
-                return -400;
+            if (out->host != NULL)
+                return malformed(&out->err, "two Host fields");
+            if (!valid_hostport(f.value.ptr, f.value.len))
+                return malformed(&out->err, "Host not host[:port]");
             out->host = fp;
         } else if (gw_slice_eq_lower(f.name, "content-type")) {
-            if (out->content_type != NULL)
-                return -400; /* a singleton field given twice: which one? */
+            if (out->content_type != NULL) /* a singleton field given twice: which one? */
+                return malformed(&out->err, "two Content-Type fields");
             out->content_type = fp;
         } else if (gw_slice_eq_lower(f.name, "connection")) {
             scan_connection(f.value, &has_close, &has_keep_alive);
@@ -463,18 +430,20 @@ int gw_http_parse_head(const char *buf, size_t head_len, const struct gw_http_li
         }
     }
     if (p != end)
-        return -400; /* head_len did not end at the end of the head */
+        return malformed(&out->err, "bytes after the end of the head");
 
     if (te != NULL) {
-        if (cl != NULL || out->minor == 0)
-            return -400;
-        rc = check_transfer_encoding(te->value);
+        if (cl != NULL)
+            return malformed(&out->err, "Transfer-Encoding with Content-Length");
+        if (out->minor == 0)
+            return malformed(&out->err, "Transfer-Encoding on HTTP/1.0");
+        rc = check_transfer_encoding(te->value, &out->err);
         if (rc < 0)
             return rc;
         out->chunked = 1;
     }
     if (out->minor == 1 && out->host == NULL)
-        return -400;
+        return malformed(&out->err, "HTTP/1.1 request without Host");
     if (out->minor == 0) {
         /* RFC 9110 10.1.1: a 1.0 request's expectations are ignored */
         out->expect_continue = 0;
@@ -484,7 +453,7 @@ int gw_http_parse_head(const char *buf, size_t head_len, const struct gw_http_li
         out->keep_alive = !has_close;
     }
     if (expect_other)
-        return -417;
+        return unsupported(&out->err, 417, "an expectation other than 100-continue");
     return 0;
 }
 
@@ -513,15 +482,16 @@ enum {
     C_ERROR,
 };
 
-/* One byte of the size line (digits, extensions, CR). Returns 0 or -status. */
+/* One byte of the size line (digits, extensions, CR). Returns 0 or GW_EPROTO recorded
+ * in d->err. */
 static int size_line_byte(struct gw_http_chunked *d, unsigned char c)
 {
-    int h = hex_value(c);
+    int h = gw_lex_hex_value(c);
 
     switch (d->state) {
     case C_SIZE:
         if (h < 0)
-            return -400;
+            return malformed(&d->err, "chunk size not a hex number");
         d->remaining = (uint64_t)h;
         d->ndigits = 1;
         d->state = C_SIZE_MORE;
@@ -529,7 +499,7 @@ static int size_line_byte(struct gw_http_chunked *d, unsigned char c)
     case C_SIZE_MORE:
         if (h >= 0) {
             if (++d->ndigits > 16)
-                return -400;
+                return malformed(&d->err, "chunk size longer than 16 hex digits");
             d->remaining = d->remaining << 4 | (uint64_t)h;
             return 0;
         }
@@ -552,13 +522,13 @@ static int size_line_byte(struct gw_http_chunked *d, unsigned char c)
             d->state = C_EXT_QUOTED;
             return 0;
         }
-        if (!tchar_table[c])
-            return -400;
+        if (!gw_lex_is_tchar(c))
+            return malformed(&d->err, "chunk extension name or value not a token");
         d->state = d->state == C_EXT_PRE_NAME ? C_EXT_NAME : C_EXT_TOKEN;
         return 0;
     case C_EXT_NAME:
     case C_EXT_TOKEN:
-        if (tchar_table[c])
+        if (gw_lex_is_tchar(c))
             return 0;
         if (c == ' ' || c == '\t') {
             d->state = d->state == C_EXT_NAME ? C_EXT_POST_NAME : C_EXT_POST_VAL;
@@ -575,11 +545,11 @@ static int size_line_byte(struct gw_http_chunked *d, unsigned char c)
         else if (c == '\\')
             d->state = C_EXT_QPAIR;
         else if (!is_value_byte(c))
-            return -400;
+            return malformed(&d->err, "CTL or DEL in a chunk extension");
         return 0;
     case C_EXT_QPAIR:
         if (!is_value_byte(c))
-            return -400;
+            return malformed(&d->err, "CTL or DEL in a chunk extension");
         d->state = C_EXT_QUOTED;
         return 0;
     case C_EXT_QEND:
@@ -589,7 +559,7 @@ static int size_line_byte(struct gw_http_chunked *d, unsigned char c)
         }
         break;
     default:
-        return -400;
+        return malformed(&d->err, "chunk size line in a bad state");
     }
 
     /*
@@ -610,35 +580,37 @@ static int size_line_byte(struct gw_http_chunked *d, unsigned char c)
         d->state = C_SIZE_BWS;
         return 0;
     }
-    return -400;
+    return malformed(&d->err, "malformed chunk size line");
 }
 
+/* Counts n extension or trailer bytes against GW_HTTP_MAX_CHUNK_EXT: 0 or GW_ETOOBIG. */
 static int count_meta(struct gw_http_chunked *d, size_t n)
 {
     if (n > GW_HTTP_MAX_CHUNK_EXT - d->meta_bytes)
-        return -413;
+        return too_big(&d->err, 413, "chunk extensions and trailers longer than the limit");
     d->meta_bytes += n;
     return 0;
 }
 
 /* A complete trailer line p[0..n): field syntax, and never a framing or routing
- * field (H25: they must not be merged into the request). */
-static int check_trailer(const char *p, size_t n)
+ * field (H25: they must not be merged into the request). 0 or GW_EPROTO in *e. */
+static int check_trailer(const char *p, size_t n, struct gw_parse_error *e)
 {
     struct gw_field f;
+    int rc = parse_field_line(p, n, &f, e);
 
-    if (parse_field_line(p, n, &f) < 0)
-        return -400;
+    if (rc < 0)
+        return rc;
     if (gw_slice_eq_lower(f.name, "content-length") ||
         gw_slice_eq_lower(f.name, "transfer-encoding") || gw_slice_eq_lower(f.name, "host"))
-        return -400;
+        return malformed(e, "trailer naming Content-Length, Transfer-Encoding or Host");
     return 0;
 }
 
+/* Makes the refusal rc (recorded in d->err) sticky. */
 static int chunked_fail(struct gw_http_chunked *d, int rc)
 {
     d->state = C_ERROR;
-    d->remaining = (uint64_t)-rc;
     return rc;
 }
 
@@ -651,7 +623,7 @@ int gw_http_chunked_step(struct gw_http_chunked *d, const char *in, size_t len, 
     *data = gw_slice_make(NULL, 0);
     *consumed = 0;
     if (d->state == C_ERROR)
-        return -(int)d->remaining;
+        return d->err.code;
     if (d->state == C_DONE)
         return GW_CHUNK_DONE;
 
@@ -673,19 +645,19 @@ int gw_http_chunked_step(struct gw_http_chunked *d, const char *in, size_t len, 
         case C_DATA_CR:
         case C_DATA_LF:
             if (c != (d->state == C_DATA_CR ? '\r' : '\n'))
-                return chunked_fail(d, -400);
+                return chunked_fail(d, malformed(&d->err, "chunk data not followed by CRLF"));
             d->state = d->state == C_DATA_CR ? C_DATA_LF : C_SIZE;
             i++;
             break;
         case C_SIZE_LF:
             if (c != '\n')
-                return chunked_fail(d, -400);
+                return chunked_fail(d, malformed(&d->err, "bare CR in a chunk size line"));
             d->state = d->remaining == 0 ? C_TRAILER : C_DATA;
             i++;
             break;
         case C_FINAL_LF:
             if (c != '\n')
-                return chunked_fail(d, -400);
+                return chunked_fail(d, malformed(&d->err, "bare CR after the last chunk"));
             d->state = C_DONE;
             *consumed = i + 1;
             return GW_CHUNK_DONE;
@@ -708,9 +680,9 @@ int gw_http_chunked_step(struct gw_http_chunked *d, const char *in, size_t len, 
                 if (t == '\r')
                     break;
                 if (t == '\n' || t == '\0')
-                    return chunked_fail(d, -400);
+                    return chunked_fail(d, malformed(&d->err, "bare LF or NUL in a trailer"));
                 if (k - i + 2 > GW_HTTP_MAX_CHUNK_EXT - d->meta_bytes)
-                    return chunked_fail(d, -413);
+                    return chunked_fail(d, count_meta(d, k - i + 2)); /* refuses it */
             }
             if (k + 1 >= len) {
                 d->line_len = k - i; /* CR (if seen) is re-examined next time */
@@ -718,8 +690,9 @@ int gw_http_chunked_step(struct gw_http_chunked *d, const char *in, size_t len, 
                 return GW_CHUNK_MORE;
             }
             if (in[k + 1] != '\n')
-                return chunked_fail(d, -400);
-            if ((rc = check_trailer(in + i, k - i)) < 0 || (rc = count_meta(d, k - i + 2)) < 0)
+                return chunked_fail(d, malformed(&d->err, "bare CR in a trailer"));
+            if ((rc = check_trailer(in + i, k - i, &d->err)) < 0 ||
+                (rc = count_meta(d, k - i + 2)) < 0)
                 return chunked_fail(d, rc);
             d->line_len = 0;
             *data = gw_slice_make(in + i, k - i);
@@ -728,7 +701,7 @@ int gw_http_chunked_step(struct gw_http_chunked *d, const char *in, size_t len, 
         }
         default:
             /* the size line: every byte but the digits and CR counts as extension */
-            if (c != '\r' && !(d->state <= C_SIZE_MORE && hex_value(c) >= 0) &&
+            if (c != '\r' && !(d->state <= C_SIZE_MORE && gw_lex_hex_value(c) >= 0) &&
                 (rc = count_meta(d, 1)) < 0)
                 return chunked_fail(d, rc);
             if ((rc = size_line_byte(d, c)) < 0)

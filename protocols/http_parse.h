@@ -11,6 +11,12 @@
  *      struct gw_http_head whose strings are slices into the same buffer.
  *   3. gw_http_chunked_step: incremental de-chunking of a chunked body, returning the
  *      data as slices into the input (zero copy), and trailer fields one by one.
+ *
+ * Errors follow the parsers' convention of gateway/errors.h: each piece returns a
+ * negative GW_E* and records it in its struct's `err` with the status to answer and a
+ * static reason: GW_EPROTO 400 (malformed), GW_ETOOBIG 413/414/431 (a limit),
+ * GW_ENOTSUP 417/501/505 (well-formed, not served). The front-end answers
+ * err.status and closes the connection.
  */
 #ifndef GW_HTTP_PARSE_H
 #define GW_HTTP_PARSE_H
@@ -18,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gateway/errors.h"
 #include "gateway/slice.h"
 
 /* Defaults of the named limits (each overridable on the command line). */
@@ -34,10 +41,11 @@ struct gw_http_limits {
 
 /* Scanner state; zero it (or gw_http_scan_init) before the first byte of a request. */
 struct gw_http_scan {
-    size_t pos;        /* bytes of the buffer already examined */
-    size_t line_start; /* offset where the current line starts */
-    size_t nlines;     /* lines completed so far (request line included) */
-    int prev_cr;       /* the byte at pos-1 was CR */
+    size_t pos;                /* bytes of the buffer already examined */
+    size_t line_start;         /* offset where the current line starts */
+    size_t nlines;             /* lines completed so far (request line included) */
+    int prev_cr;               /* the byte at pos-1 was CR */
+    struct gw_parse_error err; /* the sticky refusal, zero while healthy */
 };
 
 static inline void gw_http_scan_init(struct gw_http_scan *s)
@@ -46,6 +54,7 @@ static inline void gw_http_scan_init(struct gw_http_scan *s)
     s->line_start = 0;
     s->nlines = 0;
     s->prev_cr = 0;
+    s->err = (struct gw_parse_error){0, 0, NULL};
 }
 
 /*
@@ -57,9 +66,11 @@ static inline void gw_http_scan_init(struct gw_http_scan *s)
  * Returns:
  *   > 0   the head is complete; the value is its length (through the final CRLF CRLF);
  *   0     need more bytes;
- *   < 0   -status: -400 (bare LF, bare CR, NUL in the head), -414 (request line
- *         longer than max_target + method/version allowance, decided as soon as it is
- *         known), -431 (head longer than max_head or more than max_fields+1 lines).
+ *   < 0   a GW_E*, recorded in s->err with its status (sticky until gw_http_scan_init):
+ *         GW_EPROTO 400 (bare LF, bare CR, NUL in the head), GW_ETOOBIG 414 (request
+ *         line longer than max_target + method/version allowance, decided as soon as it
+ *         is known), GW_ETOOBIG 431 (head longer than max_head or more than
+ *         max_fields+1 lines).
  */
 int gw_http_scan_head(struct gw_http_scan *s, const char *buf, size_t len,
                       const struct gw_http_limits *lim);
@@ -89,26 +100,29 @@ struct gw_http_head {
     int expect_continue;                 /* Expect: 100-continue (case-insensitive) */
     const struct gw_field *host;         /* the Host field, or NULL */
     const struct gw_field *content_type; /* the Content-Type field, or NULL */
+
+    struct gw_parse_error err; /* why gw_http_parse_head failed; zero after success */
 };
 
 /*
  * Parses a complete head of head_len bytes (as returned by gw_http_scan_head) into
- * *out, storing at most cap fields in fields[] (more -> -431).
- * Returns 0, or -status with nothing of *out to be trusted:
- *   -400 grammar (request line, field syntax, obs-fold, space before colon, CTL/DEL/
- *        NUL in a value, bad Content-Length, CL together with TE, two CL, two TE or TE
- *        twice chunked, empty TE, a TE element that is not a token, a TE whose
- *        last coding is not chunked (chunked, identity / identity / blegh: no
- *        determinable length, RFC 9112 6.3), TE on HTTP/1.0, HTTP/1.1 without Host
- *        or with two or a bad Host, two Content-Type fields, "*" target on
- *        non-OPTIONS, malformed absolute-form (no host, userinfo, bad port), PRI
+ * *out, storing at most cap fields in fields[] (more -> 431).
+ * Returns 0, or a GW_E* recorded with its status in out->err, nothing else of *out to
+ * be trusted:
+ *   GW_EPROTO 400: grammar (request line, field syntax, obs-fold, space before
+ *        colon, CTL/DEL/NUL in a value, bad Content-Length, CL together with TE, two
+ *        CL, two TE or TE twice chunked, empty TE, a TE element that is not a token,
+ *        a TE whose last coding is not chunked (chunked, identity / identity /
+ *        blegh: no determinable length, RFC 9112 6.3), TE on HTTP/1.0, HTTP/1.1
+ *        without Host or with two or a bad Host, two Content-Type fields, "*" target
+ *        on non-OPTIONS, malformed absolute-form (no host, userinfo, bad port), PRI
  *        method);
- *   -501 other codings before a final chunked (gzip, chunked), or CONNECT;
- *   -505 HTTP version other than 1.0/1.1 (HTTP/2.0, HTTP/1.32 ...; lower-case
- *        "http/1.1" and a missing version are -400);
- *   -417 an Expect value other than 100-continue;
- *   -431 more fields than cap or lim->max_fields;
- *   -414 request-target longer than lim->max_target.
+ *   GW_ENOTSUP 501: other codings before a final chunked (gzip, chunked), or CONNECT;
+ *   GW_ENOTSUP 505: HTTP version other than 1.0/1.1 (HTTP/2.0, HTTP/1.32 ...;
+ *        lower-case "http/1.1" and a missing version are 400);
+ *   GW_ENOTSUP 417: an Expect value other than 100-continue;
+ *   GW_ETOOBIG 431: more fields than cap or lim->max_fields;
+ *   GW_ETOOBIG 414: request-target longer than lim->max_target.
  * Field names containing '_' are kept here (the environ builder drops them).
  */
 int gw_http_parse_head(const char *buf, size_t head_len, const struct gw_http_limits *lim,
@@ -121,6 +135,7 @@ struct gw_http_chunked {
     size_t meta_bytes;  /* extension + trailer bytes seen, capped by GW_HTTP_MAX_CHUNK_EXT */
     size_t line_len;    /* bytes of a pending (unconsumed) trailer line already checked */
     int ndigits;
+    struct gw_parse_error err; /* the sticky refusal, zero while healthy */
 };
 
 static inline void gw_http_chunked_init(struct gw_http_chunked *d)
@@ -136,33 +151,25 @@ enum {
     GW_CHUNK_DATA = 1,    /* *data holds body bytes (a slice of the input) */
     GW_CHUNK_TRAILER = 2, /* *data holds one complete trailer line "Name: value"
                              (without CRLF), syntax already checked; never
-                             Content-Length, Transfer-Encoding or Host (-400) */
+                             Content-Length, Transfer-Encoding or Host (400) */
     GW_CHUNK_DONE = 3,    /* last chunk, trailers and final CRLF consumed */
 };
 
 /*
  * Consumes bytes from in[0..len). Sets *consumed to the bytes used (always, also on
  * GW_CHUNK_DATA where the data is in[..consumed) tail). Returns one of the GW_CHUNK_*
- * values above, or -400 on a framing error (bad size syntax: sign, 0x, '_', spaces,
- * empty, more than 16 hex digits, whitespace not followed by ';'; bare LF or CR; data
- * not followed by CRLF; extension or trailer syntax; a trailer naming Content-Length,
- * Transfer-Encoding or Host), -413 when extensions/trailers exceed
- * GW_HTTP_MAX_CHUNK_EXT. After an error every further call returns the same error;
- * after GW_CHUNK_DONE, GW_CHUNK_DONE with nothing consumed.
+ * values above, or a GW_E* recorded with its status in d->err: GW_EPROTO 400 on a
+ * framing error (bad size syntax: sign, 0x, '_', spaces, empty, more than 16 hex
+ * digits, whitespace not followed by ';'; bare LF or CR; data not followed by CRLF;
+ * extension or trailer syntax; a trailer naming Content-Length, Transfer-Encoding or
+ * Host), GW_ETOOBIG 413 when extensions/trailers exceed GW_HTTP_MAX_CHUNK_EXT. A body
+ * reader may hand the code on as it is (wsgi.input raises). After an error every
+ * further call returns the same error; after GW_CHUNK_DONE, GW_CHUNK_DONE with
+ * nothing consumed.
  * May return GW_CHUNK_DATA with fewer bytes than available; call again with the rest.
  * Never reads outside in[0..len).
  */
 int gw_http_chunked_step(struct gw_http_chunked *d, const char *in, size_t len, size_t *consumed,
                          struct gw_slice *data);
-
-/*
- * Percent-decodes in[0..n) into out (which has room for n bytes; it may be in itself).
- * A '%' not followed by two hex digits is kept as it is (like urllib.parse.unquote).
- * Returns the decoded length (<= n).
- */
-size_t gw_http_percent_decode(const char *in, size_t n, char *out);
-
-/* Returns 1 when c is a tchar (RFC 9110 token character). */
-int gw_http_is_tchar(unsigned char c);
 
 #endif

@@ -76,7 +76,9 @@ static enum gw_parse_result refuse(struct gw_conn *c, int status)
     return GW_PARSE_CLOSE;
 }
 
-static int build_request(struct gw_conn *c, struct gw_scgi_conn *sc)
+/* The normalized request from the head's variables. 0, or a GW_E* recorded in *err
+ * with the status to answer. */
+static int build_request(struct gw_conn *c, struct gw_scgi_conn *sc, struct gw_parse_error *err)
 {
     const struct gw_listener *l = c->listener;
     struct gw_request *r = &sc->req;
@@ -84,7 +86,7 @@ static int build_request(struct gw_conn *c, struct gw_scgi_conn *sc)
     if (sc->scratch_cap < need) {
         char *p = realloc(sc->scratch, need);
         if (p == NULL)
-            return -500;
+            return gw_parse_fail(err, GW_ENOMEM, 500, "no memory for the CGI scratch");
         sc->scratch = p;
         sc->scratch_cap = need;
     }
@@ -98,7 +100,8 @@ static int build_request(struct gw_conn *c, struct gw_scgi_conn *sc)
         .server_port = l->server_port,
         .body_by_framing = 0,
     };
-    int rc = gw_cgi_build(sc->head.vars, sc->head.nvars, &opt, sc->scratch, sc->scratch_cap, r);
+    int rc =
+        gw_cgi_build(sc->head.vars, sc->head.nvars, &opt, sc->scratch, sc->scratch_cap, r, err);
     if (rc != 0)
         return rc;
     sc->body_left = (uint64_t)sc->head.content_length;
@@ -115,7 +118,7 @@ static enum gw_parse_result scgi_parse(struct gw_conn *c, struct gw_request **ou
     int rc = gw_scgi_parse(&sc->p, c->in.data + c->in.start, avail, &lim, sc->vars,
                            GW_SCGI_DEF_MAX_VARS, &sc->head);
     if (rc < 0)
-        return refuse(c, rc == GW_ETOOBIG ? 431 : 400);
+        return refuse(c, sc->p.err.status);
     if (rc == 0)
         return GW_PARSE_MORE;
     int64_t cl = sc->head.content_length;
@@ -137,9 +140,10 @@ static enum gw_parse_result scgi_parse(struct gw_conn *c, struct gw_request **ou
         return GW_PARSE_MORE;
     }
     c->body_wait = 0;
-    rc = build_request(c, sc);
+    struct gw_parse_error err;
+    rc = build_request(c, sc, &err);
     if (rc != 0)
-        return refuse(c, -rc);
+        return refuse(c, err.status);
     c->in.start += head_len;
     c->pin = c->in.start;
     *out = &sc->req;

@@ -18,6 +18,8 @@
 
 #include <string.h>
 
+#include "protocols/lex.h"
+
 enum { S_LENGTH, S_BLOCK, S_DONE, S_ERROR };
 
 void gw_scgi_parser_init(struct gw_scgi_parser *p)
@@ -26,34 +28,16 @@ void gw_scgi_parser_init(struct gw_scgi_parser *p)
     p->state = S_LENGTH;
 }
 
-static int parser_fail(struct gw_scgi_parser *p, int err, const char *why)
+/* SCGI answers a malformed head 400 and an oversized one 431 (scgi_parse.h). */
+static int parser_fail(struct gw_scgi_parser *p, int code, const char *why)
 {
     p->state = S_ERROR;
-    p->err = err;
-    p->why = why;
-    return err;
+    return gw_parse_fail(&p->err, code, code == GW_ETOOBIG ? 431 : 400, why);
 }
 
 static int is_digit(unsigned char c)
 {
     return c >= '0' && c <= '9';
-}
-
-/* CONTENT_LENGTH's value: 1-18 ASCII digits (leading zeros allowed, as in HTTP's
- * 1*DIGIT). Returns the value, or -1 when the value is not that. */
-static int64_t parse_content_length(struct gw_slice v)
-{
-    int64_t n = 0;
-
-    if (v.len == 0 || v.len > GW_SCGI_CONTENT_LENGTH_DIGITS)
-        return -1;
-    for (size_t i = 0; i < v.len; i++) {
-        unsigned char c = (unsigned char)v.ptr[i];
-        if (!is_digit(c))
-            return -1;
-        n = n * 10 + (c - '0');
-    }
-    return n;
 }
 
 static int name_is(struct gw_slice name, const char *lit)
@@ -102,8 +86,7 @@ static int parse_block(const char *b, size_t n, struct gw_field *vars, size_t ca
                 *why = "CONTENT_LENGTH missing or not first";
                 return GW_EPROTO;
             }
-            clen = parse_content_length(f.value);
-            if (clen < 0) {
+            if (gw_lex_content_length(f.value, &clen) < 0) {
                 *why = "CONTENT_LENGTH not 1-18 digits";
                 return GW_EPROTO;
             }
@@ -139,7 +122,7 @@ int gw_scgi_parse(struct gw_scgi_parser *p, const char *buf, size_t len,
     if (max_head > GW_SCGI_MAX_HEAD_CAP)
         max_head = GW_SCGI_MAX_HEAD_CAP;
     if (p->state == S_ERROR)
-        return p->err;
+        return p->err.code;
 
     for (; p->state == S_LENGTH && p->pos < len; p->pos++) {
         unsigned char c = (unsigned char)buf[p->pos];

@@ -16,10 +16,11 @@
  * normalizer (protocols/cgi.h, gw_cgi_build with body_by_framing = 0). Everything
  * after the head (body, and any bytes after the body, S17) is the front-end's business.
  *
- * Errors are the gateway's codes (gateway/errors.h): GW_EPROTO for malformed framing,
- * GW_ETOOBIG for a limit. The parser's `why` names the cause (static text) for the
- * error log. SCGI has no error channel before a head is valid; the front-end closes
- * the connection, after writing a CGI-style error response (see gw_scgi_parse).
+ * Errors follow the parsers' convention of gateway/errors.h: a negative GW_E*
+ * (GW_EPROTO for malformed framing, GW_ETOOBIG for a limit) and p->err, which holds
+ * the status to answer (400 or 431) and a static reason for the log. SCGI has no
+ * error channel before a head is valid; the front-end writes that status as a
+ * CGI-style error response and closes the connection (see gw_scgi_parse).
  */
 #ifndef GW_SCGI_PARSE_H
 #define GW_SCGI_PARSE_H
@@ -48,8 +49,6 @@
  * holds a whole head. */
 #define GW_SCGI_HEAD_ROOM(max_head) ((size_t)(max_head) + GW_SCGI_MAX_LEN_DIGITS + 2)
 
-#define GW_SCGI_CONTENT_LENGTH_DIGITS 18 /* at most 999,999,999,999,999,999 body bytes */
-
 struct gw_scgi_limits {
     size_t max_head; /* longest header block (the netstring's payload), clamped to
                         GW_SCGI_MAX_HEAD_CAP; a length over it -> GW_ETOOBIG as soon as
@@ -59,11 +58,11 @@ struct gw_scgi_limits {
 /* Parser state, one per request; gw_scgi_parser_init before the first byte. */
 struct gw_scgi_parser {
     int state;
-    int err;          /* sticky error, 0 while healthy */
-    size_t pos;       /* bytes of the buffer already examined */
-    size_t block_len; /* the netstring length (while its digits arrive: the value so far) */
-    size_t block_off; /* offset of the header block (just after ':'), once known */
-    const char *why;  /* static text naming the error, NULL while healthy */
+    size_t pos;                /* bytes of the buffer already examined */
+    size_t block_len;          /* the netstring length (while its digits arrive: the value
+                                  so far) */
+    size_t block_off;          /* offset of the header block (just after ':'), once known */
+    struct gw_parse_error err; /* the sticky refusal: code, status (400, 431), why */
 };
 
 void gw_scgi_parser_init(struct gw_scgi_parser *p);
@@ -95,7 +94,8 @@ struct gw_scgi_head {
  *         into buf and stay valid as long as buf's bytes do. Calling again with the
  *         same bytes gives the same result.
  *   0     need more bytes (*out untouched).
- *   < 0   (sticky: every later call returns the same; p->why says which rule)
+ *   < 0   (sticky: every later call returns the same; p->err says which rule and
+ *         the status to answer: 400 for GW_EPROTO, 431 for GW_ETOOBIG)
  *         GW_EPROTO  the netstring length is empty, starts with '0' (a leading zero,
  *                    or a zero length: a head always holds CONTENT_LENGTH), or holds a
  *                    byte other than a digit before ':' (sign, space, letter; S01),
@@ -112,11 +112,11 @@ struct gw_scgi_head {
  * Never reads outside buf[0 .. len); writes only *p, vars[0 .. cap) and *out.
  *
  * What to answer: the front-end closes the connection on any error. Before closing it
- * may write "Status: 400 Bad Request" (GW_EPROTO) or "Status: 431 Request Header
- * Fields Too Large" (GW_ETOOBIG) as a CGI response, so that a front server shows its
- * client that status instead of a 502; recommended once a netstring length was read
- * (the peer speaks SCGI), harmless before. Unread request bytes make close() send a
- * RST that can destroy the response in flight: shutdown(SHUT_WR) and drain briefly.
+ * may write p->err.status ("Status: 400 Bad Request", "Status: 431 Request Header
+ * Fields Too Large") as a CGI response, so that a front server shows its client that
+ * status instead of a 502; recommended once a netstring length was read (the peer
+ * speaks SCGI), harmless before. Unread request bytes make close() send a RST that
+ * can destroy the response in flight: shutdown(SHUT_WR) and drain briefly.
  */
 int gw_scgi_parse(struct gw_scgi_parser *p, const char *buf, size_t len,
                   const struct gw_scgi_limits *lim, struct gw_field *vars, size_t cap,

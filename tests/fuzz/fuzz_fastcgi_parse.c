@@ -8,7 +8,7 @@
  * exact-size heap copy of the bytes it may read, so ASan catches any over-read.
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -I. protocols/fastcgi_parse.c
- *        protocols/http_parse.c tests/fuzz/fuzz_fastcgi_parse.c -o fuzz_fastcgi
+ *        tests/fuzz/fuzz_fastcgi_parse.c -o fuzz_fastcgi
  * Run:   ./fuzz_fastcgi CORPUS_COPY   (seeds in tests/fuzz/corpus/fastcgi; give the fuzzer
  *        a copy, never the committed directory)
  */
@@ -45,6 +45,13 @@ static void touch(unsigned *h, const char *p, size_t n)
     *h = *h * 31 + 7;
     for (size_t i = 0; i < n; i++)
         *h = *h * 31 + (unsigned char)p[i];
+}
+
+/* A refusal follows gateway/errors.h: the code returned, a reason, status 0 (close). */
+static void check_refusal(int rc, const struct gw_parse_error *e)
+{
+    if (e->code != rc || e->why == NULL || e->status != 0)
+        abort();
 }
 
 static struct slot *slot_for(struct slot *s, uint16_t id, int create)
@@ -98,6 +105,7 @@ static long run(const uint8_t *data, size_t n, size_t cut)
             if (p.rec.type == FCGI_PARAMS && s != NULL) {
                 int err = gw_fcgi_params_feed(&s->d, d.ptr, d.len);
                 if (err < 0) {
+                    check_refusal(err, &s->d.err);
                     free(in);
                     rc = err;
                     break;
@@ -126,6 +134,7 @@ static long run(const uint8_t *data, size_t n, size_t cut)
                 if (s != NULL) {
                     int err = gw_fcgi_params_end(&s->d);
                     if (err < 0) {
+                        check_refusal(err, &s->d.err);
                         free(in);
                         rc = err;
                         break;
@@ -142,8 +151,10 @@ static long run(const uint8_t *data, size_t n, size_t cut)
         }
         free(in);
         off += used;
-        if (rc < 0)
+        if (rc < 0) {
+            check_refusal(rc, &p.err);
             break;
+        }
         if (rc != GW_FCGI_MORE)
             continue;
         if (avail == n) {

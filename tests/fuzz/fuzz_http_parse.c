@@ -2,11 +2,12 @@
  * libFuzzer harness for protocols/http_parse.c: the input is a byte stream from a
  * client. It goes through scan -> parse -> body (Content-Length or the chunked
  * decoder) -> next request, once whole and once split in two at data[0] % size,
- * and both runs must reach the same verdict. Every call gets an exact-size heap
- * copy of the bytes it may read, so ASan catches any over-read.
+ * and both runs must reach the same verdict. Every refusal must be recorded as
+ * gateway/errors.h says (code, status of its class, reason). Every call gets an
+ * exact-size heap copy of the bytes it may read, so ASan catches any over-read.
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -I. protocols/http_parse.c
- *        tests/fuzz/fuzz_http_parse.c -o fuzz_http
+ *        protocols/lex.c tests/fuzz/fuzz_http_parse.c -o fuzz_http
  * Run:   ./fuzz_http tests/fuzz/corpus/http
  */
 #include <stdint.h>
@@ -49,6 +50,34 @@ static void touch_body(unsigned *h, struct gw_slice s)
         *h = *h * 31 + (unsigned char)s.ptr[i];
 }
 
+/* A refusal as the verdict -status, after checking it follows gateway/errors.h: the
+ * code returned, a reason, and a status of the code's class. */
+static int refusal(int rc, const struct gw_parse_error *e)
+{
+    int ok;
+
+    switch (e->status) {
+    case 400:
+        ok = rc == GW_EPROTO;
+        break;
+    case 413:
+    case 414:
+    case 431:
+        ok = rc == GW_ETOOBIG;
+        break;
+    case 417:
+    case 501:
+    case 505:
+        ok = rc == GW_ENOTSUP;
+        break;
+    default:
+        ok = 0;
+    }
+    if (!ok || e->code != rc || e->why == NULL)
+        abort();
+    return -e->status;
+}
+
 /* Runs the stream with bytes arriving up to cut, then the rest; returns a verdict
  * (0 all consumed, 1 incomplete, -status) mixed with a hash of what was parsed. */
 static long run(const uint8_t *data, size_t n, size_t cut)
@@ -70,11 +99,15 @@ static long run(const uint8_t *data, size_t n, size_t cut)
 
         if (phase == P_HEAD) {
             rc = gw_http_scan_head(&scan, in, len, &limits);
+            if (rc < 0)
+                rc = refusal(rc, &scan.err);
             if (rc > 0) {
                 struct gw_http_head h;
                 size_t hl = (size_t)rc;
                 char *hc = copy_of((const uint8_t *)in, hl);
                 rc = gw_http_parse_head(hc, hl, &limits, fields, NFIELDS, &h);
+                if (rc < 0)
+                    rc = refusal(rc, &h.err);
                 if (rc == 0) {
                     touch(&hash, h.method);
                     touch(&hash, h.target);
@@ -130,8 +163,7 @@ static long run(const uint8_t *data, size_t n, size_t cut)
             off += used;
             progressed = rc == GW_CHUNK_DATA || rc == GW_CHUNK_TRAILER;
             done = rc == GW_CHUNK_DONE;
-            if (rc >= 0)
-                rc = 0;
+            rc = rc >= 0 ? 0 : refusal(rc, &dec.err);
         }
         free(in);
         if (rc < 0)

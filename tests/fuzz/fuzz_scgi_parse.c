@@ -8,7 +8,7 @@
  * across calls would read freed memory).
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -I. protocols/scgi_parse.c
- *        tests/fuzz/fuzz_scgi_parse.c -o fuzz_scgi
+ *        protocols/lex.c tests/fuzz/fuzz_scgi_parse.c -o fuzz_scgi
  * Run:   mkdir -p /tmp/fsw && cp -r tests/fuzz/corpus/scgi/. /tmp/fsw/ && ./fuzz_scgi /tmp/fsw
  */
 #include <stdint.h>
@@ -78,8 +78,12 @@ static uint64_t run(const uint8_t *data, size_t n, size_t cut, size_t step)
             break;
         avail = step == 0 || n - avail < step ? n : avail + step;
     }
-    if (rc < 0 && (p.why == NULL || gw_scgi_parse(&p, NULL, 0, &limits, vars, NVARS, &h) != rc))
-        abort(); /* an error names its cause and is sticky */
+    if (rc < 0 &&
+        (p.err.why == NULL || p.err.code != rc || p.err.status != (rc == GW_ETOOBIG ? 431 : 400) ||
+         gw_scgi_parse(&p, NULL, 0, &limits, vars, NVARS, &h) != rc))
+        abort(); /* an error names its cause and status, and is sticky */
+    if (rc < 0)
+        hash = hash * 31 + (uint64_t)p.err.status;
     return (uint64_t)(int64_t)rc * 0x100000000ull + (hash & 0xffffffffu);
 }
 

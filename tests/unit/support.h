@@ -2,7 +2,8 @@
  * Helpers shared by the criterion unit tests in tests/unit/protocols: a string
  * builder that turns parser results into comparable text, exact-size heap copies
  * (so ASan reports any over-read), row-index parameters for parameterized tests,
- * and the loop that feeds an input whole, byte by byte and in random splits.
+ * the loop that feeds an input whole, byte by byte and in random splits, and the check
+ * of a parser's refusal against the error convention of gateway/errors.h.
  * Each test binary is one test file plus the code under test, so everything here
  * is static; what a file does not use is marked unused.
  */
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/errors.h"
 #include "gateway/slice.h"
 
 #define TEST_UNUSED       __attribute__((unused))
@@ -200,6 +202,48 @@ TEST_UNUSED static int check_splits(const char *name, const char *data, size_t n
     free(cuts);
     *out = whole.p;
     return v;
+}
+
+/* -------------------------------------------------------------- refusals */
+
+/* The GW_E* class that goes with a status (gateway/errors.h); 0 for an unknown one. */
+TEST_UNUSED static int status_class(int status)
+{
+    switch (status) {
+    case 400:
+        return GW_EPROTO;
+    case 413:
+    case 414:
+    case 431:
+        return GW_ETOOBIG;
+    case 404:
+    case 417:
+    case 501:
+    case 505:
+        return GW_ENOTSUP;
+    case 500:
+        return GW_ENOMEM;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * Checks the record *e of a parser that returned rc < 0: the same code, a reason, and
+ * a status of the code's class (status 0, close, only when close_ok). Returns
+ * -status, the verdict the tables are written in.
+ */
+TEST_UNUSED static int check_refusal(int rc, const struct gw_parse_error *e, int close_ok)
+{
+    cr_assert(rc < 0, "not a refusal: %d", rc);
+    cr_assert_eq(e->code, rc, "recorded code %d, returned %d", e->code, rc);
+    cr_assert(e->why != NULL && e->why[0] != '\0', "refusal %d without a reason", rc);
+    if (e->status == 0)
+        cr_assert(close_ok, "refusal %d (%s) without a status", rc, e->why);
+    else
+        cr_assert_eq(status_class(e->status), rc, "status %d with code %d (%s)", e->status, rc,
+                     e->why);
+    return -e->status;
 }
 
 #endif

@@ -28,7 +28,7 @@ struct fake {
     size_t per_call;  /* most bytes taken per call (0: no limit) */
     int refuse_every; /* every n-th call answers GW_EAGAIN (0: never) */
     int calls;
-    int no_sendfile; /* sendfile answers GW_EUNSUPPORTED */
+    int no_sendfile; /* sendfile answers GW_ENOTSUP */
     int fail;        /* every call answers GW_ECLOSED */
 };
 
@@ -69,7 +69,7 @@ static ssize_t fake_sendfile(struct gw_conn *c, int fd, off_t off, size_t len)
 {
     struct fake *f = (struct fake *)c;
     if (f->no_sendfile)
-        return GW_EUNSUPPORTED;
+        return GW_ENOTSUP;
     int rc = take(f, &len);
     if (rc != 0)
         return rc;

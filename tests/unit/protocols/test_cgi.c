@@ -37,7 +37,7 @@ struct cgi_case {
     const char *name;
     const char *const *vars; /* "NAME=value" (split at the first '='), NULL-terminated */
     int opt;
-    int verdict;        /* 0 or -status */
+    int verdict;        /* 0 or -status (the refusal's record is checked too) */
     const char *expect; /* description, or NULL to check the verdict only */
 };
 
@@ -104,8 +104,13 @@ static int run_case(const char *const *vars, const struct gw_cgi_options *opt, s
     memset(&r, 0x5a, sizeof(r)); /* the members gw_cgi_build does not own stay as they were */
     r.headers = NULL;
     r.nheaders = 0;
-    int rc = gw_cgi_build(f, n, opt, scratch, scratch_cap, &r);
+    struct gw_parse_error err = {GW_EIO, 1, "stale"}; /* cleared on success */
+    int rc = gw_cgi_build(f, n, opt, scratch, scratch_cap, &r, &err);
     sb_add(&b, "", 0);
+    if (rc < 0)
+        rc = check_refusal(rc, &err, 0); /* the tables' verdict: -status */
+    else
+        cr_assert(err.code == 0 && err.status == 0 && err.why == NULL);
     if (rc == 0) {
         describe(&b, &r);
         cr_assert(r.cgi == f && r.ncgi <= n);
@@ -551,8 +556,10 @@ Test(cgi, degenerate)
         {GW_SLICE_LIT("HTTP_X"), {NULL, 0}},
     };
     char scratch[1];
-    cr_assert_eq(gw_cgi_build(f, 0, &options[NO_PREFIX], scratch, 0, &r), -400);
-    cr_assert_eq(gw_cgi_build(f, 2, &options[NO_PREFIX], scratch, 0, &r), 0);
+    struct gw_parse_error err;
+    cr_assert_eq(gw_cgi_build(f, 0, &options[NO_PREFIX], scratch, 0, &r, &err), GW_EPROTO);
+    cr_assert_eq(err.status, 400);
+    cr_assert_eq(gw_cgi_build(f, 2, &options[NO_PREFIX], scratch, 0, &r, &err), 0);
     cr_assert_eq(r.ncgi, 1);
     cr_assert(gw_slice_eq(r.cgi[0].name, "HTTP_X") && r.cgi[0].value.ptr == NULL);
     cr_assert(gw_slice_eq(r.path_info, "") && gw_slice_eq(r.query, ""));
@@ -569,13 +576,16 @@ Test(cgi, nginx_catch_all_server_name)
         {GW_SLICE_LIT("SERVER_NAME"), GW_SLICE_LIT("_")},
         {GW_SLICE_LIT("HTTP_HOST"), GW_SLICE_LIT("example.org:8080")},
     };
-    cr_assert_eq(gw_cgi_build(with_host, 4, &options[NO_PREFIX], scratch, sizeof(scratch), &r), 0);
+    struct gw_parse_error err;
+    cr_assert_eq(
+        gw_cgi_build(with_host, 4, &options[NO_PREFIX], scratch, sizeof(scratch), &r, &err), 0);
     cr_assert(gw_slice_eq(r.server_name, "example.org"));
     struct gw_field no_host[] = {
         {GW_SLICE_LIT("REQUEST_METHOD"), GW_SLICE_LIT("GET")},
         {GW_SLICE_LIT("REQUEST_URI"), GW_SLICE_LIT("/")},
         {GW_SLICE_LIT("SERVER_NAME"), GW_SLICE_LIT("_")},
     };
-    cr_assert_eq(gw_cgi_build(no_host, 3, &options[NO_PREFIX], scratch, sizeof(scratch), &r), 0);
+    cr_assert_eq(gw_cgi_build(no_host, 3, &options[NO_PREFIX], scratch, sizeof(scratch), &r, &err),
+                 0);
     cr_assert(gw_slice_eq(r.server_name, options[NO_PREFIX].server_name));
 }

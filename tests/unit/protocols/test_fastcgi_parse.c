@@ -96,7 +96,8 @@ static int on_end(struct gw_fcgi_parser *p, struct slot *slots, const struct lim
     } else if (h->type == FCGI_PARAMS && h->content_length == 0 && s != NULL) {
         rc = gw_fcgi_params_end(&s->d);
         if (rc < 0) {
-            sb_fmt(b, "ERR params %d %s\n", rc, s->d.why);
+            cr_assert_eq(check_refusal(rc, &s->d.err, 1), 0, "FastCGI answers by closing");
+            sb_fmt(b, "ERR params %d %s\n", rc, s->d.err.why);
             return rc;
         }
         s->params_done = 1;
@@ -164,7 +165,8 @@ static int drive(const char *data, size_t n, const size_t *cuts, const struct li
             if (p.rec.type == FCGI_PARAMS && s != NULL) {
                 int err = gw_fcgi_params_feed(&s->d, d.ptr, d.len);
                 if (err < 0) {
-                    sb_fmt(b, "ERR params %d %s\n", err, s->d.why);
+                    cr_assert_eq(check_refusal(err, &s->d.err, 1), 0, "FastCGI answers by closing");
+                    sb_fmt(b, "ERR params %d %s\n", err, s->d.err.why);
                     rc = err;
                 }
             }
@@ -175,7 +177,8 @@ static int drive(const char *data, size_t n, const size_t *cuts, const struct li
                 rc = err;
         } else if (rc < 0) {
             cr_assert_eq(used, 0);
-            sb_fmt(b, "ERR parse %d %s\n", rc, p.why);
+            cr_assert_eq(check_refusal(rc, &p.err, 1), 0, "FastCGI answers by closing");
+            sb_fmt(b, "ERR parse %d %s\n", rc, p.err.why);
         }
         free(copy);
         off += used;
@@ -535,7 +538,7 @@ Test(fcgi_params, f28_one_mib_refused_at_the_cap)
         fed += piece;
     }
     cr_assert_eq(rc, GW_ETOOBIG);
-    cr_assert_str_eq(d.why, "params over the budget");
+    cr_assert_str_eq(d.err.why, "params over the budget");
     cr_assert(d.used <= GW_FCGI_DEF_PARAMS_BUDGET);
     cr_assert_eq(d.nfields, GW_FCGI_DEF_PARAMS_BUDGET / 4000);
     cr_assert(fed <= 2 * GW_FCGI_MAX_CONTENT, "refused late: after %zu bytes", fed);
@@ -593,7 +596,7 @@ Test(fcgi_params, max_fields)
                  0);
     cr_assert_eq(d.nfields, 3);
     cr_assert_eq(gw_fcgi_params_feed(&d, "\x00", 1), GW_ETOOBIG);
-    cr_assert_str_eq(d.why, "too many params");
+    cr_assert_str_eq(d.err.why, "too many params");
 
     gw_fcgi_params_init(&d, arena, sizeof(arena), fields, 3);
     cr_assert_eq(gw_fcgi_params_feed(&d,

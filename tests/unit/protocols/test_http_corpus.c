@@ -288,6 +288,22 @@ static struct jv *load_cases(void)
 
 /* ------------------------------------------------------------------ driver */
 
+/* The verdicts as the tables write them: a refusal as -status, once its record has
+ * been checked against the code (gateway/errors.h). */
+static int scan_verdict(struct gw_http_scan *s, const char *buf, size_t len,
+                        const struct gw_http_limits *lim)
+{
+    int rc = gw_http_scan_head(s, buf, len, lim);
+    return rc < 0 ? check_refusal(rc, &s->err, 0) : rc;
+}
+
+static int parse_verdict(const char *buf, size_t head_len, const struct gw_http_limits *lim,
+                         struct gw_field *fields, size_t cap, struct gw_http_head *out)
+{
+    int rc = gw_http_parse_head(buf, head_len, lim, fields, cap, out);
+    return rc < 0 ? check_refusal(rc, &out->err, 0) : rc;
+}
+
 /* A request as the corpus lists it: names upper-cased, '_' names left out (H36:
  * dropped by the environ builder, as gunicorn's default header_map=drop does). */
 static void describe_head(struct sb *b, const struct gw_http_head *h)
@@ -364,12 +380,12 @@ static int drive(const char *data, size_t n, const size_t *cuts, size_t maxreq,
         int progressed = 0, done = 0;
 
         if (phase == P_HEAD) {
-            rc = gw_http_scan_head(&scan, in, len, lim);
+            rc = scan_verdict(&scan, in, len, lim);
             if (rc > 0) {
                 struct gw_http_head h;
                 size_t hl = (size_t)rc;
                 char *hc = exact_copy(in, hl);
-                rc = gw_http_parse_head(hc, hl, lim, fields, NFIELDS, &h);
+                rc = parse_verdict(hc, hl, lim, fields, NFIELDS, &h);
                 if (rc == 0) {
                     describe_head(b, &h);
                     ka = h.keep_alive;
@@ -411,6 +427,8 @@ static int drive(const char *data, size_t n, const size_t *cuts, size_t maxreq,
             done = rc == GW_CHUNK_DONE;
             if (rc >= 0)
                 rc = 0;
+            else
+                rc = check_refusal(rc, &dec.err, 0);
         }
         free(copy);
         if (rc < 0)

@@ -84,8 +84,9 @@ static int drive(const char *data, size_t n, const size_t *cuts, const struct gw
         }
         free(copy);
         if (rc < 0) {
-            cr_assert(p.why != NULL);
-            sb_fmt(b, "ERR %d %s\n", rc, p.why);
+            int status = -check_refusal(rc, &p.err, 0);
+            cr_assert_eq(status, rc == GW_ETOOBIG ? 431 : 400, "%s", p.err.why);
+            sb_fmt(b, "ERR %d %d %s\n", rc, status, p.err.why);
             /* sticky */
             cr_assert_eq(gw_scgi_parse(&p, data, n, lim, vars, cap, &h), rc);
             break;
@@ -623,5 +624,6 @@ Test(scgi_parse, complete_is_idempotent)
     cr_assert_eq(h2.nvars, 2);
     cr_assert_eq(h2.head_len, 28);
     cr_assert(gw_slice_eq(h2.vars[1].name, "SCGI"));
-    cr_assert_eq(p.why, NULL);
+    cr_assert_eq(p.err.why, NULL);
+    cr_assert_eq(p.err.code, 0);
 }
