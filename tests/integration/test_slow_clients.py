@@ -1,0 +1,64 @@
+"""Slow readers never hold a worker (docs/hostile-inputs.md C01, C02): clients that ask
+for large responses and read nothing leave the workers free at once; what their
+sockets do not take is finished by the loop (the app's bytes held by reference, or
+the spill file past the memory limits, or the app's file sent with sendfile), and a
+slow reader that finally reads gets its whole body, byte for byte.
+
+The app is tests/apps/it_big.py: every byte of a body is checkable."""
+import socket
+import sys
+import time
+
+import pytest
+
+from wsgate_util import RawConn, t, wait_for
+
+sys.path.insert(0, __import__("os").path.join(__import__("os").path.dirname(__file__), "..",
+                                              "apps"))
+import it_big  # noqa: E402
+
+SIZE = 8 << 20
+SLOW = 6  # more than the 2 threads
+
+
+def slow_connection(srv):
+    """A client whose receive window stays tiny: it reads nothing."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect
+    s.settimeout(t(30))
+    s.connect((srv.host, srv.port))
+    return s
+
+
+def answered(srv, n):
+    return srv.access_text().count('" 200 ') >= n
+
+
+@pytest.mark.parametrize("mode", ["bytes", "chunks", "file"])
+def test_slow_readers_do_not_hold_the_workers(wsgate, mode):
+    # --send-timeout 60: a worker blocked on a slow reader would hold on that long
+    srv = wsgate("it_big", "--threads", "2", "--send-timeout", "60")
+    slow = [slow_connection(srv) for _ in range(SLOW)]
+    try:
+        for s in slow:
+            s.sendall(b"GET /big?mode=%s&size=%d HTTP/1.1\r\nHost: t\r\n\r\n"
+                      % (mode.encode(), SIZE))
+        # Every slow request ran in the app and its worker moved on (the access line
+        # is written when the worker is done), though no byte was read.
+        wait_for(lambda: answered(srv, SLOW), t(20), what="the workers to be done")
+        fast = RawConn(srv)
+        t0 = time.monotonic()
+        fast.send(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        r = fast.read_response(timeout=t(5))
+        assert (r.status, r.body) == (200, b"hello\n")
+        assert time.monotonic() - t0 < t(5)
+        fast.close()
+        # A slow reader that finally reads gets everything, in order.
+        c = RawConn(sock=slow[0], timeout=t(60))
+        r = c.read_response(timeout=t(60))
+        assert r.status == 200
+        assert len(r.body) == SIZE
+        assert r.body == it_big.body(SIZE)
+    finally:
+        for s in slow:
+            s.close()
