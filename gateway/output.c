@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,10 +40,11 @@
 #include "gateway/log.h"
 #include "gateway/util.h"
 
-#define GW_OUT_IOV      64    /* memory pieces per writev */
-#define GW_OUT_COPY_MIN 4000  /* a copy piece's inline room, for coalescing */
-#define GW_OUT_BOUNCE   65536 /* pread fallback: bytes per write */
-#define GW_OUT_SENDFILE (1u << 30)
+#define GW_OUT_IOV         64    /* memory pieces per writev */
+#define GW_OUT_COPY_MIN    4000  /* a copy piece's inline room, for coalescing */
+#define GW_OUT_BOUNCE      65536 /* pread fallback: bytes per write */
+#define GW_OUT_SENDFILE    (1u << 30)
+#define GW_OUT_PATIENCE_MS 20 /* a worker's wait for a peer that reads, before spilling */
 
 struct gw_out_piece {
     struct gw_out_piece *next;
@@ -507,16 +509,19 @@ int gw_out_flush(struct gw_out *o, unsigned units)
         return rc;
     }
     spill_close(o);
+    o->stalled = 0;
     return GW_OUT_EMPTY;
 }
 
-/* Writes in[0..n) directly. Returns the index of the first chunk not wholly written
- * (n when all were) with *at its bytes written, or GW_E*. */
-static int write_direct(struct gw_out *o, const struct gw_chunk *in, int n, uint64_t *at)
+/* Writes in[0..n) directly, the first skip bytes of in[0] already written. Returns
+ * the index of the first chunk not wholly written (n when all were) with *at its
+ * bytes written, or GW_E*. */
+static int write_direct(struct gw_out *o, const struct gw_chunk *in, int n, uint64_t skip,
+                        uint64_t *at)
 {
     struct gw_conn *c = o->conn;
     int i = 0;
-    uint64_t off = 0;
+    uint64_t off = skip;
     while (i < n) {
         ssize_t k;
         if (in[i].kind == GW_CHUNK_FILE) {
@@ -534,13 +539,15 @@ static int write_direct(struct gw_out *o, const struct gw_chunk *in, int n, uint
             struct iovec v[GW_OUT_IOV];
             int nv = 0;
             for (int j = i; j < n && in[j].kind != GW_CHUNK_FILE && nv < GW_OUT_IOV; j++) {
-                uint64_t skip = j == i ? off : 0;
-                if (in[j].len > skip)
-                    v[nv++] = (struct iovec){(char *)in[j].p + skip, (size_t)(in[j].len - skip)};
+                uint64_t from = j == i ? off : 0;
+                if (in[j].len > from)
+                    v[nv++] = (struct iovec){(char *)in[j].p + from, (size_t)(in[j].len - from)};
             }
             if (nv == 0) { /* only empty chunks up to a file chunk or the end */
-                while (i < n && in[i].kind != GW_CHUNK_FILE && in[i].len == (i ? 0 : off))
-                    i++, off = 0;
+                while (i < n && in[i].kind != GW_CHUNK_FILE && in[i].len == off) {
+                    i++;
+                    off = 0;
+                }
                 continue;
             }
             k = c->tr->writev(c, v, nv);
@@ -564,25 +571,68 @@ static int write_direct(struct gw_out *o, const struct gw_chunk *in, int n, uint
     return i;
 }
 
+/* 1 when queueing in[0..n) (from skip) would send memory bytes to the spill file. */
+static int would_spill(const struct gw_out *o, const struct gw_chunk *in, int n, uint64_t skip)
+{
+    uint64_t need = 0;
+    for (int i = 0; i < n; i++)
+        if (in[i].kind != GW_CHUNK_FILE)
+            need += in[i].len - (i == 0 ? skip : 0);
+    return need > 0 &&
+           (o->mem + need > limits.conn_mem || gw_out_total_mem() + need > limits.total_mem);
+}
+
+/* Waits up to ms for the socket to take more. 1 when it may. */
+static int wait_writable(const struct gw_conn *c, int ms)
+{
+    struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+    for (;;) {
+        int k = poll(&pfd, 1, ms);
+        if (k >= 0 || errno != EINTR)
+            return k > 0;
+    }
+}
+
 int gw_out_write(struct gw_out *o, const struct gw_chunk *in, int n, int *kept)
 {
-    int rc = GW_OUT_EMPTY;
+    int first = 0, rc;
     uint64_t at = 0;
-    int first = 0;
     if (kept != NULL)
         *kept = 0;
-    if (o->head != NULL)
-        rc = gw_out_flush(o, 0);
-    if (rc < 0)
-        return rc;
-    if (rc == GW_OUT_EMPTY && !__atomic_load_n(&o->cut, __ATOMIC_RELAXED)) {
-        first = write_direct(o, in, n, &at);
-        if (first < 0) {
+    uint64_t seen = __atomic_load_n(&o->progress_ns, __ATOMIC_RELAXED), last = gw_now_ns();
+    for (;;) {
+        if (o->head != NULL && (rc = gw_out_flush(o, 0)) < 0)
+            return rc;
+        if (__atomic_load_n(&o->cut, __ATOMIC_RELAXED)) {
             gw_out_drop(o);
-            return first;
+            return GW_ECLOSED;
         }
-        if (first == n)
-            return GW_OUT_EMPTY;
+        if (o->head == NULL) {
+            int k = write_direct(o, in + first, n - first, at, &at);
+            if (k < 0) {
+                gw_out_drop(o);
+                return k;
+            }
+            first += k;
+            if (first == n)
+                return GW_OUT_EMPTY;
+        }
+        /* A peer that reads, only more slowly than we write (a big response on a
+         * fast link), is worth a short wait rather than a copy into the spill file;
+         * one that takes nothing for GW_OUT_PATIENCE_MS is left to the loop. */
+        if (o->stalled || !would_spill(o, in + first, n - first, at))
+            break;
+        uint64_t now = gw_now_ns(), p = __atomic_load_n(&o->progress_ns, __ATOMIC_RELAXED);
+        if (p != seen) {
+            seen = p;
+            last = now;
+        }
+        uint64_t idle_ms = (now - last) / 1000000;
+        if (idle_ms >= GW_OUT_PATIENCE_MS ||
+            !wait_writable(o->conn, GW_OUT_PATIENCE_MS - (int)idle_ms)) {
+            o->stalled = 1;
+            break;
+        }
     }
     rc = enqueue(o, in + first, n - first, at, kept);
     if (rc != 0) {
@@ -601,5 +651,6 @@ void gw_out_drop(struct gw_out *o)
     }
     o->tail = NULL;
     o->pending = 0;
+    o->stalled = 0;
     spill_close(o);
 }

@@ -59,13 +59,15 @@ struct gw_chunk {
 
 struct gw_out {
     struct gw_out_piece *head, *tail;
-    uint64_t pending;                       /* bytes not yet written */
-    size_t mem;                             /* bytes held in memory: copies and references */
-    int spill_fd;                           /* the spill file, -1 until needed */
-    uint64_t spill_size;                    /* its size: bytes written into it */
-    uint64_t progress_ns;                   /* when bytes last left (CLOCK_MONOTONIC) */
-    int cut;                                /* atomic: cut off to make room for other spill files */
-    struct gw_conn *conn;                   /* whose socket to shut down when cut off */
+    uint64_t pending;     /* bytes not yet written */
+    size_t mem;           /* bytes held in memory: copies and references */
+    int spill_fd;         /* the spill file, -1 until needed */
+    uint64_t spill_size;  /* its size: bytes written into it */
+    uint64_t progress_ns; /* when bytes last left (CLOCK_MONOTONIC) */
+    int cut;              /* atomic: cut off to make room for other spill files */
+    int stalled;          /* the peer took nothing for a while: no more waiting for it until the
+                             queue is empty again (see gw_out_write) */
+    struct gw_conn *conn; /* whose socket to shut down when cut off */
     struct gw_out *spill_prev, *spill_next; /* the spill registry */
 };
 
@@ -102,8 +104,10 @@ enum gw_out_state {
 
 /*
  * Owner: writes what is queued, then in[0..n), as far as the transport takes them
- * now (never blocks); queues the rest. *kept (may be NULL when in holds no REF
- * chunk) is set to 1 when a REF chunk's ref was queued (it comes back parked), 0 when
+ * now; queues the rest. It waits only when the rest would go to the spill file, and
+ * only briefly: for a peer that reads more slowly than we write, never for one that
+ * takes nothing (then the queue is stalled until it is empty again). *kept (may be NULL when in
+ * holds no REF chunk) is set to 1 when a REF chunk's ref was queued (it comes back parked), 0 when
  * every ref of in is the caller's again. Returns GW_OUT_EMPTY, GW_OUT_BLOCKED, or
  * GW_E* (the transport failed, GW_ENOMEM, a spill file error, cut off): the queue
  * is then dropped and nothing of in was kept.

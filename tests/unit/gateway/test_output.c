@@ -10,6 +10,8 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -380,4 +382,59 @@ Test(output, plain_transport_on_a_socketpair)
     free(big);
     free(got);
     gw_out_drop(&o);
+}
+
+struct reader {
+    int fd;
+    size_t want, got;
+};
+
+static void *read_all(void *arg)
+{
+    struct reader *rd = arg;
+    char buf[65536];
+    while (rd->got < rd->want) {
+        ssize_t k = read(rd->fd, buf, sizeof(buf));
+        if (k <= 0)
+            break;
+        rd->got += (size_t)k;
+    }
+    return NULL;
+}
+
+/* A peer that reads, only more slowly than we write, is waited for: the whole body
+ * goes out from the app's buffer, nothing is copied into a spill file. */
+Test(output, a_reading_peer_is_waited_for_not_spilled)
+{
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cr_assert_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+    struct gw_conn c;
+    memset(&c, 0, sizeof(c));
+    c.fd = sv[0];
+    c.tr = &gw_plain_transport;
+    limits(1 << 20, 64 << 20, 1 << 30);
+    struct gw_out o;
+    gw_out_init(&o, &c);
+    size_t n = 16 << 20;
+    char *big = calloc(1, n);
+    cr_assert(big != NULL);
+    struct reader rd = {.fd = sv[1], .want = n};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, read_all, &rd), 0);
+    int kept = 0;
+    struct gw_chunk in[] = {{.kind = GW_CHUNK_REF, .p = big, .len = n, .ref = big}};
+    int rc = gw_out_write(&o, in, 1, &kept);
+    cr_assert(rc == GW_OUT_EMPTY || rc == GW_OUT_BLOCKED);
+    cr_assert_eq(o.spill_fd, -1, "nothing was spilled");
+    cr_assert(o.pending <= 1 << 20, "at most the memory share is left, by reference");
+    cr_assert_eq(kept, rc == GW_OUT_BLOCKED);
+    while (!gw_out_empty(&o)) {
+        struct pollfd pfd = {.fd = sv[0], .events = POLLOUT};
+        poll(&pfd, 1, 1000);
+        cr_assert(gw_out_flush(&o, 0) >= 0);
+    }
+    pthread_join(th, NULL);
+    cr_assert_eq(rd.got, n);
+    free(big);
 }
