@@ -72,6 +72,7 @@ UNIT_TESTS += $(BUILD)/tests/test_lex
 UNIT_lex := tests/unit/protocols/test_lex.c protocols/lex.c
 UNIT_TESTS += $(BUILD)/tests/test_output
 UNIT_output := tests/unit/gateway/test_output.c gateway/output.c gateway/conn.c gateway/log.c \
+               gateway/stats.c \
                gateway/request.c gateway/util.c
 UNIT_TESTS += $(BUILD)/tests/test_stats
 UNIT_stats := tests/unit/gateway/test_stats.c gateway/stats.c process/stats_http.c \

@@ -51,6 +51,10 @@ enum {
     OPT_ACCESS_LOG_FORMAT,
     OPT_PID_FILE,
     OPT_FASTCGI_STDERR,
+    OPT_SEND_BUFFER,
+    OPT_SEND_MEMORY,
+    OPT_SEND_SPILL,
+    OPT_TEMP_DIR,
 };
 
 static const struct option long_opts[] = {
@@ -77,6 +81,10 @@ static const struct option long_opts[] = {
     {"read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
     {"keep-alive", required_argument, NULL, OPT_KEEP_ALIVE},
     {"send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT},
+    {"send-buffer", required_argument, NULL, OPT_SEND_BUFFER},
+    {"send-memory", required_argument, NULL, OPT_SEND_MEMORY},
+    {"send-spill", required_argument, NULL, OPT_SEND_SPILL},
+    {"temp-dir", required_argument, NULL, OPT_TEMP_DIR},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"max-target", required_argument, NULL, OPT_MAX_TARGET},
     {"max-header-size", required_argument, NULL, OPT_MAX_HEADER_SIZE},
@@ -145,6 +153,13 @@ static const char usage_text[] =
     "  --keep-alive SECONDS     idle limit between requests (default 15; 0 = no\n"
     "                           keep-alive)\n"
     "  --send-timeout SECONDS   idle limit while sending a response (default 60)\n"
+    "  --send-buffer BYTES      response bytes kept in memory for one slow reader;\n"
+    "                           more go to a temp file (default 1048576)\n"
+    "  --send-memory BYTES      the same, for all connections of a process\n"
+    "                           (default 67108864)\n"
+    "  --send-spill BYTES       temp file bytes of all connections of a process; past\n"
+    "                           it the slowest reader is dropped (default 1073741824)\n"
+    "  --temp-dir DIR           where those temp files go (default $TMPDIR or /tmp)\n"
     "  --max-body BYTES         larger request bodies get 413 (default 1073741824)\n"
     "  --max-target BYTES       longer request targets get 414 (default 8190)\n"
     "  --max-header-size BYTES  larger header blocks get 431 (default 65536)\n"
@@ -222,6 +237,9 @@ static void set_defaults(struct gw_config *cfg)
     cfg->read_timeout = GW_DEF_READ_TIMEOUT;
     cfg->keep_alive = GW_DEF_KEEP_ALIVE;
     cfg->send_timeout = GW_DEF_SEND_TIMEOUT;
+    cfg->send_buffer = GW_DEF_SEND_BUFFER;
+    cfg->send_memory = GW_DEF_SEND_MEMORY;
+    cfg->send_spill = GW_DEF_SEND_SPILL;
     cfg->max_body = GW_DEF_MAX_BODY;
     cfg->max_target = 8190;
     cfg->max_head = 64 * 1024;
@@ -514,6 +532,21 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
                 return -1;
             if (cfg->send_timeout <= 0)
                 return bad("send-timeout", optarg, "must be greater than 0");
+            break;
+        case OPT_SEND_BUFFER:
+            if (parse_size("send-buffer", optarg, 0, (uint64_t)1 << 40, &cfg->send_buffer) != 0)
+                return -1;
+            break;
+        case OPT_SEND_MEMORY:
+            if (parse_size("send-memory", optarg, 0, (uint64_t)1 << 40, &cfg->send_memory) != 0)
+                return -1;
+            break;
+        case OPT_SEND_SPILL:
+            if (parse_size("send-spill", optarg, 0, (uint64_t)1 << 50, &cfg->send_spill) != 0)
+                return -1;
+            break;
+        case OPT_TEMP_DIR:
+            cfg->temp_dir = optarg;
             break;
         case OPT_MAX_BODY:
             if (parse_size("max-body", optarg, 0, (uint64_t)INT64_MAX, &cfg->max_body) != 0)

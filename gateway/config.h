@@ -17,6 +17,9 @@
 #define GW_DEF_READ_TIMEOUT     60.0
 #define GW_DEF_KEEP_ALIVE       15.0
 #define GW_DEF_SEND_TIMEOUT     60.0
+#define GW_DEF_SEND_BUFFER      (1024u * 1024)
+#define GW_DEF_SEND_MEMORY      (64u * 1024 * 1024)
+#define GW_DEF_SEND_SPILL       (1024ull * 1024 * 1024)
 #define GW_DEF_MAX_BODY         (1024ull * 1024 * 1024)
 #define GW_DEF_BACKLOG          1024
 #define GW_DEF_ADDRESS          "127.0.0.1:8000"
@@ -57,6 +60,10 @@ struct gw_config {
     double read_timeout;    /* seconds */
     double keep_alive;
     double send_timeout;
+    uint64_t send_buffer; /* response bytes a slow reader's connection keeps in memory */
+    uint64_t send_memory; /* all connections' queued response bytes in memory */
+    uint64_t send_spill;  /* all temp files of queued response bytes */
+    const char *temp_dir; /* where temp files go; NULL: $TMPDIR or /tmp */
     uint64_t max_body;
     size_t max_target;
     size_t max_head;

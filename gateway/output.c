@@ -38,6 +38,7 @@
 #include "gateway/conn.h"
 #include "gateway/errors.h"
 #include "gateway/log.h"
+#include "gateway/stats.h"
 #include "gateway/util.h"
 
 #define GW_OUT_IOV         64    /* memory pieces per writev */
@@ -139,6 +140,7 @@ static void mem_add(struct gw_out *o, int64_t n)
 {
     o->mem = (size_t)((int64_t)o->mem + n);
     __atomic_add_fetch(&total_mem, (uint64_t)n, __ATOMIC_RELAXED);
+    gw_stats_send_add(n, 0);
 }
 
 static int queue_copy(struct gw_out *o, const char *p, uint64_t n, int unit_end);
@@ -194,10 +196,8 @@ static int spill_open(struct gw_out *o)
 
 /* Over the spill budget: cut off the queue that has been stuck the longest, unless
  * that is o itself (then o's write fails). */
-static int make_room(struct gw_out *o, uint64_t n)
+static int make_room(struct gw_out *o)
 {
-    if (__atomic_load_n(&total_spill, __ATOMIC_RELAXED) + n <= limits.total_spill)
-        return 0;
     struct gw_out *victim = NULL;
     uint64_t oldest = UINT64_MAX;
     pthread_mutex_lock(&registry_lock);
@@ -216,6 +216,7 @@ static int make_room(struct gw_out *o, uint64_t n)
             shutdown(victim->conn->fd, SHUT_RDWR); /* its owner sees the write fail */
     }
     pthread_mutex_unlock(&registry_lock);
+    gw_stats_send_cut();
     gw_log(GW_LOG_WARNING,
            "output: the spill files hold %llu bytes (limit %llu): dropping the "
            "connection that read nothing for the longest time%s",
@@ -227,29 +228,34 @@ static int make_room(struct gw_out *o, uint64_t n)
 /* Appends p[0..n) to the spill file, as a spill piece at the tail. */
 static int spill(struct gw_out *o, const char *p, uint64_t n, int unit_end)
 {
-    int rc;
+    int rc = 0;
     if (n == 0)
         return queue_copy(o, "", 0, unit_end); /* a unit's end, nothing to spill */
-    if ((rc = make_room(o, n)) != 0)
-        return rc;
-    if (o->spill_fd < 0 && (rc = spill_open(o)) != 0)
-        return rc;
+    /* Reserve first, so writers racing for the last room cannot all pass. */
+    if (__atomic_add_fetch(&total_spill, n, __ATOMIC_RELAXED) > limits.total_spill)
+        rc = make_room(o);
+    if (rc == 0 && o->spill_fd < 0)
+        rc = spill_open(o);
     off_t at = (off_t)o->spill_size;
-    for (uint64_t done = 0; done < n;) {
+    for (uint64_t done = 0; rc == 0 && done < n;) {
         ssize_t k = pwrite(o->spill_fd, p + done, (size_t)(n - done), at + (off_t)done);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0) {
             gw_log(GW_LOG_ERROR, "output: cannot write the spill file: %s",
                    k < 0 ? strerror(errno) : "short write");
-            return GW_EIO;
+            rc = GW_EIO;
         }
-        done += (uint64_t)k;
+        done += (uint64_t)(k > 0 ? k : 0);
+    }
+    if (rc != 0) {
+        __atomic_sub_fetch(&total_spill, n, __ATOMIC_RELAXED);
+        return rc;
     }
     if (o->spill_size == 0)
         registry_enter(o);
     o->spill_size += n;
-    __atomic_add_fetch(&total_spill, n, __ATOMIC_RELAXED);
+    gw_stats_send_add(0, (int64_t)n);
     struct gw_out_piece *t = o->tail;
     if (t != NULL && t->spill && !t->unit_end && t->off + (off_t)t->len == at) {
         t->len += n; /* contiguous with the tail's range */
@@ -282,6 +288,7 @@ static void spill_close(struct gw_out *o)
         return;
     if (o->spill_size > 0) {
         __atomic_sub_fetch(&total_spill, o->spill_size, __ATOMIC_RELAXED);
+        gw_stats_send_add(0, -(int64_t)o->spill_size);
         registry_leave(o);
     }
     close(o->spill_fd);

@@ -60,6 +60,9 @@ struct slot {
     atomic_int busy;
     atomic_long queued;
     atomic_long inflight;
+    atomic_llong send_mem;   /* queued response bytes in memory (gateway/output.c) */
+    atomic_llong send_spill; /* ... in temp files */
+    atomic_ullong send_cut;  /* slow readers dropped for temp file room */
     atomic_ullong requests[FE_N][NCLASS];
     atomic_ullong bytes_in[FE_N];
     atomic_ullong bytes_out[FE_N];
@@ -124,6 +127,8 @@ static void reset_gauges(struct slot *s)
     atomic_store_explicit(&s->busy, 0, memory_order_relaxed);
     atomic_store_explicit(&s->queued, 0, memory_order_relaxed);
     atomic_store_explicit(&s->inflight, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->send_mem, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->send_spill, 0, memory_order_relaxed);
 }
 
 void gw_stats_set_slot(int slot)
@@ -232,6 +237,22 @@ void gw_stats_inflight_add(int delta)
         atomic_fetch_add_explicit(&cur->inflight, delta, memory_order_relaxed);
 }
 
+void gw_stats_send_add(int64_t mem, int64_t spill)
+{
+    if (cur == NULL)
+        return;
+    if (mem != 0)
+        atomic_fetch_add_explicit(&cur->send_mem, mem, memory_order_relaxed);
+    if (spill != 0)
+        atomic_fetch_add_explicit(&cur->send_spill, spill, memory_order_relaxed);
+}
+
+void gw_stats_send_cut(void)
+{
+    if (cur != NULL)
+        add(&cur->send_cut, 1);
+}
+
 void gw_stats_queue_set(long depth)
 {
     if (cur != NULL)
@@ -298,6 +319,7 @@ struct snapshot {
     uint64_t restarts[RS_N];
     uint64_t reloads[2];
     int last_reload_failed;
+    uint64_t send_cut;
 };
 
 static void take_snapshot(struct snapshot *s)
@@ -316,6 +338,7 @@ static void take_snapshot(struct snapshot *s)
             s->gil_bucket[b] += ld(&sl->gil_wait.bucket[b]);
         }
         s->req_sum_ns += ld(&sl->req_time.sum_ns);
+        s->send_cut += ld(&sl->send_cut);
         s->gil_sum_ns += ld(&sl->gil_wait.sum_ns);
     }
     for (int b = 0; b < NBUCKET; b++) {
@@ -332,6 +355,7 @@ static void take_snapshot(struct snapshot *s)
 struct proc_view {
     int slot, pid, threads, busy;
     long queued, inflight;
+    long long send_mem, send_spill;
     long long rss; /* bytes, -1 when unknown */
 };
 
@@ -371,6 +395,8 @@ static int view_slot(int i, struct proc_view *v)
         v->busy = 0;
     v->queued = atomic_load_explicit(&sl->queued, memory_order_relaxed);
     v->inflight = atomic_load_explicit(&sl->inflight, memory_order_relaxed);
+    v->send_mem = atomic_load_explicit(&sl->send_mem, memory_order_relaxed);
+    v->send_spill = atomic_load_explicit(&sl->send_spill, memory_order_relaxed);
     v->rss = read_rss(v->pid);
     return 1;
 }
@@ -427,6 +453,9 @@ static void render_prometheus(struct sbuf *b, const struct snapshot *s)
     sb_printf(b, "wsgate_reloads_total{result=\"done\"} %llu\n", (unsigned long long)s->reloads[1]);
     sb_printf(b, "wsgate_reloads_total{result=\"failed\"} %llu\n",
               (unsigned long long)s->reloads[0]);
+    prom_head(b, "wsgate_send_dropped_total", "counter",
+              "Slow readers dropped to keep the temp files under --send-spill.");
+    sb_printf(b, "wsgate_send_dropped_total %llu\n", (unsigned long long)s->send_cut);
     prom_head(b, "wsgate_last_reload_failed", "gauge",
               "1 when the last reload failed (the old code serves), else 0.");
     sb_printf(b, "wsgate_last_reload_failed %d\n", s->last_reload_failed);
@@ -440,6 +469,8 @@ static void render_prometheus(struct sbuf *b, const struct snapshot *s)
                                       "handed back."},
         {"wsgate_queue_depth", "Requests waiting in a process's queue for a free thread."},
         {"wsgate_worker_rss_bytes", "Resident set size of a worker process."},
+        {"wsgate_send_queued_bytes", "Response bytes a process holds for slow readers, by "
+                                     "where (memory or temp files)."},
     };
     int nlive = 0;
     for (size_t g = 0; g < sizeof(gauges) / sizeof(gauges[0]); g++) {
@@ -459,8 +490,14 @@ static void render_prometheus(struct sbuf *b, const struct snapshot *s)
                 sb_printf(b, "%s{worker=\"%d\",pid=\"%d\"} %ld\n", n, i, v.pid, v.inflight);
             } else if (g == 2) {
                 sb_printf(b, "%s{worker=\"%d\",pid=\"%d\"} %ld\n", n, i, v.pid, v.queued);
-            } else if (v.rss >= 0) {
-                sb_printf(b, "%s{worker=\"%d\",pid=\"%d\"} %lld\n", n, i, v.pid, v.rss);
+            } else if (g == 3) {
+                if (v.rss >= 0)
+                    sb_printf(b, "%s{worker=\"%d\",pid=\"%d\"} %lld\n", n, i, v.pid, v.rss);
+            } else {
+                sb_printf(b, "%s{worker=\"%d\",pid=\"%d\",where=\"memory\"} %lld\n", n, i, v.pid,
+                          v.send_mem);
+                sb_printf(b, "%s{worker=\"%d\",pid=\"%d\",where=\"file\"} %lld\n", n, i, v.pid,
+                          v.send_spill);
             }
         }
     }
@@ -506,7 +543,8 @@ static void render_json(struct sbuf *b, const struct snapshot *s)
     for (int i = 0; i < RS_N; i++)
         sb_printf(b, "%s\"%s\":%llu", i ? "," : "", cause_names[i],
                   (unsigned long long)s->restarts[i]);
-    sb_printf(b, "},\"reloads\":{\"done\":%llu,\"failed\":%llu,\"last_failed\":%s}",
+    sb_printf(b, "},\"send_dropped\":%llu", (unsigned long long)s->send_cut);
+    sb_printf(b, ",\"reloads\":{\"done\":%llu,\"failed\":%llu,\"last_failed\":%s}",
               (unsigned long long)s->reloads[1], (unsigned long long)s->reloads[0],
               s->last_reload_failed ? "true" : "false");
     sb_printf(b, ",\"workers\":[");
@@ -517,9 +555,10 @@ static void render_json(struct sbuf *b, const struct snapshot *s)
             continue;
         sb_printf(b,
                   "%s{\"worker\":%d,\"pid\":%d,\"threads\":%d,\"busy\":%d,\"idle\":%d,"
-                  "\"inflight\":%ld,\"queued\":%ld,\"rss_bytes\":",
+                  "\"inflight\":%ld,\"queued\":%ld,\"send_memory_bytes\":%lld,"
+                  "\"send_file_bytes\":%lld,\"rss_bytes\":",
                   first ? "" : ",", i, v.pid, v.threads, v.busy, v.threads - v.busy, v.inflight,
-                  v.queued);
+                  v.queued, v.send_mem, v.send_spill);
         if (v.rss >= 0)
             sb_printf(b, "%lld}", v.rss);
         else

@@ -17,6 +17,7 @@
 #define GW_STATS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct gw_request;
 
@@ -65,6 +66,10 @@ void gw_stats_inflight_add(int delta); /* loop: dispatched (+1) / handed back (-
 void gw_stats_queue_set(long depth);   /* pool: requests waiting for a thread */
 void gw_stats_threads_add(int delta);  /* pool: a worker thread started / stopped */
 void gw_stats_busy_add(int delta);     /* pool: a thread took (+1) / ended (-1) a request */
+/* Output queues (gateway/output.c), any thread: response bytes held for slow readers
+ * in memory / temp files changed by these amounts; a slow reader was dropped. */
+void gw_stats_send_add(int64_t mem, int64_t spill);
+void gw_stats_send_cut(void);
 
 /* Any thread: the metrics as Prometheus text (json = 0) or one JSON object (json =
  * 1), summed over every slot. Returns a malloc'd buffer the caller frees, its length

@@ -26,6 +26,7 @@
 #include "gateway/config.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
+#include "gateway/output.h"
 #include "gateway/pool.h"
 #include "gateway/server.h"
 #include "gateway/stats.h"
@@ -278,6 +279,17 @@ int main(int argc, char **argv)
         return 2;
     }
     gw_log_access_json(cfg.access_format == GW_ACCESS_JSON);
+    if (cfg.temp_dir != NULL && access(cfg.temp_dir, W_OK | X_OK) != 0) {
+        fprintf(stderr, "wsgate: --temp-dir %s: %s\n", cfg.temp_dir, strerror(errno));
+        return 2;
+    }
+    struct gw_out_limits out_limits = {
+        .conn_mem = (size_t)cfg.send_buffer,
+        .total_mem = (size_t)cfg.send_memory,
+        .total_spill = cfg.send_spill,
+        .tmpdir = cfg.temp_dir,
+    };
+    gw_out_configure(&out_limits);
     signal(SIGPIPE, SIG_IGN);
     gw_reload_init(&cfg, listeners, &nopen, argv); /* before the service manager's socket */
     gw_sd_notify_init();
