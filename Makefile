@@ -51,7 +51,8 @@ endif
 # program around them (main, prefork master, reload, systemd glue, metrics responder).
 GATEWAY_SRC := $(sort $(wildcard gateway/*.c))
 PROTOCOLS_SRC := protocols/http.c protocols/http_parse.c protocols/http_response.c \
-                 protocols/fastcgi.c protocols/fastcgi_parse.c protocols/cgi.c \
+                 protocols/fastcgi.c protocols/fastcgi_parse.c protocols/fastcgi_write.c \
+                 protocols/cgi.c \
                  protocols/cgi_response.c protocols/scgi.c protocols/scgi_parse.c \
                  protocols/lex.c
 PYTHON_SRC := $(sort $(wildcard python/*.c))

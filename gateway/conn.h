@@ -50,6 +50,11 @@ struct gw_conn_host {
      * connection c again (a multiplexed front-end's flow control). Thread-safe;
      * coalesces. c must stay alive until then. */
     void (*resume)(struct gw_conn *c);
+    /* Any thread that owns one of c's requests or writes for it: a multiplexed
+     * front-end has bytes queued that the socket did not take; the loop calls the
+     * protocol's flush when it is writable (and until it says all is out).
+     * Thread-safe; coalesces. */
+    void (*want_write)(struct gw_conn *c);
 };
 
 struct gw_buf {
@@ -90,6 +95,7 @@ struct gw_conn {
                            it (0: none); the loop counts it in the metrics */
 
     ev_io io;
+    ev_io wio; /* multiplexed: writable, while the front-end has output queued */
     ev_timer timer;
     ev_tstamp head_deadline; /* absolute deadline of the head being read */
     int body_wait;           /* set by the front-end: head done, small body awaited on
@@ -104,6 +110,7 @@ struct gw_conn {
                            once none is in flight, not the head's --read-timeout) */
     int close_after;    /* multiplexed: close once the requests in flight are back */
     int resume_queued;  /* on the server's resume list (under server.back_lock) */
+    int write_queued;   /* on the server's want-write list (under server.back_lock) */
     int broken;         /* a send or receive failed: use gw_conn_broken / _set_broken,
                            several workers may share a multiplexed connection */
     unsigned requests;  /* requests served on this connection */
@@ -118,6 +125,7 @@ struct gw_conn {
     char remote_port[8];
 
     struct gw_conn *next_resume;         /* link in the server's resume list */
+    struct gw_conn *next_write;          /* link in the server's want-write list */
     struct gw_conn *prev_all, *next_all; /* the loop's list of every connection */
 };
 
@@ -142,6 +150,12 @@ static inline int gw_conn_draining(const struct gw_conn *c)
 static inline void gw_conn_resume(struct gw_conn *c)
 {
     c->host->resume(c);
+}
+
+/* See gw_conn_host.want_write. */
+static inline void gw_conn_want_write(struct gw_conn *c)
+{
+    c->host->want_write(c);
 }
 
 /* Makes sure the input buffer has at least want free bytes after in.end, moving

@@ -437,12 +437,16 @@ static unsigned consume(struct gw_out *o, uint64_t n)
             q->p += k;
             mem_add(o, -(int64_t)k);
         }
+        if (k > 0)
+            o->unit_open = 1;
         if (q->len > 0)
             break;
         o->head = q->next;
         if (o->head == NULL)
             o->tail = NULL;
         units += (unsigned)q->unit_end;
+        if (q->unit_end)
+            o->unit_open = 0;
         piece_free(o, q, 1);
         if (n == 0 && (o->head == NULL || o->head->len > 0))
             break;
@@ -567,11 +571,17 @@ static int write_direct(struct gw_out *o, const struct gw_chunk *in, int n, uint
         uint64_t left = (uint64_t)k;
         while (i < n && left >= in[i].len - off) {
             left -= in[i].len - off;
+            if (in[i].len > off)
+                o->unit_open = 1;
+            if (in[i].unit_end)
+                o->unit_open = 0;
             off = 0;
             i++;
             if (in[i - 1].kind == GW_CHUNK_FILE)
                 break; /* one file chunk per send */
         }
+        if (left > 0)
+            o->unit_open = 1;
         off += left;
     }
     *at = off;
@@ -627,7 +637,7 @@ int gw_out_write(struct gw_out *o, const struct gw_chunk *in, int n, int *kept)
         /* A peer that reads, only more slowly than we write (a big response on a
          * fast link), is worth a short wait rather than a copy into the spill file;
          * one that takes nothing for GW_OUT_PATIENCE_MS is left to the loop. */
-        if (o->stalled || !would_spill(o, in + first, n - first, at))
+        if (o->stalled || o->no_wait || !would_spill(o, in + first, n - first, at))
             break;
         uint64_t now = gw_now_ns(), p = __atomic_load_n(&o->progress_ns, __ATOMIC_RELAXED);
         if (p != seen) {
@@ -649,6 +659,35 @@ int gw_out_write(struct gw_out *o, const struct gw_chunk *in, int n, int *kept)
     return GW_OUT_BLOCKED;
 }
 
+int gw_out_queue(struct gw_out *o, const struct gw_chunk *in, int n, int *kept)
+{
+    if (kept != NULL)
+        *kept = 0;
+    int rc = enqueue(o, in, n, 0, kept);
+    if (rc != 0)
+        gw_out_drop(o); /* parks the refs of in that were queued (*kept says so) */
+    return rc != 0 ? rc : gw_out_empty(o) ? GW_OUT_EMPTY : GW_OUT_BLOCKED;
+}
+
+void gw_out_trim(struct gw_out *o)
+{
+    struct gw_out_piece *q = o->head, *keep = NULL;
+    if (o->unit_open)
+        for (keep = q; keep != NULL && !keep->unit_end; keep = keep->next)
+            ;
+    if (keep == NULL) {
+        gw_out_drop(o);
+        return;
+    }
+    while (keep->next != NULL) {
+        struct gw_out_piece *d = keep->next;
+        keep->next = d->next;
+        o->pending -= d->len;
+        piece_free(o, d, 1);
+    }
+    o->tail = keep;
+}
+
 void gw_out_drop(struct gw_out *o)
 {
     while (o->head != NULL) {
@@ -659,5 +698,6 @@ void gw_out_drop(struct gw_out *o)
     o->tail = NULL;
     o->pending = 0;
     o->stalled = 0;
+    o->unit_open = 0;
     spill_close(o);
 }

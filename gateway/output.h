@@ -65,6 +65,9 @@ struct gw_out {
     uint64_t spill_size;  /* its size: bytes written into it */
     uint64_t progress_ns; /* when bytes last left (CLOCK_MONOTONIC) */
     int cut;              /* atomic: cut off to make room for other spill files */
+    int no_wait;          /* set by the owner: gw_out_write never waits (a queue that shares
+                             its connection: FastCGI writes under a lock) */
+    int unit_open;        /* bytes of the head unit went out, its end has not */
     int stalled;          /* the peer took nothing for a while: no more waiting for it until the
                              queue is empty again (see gw_out_write) */
     struct gw_conn *conn; /* whose socket to shut down when cut off */
@@ -122,6 +125,22 @@ int gw_out_write(struct gw_out *o, const struct gw_chunk *in, int n, int *kept);
  * dropped).
  */
 int gw_out_flush(struct gw_out *o, unsigned units);
+
+/* Owner: queues in[0..n) without writing anything (for a multiplexed front-end that
+ * must let another queue finish its unit first). Returns GW_OUT_BLOCKED (or
+ * GW_OUT_EMPTY for nothing), or GW_E* with the queue dropped; *kept as above. */
+int gw_out_queue(struct gw_out *o, const struct gw_chunk *in, int n, int *kept);
+
+/* 1 when a unit is partly written: it must be finished before another queue's bytes
+ * may go out on the same connection. */
+static inline int gw_out_mid_unit(const struct gw_out *o)
+{
+    return o->unit_open && o->head != NULL;
+}
+
+/* Owner: drops what is queued except the rest of a partly written unit (the request
+ * was aborted: nothing more goes out for it, but the framing stays whole). */
+void gw_out_trim(struct gw_out *o);
 
 /* Takes up to max parked references into refs; returns how many. Any thread. */
 size_t gw_out_take_parked(void **refs, size_t max);

@@ -74,6 +74,13 @@ struct gw_protocol {
      * core decides from r->keep. */
     int (*done)(struct gw_conn *c, struct gw_request *r);
 
+    /* Loop, multiplexed protocols: writes the output the front-end has queued, as far
+     * as the socket takes it (after gw_conn_want_write, and whenever the loop must
+     * know whether any is left: it does not close c while some is). Returns 0 when
+     * nothing is left, 1 when bytes remain (the loop calls again once the socket is
+     * writable), or GW_E* when the connection failed. */
+    int (*flush)(struct gw_conn *c);
+
     /* Worker side, see the gw_request_* contracts in gateway/request.h. */
     ssize_t (*read_body)(struct gw_request *r, char *buf, size_t len);
     /* Worker: frames the response head from r->resp (parsed by the core) and the

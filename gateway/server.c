@@ -47,6 +47,8 @@ static void process(struct gw_server *s, struct gw_conn *c);
 static void retire(struct gw_server *s, const char *why);
 static void balance(struct gw_server *s);
 static void write_out(struct gw_server *s, struct gw_conn *c);
+static void mux_write(struct gw_server *s, struct gw_conn *c);
+static void wio_cb(struct ev_loop *loop, ev_io *w, int revents);
 
 static void abandon_exit(struct gw_server *s);
 
@@ -75,9 +77,27 @@ static void release_parked(struct gw_server *s)
         gw_pool_release(s->pool);
 }
 
+/* Takes c off the want-write list (it is being freed). */
+static void unqueue_write(struct gw_server *s, struct gw_conn *c)
+{
+    pthread_mutex_lock(&s->back_lock);
+    for (struct gw_conn **pp = &s->write_head; c->write_queued && *pp != NULL;
+         pp = &(*pp)->next_write) {
+        if (*pp == c) {
+            *pp = c->next_write;
+            c->write_queued = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->back_lock);
+}
+
 static void conn_free(struct gw_server *s, struct gw_conn *c)
 {
     unfresh(s, c);
+    if (c->write_queued) /* only the loop's own records queue it while no request runs */
+        unqueue_write(s, c);
+    ev_io_stop(s->loop, &c->wio);
     ev_io_stop(s->loop, &c->io);
     ev_timer_stop(s->loop, &c->timer);
     if (c->proto->conn_close)
@@ -431,6 +451,8 @@ static void accept_one(struct gw_server *s, struct gw_listener *l, int fd,
     }
     ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
     c->io.data = c;
+    ev_io_init(&c->wio, wio_cb, fd, EV_WRITE);
+    c->wio.data = c;
     ev_timer_init(&c->timer, conn_timer_cb, 0., 0.);
     c->timer.data = c;
     c->next_all = s->all;
@@ -573,6 +595,47 @@ static void write_out(struct gw_server *s, struct gw_conn *c)
         set_timer(s, c, s->cfg->send_timeout);
 }
 
+/* A multiplexed connection whose queued output is all written: close it now if it
+ * was only waiting for that. */
+static void mux_finish(struct gw_server *s, struct gw_conn *c)
+{
+    if (c->inflight > 0 || c->state == GW_CONN_LINGERING)
+        return;
+    if (c->state == GW_CONN_CLOSING)
+        conn_free(s, c);
+    else if (s->stopping || c->close_after)
+        linger(s, c);
+}
+
+/* Writes what a multiplexed front-end has queued for c; watches for writability
+ * while some is left (with --send-timeout as the idle limit once nothing runs). */
+static void mux_write(struct gw_server *s, struct gw_conn *c)
+{
+    int rc = c->proto->flush ? c->proto->flush(c) : 0;
+    if (rc < 0) {
+        ev_io_stop(s->loop, &c->wio);
+        close_when_idle(s, c);
+        return;
+    }
+    if (rc == 1) {
+        if (!ev_is_active(&c->wio))
+            ev_io_start(s->loop, &c->wio);
+        if (c->inflight == 0 && c->state != GW_CONN_LINGERING)
+            set_timer(s, c, s->cfg->send_timeout);
+        return;
+    }
+    ev_io_stop(s->loop, &c->wio);
+    mux_finish(s, c);
+}
+
+static void wio_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct gw_conn *c = w->data;
+    (void)loop;
+    (void)revents;
+    mux_write(c->srv, c);
+}
+
 /* One request back from its worker: continue its connection or close it. */
 static void request_back(struct gw_server *s, struct gw_request *r)
 {
@@ -588,12 +651,8 @@ static void request_back(struct gw_server *s, struct gw_request *r)
         if (c->proto->done(c, r)) /* r is gone */
             c->close_after = 1;
         if (c->state == GW_CONN_CLOSING || s->stopping || c->close_after) {
-            if (c->inflight == 0) {
-                if (c->state == GW_CONN_CLOSING)
-                    conn_free(s, c);
-                else
-                    linger(s, c);
-            }
+            if (c->inflight == 0)
+                mux_write(s, c); /* closes once what is queued is out */
             return;
         }
         if (!c->paused && (c->state == GW_CONN_IDLE || c->state == GW_CONN_READING)) {
@@ -623,18 +682,31 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
     struct gw_server *s = w->data;
     (void)loop;
     (void)revents;
+    /* The lists are taken whole; each connection stays marked queued (so nobody links
+     * it again) until its link has been read under the lock. */
     pthread_mutex_lock(&s->back_lock);
     struct gw_request *r = s->back_head;
-    struct gw_conn *c = s->resume_head;
+    struct gw_conn *c = s->resume_head, *wr = s->write_head;
     s->back_head = s->back_tail = NULL;
-    s->resume_head = NULL;
-    for (struct gw_conn *k = c; k != NULL; k = k->next_resume)
-        k->resume_queued = 0;
+    s->resume_head = s->write_head = NULL;
     pthread_mutex_unlock(&s->back_lock);
-    /* Resumes first: their connections are alive (a request of theirs is in flight
-     * or was just handed back behind them on the other list). */
+    /* Writes first: whoever asked still owns a request of the connection (or is this
+     * loop, which frees a connection only after taking it off the list). */
+    while (wr != NULL) {
+        pthread_mutex_lock(&s->back_lock);
+        struct gw_conn *next = wr->next_write;
+        wr->write_queued = 0;
+        pthread_mutex_unlock(&s->back_lock);
+        mux_write(s, wr);
+        wr = next;
+    }
+    /* Then resumes: their connections are alive (a request of theirs is in flight or
+     * was just handed back behind them on the other list). */
     while (c != NULL) {
+        pthread_mutex_lock(&s->back_lock);
         struct gw_conn *next = c->next_resume;
+        c->resume_queued = 0;
+        pthread_mutex_unlock(&s->back_lock);
         if (c->paused && c->state != GW_CONN_CLOSING && c->state != GW_CONN_LINGERING) {
             c->paused = 0;
             ev_io_start(s->loop, &c->io);
@@ -667,6 +739,20 @@ static void hand_back(void *ctx, struct gw_request *r)
     else
         s->back_head = r;
     s->back_tail = r;
+    pthread_mutex_unlock(&s->back_lock);
+    ev_async_send(s->loop, &s->wake);
+}
+
+/* The connections' want_write (gw_conn_host): any thread writing for c. */
+static void want_write(struct gw_conn *c)
+{
+    struct gw_server *s = c->srv;
+    pthread_mutex_lock(&s->back_lock);
+    if (!c->write_queued) {
+        c->write_queued = 1;
+        c->next_write = s->write_head;
+        s->write_head = c;
+    }
     pthread_mutex_unlock(&s->back_lock);
     ev_async_send(s->loop, &s->wake);
 }
@@ -872,6 +958,7 @@ int gw_server_init(struct gw_server *s, const struct gw_config *cfg, struct gw_l
     s->listeners = listeners;
     s->nlisteners = nlisteners;
     s->host.resume = resume;
+    s->host.want_write = want_write;
     s->loop = ev_default_loop(EVFLAG_AUTO);
     if (s->loop == NULL) {
         gw_log(GW_LOG_CRITICAL, "cannot create the event loop");

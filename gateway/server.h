@@ -39,6 +39,7 @@ struct gw_server {
     pthread_mutex_t back_lock; /* protects the two lists below */
     struct gw_request *back_head, *back_tail;
     struct gw_conn *resume_head; /* paused connections a worker wants read again */
+    struct gw_conn *write_head;  /* multiplexed connections with output queued */
 
     ev_signal sig_term, sig_int, sig_quit, sig_hup;
     ev_timer accept_pause;  /* accept() paused after EMFILE */

@@ -35,57 +35,8 @@
 #include "protocols/cgi.h"
 #include "protocols/cgi_response.h"
 #include "protocols/fastcgi.h"
+#include "protocols/fastcgi_conn.h"
 #include "protocols/fastcgi_parse.h"
-
-/* Requests one connection may carry at once; more get FCGI_OVERLOADED. */
-#define GW_FCGI_MAX_REQS_PER_CONN 64
-/* STDIN bytes buffered for one request before the loop stops reading the
- * connection (flow control), and the level at which it reads again. */
-#define GW_FCGI_BODY_HIGH (256 * 1024)
-#define GW_FCGI_BODY_LOW  (64 * 1024)
-/* Content bytes of one FCGI_STDERR record: small enough for a front server's 16 KiB
- * read buffer, see fcgi_send_stderr. */
-#define GW_FCGI_STDERR_CHUNK 8184
-/* FCGI_STDERR records gathered into one write. */
-#define GW_FCGI_STDERR_BATCH 16
-
-enum req_state { REQ_PARAMS, REQ_RUNNING };
-
-struct fcgi_req {
-    struct gw_request req; /* first: the core's view */
-    struct fcgi_req *next; /* the connection's list (loop thread only) */
-    uint16_t id;
-    int keep_conn;
-    enum req_state state;
-    struct gw_fcgi_params params;
-    char *arena;
-    struct gw_field *vars;
-    char *scratch;
-
-    /* body pipe, under fc->lock */
-    pthread_cond_t body_cond;
-    struct gw_buf body;
-    int body_eof;      /* the empty STDIN record arrived */
-    int aborted;       /* FCGI_ABORT_REQUEST, or the connection died */
-    int paused_conn;   /* this request's backlog paused the connection */
-    int finished;      /* its END_REQUEST is going out: the id is free again; set with
-                          an atomic store (send_stderr reads it under wlock only) */
-    uint64_t body_in;  /* STDIN bytes accepted (at most CONTENT_LENGTH) */
-    uint64_t body_out; /* bytes handed to the app */
-
-    /* response (worker only; the core's view of it is req.resp) */
-    struct gw_buf head;
-    int head_sent;
-};
-
-struct fcgi_conn {
-    struct gw_fcgi_parser p;
-    pthread_mutex_t lock;
-    pthread_mutex_t wlock;
-    struct fcgi_req *reqs;
-    struct fcgi_req *cur; /* the request the current record belongs to, or NULL */
-    unsigned nreqs;
-};
 
 /* The live request with this id. A request whose worker has written (or is about
  * to write) its END_REQUEST no longer counts: the peer may reuse its id at once. */
@@ -94,7 +45,7 @@ static struct fcgi_req *find_req(struct fcgi_conn *fc, uint16_t id)
     struct fcgi_req *found = NULL;
     pthread_mutex_lock(&fc->lock);
     for (struct fcgi_req *q = fc->reqs; q != NULL && found == NULL; q = q->next)
-        if (q->id == id && !q->finished)
+        if (q->id == id && !__atomic_load_n(&q->finished, __ATOMIC_ACQUIRE))
             found = q;
     pthread_mutex_unlock(&fc->lock);
     return found;
@@ -102,6 +53,7 @@ static struct fcgi_req *find_req(struct fcgi_conn *fc, uint16_t id)
 
 static void req_free(struct fcgi_req *q)
 {
+    gw_out_drop(&q->turn.out); /* before the connection's close, see gateway/output.h */
     pthread_cond_destroy(&q->body_cond);
     free(q->arena);
     free(q->vars);
@@ -134,6 +86,7 @@ static int fcgi_conn_open(struct gw_conn *c)
     gw_fcgi_parser_init(&fc->p);
     pthread_mutex_init(&fc->lock, NULL);
     pthread_mutex_init(&fc->wlock, NULL);
+    gw_fcgi_turn_init(&fc->ctl, c);
     c->proto_state = fc;
     return 0;
 }
@@ -143,7 +96,9 @@ static void fcgi_conn_close(struct gw_conn *c)
     struct fcgi_conn *fc = c->proto_state;
     if (fc == NULL)
         return;
-    /* Only requests that never reached a worker can be left. */
+    /* Only requests that never reached a worker, or whose records never all went out,
+     * can be left. */
+    gw_out_drop(&fc->ctl.out);
     while (fc->reqs != NULL) {
         struct fcgi_req *q = fc->reqs;
         fc->reqs = q->next;
@@ -155,41 +110,6 @@ static void fcgi_conn_close(struct gw_conn *c)
     c->proto_state = NULL;
 }
 
-/* Writes whole records under the write lock. 0 or GW_E*. */
-static int write_records(struct gw_conn *c, const struct iovec *iov, int n)
-{
-    struct fcgi_conn *fc = c->proto_state;
-    pthread_mutex_lock(&fc->wlock);
-    int rc = gw_conn_writev(c, iov, n);
-    pthread_mutex_unlock(&fc->wlock);
-    return rc;
-}
-
-static int write_end_request(struct gw_conn *c, uint16_t id, uint32_t app_status,
-                             uint8_t proto_status)
-{
-    unsigned char rec[16];
-    gw_fcgi_header_write(rec, FCGI_END_REQUEST, id, 8, 0);
-    gw_fcgi_end_request_write(rec + 8, app_status, proto_status);
-    struct iovec v = {.iov_base = rec, .iov_len = sizeof(rec)};
-    return write_records(c, &v, 1);
-}
-
-/* A short complete response written by the loop or a worker: STDOUT with a CGI
- * status and text, empty STDOUT, END_REQUEST. */
-static int write_status_response(struct gw_conn *c, uint16_t id, int status)
-{
-    char body[256];
-    unsigned char h1[8], h2[8], end[16];
-    size_t n = gw_cgi_error_response(body, sizeof(body), status);
-    gw_fcgi_header_write(h1, FCGI_STDOUT, id, (uint16_t)n, 0);
-    gw_fcgi_header_write(h2, FCGI_STDOUT, id, 0, 0);
-    gw_fcgi_header_write(end, FCGI_END_REQUEST, id, 8, 0);
-    gw_fcgi_end_request_write(end + 8, (uint32_t)status, FCGI_REQUEST_COMPLETE);
-    struct iovec v[4] = {{h1, 8}, {body, n}, {h2, 8}, {end, 16}};
-    return write_records(c, v, 4);
-}
-
 static int begin_request(struct gw_conn *c, struct fcgi_conn *fc, struct gw_slice data)
 {
     struct gw_fcgi_begin bg;
@@ -199,9 +119,9 @@ static int begin_request(struct gw_conn *c, struct fcgi_conn *fc, struct gw_slic
     if (find_req(fc, id) != NULL)
         return GW_EPROTO; /* an id already in use: the peer lost track */
     if (bg.role != FCGI_RESPONDER)
-        return write_end_request(c, id, 0, FCGI_UNKNOWN_ROLE);
+        return gw_fcgi_end_request(c, &fc->ctl, id, 0, FCGI_UNKNOWN_ROLE);
     if (fc->nreqs >= GW_FCGI_MAX_REQS_PER_CONN)
-        return write_end_request(c, id, 0, FCGI_OVERLOADED);
+        return gw_fcgi_end_request(c, &fc->ctl, id, 0, FCGI_OVERLOADED);
     struct fcgi_req *q = calloc(1, sizeof(*q));
     if (q == NULL)
         return GW_ENOMEM;
@@ -216,6 +136,7 @@ static int begin_request(struct gw_conn *c, struct fcgi_conn *fc, struct gw_slic
     pthread_cond_init(&q->body_cond, NULL);
     gw_fcgi_params_init(&q->params, q->arena, GW_FCGI_DEF_PARAMS_BUDGET, q->vars,
                         GW_FCGI_DEF_MAX_PARAMS);
+    gw_fcgi_turn_init(&q->turn, c);
     q->id = id;
     q->keep_conn = (bg.flags & FCGI_KEEP_CONN) != 0;
     q->state = REQ_PARAMS;
@@ -256,7 +177,10 @@ static int params_done(struct gw_conn *c, struct fcgi_req *q)
     if (status != 0) {
         uint16_t id = q->id;
         drop_req(c->proto_state, q);
-        return write_status_response(c, id, status) == 0 ? 0 : GW_EIO;
+        return gw_fcgi_status_response(c, &((struct fcgi_conn *)c->proto_state)->ctl, id, status) ==
+                       0
+                   ? 0
+                   : GW_EIO;
     }
     q->state = REQ_RUNNING;
     return 1;
@@ -355,13 +279,13 @@ static int management(struct gw_conn *c, struct fcgi_conn *fc, struct gw_slice d
         int n = gw_fcgi_get_values_result(data.ptr, data.len, &v, out, sizeof(out));
         if (n < 0)
             return n;
-        struct iovec iov = {.iov_base = out, .iov_len = (size_t)n};
-        return write_records(c, &iov, 1);
+        struct gw_chunk rec = {.kind = GW_CHUNK_COPY, .p = out, .len = (size_t)n, .unit_end = 1};
+        return gw_fcgi_send_records(c, &fc->ctl, &rec, 1, NULL);
     }
     gw_fcgi_header_write(out, FCGI_UNKNOWN_TYPE, 0, 8, 0);
     gw_fcgi_unknown_type_write(out + 8, fc->p.rec.type);
-    struct iovec iov = {.iov_base = out, .iov_len = 16};
-    return write_records(c, &iov, 1);
+    struct gw_chunk v = {.kind = GW_CHUNK_COPY, .p = out, .len = 16, .unit_end = 1};
+    return gw_fcgi_send_records(c, &fc->ctl, &v, 1, NULL);
 }
 
 /* One record event. Returns 1 when *out is a request to dispatch, 0 to go on, or
@@ -421,7 +345,7 @@ static int on_event(struct gw_conn *c, struct fcgi_conn *fc, int ev, struct gw_s
         }
         uint16_t id = q->id;
         drop_req(fc, q);
-        return write_end_request(c, id, 0, FCGI_REQUEST_COMPLETE);
+        return gw_fcgi_end_request(c, &fc->ctl, id, 0, FCGI_REQUEST_COMPLETE);
     default:
         return 0; /* FCGI_DATA and others: not for a responder */
     }
@@ -488,7 +412,7 @@ static int fcgi_reject(struct gw_conn *c, struct gw_request *r, int status)
     uint16_t id = q->id;
     (void)status;
     drop_req(c->proto_state, q);
-    write_end_request(c, id, 0, FCGI_OVERLOADED);
+    gw_fcgi_end_request(c, &((struct fcgi_conn *)c->proto_state)->ctl, id, 0, FCGI_OVERLOADED);
     return 0;
 }
 
@@ -497,7 +421,12 @@ static int fcgi_done(struct gw_conn *c, struct gw_request *r)
     struct fcgi_conn *fc = c->proto_state;
     struct fcgi_req *q = r->proto_data;
     int close_now = !q->keep_conn;
-    drop_req(fc, q);
+    pthread_mutex_lock(&fc->wlock);
+    int queued = !gw_out_empty(&q->turn.out);
+    q->turn.gone = queued; /* freed by fcgi_flush once its records are out */
+    pthread_mutex_unlock(&fc->wlock);
+    if (!queued)
+        drop_req(fc, q);
     /* A request that ended without reading its body may have paused the connection:
      * read again unless another request still holds it. */
     if (c->paused) {
@@ -586,51 +515,11 @@ static int fcgi_send_head(struct gw_request *r, struct gw_slice status, const st
     return gw_cgi_response_head(&q->head, r, status, f, n);
 }
 
-/* Sends bytes as STDOUT records of at most 65535 bytes each (F27). */
-static int send_stdout(struct gw_request *r, const struct iovec *iov, int iovcnt)
-{
-    struct fcgi_req *q = r->proto_data;
-    struct iovec v[66];
-    unsigned char hdr[FCGI_HEADER_LEN];
-    int i = 0;
-    size_t off = 0; /* offset inside iov[i] */
-    while (i < iovcnt) {
-        /* One record: up to 65535 bytes gathered from the iovecs. */
-        size_t room = GW_FCGI_MAX_CONTENT, total = 0;
-        int nv = 1;
-        while (i < iovcnt && room > 0 && nv < 65) {
-            size_t left = iov[i].iov_len - off;
-            size_t take = left < room ? left : room;
-            if (take > 0) {
-                v[nv++] = (struct iovec){(char *)iov[i].iov_base + off, take};
-                total += take;
-                room -= take;
-            }
-            off += take;
-            if (off == iov[i].iov_len) {
-                i++;
-                off = 0;
-            }
-        }
-        if (total == 0)
-            break;
-        gw_fcgi_stream_header(hdr, FCGI_STDOUT, q->id, total);
-        v[0] = (struct iovec){hdr, FCGI_HEADER_LEN};
-        if (is_aborted(q))
-            return GW_EABORTED;
-        int rc = write_records(r->conn, v, nv);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
 /* Any of the app's threads, while r is alive (gateway/request.h): the app's error text
  * as FCGI_STDERR records, one per line as PHP-FPM sends them (Apache and HAProxy log
- * each record as one entry), a batch of them per write under the write lock like
- * STDOUT's. Never after END_REQUEST: whoever ends the response sets finished before
- * it takes wlock to write END_REQUEST, so records that find it clear under wlock go
- * first.
+ * each record as one entry), in the request's turn like its STDOUT. Never after
+ * END_REQUEST: whoever ends the response sets finished before it queues END_REQUEST
+ * (under wlock), so records that find it clear under wlock go first.
  *
  * Each record carries at most GW_FCGI_STDERR_CHUNK bytes and is padded to a multiple
  * of 8 with 1 to 8 bytes (the spec recommends 8-byte records; 0 padding is never
@@ -644,95 +533,62 @@ static int fcgi_send_stderr(struct gw_request *r, const char *p, size_t n)
     static const char pad[8];
     struct fcgi_req *q = r->proto_data;
     struct gw_conn *c = r->conn;
-    struct fcgi_conn *fc = c->proto_state;
-    unsigned char hdr[GW_FCGI_STDERR_BATCH][FCGI_HEADER_LEN];
-    struct iovec v[3 * GW_FCGI_STDERR_BATCH];
     int rc = 0;
     if (!c->cfg->fastcgi_stderr)
         return 0;
     while (n > 0 && rc == 0) {
-        int nv = 0;
-        for (int i = 0; i < GW_FCGI_STDERR_BATCH && n > 0; i++) {
-            size_t k = n < GW_FCGI_STDERR_CHUNK ? n : GW_FCGI_STDERR_CHUNK;
-            const char *nl = memchr(p, '\n', k);
-            if (nl != NULL)
-                k = (size_t)(nl - p) + 1;
-            uint8_t padding = (uint8_t)(8 - k % 8);
-            gw_fcgi_header_write(hdr[i], FCGI_STDERR, q->id, (uint16_t)k, padding);
-            v[nv++] = (struct iovec){hdr[i], FCGI_HEADER_LEN};
-            v[nv++] = (struct iovec){(char *)p, k};
-            v[nv++] = (struct iovec){(char *)pad, padding};
-            p += k;
-            n -= k;
-        }
+        unsigned char hdr[FCGI_HEADER_LEN];
+        size_t k = n < GW_FCGI_STDERR_CHUNK ? n : GW_FCGI_STDERR_CHUNK;
+        const char *nl = memchr(p, '\n', k);
+        if (nl != NULL)
+            k = (size_t)(nl - p) + 1;
+        uint8_t padding = (uint8_t)(8 - k % 8);
+        gw_fcgi_header_write(hdr, FCGI_STDERR, q->id, (uint16_t)k, padding);
+        struct gw_chunk v[3] = {
+            {.kind = GW_CHUNK_COPY, .p = hdr, .len = FCGI_HEADER_LEN},
+            {.kind = GW_CHUNK_COPY, .p = p, .len = k},
+            {.kind = GW_CHUNK_COPY, .p = pad, .len = padding, .unit_end = 1},
+        };
         if (is_aborted(q))
             return GW_EABORTED; /* F15: nothing more for an aborted request */
-        pthread_mutex_lock(&fc->wlock);
-        if (__atomic_load_n(&q->finished, __ATOMIC_ACQUIRE))
-            rc = GW_ECLOSED;
-        else
-            rc = gw_conn_writev(c, v, nv);
-        pthread_mutex_unlock(&fc->wlock);
+        rc = gw_fcgi_send_records_unless(c, &q->turn, v, 3, &q->finished);
+        p += k;
+        n -= k;
     }
     return rc;
 }
 
-static int flush_head(struct gw_request *r)
+static int fcgi_send_body(struct gw_request *r, const struct gw_chunk *c, int n, int *kept)
 {
     struct fcgi_req *q = r->proto_data;
-    if (q->head_sent)
-        return 0;
-    struct iovec v = {q->head.data + q->head.start, q->head.end - q->head.start};
-    int rc = send_stdout(r, &v, 1);
+    struct gw_chunk v[17];
+    int nv = 0;
+    if (kept != NULL)
+        *kept = 0;
+    if (n > 16)
+        return GW_ESTATE; /* the core sends at most 16 at once */
+    if (is_aborted(q))
+        return GW_EABORTED; /* F15: nothing more for an aborted request */
+    if (!q->head_sent)
+        v[nv++] = (struct gw_chunk){.kind = GW_CHUNK_COPY,
+                                    .p = q->head.data + q->head.start,
+                                    .len = q->head.end - q->head.start};
+    for (int i = 0; i < n; i++)
+        v[nv++] = c[i];
+    int rc = gw_fcgi_send_stream(r->conn, &q->turn, FCGI_STDOUT, q->id, v, nv, kept);
     if (rc == 0)
         q->head_sent = 1;
     return rc;
 }
 
-/* The bytes of a file chunk, as STDOUT records. */
-static int send_file_chunk(struct gw_request *r, const struct gw_chunk *ch)
+/* Marks q's END_REQUEST as going out: the peer may reuse the id once it has it. Under
+ * wlock, so a STDERR record (sent under wlock only while finished is clear) is queued
+ * before END_REQUEST or not at all. */
+static void set_finished(struct fcgi_conn *fc, struct fcgi_req *q)
 {
-    char buf[65535];
-    off_t off = ch->off;
-    uint64_t len = ch->len;
-    while (len > 0) {
-        ssize_t n = pread(ch->fd, buf, len < sizeof(buf) ? (size_t)len : sizeof(buf), off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return GW_EIO; /* shorter than promised: the body would be short */
-        struct iovec v = {buf, (size_t)n};
-        int rc = send_stdout(r, &v, 1);
-        if (rc != 0)
-            return rc;
-        off += n;
-        len -= (uint64_t)n;
-    }
-    return 0;
-}
-
-static int fcgi_send_body(struct gw_request *r, const struct gw_chunk *c, int n, int *kept)
-{
-    struct iovec v[16];
-    int nv = 0;
-    if (kept != NULL)
-        *kept = 0; /* written before this returns */
-    int rc = flush_head(r);
-    for (int i = 0; i < n && rc == 0; i++) {
-        if (c[i].kind != GW_CHUNK_FILE && nv < 16) {
-            v[nv++] = (struct iovec){(void *)c[i].p, (size_t)c[i].len};
-            continue;
-        }
-        rc = nv ? send_stdout(r, v, nv) : 0;
-        nv = 0;
-        if (rc == 0 && c[i].kind == GW_CHUNK_FILE)
-            rc = send_file_chunk(r, &c[i]);
-        else if (rc == 0)
-            v[nv++] = (struct iovec){(void *)c[i].p, (size_t)c[i].len};
-    }
-    if (rc == 0 && nv > 0)
-        rc = send_stdout(r, v, nv);
-    return rc;
+    pthread_mutex_lock(&fc->wlock);
+    __atomic_store_n(&q->finished, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&fc->wlock);
 }
 
 static int fcgi_finish(struct gw_request *r, int ok)
@@ -740,27 +596,27 @@ static int fcgi_finish(struct gw_request *r, int ok)
     struct fcgi_req *q = r->proto_data;
     struct gw_conn *c = r->conn;
     struct fcgi_conn *fc = c->proto_state;
-    pthread_mutex_lock(&fc->lock);
-    /* before END_REQUEST: the peer may reuse the id right after */
-    __atomic_store_n(&q->finished, 1, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&fc->lock);
+    set_finished(fc, q);
     if (gw_conn_broken(c))
         return 0;
-    if (is_aborted(q)) { /* F15: END_REQUEST at once, nothing more on STDOUT */
-        write_end_request(c, q->id, 1, FCGI_REQUEST_COMPLETE);
+    if (is_aborted(q)) { /* F15: END_REQUEST now, nothing more on STDOUT */
+        pthread_mutex_lock(&fc->wlock);
+        gw_out_trim(&q->turn.out); /* keeps a partly written record whole */
+        pthread_mutex_unlock(&fc->wlock);
+        gw_fcgi_end_request(c, &q->turn, q->id, 1, FCGI_REQUEST_COMPLETE);
         return q->keep_conn;
     }
     if (!r->resp.started || (!ok && !q->head_sent)) {
         int status = 500;
-        pthread_mutex_lock(&((struct fcgi_conn *)c->proto_state)->lock);
+        pthread_mutex_lock(&fc->lock);
         if (q->aborted == GW_ETOOBIG)
             status = 413;
-        pthread_mutex_unlock(&((struct fcgi_conn *)c->proto_state)->lock);
+        pthread_mutex_unlock(&fc->lock);
         r->status = status;
-        write_status_response(c, q->id, status);
+        gw_fcgi_status_response(c, &q->turn, q->id, status);
         return q->keep_conn;
     }
-    int rc = flush_head(r);
+    int rc = q->head_sent ? 0 : fcgi_send_body(r, NULL, 0, NULL);
     unsigned char rec[24];
     gw_fcgi_header_write(rec, FCGI_STDOUT, q->id, 0, 0);
     gw_fcgi_header_write(rec + 8, FCGI_END_REQUEST, q->id, 8, 0);
@@ -768,23 +624,25 @@ static int fcgi_finish(struct gw_request *r, int ok)
      * non-zero app status; the front server sees the short body. */
     int short_body = r->resp.limit >= 0 && r->resp.sent < (uint64_t)r->resp.limit;
     gw_fcgi_end_request_write(rec + 16, (ok && !short_body) ? 0 : 1, FCGI_REQUEST_COMPLETE);
-    struct iovec v = {rec, sizeof(rec)};
+    struct gw_chunk v[2] = {
+        {.kind = GW_CHUNK_COPY, .p = rec, .len = 8, .unit_end = 1},
+        {.kind = GW_CHUNK_COPY, .p = rec + 8, .len = 16, .unit_end = 1},
+    };
     if (rc == 0)
-        rc = write_records(c, &v, 1);
+        rc = gw_fcgi_send_records(c, &q->turn, v, 2, NULL);
     return rc == 0 && q->keep_conn;
 }
 
 /* Watchdog thread: the request ran past --timeout before its head went out. Its
  * worker is not writing (it never claimed the head) and will not call finish: the
- * id is freed and the 504 and END_REQUEST go out here, under the write lock like any
+ * id is freed and the 504 and END_REQUEST go out here, in the request's turn like any
  * worker's records. A read of the body in progress is woken and fails. */
 static int fcgi_timeout(struct gw_request *r)
 {
     struct fcgi_req *q = r->proto_data;
     struct fcgi_conn *fc = r->conn->proto_state;
+    set_finished(fc, q);
     pthread_mutex_lock(&fc->lock);
-    /* before END_REQUEST: the peer may reuse the id right after */
-    __atomic_store_n(&q->finished, 1, __ATOMIC_RELEASE);
     if (!q->aborted)
         q->aborted = GW_ETIMEDOUT; /* its STDIN is dropped from now on */
     int resume = q->paused_conn;   /* its unread body must not stall the others */
@@ -794,7 +652,27 @@ static int fcgi_timeout(struct gw_request *r)
     if (resume)
         gw_conn_resume(r->conn); /* r is in flight: c is alive */
     r->status = 504;
-    return write_status_response(r->conn, q->id, 504);
+    return gw_fcgi_status_response(r->conn, &q->turn, q->id, 504);
+}
+
+/* Loop: the socket is writable (or the loop wants to know): the turns go on; requests
+ * handed back whose records are all out are freed. 0: nothing left, 1: bytes left,
+ * GW_E*: the connection failed. */
+static int fcgi_flush(struct gw_conn *c)
+{
+    struct fcgi_conn *fc = c->proto_state;
+    pthread_mutex_lock(&fc->wlock);
+    int rc = gw_conn_broken(c) ? GW_ECLOSED : gw_fcgi_flush_turns(fc);
+    pthread_mutex_unlock(&fc->wlock);
+    /* gone requests are touched by nobody but the loop and this flush */
+    for (struct fcgi_req *q = fc->reqs, *next; q != NULL; q = next) {
+        next = q->next;
+        if (q->turn.gone && (rc < 0 || gw_out_empty(&q->turn.out)))
+            drop_req(fc, q);
+    }
+    if (rc < 0)
+        gw_conn_set_broken(c);
+    return rc;
 }
 
 const struct gw_protocol gw_fastcgi_protocol = {
@@ -810,6 +688,7 @@ const struct gw_protocol gw_fastcgi_protocol = {
     .send_head = fcgi_send_head,   /* worker: CGI Status + headers (buffered) */
     .send_body = fcgi_send_body,   /* worker: STDOUT records <= 65535 bytes */
     .finish = fcgi_finish,         /* worker: empty STDOUT + END_REQUEST */
+    .flush = fcgi_flush,           /* loop: the turns go on; frees requests done */
     .timeout = fcgi_timeout,       /* watchdog: Status 504 + END_REQUEST */
     /* the app's threads: wsgi.errors as FCGI_STDERR (--fastcgi-stderr) */
     .send_stderr = fcgi_send_stderr,

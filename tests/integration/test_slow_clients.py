@@ -121,3 +121,63 @@ def test_held_bytes_are_bounded_and_shown_in_metrics(wsgate):
             s.close()
     wait_for(lambda: queued(port, "file") == 0 and queued(port, "memory") == 0, t(10),
              what="nothing held once the readers are gone")
+
+
+# ---------------------------------------------------------------- FastCGI (C04)
+
+def fcgi_slow_connection(srv):
+    import fcgi_client
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(t(30))
+    s.connect(srv.fcgi_addr)
+    return fcgi_client.FcgiConn(sock=s, timeout=t(60))
+
+
+def test_fastcgi_front_server_that_stops_reading_holds_no_worker(wsgate):
+    """A front server that stops reading its FastCGI connections (C04): the workers
+    are free at once, another connection is served, and a connection that reads
+    again gets its whole response."""
+    import fcgi_client
+    from frontends import require_fastcgi, start_fcgi_wsgate
+    require_fastcgi()
+    srv = start_fcgi_wsgate(wsgate, "it_big", "--threads", "2", "--send-timeout", "60")
+    items = fcgi_client.cgi_params(uri="/big?mode=bytes&size=%d" % SIZE)
+    slow = [fcgi_slow_connection(srv) for _ in range(SLOW)]
+    try:
+        for c in slow:
+            c.send(fcgi_client.request_bytes(1, items, keep_conn=True))
+        wait_for(lambda: answered(srv, SLOW), t(20), what="the workers to be done")
+        with fcgi_client.FcgiConn(srv.fcgi_addr, timeout=t(5)) as c:
+            r = c.request(fcgi_client.cgi_params(uri="/hello"), timeout=t(5))
+            assert (r.status, r.body) == (200, b"hello\n")
+        r = slow[0].read_until_end(1, timeout=t(60))
+        assert r.status == 200 and r.body == it_big.body(SIZE)
+    finally:
+        for c in slow:
+            c.close()
+
+
+def test_fastcgi_requests_of_one_connection_take_turns(wsgate):
+    """Two requests multiplexed on one connection whose reader is slow: the small
+    one's records are not stuck behind all of the big one's (records take turns)."""
+    import fcgi_client
+    from frontends import require_fastcgi, start_fcgi_wsgate
+    require_fastcgi()
+    srv = start_fcgi_wsgate(wsgate, "it_big", "--threads", "2")
+    c = fcgi_slow_connection(srv)
+    try:
+        c.send(fcgi_client.request_bytes(
+            1, fcgi_client.cgi_params(uri="/big?mode=bytes&size=%d" % SIZE), keep_conn=True))
+        wait_for(lambda: answered(srv, 1), t(20), what="the big response queued")
+        c.send(fcgi_client.request_bytes(2, fcgi_client.cgi_params(uri="/hello"),
+                                         keep_conn=True))
+        wait_for(lambda: answered(srv, 2), t(20), what="the small response queued")
+        r2 = c.read_until_end(2, timeout=t(30))
+        assert (r2.status, r2.body) == (200, b"hello\n")
+        big_so_far = len(c.result(1).stdout)
+        assert big_so_far < SIZE // 2, "the small response waited for most of the big one"
+        r1 = c.read_until_end(1, timeout=t(60))
+        assert r1.status == 200 and r1.body == it_big.body(SIZE)
+    finally:
+        c.close()
