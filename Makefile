@@ -50,7 +50,8 @@ endif
 # $(BUILD)/libwsgate.a), protocols/ the front-ends, python/ the app side, process/ the
 # program around them (main, prefork master, reload, systemd glue, metrics responder).
 GATEWAY_SRC := $(sort $(wildcard gateway/*.c))
-PROTOCOLS_SRC := protocols/http.c protocols/http_parse.c protocols/http_response.c \
+PROTOCOLS_SRC := protocols/http.c protocols/http_body.c protocols/http_parse.c \
+                 protocols/http_response.c \
                  protocols/fastcgi.c protocols/fastcgi_parse.c protocols/fastcgi_write.c \
                  protocols/cgi.c \
                  protocols/cgi_response.c protocols/scgi.c protocols/scgi_parse.c \

@@ -67,7 +67,7 @@ void gw_http_error_reply(struct gw_conn *c, int status);
  * (see the timeout slot of gateway/protocol.h). */
 int gw_http_timeout(struct gw_request *r);
 
-/* protocols/http.c */
+/* protocols/http_body.c */
 ssize_t gw_http_read_body(struct gw_request *r, char *buf, size_t len);
 
 #endif
