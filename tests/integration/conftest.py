@@ -2,7 +2,8 @@
 docs/architecture.md).
 
 `wsgate(app, *args, ...)` starts one server on a free 127.0.0.1 port (or a unix
-socket), with --pythonpath tests/apps and the error log in a temp file, waits until
+socket), with --pythonpath tests/apps and the error log in a temp file (stats=True
+adds a --stats listener on another free port, for wsgate_util.metrics), waits until
 it accepts a connection (polling, with a deadline), and returns a Server. At the end
 of the test every server is stopped with SIGTERM; one that does not exit 0 in time
 is killed and fails the test. Sanitizer reports on its stderr fail the test too.
@@ -61,7 +62,8 @@ def run_cli(*args, timeout=None, **kw):
 
 class Server:
     def __init__(self, tmpdir, app, args, unix=False, listen=None, pass_fds=(),
-                 access_log=True, error_log=True, env=None, cwd=None, pythonpath=True):
+                 access_log=True, error_log=True, env=None, cwd=None, pythonpath=True,
+                 stats=False):
         self.tmpdir = tmpdir
         self.app = app
         self.error_log = os.path.join(tmpdir, "error-%s.log" % uuid.uuid4().hex[:8])
@@ -83,6 +85,8 @@ class Server:
         self.returncode = None
         self.listen = listen  # explicit --http list: caller says where to connect
         self.unix = unix
+        self.stats = stats
+        self.stats_port = None  # with stats=True: the --stats listener's port
         self.cleanup_dirs = []
 
     # -- start / stop ----------------------------------------------------
@@ -96,6 +100,8 @@ class Server:
             argv += ["--access-log", self.access_log]
         for h in http_args:
             argv += ["--http", h]
+        if self.stats_port is not None:
+            argv += ["--stats", "127.0.0.1:%d" % self.stats_port]
         argv += self.extra_args
         argv.append(self.app)
         return argv
@@ -115,6 +121,8 @@ class Server:
                 self.host = "127.0.0.1"
                 self.port = free_port()
                 http_args = ["%s:%d" % (self.host, self.port)]
+            if self.stats:
+                self.stats_port = free_port()
             self.argv = self._argv(http_args)
             env = dict(os.environ)
             if self.env:
@@ -147,6 +155,8 @@ class Server:
             try:
                 s = self.connect(timeout=0.5)
                 s.close()
+                if self.stats_port is not None:
+                    socket.create_connection(("127.0.0.1", self.stats_port), timeout=0.5).close()
                 return
             except OSError:
                 pass

@@ -532,3 +532,20 @@ def values_dict(rec):
             raise AssertionError("GET_VALUES_RESULT names %s twice" % k)
         out[k] = v.decode("latin-1")
     return out
+
+
+# ---------------------------------------------------------------- a running server
+
+def open_fcgi(srv, timeout=None):
+    """A connection to the --fastcgi listener of a Server started by
+    frontends.start_fcgi_wsgate."""
+    return FcgiConn(srv.fcgi_addr, timeout=timeout)
+
+
+def fcgi_get(srv, uri="/probe/x", body=None, rid=1, keep_conn=False, **kw):
+    """One request on a fresh connection, a GET (or a POST of body): its Result.
+    kw: more cgi_params keywords (headers, extra...)."""
+    method = "GET" if body is None else "POST"
+    with open_fcgi(srv) as c:
+        return c.request(cgi_params(method, uri, body=body, **kw), body=body or b"", rid=rid,
+                         keep_conn=keep_conn)

@@ -6,13 +6,12 @@ spreads them over the pool) and that every way the next request can turn out on 
 worker ends as it would on the loop: in pieces, with a body still arriving, refused,
 timed out, pipelined, or never sent."""
 import collections
-import json
 import signal
 import time
 
 import pytest
 
-from wsgate_util import NoResponse, req, t
+from wsgate_util import NoResponse, app_log, req, t
 
 
 @pytest.fixture
@@ -108,8 +107,7 @@ def test_bad_next_request_gets_400_and_close(wsgate):
         assert c.closed_within(t(5))
     finally:
         c.close()
-    log = srv.exchange(req("GET", "/__log"))
-    assert [x["path"] for x in json.loads(log.body)] == ["/good"]
+    assert [x["path"] for x in app_log(srv)] == ["/good"]
 
 
 def test_partial_next_head_times_out_with_408(wsgate):

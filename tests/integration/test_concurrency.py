@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from wsgate_util import req, t
+from wsgate_util import app_log, req, t
 
 pytestmark = pytest.mark.slow
 
@@ -85,8 +85,7 @@ def test_many_connections_many_requests(wsgate):
     for th in ths:
         th.join(t(60))
     assert errors == []
-    log = json.loads(srv.exchange(req("GET", "/__log")).body)
-    assert len(log) == 16 * 20
+    assert len(app_log(srv)) == 16 * 20
 
 
 def test_idle_connections_do_not_pin_workers(wsgate):

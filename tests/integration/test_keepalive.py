@@ -5,15 +5,9 @@ import time
 
 import pytest
 
-from wsgate_util import NoResponse, chunked, req, server_closed_fully, t
+from wsgate_util import NoResponse, app_log, chunked, req, server_closed_fully, t
 
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"
-
-
-def app_log(srv):
-    r = srv.exchange(req("GET", "/__log"))
-    assert r.status == 200
-    return json.loads(r.body)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import _group_members
-from wsgate_util import t, wait_for
+from wsgate_util import http_get, metrics, t, wait_for
 
 APP = '''
 import ctypes, os, time
@@ -63,22 +63,10 @@ def write_app(d, version, broken=False, import_sleep=0, fail_nth=0):
             os.unlink(os.path.join(pyc, n))
 
 
-def get(srv, path="/", timeout=None):
-    """(status, body) over a fresh connection, Connection: close."""
-    c = http.client.HTTPConnection(srv.host, srv.port, timeout=t(10) if timeout is None
-                                   else timeout)
-    try:
-        c.request("GET", path, headers={"Connection": "close"})
-        r = c.getresponse()
-        return r.status, r.read().decode()
-    finally:
-        c.close()
-
-
 def info(srv, path="/"):
-    status, body = get(srv, path)
+    status, body, _ = http_get(srv, path)
     assert status == 200, body
-    version, pid, multi = body.split()
+    version, pid, multi = body.decode().split()
     return version, int(pid), multi
 
 
@@ -97,7 +85,8 @@ class Load:
         while not self.stop_ev.is_set():
             now = time.monotonic()
             try:
-                status, body = get(self.srv, self.path)
+                status, body, _ = http_get(self.srv, self.path)
+                body = body.decode()
             except (OSError, http.client.HTTPException) as e:
                 with self.lock:
                     self.failed.append((now, repr(e)))
@@ -153,9 +142,9 @@ def appdir(tmp_path):
     return str(d)
 
 
-def start(wsgate, appdir, *args):
+def start(wsgate, appdir, *args, **kw):
     """A server whose app has been imported (the listeners accept before that)."""
-    srv = wsgate("lifeapp", "--pythonpath", appdir, "--threads", "4", *args)
+    srv = wsgate("lifeapp", "--pythonpath", appdir, "--threads", "4", *args, **kw)
     assert info(srv)[0] == "v1"
     return srv
 
@@ -230,7 +219,7 @@ def test_crashing_worker_is_logged_and_replaced_with_backoff(wsgate, appdir):
     for n in range(1, 16):
         wait_for(lambda: len(children(srv.pid)) == 2, t(20), what="2 workers")
         with pytest.raises((OSError, http.client.HTTPException)):
-            get(srv, CRASH)
+            http_get(srv, CRASH)
         wait_for(lambda: srv.error_text().count(marker) >= n, t(10), what="the crash logged")
         if "replacing it in 0.4 s" in srv.error_text():
             break
@@ -355,23 +344,9 @@ def stop_bridges(first):
 
 def reload_metrics(srv):
     """(done, failed, last failed) from /metrics."""
-    c = http.client.HTTPConnection("127.0.0.1", srv.stats_port, timeout=t(5))
-    try:
-        c.request("GET", "/metrics")
-        text = c.getresponse().read().decode()
-    finally:
-        c.close()
-    v = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("wsgate_"))
+    v = metrics(srv)
     return (int(v['wsgate_reloads_total{result="done"}']),
             int(v['wsgate_reloads_total{result="failed"}']), int(v["wsgate_last_reload_failed"]))
-
-
-def start_with_stats(wsgate, appdir, *args):
-    from conftest import free_port
-    port = free_port()
-    srv = start(wsgate, appdir, "--stats", "127.0.0.1:%d" % port, *args)
-    srv.stats_port = port
-    return srv
 
 
 def error_lines(srv, text):
@@ -381,7 +356,7 @@ def error_lines(srv, text):
 def test_reload_with_broken_code_keeps_old_workers(wsgate, appdir):
     """A reload of code that does not import changes nothing: the workers serve on and,
     killed (the OOM killer does that), are replaced with the code they ran."""
-    srv = start_with_stats(wsgate, appdir, "-w", "2")
+    srv = start(wsgate, appdir, "-w", "2", stats=True)
     wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
     old = set(children(srv.pid))
     write_app(appdir, "v2", broken=True)
@@ -408,7 +383,7 @@ def test_reload_with_broken_code_keeps_old_workers(wsgate, appdir):
 
 def test_reload_single_process_broken_code_carries_on(wsgate, appdir, tmp_path):
     pidfile = str(tmp_path / "wsgate.pid")
-    srv = start_with_stats(wsgate, appdir, "--pid-file", pidfile)
+    srv = start(wsgate, appdir, "--pid-file", pidfile, stats=True)
     write_app(appdir, "v2", broken=True)
     srv.signal(signal.SIGHUP)
     wait_for(lambda: error_lines(srv, "reload failed"), t(20), what="the failed reload")
@@ -472,7 +447,7 @@ def test_sigterm_drains_in_flight_request(wsgate, appdir, procs):
     if procs == "2":
         wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
     out = {}
-    th = threading.Thread(target=lambda: out.update(r=get(srv, "/sleep?2", timeout=t(30))))
+    th = threading.Thread(target=lambda: out.update(r=http_get(srv, "/sleep?2", timeout=t(30))))
     th.start()
     time.sleep(0.5)
     t0 = time.monotonic()
@@ -500,7 +475,7 @@ def test_graceful_timeout_abandons_long_request(wsgate, appdir, procs):
     srv = start(wsgate, appdir, "-w", procs, "--graceful-timeout", "1")
     if procs == "2":
         wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
-    th = threading.Thread(target=lambda: pytest.raises(Exception, get, srv, "/sleep?30",
+    th = threading.Thread(target=lambda: pytest.raises(Exception, http_get, srv, "/sleep?30",
                                                        timeout=t(40)), daemon=True)
     th.start()
     time.sleep(0.5)
@@ -518,7 +493,7 @@ def test_sigquit_stops_at_once(wsgate, appdir, tmp_path, procs):
     srv = start(wsgate, appdir, "-w", procs, "--pid-file", pidfile)
     if procs == "2":
         wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
-    th = threading.Thread(target=lambda: pytest.raises(Exception, get, srv, "/sleep?30",
+    th = threading.Thread(target=lambda: pytest.raises(Exception, http_get, srv, "/sleep?30",
                                                        timeout=t(40)), daemon=True)
     th.start()
     time.sleep(0.5)

@@ -10,60 +10,17 @@ gw_server_abandon / exit status 75, is tested with the prefork master.)
 """
 import os
 import re
-import threading
 import time
-import urllib.request
 
 import pytest
 
-from fcgi_client import FcgiConn, cgi_params
+from fcgi_client import cgi_params, open_fcgi
 from frontends import require_fastcgi, start_fcgi_wsgate
 from scgi_frontends import require_scgi, start_scgi_wsgate
-from test_scgi_raw import ScgiConn, request_bytes
-from wsgate_util import t, wait_for
+from scgi_client import open_scgi, request_bytes
+from wsgate_util import http_get, in_background, logs, t, wait_for, wait_mark
 
 pytestmark = pytest.mark.slow
-
-
-def http_get(srv, path, timeout=None):
-    """(status, body, seconds) of one GET on a new connection."""
-    start = time.monotonic()
-    try:
-        with urllib.request.urlopen(srv.url(path), timeout=t(10) if timeout is None
-                                    else timeout) as resp:
-            return resp.status, resp.read(), time.monotonic() - start
-    except urllib.error.HTTPError as e:
-        return e.code, e.read(), time.monotonic() - start
-
-
-def logs(srv):
-    return srv.stderr_text() + srv.error_text()
-
-
-def in_background(fn, *args):
-    """Runs fn(*args) in a thread; returns a function that joins it and gives its
-    result (or raises its exception)."""
-    box = {}
-
-    def run():
-        try:
-            box["v"] = fn(*args)
-        except BaseException as e:  # noqa: B902 - handed to the test thread
-            box["e"] = e
-    th = threading.Thread(target=run, daemon=True)
-    th.start()
-
-    def join(timeout=t(20)):
-        th.join(timeout)
-        assert not th.is_alive(), "background request did not finish"
-        if "e" in box:
-            raise box["e"]
-        return box["v"]
-    return join
-
-
-def wait_mark(mark, timeout):
-    wait_for(lambda: os.path.exists(mark), timeout, what="close() of the response (%s)" % mark)
 
 
 # ---------------------------------------------------------------- HTTP
@@ -190,7 +147,7 @@ def test_fastcgi_504_and_the_connection_carries_on(wsgate, tmp_path):
     require_fastcgi()
     srv = start_fcgi_wsgate(wsgate, "it_timeout", "--threads", "4", "--timeout", "1")
     mark = str(tmp_path / "closed")
-    with FcgiConn(srv.fcgi_addr, timeout=t(10)) as c:
+    with open_fcgi(srv, timeout=t(10)) as c:
         from fcgi_client import request_bytes as fcgi_request
         start = time.monotonic()
         c.send(fcgi_request(1, cgi_params("GET", "/sleep?s=3&mark=" + mark), keep_conn=True))
@@ -218,7 +175,7 @@ def test_scgi_504_then_close(wsgate, tmp_path):
     require_scgi()
     srv = start_scgi_wsgate(wsgate, "it_timeout", "--timeout", "1")
     mark = str(tmp_path / "closed")
-    with ScgiConn(srv.scgi_addr) as c:
+    with open_scgi(srv) as c:
         start = time.monotonic()
         c.send(request_bytes("GET", "/sleep?s=3&mark=" + mark))
         resp = c.response(timeout=t(10))
@@ -227,7 +184,7 @@ def test_scgi_504_then_close(wsgate, tmp_path):
     assert resp.body == b"504 Gateway Timeout\n"
     assert took < 2.5, took
     wait_mark(mark, t(8))
-    with ScgiConn(srv.scgi_addr) as c:
+    with open_scgi(srv) as c:
         c.send(request_bytes("GET", "/quick"))
         assert c.response().status == 200
 

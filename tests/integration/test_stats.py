@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from conftest import free_port, run_cli
-from fcgi_client import FcgiConn, cgi_params
+from fcgi_client import fcgi_get
 from frontends import start_fcgi_wsgate
 from wsgate_util import t, wait_for
 
@@ -28,23 +28,10 @@ SLOTS = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
 
 def start(wsgate, *args, app="it_stats", fastcgi=False, **kw):
-    port = free_port()
-    argv = ["--stats", "127.0.0.1:%d" % port] + list(args)
+    """A server with a --stats listener (srv.stats_port), once both accept."""
     if fastcgi:
-        srv = start_fcgi_wsgate(wsgate, app, *argv, **kw)
-    else:
-        srv = wsgate(app, *argv, **kw)
-    srv.stats_port = port
-    wait_for(lambda: _can_connect(port), t(10), what="the --stats listener")
-    return srv
-
-
-def _can_connect(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
+        return start_fcgi_wsgate(wsgate, app, *args, stats=True, **kw)
+    return wsgate(app, *args, stats=True, **kw)
 
 
 def stats_get(srv, path, timeout=None, method="GET"):
@@ -85,13 +72,6 @@ def wait_total(srv, n):
     s = wait_for(ready, t(10), what="%d requests counted in /metrics" % n)
     assert total_requests(s) == n, s["wsgate_requests_total"]
     return s
-
-
-def fcgi_get(srv, uri, body=None):
-    method = "GET" if body is None else "POST"
-    with FcgiConn(srv.fcgi_addr) as c:
-        res = c.request(cgi_params(method, uri, body=body), body=body or b"")
-    return res
 
 
 # ---------------------------------------------------------------- counters
@@ -243,10 +223,7 @@ def test_requests_refused_by_the_parsers_counted(wsgate):
     (400, 501), HTTP refused by a worker carrying a keep-alive connection (400),
     and SCGI (400)."""
     from scgi_frontends import start_scgi_wsgate
-    port = free_port()
-    srv = start_scgi_wsgate(wsgate, "it_stats", "--stats", "127.0.0.1:%d" % port)
-    srv.stats_port = port
-    wait_for(lambda: _can_connect(port), t(10), what="the --stats listener")
+    srv = start_scgi_wsgate(wsgate, "it_stats", stats=True)
     r = raw(srv.port, b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n")
     assert r.startswith(b"HTTP/1.1 400 "), r
     r = raw(srv.port, b"BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n")

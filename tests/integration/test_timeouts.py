@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from wsgate_util import NoResponse, req, t, wait_for
+from wsgate_util import NoResponse, app_log, req, t, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,7 @@ def test_h43_slowloris_absolute_head_deadline(wsgate):
             assert c.buf.startswith(b"HTTP/1.1 408"), c.buf[:200]
     finally:
         c.close()
-    assert json.loads(srv.exchange(req("GET", "/__log")).body) == []
+    assert app_log(srv) == []
 
 
 def test_h43_idle_before_first_byte(wsgate):

@@ -1,13 +1,17 @@
-"""Helpers shared by the integration tests: timeouts, raw sockets, a strict little
-HTTP/1.x response reader.
+"""Helpers shared by the integration tests: timeouts, waiting for something
+observable, raw sockets, a strict little HTTP/1.x response reader, and the helpers
+that read what a running server shows (its logs, /metrics, the app's records).
 
 Everything that waits is bounded: a hung server fails a test, it never hangs the
 suite. Every bound goes through t() so a slow (sanitizer) build can stretch them
 with WSGATE_TEST_TIMEOUT_SCALE.
 """
+import http.client
+import json
 import os
 import re
 import socket
+import threading
 import time
 
 SCALE = float(os.environ.get("WSGATE_TEST_TIMEOUT_SCALE", "1") or "1")
@@ -32,6 +36,80 @@ def wait_for(pred, timeout, interval=0.02, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+def wait_mark(path, timeout=None, what=None):
+    """Waits for the file an app creates when a request reaches it (or ends)."""
+    wait_for(lambda: os.path.exists(path), t(10) if timeout is None else timeout,
+             what=what or "the app to create %s" % path)
+
+
+def logs(srv, tail=None):
+    """The server's stderr and error log as one text (its last `tail` characters)."""
+    text = srv.stderr_text() + srv.error_text()
+    return text if tail is None else text[-tail:]
+
+
+def app_log(srv, target="/__log"):
+    """What tests/apps/it_count.py recorded: one dict per request that reached the app
+    (it_corpus.py answers the same at /__log?it-corpus)."""
+    r = srv.exchange(req("GET", target))
+    assert r.status == 200, r
+    return json.loads(r.body)
+
+
+def http_get(srv, path, timeout=None):
+    """GET path over a fresh connection (Connection: close): (status, body bytes,
+    seconds taken). Raises OSError or http.client.HTTPException when the connection
+    fails."""
+    start = time.monotonic()
+    c = http.client.HTTPConnection(srv.host, srv.port, timeout=t(10) if timeout is None
+                                   else timeout)
+    try:
+        c.request("GET", path, headers={"Connection": "close"})
+        r = c.getresponse()
+        return r.status, r.read(), time.monotonic() - start
+    finally:
+        c.close()
+
+
+def in_background(fn, *args):
+    """Runs fn(*args) in a thread; returns a function that joins it and gives its
+    result (or raises its exception)."""
+    box = {}
+
+    def run():
+        try:
+            box["v"] = fn(*args)
+        except BaseException as e:  # noqa: B902 - handed to the test thread
+            box["e"] = e
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+
+    def join(timeout=None):
+        th.join(t(20) if timeout is None else timeout)
+        assert not th.is_alive(), "background call did not finish"
+        if "e" in box:
+            raise box["e"]
+        return box["v"]
+    return join
+
+
+# ---------------------------------------------------------------- /metrics
+
+def metrics(srv):
+    """The server's /metrics (it was started with stats=True) as {sample: value},
+    the sample written as in the text: 'wsgate_queue_depth{worker="0",pid="7"}'."""
+    c = http.client.HTTPConnection("127.0.0.1", srv.stats_port, timeout=t(5))
+    try:
+        c.request("GET", "/metrics")
+        r = c.getresponse()
+        text = r.read().decode()
+        assert r.status == 200, text
+    finally:
+        c.close()
+    return {k: float(v) for k, v in (line.rsplit(" ", 1) for line in text.splitlines()
+                                     if line.startswith("wsgate_"))}
 
 
 def server_closed_fully(sock, within):
