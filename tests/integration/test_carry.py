@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from wsgate_util import NoResponse, app_log, req, t
+from wsgate_util import NoResponse, app_log, req, t, wait_mark, wait_read
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_small_body_still_arriving_after_a_carried_head(thread_srv):
         c.send(req("GET", "/first"))
         assert c.read_response().status == 200
         c.send(b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234")
-        time.sleep(0.1)
+        wait_read(c.sock)  # the server has the head and half the body, then the rest comes
         c.send(b"56789")
         r = c.read_response()
         assert r.status == 200 and who(r)[2] == b"0123456789"
@@ -175,16 +175,17 @@ def test_max_requests_counts_carried_requests(wsgate):
     assert len(pids) <= 30 + CARRY_MAX + 2, len(pids)
 
 
-def test_sigterm_while_a_connection_is_carried(wsgate):
+def test_sigterm_while_a_connection_is_carried(wsgate, tmp_path):
     """A stop that begins while a worker owns a keep-alive connection: the request in
     flight is answered, the connection then closes and the server exits 0."""
     srv = wsgate("it_slow", "--threads", "4")
+    mark = str(tmp_path / "in-app")
     c = srv.conn()
     try:
         c.send(req("GET", "/"))
         assert c.read_response().status == 200
-        c.send(req("GET", "/?t=1"))
-        time.sleep(0.3)
+        c.send(req("GET", "/?t=1&mark=" + mark))
+        wait_mark(mark)
         srv.signal(signal.SIGTERM)
         r = c.read_response(timeout=t(10))
         assert r.status == 200

@@ -19,7 +19,7 @@ import pytest
 import fcgi_client as fc
 from fcgi_client import cgi_params, fcgi_get, open_fcgi
 from frontends import require_fastcgi, start_fcgi_wsgate
-from wsgate_util import NoResponse, logs, t, wait_for
+from wsgate_util import NoResponse, assert_app_not_called, logs, t, wait_for, wait_mark
 
 
 # ---------------------------------------------------------------- fixtures & helpers
@@ -27,18 +27,19 @@ from wsgate_util import NoResponse, logs, t, wait_for
 @pytest.fixture(scope="module")
 def fsrv(wsgate_module):
     """One wsgate (fcgi_mux) with --fastcgi on TCP, shared by this module's tests
-    that need no special options."""
+    that need no special options (and --stats, for wsgate_util.assert_app_not_called)."""
     require_fastcgi()
-    return start_fcgi_wsgate(wsgate_module, "fcgi_mux")
+    return start_fcgi_wsgate(wsgate_module, "fcgi_mux", stats=True)
 
 
 @pytest.fixture
 def fsrv_factory(wsgate):
-    """Factory for a wsgate with options: fsrv_factory(*args, app=, unix=)."""
+    """Factory for a wsgate with options: fsrv_factory(*args, app=, unix=); each has
+    --stats too."""
     require_fastcgi()
 
     def start(*args, app="fcgi_mux", unix=False, **kw):
-        return start_fcgi_wsgate(wsgate, app, *args, unix=unix, **kw)
+        return start_fcgi_wsgate(wsgate, app, *args, unix=unix, stats=True, **kw)
     return start
 
 
@@ -52,11 +53,6 @@ def assert_serving(srv):
 
 def mark_path(tmp_path, name="mark"):
     return str(tmp_path / name)
-
-
-def assert_not_called(mark):
-    time.sleep(t(0.3))
-    assert not os.path.exists(mark), "the app was called"
 
 
 def check_clean_end(r):
@@ -470,7 +466,7 @@ def test_f01_version_2_closes_without_app_call(fsrv, tmp_path):
         c.try_send(bad)
         data = c.read_raw_until_close(t(5))
     assert b"Status" not in data, data[:300]
-    assert_not_called(mark)
+    assert_app_not_called(fsrv, mark)
     # version 2 on a later record of the same request too
     req2 = bytearray(fc.request_bytes(1, cgi_params("GET", "/slow/?mark=" + mark)))
     begin_len = 16
@@ -479,7 +475,7 @@ def test_f01_version_2_closes_without_app_call(fsrv, tmp_path):
         c.try_send(bytes(req2))
         data = c.read_raw_until_close(t(5))
     assert b"Status" not in data, data[:300]
-    assert_not_called(mark)
+    assert_app_not_called(fsrv, mark)
     assert_serving(fsrv)
 
 
@@ -539,7 +535,7 @@ def _expect_refused(c, srv, mark=None, timeout=None):
     for r in c.results.values():
         assert not r.stdout or r.status != 200, r
     if mark:
-        assert_not_called(mark)
+        assert_app_not_called(srv, mark)
 
 
 @pytest.mark.parametrize("where", ["name", "value"])
@@ -627,12 +623,14 @@ def test_f09_padding_skipped_exactly(fsrv, padding):
         check_clean_end(r)
 
 
-def test_f10_second_begin_request_while_active(fsrv):
+def test_f10_second_begin_request_while_active(fsrv, tmp_path):
     with open_fcgi(fsrv) as c:
         c.send(fc.get_values(["FCGI_MPXS_CONNS"]))
         mpxs = fc.values_dict(c.read_management()).get("FCGI_MPXS_CONNS")
-        c.send(fc.request_bytes(1, cgi_params("GET", "/slow/first?t=0.7"), keep_conn=True))
-        time.sleep(0.1)
+        first = mark_path(tmp_path, "first")
+        c.send(fc.request_bytes(1, cgi_params("GET", "/slow/first?t=0.7&mark=" + first),
+                                keep_conn=True))
+        wait_mark(first)  # id 1 is in the app
         c.send(fc.request_bytes(2, cgi_params("GET", "/slow/second?t=0"), keep_conn=True))
         r2 = c.read_until_end(2, timeout=t(5))
         if mpxs == "1":
@@ -692,7 +690,7 @@ def test_f14_unknown_role(fsrv, tmp_path, role):
         # the connection (KEEP_CONN) is still usable
         r2 = c.request(cgi_params("GET", "/probe/after-role"), rid=2, keep_conn=True)
         check_clean_end(r2)
-    assert_not_called(mark)
+    assert_app_not_called(fsrv, mark)
 
 
 def test_f15_abort_mid_body(fsrv, tmp_path):
@@ -803,7 +801,7 @@ def test_f19_bad_content_length_400(fsrv, tmp_path, value):
         r = c.read_until_end(1, timeout=t(5))
     assert r.stdout.startswith(b"Status: 400"), r.stdout[:200]
     assert r.ended, r
-    assert_not_called(mark)
+    assert_app_not_called(fsrv, mark)
     assert_serving(fsrv)
 
 
@@ -938,7 +936,7 @@ def test_f28_params_cap(fsrv, tmp_path, shape):
         if r.stdout:
             assert 400 <= r.status < 500, r
         assert time.monotonic() - t0 < t(5)
-    assert_not_called(mark)
+    assert_app_not_called(fsrv, mark)
     assert_serving(fsrv)
 
 

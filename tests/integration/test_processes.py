@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import _group_members
-from wsgate_util import http_get, metrics, t, wait_for
+from wsgate_util import http_get, metrics, t, wait_for, wait_log, wait_mark
 
 APP = '''
 import ctypes, os, time
@@ -35,8 +35,11 @@ if %(fail_nth)r:  # the nth import of this version fails (its files changed mean
 
 def application(environ, start_response):
     path = environ["PATH_INFO"]
-    if path == "/sleep":
-        time.sleep(float(environ["QUERY_STRING"] or "1"))
+    if path == "/sleep":  # ?SECONDS[&MARK]: MARK, a file, is created on entry
+        secs, _, mark = environ["QUERY_STRING"].partition("&")
+        if mark:
+            open(mark, "w").close()
+        time.sleep(float(secs or "1"))
     elif path == "/crash":
         ctypes.string_at(0)  # a segfault in C code
     elif path == "/abort":
@@ -194,9 +197,12 @@ def test_kill_9_worker_under_load_is_replaced(wsgate, appdir):
                  t(10), what="a replacement worker")
         replaced = time.monotonic()
         new = (set(children(srv.pid)) - {victim}).pop()
-        wait_for(lambda: any(p not in (victim,) and ts > replaced for ts, _, p in load.ok),
-                 t(10), what="requests after the replacement")
-        time.sleep(1)
+        # The window in which a late failure would show: 300 requests after the
+        # replacement, some of them served by the new worker (a count, not a time, so
+        # a slow machine watches as many requests as a fast one).
+        wait_for(lambda: sum(1 for ts, _, _ in load.ok if ts > replaced) >= 300 and
+                 any(p == new and ts > replaced for ts, _, p in load.ok),
+                 t(30), what="300 requests after the replacement, the new worker serving")
     late_failures = [f for f in load.failed if f[0] > replaced]
     assert late_failures == [], late_failures[:5]
     assert new in {p for _, _, p in load.ok}
@@ -442,17 +448,20 @@ def test_max_requests_recycles_without_failures(wsgate, appdir, tmp_path, procs)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("procs", ["1", "2"])
-def test_sigterm_drains_in_flight_request(wsgate, appdir, procs):
+def test_sigterm_drains_in_flight_request(wsgate, appdir, tmp_path, procs):
     srv = start(wsgate, appdir, "-w", procs)
     if procs == "2":
         wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
     out = {}
-    th = threading.Thread(target=lambda: out.update(r=http_get(srv, "/sleep?2", timeout=t(30))))
+    mark = str(tmp_path / "in-app")
+    th = threading.Thread(target=lambda: out.update(r=http_get(srv, "/sleep?2&" + mark,
+                                                               timeout=t(30))))
     th.start()
-    time.sleep(0.5)
+    wait_mark(mark)
     t0 = time.monotonic()
     srv.signal(signal.SIGTERM)
-    time.sleep(0.3)
+    # every process that accepts has begun its drain
+    wait_log(srv, r"SIGTERM: stopping gracefully \(", count=int(procs))
     # a new connection during the drain is refused or answered, never left hanging
     try:
         s = socket.create_connection((srv.host, srv.port), timeout=t(2))
@@ -471,14 +480,16 @@ def test_sigterm_drains_in_flight_request(wsgate, appdir, procs):
 
 
 @pytest.mark.parametrize("procs", ["1", "2"])
-def test_graceful_timeout_abandons_long_request(wsgate, appdir, procs):
+def test_graceful_timeout_abandons_long_request(wsgate, appdir, tmp_path, procs):
     srv = start(wsgate, appdir, "-w", procs, "--graceful-timeout", "1")
     if procs == "2":
         wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
-    th = threading.Thread(target=lambda: pytest.raises(Exception, http_get, srv, "/sleep?30",
-                                                       timeout=t(40)), daemon=True)
+    mark = str(tmp_path / "in-app")
+    th = threading.Thread(target=lambda: pytest.raises(Exception, http_get, srv,
+                                                       "/sleep?30&" + mark, timeout=t(40)),
+                          daemon=True)
     th.start()
-    time.sleep(0.5)
+    wait_mark(mark)
     t0 = time.monotonic()
     srv.signal(signal.SIGTERM)
     assert srv.wait_exit(t(15)) == 0
@@ -493,10 +504,12 @@ def test_sigquit_stops_at_once(wsgate, appdir, tmp_path, procs):
     srv = start(wsgate, appdir, "-w", procs, "--pid-file", pidfile)
     if procs == "2":
         wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
-    th = threading.Thread(target=lambda: pytest.raises(Exception, http_get, srv, "/sleep?30",
-                                                       timeout=t(40)), daemon=True)
+    mark = str(tmp_path / "in-app")
+    th = threading.Thread(target=lambda: pytest.raises(Exception, http_get, srv,
+                                                       "/sleep?30&" + mark, timeout=t(40)),
+                          daemon=True)
     th.start()
-    time.sleep(0.5)
+    wait_mark(mark)
     t0 = time.monotonic()
     srv.signal(signal.SIGQUIT)
     assert srv.wait_exit(t(10)) == 0

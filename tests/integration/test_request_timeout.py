@@ -3,7 +3,7 @@ seconds gets a 504 from the server at once (HTTP, FastCGI, SCGI) and a
 wsgate.RequestTimeout raised in its thread, so the app unwinds and close() runs;
 other requests are served meanwhile; a thread that ignores the exception is logged
 as stuck after the grace period. The app is tests/apps/it_timeout.py; its close()
-writes the ?mark= file.
+writes the ?mark= file, and it writes ?started= when a request reaches it.
 
 (The prefork half, a stuck worker process replaced by the master through
 gw_server_abandon / exit status 75, is tested with the prefork master.)
@@ -27,9 +27,9 @@ pytestmark = pytest.mark.slow
 
 def test_504_in_about_the_timeout_while_others_are_served(wsgate, tmp_path):
     srv = wsgate("it_timeout", "--threads", "4", "--timeout", "1")
-    mark = str(tmp_path / "closed")
-    slow = in_background(http_get, srv, "/sleep?s=5&mark=" + mark)
-    time.sleep(0.2)  # the slow one is in the app first
+    mark, started = str(tmp_path / "closed"), str(tmp_path / "started")
+    slow = in_background(http_get, srv, "/sleep?s=5&mark=%s&started=%s" % (mark, started))
+    wait_mark(started)  # the slow one is in the app first
     quick = [in_background(http_get, srv, "/quick") for _ in range(20)]
     results = [j() for j in quick]
     assert all(st == 200 and body == b"ok" for st, body, _ in results), results

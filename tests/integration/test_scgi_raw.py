@@ -24,7 +24,8 @@ import pytest
 from scgi_client import (ScgiResponse, cgi_vars, encode, header_block, netstring,
                          open_scgi, request_bytes, scgi_exchange, scgi_get)
 from scgi_frontends import require_scgi, start_scgi_wsgate
-from wsgate_util import NoResponse, RawConn, logs, req, server_closed_fully, t, wait_for
+from wsgate_util import (NoResponse, RawConn, assert_app_not_called, logs, req,
+                         server_closed_fully, t, wait_for, wait_idle, wait_mark, wait_metric)
 
 
 # ---------------------------------------------------------------- fixtures & helpers
@@ -37,18 +38,19 @@ BASELINE = (b"58:CONTENT_LENGTH\x005\x00SCGI\x001\x00REQUEST_METHOD\x00POST\x00"
 def ssrv(wsgate_module):
     """One wsgate (scgi_mux) with --scgi on TCP, shared by the tests that need no
     special options. --read-timeout 30: a test that sees a close within a few seconds
-    knows it was not the read timeout."""
+    knows it was not the read timeout. --stats: for wsgate_util.wait_idle."""
     require_scgi()
-    return start_scgi_wsgate(wsgate_module, "scgi_mux", "--read-timeout", "30")
+    return start_scgi_wsgate(wsgate_module, "scgi_mux", "--read-timeout", "30", stats=True)
 
 
 @pytest.fixture
 def ssrv_factory(wsgate):
-    """Factory for a wsgate with options: ssrv_factory(*args, app=, unix=)."""
+    """Factory for a wsgate with options: ssrv_factory(*args, app=, unix=); each has
+    --stats too."""
     require_scgi()
 
     def start(*args, app="scgi_mux", unix=False, **kw):
-        return start_scgi_wsgate(wsgate, app, *args, unix=unix, **kw)
+        return start_scgi_wsgate(wsgate, app, *args, unix=unix, stats=True, **kw)
     return start
 
 
@@ -58,11 +60,6 @@ def assert_serving(srv):
     r = scgi_get(srv, "/probe/alive")
     assert r.status == 200 and r.eof, (r, logs(srv, 3000))
     assert r.json()["environ"]["PATH_INFO"] == "/probe/alive"
-
-
-def assert_not_called(mark):
-    time.sleep(t(0.3))
-    assert not os.path.exists(mark), "the app was called"
 
 
 def assert_refused(srv, data, status=400, mark=None, timeout=None):
@@ -78,7 +75,7 @@ def assert_refused(srv, data, status=400, mark=None, timeout=None):
     assert r.header("Content-Length") == str(len(r.body)), r
     assert b"Status: 200" not in r.raw, r
     if mark:
-        assert_not_called(mark)
+        assert_app_not_called(srv, mark)
     return r
 
 
@@ -277,7 +274,7 @@ def test_script_name_prefix_boundaries(ssrv_factory, tmp_path):
         mark = str(tmp_path / "mark")
         r = scgi_get(srv, outside + "?mark=" + mark)
         assert r.status == 404, (outside, r)
-        assert_not_called(mark)
+        assert_app_not_called(srv, mark)
 
 
 # ---------------------------------------------------------------- same environ as --http
@@ -759,7 +756,7 @@ def test_s16_small_body_short_then_close(ssrv_factory, tmp_path):
         ssrv_factory, tmp_path, 100, 10, "close")
     assert closed, (data[:300], logs(srv, 3000))
     assert elapsed < t(5), "closed only at the read timeout (%.1f s)" % elapsed
-    time.sleep(t(0.3))
+    wait_idle(srv)  # had the request been handed to the app, it would have started
     if os.path.exists(started):
         wait_for(lambda: os.path.exists(report), t(5), what="the app's report")
     if os.path.exists(report):
@@ -797,7 +794,7 @@ def test_s17_bytes_after_the_body_never_parsed(ssrv, tmp_path):
         r = c.response()
     assert r.status == 200 and r.body == b"counted", r
     assert r.raw.count(b"Status:") == 1, r.raw
-    time.sleep(t(0.3))
+    wait_idle(ssrv)  # a second request it had parsed would have reached the app
     with open(count) as f:
         assert f.read() == "POST /count/first\n"
 
@@ -820,7 +817,7 @@ def test_s17_big_body_then_extra(ssrv, tmp_path):
     assert r.status == 200, r
     o = r.json()
     assert (o["len"], o["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
-    time.sleep(t(0.3))
+    wait_idle(ssrv)  # a request it had parsed from the extra bytes would have run
     assert not os.path.exists(count)
 
 
@@ -901,26 +898,29 @@ def test_s23_silent_connection_closed_at_read_timeout(ssrv_factory):
     assert elapsed >= 0.8, elapsed
 
 
-def test_refusal_closes_only_its_own_connection(ssrv):
+def test_refusal_closes_only_its_own_connection(ssrv, tmp_path):
     """A bad head on one connection while a slow request is in flight on another: the
     slow one completes."""
+    mark = str(tmp_path / "in-app")
     with open_scgi(ssrv) as slow:
-        slow.send(request_bytes("GET", "/slow/inflight?t=0.5"))
+        slow.send(request_bytes("GET", "/slow/inflight?t=0.5&mark=" + mark))
+        wait_mark(mark)
         assert_refused(ssrv, b"-1:")
         r = slow.response()
     assert r.status == 200 and r.json()["path"] == "/slow/inflight"
 
 
-def test_full_queue_answers_503_at_once(ssrv_factory):
+def test_full_queue_answers_503_at_once(ssrv_factory, tmp_path):
     """Overload (issue 5): one thread busy, one request queued, the next one gets
     Status: 503 with Retry-After at once, not a place in an unbounded queue."""
     srv = ssrv_factory("--threads", "1", "--queue", "1", app="it_slow")
+    mark = str(tmp_path / "busy")
     busy = [open_scgi(srv) for _ in range(2)]
     try:
-        busy[0].send(request_bytes("GET", "/busy?t=%g" % t(2)))
-        time.sleep(0.3)
+        busy[0].send(request_bytes("GET", "/busy?t=%g&mark=%s" % (t(2), mark)))
+        wait_mark(mark)
         busy[1].send(request_bytes("GET", "/queued"))
-        time.sleep(0.3)
+        wait_metric(srv, "wsgate_queue_depth", 1)
         t0 = time.monotonic()
         with open_scgi(srv) as c:
             c.send(request_bytes("GET", "/refused"))

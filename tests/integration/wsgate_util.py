@@ -5,6 +5,14 @@ that read what a running server shows (its logs, /metrics, the app's records).
 Everything that waits is bounded: a hung server fails a test, it never hangs the
 suite. Every bound goes through t() so a slow (sanitizer) build can stretch them
 with WSGATE_TEST_TIMEOUT_SCALE.
+
+Tests order events by polling what the server or the app makes visible, never by a
+fixed sleep: wait_mark() for a file the app writes when a request reaches it
+(tests/apps/it_slow.py, it_timeout.py ?mark=), wait_log() for a line of the error
+log, wait_idle() for /metrics showing that every request handed to the worker
+threads has been handed back, wait_read() for the server having taken in the bytes a
+client sent. A check that something did NOT happen first waits for one of those, so
+it cannot pass merely because the server or the app was slow.
 """
 import http.client
 import json
@@ -48,6 +56,27 @@ def logs(srv, tail=None):
     """The server's stderr and error log as one text (its last `tail` characters)."""
     text = srv.stderr_text() + srv.error_text()
     return text if tail is None else text[-tail:]
+
+
+def wait_log(srv, pattern, count=1, timeout=None, what=None):
+    """Waits until the regular expression `pattern` matches `count` times in the
+    server's logs; returns the last match."""
+    def found():
+        hits = list(re.finditer(pattern, logs(srv)))
+        return hits[-1] if len(hits) >= count else None
+    return wait_for(found, t(10) if timeout is None else timeout,
+                    what=what or "%d x %r in the server's logs" % (count, pattern))
+
+
+def wait_access(srv, text, count=1, timeout=None):
+    """Waits until `count` access log lines hold `text`; returns those lines. A request
+    gets its line once it is over: the app returned, close() of its response ran,
+    the response went out (or the client was found gone)."""
+    def lines():
+        found = [ln for ln in srv.access_text().splitlines() if text in ln]
+        return found if len(found) >= count else None
+    return wait_for(lines, t(10) if timeout is None else timeout,
+                    what="%d access log lines with %r" % (count, text))
 
 
 def app_log(srv, target="/__log"):
@@ -110,6 +139,87 @@ def metrics(srv):
         c.close()
     return {k: float(v) for k, v in (line.rsplit(" ", 1) for line in text.splitlines()
                                      if line.startswith("wsgate_"))}
+
+
+def metric(srv, name):
+    """The sum of every sample of the metric `name` (all its labels)."""
+    return sum(v for k, v in metrics(srv).items() if k.split("{", 1)[0] == name)
+
+
+def wait_metric(srv, name, value, timeout=None):
+    """Waits until metric(srv, name) == value."""
+    wait_for(lambda: metric(srv, name) == value, t(10) if timeout is None else timeout,
+             what="%s == %s in /metrics" % (name, value))
+
+
+def wait_idle(srv, timeout=None):
+    """Waits until no request is in flight: every request the loop handed to the
+    worker threads has run and been handed back (one process, stats=True). Once the
+    server has answered or closed a connection, this is what makes "the app was not
+    called for it" a fact rather than a guess: a request it had dispatched would have
+    reached the app by then."""
+    wait_metric(srv, "wsgate_requests_in_flight", 0, timeout)
+
+
+def assert_app_not_called(srv, mark):
+    """The app never started the request whose ?mark= file is `mark` (it_slow.py),
+    checked once the server has answered or closed that request."""
+    wait_idle(srv)
+    assert not os.path.exists(mark), "the app was called"
+
+
+# ---------------------------------------------------------------- sockets
+
+def _tcp_sockets():
+    """{(local port, remote port): (state, send queue, receive queue)} of every IPv4/IPv6
+    TCP socket on this machine (/proc/net/tcp*) but the listening and TIME_WAIT ones;
+    state as the kernel writes it: "01" ESTABLISHED, "08" CLOSE_WAIT..."""
+    out = {}
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] in ("06", "0A"):  # TIME_WAIT, LISTEN
+                continue
+            lport = int(f[1].rsplit(":", 1)[1], 16)
+            rport = int(f[2].rsplit(":", 1)[1], 16)
+            tx, rx = (int(x, 16) for x in f[4].split(":"))
+            out[(lport, rport)] = (f[3], tx, rx)
+    return out
+
+
+def wait_read(sock, timeout=None):
+    """Waits until the server has read every byte sent on the TCP connection sock:
+    nothing left in the client's send queue nor in the server socket's receive
+    queue. (A server reads and parses in the same step, so whatever it decides about
+    those bytes has been decided.)"""
+    lport, rport = tcp_ports(sock)
+
+    def drained():
+        q = _tcp_sockets()
+        return q.get((lport, rport), ("", 1, 0))[1] == 0 and \
+            q.get((rport, lport), ("", 0, 1))[2] == 0
+    wait_for(drained, t(10) if timeout is None else timeout,
+             what="the server to read what was sent on port %d" % lport)
+
+
+def tcp_ports(sock):
+    """(client port, server port) of a connected TCP socket, for wait_server_closed."""
+    return sock.getsockname()[1], sock.getpeername()[1]
+
+
+def wait_server_closed(ports, timeout=None):
+    """Waits until the server has closed its end of the TCP connection whose client end
+    had `ports` (tcp_ports(), taken before the client closed its own socket): after a
+    client leaves, the server has noticed and is done with the connection."""
+    lport, rport = ports
+    wait_for(lambda: _tcp_sockets().get((rport, lport), ("",))[0] not in ("01", "08"),
+             t(10) if timeout is None else timeout,
+             what="the server to close its end of the connection from port %d" % lport)
 
 
 def server_closed_fully(sock, within):
