@@ -35,7 +35,8 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: takes several seconds (timeouts, big bodies)")
+    config.addinivalue_line("markers", "slow: takes a second or more (timeouts, loads, "
+                            "reloads); make check leaves these out")
 
 
 def free_port(host="127.0.0.1", family=socket.AF_INET):

@@ -8,8 +8,6 @@ import requests
 
 from wsgate_util import app_log, req, t, wait_mark, wait_metric, wait_read
 
-pytestmark = pytest.mark.slow
-
 
 def parallel_get(urls, timeout):
     results = [None] * len(urls)
@@ -38,6 +36,7 @@ def test_eight_threads_eight_sleepers(wsgate):
     assert len({r.json()["thread"] for r in results}) == 8
 
 
+@pytest.mark.slow
 def test_two_threads_bound_concurrency(wsgate):
     srv = wsgate("it_slow", "--threads", "2")
     results, took = parallel_get([srv.url("/s%d?t=1" % i) for i in range(4)], t(20))
@@ -48,6 +47,7 @@ def test_two_threads_bound_concurrency(wsgate):
     assert len({r.json()["thread"] for r in results}) == 2
 
 
+@pytest.mark.slow
 def test_slow_request_does_not_block_fast_one(wsgate, tmp_path):
     srv = wsgate("it_slow", "--threads", "4")
     th_results = {}
@@ -132,6 +132,7 @@ def test_slow_small_uploads_do_not_pin_workers(wsgate, framing):
             c.close()
 
 
+@pytest.mark.slow
 def test_full_queue_answers_503(wsgate, tmp_path):
     # A full queue is answered at once (503 with Retry-After), never left to pile
     # up (docs/architecture.md, worker threads). One thread busy, one request

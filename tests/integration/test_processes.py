@@ -308,6 +308,7 @@ def test_sighup_reload_single_process_under_load(wsgate, appdir, tmp_path):
     assert "reload complete" in srv.error_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGQUIT], ids=["TERM", "QUIT"])
 def test_stop_during_single_process_reload_stops_the_bridge(wsgate, appdir, tmp_path, sig):
     """A stop sent to the serving process while its reload's bridge still imports the

@@ -20,11 +20,10 @@ from scgi_frontends import require_scgi, start_scgi_wsgate
 from scgi_client import open_scgi, request_bytes
 from wsgate_util import http_get, in_background, logs, t, wait_for, wait_mark
 
-pytestmark = pytest.mark.slow
-
 
 # ---------------------------------------------------------------- HTTP
 
+@pytest.mark.slow
 def test_504_in_about_the_timeout_while_others_are_served(wsgate, tmp_path):
     srv = wsgate("it_timeout", "--threads", "4", "--timeout", "1")
     mark, started = str(tmp_path / "closed"), str(tmp_path / "started")
@@ -66,6 +65,7 @@ def test_busy_loop_is_interrupted_and_its_thread_freed(wsgate, tmp_path):
     assert time.monotonic() - start < t(0.95), "a thread is still busy"
 
 
+@pytest.mark.slow
 def test_ignored_exception_is_logged_as_stuck_after_the_grace(wsgate, tmp_path):
     srv = wsgate("it_timeout", "--threads", "2", "--timeout", "1", "--timeout-grace", "1")
     mark = str(tmp_path / "closed")
@@ -80,6 +80,7 @@ def test_ignored_exception_is_logged_as_stuck_after_the_grace(wsgate, tmp_path):
     wait_for(lambda: "is back after" in logs(srv), t(3), what="the thread back")
 
 
+@pytest.mark.slow
 def test_streaming_response_is_aborted(wsgate, tmp_path):
     """The head went out before the timeout: no 504 is possible; the exception still
     unwinds the app and the response ends without its last chunk."""
@@ -123,6 +124,7 @@ def test_504_while_the_worker_waits_for_the_body(wsgate, tmp_path):
     assert http_get(srv, "/quick")[0] == 200
 
 
+@pytest.mark.slow
 def test_no_timeout_without_the_option(wsgate):
     srv = wsgate("it_timeout")
     status, body, took = http_get(srv, "/sleep?s=1.5")
@@ -143,6 +145,7 @@ def test_bad_timeout_option():
 
 # ---------------------------------------------------------------- FastCGI
 
+@pytest.mark.slow
 def test_fastcgi_504_and_the_connection_carries_on(wsgate, tmp_path):
     require_fastcgi()
     srv = start_fcgi_wsgate(wsgate, "it_timeout", "--threads", "4", "--timeout", "1")
@@ -171,6 +174,7 @@ def test_fastcgi_504_and_the_connection_carries_on(wsgate, tmp_path):
 
 # ---------------------------------------------------------------- SCGI
 
+@pytest.mark.slow
 def test_scgi_504_then_close(wsgate, tmp_path):
     require_scgi()
     srv = start_scgi_wsgate(wsgate, "it_timeout", "--timeout", "1")
@@ -192,6 +196,7 @@ def test_scgi_504_then_close(wsgate, tmp_path):
 # ---------------------------------------------------------------- prefork
 
 
+@pytest.mark.slow
 def test_prefork_worker_stuck_in_a_c_call_is_replaced(wsgate, tmp_path):
     """time.sleep(30) is one C call: the exception cannot land until it returns.
     The client gets its 504 at the timeout; after the grace the worker process

@@ -149,6 +149,7 @@ def test_types_and_json_agree(wsgate):
     assert w["rss_bytes"] > 1 << 20
 
 
+@pytest.mark.slow
 def test_answers_while_every_thread_is_busy(wsgate, tmp_path):
     srv = start(wsgate, "--threads", "2")
     marks = [str(tmp_path / ("m%d" % i)) for i in range(2)]
@@ -287,6 +288,7 @@ def test_paths_and_methods(wsgate):
     assert requests.get(srv.url("/__log"), timeout=t(10)).json() == []
 
 
+@pytest.mark.slow
 def test_silent_clients_do_not_block(wsgate):
     srv = start(wsgate, app="it_count")
     idle = [socket.create_connection(("127.0.0.1", srv.stats_port), timeout=t(5))

@@ -10,8 +10,6 @@ import pytest
 from wsgate_util import (NoResponse, app_log, req, t, tcp_ports, wait_idle, wait_mark, wait_read,
                          wait_server_closed)
 
-pytestmark = pytest.mark.slow
-
 
 def app_outcome(srv, started, rep):
     """After a cut or timed-out upload, once the server has closed the connection:
@@ -47,6 +45,7 @@ def closed_at(c, deadline_s, trickle=None, interval=0.5):
     return None
 
 
+@pytest.mark.slow
 def test_h43_slowloris_absolute_head_deadline(wsgate):
     srv = wsgate("it_count", "--read-timeout", "2")
     c = srv.conn()
@@ -66,6 +65,7 @@ def test_h43_slowloris_absolute_head_deadline(wsgate):
     assert app_log(srv) == []
 
 
+@pytest.mark.slow
 def test_h43_idle_before_first_byte(wsgate):
     srv = wsgate("it_count", "--read-timeout", "2")
     c = srv.conn()
@@ -77,6 +77,7 @@ def test_h43_idle_before_first_byte(wsgate):
         c.close()
 
 
+@pytest.mark.slow
 def test_h44_slow_body_closed_at_read_timeout(wsgate, tmp_path):
     srv = wsgate("it_echo", "--read-timeout", "2", stats=True)
     rep = str(tmp_path / "report.json")
@@ -96,6 +97,7 @@ def test_h44_slow_body_closed_at_read_timeout(wsgate, tmp_path):
         "the app got a complete body from a timed-out upload: %r" % d
 
 
+@pytest.mark.slow
 def test_body_trickle_within_idle_limit_succeeds(wsgate):
     # --read-timeout is an idle limit for bodies: steady progress must not be cut.
     srv = wsgate("it_echo", "--read-timeout", "2")
@@ -171,6 +173,7 @@ def rss_kb(pid):
     return 0
 
 
+@pytest.mark.slow
 def test_h45_unread_pipelined_output_bounded(wsgate):
     srv = wsgate("it_slow", "--send-timeout", "2")
     base = rss_kb(srv.pid)
