@@ -15,7 +15,6 @@ Environment:
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,8 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from wsgate_util import RawConn, t  # noqa: E402
+from wsgate_util import (RawConn, can_connect, connect_to, free_port,  # noqa: E402,F401
+                         group_members, t)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 APPS = os.path.join(REPO, "tests", "apps")
@@ -37,15 +37,6 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes a second or more (timeouts, loads, "
                             "reloads); make check leaves these out")
-
-
-def free_port(host="127.0.0.1", family=socket.AF_INET):
-    s = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 def require_binary():
@@ -156,9 +147,8 @@ class Server:
             try:
                 s = self.connect(timeout=0.5)
                 s.close()
-                if self.stats_port is not None:
-                    socket.create_connection(("127.0.0.1", self.stats_port), timeout=0.5).close()
-                return
+                if self.stats_port is None or can_connect(("127.0.0.1", self.stats_port)):
+                    return
             except OSError:
                 pass
             if time.monotonic() > deadline:
@@ -197,11 +187,11 @@ class Server:
         # A sanitizer build's symbolizer (a child reading a pipe) may still be
         # exiting when the server has gone; anything alive after a short grace
         # period was left behind.
-        left = _group_members(self.proc.pid)
+        left = group_members(self.proc.pid)
         deadline = time.monotonic() + t(3)
         while left and time.monotonic() < deadline:
             time.sleep(0.05)
-            left = _group_members(self.proc.pid)
+            left = group_members(self.proc.pid)
         if left:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -222,19 +212,7 @@ class Server:
         return self.base_url + path
 
     def connect(self, timeout=None):
-        if self.unix_path:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            addr = self.unix_path
-        else:
-            fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-            s = socket.socket(fam, socket.SOCK_STREAM)
-            addr = (self.host, self.port)
-        s.settimeout(t(5) if timeout is None else timeout)
-        try:
-            s.connect(addr)
-        except OSError:
-            s.close()
-            raise
+        s = connect_to(self.unix_path or (self.host, self.port), timeout)
         s.settimeout(t(10))
         return s
 
@@ -286,24 +264,6 @@ class Server:
     @property
     def pid(self):
         return self.proc.pid
-
-
-def _group_members(pgid):
-    """The processes (pid, command) whose process group is pgid, zombies aside."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        comm_end = stat.rfind(")")
-        fields = stat[comm_end + 2:].split()
-        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
-            found.append((int(name), stat[stat.find("(") + 1:comm_end]))
-    return found
 
 
 class _PortTaken(Exception):

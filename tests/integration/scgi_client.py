@@ -13,22 +13,18 @@ import re
 import socket
 import time
 
-from wsgate_util import NoResponse, t
-
-
-def _b(x):
-    return x if isinstance(x, bytes) else str(x).encode("latin-1")
+from wsgate_util import NoResponse, StreamConn, as_bytes, connect_to
 
 
 def netstring(block, length=None, comma=b","):
     """<length>:<block><comma>; length (bytes) overrides the true length."""
-    n = str(len(block)).encode() if length is None else _b(length)
+    n = str(len(block)).encode() if length is None else as_bytes(length)
     return n + b":" + block + comma
 
 
 def header_block(items):
     """NUL-terminated name/value strings, in order, as given (no checks)."""
-    return b"".join(_b(k) + b"\0" + _b(v) + b"\0" for k, v in items)
+    return b"".join(as_bytes(k) + b"\0" + as_bytes(v) + b"\0" for k, v in items)
 
 
 def encode(items, body=b""):
@@ -103,88 +99,25 @@ class ScgiResponse:
             self.status, self.headers, len(self.body), self.eof, self.reset, self.raw[:200])
 
 
-class ScgiConn:
+class ScgiConn(StreamConn):
     """One SCGI connection (TCP or unix socket), every read against a deadline."""
 
+    RECV_SIZE = 1 << 20
+
     def __init__(self, addr, timeout=None):
-        fam = socket.AF_UNIX if isinstance(addr, str) else socket.AF_INET
-        self.sock = socket.socket(fam, socket.SOCK_STREAM)
-        self.sock.settimeout(t(5))
-        self.sock.connect(addr)
-        if fam == socket.AF_INET:
+        super().__init__(connect_to(addr), timeout)
+        if self.sock.family in (socket.AF_INET, socket.AF_INET6):
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.timeout = t(10) if timeout is None else timeout
-        self.buf = b""
-        self.eof = False
-        self.reset = False
         self.chunks = []  # (monotonic time, bytes) as they arrived
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def try_send(self, data):
-        """sendall that tolerates the server having closed already."""
-        try:
-            self.sock.sendall(data)
-            return True
-        except (BrokenPipeError, ConnectionResetError):
-            return False
-
-    def send_pieces(self, data, size=1):
-        sent = 0
-        try:
-            for i in range(0, len(data), size):
-                self.sock.sendall(data[i:i + size])
-                sent += len(data[i:i + size])
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        return sent
-
-    def shut_wr(self):
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def fill(self, deadline):
-        """Reads once into buf. False on EOF/RST; NoResponse when the deadline passes."""
-        if self.eof:
-            return False
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise NoResponse("nothing more before the deadline; have %r" % self.buf[:300])
-        self.sock.settimeout(remaining)
-        try:
-            chunk = self.sock.recv(1 << 20)
-        except socket.timeout:
-            raise NoResponse("nothing more before the deadline; have %r" % self.buf[:300])
-        except ConnectionResetError:
-            self.eof = self.reset = True
-            return False
-        if not chunk:
-            self.eof = True
-            return False
+    def _got(self, chunk):
         self.chunks.append((time.monotonic(), chunk))
-        self.buf += chunk
-        return True
 
     def response(self, timeout=None):
         """Everything until the server closes, parsed as a CGI response. Raises
         NoResponse if the server does not close in time."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        while self.fill(deadline):
+        while self._fill(deadline):
             pass
         return ScgiResponse(self.buf, self.eof, self.reset)
 
@@ -192,7 +125,7 @@ class ScgiConn:
         """(closed?, bytes received): whether the server closed within timeout."""
         deadline = time.monotonic() + timeout
         try:
-            while self.fill(deadline):
+            while self._fill(deadline):
                 pass
         except NoResponse:
             return False, self.buf

@@ -19,7 +19,8 @@ import pytest
 import fcgi_client as fc
 from fcgi_client import cgi_params, fcgi_get, open_fcgi
 from frontends import require_fastcgi, start_fcgi_wsgate
-from wsgate_util import NoResponse, assert_app_not_called, logs, t, wait_for, wait_mark
+from wsgate_util import (NoResponse, assert_app_not_called, json_over_http, logs, t, wait_for,
+                         wait_mark)
 
 
 # ---------------------------------------------------------------- fixtures & helpers
@@ -213,7 +214,6 @@ def test_script_name_option_overrides_front_server_split(fsrv_factory):
 def test_same_environ_as_http(method, fsrv):
     """The same request over --http and over --fastcgi (with the CGI variables a front
     server sends for it) gives the same environ; only REMOTE_PORT may differ."""
-    from wsgate_util import RawConn, req
     body = b"a=1&b=2" if method == "POST" else b""
     target = "/probe/some%20where/x?read=1&q=%41"
     hdrs = [("X-Foo", "bar"), ("User-Agent", "fcgi-test"), ("Accept", "*/*")]
@@ -221,14 +221,7 @@ def test_same_environ_as_http(method, fsrv):
         hdrs += [("Content-Type", "application/x-www-form-urlencoded"),
                  ("Content-Length", str(len(body)))]
     host = "127.0.0.1:%d" % fsrv.port
-    c = RawConn(fsrv)
-    try:
-        c.send(req(method, target, headers=hdrs, body=body, host=host))
-        hr = c.read_response()
-    finally:
-        c.close()
-    assert hr.status == 200, hr
-    http_out = json.loads(hr.body)
+    http_out = json_over_http(fsrv, method, target, hdrs, body, host)
     henv = http_out["environ"]
 
     # the CGI variables: what nginx's stock fastcgi_params would send for it
@@ -464,7 +457,7 @@ def test_f01_version_2_closes_without_app_call(fsrv, tmp_path):
     bad = bytes([2]) + req[1:8] + req[8:]  # the first record's version byte
     with open_fcgi(fsrv) as c:
         c.try_send(bad)
-        data = c.read_raw_until_close(t(5))
+        data = c.read_until_close(t(5))
     assert b"Status" not in data, data[:300]
     assert_app_not_called(fsrv, mark)
     # version 2 on a later record of the same request too
@@ -473,7 +466,7 @@ def test_f01_version_2_closes_without_app_call(fsrv, tmp_path):
     req2[begin_len] = 2  # the first PARAMS record
     with open_fcgi(fsrv) as c:
         c.try_send(bytes(req2))
-        data = c.read_raw_until_close(t(5))
+        data = c.read_until_close(t(5))
     assert b"Status" not in data, data[:300]
     assert_app_not_called(fsrv, mark)
     assert_serving(fsrv)
@@ -971,7 +964,7 @@ def test_half_close_after_complete_request_is_answered(fsrv, keep):
     close (issue 11; uWSGI and libfcgi answer it too)."""
     with open_fcgi(fsrv) as c:
         c.send(fc.request_bytes(1, cgi_params("GET", "/slow/hc?t=0.3"), keep_conn=keep))
-        c.shutdown_write()
+        c.shut_wr()
         r = c.read_until_end(1, timeout=t(5))
         check_clean_end(r)
         assert r.status == 200 and r.json()["path"] == "/slow/hc", (r, logs(fsrv, 3000))
@@ -992,7 +985,7 @@ def test_half_close_mid_body_aborts_only_that_request(fsrv, tmp_path):
                + fc.begin(3, keep_conn=True) + fc.params(3, cut)
                + fc.record(fc.STDIN, 3, b"x" * 1000))
         wait_for(lambda: os.path.exists(started), t(5), what="the app to start")
-        c.shutdown_write()
+        c.shut_wr()
         r1, r2 = c.read_all([1, 2], timeout=t(5))
         for r in (r1, r2):
             check_clean_end(r)

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from conftest import _group_members
-from wsgate_util import http_get, metrics, t, wait_for, wait_log, wait_mark
+from wsgate_util import (can_connect, children, group_members, http_get, metrics, notifications,
+                         notify_socket, t, wait_for, wait_log, wait_mark)
 
 APP = '''
 import ctypes, os, time
@@ -119,22 +119,6 @@ class Load:
 def read_pid(path):
     with open(path) as f:
         return int(f.read())
-
-
-def children(pid):
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if fields[0] != "Z" and int(fields[1]) == pid:
-            out.append(int(name))
-    return sorted(out)
 
 
 @pytest.fixture
@@ -319,25 +303,18 @@ def test_stop_during_single_process_reload_stops_the_bridge(wsgate, appdir, tmp_
     try:
         write_app(appdir, "v2", import_sleep=2)
         srv.signal(signal.SIGHUP)
-        wait_for(lambda: len(_group_members(first)) >= 2, t(10), what="the bridge")
+        wait_for(lambda: len(group_members(first)) >= 2, t(10), what="the bridge")
         srv.signal(sig)  # to the serving process only, as kill $(cat pidfile)
         assert srv.wait_exit(t(15)) == 0
         # SIGTERM: the process waits for its bridge; SIGQUIT: no waiting at all
-        wait_for(lambda: not _group_members(first), t(10), what="the bridge to stop")
+        wait_for(lambda: not group_members(first), t(10), what="the bridge to stop")
         # A leader thread shows as a zombie while the process's other threads still
         # exit holding its files, the listener among them: wait for it to go.
-        wait_for(lambda: not listening(srv), t(5), what="the listener to close")
+        wait_for(lambda: not can_connect((srv.host, srv.port), t(2)), t(5),
+                 what="the listener to close")
         assert not os.path.exists(pidfile)
     finally:
         stop_bridges(first)
-
-
-def listening(srv):
-    try:
-        socket.create_connection((srv.host, srv.port), timeout=t(2)).close()
-    except OSError:
-        return False
-    return True
 
 
 def stop_bridges(first):
@@ -346,7 +323,7 @@ def stop_bridges(first):
         os.killpg(first, signal.SIGTERM)
     except OSError:
         return
-    wait_for(lambda: not _group_members(first), t(15), what="the bridges to exit")
+    wait_for(lambda: not group_members(first), t(15), what="the bridges to exit")
 
 
 def reload_metrics(srv):
@@ -480,17 +457,23 @@ def test_sigterm_drains_in_flight_request(wsgate, appdir, tmp_path, procs):
     assert children(srv.pid) == []
 
 
-@pytest.mark.parametrize("procs", ["1", "2"])
-def test_graceful_timeout_abandons_long_request(wsgate, appdir, tmp_path, procs):
-    srv = start(wsgate, appdir, "-w", procs, "--graceful-timeout", "1")
-    if procs == "2":
-        wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
+def request_in_the_app(srv, tmp_path):
+    """Starts a 30 s request that the stop will cut (the client sees an error) and
+    waits until it is in the app."""
     mark = str(tmp_path / "in-app")
     th = threading.Thread(target=lambda: pytest.raises(Exception, http_get, srv,
                                                        "/sleep?30&" + mark, timeout=t(40)),
                           daemon=True)
     th.start()
     wait_mark(mark)
+
+
+@pytest.mark.parametrize("procs", ["1", "2"])
+def test_graceful_timeout_abandons_long_request(wsgate, appdir, tmp_path, procs):
+    srv = start(wsgate, appdir, "-w", procs, "--graceful-timeout", "1")
+    if procs == "2":
+        wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
+    request_in_the_app(srv, tmp_path)
     t0 = time.monotonic()
     srv.signal(signal.SIGTERM)
     assert srv.wait_exit(t(15)) == 0
@@ -505,12 +488,7 @@ def test_sigquit_stops_at_once(wsgate, appdir, tmp_path, procs):
     srv = start(wsgate, appdir, "-w", procs, "--pid-file", pidfile)
     if procs == "2":
         wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
-    mark = str(tmp_path / "in-app")
-    th = threading.Thread(target=lambda: pytest.raises(Exception, http_get, srv,
-                                                       "/sleep?30&" + mark, timeout=t(40)),
-                          daemon=True)
-    th.start()
-    wait_mark(mark)
+    request_in_the_app(srv, tmp_path)
     t0 = time.monotonic()
     srv.signal(signal.SIGQUIT)
     assert srv.wait_exit(t(10)) == 0
@@ -521,31 +499,9 @@ def test_sigquit_stops_at_once(wsgate, appdir, tmp_path, procs):
 
 # ------------------------------------------------------------ sd_notify
 
-def notify_socket(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.bind(path)
-    return s
-
-
-def notifications(sock, want, timeout):
-    """Datagrams (as sets of lines) until one has the line `want`."""
-    got = []
-    sock.settimeout(timeout)
-    while True:
-        try:
-            msg = sock.recv(4096).decode()
-        except socket.timeout:
-            raise AssertionError("no %s within %.1fs; got %r" % (want, timeout, got))
-        got.append(set(msg.split("\n")))
-        if want in got[-1]:
-            return got
-
-
 @pytest.mark.parametrize("procs", ["1", "2"])
-def test_notify_ready_reloading_stopping(wsgate, appdir, procs):
-    import tempfile
-    d = tempfile.mkdtemp(prefix="wsn")  # sun_path is short
-    path = os.path.join(d, "notify")
+def test_notify_ready_reloading_stopping(wsgate, appdir, unix_sock_dir, procs):
+    path = os.path.join(unix_sock_dir, "notify")
     ns = notify_socket(path)
     try:
         srv = wsgate("lifeapp", "--pythonpath", appdir, "-w", procs, env={"NOTIFY_SOCKET": path})
@@ -566,5 +522,3 @@ def test_notify_ready_reloading_stopping(wsgate, appdir, procs):
         notifications(ns, "STOPPING=1", t(15))
     finally:
         ns.close()
-        import shutil
-        shutil.rmtree(d, ignore_errors=True)

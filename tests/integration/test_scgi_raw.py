@@ -24,7 +24,7 @@ import pytest
 from scgi_client import (ScgiResponse, cgi_vars, encode, header_block, netstring,
                          open_scgi, request_bytes, scgi_exchange, scgi_get)
 from scgi_frontends import require_scgi, start_scgi_wsgate
-from wsgate_util import (NoResponse, RawConn, assert_app_not_called, logs, req,
+from wsgate_util import (NoResponse, assert_app_not_called, json_over_http, logs,
                          server_closed_fully, t, wait_for, wait_idle, wait_mark, wait_metric)
 
 
@@ -292,14 +292,7 @@ def test_same_environ_as_http(method, ssrv):
         hdrs += [("Content-Type", "application/x-www-form-urlencoded"),
                  ("Content-Length", str(len(body)))]
     host = "127.0.0.1:%d" % ssrv.port
-    c = RawConn(ssrv)
-    try:
-        c.send(req(method, target, headers=hdrs, body=body, host=host))
-        hr = c.read_response()
-    finally:
-        c.close()
-    assert hr.status == 200, hr
-    http_out = json.loads(hr.body)
+    http_out = json_over_http(ssrv, method, target, hdrs, body, host)
     henv = http_out["environ"]
 
     items = [("CONTENT_LENGTH", str(len(body))), ("SCGI", "1"),

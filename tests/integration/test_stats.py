@@ -20,7 +20,7 @@ import requests
 from conftest import free_port, run_cli
 from fcgi_client import fcgi_get
 from frontends import start_fcgi_wsgate
-from wsgate_util import t, wait_for
+from wsgate_util import RawConn, connect_to, t, wait_for
 
 prom_parser = pytest.importorskip("prometheus_client.parser")
 
@@ -313,25 +313,18 @@ def test_stats_on_unix_socket(wsgate, unix_sock_dir):
     srv = wsgate("it_stats", "--stats", "unix:" + path)
     wait_for(lambda: os.path.exists(path), t(10), what="the stats socket")
     requests.get(srv.url("/one"), timeout=t(10))
-    deadline = time.monotonic() + t(10)
-    while True:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(t(5))
-        s.connect(path)
-        s.sendall(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-        s.close()
+
+    def counted():
+        c = RawConn(sock=connect_to(path))
+        try:
+            c.send(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
+            out = c.read_until_close()
+        finally:
+            c.close()
         head, _, body = out.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200 ")
-        if json.loads(body)["requests"]["http"]["2xx"] == 1:
-            break
-        assert time.monotonic() < deadline, body
-        time.sleep(0.05)
+        return json.loads(body)["requests"]["http"]["2xx"] == 1
+    wait_for(counted, t(10), what="the request counted in /stats on the unix socket")
     rc, problem = srv.stop()
     assert rc == 0 and problem is None
     assert not os.path.exists(path), "the stats socket file is removed at exit"

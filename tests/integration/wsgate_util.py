@@ -34,6 +34,14 @@ class NoResponse(AssertionError):
     pass
 
 
+def as_bytes(x):
+    """x as bytes: bytes and bytearray as they are, str as latin-1 (one byte per
+    character), anything else through str()."""
+    if isinstance(x, (bytes, bytearray)):
+        return bytes(x)
+    return str(x).encode("latin-1")
+
+
 def wait_for(pred, timeout, interval=0.02, what="condition"):
     """Polls pred() until it is truthy; returns its value or fails after timeout."""
     deadline = time.monotonic() + timeout
@@ -168,7 +176,122 @@ def assert_app_not_called(srv, mark):
     assert not os.path.exists(mark), "the app was called"
 
 
+# ---------------------------------------------------------------- processes
+
+def _procs():
+    """(pid, command, state, parent pid, process group) of every process, from /proc."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm_end = stat.rfind(")")
+        fields = stat[comm_end + 2:].split()
+        if len(fields) > 2:
+            yield (int(name), stat[stat.find("(") + 1:comm_end], fields[0], int(fields[1]),
+                   int(fields[2]))
+
+
+def group_members(pgid):
+    """The processes (pid, command) whose process group is pgid, zombies aside."""
+    return [(pid, comm) for pid, comm, state, _, pgrp in _procs()
+            if state != "Z" and pgrp == pgid]
+
+
+def children(pid):
+    """The pids of pid's children, zombies aside, sorted."""
+    return sorted(p for p, _, state, ppid, _ in _procs() if state != "Z" and ppid == pid)
+
+
 # ---------------------------------------------------------------- sockets
+
+def free_port(host="127.0.0.1", family=socket.AF_INET):
+    """A TCP port free on host right now (the kernel's pick)."""
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def can_connect(addr, timeout=0.5):
+    """True when a listener accepts a connection at addr (see connect_to)."""
+    try:
+        connect_to(addr, timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def connect_to(addr, timeout=None):
+    """A stream socket connected to addr: (host, port), IPv4 or IPv6, or a unix socket
+    path; connect timeout t(5) unless given."""
+    if isinstance(addr, str):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    else:
+        s = socket.socket(socket.AF_INET6 if ":" in addr[0] else socket.AF_INET,
+                          socket.SOCK_STREAM)
+    s.settimeout(t(5) if timeout is None else timeout)
+    try:
+        s.connect(addr)
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+def get_json(sock, target):
+    """GET target over the connected socket sock (closed after): the app's JSON answer,
+    which must come with a 200."""
+    c = RawConn(sock=sock)
+    try:
+        c.send(req("GET", target))
+        r = c.read_response()
+    finally:
+        c.close()
+    assert r.status == 200, r
+    return json.loads(r.body)
+
+
+def json_over_http(srv, method, target, headers=(), body=b"", host="t"):
+    """One request over a fresh --http connection: the app's JSON answer (it_probe's
+    environ report...), which must come with a 200."""
+    c = RawConn(srv)
+    try:
+        c.send(req(method, target, headers=headers, body=body, host=host))
+        r = c.read_response()
+    finally:
+        c.close()
+    assert r.status == 200, r
+    return json.loads(r.body)
+
+
+def notify_socket(address):
+    """A datagram socket bound to address, to receive what wsgate sends to
+    NOTIFY_SOCKET ("\0name" is an abstract address)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(address)
+    return s
+
+
+def notifications(sock, want, timeout):
+    """Datagrams from a notify_socket, each as the set of its lines, until one has the
+    line `want`; returns them all."""
+    got = []
+    sock.settimeout(timeout)
+    while True:
+        try:
+            msg = sock.recv(4096).decode()
+        except socket.timeout:
+            raise AssertionError("no %s within %.1fs; got %r" % (want, timeout, got))
+        got.append(set(msg.split("\n")))
+        if want in got[-1]:
+            return got
+
 
 def _tcp_sockets():
     """{(local port, remote port): (state, send queue, receive queue)} of every IPv4/IPv6
@@ -274,22 +397,26 @@ class Response:
             "" if self.complete else " INCOMPLETE")
 
 
-class RawConn:
-    """A raw client connection with its own receive buffer.
+class StreamConn:
+    """A client connection (any stream socket) with its own receive buffer: the
+    sending and reading that RawConn (HTTP), fcgi_client.FcgiConn and
+    scgi_client.ScgiConn share. Every read has a deadline; buf holds what came and
+    was not consumed; eof/reset tell how the server ended the connection."""
 
-    read_response() parses exactly one response off the stream (honouring
-    Content-Length, chunked, close-delimited, and no-body for HEAD/1xx/204/304)
-    so pipelining and keep-alive can be checked byte-exactly.
-    """
+    RECV_SIZE = 65536
 
-    def __init__(self, server=None, sock=None, timeout=None):
-        if sock is None:
-            sock = server.connect()
+    def __init__(self, sock, timeout=None):
         self.sock = sock
         self.buf = b""
         self.eof = False
         self.reset = False
         self.timeout = t(10) if timeout is None else timeout
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     # -- sending ---------------------------------------------------------
     def send(self, data):
@@ -323,6 +450,13 @@ class RawConn:
         except (BrokenPipeError, ConnectionResetError):
             return False
 
+    def shut_wr(self):
+        """Closes our sending side (the server reads EOF); reading goes on."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
     def close(self):
         try:
             self.sock.close()
@@ -330,6 +464,9 @@ class RawConn:
             pass
 
     # -- receiving -------------------------------------------------------
+    def _got(self, chunk):
+        """Called with every chunk received (a subclass may note when it came)."""
+
     def _fill(self, deadline):
         """Reads more bytes into buf. Returns False on EOF/reset; raises
         NoResponse when the deadline passes."""
@@ -340,7 +477,7 @@ class RawConn:
             raise NoResponse("no data before the deadline; have %r" % self.buf[:300])
         self.sock.settimeout(remaining)
         try:
-            chunk = self.sock.recv(65536)
+            chunk = self.sock.recv(self.RECV_SIZE)
         except socket.timeout:
             raise NoResponse("no data before the deadline; have %r" % self.buf[:300])
         except ConnectionResetError:
@@ -350,8 +487,42 @@ class RawConn:
         if not chunk:
             self.eof = True
             return False
+        self._got(chunk)
         self.buf += chunk
         return True
+
+    def still_open(self, wait):
+        """True if nothing arrives and the connection is not closed for `wait`
+        seconds."""
+        deadline = time.monotonic() + wait
+        try:
+            got = self._fill(deadline)
+        except NoResponse:
+            return True
+        if got:
+            raise AssertionError("unexpected bytes: %r" % self.buf[:300])
+        return False
+
+    def read_until_close(self, timeout=None):
+        """All remaining bytes until EOF/reset. Raises NoResponse if the server
+        does not close in time."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while self._fill(deadline):
+            pass
+        data, self.buf = self.buf, b""
+        return data
+
+
+class RawConn(StreamConn):
+    """A raw HTTP client connection.
+
+    read_response() parses exactly one response off the stream (honouring
+    Content-Length, chunked, close-delimited, and no-body for HEAD/1xx/204/304)
+    so pipelining and keep-alive can be checked byte-exactly.
+    """
+
+    def __init__(self, server=None, sock=None, timeout=None):
+        super().__init__(server.connect() if sock is None else sock, timeout)
 
     def _line(self, deadline, limit=1 << 20):
         while True:
@@ -489,26 +660,6 @@ class RawConn:
         assert self.buf == b"", "unexpected bytes before close: %r" % self.buf[:300]
         return True
 
-    def still_open(self, wait):
-        """True if nothing arrives and the connection is not closed for `wait`
-        seconds."""
-        deadline = time.monotonic() + wait
-        try:
-            got = self._fill(deadline)
-        except NoResponse:
-            return True
-        if got:
-            raise AssertionError("unexpected bytes: %r" % self.buf[:300])
-        return False
-
-    def read_until_close(self, timeout=None):
-        """All remaining bytes until EOF/reset. Raises NoResponse if the server
-        does not close in time."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        while self._fill(deadline):
-            pass
-        data, self.buf = self.buf, b""
-        return data
 
 
 def parse_responses(data, methods=None):
