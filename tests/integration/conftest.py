@@ -23,8 +23,8 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from wsgate_util import (RawConn, can_connect, connect_to, free_port,  # noqa: E402,F401
-                         group_members, t)
+from wsgate_util import (RawConn, can_connect, clock_ticks, connect_to,  # noqa: E402,F401
+                         free_port, group_members, t)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 APPS = os.path.join(REPO, "tests", "apps")
@@ -186,17 +186,21 @@ class Server:
             problem = "did not exit after SIGTERM; killed"
         # A sanitizer build's symbolizer (a child reading a pipe) may still be
         # exiting when the server has gone; anything alive after a short grace
-        # period was left behind.
-        left = group_members(self.proc.pid)
+        # period was left behind. Only what started before the server was gone
+        # counts, and only that is killed: the group's number may already belong
+        # to another server (wsgate_util.group_members).
+        gone = clock_ticks() + 1
+        left = group_members(self.proc.pid, gone)
         deadline = time.monotonic() + t(3)
         while left and time.monotonic() < deadline:
             time.sleep(0.05)
-            left = group_members(self.proc.pid)
+            left = group_members(self.proc.pid, gone)
         if left:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
+            for pid, _ in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
             problem = (problem + "; " if problem else "") + \
                 "left processes running in its process group (killed): %s" % left
         return rc, problem

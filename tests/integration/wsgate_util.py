@@ -179,7 +179,8 @@ def assert_app_not_called(srv, mark):
 # ---------------------------------------------------------------- processes
 
 def _procs():
-    """(pid, command, state, parent pid, process group) of every process, from /proc."""
+    """(pid, command, state, parent pid, process group, start time in clock ticks since
+    boot) of every process, from /proc."""
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -190,20 +191,31 @@ def _procs():
             continue
         comm_end = stat.rfind(")")
         fields = stat[comm_end + 2:].split()
-        if len(fields) > 2:
+        if len(fields) > 19:
             yield (int(name), stat[stat.find("(") + 1:comm_end], fields[0], int(fields[1]),
-                   int(fields[2]))
+                   int(fields[2]), int(fields[19]))
 
 
-def group_members(pgid):
-    """The processes (pid, command) whose process group is pgid, zombies aside."""
-    return [(pid, comm) for pid, comm, state, _, pgrp in _procs()
-            if state != "Z" and pgrp == pgid]
+def clock_ticks():
+    """Now, in the unit of a process's start time in /proc (clock ticks since boot)."""
+    with open("/proc/uptime") as f:
+        return int(float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK"))
+
+
+def group_members(pgid, started_before=None):
+    """The processes (pid, command) whose process group is pgid, zombies aside; with
+    started_before (clock_ticks()), only those started earlier. Once a group's leader
+    is gone its pid can be taken again, here where pid_max is 32768 and a busy suite
+    goes through it in a minute: a new session leader with that pid (another test's
+    server) starts a new group with the same number."""
+    return [(pid, comm) for pid, comm, state, _, pgrp, start in _procs()
+            if state != "Z" and pgrp == pgid
+            and (started_before is None or start < started_before)]
 
 
 def children(pid):
     """The pids of pid's children, zombies aside, sorted."""
-    return sorted(p for p, _, state, ppid, _ in _procs() if state != "Z" and ppid == pid)
+    return sorted(p for p, _, state, ppid, _, _ in _procs() if state != "Z" and ppid == pid)
 
 
 # ---------------------------------------------------------------- sockets
