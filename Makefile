@@ -6,7 +6,11 @@
 #   make test            install missing dependencies, then every suite: unit (criterion,
 #                        incl. the HTTP corpus), integration (pytest), the same again
 #                        under AddressSanitizer + UBSan and under ThreadSanitizer, a
-#                        short fuzz run (clang) and the benchmark smoke run
+#                        short fuzz run (clang) and the benchmark smoke run (what CI
+#                        runs; 25-40 minutes on 2 CPUs)
+#   make check           day-to-day: the unit suites, one integration pass of the plain
+#                        build without the tests marked slow (pytest -m "not slow"),
+#                        check-format and check-includes; a few minutes
 #   make fuzz            longer libFuzzer run of the parser harnesses
 #   make bench           the benchmark against peer servers (bench/; ~25 min; needs 2
 #                        CPUs): writes docs/benchmarks.md and docs/benchmarks.png
@@ -100,8 +104,8 @@ UNIT_TESTS += $(BUILD)/tests/test_wsgi
 UNIT_wsgi := tests/unit/python/test_wsgi.c $(PYTHON_SRC) gateway/util.c
 endif
 
-.PHONY: all run test unit integration test-asan test-tsan fuzz fuzz-short install format \
-        check-includes check-format deps clean bench bench-smoke
+.PHONY: all run test check unit integration test-asan test-tsan fuzz fuzz-short install \
+        format check-includes check-format deps clean bench bench-smoke
 
 all: $(BUILD)/wsgate $(BUILD)/libwsgate.a
 
@@ -195,6 +199,17 @@ fuzz-short:
 	$(Q)if command -v clang >/dev/null 2>&1; then \
 	    $(MAKE) --no-print-directory fuzz FUZZ_TIME=$(FUZZ_SECONDS); \
 	else echo "fuzz: clang not found, skipping the short fuzz run"; fi
+
+# The quick loop for development (make test stays what CI runs). The integration tests
+# marked slow (several seconds each: timeouts, loads, reloads) are left out; every
+# front-end and feature keeps quick tests in the pass.
+check: deps
+	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/wsgate
+	$(Q)WSGATE_BIN=$(abspath $(BUILD)/wsgate) $(PYTHON) -m pytest -q -m "not slow" \
+	    tests/integration
+	$(Q)$(MAKE) --no-print-directory check-includes
+	$(Q)$(MAKE) --no-print-directory check-format
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory unit

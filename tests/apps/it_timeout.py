@@ -1,7 +1,8 @@
 """The app of the --timeout tests (tests/integration/test_request_timeout.py).
 
 Paths (query: ?mark=PATH, a file that close() of the response writes, so a test
-knows the app unwound; ?s=SECONDS):
+knows the app unwound; ?started=PATH, a file written when the request reaches the
+app, so a test knows it is in flight; ?s=SECONDS):
   /quick        200 "ok" at once
   /sleep        sleeps s seconds inside the response iterable (time.sleep only sees
                 the timeout exception when it returns), then yields "slept"
@@ -32,14 +33,20 @@ class Body:
 
     def close(self):
         if self.mark:
-            with open(self.mark + ".tmp", "w") as f:
-                f.write("closed")
-            os.rename(self.mark + ".tmp", self.mark)
+            write_mark(self.mark, "closed")
+
+
+def write_mark(path, text):
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.rename(path + ".tmp", path)
 
 
 def application(environ, start_response):
     qs = parse_qs(environ.get("QUERY_STRING", ""))
     mark = qs.get("mark", [None])[0]
+    if "started" in qs:
+        write_mark(qs["started"][0], "started")
     secs = float(qs.get("s", ["5"])[0])
     path = environ.get("PATH_INFO", "")
     text = [("Content-Type", "text/plain")]

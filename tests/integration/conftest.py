@@ -2,7 +2,8 @@
 docs/architecture.md).
 
 `wsgate(app, *args, ...)` starts one server on a free 127.0.0.1 port (or a unix
-socket), with --pythonpath tests/apps and the error log in a temp file, waits until
+socket), with --pythonpath tests/apps and the error log in a temp file (stats=True
+adds a --stats listener on another free port, for wsgate_util.metrics), waits until
 it accepts a connection (polling, with a deadline), and returns a Server. At the end
 of the test every server is stopped with SIGTERM; one that does not exit 0 in time
 is killed and fails the test. Sanitizer reports on its stderr fail the test too.
@@ -14,7 +15,6 @@ Environment:
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +23,8 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from wsgate_util import RawConn, t  # noqa: E402
+from wsgate_util import (RawConn, can_connect, clock_ticks, connect_to,  # noqa: E402,F401
+                         free_port, group_members, t)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 APPS = os.path.join(REPO, "tests", "apps")
@@ -34,16 +35,8 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: takes several seconds (timeouts, big bodies)")
-
-
-def free_port(host="127.0.0.1", family=socket.AF_INET):
-    s = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    config.addinivalue_line("markers", "slow: takes a second or more (timeouts, loads, "
+                            "reloads); make check leaves these out")
 
 
 def require_binary():
@@ -61,7 +54,8 @@ def run_cli(*args, timeout=None, **kw):
 
 class Server:
     def __init__(self, tmpdir, app, args, unix=False, listen=None, pass_fds=(),
-                 access_log=True, error_log=True, env=None, cwd=None, pythonpath=True):
+                 access_log=True, error_log=True, env=None, cwd=None, pythonpath=True,
+                 stats=False):
         self.tmpdir = tmpdir
         self.app = app
         self.error_log = os.path.join(tmpdir, "error-%s.log" % uuid.uuid4().hex[:8])
@@ -83,6 +77,8 @@ class Server:
         self.returncode = None
         self.listen = listen  # explicit --http list: caller says where to connect
         self.unix = unix
+        self.stats = stats
+        self.stats_port = None  # with stats=True: the --stats listener's port
         self.cleanup_dirs = []
 
     # -- start / stop ----------------------------------------------------
@@ -96,6 +92,8 @@ class Server:
             argv += ["--access-log", self.access_log]
         for h in http_args:
             argv += ["--http", h]
+        if self.stats_port is not None:
+            argv += ["--stats", "127.0.0.1:%d" % self.stats_port]
         argv += self.extra_args
         argv.append(self.app)
         return argv
@@ -115,6 +113,8 @@ class Server:
                 self.host = "127.0.0.1"
                 self.port = free_port()
                 http_args = ["%s:%d" % (self.host, self.port)]
+            if self.stats:
+                self.stats_port = free_port()
             self.argv = self._argv(http_args)
             env = dict(os.environ)
             if self.env:
@@ -147,7 +147,8 @@ class Server:
             try:
                 s = self.connect(timeout=0.5)
                 s.close()
-                return
+                if self.stats_port is None or can_connect(("127.0.0.1", self.stats_port)):
+                    return
             except OSError:
                 pass
             if time.monotonic() > deadline:
@@ -185,17 +186,21 @@ class Server:
             problem = "did not exit after SIGTERM; killed"
         # A sanitizer build's symbolizer (a child reading a pipe) may still be
         # exiting when the server has gone; anything alive after a short grace
-        # period was left behind.
-        left = _group_members(self.proc.pid)
+        # period was left behind. Only what started before the server was gone
+        # counts, and only that is killed: the group's number may already belong
+        # to another server (wsgate_util.group_members).
+        gone = clock_ticks() + 1
+        left = group_members(self.proc.pid, gone)
         deadline = time.monotonic() + t(3)
         while left and time.monotonic() < deadline:
             time.sleep(0.05)
-            left = _group_members(self.proc.pid)
+            left = group_members(self.proc.pid, gone)
         if left:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
+            for pid, _ in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
             problem = (problem + "; " if problem else "") + \
                 "left processes running in its process group (killed): %s" % left
         return rc, problem
@@ -211,19 +216,7 @@ class Server:
         return self.base_url + path
 
     def connect(self, timeout=None):
-        if self.unix_path:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            addr = self.unix_path
-        else:
-            fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-            s = socket.socket(fam, socket.SOCK_STREAM)
-            addr = (self.host, self.port)
-        s.settimeout(t(5) if timeout is None else timeout)
-        try:
-            s.connect(addr)
-        except OSError:
-            s.close()
-            raise
+        s = connect_to(self.unix_path or (self.host, self.port), timeout)
         s.settimeout(t(10))
         return s
 
@@ -275,24 +268,6 @@ class Server:
     @property
     def pid(self):
         return self.proc.pid
-
-
-def _group_members(pgid):
-    """The processes (pid, command) whose process group is pgid, zombies aside."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        comm_end = stat.rfind(")")
-        fields = stat[comm_end + 2:].split()
-        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
-            found.append((int(name), stat[stat.find("(") + 1:comm_end]))
-    return found
 
 
 class _PortTaken(Exception):

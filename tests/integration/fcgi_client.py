@@ -12,11 +12,10 @@ Two layers:
 
 Nothing here depends on pytest; every timeout goes through wsgate_util.t().
 """
-import socket
 import struct
 import time
 
-from wsgate_util import NoResponse, t
+from wsgate_util import NoResponse, StreamConn, as_bytes, connect_to
 
 VERSION_1 = 1
 HEADER_LEN = 8
@@ -59,14 +58,6 @@ PROTOCOL_STATUS_NAMES = {0: "REQUEST_COMPLETE", 1: "CANT_MPX_CONN", 2: "OVERLOAD
 
 # ---------------------------------------------------------------- encoders
 
-def _b(x):
-    if isinstance(x, bytes):
-        return x
-    if isinstance(x, bytearray):
-        return bytes(x)
-    return str(x).encode("latin-1")
-
-
 def header(rtype, rid, clen, plen=0, version=VERSION_1, reserved=0):
     """H(t,id,n,p) of docs/hostile-inputs.md, every field as given (no checks)."""
     return bytes([version, rtype, (rid >> 8) & 255, rid & 255, (clen >> 8) & 255, clen & 255,
@@ -75,7 +66,7 @@ def header(rtype, rid, clen, plen=0, version=VERSION_1, reserved=0):
 
 def record(rtype, rid, content=b"", padding=0, version=VERSION_1, pad_byte=b"\0"):
     """One record; content must be at most 65535 bytes (use stream() for more)."""
-    content = _b(content)
+    content = as_bytes(content)
     if len(content) > MAX_LENGTH:
         raise ValueError("record content of %d bytes" % len(content))
     return header(rtype, rid, len(content), padding, version) + content + pad_byte * padding
@@ -84,7 +75,7 @@ def record(rtype, rid, content=b"", padding=0, version=VERSION_1, pad_byte=b"\0"
 def stream(rtype, rid, data, chunk=MAX_LENGTH, end=True, padding=0):
     """A stream (PARAMS, STDIN, DATA): data split into records of at most chunk bytes,
     then the empty record that ends the stream when end is set."""
-    data = _b(data)
+    data = as_bytes(data)
     out = []
     for i in range(0, len(data), chunk):
         out.append(record(rtype, rid, data[i:i + chunk], padding=padding))
@@ -101,7 +92,7 @@ def encode_length(n, force4=False):
 
 
 def pair(name, value, force4=False):
-    name, value = _b(name), _b(value)
+    name, value = as_bytes(name), as_bytes(value)
     return (encode_length(len(name), force4) + encode_length(len(value), force4)
             + name + value)
 
@@ -176,18 +167,18 @@ def cgi_params(method="GET", uri="/", body=None, headers=(), content_type=None,
     stock fastcgi_params, without the pass-through extras unless given in extra).
     body: its length goes in CONTENT_LENGTH (empty string without a body, as nginx).
     headers: (name, value) pairs -> HTTP_* variables. Returns a list of pairs."""
-    uri = _b(uri)
+    uri = as_bytes(uri)
     path, _, query = uri.partition(b"?")
     items = [("QUERY_STRING", query), ("REQUEST_METHOD", method)]
     items.append(("CONTENT_TYPE", content_type or ""))
     if content_length:
-        items.append(("CONTENT_LENGTH", "" if body is None else str(len(_b(body)))))
+        items.append(("CONTENT_LENGTH", "" if body is None else str(len(as_bytes(body)))))
     items += [("REQUEST_URI", uri), ("SERVER_PROTOCOL", protocol),
               ("REMOTE_ADDR", "127.0.0.1"), ("REMOTE_PORT", remote_port),
               ("SERVER_ADDR", "127.0.0.1"), ("SERVER_PORT", server_port),
               ("SERVER_NAME", "localhost")]
     for k, v in headers:
-        k = _b(k).decode("latin-1")
+        k = as_bytes(k).decode("latin-1")
         items.append(("HTTP_" + k.upper().replace("-", "_"), v))
     items += list(extra)
     return items
@@ -299,79 +290,17 @@ class Result:
                     " +empty" if self.stdout_ended else "", self.stderr[:200]))
 
 
-def connect(addr, timeout=None):
-    """addr: (host, port) or a unix socket path."""
-    if isinstance(addr, str):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    else:
-        s = socket.socket(socket.AF_INET6 if ":" in addr[0] else socket.AF_INET,
-                          socket.SOCK_STREAM)
-    s.settimeout(t(5) if timeout is None else timeout)
-    try:
-        s.connect(addr)
-    except OSError:
-        s.close()
-        raise
-    return s
-
-
-class FcgiConn:
+class FcgiConn(StreamConn):
     """One client connection. Records read are sorted into per-id Results (id 0:
     management records in self.management)."""
 
+    RECV_SIZE = 262144
+
     def __init__(self, addr=None, sock=None, timeout=None):
-        self.sock = sock if sock is not None else connect(addr)
-        self.timeout = t(10) if timeout is None else timeout
-        self.buf = b""
-        self.eof = False
-        self.reset = False
+        super().__init__(sock if sock is not None else connect_to(addr), timeout)
         self.results = {}
         self.management = []
         self.log = []  # every record in arrival order
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    # -- sending ---------------------------------------------------------
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def try_send(self, data):
-        """sendall that tolerates the server having closed already."""
-        try:
-            self.sock.sendall(data)
-            return True
-        except (BrokenPipeError, ConnectionResetError):
-            return False
-
-    def send_pieces(self, data, size=1, delay=0.0):
-        if self.sock.family in (socket.AF_INET, socket.AF_INET6):
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sent = 0
-        try:
-            for i in range(0, len(data), size):
-                self.sock.sendall(data[i:i + size])
-                sent += len(data[i:i + size])
-                if delay:
-                    time.sleep(delay)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        return sent
-
-    def shutdown_write(self):
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
     def request(self, items, body=b"", rid=1, keep_conn=False, role=RESPONDER, timeout=None):
         """Sends one whole request and reads its answer (until END_REQUEST)."""
@@ -379,27 +308,6 @@ class FcgiConn:
         return self.read_until_end(rid, timeout=timeout)
 
     # -- receiving -------------------------------------------------------
-    def _fill(self, deadline):
-        if self.eof:
-            return False
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise NoResponse("no FastCGI data before the deadline; buffered %r" % self.buf[:200])
-        self.sock.settimeout(remaining)
-        try:
-            chunk = self.sock.recv(262144)
-        except socket.timeout:
-            raise NoResponse("no FastCGI data before the deadline; buffered %r" % self.buf[:200])
-        except ConnectionResetError:
-            self.eof = True
-            self.reset = True
-            return False
-        if not chunk:
-            self.eof = True
-            return False
-        self.buf += chunk
-        return True
-
     def read_record(self, timeout=None, deadline=None):
         """The next record, or None at EOF (between records). A record cut short by
         EOF or a malformed header is an FcgiProtocolError; no record before the
@@ -502,24 +410,6 @@ class FcgiConn:
             return False
         return True
 
-    def still_open(self, wait):
-        """True if the connection is neither closed nor sent anything for `wait` s."""
-        deadline = time.monotonic() + wait
-        try:
-            got = self._fill(deadline)
-        except NoResponse:
-            return True
-        if got:
-            raise AssertionError("unexpected bytes: %r" % self.buf[:200])
-        return False
-
-    def read_raw_until_close(self, timeout=None):
-        """All remaining bytes until EOF (not parsed). NoResponse if no close in time."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        while self._fill(deadline):
-            pass
-        data, self.buf = self.buf, b""
-        return data
 
 
 def values_dict(rec):
@@ -532,3 +422,20 @@ def values_dict(rec):
             raise AssertionError("GET_VALUES_RESULT names %s twice" % k)
         out[k] = v.decode("latin-1")
     return out
+
+
+# ---------------------------------------------------------------- a running server
+
+def open_fcgi(srv, timeout=None):
+    """A connection to the --fastcgi listener of a Server started by
+    frontends.start_fcgi_wsgate."""
+    return FcgiConn(srv.fcgi_addr, timeout=timeout)
+
+
+def fcgi_get(srv, uri="/probe/x", body=None, rid=1, keep_conn=False, **kw):
+    """One request on a fresh connection, a GET (or a POST of body): its Result.
+    kw: more cgi_params keywords (headers, extra...)."""
+    method = "GET" if body is None else "POST"
+    with open_fcgi(srv) as c:
+        return c.request(cgi_params(method, uri, body=body, **kw), body=body or b"", rid=rid,
+                         keep_conn=keep_conn)

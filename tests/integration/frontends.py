@@ -41,7 +41,7 @@ import time
 
 import pytest
 
-from wsgate_util import parse_responses, t
+from wsgate_util import can_connect, free_port, parse_responses, t
 
 SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -56,15 +56,6 @@ def find_binary(name):
         if os.path.isfile(c) and os.access(c, os.X_OK):
             return c
     return None
-
-
-def free_port(host="127.0.0.1"):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 def short_dir(prefix):
@@ -95,19 +86,6 @@ def socket_dir(prefix):
     os.chown(d, -1, web_group())
     os.chmod(d, 0o2750)
     return d
-
-
-def can_connect(addr, timeout=0.5):
-    fam = socket.AF_UNIX if isinstance(addr, str) else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(addr)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 class Backend:

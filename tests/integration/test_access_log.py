@@ -10,9 +10,9 @@ import pytest
 import requests
 
 from conftest import run_cli
-from fcgi_client import FcgiConn, cgi_params
+from fcgi_client import fcgi_get
 from frontends import start_fcgi_wsgate
-from wsgate_util import t, wait_for
+from wsgate_util import t, wait_access, wait_for
 
 SPLIT_RE = re.compile(r' rt=(?P<total>\d+\.\d{6}) q=(?P<queue>\d+\.\d{6}) '
                       r'gil=(?P<gil>\d+\.\d{6}) app=(?P<app>\d+\.\d{6}) '
@@ -23,12 +23,6 @@ COMBINED_RE = re.compile(
 
 PARTS = ("queue", "gil", "app", "send")
 EPS = 2e-6  # each part is rounded to the microsecond
-
-
-def lines_with(srv, marker, n):
-    wait_for(lambda: srv.access_text().count(marker) >= n, t(10),
-             what="%d access lines with %s" % (n, marker))
-    return [ln for ln in srv.access_text().splitlines() if marker in ln]
 
 
 def check_split(d):
@@ -42,7 +36,7 @@ def test_combined_has_the_split(wsgate):
     r = requests.get(srv.url("/comb/a?t=0.3&body=55"), headers={"User-Agent": "ua/1"},
                      timeout=t(10))
     assert r.status_code == 200
-    (line,) = lines_with(srv, "/comb/a", 1)
+    (line,) = wait_access(srv, "/comb/a", 1)
     m = COMBINED_RE.match(line)
     assert m, line
     assert m.group("req") == "GET /comb/a?t=0.3&body=55 HTTP/1.1"
@@ -61,8 +55,7 @@ def test_json_lines(wsgate):
     assert r.status_code == 200
     r = requests.post(srv.url("/status/404?body=3"), data=b"z" * 500, timeout=t(10))
     assert r.status_code == 404
-    with FcgiConn(srv.fcgi_addr) as c:
-        res = c.request(cgi_params("GET", "/j/fcgi?body=9"))
+    res = fcgi_get(srv, "/j/fcgi?body=9")
     assert res.status == 200
     text = srv.access_text()
     wait_for(lambda: srv.access_text().count("\n") >= 3, t(10), what="three access lines")
@@ -99,7 +92,7 @@ def test_json_escapes_odd_bytes(wsgate):
     resp = srv.exchange(b"GET /odd/%ff?q=%22 HTTP/1.1\r\nHost: x\r\n"
                         b"User-Agent: \xe9\tx\"y\\z\r\n\r\n")
     assert resp.status == 200
-    (line,) = lines_with(srv, "/odd/", 1)
+    (line,) = wait_access(srv, "/odd/", 1)
     assert line.isascii(), line
     rec = json.loads(line)
     assert rec["path"] == "/odd/%ff" and rec["query"] == "q=%22"
@@ -126,7 +119,7 @@ def test_concurrent_lines_never_interleave(wsgate):
     for th in ths:
         th.join(t(60))
     assert not errors, errors
-    lines = lines_with(srv, "/many/", n * per)
+    lines = wait_access(srv, "/many/", n * per)
     assert len(lines) == n * per
     seen = set()
     for ln in lines:

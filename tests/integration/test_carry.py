@@ -6,13 +6,12 @@ spreads them over the pool) and that every way the next request can turn out on 
 worker ends as it would on the loop: in pieces, with a body still arriving, refused,
 timed out, pipelined, or never sent."""
 import collections
-import json
 import signal
 import time
 
 import pytest
 
-from wsgate_util import NoResponse, req, t
+from wsgate_util import NoResponse, app_log, req, t, wait_mark, wait_read
 
 
 @pytest.fixture
@@ -86,7 +85,7 @@ def test_small_body_still_arriving_after_a_carried_head(thread_srv):
         c.send(req("GET", "/first"))
         assert c.read_response().status == 200
         c.send(b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234")
-        time.sleep(0.1)
+        wait_read(c.sock)  # the server has the head and half the body, then the rest comes
         c.send(b"56789")
         r = c.read_response()
         assert r.status == 200 and who(r)[2] == b"0123456789"
@@ -108,8 +107,7 @@ def test_bad_next_request_gets_400_and_close(wsgate):
         assert c.closed_within(t(5))
     finally:
         c.close()
-    log = srv.exchange(req("GET", "/__log"))
-    assert [x["path"] for x in json.loads(log.body)] == ["/good"]
+    assert [x["path"] for x in app_log(srv)] == ["/good"]
 
 
 def test_partial_next_head_times_out_with_408(wsgate):
@@ -177,16 +175,17 @@ def test_max_requests_counts_carried_requests(wsgate):
     assert len(pids) <= 30 + CARRY_MAX + 2, len(pids)
 
 
-def test_sigterm_while_a_connection_is_carried(wsgate):
+def test_sigterm_while_a_connection_is_carried(wsgate, tmp_path):
     """A stop that begins while a worker owns a keep-alive connection: the request in
     flight is answered, the connection then closes and the server exits 0."""
     srv = wsgate("it_slow", "--threads", "4")
+    mark = str(tmp_path / "in-app")
     c = srv.conn()
     try:
         c.send(req("GET", "/"))
         assert c.read_response().status == 200
-        c.send(req("GET", "/?t=1"))
-        time.sleep(0.3)
+        c.send(req("GET", "/?t=1&mark=" + mark))
+        wait_mark(mark)
         srv.signal(signal.SIGTERM)
         r = c.read_response(timeout=t(10))
         assert r.status == 200

@@ -6,9 +6,7 @@ import time
 import pytest
 import requests
 
-from wsgate_util import req, t
-
-pytestmark = pytest.mark.slow
+from wsgate_util import app_log, req, t, wait_mark, wait_metric, wait_read
 
 
 def parallel_get(urls, timeout):
@@ -38,6 +36,7 @@ def test_eight_threads_eight_sleepers(wsgate):
     assert len({r.json()["thread"] for r in results}) == 8
 
 
+@pytest.mark.slow
 def test_two_threads_bound_concurrency(wsgate):
     srv = wsgate("it_slow", "--threads", "2")
     results, took = parallel_get([srv.url("/s%d?t=1" % i) for i in range(4)], t(20))
@@ -48,15 +47,18 @@ def test_two_threads_bound_concurrency(wsgate):
     assert len({r.json()["thread"] for r in results}) == 2
 
 
-def test_slow_request_does_not_block_fast_one(wsgate):
+@pytest.mark.slow
+def test_slow_request_does_not_block_fast_one(wsgate, tmp_path):
     srv = wsgate("it_slow", "--threads", "4")
     th_results = {}
+    mark = str(tmp_path / "slow")
 
     def slow():
-        th_results["slow"] = requests.get(srv.url("/slow?t=%g" % t(2)), timeout=t(20))
+        th_results["slow"] = requests.get(srv.url("/slow?t=%g&mark=%s" % (t(2), mark)),
+                                          timeout=t(20))
     th = threading.Thread(target=slow, daemon=True)
     th.start()
-    time.sleep(0.2)
+    wait_mark(mark)  # the slow one holds a worker thread
     t0 = time.monotonic()
     r = requests.get(srv.url("/fast"), timeout=t(20))
     fast = time.monotonic() - t0
@@ -85,8 +87,7 @@ def test_many_connections_many_requests(wsgate):
     for th in ths:
         th.join(t(60))
     assert errors == []
-    log = json.loads(srv.exchange(req("GET", "/__log")).body)
-    assert len(log) == 16 * 20
+    assert len(app_log(srv)) == 16 * 20
 
 
 def test_idle_connections_do_not_pin_workers(wsgate):
@@ -119,7 +120,8 @@ def test_slow_small_uploads_do_not_pin_workers(wsgate, framing):
             else:
                 c.send(req("POST", "/stalled%d" % i, [("Transfer-Encoding", "chunked")],
                            b"64\r\n" + b"x" * 10))
-        time.sleep(0.3)
+        for c in stalled:  # the server has read (and judged) every stalled head
+            wait_read(c.sock)
         t0 = time.monotonic()
         r = requests.get(srv.url("/through"), timeout=t(10))
         took = time.monotonic() - t0
@@ -130,17 +132,19 @@ def test_slow_small_uploads_do_not_pin_workers(wsgate, framing):
             c.close()
 
 
-def test_full_queue_answers_503(wsgate):
+@pytest.mark.slow
+def test_full_queue_answers_503(wsgate, tmp_path):
     # A full queue is answered at once (503 with Retry-After), never left to pile
     # up (docs/architecture.md, worker threads). One thread busy, one request
     # queued, the next refused.
-    srv = wsgate("it_slow", "--threads", "1", "--queue", "1")
+    srv = wsgate("it_slow", "--threads", "1", "--queue", "1", stats=True)
+    mark = str(tmp_path / "busy")
     busy = [srv.conn() for _ in range(2)]
     try:
-        busy[0].send(req("GET", "/busy?t=%g" % t(2)))
-        time.sleep(0.3)
+        busy[0].send(req("GET", "/busy?t=%g&mark=%s" % (t(2), mark)))
+        wait_mark(mark)
         busy[1].send(req("GET", "/queued"))
-        time.sleep(0.3)
+        wait_metric(srv, "wsgate_queue_depth", 1)
         t0 = time.monotonic()
         c = srv.conn()
         try:

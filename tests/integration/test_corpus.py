@@ -15,7 +15,7 @@ import socket
 import pytest
 
 from conftest import REPO
-from wsgate_util import NoResponse, t
+from wsgate_util import NoResponse, app_log, t
 
 CORPUS = os.environ.get("WSGATE_HTTP_CORPUS") or os.path.join(REPO, "tests", "corpus", "http")
 
@@ -83,15 +83,6 @@ def servers(wsgate_module):
     return get
 
 
-def app_log(srv):
-    c = srv.conn()
-    try:
-        c.send(b"GET /__log?it-corpus HTTP/1.1\r\nHost: t\r\n\r\n")
-        return json.loads(c.read_response().body)
-    finally:
-        c.close()
-
-
 def send(srv, data, split):
     c = srv.conn()
     if split:
@@ -125,7 +116,7 @@ def test_corpus(servers, case, split):
         pytest.skip(reason)
     verdict = OVERRIDES.get(case["name"], "refuse" if case["kind"] == "invalid" else "parse")
     srv = servers(args)
-    before = len(app_log(srv))
+    before = len(app_log(srv, "/__log?it-corpus"))
     c = send(srv, data, split)
     try:
         if verdict in ("refuse", "h25"):
@@ -145,7 +136,7 @@ def test_corpus(servers, case, split):
                     assert c.eof, "no answer and no close"
                     assert b"\r\n\r\n" not in data or data.endswith(b"0\r\n"), \
                         "a complete invalid request got no answer"
-            calls = app_log(srv)[before:]
+            calls = app_log(srv, "/__log?it-corpus")[before:]
             if verdict == "h25" and r is not None and r.status == 200:
                 assert len(calls) == 1 and calls[0]["error"] is None
                 env = calls[0]["env"]

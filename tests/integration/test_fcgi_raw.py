@@ -17,9 +17,10 @@ import time
 import pytest
 
 import fcgi_client as fc
-from fcgi_client import FcgiConn, cgi_params
+from fcgi_client import cgi_params, fcgi_get, open_fcgi
 from frontends import require_fastcgi, start_fcgi_wsgate
-from wsgate_util import NoResponse, t, wait_for
+from wsgate_util import (NoResponse, assert_app_not_called, json_over_http, logs, t, wait_for,
+                         wait_mark)
 
 
 # ---------------------------------------------------------------- fixtures & helpers
@@ -27,49 +28,32 @@ from wsgate_util import NoResponse, t, wait_for
 @pytest.fixture(scope="module")
 def fsrv(wsgate_module):
     """One wsgate (fcgi_mux) with --fastcgi on TCP, shared by this module's tests
-    that need no special options."""
+    that need no special options (and --stats, for wsgate_util.assert_app_not_called)."""
     require_fastcgi()
-    return start_fcgi_wsgate(wsgate_module, "fcgi_mux")
+    return start_fcgi_wsgate(wsgate_module, "fcgi_mux", stats=True)
 
 
 @pytest.fixture
 def fsrv_factory(wsgate):
-    """Factory for a wsgate with options: fsrv_factory(*args, app=, unix=)."""
+    """Factory for a wsgate with options: fsrv_factory(*args, app=, unix=); each has
+    --stats too."""
     require_fastcgi()
 
     def start(*args, app="fcgi_mux", unix=False, **kw):
-        return start_fcgi_wsgate(wsgate, app, *args, unix=unix, **kw)
+        return start_fcgi_wsgate(wsgate, app, *args, unix=unix, stats=True, **kw)
     return start
-
-
-def connect(srv, timeout=None):
-    return FcgiConn(srv.fcgi_addr, timeout=timeout)
-
-
-def logs(srv):
-    return (srv.stderr_text() + srv.error_text())[-3000:]
-
-
-def get(srv, uri="/probe/x", rid=1, keep_conn=False, **kw):
-    with connect(srv) as c:
-        return c.request(cgi_params("GET", uri, **kw), rid=rid, keep_conn=keep_conn)
 
 
 def assert_serving(srv):
     """A fresh connection still gets a complete 200 (the bad input hurt only its own
     connection)."""
-    r = get(srv, "/probe/alive")
-    assert r.complete and r.status == 200, (r, logs(srv))
+    r = fcgi_get(srv, "/probe/alive")
+    assert r.complete and r.status == 200, (r, logs(srv, 3000))
     assert r.json()["environ"]["PATH_INFO"] == "/probe/alive"
 
 
 def mark_path(tmp_path, name="mark"):
     return str(tmp_path / name)
-
-
-def assert_not_called(mark):
-    time.sleep(t(0.3))
-    assert not os.path.exists(mark), "the app was called"
 
 
 def check_clean_end(r):
@@ -87,7 +71,7 @@ def check_clean_end(r):
 # ---------------------------------------------------------------- plain requests
 
 def test_get_probe(fsrv):
-    r = get(fsrv, "/probe/a%20b/c?x=1&y=%20", headers=[("Host", "example.org"),
+    r = fcgi_get(fsrv, "/probe/a%20b/c?x=1&y=%20", headers=[("Host", "example.org"),
                                                         ("X-Foo", "bar")])
     check_clean_end(r)
     assert r.status == 200
@@ -110,7 +94,7 @@ def test_get_probe(fsrv):
 
 def test_post_probe(fsrv):
     body = os.urandom(150000)
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         r = c.request(cgi_params("POST", "/probe/p?read=1", body=body,
                                  content_type="application/octet-stream"), body=body)
     check_clean_end(r)
@@ -131,7 +115,7 @@ def test_post_3mib_streamed_to_a_slower_reader(fsrv, readsize):
     body = os.urandom(3 << 20)
     data = fc.request_bytes(1, cgi_params("POST", "/echo/?mode=readn&n=%d" % readsize,
                                           body=body), body=body)
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         sender = threading.Thread(target=c.try_send, args=(data,))
         sender.start()
         try:
@@ -139,14 +123,14 @@ def test_post_3mib_streamed_to_a_slower_reader(fsrv, readsize):
         finally:
             sender.join(t(10))
     check_clean_end(r)
-    assert r.status == 200, (r, logs(fsrv))
+    assert r.status == 200, (r, logs(fsrv, 3000))
     o = r.json()
     assert (o["len"], o["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
 
 
 def test_get_over_unix_socket(fsrv_factory):
     srv = fsrv_factory(unix=True)
-    r = get(srv, "/probe/u")
+    r = fcgi_get(srv, "/probe/u")
     check_clean_end(r)
     assert r.json()["environ"]["PATH_INFO"] == "/probe/u"
 
@@ -162,7 +146,7 @@ def test_inherited_fd_listener(wsgate):
         os.set_inheritable(fd, True)
         srv = wsgate("fcgi_mux", "--fastcgi", "fd:%d" % fd, pass_fds=(fd,))
         srv.fcgi_addr = ls.getsockname()
-        r = get(srv, "/probe/fd")
+        r = fcgi_get(srv, "/probe/fd")
         check_clean_end(r)
         assert r.json()["environ"]["PATH_INFO"] == "/probe/fd"
     finally:
@@ -172,7 +156,7 @@ def test_inherited_fd_listener(wsgate):
 def test_https_on_and_passthrough(fsrv):
     extra = [("HTTPS", "on"), ("DOCUMENT_ROOT", "/srv/www"), ("REMOTE_USER", "alice"),
              ("SSL_PROTOCOL", "TLSv1.3"), ("GATEWAY_INTERFACE", "CGI/1.1")]
-    r = get(fsrv, "/probe/s", extra=extra)
+    r = fcgi_get(fsrv, "/probe/s", extra=extra)
     env = r.json()["environ"]
     assert env["wsgi.url_scheme"] == "https"
     for k, v in extra:
@@ -182,7 +166,7 @@ def test_https_on_and_passthrough(fsrv):
 def test_empty_server_name_from_host(fsrv):
     items = [kv for kv in cgi_params("GET", "/probe/n", headers=[("Host", "www.example.com:8080")])
              if kv[0] != "SERVER_NAME"] + [("SERVER_NAME", "")]
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         r = c.request(items)
     env = r.json()["environ"]
     assert env["SERVER_NAME"] == "www.example.com", env
@@ -190,7 +174,7 @@ def test_empty_server_name_from_host(fsrv):
 
 def test_missing_path_info_derived_from_request_uri(fsrv):
     # nginx stock params: SCRIPT_NAME is the whole path, no PATH_INFO
-    r = get(fsrv, "/probe/d%C3%A9rive?q", extra=[("SCRIPT_NAME", "/probe/d\xc3\xa9rive")])
+    r = fcgi_get(fsrv, "/probe/d%C3%A9rive?q", extra=[("SCRIPT_NAME", "/probe/d\xc3\xa9rive")])
     env = r.json()["environ"]
     assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("", "/probe/d\xc3\xa9rive"), env
     assert env["QUERY_STRING"] == "q"
@@ -204,8 +188,8 @@ def test_missing_path_info_derived_from_request_uri(fsrv):
 def test_split_without_leading_slash_normalized(fsrv, sent, split):
     """RFC 3875 4.1.5 / PEP 3333: SCRIPT_NAME and PATH_INFO are empty or start with
     '/'; fcgi_mux is wrapped in wsgiref.validate, which answers 500 otherwise."""
-    r = get(fsrv, "/app/probe/x", extra=sent)
-    assert r.status == 200, (r, logs(fsrv))
+    r = fcgi_get(fsrv, "/app/probe/x", extra=sent)
+    assert r.status == 200, (r, logs(fsrv, 3000))
     env = r.json()["environ"]
     assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == split, env
 
@@ -217,8 +201,8 @@ def test_script_name_option_overrides_front_server_split(fsrv_factory):
                  [("SCRIPT_NAME", "/app"), ("PATH_INFO", "/bogus")],
                  [("SCRIPT_NAME", ""), ("PATH_INFO", "/app/probe/x y")],
                  []):
-        r = get(srv, "/app/probe/x%20y?z=1", extra=sent)
-        assert r.status == 200, (sent, r, logs(srv))
+        r = fcgi_get(srv, "/app/probe/x%20y?z=1", extra=sent)
+        assert r.status == 200, (sent, r, logs(srv, 3000))
         env = r.json()["environ"]
         assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("/app", "/probe/x y"), (sent, env)
         assert env["QUERY_STRING"] == "z=1"
@@ -230,7 +214,6 @@ def test_script_name_option_overrides_front_server_split(fsrv_factory):
 def test_same_environ_as_http(method, fsrv):
     """The same request over --http and over --fastcgi (with the CGI variables a front
     server sends for it) gives the same environ; only REMOTE_PORT may differ."""
-    from wsgate_util import RawConn, req
     body = b"a=1&b=2" if method == "POST" else b""
     target = "/probe/some%20where/x?read=1&q=%41"
     hdrs = [("X-Foo", "bar"), ("User-Agent", "fcgi-test"), ("Accept", "*/*")]
@@ -238,14 +221,7 @@ def test_same_environ_as_http(method, fsrv):
         hdrs += [("Content-Type", "application/x-www-form-urlencoded"),
                  ("Content-Length", str(len(body)))]
     host = "127.0.0.1:%d" % fsrv.port
-    c = RawConn(fsrv)
-    try:
-        c.send(req(method, target, headers=hdrs, body=body, host=host))
-        hr = c.read_response()
-    finally:
-        c.close()
-    assert hr.status == 200, hr
-    http_out = json.loads(hr.body)
+    http_out = json_over_http(fsrv, method, target, hdrs, body, host)
     henv = http_out["environ"]
 
     # the CGI variables: what nginx's stock fastcgi_params would send for it
@@ -259,7 +235,7 @@ def test_same_environ_as_http(method, fsrv):
              ("HTTP_HOST", host)]
     items += [("HTTP_" + k.upper().replace("-", "_"), v) for k, v in hdrs
               if k not in ("Content-Type", "Content-Length")]
-    with connect(fsrv) as fcon:
+    with open_fcgi(fsrv) as fcon:
         r = fcon.request(items, body=body)
     assert r.status == 200, r
     f_out = json.loads(r.body)
@@ -279,14 +255,14 @@ def test_same_environ_as_http(method, fsrv):
 # ---------------------------------------------------------------- KEEP_CONN
 
 def test_keep_conn_off_closes_after_end_request(fsrv):
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         r = c.request(cgi_params("GET", "/probe/k"), keep_conn=False)
         check_clean_end(r)
         assert c.closed_within(t(3)), "connection not closed after END_REQUEST without KEEP_CONN"
 
 
 def test_keep_conn_on_keeps_connection(fsrv):
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         for i in range(5):
             r = c.request(cgi_params("GET", "/probe/k%d" % i), rid=1, keep_conn=True)
             check_clean_end(r)
@@ -302,16 +278,16 @@ def test_keep_conn_on_keeps_connection(fsrv):
 def test_keep_conn_id_reused_at_once_300_times(fsrv):
     """Apache (enablereuse=on) and nginx (fastcgi_keep_conn) send the next request with
     the same id as soon as END_REQUEST arrives: it must never be "an id in use"."""
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for i in range(300):
             r = c.request(cgi_params("GET", "/slow/%d?t=0" % i), rid=1, keep_conn=True)
-            assert r.complete and r.status == 200, (i, r, logs(fsrv))
+            assert r.complete and r.status == 200, (i, r, logs(fsrv, 3000))
             c.results.pop(1)
 
 
 def test_keep_conn_new_ids_on_one_connection(fsrv):
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         for rid in (1, 2, 300, 65535):
             r = c.request(cgi_params("GET", "/probe/id%d" % rid), rid=rid, keep_conn=True)
             check_clean_end(r)
@@ -343,12 +319,12 @@ def test_multiplexed_interleaved_records(fsrv):
             out.append(recs1[i])
         if i < len(recs2):
             out.append(recs2[i])
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.send(b"".join(out))
         r1, r2 = c.read_all([1, 2])
     for r, b in ((r1, b1), (r2, b2)):
         check_clean_end(r)
-        assert r.status == 200, (r, logs(fsrv))
+        assert r.status == 200, (r, logs(fsrv, 3000))
         o = r.json()
         assert (o["len"], o["sha256"]) == (len(b), hashlib.sha256(b).hexdigest())
 
@@ -357,7 +333,7 @@ def test_multiplexed_big_responses_not_corrupted(fsrv):
     """Several ids producing big answers at once on one connection: the STDOUT records
     interleave, each id's bytes are exactly its own."""
     sizes = {1: 1000003, 2: 777777, 3: 300000, 7: 65536 * 3}
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.send(b"".join(fc.request_bytes(rid, cgi_params("GET", "/big/?size=%d" % n),
                                          keep_conn=True) for rid, n in sizes.items()))
         res = c.read_all(list(sizes), timeout=t(30))
@@ -376,7 +352,7 @@ def test_multiplexed_big_responses_not_corrupted(fsrv):
 def test_multiplexed_slow_requests_run_concurrently(fsrv):
     """N 1-second requests on ONE connection finish together (run on different
     workers), not one after another."""
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         vals = None
         c.send(fc.get_values())
         vals = fc.values_dict(c.read_management())
@@ -403,7 +379,7 @@ def test_overloaded_not_a_hang(fsrv_factory):
     the others complete."""
     srv = fsrv_factory("--threads", "1", "--queue", "1")
     n = 5
-    with connect(srv) as c:
+    with open_fcgi(srv) as c:
         c.send(b"".join(fc.request_bytes(rid, cgi_params("GET", "/slow/o%d?t=0.5" % rid),
                                          keep_conn=True) for rid in range(1, n + 1)))
         res = c.read_all(list(range(1, n + 1)), timeout=t(10))
@@ -421,7 +397,7 @@ def test_many_ids_on_one_connection(fsrv):
     """70 ids at once on one connection: each is answered (served, or refused with
     FCGI_OVERLOADED past a per-connection cap), none hangs."""
     n = 70
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.send(b"".join(fc.request_bytes(rid, cgi_params("GET", "/slow/x%d?t=0.01" % rid),
                                          keep_conn=True) for rid in range(1, n + 1)))
         res = c.read_all(list(range(1, n + 1)), timeout=t(20))
@@ -458,7 +434,7 @@ def test_r3_no_body(fsrv, method, path, status, cl):
     """The same rule as over --http: the head with the app's Content-Length (none
     for 204, 0 for 205), no body bytes, and a clean end (empty STDOUT, END_REQUEST
     with app status 0: nothing is missing) on a connection that stays usable."""
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         r = c.request(cgi_params(method, path), keep_conn=True)
         check_clean_end(r)
         assert r.status == status, r
@@ -479,26 +455,26 @@ def test_f01_version_2_closes_without_app_call(fsrv, tmp_path):
     mark = mark_path(tmp_path)
     req = fc.request_bytes(1, cgi_params("GET", "/slow/?mark=" + mark))
     bad = bytes([2]) + req[1:8] + req[8:]  # the first record's version byte
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.try_send(bad)
-        data = c.read_raw_until_close(t(5))
+        data = c.read_until_close(t(5))
     assert b"Status" not in data, data[:300]
-    assert_not_called(mark)
+    assert_app_not_called(fsrv, mark)
     # version 2 on a later record of the same request too
     req2 = bytearray(fc.request_bytes(1, cgi_params("GET", "/slow/?mark=" + mark)))
     begin_len = 16
     req2[begin_len] = 2  # the first PARAMS record
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.try_send(bytes(req2))
-        data = c.read_raw_until_close(t(5))
+        data = c.read_until_close(t(5))
     assert b"Status" not in data, data[:300]
-    assert_not_called(mark)
+    assert_app_not_called(fsrv, mark)
     assert_serving(fsrv)
 
 
 @pytest.mark.parametrize("rtype", [12, 99, 255])
 def test_f02_unknown_management_type(fsrv, rtype):
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.send(fc.record(rtype, 0, b"whatever"))
         rec = c.read_management(timeout=t(3))
         assert rec.type == fc.UNKNOWN_TYPE, rec
@@ -511,7 +487,7 @@ def test_f02_unknown_management_type(fsrv, rtype):
 
 
 def test_f04_get_values(fsrv):
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         t0 = time.monotonic()
         c.send(fc.get_values())
         rec = c.read_management(timeout=t(2))
@@ -533,7 +509,7 @@ def test_f04_get_values(fsrv):
 
 def test_f05_get_values_repeated_names(fsrv):
     names = ["FCGI_MAX_CONNS"] * 1000 + ["FCGI_MPXS_CONNS"] * 1000 + ["FCGI_MAX_REQS"] * 1000
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.send(fc.get_values(names))
         rec = c.read_management(timeout=t(2))
         assert rec.type == fc.GET_VALUES_RESULT, rec
@@ -548,11 +524,11 @@ def _expect_refused(c, srv, mark=None, timeout=None):
     """The server closes the connection (records before the close are allowed, but
     no 200 response); the app was not called."""
     assert c.closed_within(t(5) if timeout is None else timeout), (
-        "connection not closed", c.results, logs(srv))
+        "connection not closed", c.results, logs(srv, 3000))
     for r in c.results.values():
         assert not r.stdout or r.status != 200, r
     if mark:
-        assert_not_called(mark)
+        assert_app_not_called(srv, mark)
 
 
 @pytest.mark.parametrize("where", ["name", "value"])
@@ -563,7 +539,7 @@ def test_f06_huge_pair_length_in_short_record(fsrv, tmp_path, where):
         bad = b"\xff\xff\xff\xff\x01" + b"ABC"
     else:
         bad = b"\x01\xff\xff\xff\xff" + b"A" + b"xyz"
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.try_send(fc.begin(1) + fc.record(fc.PARAMS, 1, good + bad) + fc.record(fc.PARAMS, 1)
                    + fc.record(fc.STDIN, 1))
         _expect_refused(c, fsrv, mark)
@@ -572,7 +548,7 @@ def test_f06_huge_pair_length_in_short_record(fsrv, tmp_path, where):
 
 def test_f06_huge_length_then_silence_refused_at_once(fsrv, tmp_path):
     """The length alone is enough to refuse: no waiting for 2 GiB that never come."""
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.send(fc.begin(1) + fc.record(fc.PARAMS, 1, b"\x80\x00\x00\x10\xff\xff\xff\xffab"))
         _expect_refused(c, fsrv, timeout=t(3))
     assert_serving(fsrv)
@@ -582,7 +558,7 @@ def test_f07_pair_longer_than_params_stream(fsrv, tmp_path):
     mark = mark_path(tmp_path)
     good = fc.pairs(cgi_params("GET", "/slow/?mark=" + mark))
     bad = bytes([5, 100]) + b"HELLOshort"
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.try_send(fc.begin(1) + fc.record(fc.PARAMS, 1, good + bad) + fc.record(fc.PARAMS, 1)
                    + fc.record(fc.STDIN, 1))
         _expect_refused(c, fsrv, mark)
@@ -605,7 +581,7 @@ def test_f08_pair_split_across_params_records(fsrv, split):
     else:
         c0 = cuts[split][0]
         recs = [fc.record(fc.PARAMS, 1, data[:c0]), fc.record(fc.PARAMS, 1, data[c0:])]
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.send(fc.begin(1) + b"".join(recs) + fc.record(fc.PARAMS, 1) + fc.record(fc.STDIN, 1))
         r = c.read_until_end(1)
     check_clean_end(r)
@@ -627,7 +603,7 @@ def test_f09_padding_skipped_exactly(fsrv, padding):
             + fc.record(fc.STDIN, 1, body[:123], padding=padding, pad_byte=b"\x05")
             + fc.record(fc.STDIN, 1, body[123:], padding=padding, pad_byte=b"\x05")
             + fc.record(fc.STDIN, 1, b"", padding=padding, pad_byte=b"\x05"))
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.send(data)
         r = c.read_until_end(1)
         check_clean_end(r)
@@ -640,12 +616,14 @@ def test_f09_padding_skipped_exactly(fsrv, padding):
         check_clean_end(r)
 
 
-def test_f10_second_begin_request_while_active(fsrv):
-    with connect(fsrv) as c:
+def test_f10_second_begin_request_while_active(fsrv, tmp_path):
+    with open_fcgi(fsrv) as c:
         c.send(fc.get_values(["FCGI_MPXS_CONNS"]))
         mpxs = fc.values_dict(c.read_management()).get("FCGI_MPXS_CONNS")
-        c.send(fc.request_bytes(1, cgi_params("GET", "/slow/first?t=0.7"), keep_conn=True))
-        time.sleep(0.1)
+        first = mark_path(tmp_path, "first")
+        c.send(fc.request_bytes(1, cgi_params("GET", "/slow/first?t=0.7&mark=" + first),
+                                keep_conn=True))
+        wait_mark(first)  # id 1 is in the app
         c.send(fc.request_bytes(2, cgi_params("GET", "/slow/second?t=0"), keep_conn=True))
         r2 = c.read_until_end(2, timeout=t(5))
         if mpxs == "1":
@@ -661,7 +639,7 @@ def test_f10_second_begin_request_while_active(fsrv):
 
 
 def test_f11_records_for_inactive_ids_ignored(fsrv):
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.send(fc.record(fc.STDIN, 7, b"stray body") + fc.record(fc.STDIN, 7)
                + fc.params(9, [("REQUEST_METHOD", "GET")]) + fc.abort(5)
                + fc.record(fc.DATA, 3, b"data"))
@@ -686,7 +664,7 @@ def test_f12_bad_begin_request_closes(fsrv, tmp_path, case):
         n = {"len7": 7, "len9": 9, "len0": 0}[case]
         body = (fc.begin_body() + b"\0\0")[:n]
         data = fc.record(fc.BEGIN_REQUEST, 1, body) + params
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.try_send(data)
         _expect_refused(c, fsrv, mark)
     assert_serving(fsrv)
@@ -695,7 +673,7 @@ def test_f12_bad_begin_request_closes(fsrv, tmp_path, case):
 @pytest.mark.parametrize("role", [fc.AUTHORIZER, fc.FILTER, 99, 0])
 def test_f14_unknown_role(fsrv, tmp_path, role):
     mark = mark_path(tmp_path)
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.send(fc.begin(1, role=role, keep_conn=True)
                + fc.params(1, cgi_params("GET", "/slow/?mark=" + mark)) + fc.stdin(1, b"")
                + (fc.record(fc.DATA, 1) if role == fc.FILTER else b""))
@@ -705,14 +683,14 @@ def test_f14_unknown_role(fsrv, tmp_path, role):
         # the connection (KEEP_CONN) is still usable
         r2 = c.request(cgi_params("GET", "/probe/after-role"), rid=2, keep_conn=True)
         check_clean_end(r2)
-    assert_not_called(mark)
+    assert_app_not_called(fsrv, mark)
 
 
 def test_f15_abort_mid_body(fsrv, tmp_path):
     started, report = mark_path(tmp_path, "started"), mark_path(tmp_path, "report")
     items = cgi_params("POST", "/echo/ab?mode=readn&n=100&started=%s&report=%s"
                        % (started, report), body=b"x" * 100000)
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.send(fc.begin(1, keep_conn=True) + fc.params(1, items)
                + fc.record(fc.STDIN, 1, b"x" * 1000))
         wait_for(lambda: os.path.exists(started), t(5), what="the app to start")
@@ -737,7 +715,7 @@ def test_f15_abort_mid_body(fsrv, tmp_path):
 def test_f15_abort_mid_response_runs_close(fsrv, tmp_path):
     started, closed = mark_path(tmp_path, "started"), mark_path(tmp_path, "closed")
     uri = "/closing/?n=200&size=1000&delay=0.05&started=%s&closed=%s" % (started, closed)
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.send(fc.request_bytes(1, cgi_params("GET", uri), keep_conn=True))
         wait_for(lambda: os.path.exists(started), t(5), what="the app to start")
         # let some output flow
@@ -756,7 +734,7 @@ def test_f15_abort_mid_response_runs_close(fsrv, tmp_path):
 
 
 def test_f16_stdin_longer_than_content_length(fsrv):
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.send(fc.begin(1, keep_conn=True)
                + fc.params(1, cgi_params("POST", "/echo/?mode=readn&n=3", body=b"hello"))
                + fc.stdin(1, b"hello world and more"))
@@ -770,7 +748,7 @@ def test_f16_stdin_longer_than_content_length(fsrv):
 
 def test_f17_stdin_shorter_than_content_length(fsrv, tmp_path):
     report = mark_path(tmp_path, "report")
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         items = cgi_params("POST", "/echo/?mode=readn&n=10&report=" + report, body=b"x" * 100)
         c.send(fc.begin(1, keep_conn=True) + fc.params(1, items) + fc.stdin(1, b"x" * 40))
         r = c.read_until_end(1, timeout=t(5))
@@ -788,7 +766,7 @@ def test_f18_no_content_length_body_ends_at_empty_stdin(fsrv, cl):
     items = cgi_params("POST", "/echo/?mode=readn&n=4096", content_length=False)
     if cl == "empty":
         items.append(("CONTENT_LENGTH", ""))
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.send(fc.begin(1) + fc.params(1, items))
         for i in range(0, len(body), 10000):
             c.send(fc.record(fc.STDIN, 1, body[i:i + 10000]))
@@ -811,18 +789,18 @@ def test_f19_bad_content_length_400(fsrv, tmp_path, value):
         items += [("CONTENT_LENGTH", "5"), ("CONTENT_LENGTH", "6")]
     else:
         items.append(("CONTENT_LENGTH", value.encode("utf-8")))
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.try_send(fc.begin(1) + fc.params(1, items) + fc.stdin(1, b"hello"))
         r = c.read_until_end(1, timeout=t(5))
     assert r.stdout.startswith(b"Status: 400"), r.stdout[:200]
     assert r.ended, r
-    assert_not_called(mark)
+    assert_app_not_called(fsrv, mark)
     assert_serving(fsrv)
 
 
 def test_f21_stdin_before_params_end(fsrv, tmp_path):
     mark = mark_path(tmp_path)
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.try_send(fc.begin(1)
                    + fc.record(fc.PARAMS, 1, fc.pairs(cgi_params("POST", "/slow/?mark=" + mark,
                                                                  body=b"hello")))
@@ -838,7 +816,7 @@ def test_f23_many_tiny_stdin_records(fsrv):
     data = (fc.begin(1) + fc.params(1, cgi_params("POST", "/echo/?mode=readn&n=65536", body=body))
             + b"".join(fc.record(fc.STDIN, 1, body[i:i + 1]) for i in range(n))
             + fc.record(fc.STDIN, 1))
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         t0 = time.monotonic()
         sender = threading.Thread(target=c.try_send, args=(data,))
         sender.start()
@@ -861,7 +839,7 @@ def test_f23_body_limit_applies(fsrv_factory, tmp_path, framing):
     items.append(("CONTENT_LENGTH", str(n) if framing == "content-length" else ""))
     data = (fc.begin(1) + fc.params(1, items)
             + b"".join(fc.record(fc.STDIN, 1, b"z") for i in range(n)) + fc.record(fc.STDIN, 1))
-    with connect(srv) as c:
+    with open_fcgi(srv) as c:
         sender = threading.Thread(target=c.try_send, args=(data,))
         sender.start()
         try:
@@ -881,7 +859,7 @@ def test_f23_body_limit_applies(fsrv_factory, tmp_path, framing):
 
 def test_f24_crlf_in_param_is_data_only(fsrv):
     evil = "a\r\nSet-Cookie: x=1\r\nX-Injected: 1"
-    r = get(fsrv, "/probe/crlf", extra=[("HTTP_X_FOO", evil), ("HTTP_X_NUL", "a\0b"),
+    r = fcgi_get(fsrv, "/probe/crlf", extra=[("HTTP_X_FOO", evil), ("HTTP_X_NUL", "a\0b"),
                                         ("HTTP_X_LF", "a\nb")])
     check_clean_end(r)
     assert r.status == 200
@@ -901,7 +879,7 @@ def test_f26_silence_closed_at_read_timeout(fsrv_factory, stage):
             "mid-record": fc.begin(1) + fc.header(fc.PARAMS, 1, 100) + b"partial",
             "no-stdin-end": fc.begin(1) + fc.record(fc.PARAMS, 1, p) + fc.record(fc.PARAMS, 1)
             + fc.record(fc.STDIN, 1, b"he")}[stage]
-    with connect(srv) as c:
+    with open_fcgi(srv) as c:
         c.send(data)
         t0 = time.monotonic()
         assert c.closed_within(t(6)), "not closed at the read timeout"
@@ -912,7 +890,7 @@ def test_f26_silence_closed_at_read_timeout(fsrv_factory, stage):
 
 @pytest.mark.parametrize("keep", [False, True])
 def test_f27_100kb_chunk_split_into_records(fsrv, keep):
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         r = c.request(cgi_params("GET", "/stream/?n=1&size=100000"), keep_conn=keep)
         check_clean_end(r)
         assert r.status == 200
@@ -936,7 +914,7 @@ def test_f28_params_cap(fsrv, tmp_path, shape):
         items.append(("HTTP_X_BIG", "b" * (1 << 20)))
     else:
         items += [("HTTP_X_%05d" % i, "v" * 1000) for i in range(1050)]
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         t0 = time.monotonic()
         c.try_send(fc.begin(1) + fc.params(1, items) + fc.stdin(1, b""))
         deadline = time.monotonic() + t(5)
@@ -944,13 +922,14 @@ def test_f28_params_cap(fsrv, tmp_path, shape):
             while not c.result(1).ended and c.read_record(deadline=deadline) is not None:
                 pass
         except NoResponse:
-            raise AssertionError("no refusal of 1 MiB of PARAMS: %r\n%s" % (c.results, logs(fsrv)))
+            raise AssertionError("no refusal of 1 MiB of PARAMS: %r\n%s"
+                                 % (c.results, logs(fsrv, 3000)))
         r = c.result(1)
         assert not (r.stdout and r.status == 200), r
         if r.stdout:
             assert 400 <= r.status < 500, r
         assert time.monotonic() - t0 < t(5)
-    assert_not_called(mark)
+    assert_app_not_called(fsrv, mark)
     assert_serving(fsrv)
 
 
@@ -962,7 +941,7 @@ def test_idle_kept_connection_closed_by_keep_alive_silently(fsrv_factory):
     (issue 11, item 5); a connection holding a partial record still gets --read-timeout
     and its info line, which on a unix socket names the peer process."""
     srv = fsrv_factory("--keep-alive", "1", "--read-timeout", "3", unix=True)
-    with connect(srv) as idle, connect(srv) as partial:
+    with open_fcgi(srv) as idle, open_fcgi(srv) as partial:
         r = idle.request(cgi_params("GET", "/probe/ka"), keep_conn=True)
         check_clean_end(r)
         t0 = time.monotonic()
@@ -983,12 +962,12 @@ def test_half_close_after_complete_request_is_answered(fsrv, keep):
     """A front server that shuts its write side once the request is complete (after
     the empty STDIN record) still reads: the response and END_REQUEST come, then the
     close (issue 11; uWSGI and libfcgi answer it too)."""
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.send(fc.request_bytes(1, cgi_params("GET", "/slow/hc?t=0.3"), keep_conn=keep))
-        c.shutdown_write()
+        c.shut_wr()
         r = c.read_until_end(1, timeout=t(5))
         check_clean_end(r)
-        assert r.status == 200 and r.json()["path"] == "/slow/hc", (r, logs(fsrv))
+        assert r.status == 200 and r.json()["path"] == "/slow/hc", (r, logs(fsrv, 3000))
         assert c.closed_within(t(3)), "not closed after the last answer"
 
 
@@ -999,18 +978,18 @@ def test_half_close_mid_body_aborts_only_that_request(fsrv, tmp_path):
     started, report = mark_path(tmp_path, "started"), mark_path(tmp_path, "report")
     cut = cgi_params("POST", "/echo/cut?mode=readn&n=100&started=%s&report=%s"
                      % (started, report), body=b"x" * 100000)
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.send(fc.request_bytes(1, cgi_params("GET", "/slow/one?t=0.5"), keep_conn=True)
                + fc.request_bytes(2, cgi_params("POST", "/echo/two?mode=readn&n=2",
                                                 body=b"hello"), body=b"hello", keep_conn=True)
                + fc.begin(3, keep_conn=True) + fc.params(3, cut)
                + fc.record(fc.STDIN, 3, b"x" * 1000))
         wait_for(lambda: os.path.exists(started), t(5), what="the app to start")
-        c.shutdown_write()
+        c.shut_wr()
         r1, r2 = c.read_all([1, 2], timeout=t(5))
         for r in (r1, r2):
             check_clean_end(r)
-            assert r.status == 200, (r, logs(fsrv))
+            assert r.status == 200, (r, logs(fsrv, 3000))
         assert r1.json()["path"] == "/slow/one"
         assert r2.json()["body"] == "hello"
         assert c.closed_within(t(5)), "not closed after the answers"
@@ -1026,9 +1005,9 @@ def test_half_close_mid_body_aborts_only_that_request(fsrv, tmp_path):
 def test_bad_record_closes_only_its_connection(fsrv):
     """A request in flight on another connection carries on while a bad record closes
     its own connection."""
-    with connect(fsrv) as good:
+    with open_fcgi(fsrv) as good:
         good.send(fc.request_bytes(1, cgi_params("GET", "/slow/inflight?t=0.5")))
-        with connect(fsrv) as bad:
+        with open_fcgi(fsrv) as bad:
             bad.try_send(b"\x02" + b"\0" * 15)
             assert bad.closed_within(t(3))
         r = good.read_until_end(1, timeout=t(5))
@@ -1040,7 +1019,7 @@ def test_record_header_byte_by_byte(fsrv):
     """A whole request dribbled one byte per write (records cut anywhere)."""
     body = b"dribble"
     data = fc.request_bytes(1, cgi_params("POST", "/echo/?mode=readn&n=2", body=body), body=body)
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.send_pieces(data, size=1)
         r = c.read_until_end(1)
     check_clean_end(r)
@@ -1048,7 +1027,7 @@ def test_record_header_byte_by_byte(fsrv):
 
 
 def test_end_request_app_status_and_stderr(fsrv):
-    r = get(fsrv, "/stderr/?msg=rawmark")
+    r = fcgi_get(fsrv, "/stderr/?msg=rawmark")
     check_clean_end(r)
     assert r.body == b"logged"
     assert r.app_status == 0
@@ -1074,7 +1053,7 @@ def test_fastcgi_stderr_records(fsrv_stderr):
     """wsgi.errors lines go out as FCGI_STDERR records of their request, before its
     END_REQUEST (FcgiConn refuses any record after it), in records of at most 65535
     bytes; and still to wsgate's error log."""
-    with connect(fsrv_stderr) as c:
+    with open_fcgi(fsrv_stderr) as c:
         r = c.request(cgi_params("GET", "/stderr/?msg=rawmark"), rid=1, keep_conn=True)
         check_clean_end(r)
         assert r.body == b"logged"
@@ -1104,7 +1083,7 @@ def test_fastcgi_stderr_never_after_the_request_ended(fsrv_stderr):
     """A thread of the app that writes wsgi.errors after the response, and an app
     that writes it after --timeout's 504 ended the request: those lines reach wsgate's
     error log only, no STDERR record follows END_REQUEST on the kept connection."""
-    with connect(fsrv_stderr) as c:
+    with open_fcgi(fsrv_stderr) as c:
         r = c.request(cgi_params("GET", "/stderr/?msg=m1&after=0.2"), rid=1, keep_conn=True)
         check_clean_end(r)
         assert r.stderr == b"fcgi_mux stderr m1\n", r
@@ -1124,7 +1103,7 @@ def test_fastcgi_stderr_never_after_the_request_ended(fsrv_stderr):
 def test_advertised_max_reqs_fit_on_one_connection(fsrv):
     """HAProxy opens up to FCGI_MAX_REQS streams on one connection: that many at once
     must all be served, none refused with FCGI_OVERLOADED."""
-    with connect(fsrv) as c:
+    with open_fcgi(fsrv) as c:
         c.send(fc.get_values(["FCGI_MAX_REQS"]))
         n = int(fc.values_dict(c.read_management(timeout=t(2)))["FCGI_MAX_REQS"])
         assert 1 <= n <= 1024, n

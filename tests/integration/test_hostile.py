@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from wsgate_util import NoResponse, chunked, req, t
+from wsgate_util import NoResponse, app_log, chunked, req, t
 
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"
 POST = b"POST /h HTTP/1.1\r\nHost: t\r\n"
@@ -165,12 +165,6 @@ CASES = [
 @pytest.fixture(scope="module")
 def count_srv(wsgate_module):
     return wsgate_module("it_count")
-
-
-def app_log(srv):
-    r = srv.exchange(req("GET", "/__log"))
-    assert r.status == 200, r
-    return json.loads(r.body)
 
 
 def run_case(srv, raw, statuses, kind, split):

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from wsgate_util import chunked, req, t
+from wsgate_util import app_log, chunked, req, t
 
 LINES = b"first line\nsecond\n\nfourth line is longer than the others\nno newline at end"
 
@@ -270,7 +270,7 @@ def test_expect_unknown_is_417(wsgate):
         assert c.closed_within(t(5))
     finally:
         c.close()
-    log = json.loads(srv.exchange(req("GET", "/__log")).body)
+    log = app_log(srv)
     assert log == [], "the app ran for a request answered 417: %r" % log
 
 

@@ -5,20 +5,14 @@ import time
 
 import pytest
 
-from wsgate_util import NoResponse, chunked, req, server_closed_fully, t
+from wsgate_util import NoResponse, app_log, chunked, req, server_closed_fully, t, wait_idle
 
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"
 
 
-def app_log(srv):
-    r = srv.exchange(req("GET", "/__log"))
-    assert r.status == 200
-    return json.loads(r.body)
-
-
 @pytest.fixture
 def count_srv(wsgate):
-    return wsgate("it_count")
+    return wsgate("it_count", stats=True)
 
 
 def test_http11_keepalive_by_default(count_srv):
@@ -197,7 +191,7 @@ def test_h48_connection_close_then_pipelined(count_srv):
         assert c.closed_within(t(5)), "a second response followed Connection: close"
     finally:
         c.close()
-    time.sleep(0.2)
+    wait_idle(count_srv)  # a /second it had dispatched would have reached the app
     assert [x["path"] for x in app_log(count_srv)] == ["/first"]
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from wsgate_util import req, server_closed_fully, t, wait_for
+from wsgate_util import req, server_closed_fully, t, wait_access, wait_for, wait_log
 
 
 def start_in_thread(fn):
@@ -37,7 +37,7 @@ def test_graceful_stop_finishes_in_flight_request(wsgate, tmp_path, sig):
     t0 = time.monotonic()
     srv.signal(sig)
     # new connections are no longer served while the old request finishes
-    time.sleep(0.3)
+    wait_log(srv, r"%s: stopping gracefully \(" % signal.Signals(sig).name)
     refused = False
     try:
         r = requests.get(srv.url("/late"), timeout=t(3))
@@ -134,8 +134,7 @@ def test_access_log_line(wsgate):
                      headers={"User-Agent": "it-agent/1.0", "Referer": "http://ref.example/"},
                      timeout=t(10))
     assert r.status_code == 200 and len(r.content) == 777
-    wait_for(lambda: "/logged/path" in srv.access_text(), t(5), what="the access log line")
-    lines = [ln for ln in srv.access_text().splitlines() if "/logged/path" in ln]
+    lines = wait_access(srv, "/logged/path")
     assert len(lines) == 1, lines
     m = ACCESS_RE.match(lines[0])
     assert m, "not combined format: %r" % lines[0]

@@ -1,12 +1,11 @@
 """Size limits (H07, H42): 414 for the request-target, 431 for the header block
 and the field count, 413 for the body, at the defaults and with the options set
 small; counted across any read split (sent in many small pieces)."""
-import json
 import time
 
 import pytest
 
-from wsgate_util import NoResponse, chunked, req, t
+from wsgate_util import NoResponse, app_log, chunked, req, t
 
 
 def head_of_size(total, target="/", extra_name=b"X-Pad"):
@@ -57,10 +56,6 @@ def accepted(srv, data, pieces=None):
 @pytest.fixture(scope="module")
 def default_srv(wsgate_module):
     return wsgate_module("it_count")
-
-
-def app_log(srv):
-    return json.loads(srv.exchange(req("GET", "/__log")).body)
 
 
 # ---- defaults ----------------------------------------------------------------------

@@ -1,33 +1,17 @@
 """Listeners: unix sockets (stale file replaced, --socket-mode), IPv6, an
 inherited fd:N, and several listeners at once."""
-import json
 import os
 import socket
 import stat
-import tempfile
 
 import pytest
 
 from conftest import free_port
-from wsgate_util import RawConn, req, t
+from wsgate_util import RawConn, connect_to, get_json, req, t
 
 
 def get_over(sock):
-    c = RawConn(sock=sock)
-    try:
-        c.send(req("GET", "/over?x=1"))
-        r = c.read_response()
-    finally:
-        c.close()
-    assert r.status == 200, r
-    return json.loads(r.body)["environ"]
-
-
-def unix_connect(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(t(5))
-    s.connect(path)
-    return s
+    return get_json(sock, "/over?x=1")["environ"]
 
 
 def test_unix_socket(wsgate):
@@ -39,16 +23,8 @@ def test_unix_socket(wsgate):
     assert env.get("REMOTE_ADDR", "") in ("", "127.0.0.1")  # no peer address on unix
 
 
-@pytest.fixture
-def sockdir():
-    d = tempfile.mkdtemp(prefix="wsg")
-    yield d
-    import shutil
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def test_unix_stale_socket_replaced(wsgate, sockdir):
-    path = os.path.join(sockdir, "stale.sock")
+def test_unix_stale_socket_replaced(wsgate, unix_sock_dir):
+    path = os.path.join(unix_sock_dir, "stale.sock")
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(path)
     s.close()  # the file stays behind, nobody listens: a stale socket
@@ -56,12 +32,12 @@ def test_unix_stale_socket_replaced(wsgate, sockdir):
     srv = wsgate("it_probe", listen=["unix:" + path], start=False)
     srv.unix_path = path
     srv.start()
-    assert get_over(unix_connect(path))["PATH_INFO"] == "/over"
+    assert get_over(connect_to(path))["PATH_INFO"] == "/over"
 
 
-def test_unix_regular_file_not_clobbered(wsgate, sockdir):
+def test_unix_regular_file_not_clobbered(wsgate, unix_sock_dir):
     # A regular file at the path is not a stale socket: refuse rather than delete it.
-    path = os.path.join(sockdir, "precious.txt")
+    path = os.path.join(unix_sock_dir, "precious.txt")
     with open(path, "w") as f:
         f.write("keep me")
     srv = wsgate("it_probe", listen=["unix:" + path], start=False)
@@ -75,8 +51,8 @@ def test_unix_regular_file_not_clobbered(wsgate, sockdir):
 
 
 @pytest.mark.parametrize("mode", ["600", "660", "666"])
-def test_unix_socket_mode(wsgate, sockdir, mode):
-    path = os.path.join(sockdir, "m.sock")
+def test_unix_socket_mode(wsgate, unix_sock_dir, mode):
+    path = os.path.join(unix_sock_dir, "m.sock")
     srv = wsgate("it_probe", "--socket-mode", mode, listen=["unix:" + path], start=False)
     srv.unix_path = path
     srv.start()
@@ -143,8 +119,8 @@ def test_fd_listener(wsgate):
     assert env["SERVER_PORT"] == str(port)
 
 
-def test_fd_listener_unix(wsgate, sockdir):
-    path = os.path.join(sockdir, "fd.sock")
+def test_fd_listener_unix(wsgate, unix_sock_dir):
+    path = os.path.join(unix_sock_dir, "fd.sock")
     ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     ls.bind(path)
     ls.listen(16)
@@ -155,7 +131,7 @@ def test_fd_listener_unix(wsgate, sockdir):
         srv.start()
     finally:
         ls.close()
-    assert get_over(unix_connect(path))["PATH_INFO"] == "/over"
+    assert get_over(connect_to(path))["PATH_INFO"] == "/over"
 
 
 def test_fd_not_a_socket(tmp_path):
@@ -165,9 +141,9 @@ def test_fd_not_a_socket(tmp_path):
     assert len([x for x in r.stderr.decode().splitlines() if x.strip()]) == 1, r.stderr
 
 
-def test_two_listeners(wsgate, sockdir):
+def test_two_listeners(wsgate, unix_sock_dir):
     port = free_port()
-    path = os.path.join(sockdir, "two.sock")
+    path = os.path.join(unix_sock_dir, "two.sock")
     srv = wsgate("it_probe", listen=["127.0.0.1:%d" % port, "unix:" + path], start=False)
     srv.host, srv.port = "127.0.0.1", port
     srv.start()
@@ -175,7 +151,7 @@ def test_two_listeners(wsgate, sockdir):
     assert get_over(tcp)["SERVER_PORT"] == str(port)
     from wsgate_util import wait_for
     wait_for(lambda: os.path.exists(path), t(5), what="the unix listener")
-    assert get_over(unix_connect(path))["PATH_INFO"] == "/over"
+    assert get_over(connect_to(path))["PATH_INFO"] == "/over"
 
 
 def test_two_tcp_listeners(wsgate):

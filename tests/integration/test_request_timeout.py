@@ -3,76 +3,32 @@ seconds gets a 504 from the server at once (HTTP, FastCGI, SCGI) and a
 wsgate.RequestTimeout raised in its thread, so the app unwinds and close() runs;
 other requests are served meanwhile; a thread that ignores the exception is logged
 as stuck after the grace period. The app is tests/apps/it_timeout.py; its close()
-writes the ?mark= file.
+writes the ?mark= file, and it writes ?started= when a request reaches it.
 
 (The prefork half, a stuck worker process replaced by the master through
 gw_server_abandon / exit status 75, is tested with the prefork master.)
 """
 import os
 import re
-import threading
 import time
-import urllib.request
 
 import pytest
 
-from fcgi_client import FcgiConn, cgi_params
+from fcgi_client import cgi_params, open_fcgi
 from frontends import require_fastcgi, start_fcgi_wsgate
 from scgi_frontends import require_scgi, start_scgi_wsgate
-from test_scgi_raw import ScgiConn, request_bytes
-from wsgate_util import t, wait_for
-
-pytestmark = pytest.mark.slow
-
-
-def http_get(srv, path, timeout=None):
-    """(status, body, seconds) of one GET on a new connection."""
-    start = time.monotonic()
-    try:
-        with urllib.request.urlopen(srv.url(path), timeout=t(10) if timeout is None
-                                    else timeout) as resp:
-            return resp.status, resp.read(), time.monotonic() - start
-    except urllib.error.HTTPError as e:
-        return e.code, e.read(), time.monotonic() - start
-
-
-def logs(srv):
-    return srv.stderr_text() + srv.error_text()
-
-
-def in_background(fn, *args):
-    """Runs fn(*args) in a thread; returns a function that joins it and gives its
-    result (or raises its exception)."""
-    box = {}
-
-    def run():
-        try:
-            box["v"] = fn(*args)
-        except BaseException as e:  # noqa: B902 - handed to the test thread
-            box["e"] = e
-    th = threading.Thread(target=run, daemon=True)
-    th.start()
-
-    def join(timeout=t(20)):
-        th.join(timeout)
-        assert not th.is_alive(), "background request did not finish"
-        if "e" in box:
-            raise box["e"]
-        return box["v"]
-    return join
-
-
-def wait_mark(mark, timeout):
-    wait_for(lambda: os.path.exists(mark), timeout, what="close() of the response (%s)" % mark)
+from scgi_client import open_scgi, request_bytes
+from wsgate_util import http_get, in_background, logs, t, wait_for, wait_mark
 
 
 # ---------------------------------------------------------------- HTTP
 
+@pytest.mark.slow
 def test_504_in_about_the_timeout_while_others_are_served(wsgate, tmp_path):
     srv = wsgate("it_timeout", "--threads", "4", "--timeout", "1")
-    mark = str(tmp_path / "closed")
-    slow = in_background(http_get, srv, "/sleep?s=5&mark=" + mark)
-    time.sleep(0.2)  # the slow one is in the app first
+    mark, started = str(tmp_path / "closed"), str(tmp_path / "started")
+    slow = in_background(http_get, srv, "/sleep?s=5&mark=%s&started=%s" % (mark, started))
+    wait_mark(started)  # the slow one is in the app first
     quick = [in_background(http_get, srv, "/quick") for _ in range(20)]
     results = [j() for j in quick]
     assert all(st == 200 and body == b"ok" for st, body, _ in results), results
@@ -109,6 +65,7 @@ def test_busy_loop_is_interrupted_and_its_thread_freed(wsgate, tmp_path):
     assert time.monotonic() - start < t(0.95), "a thread is still busy"
 
 
+@pytest.mark.slow
 def test_ignored_exception_is_logged_as_stuck_after_the_grace(wsgate, tmp_path):
     srv = wsgate("it_timeout", "--threads", "2", "--timeout", "1", "--timeout-grace", "1")
     mark = str(tmp_path / "closed")
@@ -123,6 +80,7 @@ def test_ignored_exception_is_logged_as_stuck_after_the_grace(wsgate, tmp_path):
     wait_for(lambda: "is back after" in logs(srv), t(3), what="the thread back")
 
 
+@pytest.mark.slow
 def test_streaming_response_is_aborted(wsgate, tmp_path):
     """The head went out before the timeout: no 504 is possible; the exception still
     unwinds the app and the response ends without its last chunk."""
@@ -166,6 +124,7 @@ def test_504_while_the_worker_waits_for_the_body(wsgate, tmp_path):
     assert http_get(srv, "/quick")[0] == 200
 
 
+@pytest.mark.slow
 def test_no_timeout_without_the_option(wsgate):
     srv = wsgate("it_timeout")
     status, body, took = http_get(srv, "/sleep?s=1.5")
@@ -186,11 +145,12 @@ def test_bad_timeout_option():
 
 # ---------------------------------------------------------------- FastCGI
 
+@pytest.mark.slow
 def test_fastcgi_504_and_the_connection_carries_on(wsgate, tmp_path):
     require_fastcgi()
     srv = start_fcgi_wsgate(wsgate, "it_timeout", "--threads", "4", "--timeout", "1")
     mark = str(tmp_path / "closed")
-    with FcgiConn(srv.fcgi_addr, timeout=t(10)) as c:
+    with open_fcgi(srv, timeout=t(10)) as c:
         from fcgi_client import request_bytes as fcgi_request
         start = time.monotonic()
         c.send(fcgi_request(1, cgi_params("GET", "/sleep?s=3&mark=" + mark), keep_conn=True))
@@ -214,11 +174,12 @@ def test_fastcgi_504_and_the_connection_carries_on(wsgate, tmp_path):
 
 # ---------------------------------------------------------------- SCGI
 
+@pytest.mark.slow
 def test_scgi_504_then_close(wsgate, tmp_path):
     require_scgi()
     srv = start_scgi_wsgate(wsgate, "it_timeout", "--timeout", "1")
     mark = str(tmp_path / "closed")
-    with ScgiConn(srv.scgi_addr) as c:
+    with open_scgi(srv) as c:
         start = time.monotonic()
         c.send(request_bytes("GET", "/sleep?s=3&mark=" + mark))
         resp = c.response(timeout=t(10))
@@ -227,7 +188,7 @@ def test_scgi_504_then_close(wsgate, tmp_path):
     assert resp.body == b"504 Gateway Timeout\n"
     assert took < 2.5, took
     wait_mark(mark, t(8))
-    with ScgiConn(srv.scgi_addr) as c:
+    with open_scgi(srv) as c:
         c.send(request_bytes("GET", "/quick"))
         assert c.response().status == 200
 
@@ -235,6 +196,7 @@ def test_scgi_504_then_close(wsgate, tmp_path):
 # ---------------------------------------------------------------- prefork
 
 
+@pytest.mark.slow
 def test_prefork_worker_stuck_in_a_c_call_is_replaced(wsgate, tmp_path):
     """time.sleep(30) is one C call: the exception cannot land until it returns.
     The client gets its 504 at the timeout; after the grace the worker process

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from wsgate_util import NoResponse, expected_stream, req, t, wait_for
+from wsgate_util import NoResponse, expected_stream, req, t, wait_access, wait_for
 
 
 SECRET = b"MUST-NOT-BE-SENT"
@@ -276,8 +276,8 @@ def test_close_called_after_response(wsgate, tmp_path):
     srv = wsgate("it_close")
     r = srv.exchange(req("GET", "/ok?file=" + rep))
     assert r.body == b"abc"
-    wait_for(lambda: read_lines(rep), t(5), what="close() to be called")
-    time.sleep(0.2)
+    # the access line comes once the request is over: a second close() would be in
+    wait_access(srv, "/ok?file=")
     assert read_lines(rep) == ["closed /ok"]
 
 
@@ -308,7 +308,7 @@ def test_close_called_when_client_leaves(wsgate, tmp_path):
         assert c._fill(deadline)
     c.close()
     wait_for(lambda: read_lines(rep), t(15), what="close() after the client left")
-    time.sleep(0.3)
+    wait_access(srv, "/slow?n=")  # the request is over: a second close() would be in
     assert read_lines(rep) == ["closed /slow"]
 
 

@@ -4,8 +4,8 @@ the environ probe, the same environ as --http for the same request, a streamed
 response, 5 MB responses (generator and wsgi.file_wrapper), the response-side R rows,
 the limits (--max-body 413, --max-header-size 431) and --script-name.
 
-A tiny SCGI client is here (netstring encoding, a CGI-style response reader); every
-read has a deadline (wsgate_util.t scales them), so a silent server fails a test, it
+The SCGI client is tests/integration/scgi_client.py (netstring encoding, a CGI-style
+response reader); every read has a deadline, so a silent server fails a test, it
 never hangs the suite. SCGI answers once per connection and closes, so "the
 response" is everything read until the server closes.
 
@@ -16,200 +16,16 @@ that ended early with it_echo's ?report= file.
 import hashlib
 import json
 import os
-import re
-import socket
 import threading
 import time
 
 import pytest
 
+from scgi_client import (ScgiResponse, cgi_vars, encode, header_block, netstring,
+                         open_scgi, request_bytes, scgi_exchange, scgi_get)
 from scgi_frontends import require_scgi, start_scgi_wsgate
-from wsgate_util import NoResponse, RawConn, req, server_closed_fully, t, wait_for
-
-
-# ---------------------------------------------------------------- the SCGI client
-
-def _b(x):
-    return x if isinstance(x, bytes) else str(x).encode("latin-1")
-
-
-def netstring(block, length=None, comma=b","):
-    """<length>:<block><comma>; length (bytes) overrides the true length."""
-    n = str(len(block)).encode() if length is None else _b(length)
-    return n + b":" + block + comma
-
-
-def header_block(items):
-    """NUL-terminated name/value strings, in order, as given (no checks)."""
-    return b"".join(_b(k) + b"\0" + _b(v) + b"\0" for k, v in items)
-
-
-def encode(items, body=b""):
-    return netstring(header_block(items)) + body
-
-
-def cgi_vars(method, uri, body=b"", content_type=None, headers=(), extra=(), scgi=True,
-             content_length=None):
-    """The variables a front server sends (nginx's stock scgi_params order):
-    CONTENT_LENGTH first, then SCGI=1, the request, the connection, HTTP_*."""
-    path, _, query = uri.partition("?")
-    items = [("CONTENT_LENGTH", str(len(body)) if content_length is None else content_length)]
-    if scgi:
-        items.append(("SCGI", "1"))
-    items += [("REQUEST_METHOD", method), ("REQUEST_URI", uri), ("QUERY_STRING", query)]
-    if content_type is not None:
-        items.append(("CONTENT_TYPE", content_type))
-    items += [("SERVER_PROTOCOL", "HTTP/1.1"), ("REMOTE_ADDR", "127.0.0.1"),
-              ("REMOTE_PORT", "40000"), ("SERVER_PORT", "80"), ("SERVER_NAME", "localhost")]
-    for k, v in headers:
-        items.append(("HTTP_" + k.upper().replace("-", "_"), v))
-    items += list(extra)
-    return items
-
-
-def request_bytes(method, uri, body=b"", **kw):
-    return encode(cgi_vars(method, uri, body=body, **kw), body)
-
-
-class ScgiResponse:
-    def __init__(self, raw, eof, reset):
-        self.raw = raw
-        self.eof = eof        # the server closed (EOF or RST)
-        self.reset = reset
-        self.status = None
-        self.reason = None
-        self.headers = []
-        self.head = b""
-        self.body = b""
-        head, sep, body = raw.partition(b"\r\n\r\n")
-        if not sep:
-            return
-        self.head = head + sep
-        self.body = body
-        lines = head.split(b"\r\n")
-        for line in lines:
-            k, c, v = line.partition(b":")
-            if not c:
-                raise AssertionError("bad CGI response header line %r in %r" % (line, raw[:300]))
-            self.headers.append((k.decode("latin-1"), v.strip(b" \t").decode("latin-1")))
-        st = self.header("Status")
-        if st is not None:
-            m = re.match(r"^([0-9]{3})(?: (.*))?$", st)
-            assert m, "bad Status header %r" % st
-            self.status = int(m.group(1))
-            self.reason = m.group(2)
-
-    def header(self, name, default=None):
-        for k, v in self.headers:
-            if k.lower() == name.lower():
-                return v
-        return default
-
-    def header_all(self, name):
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-    def json(self):
-        return json.loads(self.body)
-
-    def __repr__(self):
-        return "<ScgiResponse %s %r body=%d bytes eof=%s reset=%s raw=%r>" % (
-            self.status, self.headers, len(self.body), self.eof, self.reset, self.raw[:200])
-
-
-class ScgiConn:
-    """One SCGI connection (TCP or unix socket), every read against a deadline."""
-
-    def __init__(self, addr, timeout=None):
-        fam = socket.AF_UNIX if isinstance(addr, str) else socket.AF_INET
-        self.sock = socket.socket(fam, socket.SOCK_STREAM)
-        self.sock.settimeout(t(5))
-        self.sock.connect(addr)
-        if fam == socket.AF_INET:
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.timeout = t(10) if timeout is None else timeout
-        self.buf = b""
-        self.eof = False
-        self.reset = False
-        self.chunks = []  # (monotonic time, bytes) as they arrived
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def try_send(self, data):
-        """sendall that tolerates the server having closed already."""
-        try:
-            self.sock.sendall(data)
-            return True
-        except (BrokenPipeError, ConnectionResetError):
-            return False
-
-    def send_pieces(self, data, size=1):
-        sent = 0
-        try:
-            for i in range(0, len(data), size):
-                self.sock.sendall(data[i:i + size])
-                sent += len(data[i:i + size])
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        return sent
-
-    def shut_wr(self):
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def fill(self, deadline):
-        """Reads once into buf. False on EOF/RST; NoResponse when the deadline passes."""
-        if self.eof:
-            return False
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise NoResponse("nothing more before the deadline; have %r" % self.buf[:300])
-        self.sock.settimeout(remaining)
-        try:
-            chunk = self.sock.recv(1 << 20)
-        except socket.timeout:
-            raise NoResponse("nothing more before the deadline; have %r" % self.buf[:300])
-        except ConnectionResetError:
-            self.eof = self.reset = True
-            return False
-        if not chunk:
-            self.eof = True
-            return False
-        self.chunks.append((time.monotonic(), chunk))
-        self.buf += chunk
-        return True
-
-    def response(self, timeout=None):
-        """Everything until the server closes, parsed as a CGI response. Raises
-        NoResponse if the server does not close in time."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        while self.fill(deadline):
-            pass
-        return ScgiResponse(self.buf, self.eof, self.reset)
-
-    def closed_within(self, timeout):
-        """(closed?, bytes received): whether the server closed within timeout."""
-        deadline = time.monotonic() + timeout
-        try:
-            while self.fill(deadline):
-                pass
-        except NoResponse:
-            return False, self.buf
-        return True, self.buf
+from wsgate_util import (NoResponse, assert_app_not_called, json_over_http, logs,
+                         server_closed_fully, t, wait_for, wait_idle, wait_mark, wait_metric)
 
 
 # ---------------------------------------------------------------- fixtures & helpers
@@ -222,66 +38,44 @@ BASELINE = (b"58:CONTENT_LENGTH\x005\x00SCGI\x001\x00REQUEST_METHOD\x00POST\x00"
 def ssrv(wsgate_module):
     """One wsgate (scgi_mux) with --scgi on TCP, shared by the tests that need no
     special options. --read-timeout 30: a test that sees a close within a few seconds
-    knows it was not the read timeout."""
+    knows it was not the read timeout. --stats: for wsgate_util.wait_idle."""
     require_scgi()
-    return start_scgi_wsgate(wsgate_module, "scgi_mux", "--read-timeout", "30")
+    return start_scgi_wsgate(wsgate_module, "scgi_mux", "--read-timeout", "30", stats=True)
 
 
 @pytest.fixture
 def ssrv_factory(wsgate):
-    """Factory for a wsgate with options: ssrv_factory(*args, app=, unix=)."""
+    """Factory for a wsgate with options: ssrv_factory(*args, app=, unix=); each has
+    --stats too."""
     require_scgi()
 
     def start(*args, app="scgi_mux", unix=False, **kw):
-        return start_scgi_wsgate(wsgate, app, *args, unix=unix, **kw)
+        return start_scgi_wsgate(wsgate, app, *args, unix=unix, stats=True, **kw)
     return start
-
-
-def connect(srv, timeout=None):
-    return ScgiConn(srv.scgi_addr, timeout=timeout)
-
-
-def logs(srv):
-    return (srv.stderr_text() + srv.error_text())[-3000:]
-
-
-def exchange(srv, data, timeout=None):
-    with connect(srv) as c:
-        c.try_send(data)
-        return c.response(timeout)
-
-
-def get(srv, uri="/probe/x", **kw):
-    return exchange(srv, request_bytes("GET", uri, **kw))
 
 
 def assert_serving(srv):
     """A fresh connection still gets a complete 200 (the bad input hurt only its own
     connection)."""
-    r = get(srv, "/probe/alive")
-    assert r.status == 200 and r.eof, (r, logs(srv))
+    r = scgi_get(srv, "/probe/alive")
+    assert r.status == 200 and r.eof, (r, logs(srv, 3000))
     assert r.json()["environ"]["PATH_INFO"] == "/probe/alive"
-
-
-def assert_not_called(mark):
-    time.sleep(t(0.3))
-    assert not os.path.exists(mark), "the app was called"
 
 
 def assert_refused(srv, data, status=400, mark=None, timeout=None):
     """data is refused: a CGI-style `Status: <status>` answer (nothing else), then
     close, well before the read timeout; the app is not called."""
-    with connect(srv) as c:
+    with open_scgi(srv) as c:
         c.try_send(data)
         try:
             r = c.response(t(5) if timeout is None else timeout)
         except NoResponse as e:
             raise AssertionError("not refused: the server waited for more (%s)" % e)
-    assert r.status == status, (data[:200], r, logs(srv))
+    assert r.status == status, (data[:200], r, logs(srv, 3000))
     assert r.header("Content-Length") == str(len(r.body)), r
     assert b"Status: 200" not in r.raw, r
     if mark:
-        assert_not_called(mark)
+        assert_app_not_called(srv, mark)
     return r
 
 
@@ -295,7 +89,7 @@ def mark_uri(tmp_path, name="mark"):
 # ---------------------------------------------------------------- plain requests
 
 def test_get_probe(ssrv):
-    r = get(ssrv, "/probe/a%20b/c?x=1&y=%20", headers=[("Host", "example.org"),
+    r = scgi_get(ssrv, "/probe/a%20b/c?x=1&y=%20", headers=[("Host", "example.org"),
                                                         ("X-Foo", "bar")])
     assert r.eof, r
     assert r.raw.startswith(b"Status: 200 OK\r\n"), r.raw[:200]
@@ -329,9 +123,9 @@ def test_post_probe(ssrv, size):
     """Small bodies are read before dispatch, bigger ones streamed to wsgi.input: the
     app sees exactly CONTENT_LENGTH bytes either way."""
     body = os.urandom(size)
-    r = exchange(ssrv, request_bytes("POST", "/probe/p?read=1", body=body,
+    r = scgi_exchange(ssrv, request_bytes("POST", "/probe/p?read=1", body=body,
                                      content_type="application/octet-stream"))
-    assert r.status == 200, (r, logs(ssrv))
+    assert r.status == 200, (r, logs(ssrv, 3000))
     out = r.json()
     assert out["body_len"] == len(body)
     assert out["body_sha256"] == hashlib.sha256(body).hexdigest()
@@ -344,8 +138,8 @@ def test_post_probe(ssrv, size):
 def test_baseline_exact_bytes(ssrv_factory):
     """The baseline of docs/hostile-inputs.md's SCGI table, byte for byte, to it_echo."""
     srv = ssrv_factory(app="it_echo")
-    r = exchange(srv, BASELINE)
-    assert r.status == 200, (r, logs(srv))
+    r = scgi_exchange(srv, BASELINE)
+    assert r.status == 200, (r, logs(srv, 3000))
     out = r.json()
     assert (out["len"], out["body"], out["content_length"]) == (5, "hello", "5"), out
 
@@ -356,10 +150,10 @@ def test_head_and_body_fed_in_small_pieces(ssrv, size):
     body = b"a=1&b=" + b"z" * 300
     data = request_bytes("POST", "/probe/pieces?read=1", body=body,
                          headers=[("X-Foo", "split")])
-    with connect(ssrv) as c:
+    with open_scgi(ssrv) as c:
         assert c.send_pieces(data, size) == len(data)
         r = c.response()
-    assert r.status == 200, (r, logs(ssrv))
+    assert r.status == 200, (r, logs(ssrv, 3000))
     out = r.json()
     assert out["body_len"] == len(body)
     assert out["environ"]["HTTP_X_FOO"] == "split"
@@ -368,14 +162,14 @@ def test_head_and_body_fed_in_small_pieces(ssrv, size):
 def test_post_3mib_readers(ssrv):
     body = os.urandom(3 << 20)
     data = request_bytes("POST", "/echo/?mode=readn&n=8192", body=body)
-    with connect(ssrv) as c:
+    with open_scgi(ssrv) as c:
         sender = threading.Thread(target=c.try_send, args=(data,))
         sender.start()
         try:
             r = c.response(t(30))
         finally:
             sender.join(t(10))
-    assert r.status == 200, (r, logs(ssrv))
+    assert r.status == 200, (r, logs(ssrv, 3000))
     o = r.json()
     assert (o["len"], o["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
 
@@ -383,16 +177,16 @@ def test_post_3mib_readers(ssrv):
 @pytest.mark.parametrize("mode", ["readline", "iter", "mixed", "readlines"])
 def test_post_other_read_modes(ssrv, mode):
     body = b"".join(b"line %d\n" % i for i in range(20000))
-    r = exchange(ssrv, request_bytes("POST", "/echo/?mode=%s&n=1000" % mode, body=body))
-    assert r.status == 200, (r, logs(ssrv))
+    r = scgi_exchange(ssrv, request_bytes("POST", "/echo/?mode=%s&n=1000" % mode, body=body))
+    assert r.status == 200, (r, logs(ssrv, 3000))
     o = r.json()
     assert (o["len"], o["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
 
 
 def test_get_over_unix_socket(ssrv_factory):
     srv = ssrv_factory(unix=True)
-    r = get(srv, "/probe/u?k=v")
-    assert r.status == 200, (r, logs(srv))
+    r = scgi_get(srv, "/probe/u?k=v")
+    assert r.status == 200, (r, logs(srv, 3000))
     env = r.json()["environ"]
     assert (env["PATH_INFO"], env["QUERY_STRING"]) == ("/probe/u", "k=v")
 
@@ -400,7 +194,7 @@ def test_get_over_unix_socket(ssrv_factory):
 def test_connection_closed_after_each_response(ssrv):
     """SCGI has no keep-alive: a second request on the same connection is never
     answered (the server closed after the first answer)."""
-    with connect(ssrv) as c:
+    with open_scgi(ssrv) as c:
         c.send(request_bytes("GET", "/probe/one"))
         r = c.response()
         assert r.eof and r.status == 200
@@ -413,7 +207,7 @@ def test_closed_at_once_after_a_whole_request(ssrv):
     """Head and body were read whole and nothing else came: the server closes its
     socket at once (as nginx does) instead of lingering for input that has no reason
     to come."""
-    with connect(ssrv) as c:
+    with open_scgi(ssrv) as c:
         c.send(request_bytes("POST", "/echo/?mode=readn", body=b"abc"))
         r = c.response()
         assert r.eof and not r.reset and r.status == 200
@@ -424,7 +218,7 @@ def test_unread_bytes_behind_the_request_make_the_server_linger(ssrv):
     """Bytes behind the body stay unread: closing at once would reset the connection
     and could destroy the response before the client reads it, so the server shuts
     its side and drains instead (a byte sent meanwhile draws no reset)."""
-    with connect(ssrv) as c:
+    with open_scgi(ssrv) as c:
         c.send(request_bytes("POST", "/echo/?mode=readn", body=b"abc") + b"x" * 20000)
         r = c.response()
         assert r.eof and not r.reset and r.status == 200
@@ -435,7 +229,7 @@ def test_unread_bytes_behind_the_request_make_the_server_linger(ssrv):
 def test_https_and_passthrough_variables(ssrv):
     extra = [("HTTPS", "on"), ("DOCUMENT_ROOT", "/srv/www"), ("REMOTE_USER", "alice"),
              ("GATEWAY_INTERFACE", "CGI/1.1"), ("DOCUMENT_URI", "/probe/s")]
-    r = get(ssrv, "/probe/s", extra=extra)
+    r = scgi_get(ssrv, "/probe/s", extra=extra)
     env = r.json()["environ"]
     assert env["wsgi.url_scheme"] == "https", env
     for k, v in extra:
@@ -445,7 +239,7 @@ def test_https_and_passthrough_variables(ssrv):
 def test_query_string_derived_from_request_uri(ssrv):
     """Some front servers send no QUERY_STRING: it comes from REQUEST_URI, raw."""
     items = [kv for kv in cgi_vars("GET", "/probe/q?a=%20b&c") if kv[0] != "QUERY_STRING"]
-    r = exchange(ssrv, encode(items))
+    r = scgi_exchange(ssrv, encode(items))
     env = r.json()["environ"]
     assert (env["PATH_INFO"], env["QUERY_STRING"]) == ("/probe/q", "a=%20b&c"), env
 
@@ -459,8 +253,8 @@ def test_script_name_option_overrides_front_server_split(ssrv_factory):
                  [("SCRIPT_NAME", "/app"), ("PATH_INFO", "/bogus")],
                  [("SCRIPT_NAME", ""), ("PATH_INFO", "/app/probe/x y")],
                  []):
-        r = get(srv, "/app/probe/x%20y%2Fz?z=1", extra=sent)
-        assert r.status == 200, (sent, r, logs(srv))
+        r = scgi_get(srv, "/app/probe/x%20y%2Fz?z=1", extra=sent)
+        assert r.status == 200, (sent, r, logs(srv, 3000))
         env = r.json()["environ"]
         assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("/app", "/probe/x y/z"), (sent, env)
         assert env["QUERY_STRING"] == "z=1"
@@ -470,17 +264,17 @@ def test_script_name_prefix_boundaries(ssrv_factory, tmp_path):
     """--script-name /app: /app itself gives PATH_INFO ""; a path outside the prefix
     (/other, /application) gets 404 from wsgate without calling the app."""
     srv = ssrv_factory("--script-name", "/app")
-    r = get(srv, "/app?x=1", extra=[("SCRIPT_NAME", "/app")])
+    r = scgi_get(srv, "/app?x=1", extra=[("SCRIPT_NAME", "/app")])
     assert r.status == 404 and r.body == b"no route for ''\n", r  # the app's 404
-    r = get(srv, "/app/probe?x=1")
+    r = scgi_get(srv, "/app/probe?x=1")
     env = r.json()["environ"]
     assert (env["SCRIPT_NAME"], env["PATH_INFO"], env["QUERY_STRING"]) == (
         "/app", "/probe", "x=1"), env
     for outside in ("/other/slow/", "/application/slow/", "/ap/slow/"):
         mark = str(tmp_path / "mark")
-        r = get(srv, outside + "?mark=" + mark)
+        r = scgi_get(srv, outside + "?mark=" + mark)
         assert r.status == 404, (outside, r)
-        assert_not_called(mark)
+        assert_app_not_called(srv, mark)
 
 
 # ---------------------------------------------------------------- same environ as --http
@@ -498,14 +292,7 @@ def test_same_environ_as_http(method, ssrv):
         hdrs += [("Content-Type", "application/x-www-form-urlencoded"),
                  ("Content-Length", str(len(body)))]
     host = "127.0.0.1:%d" % ssrv.port
-    c = RawConn(ssrv)
-    try:
-        c.send(req(method, target, headers=hdrs, body=body, host=host))
-        hr = c.read_response()
-    finally:
-        c.close()
-    assert hr.status == 200, hr
-    http_out = json.loads(hr.body)
+    http_out = json_over_http(ssrv, method, target, hdrs, body, host)
     henv = http_out["environ"]
 
     items = [("CONTENT_LENGTH", str(len(body))), ("SCGI", "1"),
@@ -519,7 +306,7 @@ def test_same_environ_as_http(method, ssrv):
              ("HTTP_HOST", host)]
     items += [("HTTP_" + k.upper().replace("-", "_"), v) for k, v in hdrs
               if k not in ("Content-Type", "Content-Length")]
-    r = exchange(ssrv, encode(items, body))
+    r = scgi_exchange(ssrv, encode(items, body))
     assert r.status == 200, r
     s_out = r.json()
     senv = s_out["environ"]
@@ -549,7 +336,7 @@ def test_streamed_response_written_as_produced(ssrv):
     the last is produced (not buffered until the end), and all arrive intact."""
     from wsgate_util import expected_stream
     delay = 0.4
-    with connect(ssrv) as c:
+    with open_scgi(ssrv) as c:
         t0 = time.monotonic()
         c.send(request_bytes("GET", "/stream/?n=5&size=1000&delay=%s" % delay))
         r = c.response(t(15))
@@ -572,7 +359,7 @@ def test_streamed_response_written_as_produced(ssrv):
 
 def test_5mb_generator_response(ssrv):
     size = 5 * 1000 * 1000
-    r = exchange(ssrv, request_bytes("GET", "/big/?size=%d" % size), timeout=t(30))
+    r = scgi_exchange(ssrv, request_bytes("GET", "/big/?size=%d" % size), timeout=t(30))
     assert r.status == 200, r
     assert r.header("Content-Length") == str(size)
     pattern = bytes(range(256)) * 256
@@ -598,8 +385,8 @@ def five_mb_file(tmp_path_factory):
 def test_5mb_file_wrapper(ssrv_factory, five_mb_file, app, query):
     path, digest, size = five_mb_file
     srv = ssrv_factory(app=app)
-    r = exchange(srv, request_bytes("GET", "/f?path=%s&%s" % (path, query)), timeout=t(30))
-    assert r.status == 200, (r, logs(srv))
+    r = scgi_exchange(srv, request_bytes("GET", "/f?path=%s&%s" % (path, query)), timeout=t(30))
+    assert r.status == 200, (r, logs(srv, 3000))
     if "cl=1" in query:
         assert r.header("Content-Length") == str(size)
     assert len(r.body) == size, (len(r.body), size)
@@ -609,7 +396,7 @@ def test_5mb_file_wrapper(ssrv_factory, five_mb_file, app, query):
 def test_file_wrapper_seek_and_short_cl(ssrv_factory, five_mb_file):
     path, digest, size = five_mb_file
     srv = ssrv_factory(app="it_filewrap")
-    r = exchange(srv, request_bytes("GET", "/f?path=%s&seek=1000&cl=5000" % path))
+    r = scgi_exchange(srv, request_bytes("GET", "/f?path=%s&seek=1000&cl=5000" % path))
     with open(path, "rb") as f:
         f.seek(1000)
         want = f.read(5000)
@@ -630,14 +417,14 @@ def bad_srv(wsgate_module):
 @pytest.mark.parametrize("path", ["/raise-before-start", "/no-start-response",
                                   "/no-start-response-empty", "/returns-none", "/yields-str"])
 def test_r5_app_failure_is_500(bad_srv, path):
-    r = get(bad_srv, path)
+    r = scgi_get(bad_srv, path)
     assert r.status == 500, r
     assert b"MUST-NOT-BE-SENT" not in r.raw
     assert r.eof
 
 
 def test_app_exception_500_and_logged(ssrv):
-    r = get(ssrv, "/raise/x")
+    r = scgi_get(ssrv, "/raise/x")
     assert r.raw.startswith(b"Status: 500 "), r
     assert b"deliberate failure" not in r.raw  # no traceback to the client
     wait_for(lambda: "scgi_mux: deliberate failure" in ssrv.error_text(), t(5),
@@ -651,7 +438,7 @@ def test_app_exception_500_and_logged(ssrv):
     "/status-nonascii", "/value-nonlatin1",
 ])
 def test_r1_bad_headers_give_500(bad_srv, path):
-    r = get(bad_srv, path)
+    r = scgi_get(bad_srv, path)
     assert r.status == 500, r
     for bad in (b"injected", b"Injected", b"X-Test", b"X Test", b"\x00", b"fine\n",
                 b"2000 OK", b"abc"):
@@ -659,20 +446,20 @@ def test_r1_bad_headers_give_500(bad_srv, path):
 
 
 def test_latin1_header_value_and_custom_reason(bad_srv):
-    r = get(bad_srv, "/latin1-value")
+    r = scgi_get(bad_srv, "/latin1-value")
     assert r.raw.startswith(b"Status: 299 Custom Reason Here\r\n"), r.raw[:200]
     assert b"\r\nX-Name: caf\xe9\r\n" in r.head, r.head
     assert r.body == b"fine\n"
 
 
 def test_r2_long_body_truncated(bad_srv):
-    r = get(bad_srv, "/cl10-20")
+    r = scgi_get(bad_srv, "/cl10-20")
     assert r.status == 200
     assert r.body == b"0123456789", r
 
 
 def test_r2_short_body_then_close(bad_srv):
-    r = get(bad_srv, "/cl10-9")
+    r = scgi_get(bad_srv, "/cl10-9")
     assert r.status == 200 and r.header("Content-Length") == "10"
     assert r.body == b"123456789" and r.eof
 
@@ -692,7 +479,7 @@ def test_r3_no_body(bad_srv, method, path, status, cl):
     """R3 over SCGI, the same rule as over --http: the status and the app's
     Content-Length (none for 204, 0 for 205) reach the front server, no body bytes,
     then the close. Never chunked framing here."""
-    r = exchange(bad_srv, request_bytes(method, path))
+    r = scgi_exchange(bad_srv, request_bytes(method, path))
     assert r.status == status, r
     assert r.header("Transfer-Encoding") is None, r
     assert r.header("Content-Length") == cl, r.head
@@ -702,7 +489,7 @@ def test_r3_no_body(bad_srv, method, path, status, cl):
 
 @pytest.mark.parametrize("path", ["/raise-after-first", "/raise-after-first-cl"])
 def test_r4_raise_after_headers_aborts(bad_srv, path):
-    r = get(bad_srv, path)
+    r = scgi_get(bad_srv, path)
     assert r.status == 200
     assert r.body == b"first-chunk;", r  # nothing appended (no 500 after the body)
     assert r.eof
@@ -718,7 +505,7 @@ def test_max_body_413(ssrv_factory, tmp_path):
     # the head alone: refused at once, before any body byte
     head = encode(cgi_vars("POST", uri, content_length="1001"))
     assert_refused(srv, head, status=413, mark=mark)
-    r = exchange(srv, request_bytes("POST", "/echo/", body=b"x" * 1000))
+    r = scgi_exchange(srv, request_bytes("POST", "/echo/", body=b"x" * 1000))
     assert r.status == 200 and r.json()["len"] == 1000, r
     assert_serving(srv)
 
@@ -731,7 +518,7 @@ def test_header_block_over_limit_431(ssrv_factory, tmp_path):
     # the length says it all: refused without the block being sent
     assert_refused(srv, data.partition(b":")[0] + b":", status=431, mark=mark)
     assert_refused(srv, data, status=431, mark=mark)
-    r = get(srv, "/probe/small", headers=[("X-Big", "v" * 500)])
+    r = scgi_get(srv, "/probe/small", headers=[("X-Big", "v" * 500)])
     assert r.status == 200, r
     assert_serving(srv)
 
@@ -783,14 +570,14 @@ def test_s06_length_over_the_header_cap_refused_before_the_block(ssrv, length):
 
 def test_s06_length_at_the_cap_waits_for_the_block(ssrv):
     """65536 is allowed (the cap itself): the server waits for the block."""
-    with connect(ssrv) as c:
+    with open_scgi(ssrv) as c:
         c.send(b"65536:")
         closed, data = c.closed_within(t(0.5))
     assert not closed and data == b"", data
 
 
 def test_s07_4096_digits_no_colon(ssrv):
-    with connect(ssrv) as c:
+    with open_scgi(ssrv) as c:
         t0 = time.monotonic()
         c.try_send(b"1" * 4096)
         closed, data = c.closed_within(t(5))
@@ -916,7 +703,7 @@ def test_s13_eighteen_digits_is_a_413_not_a_400(ssrv, tmp_path):
 
 def test_s13_leading_zeros_in_content_length(ssrv):
     """`005`: digits only, so the value is 5 (not an error row); the body is 5 bytes."""
-    r = exchange(ssrv, encode(cgi_vars("POST", "/echo/", content_length="005"), b"hello"))
+    r = scgi_exchange(ssrv, encode(cgi_vars("POST", "/echo/", content_length="005"), b"hello"))
     assert r.status in (200, 400), r
     if r.status == 200:
         assert r.json()["len"] == 5, r
@@ -928,7 +715,7 @@ def _short_body(ssrv_factory, tmp_path, cl, sent, then, read_timeout="30"):
     started = str(tmp_path / "started")
     uri = "/echo/?mode=readn&n=4096&report=%s&started=%s" % (report, started)
     body = os.urandom(sent)
-    with connect(srv) as c:
+    with open_scgi(srv) as c:
         c.send(encode(cgi_vars("POST", uri, content_length=str(cl)), body))
         t0 = time.monotonic()
         if then == "close":
@@ -943,7 +730,7 @@ def test_s16_big_body_short_then_close_raises(ssrv_factory, tmp_path):
     read raises (it never sees a silently short body), the connection is closed."""
     srv, report, started, closed, data, elapsed = _short_body(
         ssrv_factory, tmp_path, 200000, 100000, "close")
-    assert closed, (data[:300], logs(srv))
+    assert closed, (data[:300], logs(srv, 3000))
     assert elapsed < t(5), "closed only at the read timeout (%.1f s)" % elapsed
     wait_for(lambda: os.path.exists(report), t(5), what="the app's report")
     with open(report) as f:
@@ -960,9 +747,9 @@ def test_s16_small_body_short_then_close(ssrv_factory, tmp_path):
     body (it is not called, or its read raises)."""
     srv, report, started, closed, data, elapsed = _short_body(
         ssrv_factory, tmp_path, 100, 10, "close")
-    assert closed, (data[:300], logs(srv))
+    assert closed, (data[:300], logs(srv, 3000))
     assert elapsed < t(5), "closed only at the read timeout (%.1f s)" % elapsed
-    time.sleep(t(0.3))
+    wait_idle(srv)  # had the request been handed to the app, it would have started
     if os.path.exists(started):
         wait_for(lambda: os.path.exists(report), t(5), what="the app's report")
     if os.path.exists(report):
@@ -977,7 +764,7 @@ def test_s16_small_body_short_then_close(ssrv_factory, tmp_path):
 def test_s16_short_body_then_silence_closed_at_read_timeout(ssrv_factory, tmp_path, cl, sent):
     srv, report, started, closed, data, elapsed = _short_body(
         ssrv_factory, tmp_path, cl, sent, "silence", read_timeout="1")
-    assert closed, ("not closed at --read-timeout 1", data[:300], logs(srv))
+    assert closed, ("not closed at --read-timeout 1", data[:300], logs(srv, 3000))
     assert elapsed >= 0.8, "closed after %.2f s, before the read timeout" % elapsed
     assert b"Status: 200" not in data, data[:300]
     r = ScgiResponse(data, True, False)
@@ -995,19 +782,19 @@ def test_s17_bytes_after_the_body_never_parsed(ssrv, tmp_path):
     count = str(tmp_path / "count")
     first = request_bytes("POST", "/count/first?file=" + count, body=b"hello")
     second = request_bytes("GET", "/count/second?file=" + count)
-    with connect(ssrv) as c:
+    with open_scgi(ssrv) as c:
         c.try_send(first + second)
         r = c.response()
     assert r.status == 200 and r.body == b"counted", r
     assert r.raw.count(b"Status:") == 1, r.raw
-    time.sleep(t(0.3))
+    wait_idle(ssrv)  # a second request it had parsed would have reached the app
     with open(count) as f:
         assert f.read() == "POST /count/first\n"
 
 
 def test_s17_app_reads_exactly_content_length(ssrv):
     tail = b"EXTRA" + request_bytes("GET", "/probe/smuggled")
-    r = exchange(ssrv, encode(cgi_vars("POST", "/echo/?mode=readneg", content_length="5"),
+    r = scgi_exchange(ssrv, encode(cgi_vars("POST", "/echo/?mode=readneg", content_length="5"),
                               b"hello" + tail))
     assert r.status == 200, r
     o = r.json()
@@ -1018,17 +805,17 @@ def test_s17_app_reads_exactly_content_length(ssrv):
 def test_s17_big_body_then_extra(ssrv, tmp_path):
     count = str(tmp_path / "count")
     body = os.urandom(300000)
-    r = exchange(ssrv, request_bytes("POST", "/echo/?mode=readn&n=65536", body=body)
+    r = scgi_exchange(ssrv, request_bytes("POST", "/echo/?mode=readn&n=65536", body=body)
                  + request_bytes("GET", "/count/x?file=" + count) * 3)
     assert r.status == 200, r
     o = r.json()
     assert (o["len"], o["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
-    time.sleep(t(0.3))
+    wait_idle(ssrv)  # a request it had parsed from the extra bytes would have run
     assert not os.path.exists(count)
 
 
 def test_s18_no_scgi_variable_accepted(ssrv):
-    r = exchange(ssrv, request_bytes("POST", "/echo/", body=b"hello", scgi=False))
+    r = scgi_exchange(ssrv, request_bytes("POST", "/echo/", body=b"hello", scgi=False))
     assert r.status == 200, r
     assert r.json()["body"] == "hello"
 
@@ -1047,7 +834,7 @@ def test_s18_scgi_other_than_1_refused(ssrv, tmp_path, value):
                                    "a\rb", "x\r\n\r\nStatus: 302 Found\r\nLocation: /evil"],
                          ids=["crlf", "lf", "cr", "blank-line"])
 def test_s21_cr_lf_in_values_are_environ_data_only(ssrv, value):
-    r = get(ssrv, "/probe/crlf", extra=[("HTTP_X_FOO", value), ("REMOTE_USER", value)])
+    r = scgi_get(ssrv, "/probe/crlf", extra=[("HTTP_X_FOO", value), ("REMOTE_USER", value)])
     assert r.status == 200, r
     env = r.json()["environ"]
     assert env["HTTP_X_FOO"] == value, env
@@ -1060,7 +847,7 @@ def test_s21_cr_lf_in_values_are_environ_data_only(ssrv, value):
 @pytest.mark.slow
 def test_s23_length_then_silence_closed_at_read_timeout(ssrv_factory):
     srv = ssrv_factory("--read-timeout", "1")
-    with connect(srv) as c:
+    with open_scgi(srv) as c:
         c.send(b"58:")
         t0 = time.monotonic()
         closed, data = c.closed_within(t(6))
@@ -1079,7 +866,7 @@ def test_s23_slow_head_closed_at_read_timeout(ssrv_factory):
     whole head, not an idle limit."""
     srv = ssrv_factory("--read-timeout", "1")
     data = request_bytes("GET", "/probe/slow")
-    with connect(srv) as c:
+    with open_scgi(srv) as c:
         t0 = time.monotonic()
         for i in range(len(data)):
             if not c.try_send(data[i:i + 1]):
@@ -1096,7 +883,7 @@ def test_s23_slow_head_closed_at_read_timeout(ssrv_factory):
 @pytest.mark.slow
 def test_s23_silent_connection_closed_at_read_timeout(ssrv_factory):
     srv = ssrv_factory("--read-timeout", "1")
-    with connect(srv) as c:
+    with open_scgi(srv) as c:
         t0 = time.monotonic()
         closed, data = c.closed_within(t(6))
         elapsed = time.monotonic() - t0
@@ -1104,28 +891,31 @@ def test_s23_silent_connection_closed_at_read_timeout(ssrv_factory):
     assert elapsed >= 0.8, elapsed
 
 
-def test_refusal_closes_only_its_own_connection(ssrv):
+def test_refusal_closes_only_its_own_connection(ssrv, tmp_path):
     """A bad head on one connection while a slow request is in flight on another: the
     slow one completes."""
-    with connect(ssrv) as slow:
-        slow.send(request_bytes("GET", "/slow/inflight?t=0.5"))
+    mark = str(tmp_path / "in-app")
+    with open_scgi(ssrv) as slow:
+        slow.send(request_bytes("GET", "/slow/inflight?t=0.5&mark=" + mark))
+        wait_mark(mark)
         assert_refused(ssrv, b"-1:")
         r = slow.response()
     assert r.status == 200 and r.json()["path"] == "/slow/inflight"
 
 
-def test_full_queue_answers_503_at_once(ssrv_factory):
+def test_full_queue_answers_503_at_once(ssrv_factory, tmp_path):
     """Overload (issue 5): one thread busy, one request queued, the next one gets
     Status: 503 with Retry-After at once, not a place in an unbounded queue."""
     srv = ssrv_factory("--threads", "1", "--queue", "1", app="it_slow")
-    busy = [connect(srv) for _ in range(2)]
+    mark = str(tmp_path / "busy")
+    busy = [open_scgi(srv) for _ in range(2)]
     try:
-        busy[0].send(request_bytes("GET", "/busy?t=%g" % t(2)))
-        time.sleep(0.3)
+        busy[0].send(request_bytes("GET", "/busy?t=%g&mark=%s" % (t(2), mark)))
+        wait_mark(mark)
         busy[1].send(request_bytes("GET", "/queued"))
-        time.sleep(0.3)
+        wait_metric(srv, "wsgate_queue_depth", 1)
         t0 = time.monotonic()
-        with connect(srv) as c:
+        with open_scgi(srv) as c:
             c.send(request_bytes("GET", "/refused"))
             r = c.response(timeout=t(10))
         assert r.status == 503, r

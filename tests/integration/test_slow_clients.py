@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from wsgate_util import RawConn, t, wait_for
+from wsgate_util import RawConn, metrics, t, wait_for
 
 sys.path.insert(0, __import__("os").path.join(__import__("os").path.dirname(__file__), "..",
                                               "apps"))
@@ -64,24 +64,8 @@ def test_slow_readers_do_not_hold_the_workers(wsgate, mode):
             s.close()
 
 
-def metrics(port):
-    import http.client
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=t(5))
-    try:
-        c.request("GET", "/metrics")
-        text = c.getresponse().read().decode()
-    finally:
-        c.close()
-    out = {}
-    for line in text.splitlines():
-        if line.startswith("wsgate_send"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
-
-
-def queued(port, where):
-    return sum(v for k, v in metrics(port).items()
+def queued(srv, where):
+    return sum(v for k, v in metrics(srv).items()
                if k.startswith("wsgate_send_queued_bytes{") and 'where="%s"' % where in k)
 
 
@@ -89,28 +73,26 @@ def test_held_bytes_are_bounded_and_shown_in_metrics(wsgate):
     """What slow readers leave is in memory up to --send-buffer per connection and
     in temp files past it; past --send-spill the reader stuck the longest is dropped
     (and counted), the others keep their bytes; /metrics shows all of it."""
-    from conftest import free_port
-    port = free_port()
     big = 2 * SIZE  # 16 MiB: well over what the kernel's socket buffers take
     srv = wsgate("it_big", "--threads", "2", "--send-buffer", "65536",
-                 "--send-spill", str(5 * SIZE), "--stats", "127.0.0.1:%d" % port)
+                 "--send-spill", str(5 * SIZE), stats=True)
     slow = []
     try:
         for i in range(2):
             slow.append(slow_connection(srv))
             slow[-1].sendall(b"GET /big?mode=bytes&size=%d HTTP/1.1\r\nHost: t\r\n\r\n" % big)
         wait_for(lambda: answered(srv, 2), t(20), what="two slow responses queued")
-        assert queued(port, "file") > big  # most of two 16 MiB bodies
-        assert queued(port, "memory") <= 2 * 65536
-        assert metrics(port)["wsgate_send_dropped_total"] == 0
+        assert queued(srv, "file") > big  # most of two 16 MiB bodies
+        assert queued(srv, "memory") <= 2 * 65536
+        assert metrics(srv)["wsgate_send_dropped_total"] == 0
         # Two more do not fit under --send-spill: the oldest are dropped for them.
         for i in range(2):
             slow.append(slow_connection(srv))
             slow[-1].sendall(b"GET /big?mode=bytes&size=%d HTTP/1.1\r\nHost: t\r\n\r\n" % big)
         wait_for(lambda: answered(srv, 4), t(20), what="four slow responses")
-        wait_for(lambda: metrics(port)["wsgate_send_dropped_total"] >= 1, t(10),
-                 what="a slow reader dropped: %r %s" % (metrics(port), srv.error_text()[-2000:]))
-        assert queued(port, "file") <= 5 * SIZE + big
+        wait_for(lambda: metrics(srv)["wsgate_send_dropped_total"] >= 1, t(10),
+                 what="a slow reader dropped: %r %s" % (metrics(srv), srv.error_text()[-2000:]))
+        assert queued(srv, "file") <= 5 * SIZE + big
         assert "dropping the connection that read nothing" in srv.error_text()
         # The last one still gets its whole body.
         c = RawConn(sock=slow[-1], timeout=t(60))
@@ -119,7 +101,7 @@ def test_held_bytes_are_bounded_and_shown_in_metrics(wsgate):
     finally:
         for s in slow:
             s.close()
-    wait_for(lambda: queued(port, "file") == 0 and queued(port, "memory") == 0, t(10),
+    wait_for(lambda: queued(srv, "file") == 0 and queued(srv, "memory") == 0, t(10),
              what="nothing held once the readers are gone")
 
 

@@ -17,7 +17,8 @@ import pytest
 
 import fcgi_client as fc
 from conftest import Server, ServerPool, free_port
-from wsgate_util import RawConn, req, t, wait_for
+from scgi_client import ScgiConn
+from wsgate_util import connect_to, get_json, notifications, notify_socket, req, t, wait_for
 
 
 class ActivatedServer(Server):
@@ -70,15 +71,6 @@ def activated(tmp_path):
     pool.finish()
 
 
-@pytest.fixture
-def sockdir():
-    import shutil
-    import tempfile
-    d = tempfile.mkdtemp(prefix="wsg")  # sun_path is only 108 bytes
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 def tcp_listener():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
@@ -93,29 +85,11 @@ def unix_listener(path):
     return s
 
 
-def http_get(sock, path):
-    c = RawConn(sock=sock)
-    try:
-        c.send(req("GET", path))
-        r = c.read_response()
-    finally:
-        c.close()
-    assert r.status == 200, r
-    return json.loads(r.body)
-
-
 def fcgi_get(sock, path):
     with fc.FcgiConn(sock=sock) as c:
         r = c.request(fc.cgi_params("GET", path))
     assert r.status == 200, r
     return r.json()
-
-
-def unix_connect(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(t(5))
-    s.connect(path)
-    return s
 
 
 def listening_inodes(pid):
@@ -150,9 +124,9 @@ def error_lines(r):
 
 # ------------------------------------------------------------ socket activation
 
-def test_http_and_fastcgi_sockets(activated, sockdir):
+def test_http_and_fastcgi_sockets(activated, unix_sock_dir):
     tcp = tcp_listener()
-    path = os.path.join(sockdir, "fcgi.sock")
+    path = os.path.join(unix_sock_dir, "fcgi.sock")
     ux = unix_listener(path)
     host, port = tcp.getsockname()
     srv = activated("it_sdenv", sockets=[tcp, ux], names="http:fastcgi", host=host, port=port)
@@ -160,11 +134,11 @@ def test_http_and_fastcgi_sockets(activated, sockdir):
     tcp.close()
     ux.close()  # the server holds the only copies now
 
-    out = http_get(srv.connect(), "/over-http")
+    out = get_json(srv.connect(), "/over-http")
     assert out["path"] == "/over-http"
     assert out["port"] == str(port)
     assert out["os"] == {}, "LISTEN_* reached the app: %r" % out["os"]
-    out = fcgi_get(unix_connect(path), "/over-fastcgi")
+    out = fcgi_get(connect_to(path), "/over-fastcgi")
     assert out["path"] == "/over-fastcgi"
 
     # exactly the handed-over sockets listen: no default 127.0.0.1:8000, nothing else
@@ -185,11 +159,11 @@ def test_unnamed_socket_is_http(activated, names):
     host, port = tcp.getsockname()
     srv = activated("it_sdenv", sockets=[tcp], names=names, host=host, port=port)
     tcp.close()
-    assert http_get(srv.connect(), "/plain")["path"] == "/plain"
+    assert get_json(srv.connect(), "/plain")["path"] == "/plain"
 
 
-def test_scgi_name(activated, sockdir):
-    path = os.path.join(sockdir, "scgi.sock")
+def test_scgi_name(activated, unix_sock_dir):
+    path = os.path.join(unix_sock_dir, "scgi.sock")
     ux = unix_listener(path)
     srv = activated("it_sdenv", sockets=[ux], names="scgi", unix_path=path)
     ux.close()
@@ -197,17 +171,9 @@ def test_scgi_name(activated, sockdir):
     head = b"CONTENT_LENGTH\0" + b"0\0SCGI\0" + b"1\0REQUEST_METHOD\0GET\0" \
         b"REQUEST_URI\0/over-scgi\0PATH_INFO\0/over-scgi\0SERVER_NAME\0x\0SERVER_PORT\0" \
         b"80\0SERVER_PROTOCOL\0HTTP/1.1\0"
-    s = unix_connect(path)
-    try:
-        s.sendall(b"%d:%s," % (len(head), head) + body)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        s.close()
+    with ScgiConn(path) as c:
+        c.send(b"%d:%s," % (len(head), head) + body)
+        data = c.response().raw
     assert data.startswith(b"Status: 200"), data[:200]
     assert json.loads(data.split(b"\r\n\r\n", 1)[1])["path"] == "/over-scgi"
     assert os.path.exists(path)
@@ -222,9 +188,9 @@ def test_activated_in_addition_to_options(activated):
     srv = activated("it_sdenv", "--http", "127.0.0.1:%d" % other, sockets=[tcp], names="http",
                     host=host, port=port)
     tcp.close()
-    assert http_get(srv.connect(), "/a")["port"] == str(port)
+    assert get_json(srv.connect(), "/a")["port"] == str(port)
     s = socket.create_connection(("127.0.0.1", other), timeout=t(5))
-    assert http_get(s, "/b")["port"] == str(other)
+    assert get_json(s, "/b")["port"] == str(other)
     assert sorted(listening_inodes(srv.pid)["tcp"].values()) == sorted([port, other])
 
 
@@ -235,7 +201,7 @@ def test_listen_pid_of_another_process_is_ignored(activated):
     srv = activated("it_sdenv", "--http", "127.0.0.1:%d" % other, sockets=[tcp], names="http",
                     listen_pid=1, host="127.0.0.1", port=other)
     try:
-        out = http_get(srv.connect(), "/c")
+        out = get_json(srv.connect(), "/c")
         assert out["port"] == str(other)
         assert out["os"] == {}, "LISTEN_* reached the app: %r" % out["os"]
         assert "fd:3" not in srv.error_text()
@@ -320,53 +286,33 @@ def test_missing_descriptor_exit_2(activated):
 
 # ------------------------------------------------------------ sd_notify
 
-def notify_socket(address):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.bind(address)
-    return s
-
-
-def receive(sock, want, timeout):
-    """Datagrams until one contains the line `want`; returns all received."""
-    got = []
-    sock.settimeout(timeout)
-    while True:
-        try:
-            msg = sock.recv(4096).decode()
-        except socket.timeout:
-            raise AssertionError("no %s within %.1fs; got %r" % (want, timeout, got))
-        got.append(msg)
-        if want in msg.split("\n"):
-            return got
-
-
 @pytest.mark.parametrize("abstract", [False, True])
-def test_notify_ready_and_stopping(wsgate, sockdir, abstract):
+def test_notify_ready_and_stopping(wsgate, unix_sock_dir, abstract):
     if abstract:
         name = "wsgate-test-%s" % uuid.uuid4().hex
         ns = notify_socket("\0" + name)
         value = "@" + name
     else:
-        value = os.path.join(sockdir, "notify")
+        value = os.path.join(unix_sock_dir, "notify")
         ns = notify_socket(value)
     try:
         srv = wsgate("it_sdenv", env={"NOTIFY_SOCKET": value})
-        got = receive(ns, "READY=1", t(15))
-        ready = got[-1].split("\n")
+        got = notifications(ns, "READY=1", t(15))
+        ready = got[-1]
         assert "MAINPID=%d" % srv.pid in ready, ready
         assert "STATUS=serving it_sdenv" in ready, ready
         assert not any("STOPPING=1" in m for m in got), got
         # NOTIFY_SOCKET stays in the environment (systemd's convention)
-        assert http_get(srv.connect(), "/n")["os"] == {"NOTIFY_SOCKET": value}
+        assert get_json(srv.connect(), "/n")["os"] == {"NOTIFY_SOCKET": value}
         srv.signal(15)
-        receive(ns, "STOPPING=1", t(15))
+        notifications(ns, "STOPPING=1", t(15))
         assert srv.wait_exit(t(15)) == 0
     finally:
         ns.close()
 
 
-def test_notify_with_activation(activated, sockdir):
-    value = os.path.join(sockdir, "notify")
+def test_notify_with_activation(activated, unix_sock_dir):
+    value = os.path.join(unix_sock_dir, "notify")
     ns = notify_socket(value)
     tcp = tcp_listener()
     host, port = tcp.getsockname()
@@ -374,8 +320,8 @@ def test_notify_with_activation(activated, sockdir):
         srv = activated("it_sdenv", sockets=[tcp], names="http", host=host, port=port,
                         env={"NOTIFY_SOCKET": value})
         tcp.close()
-        receive(ns, "READY=1", t(15))
-        assert http_get(srv.connect(), "/r")["path"] == "/r"
+        notifications(ns, "READY=1", t(15))
+        assert get_json(srv.connect(), "/r")["path"] == "/r"
     finally:
         ns.close()
 
@@ -383,7 +329,7 @@ def test_notify_with_activation(activated, sockdir):
 @pytest.mark.parametrize("value", ["relative/notify", "/nonexistent-dir/notify"])
 def test_notify_unusable_socket_does_not_stop_start(wsgate, value):
     srv = wsgate("it_sdenv", env={"NOTIFY_SOCKET": value})
-    assert http_get(srv.connect(), "/u")["path"] == "/u"
+    assert get_json(srv.connect(), "/u")["path"] == "/u"
     if value.startswith("/"):
         return  # a path nobody listens on: the datagram is dropped (debug log only)
     wait_for(lambda: "NOTIFY_SOCKET" in srv.error_text(), t(5), what="the warning")

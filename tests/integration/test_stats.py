@@ -18,9 +18,9 @@ import pytest
 import requests
 
 from conftest import free_port, run_cli
-from fcgi_client import FcgiConn, cgi_params
+from fcgi_client import fcgi_get
 from frontends import start_fcgi_wsgate
-from wsgate_util import t, wait_for
+from wsgate_util import RawConn, connect_to, t, wait_for
 
 prom_parser = pytest.importorskip("prometheus_client.parser")
 
@@ -28,23 +28,10 @@ SLOTS = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
 
 def start(wsgate, *args, app="it_stats", fastcgi=False, **kw):
-    port = free_port()
-    argv = ["--stats", "127.0.0.1:%d" % port] + list(args)
+    """A server with a --stats listener (srv.stats_port), once both accept."""
     if fastcgi:
-        srv = start_fcgi_wsgate(wsgate, app, *argv, **kw)
-    else:
-        srv = wsgate(app, *argv, **kw)
-    srv.stats_port = port
-    wait_for(lambda: _can_connect(port), t(10), what="the --stats listener")
-    return srv
-
-
-def _can_connect(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
+        return start_fcgi_wsgate(wsgate, app, *args, stats=True, **kw)
+    return wsgate(app, *args, stats=True, **kw)
 
 
 def stats_get(srv, path, timeout=None, method="GET"):
@@ -85,13 +72,6 @@ def wait_total(srv, n):
     s = wait_for(ready, t(10), what="%d requests counted in /metrics" % n)
     assert total_requests(s) == n, s["wsgate_requests_total"]
     return s
-
-
-def fcgi_get(srv, uri, body=None):
-    method = "GET" if body is None else "POST"
-    with FcgiConn(srv.fcgi_addr) as c:
-        res = c.request(cgi_params(method, uri, body=body), body=body or b"")
-    return res
 
 
 # ---------------------------------------------------------------- counters
@@ -169,6 +149,7 @@ def test_types_and_json_agree(wsgate):
     assert w["rss_bytes"] > 1 << 20
 
 
+@pytest.mark.slow
 def test_answers_while_every_thread_is_busy(wsgate, tmp_path):
     srv = start(wsgate, "--threads", "2")
     marks = [str(tmp_path / ("m%d" % i)) for i in range(2)]
@@ -243,10 +224,7 @@ def test_requests_refused_by_the_parsers_counted(wsgate):
     (400, 501), HTTP refused by a worker carrying a keep-alive connection (400),
     and SCGI (400)."""
     from scgi_frontends import start_scgi_wsgate
-    port = free_port()
-    srv = start_scgi_wsgate(wsgate, "it_stats", "--stats", "127.0.0.1:%d" % port)
-    srv.stats_port = port
-    wait_for(lambda: _can_connect(port), t(10), what="the --stats listener")
+    srv = start_scgi_wsgate(wsgate, "it_stats", stats=True)
     r = raw(srv.port, b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n")
     assert r.startswith(b"HTTP/1.1 400 "), r
     r = raw(srv.port, b"BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -310,6 +288,7 @@ def test_paths_and_methods(wsgate):
     assert requests.get(srv.url("/__log"), timeout=t(10)).json() == []
 
 
+@pytest.mark.slow
 def test_silent_clients_do_not_block(wsgate):
     srv = start(wsgate, app="it_count")
     idle = [socket.create_connection(("127.0.0.1", srv.stats_port), timeout=t(5))
@@ -334,25 +313,18 @@ def test_stats_on_unix_socket(wsgate, unix_sock_dir):
     srv = wsgate("it_stats", "--stats", "unix:" + path)
     wait_for(lambda: os.path.exists(path), t(10), what="the stats socket")
     requests.get(srv.url("/one"), timeout=t(10))
-    deadline = time.monotonic() + t(10)
-    while True:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(t(5))
-        s.connect(path)
-        s.sendall(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-        s.close()
+
+    def counted():
+        c = RawConn(sock=connect_to(path))
+        try:
+            c.send(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
+            out = c.read_until_close()
+        finally:
+            c.close()
         head, _, body = out.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200 ")
-        if json.loads(body)["requests"]["http"]["2xx"] == 1:
-            break
-        assert time.monotonic() < deadline, body
-        time.sleep(0.05)
+        return json.loads(body)["requests"]["http"]["2xx"] == 1
+    wait_for(counted, t(10), what="the request counted in /stats on the unix socket")
     rc, problem = srv.stop()
     assert rc == 0 and problem is None
     assert not os.path.exists(path), "the stats socket file is removed at exit"

@@ -7,22 +7,20 @@ import time
 
 import pytest
 
-from wsgate_util import NoResponse, req, t, wait_for
+from wsgate_util import (NoResponse, app_log, req, t, tcp_ports, wait_idle, wait_mark, wait_read,
+                         wait_server_closed)
 
-pytestmark = pytest.mark.slow
 
-
-def app_outcome(started, rep, settle):
-    """After a cut or timed-out upload: "not-called" if the app never started
-    within `settle` seconds (the server dropped the request while buffering the
-    body: fine), else the app's report, which must come (no hang)."""
-    deadline = time.monotonic() + settle
-    while time.monotonic() < deadline and not os.path.exists(started):
-        time.sleep(0.02)
+def app_outcome(srv, started, rep):
+    """After a cut or timed-out upload, once the server has closed the connection:
+    "not-called" if the app never started (the server dropped the request while
+    buffering the body: fine), else the app's report, which must come (no hang). The
+    server (stats=True) has no request in flight first: one it had handed to the app
+    has started, and ended."""
+    wait_idle(srv)
     if not os.path.exists(started):
         return "not-called"
-    wait_for(lambda: os.path.exists(rep), t(10), what="the app to report after it started")
-    time.sleep(0.05)
+    wait_mark(rep, what="the app to report after it started")
     with open(rep) as f:
         return json.load(f)
 
@@ -47,6 +45,7 @@ def closed_at(c, deadline_s, trickle=None, interval=0.5):
     return None
 
 
+@pytest.mark.slow
 def test_h43_slowloris_absolute_head_deadline(wsgate):
     srv = wsgate("it_count", "--read-timeout", "2")
     c = srv.conn()
@@ -63,9 +62,10 @@ def test_h43_slowloris_absolute_head_deadline(wsgate):
             assert c.buf.startswith(b"HTTP/1.1 408"), c.buf[:200]
     finally:
         c.close()
-    assert json.loads(srv.exchange(req("GET", "/__log")).body) == []
+    assert app_log(srv) == []
 
 
+@pytest.mark.slow
 def test_h43_idle_before_first_byte(wsgate):
     srv = wsgate("it_count", "--read-timeout", "2")
     c = srv.conn()
@@ -77,8 +77,9 @@ def test_h43_idle_before_first_byte(wsgate):
         c.close()
 
 
+@pytest.mark.slow
 def test_h44_slow_body_closed_at_read_timeout(wsgate, tmp_path):
-    srv = wsgate("it_echo", "--read-timeout", "2")
+    srv = wsgate("it_echo", "--read-timeout", "2", stats=True)
     rep = str(tmp_path / "report.json")
     started = str(tmp_path / "started")
     c = srv.conn()
@@ -91,11 +92,12 @@ def test_h44_slow_body_closed_at_read_timeout(wsgate, tmp_path):
         assert took < 3 + 2 + t(3), took
     finally:
         c.close()
-    d = app_outcome(started, rep, t(1))
+    d = app_outcome(srv, started, rep)
     assert d == "not-called" or "error" in d, \
         "the app got a complete body from a timed-out upload: %r" % d
 
 
+@pytest.mark.slow
 def test_body_trickle_within_idle_limit_succeeds(wsgate):
     # --read-timeout is an idle limit for bodies: steady progress must not be cut.
     srv = wsgate("it_echo", "--read-timeout", "2")
@@ -115,7 +117,7 @@ def test_body_trickle_within_idle_limit_succeeds(wsgate):
 @pytest.mark.parametrize("size", ["small", "big"])
 @pytest.mark.parametrize("framing", ["cl", "chunked"])
 def test_h26_body_ends_early(wsgate, tmp_path, framing, size):
-    srv = wsgate("it_echo")
+    srv = wsgate("it_echo", stats=True)
     rep = str(tmp_path / "report.json")
     started = str(tmp_path / "started")
     target = "/?mode=readn&n=4096&report=%s&started=%s" % (rep, started)
@@ -131,11 +133,13 @@ def test_h26_body_ends_early(wsgate, tmp_path, framing, size):
     c.send(data)
     if size == "big":
         # the app must be running (reading) before we leave
-        wait_for(lambda: os.path.exists(started), t(10), what="the app to start")
-    time.sleep(0.2)
+        wait_mark(started, what="the app to start")
+    wait_read(c.sock)  # the server has what was sent: the end comes as a separate event
+    ports = tcp_ports(c.sock)
     c.sock.shutdown(socket.SHUT_WR)
     c.close()
-    d = app_outcome(started, rep, t(2))
+    wait_server_closed(ports)  # the server saw the end and judged the request
+    d = app_outcome(srv, started, rep)
     assert d == "not-called" or "error" in d, \
         "wsgi.input reported a complete body for a cut upload: %r" % d
     if size == "big":
@@ -146,16 +150,18 @@ def test_h26_body_ends_early(wsgate, tmp_path, framing, size):
 
 
 def test_h26_body_ends_early_read_all(wsgate, tmp_path):
-    srv = wsgate("it_echo:raw")
+    srv = wsgate("it_echo:raw", stats=True)
     rep = str(tmp_path / "report.json")
     started = str(tmp_path / "started")
     c = srv.conn()
     c.send(req("POST", "/?mode=read&report=%s&started=%s" % (rep, started),
                [("Content-Length", str(20 * 1024 * 1024))], b"s" * (2 * 1024 * 1024)))
-    wait_for(lambda: os.path.exists(started), t(10), what="the app to start")
-    time.sleep(0.2)
+    wait_mark(started, what="the app to start")
+    wait_read(c.sock)
+    ports = tcp_ports(c.sock)
     c.close()
-    d = app_outcome(started, rep, t(2))
+    wait_server_closed(ports)
+    d = app_outcome(srv, started, rep)
     assert "error" in d, "read() returned a short body as complete: %r" % d
 
 
@@ -167,6 +173,7 @@ def rss_kb(pid):
     return 0
 
 
+@pytest.mark.slow
 def test_h45_unread_pipelined_output_bounded(wsgate):
     srv = wsgate("it_slow", "--send-timeout", "2")
     base = rss_kb(srv.pid)
@@ -174,8 +181,11 @@ def test_h45_unread_pipelined_output_bounded(wsgate):
     c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     try:
         # 200 requests for 1 MiB each, never read: 200 MiB of output
+        ports = tcp_ports(c.sock)
         c.try_send(b"".join(req("GET", "/r%d?body=1048576" % i) for i in range(200)))
-        time.sleep(2 + t(3))
+        # Nothing is read: the server gives up at the send timeout and closes its end
+        # (whatever it kept for the client by then shows in its RSS).
+        wait_server_closed(ports, t(20))
         grown = rss_kb(srv.pid) - base
         assert grown < 100 * 1024, "RSS grew by %d KiB for unread output" % grown
         # the connection must have been closed at the send timeout

@@ -1,13 +1,25 @@
-"""Helpers shared by the integration tests: timeouts, raw sockets, a strict little
-HTTP/1.x response reader.
+"""Helpers shared by the integration tests: timeouts, waiting for something
+observable, raw sockets, a strict little HTTP/1.x response reader, and the helpers
+that read what a running server shows (its logs, /metrics, the app's records).
 
 Everything that waits is bounded: a hung server fails a test, it never hangs the
 suite. Every bound goes through t() so a slow (sanitizer) build can stretch them
 with WSGATE_TEST_TIMEOUT_SCALE.
+
+Tests order events by polling what the server or the app makes visible, never by a
+fixed sleep: wait_mark() for a file the app writes when a request reaches it
+(tests/apps/it_slow.py, it_timeout.py ?mark=), wait_log() for a line of the error
+log, wait_idle() for /metrics showing that every request handed to the worker
+threads has been handed back, wait_read() for the server having taken in the bytes a
+client sent. A check that something did NOT happen first waits for one of those, so
+it cannot pass merely because the server or the app was slow.
 """
+import http.client
+import json
 import os
 import re
 import socket
+import threading
 import time
 
 SCALE = float(os.environ.get("WSGATE_TEST_TIMEOUT_SCALE", "1") or "1")
@@ -22,6 +34,14 @@ class NoResponse(AssertionError):
     pass
 
 
+def as_bytes(x):
+    """x as bytes: bytes and bytearray as they are, str as latin-1 (one byte per
+    character), anything else through str()."""
+    if isinstance(x, (bytes, bytearray)):
+        return bytes(x)
+    return str(x).encode("latin-1")
+
+
 def wait_for(pred, timeout, interval=0.02, what="condition"):
     """Polls pred() until it is truthy; returns its value or fails after timeout."""
     deadline = time.monotonic() + timeout
@@ -32,6 +52,309 @@ def wait_for(pred, timeout, interval=0.02, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+def wait_mark(path, timeout=None, what=None):
+    """Waits for the file an app creates when a request reaches it (or ends)."""
+    wait_for(lambda: os.path.exists(path), t(10) if timeout is None else timeout,
+             what=what or "the app to create %s" % path)
+
+
+def logs(srv, tail=None):
+    """The server's stderr and error log as one text (its last `tail` characters)."""
+    text = srv.stderr_text() + srv.error_text()
+    return text if tail is None else text[-tail:]
+
+
+def wait_log(srv, pattern, count=1, timeout=None, what=None):
+    """Waits until the regular expression `pattern` matches `count` times in the
+    server's logs; returns the last match."""
+    def found():
+        hits = list(re.finditer(pattern, logs(srv)))
+        return hits[-1] if len(hits) >= count else None
+    return wait_for(found, t(10) if timeout is None else timeout,
+                    what=what or "%d x %r in the server's logs" % (count, pattern))
+
+
+def wait_access(srv, text, count=1, timeout=None):
+    """Waits until `count` access log lines hold `text`; returns those lines. A request
+    gets its line once it is over: the app returned, close() of its response ran,
+    the response went out (or the client was found gone)."""
+    def lines():
+        found = [ln for ln in srv.access_text().splitlines() if text in ln]
+        return found if len(found) >= count else None
+    return wait_for(lines, t(10) if timeout is None else timeout,
+                    what="%d access log lines with %r" % (count, text))
+
+
+def app_log(srv, target="/__log"):
+    """What tests/apps/it_count.py recorded: one dict per request that reached the app
+    (it_corpus.py answers the same at /__log?it-corpus)."""
+    r = srv.exchange(req("GET", target))
+    assert r.status == 200, r
+    return json.loads(r.body)
+
+
+def http_get(srv, path, timeout=None):
+    """GET path over a fresh connection (Connection: close): (status, body bytes,
+    seconds taken). Raises OSError or http.client.HTTPException when the connection
+    fails."""
+    start = time.monotonic()
+    c = http.client.HTTPConnection(srv.host, srv.port, timeout=t(10) if timeout is None
+                                   else timeout)
+    try:
+        c.request("GET", path, headers={"Connection": "close"})
+        r = c.getresponse()
+        return r.status, r.read(), time.monotonic() - start
+    finally:
+        c.close()
+
+
+def in_background(fn, *args):
+    """Runs fn(*args) in a thread; returns a function that joins it and gives its
+    result (or raises its exception)."""
+    box = {}
+
+    def run():
+        try:
+            box["v"] = fn(*args)
+        except BaseException as e:  # noqa: B902 - handed to the test thread
+            box["e"] = e
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+
+    def join(timeout=None):
+        th.join(t(20) if timeout is None else timeout)
+        assert not th.is_alive(), "background call did not finish"
+        if "e" in box:
+            raise box["e"]
+        return box["v"]
+    return join
+
+
+# ---------------------------------------------------------------- /metrics
+
+def metrics(srv):
+    """The server's /metrics (it was started with stats=True) as {sample: value},
+    the sample written as in the text: 'wsgate_queue_depth{worker="0",pid="7"}'."""
+    c = http.client.HTTPConnection("127.0.0.1", srv.stats_port, timeout=t(5))
+    try:
+        c.request("GET", "/metrics")
+        r = c.getresponse()
+        text = r.read().decode()
+        assert r.status == 200, text
+    finally:
+        c.close()
+    return {k: float(v) for k, v in (line.rsplit(" ", 1) for line in text.splitlines()
+                                     if line.startswith("wsgate_"))}
+
+
+def metric(srv, name):
+    """The sum of every sample of the metric `name` (all its labels)."""
+    return sum(v for k, v in metrics(srv).items() if k.split("{", 1)[0] == name)
+
+
+def wait_metric(srv, name, value, timeout=None):
+    """Waits until metric(srv, name) == value."""
+    wait_for(lambda: metric(srv, name) == value, t(10) if timeout is None else timeout,
+             what="%s == %s in /metrics" % (name, value))
+
+
+def wait_idle(srv, timeout=None):
+    """Waits until no request is in flight: every request the loop handed to the
+    worker threads has run and been handed back (one process, stats=True). Once the
+    server has answered or closed a connection, this is what makes "the app was not
+    called for it" a fact rather than a guess: a request it had dispatched would have
+    reached the app by then."""
+    wait_metric(srv, "wsgate_requests_in_flight", 0, timeout)
+
+
+def assert_app_not_called(srv, mark):
+    """The app never started the request whose ?mark= file is `mark` (it_slow.py),
+    checked once the server has answered or closed that request."""
+    wait_idle(srv)
+    assert not os.path.exists(mark), "the app was called"
+
+
+# ---------------------------------------------------------------- processes
+
+def _procs():
+    """(pid, command, state, parent pid, process group, start time in clock ticks since
+    boot) of every process, from /proc."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm_end = stat.rfind(")")
+        fields = stat[comm_end + 2:].split()
+        if len(fields) > 19:
+            yield (int(name), stat[stat.find("(") + 1:comm_end], fields[0], int(fields[1]),
+                   int(fields[2]), int(fields[19]))
+
+
+def clock_ticks():
+    """Now, in the unit of a process's start time in /proc (clock ticks since boot)."""
+    with open("/proc/uptime") as f:
+        return int(float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK"))
+
+
+def group_members(pgid, started_before=None):
+    """The processes (pid, command) whose process group is pgid, zombies aside; with
+    started_before (clock_ticks()), only those started earlier. Once a group's leader
+    is gone its pid can be taken again, here where pid_max is 32768 and a busy suite
+    goes through it in a minute: a new session leader with that pid (another test's
+    server) starts a new group with the same number."""
+    return [(pid, comm) for pid, comm, state, _, pgrp, start in _procs()
+            if state != "Z" and pgrp == pgid
+            and (started_before is None or start < started_before)]
+
+
+def children(pid):
+    """The pids of pid's children, zombies aside, sorted."""
+    return sorted(p for p, _, state, ppid, _, _ in _procs() if state != "Z" and ppid == pid)
+
+
+# ---------------------------------------------------------------- sockets
+
+def free_port(host="127.0.0.1", family=socket.AF_INET):
+    """A TCP port free on host right now (the kernel's pick)."""
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def can_connect(addr, timeout=0.5):
+    """True when a listener accepts a connection at addr (see connect_to)."""
+    try:
+        connect_to(addr, timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def connect_to(addr, timeout=None):
+    """A stream socket connected to addr: (host, port), IPv4 or IPv6, or a unix socket
+    path; connect timeout t(5) unless given."""
+    if isinstance(addr, str):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    else:
+        s = socket.socket(socket.AF_INET6 if ":" in addr[0] else socket.AF_INET,
+                          socket.SOCK_STREAM)
+    s.settimeout(t(5) if timeout is None else timeout)
+    try:
+        s.connect(addr)
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+def get_json(sock, target):
+    """GET target over the connected socket sock (closed after): the app's JSON answer,
+    which must come with a 200."""
+    c = RawConn(sock=sock)
+    try:
+        c.send(req("GET", target))
+        r = c.read_response()
+    finally:
+        c.close()
+    assert r.status == 200, r
+    return json.loads(r.body)
+
+
+def json_over_http(srv, method, target, headers=(), body=b"", host="t"):
+    """One request over a fresh --http connection: the app's JSON answer (it_probe's
+    environ report...), which must come with a 200."""
+    c = RawConn(srv)
+    try:
+        c.send(req(method, target, headers=headers, body=body, host=host))
+        r = c.read_response()
+    finally:
+        c.close()
+    assert r.status == 200, r
+    return json.loads(r.body)
+
+
+def notify_socket(address):
+    """A datagram socket bound to address, to receive what wsgate sends to
+    NOTIFY_SOCKET ("\0name" is an abstract address)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(address)
+    return s
+
+
+def notifications(sock, want, timeout):
+    """Datagrams from a notify_socket, each as the set of its lines, until one has the
+    line `want`; returns them all."""
+    got = []
+    sock.settimeout(timeout)
+    while True:
+        try:
+            msg = sock.recv(4096).decode()
+        except socket.timeout:
+            raise AssertionError("no %s within %.1fs; got %r" % (want, timeout, got))
+        got.append(set(msg.split("\n")))
+        if want in got[-1]:
+            return got
+
+
+def _tcp_sockets():
+    """{(local port, remote port): (state, send queue, receive queue)} of every IPv4/IPv6
+    TCP socket on this machine (/proc/net/tcp*) but the listening and TIME_WAIT ones;
+    state as the kernel writes it: "01" ESTABLISHED, "08" CLOSE_WAIT..."""
+    out = {}
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] in ("06", "0A"):  # TIME_WAIT, LISTEN
+                continue
+            lport = int(f[1].rsplit(":", 1)[1], 16)
+            rport = int(f[2].rsplit(":", 1)[1], 16)
+            tx, rx = (int(x, 16) for x in f[4].split(":"))
+            out[(lport, rport)] = (f[3], tx, rx)
+    return out
+
+
+def wait_read(sock, timeout=None):
+    """Waits until the server has read every byte sent on the TCP connection sock:
+    nothing left in the client's send queue nor in the server socket's receive
+    queue. (A server reads and parses in the same step, so whatever it decides about
+    those bytes has been decided.)"""
+    lport, rport = tcp_ports(sock)
+
+    def drained():
+        q = _tcp_sockets()
+        return q.get((lport, rport), ("", 1, 0))[1] == 0 and \
+            q.get((rport, lport), ("", 0, 1))[2] == 0
+    wait_for(drained, t(10) if timeout is None else timeout,
+             what="the server to read what was sent on port %d" % lport)
+
+
+def tcp_ports(sock):
+    """(client port, server port) of a connected TCP socket, for wait_server_closed."""
+    return sock.getsockname()[1], sock.getpeername()[1]
+
+
+def wait_server_closed(ports, timeout=None):
+    """Waits until the server has closed its end of the TCP connection whose client end
+    had `ports` (tcp_ports(), taken before the client closed its own socket): after a
+    client leaves, the server has noticed and is done with the connection."""
+    lport, rport = ports
+    wait_for(lambda: _tcp_sockets().get((rport, lport), ("",))[0] not in ("01", "08"),
+             t(10) if timeout is None else timeout,
+             what="the server to close its end of the connection from port %d" % lport)
 
 
 def server_closed_fully(sock, within):
@@ -86,22 +409,26 @@ class Response:
             "" if self.complete else " INCOMPLETE")
 
 
-class RawConn:
-    """A raw client connection with its own receive buffer.
+class StreamConn:
+    """A client connection (any stream socket) with its own receive buffer: the
+    sending and reading that RawConn (HTTP), fcgi_client.FcgiConn and
+    scgi_client.ScgiConn share. Every read has a deadline; buf holds what came and
+    was not consumed; eof/reset tell how the server ended the connection."""
 
-    read_response() parses exactly one response off the stream (honouring
-    Content-Length, chunked, close-delimited, and no-body for HEAD/1xx/204/304)
-    so pipelining and keep-alive can be checked byte-exactly.
-    """
+    RECV_SIZE = 65536
 
-    def __init__(self, server=None, sock=None, timeout=None):
-        if sock is None:
-            sock = server.connect()
+    def __init__(self, sock, timeout=None):
         self.sock = sock
         self.buf = b""
         self.eof = False
         self.reset = False
         self.timeout = t(10) if timeout is None else timeout
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     # -- sending ---------------------------------------------------------
     def send(self, data):
@@ -135,6 +462,13 @@ class RawConn:
         except (BrokenPipeError, ConnectionResetError):
             return False
 
+    def shut_wr(self):
+        """Closes our sending side (the server reads EOF); reading goes on."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
     def close(self):
         try:
             self.sock.close()
@@ -142,6 +476,9 @@ class RawConn:
             pass
 
     # -- receiving -------------------------------------------------------
+    def _got(self, chunk):
+        """Called with every chunk received (a subclass may note when it came)."""
+
     def _fill(self, deadline):
         """Reads more bytes into buf. Returns False on EOF/reset; raises
         NoResponse when the deadline passes."""
@@ -152,7 +489,7 @@ class RawConn:
             raise NoResponse("no data before the deadline; have %r" % self.buf[:300])
         self.sock.settimeout(remaining)
         try:
-            chunk = self.sock.recv(65536)
+            chunk = self.sock.recv(self.RECV_SIZE)
         except socket.timeout:
             raise NoResponse("no data before the deadline; have %r" % self.buf[:300])
         except ConnectionResetError:
@@ -162,8 +499,42 @@ class RawConn:
         if not chunk:
             self.eof = True
             return False
+        self._got(chunk)
         self.buf += chunk
         return True
+
+    def still_open(self, wait):
+        """True if nothing arrives and the connection is not closed for `wait`
+        seconds."""
+        deadline = time.monotonic() + wait
+        try:
+            got = self._fill(deadline)
+        except NoResponse:
+            return True
+        if got:
+            raise AssertionError("unexpected bytes: %r" % self.buf[:300])
+        return False
+
+    def read_until_close(self, timeout=None):
+        """All remaining bytes until EOF/reset. Raises NoResponse if the server
+        does not close in time."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while self._fill(deadline):
+            pass
+        data, self.buf = self.buf, b""
+        return data
+
+
+class RawConn(StreamConn):
+    """A raw HTTP client connection.
+
+    read_response() parses exactly one response off the stream (honouring
+    Content-Length, chunked, close-delimited, and no-body for HEAD/1xx/204/304)
+    so pipelining and keep-alive can be checked byte-exactly.
+    """
+
+    def __init__(self, server=None, sock=None, timeout=None):
+        super().__init__(server.connect() if sock is None else sock, timeout)
 
     def _line(self, deadline, limit=1 << 20):
         while True:
@@ -301,26 +672,6 @@ class RawConn:
         assert self.buf == b"", "unexpected bytes before close: %r" % self.buf[:300]
         return True
 
-    def still_open(self, wait):
-        """True if nothing arrives and the connection is not closed for `wait`
-        seconds."""
-        deadline = time.monotonic() + wait
-        try:
-            got = self._fill(deadline)
-        except NoResponse:
-            return True
-        if got:
-            raise AssertionError("unexpected bytes: %r" % self.buf[:300])
-        return False
-
-    def read_until_close(self, timeout=None):
-        """All remaining bytes until EOF/reset. Raises NoResponse if the server
-        does not close in time."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        while self._fill(deadline):
-            pass
-        data, self.buf = self.buf, b""
-        return data
 
 
 def parse_responses(data, methods=None):
