@@ -44,7 +44,9 @@ struct gw_pool {
     const struct gw_app *app;
     struct gw_pool_hooks hooks;
     pthread_t *threads;
-    int nthreads;
+    int nthreads;           /* threads created (joined at stop) */
+    int nlive, nfailed;     /* of which started the app's runtime / could not */
+    pthread_cond_t started; /* a thread has said which */
     int size;               /* threads asked for: set before any starts */
     int nslots;             /* atomic: slot numbers handed to starting workers */
     int nwaiting;           /* workers asleep on `ready` */
@@ -145,7 +147,15 @@ static void *worker_main(void *arg)
     struct sched_param sp = {0};
     sched_setscheduler(0, SCHED_BATCH, &sp); /* see gw_server_run */
     void *tctx = p->app->thread_start ? p->app->thread_start(p->app->ctx) : NULL;
-    if (p->app->thread_start && tctx == NULL) {
+    int failed = p->app->thread_start && tctx == NULL;
+    pthread_mutex_lock(&p->lock);
+    if (failed)
+        p->nfailed++;
+    else
+        p->nlive++;
+    pthread_cond_signal(&p->started);
+    pthread_mutex_unlock(&p->lock);
+    if (failed) {
         gw_log(GW_LOG_CRITICAL, "worker thread could not start the application runtime");
         return NULL;
     }
@@ -195,9 +205,11 @@ struct gw_pool *gw_pool_start(const struct gw_app *app, const struct gw_config *
     p->hooks = *hooks;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->ready, NULL);
+    pthread_cond_init(&p->started, NULL);
     if (cfg->timeout > 0) {
         p->wd = gw_watchdog_start(app, cfg, nthreads, hooks->stuck, hooks->ctx);
         if (p->wd == NULL) {
+            pthread_cond_destroy(&p->started);
             pthread_cond_destroy(&p->ready);
             pthread_mutex_destroy(&p->lock);
             goto fail;
@@ -211,7 +223,14 @@ struct gw_pool *gw_pool_start(const struct gw_app *app, const struct gw_config *
         }
         p->nthreads++;
     }
-    if (p->nthreads == 0) {
+    /* Only threads that run the app count: wait until each has said whether it does. */
+    pthread_mutex_lock(&p->lock);
+    while (p->nlive + p->nfailed < p->nthreads)
+        pthread_cond_wait(&p->started, &p->lock);
+    int live = p->nlive;
+    pthread_mutex_unlock(&p->lock);
+    if (live == 0) {
+        gw_log(GW_LOG_CRITICAL, "no worker thread could start");
         gw_pool_stop(p);
         return NULL;
     }
@@ -250,7 +269,7 @@ int gw_pool_submit(struct gw_pool *p, struct gw_request *r)
 int gw_pool_idle(struct gw_pool *p)
 {
     pthread_mutex_lock(&p->lock);
-    int idle = p->nthreads - p->nrunning - (int)p->count;
+    int idle = p->nlive - p->nrunning - (int)p->count;
     pthread_mutex_unlock(&p->lock);
     return idle;
 }
@@ -288,6 +307,7 @@ void gw_pool_stop(struct gw_pool *p)
     for (int i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
     gw_watchdog_stop(p->wd); /* after the workers: it watches them to the end */
+    pthread_cond_destroy(&p->started);
     pthread_cond_destroy(&p->ready);
     pthread_mutex_destroy(&p->lock);
     free(p->ring);

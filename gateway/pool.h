@@ -30,8 +30,9 @@ struct gw_pool_hooks {
 };
 
 /* Starts nthreads workers (each calls app->thread_start first), and with
- * cfg->timeout > 0 the request watchdog. hooks is copied. Returns NULL with a logged
- * error when no thread could start. */
+ * cfg->timeout > 0 the request watchdog. hooks is copied. Returns once every thread
+ * has started the app's runtime or failed to (a thread that failed has exited and
+ * does not count in gw_pool_idle); NULL with a logged error when none could. */
 struct gw_pool *gw_pool_start(const struct gw_app *app, const struct gw_config *cfg,
                               const struct gw_pool_hooks *hooks, int nthreads, size_t queue_cap);
 

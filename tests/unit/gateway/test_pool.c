@@ -71,6 +71,7 @@ static struct world {
 
     struct worker workers[MAX_THREADS];
     int nstarted, nstopped;
+    int fail_starts;   /* the first this many thread_start calls fail */
     size_t open_conns; /* what the hook answers */
     int nstuck;
     void *stuck_ctx;
@@ -96,6 +97,11 @@ static void *app_thread_start(void *ctx)
 {
     struct world *w = ctx;
     pthread_mutex_lock(&w->lock);
+    if (w->fail_starts > 0) {
+        w->fail_starts--;
+        pthread_mutex_unlock(&w->lock);
+        return NULL;
+    }
     struct worker *k = &w->workers[w->nstarted];
     k->index = w->nstarted++;
     k->tid = gettid();
@@ -383,6 +389,29 @@ static void check_thread_start_stop(size_t row)
     for (int i = 0; i < nthreads; i++)
         CHECK(world.workers[i].stopped == 1, "worker %d stopped %d times", i,
               world.workers[i].stopped);
+}
+
+/* A thread whose runtime does not start does not count: with all of them failing
+ * there is no pool (requests would wait forever), with one of two failing the pool
+ * has one thread, and gw_pool_idle says so. */
+static void check_failed_thread_start(size_t row)
+{
+    (void)row;
+    world_init();
+    world.fail_starts = 2;
+    CHECK(gw_pool_start(&world.app, &world.cfg, &world.hooks, 2, 4) == NULL,
+          "a pool without a thread");
+    pthread_cond_destroy(&world.changed);
+    pthread_mutex_destroy(&world.lock);
+    fake_conn_free(&world.conn);
+
+    world_init();
+    world.fail_starts = 1;
+    world_start(2, 4);
+    CHECK(gw_pool_idle(world.pool) == 1, "idle %d with one thread alive", gw_pool_idle(world.pool));
+    CHECK(submit(0, RUN) >= 0, "submit");
+    WAIT_FOR(world.ndone[0] == 1, "the live thread runs it");
+    world_stop();
 }
 
 /* ------------------------------------------------------ submit, kick, idle */
@@ -740,6 +769,7 @@ TEST_UNUSED static const struct check_case cases[] = {
     {"fifo_one_thread", check_fifo_one_thread, 1},
     {"each_once", check_each_once, 1},
     {"thread_start_stop", check_thread_start_stop, MAX_THREADS},
+    {"failed_thread_start", check_failed_thread_start, 1},
     {"full_queue_refuses", check_full_queue_refuses, 1},
     {"submit_and_kick", check_submit_and_kick, 1},
     {"kick_waits_for_no_progress", check_kick_waits_for_no_progress, 1},
@@ -771,6 +801,11 @@ ParameterizedTestParameters(pool, thread_start_stop)
 ParameterizedTest(size_t *i, pool, thread_start_stop, .timeout = 60)
 {
     check_thread_start_stop(*i);
+}
+
+Test(pool, failed_thread_start, .timeout = 60)
+{
+    check_failed_thread_start(0);
 }
 
 Test(pool, full_queue_refuses, .timeout = 60)
