@@ -80,6 +80,9 @@ UNIT_TESTS += $(BUILD)/tests/test_output
 UNIT_output := tests/unit/gateway/test_output.c gateway/output.c gateway/conn.c gateway/log.c \
                gateway/stats.c \
                gateway/request.c gateway/util.c
+UNIT_TESTS += $(BUILD)/tests/test_spool
+UNIT_spool := tests/unit/gateway/test_spool.c gateway/spool.c gateway/util.c gateway/log.c \
+              gateway/request.c gateway/output.c gateway/conn.c gateway/stats.c
 UNIT_TESTS += $(BUILD)/tests/test_stats
 UNIT_stats := tests/unit/gateway/test_stats.c gateway/stats.c process/stats_http.c \
               gateway/listener.c gateway/request.c gateway/util.c

@@ -18,6 +18,7 @@
 #define GW_DEF_KEEP_ALIVE       15.0
 #define GW_DEF_SEND_TIMEOUT     60.0
 #define GW_DEF_SEND_BUFFER      (1024u * 1024)
+#define GW_DEF_BODY_BUFFER      (1024u * 1024)
 #define GW_DEF_SEND_MEMORY      (64u * 1024 * 1024)
 #define GW_DEF_SEND_SPILL       (1024ull * 1024 * 1024)
 #define GW_DEF_MAX_BODY         (1024ull * 1024 * 1024)
@@ -65,6 +66,7 @@ struct gw_config {
     uint64_t send_spill;  /* all temp files of queued response bytes */
     const char *temp_dir; /* where temp files go; NULL: $TMPDIR or /tmp */
     uint64_t max_body;
+    uint64_t body_buffer; /* request bodies up to this are collected before the app runs */
     size_t max_target;
     size_t max_head;
     size_t max_headers;

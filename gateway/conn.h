@@ -19,6 +19,7 @@
 #include <sys/uio.h>
 
 #include "gateway/output.h"
+#include "gateway/spool.h"
 
 struct gw_config;
 struct gw_conn;
@@ -87,12 +88,13 @@ struct gw_conn {
     void *proto_state;
 
     struct gw_buf in;
-    size_t pin;         /* bytes [0..pin) of in.data must not move (in-flight head) */
-    struct gw_buf out;  /* loop-side reply bytes (error answers) */
-    struct gw_out send; /* the response's output queue (one-request-at-a-time protocols:
-                           its worker writes through it, the loop finishes it) */
-    int reply_status;   /* status of the error answer in out, set by the front-end with
-                           it (0: none); the loop counts it in the metrics */
+    size_t pin;            /* bytes [0..pin) of in.data must not move (in-flight head) */
+    struct gw_buf out;     /* loop-side reply bytes (error answers) */
+    struct gw_spool spool; /* a request body collected before dispatch (--body-buffer) */
+    struct gw_out send;    /* the response's output queue (one-request-at-a-time protocols:
+                              its worker writes through it, the loop finishes it) */
+    int reply_status;      /* status of the error answer in out, set by the front-end with
+                              it (0: none); the loop counts it in the metrics */
 
     ev_io io;
     ev_io wio; /* multiplexed: writable, while the front-end has output queued */

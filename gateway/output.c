@@ -173,21 +173,10 @@ static void registry_leave(struct gw_out *o)
 
 static int spill_open(struct gw_out *o)
 {
-    const char *dir = limits.tmpdir ? limits.tmpdir : getenv("TMPDIR");
-    if (dir == NULL || *dir == '\0')
-        dir = "/tmp";
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0) { /* a file system without O_TMPFILE */
-        char path[4096];
-        if ((size_t)snprintf(path, sizeof(path), "%s/wsgate-out-XXXXXX", dir) >= sizeof(path))
-            return GW_EIO;
-        fd = mkostemp(path, O_CLOEXEC);
-        if (fd < 0) {
-            gw_log(GW_LOG_ERROR, "output: cannot create a spill file in %s: %s", dir,
-                   strerror(errno));
-            return GW_EIO;
-        }
-        unlink(path);
+    int fd = gw_temp_file(limits.tmpdir);
+    if (fd < 0) {
+        gw_log(GW_LOG_ERROR, "output: cannot create a spill file: %s", strerror(errno));
+        return GW_EIO;
     }
     o->spill_fd = fd;
     o->spill_size = 0;

@@ -301,6 +301,8 @@ void gw_request_finish(struct gw_request *r, int ok)
     uint64_t t0 = gw_now_ns();
     r->close_now = 0;
     int keep = r->proto->finish(r, ok);
+    if (!r->proto->multiplexed)
+        gw_spool_close(&r->conn->spool); /* the body is read or drained by now */
     r->keep = keep && !gw_conn_broken(r->conn);
     r->t_end = gw_now_ns();
     r->t_send += r->t_end - t0;

@@ -106,6 +106,7 @@ static void conn_free(struct gw_server *s, struct gw_conn *c)
         gw_out_drop(&c->send); /* before the close: see gateway/output.h */
         release_parked(s);
     }
+    gw_spool_close(&c->spool);
     close(c->fd);
     if (c->prev_all)
         c->prev_all->next_all = c->next_all;
@@ -441,6 +442,7 @@ static void accept_one(struct gw_server *s, struct gw_listener *l, int fd,
     c->host = &s->host;
     c->tr = &gw_plain_transport;
     gw_out_init(&c->send, c);
+    gw_spool_init(&c->spool);
     c->listener = l;
     c->proto = l->proto;
     fill_peer(c, ss, sl); /* TCP_NODELAY comes from the listener (gateway/listener.c) */

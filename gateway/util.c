@@ -5,8 +5,12 @@
  */
 #include "gateway/util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gateway/errors.h"
 #include "gateway/status.h"
@@ -102,4 +106,24 @@ int gw_parse_u64(const char *p, size_t n, uint64_t max, uint64_t *out)
         return -1;
     *out = v;
     return 0;
+}
+
+int gw_temp_file(const char *dir)
+{
+    if (dir == NULL || *dir == '\0')
+        dir = getenv("TMPDIR");
+    if (dir == NULL || *dir == '\0')
+        dir = "/tmp";
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+        return fd;
+    char path[4096]; /* a file system without O_TMPFILE */
+    if ((size_t)snprintf(path, sizeof(path), "%s/wsgate-XXXXXX", dir) >= sizeof(path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0)
+        unlink(path);
+    return fd;
 }

@@ -18,6 +18,10 @@ uint64_t gw_now_ns(void);
 #define GW_HTTP_DATE_LEN 29
 const char *gw_http_date(void);
 
+/* An unlinked temp file (O_TMPFILE, else mkostemp + unlink) in dir (NULL: $TMPDIR,
+ * else /tmp), read-write, close-on-exec. Returns the descriptor, or -1 with errno. */
+int gw_temp_file(const char *dir);
+
 /* Parses 1..19 ASCII digits (nothing else) into *out when <= max. Returns 0 or -1. */
 int gw_parse_u64(const char *p, size_t n, uint64_t max, uint64_t *out);
 

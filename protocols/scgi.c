@@ -26,7 +26,6 @@
 #include "protocols/scgi_parse.h"
 
 /* Bodies up to this size are read by the loop before a worker is taken. */
-#define GW_SCGI_PREREAD_MAX (64 * 1024)
 
 struct gw_scgi_conn {
     struct gw_scgi_parser p;
@@ -125,9 +124,11 @@ static enum gw_parse_result scgi_parse(struct gw_conn *c, struct gw_request **ou
     if ((uint64_t)cl > c->cfg->max_body)
         return refuse(c, 413);
 
-    /* Room behind the head (for a small body) before any slice points into the
-     * buffer; then parse again (cheap, same verdict) for slices of the final place. */
-    size_t want = 4096 + (cl <= GW_SCGI_PREREAD_MAX ? (size_t)cl : 0);
+    /* Room behind the head (for a small body, or the memory share of a collected
+     * one) before any slice points into the buffer; then parse again (cheap, same
+     * verdict) for slices of the final place. */
+    int collect = cl > 0 && (uint64_t)cl <= c->cfg->body_buffer;
+    size_t want = 4096 + (collect ? (cl < GW_SPOOL_MEMORY ? (size_t)cl : GW_SPOOL_MEMORY) : 0);
     if (gw_conn_reserve(c, want) != 0)
         return refuse(c, 500);
     rc = gw_scgi_parse(&sc->p, c->in.data + c->in.start, avail, &lim, sc->vars,
@@ -135,9 +136,14 @@ static enum gw_parse_result scgi_parse(struct gw_conn *c, struct gw_request **ou
     if (rc <= 0)
         return refuse(c, 500);
     size_t head_len = (size_t)rc;
-    if (cl > 0 && cl <= GW_SCGI_PREREAD_MAX && avail - head_len < (size_t)cl) {
-        c->body_wait = 1; /* an idle limit while the small body arrives */
-        return GW_PARSE_MORE;
+    if (collect) { /* read here, past GW_SPOOL_MEMORY into a temp file */
+        int64_t got = gw_spool_collect(c, head_len, (uint64_t)cl);
+        if (got < 0)
+            return refuse(c, 500);
+        if (got < cl) {
+            c->body_wait = 1; /* an idle limit while the body arrives */
+            return GW_PARSE_MORE;
+        }
     }
     c->body_wait = 0;
     struct gw_parse_error err;
@@ -168,17 +174,17 @@ static ssize_t scgi_read_body(struct gw_request *r, char *buf, size_t len)
         return 0;
     size_t want = len < sc->body_left ? len : (size_t)sc->body_left;
     size_t avail = c->in.end - c->in.start;
-    ssize_t n;
-    if (avail > 0) {
+    ssize_t n = gw_spool_read(c, buf, want); /* a body collected into a file comes first */
+    if (n == 0 && avail > 0) {
         n = (ssize_t)(want < avail ? want : avail);
         memcpy(buf, c->in.data + c->in.start, (size_t)n);
         c->in.start += (size_t)n;
-    } else {
+    } else if (n == 0) {
         n = gw_conn_recv(c, buf, want);
-        if (n < 0) {
-            sc->body_error = (int)n; /* S16: a short body raises */
-            return n;
-        }
+    }
+    if (n < 0) {
+        sc->body_error = (int)n; /* S16: a short body raises */
+        return n;
     }
     sc->body_left -= (uint64_t)n;
     return n;

@@ -710,7 +710,8 @@ def test_s13_leading_zeros_in_content_length(ssrv):
 
 
 def _short_body(ssrv_factory, tmp_path, cl, sent, then, read_timeout="30"):
-    srv = ssrv_factory("--read-timeout", read_timeout)
+    # --body-buffer 65536: a "big" body is one the app reads as it arrives
+    srv = ssrv_factory("--read-timeout", read_timeout, "--body-buffer", "65536")
     report = str(tmp_path / "report.json")
     started = str(tmp_path / "started")
     uri = "/echo/?mode=readn&n=4096&report=%s&started=%s" % (report, started)

@@ -1,0 +1,99 @@
+"""Slow uploads never hold a worker (docs/hostile-inputs.md C03): a request body with a
+length up to --body-buffer is read by the loop before the app runs (past 64 KiB into
+a temp file in --temp-dir), so clients that trickle their bodies cost files, not
+threads; the app then reads the whole body at once. Larger bodies reach the app as
+they arrive (tests elsewhere: test_input.py, test_timeouts.py)."""
+import hashlib
+import json
+import os
+
+from wsgate_util import RawConn, req, t, wait_for, wait_read
+
+BODY = 512 * 1024
+
+
+def fds_in(pid, directory):
+    """The open files of pid under directory (an O_TMPFILE shows as DIR/#N)."""
+    out = []
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith(directory + "/"):
+            out.append(target)
+    return out
+
+
+def test_a_collected_body_is_read_before_the_app_runs(wsgate, tmp_path):
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    srv = wsgate("it_echo", "--temp-dir", str(spool))
+    started = str(tmp_path / "started")
+    body = os.urandom(BODY)
+    c = RawConn(srv)
+    try:
+        c.send(req("POST", "/?mode=readn&n=65536&started=" + started,
+                   [("Content-Length", str(BODY))]))
+        for i in range(0, BODY - 4096, 64 * 1024):
+            c.send(body[i:min(i + 64 * 1024, BODY - 4096)])
+        wait_read(c.sock)
+        # all but 4 KiB is in: the server holds it in a temp file, the app is not running
+        assert not os.path.exists(started), "the app ran before its body was in"
+        assert fds_in(srv.pid, str(spool)), "no temp file in --temp-dir"
+        c.send(body[BODY - 4096:])
+        r = c.read_response(timeout=t(10))
+        assert r.status == 200
+        out = json.loads(r.body)
+        assert (out["len"], out["sha256"]) == (BODY, hashlib.sha256(body).hexdigest())
+        wait_for(lambda: not fds_in(srv.pid, str(spool)), t(5), what="the temp file closed")
+    finally:
+        c.close()
+
+
+def test_slow_uploaders_do_not_hold_the_workers(wsgate, tmp_path):
+    srv = wsgate("it_echo", "--threads", "2", "--temp-dir", str(tmp_path))
+    slow = []
+    try:
+        for _ in range(6):
+            c = RawConn(srv)
+            c.send(req("POST", "/?mode=readn", [("Content-Length", str(BODY))]))
+            c.send(b"x" * (BODY // 2))  # half of it, then nothing for now
+            slow.append(c)
+        for c in slow:
+            wait_read(c.sock)
+        fast = RawConn(srv)
+        fast.send(req("POST", "/?mode=readn", [("Content-Length", "5")], b"hello"))
+        r = fast.read_response(timeout=t(5))
+        assert r.status == 200 and json.loads(r.body)["len"] == 5
+        fast.close()
+        # the uploads finish and are answered whole
+        for c in slow:
+            c.send(b"y" * (BODY - BODY // 2))
+        for c in slow:
+            r = c.read_response(timeout=t(10))
+            assert r.status == 200 and json.loads(r.body)["len"] == BODY
+    finally:
+        for c in slow:
+            c.close()
+
+
+def test_scgi_collected_body(wsgate, tmp_path):
+    """The same over SCGI (CONTENT_LENGTH is always given)."""
+    from scgi_client import cgi_vars, encode, open_scgi
+    from scgi_frontends import require_scgi, start_scgi_wsgate
+    require_scgi()
+    srv = start_scgi_wsgate(wsgate, "scgi_mux", "--temp-dir", str(tmp_path))
+    started = str(tmp_path / "started")
+    body = os.urandom(BODY)
+    uri = "/echo/?mode=readn&n=65536&started=" + started
+    with open_scgi(srv) as c:
+        data = encode(cgi_vars("POST", uri, content_length=str(BODY)), body)
+        c.send(data[:-4096])
+        wait_read(c.sock)
+        assert not os.path.exists(started), "the app ran before its body was in"
+        c.send(data[-4096:])
+        closed, raw = c.closed_within(t(10))
+    assert b"Status: 200" in raw, raw[:300]
+    out = json.loads(raw.split(b"\r\n\r\n", 1)[1])
+    assert (out["len"], out["sha256"]) == (BODY, hashlib.sha256(body).hexdigest())
