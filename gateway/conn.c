@@ -181,30 +181,6 @@ int gw_conn_writev(struct gw_conn *c, const struct iovec *iov, int iovcnt)
     return 0;
 }
 
-int gw_conn_sendfile(struct gw_conn *c, int fd, off_t offset, size_t len, size_t *sent)
-{
-    *sent = 0;
-    if (gw_conn_broken(c))
-        return GW_ECLOSED;
-    while (len > 0) {
-        size_t chunk = len > (1u << 30) ? (1u << 30) : len;
-        ssize_t n = sendfile(c->fd, fd, &offset, chunk);
-        if (n < 0) {
-            if ((errno == EINVAL || errno == ENOSYS) && *sent == 0)
-                return GW_EIO; /* not sendfile-able: the caller copies instead */
-            int rc = retry_or_fail(c, POLLOUT, c->cfg->send_timeout);
-            if (rc != 0)
-                return rc;
-            continue;
-        }
-        if (n == 0)
-            break; /* the file is shorter than promised */
-        *sent += (size_t)n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* ---- the plain transport: the socket itself ---------------------------------- */
 
 static ssize_t errno_result(void)

@@ -188,10 +188,6 @@ ssize_t gw_conn_recv(struct gw_conn *c, char *buf, size_t len);
  * Returns 0 or GW_E* (and marks the connection broken). iov is not modified. */
 int gw_conn_writev(struct gw_conn *c, const struct iovec *iov, int iovcnt);
 
-/* Worker side: sendfile(2) of len bytes from fd at offset; 0 or GW_E*. Sets *sent
- * to the bytes actually sent (short when the file ended early). */
-int gw_conn_sendfile(struct gw_conn *c, int fd, off_t offset, size_t len, size_t *sent);
-
 /* Appends n bytes to b, growing it (doubling) up to max bytes of capacity.
  * Returns 0, GW_ETOOBIG past max, or GW_ENOMEM. */
 int gw_buf_append(struct gw_buf *b, const char *p, size_t n, size_t max);

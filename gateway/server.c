@@ -77,6 +77,13 @@ static void release_parked(struct gw_server *s)
         gw_pool_release(s->pool);
 }
 
+/* A multiplexed connection with nothing in flight: its idle limit is --keep-alive,
+ * or --send-timeout while it still has output queued (the front server reads it). */
+static double idle_limit(const struct gw_server *s, const struct gw_conn *c)
+{
+    return ev_is_active(&c->wio) ? s->cfg->send_timeout : s->cfg->keep_alive;
+}
+
 /* Takes c off the want-write list (it is being freed). */
 static void unqueue_write(struct gw_server *s, struct gw_conn *c)
 {
@@ -102,12 +109,10 @@ static void conn_free(struct gw_server *s, struct gw_conn *c)
     ev_timer_stop(s->loop, &c->timer);
     if (c->proto->conn_close)
         c->proto->conn_close(c);
-    if (!gw_out_empty(&c->send)) {
-        gw_out_drop(&c->send); /* before the close: see gateway/output.h */
-        release_parked(s);
-    }
+    gw_out_drop(&c->send); /* before the close: see gateway/output.h */
     gw_spool_close(&c->spool);
     close(c->fd);
+    release_parked(s); /* what the queues just dropped (c->send, a FastCGI request's) */
     if (c->prev_all)
         c->prev_all->next_all = c->next_all;
     else
@@ -287,7 +292,7 @@ static void process(struct gw_server *s, struct gw_conn *c)
              * then ends at --keep-alive, silently, not at the head's deadline. */
             c->state = GW_CONN_IDLE;
             if (c->inflight == 0)
-                set_timer(s, c, s->cfg->keep_alive);
+                set_timer(s, c, idle_limit(s, c));
         }
         if (c->state == GW_CONN_IDLE && c->inflight > 0)
             ev_timer_stop(s->loop, &c->timer);
@@ -321,11 +326,13 @@ static void read_head(struct gw_server *s, struct gw_conn *c)
             gw_conn_set_broken(c);
         if (c->proto->read_end)
             c->proto->read_end(c, clean);
-        if (clean && c->inflight > 0) {
+        if (clean && (c->inflight > 0 || ev_is_active(&c->wio))) {
             /* A half-close: the peer reads on (uWSGI and libfcgi answer it too), so
-             * the requests in flight are answered before the close. */
+             * the requests in flight are answered, and what is queued is written,
+             * before the close (mux_write closes it then). */
             ev_io_stop(s->loop, &c->io);
-            ev_timer_stop(s->loop, &c->timer);
+            if (c->inflight > 0)
+                ev_timer_stop(s->loop, &c->timer);
             c->state = GW_CONN_CLOSING;
             return;
         }
@@ -614,6 +621,7 @@ static void mux_finish(struct gw_server *s, struct gw_conn *c)
 static void mux_write(struct gw_server *s, struct gw_conn *c)
 {
     int rc = c->proto->flush ? c->proto->flush(c) : 0;
+    release_parked(s); /* references of records written or dropped */
     if (rc < 0) {
         ev_io_stop(s->loop, &c->wio);
         close_when_idle(s, c);
@@ -662,7 +670,7 @@ static void request_back(struct gw_server *s, struct gw_request *r)
             process(s, c);
         }
         if (c->inflight == 0 && c->state == GW_CONN_IDLE)
-            set_timer(s, c, s->cfg->keep_alive);
+            set_timer(s, c, idle_limit(s, c));
         return;
     }
     c->pin = 0; /* the request is over: its slices are dead */

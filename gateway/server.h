@@ -36,7 +36,7 @@ struct gw_server {
     size_t nlisteners;
 
     ev_async wake;             /* a worker handed a request back */
-    pthread_mutex_t back_lock; /* protects the two lists below */
+    pthread_mutex_t back_lock; /* protects the three lists below */
     struct gw_request *back_head, *back_tail;
     struct gw_conn *resume_head; /* paused connections a worker wants read again */
     struct gw_conn *write_head;  /* multiplexed connections with output queued */

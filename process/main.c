@@ -184,8 +184,9 @@ static int serve(int single, int ready_fd)
     gw_server_run(&server);
     int reexec = single && gw_reload_after_run(&server);
 
-    gw_pool_stop(pool);
+    /* Connections first: freeing one can hand references to the pool to release. */
     gw_server_destroy(&server);
+    gw_pool_stop(pool);
     return reexec ? -1 : 0;
 }
 

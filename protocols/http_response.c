@@ -1,10 +1,11 @@
 /*
  * HTTP/1.1 response framing on the worker thread: the status line and headers (with
- * Date and Server added, hop-by-hop fields of the app dropped), Content-Length,
- * chunked or close-delimited bodies, no body for HEAD/1xx/204/205/304 (the rule of
- * gateway/status.h, shared with FastCGI and SCGI), sendfile, and the end of the
- * response: last chunk, draining an unread request body, and the verdict on keeping
- * the connection.
+ * Date and Server added; the core, gateway/request.c, has parsed the app's status
+ * and fields, dropped the hop-by-hop ones and cut the body to its declared length),
+ * Content-Length, chunked or close-delimited bodies, 205's "Content-Length: 0", and
+ * the end of the response: last chunk, draining an unread request body, and the
+ * verdict on keeping the connection. Everything goes out through the connection's
+ * output queue (gateway/output.h).
  *
  * The head is built into h->out by send_head and goes out with the first body bytes
  * (one writev), so an app that fails before its first byte can still get a clean 500.

@@ -1,11 +1,12 @@
 /*
  * The SCGI front-end: one request per connection (SCGI has no keep-alive). The loop
- * parses the netstring head with scgi_parse.c, reads a small body before dispatch
- * (so a slow uploader holds no thread), normalizes the CGI variables with
- * protocols/cgi.c and dispatches; the worker streams the rest of the body to
- * wsgi.input (never past CONTENT_LENGTH: what follows is never read as a request)
- * and writes a CGI-style response (Status line, headers, blank line, body) straight
- * to the socket, then the connection is closed.
+ * parses the netstring head with scgi_parse.c, collects a body of up to --body-buffer
+ * before dispatch (gateway/spool.h: a slow uploader holds no thread), normalizes the
+ * CGI variables with protocols/cgi.c and dispatches; the worker streams the rest of
+ * a larger body to wsgi.input (never past CONTENT_LENGTH: what follows is never read
+ * as a request) and writes a CGI-style response (Status line, headers, blank line,
+ * body) through the connection's output queue (gateway/output.h), then the
+ * connection is closed.
  *
  * Invariants: once dispatched, the head's bytes are pinned in c->in (the request's
  * slices point there); body bytes are read behind them or straight into the app's

@@ -163,3 +163,28 @@ def test_fastcgi_requests_of_one_connection_take_turns(wsgate):
         assert r1.status == 200 and r1.body == it_big.body(SIZE)
     finally:
         c.close()
+
+
+@pytest.mark.parametrize("then", ["idle", "half-close"])
+def test_fastcgi_queued_records_outlive_keep_alive_and_half_close(wsgate, then):
+    """A kept FastCGI connection with nothing in flight but records still queued for
+    a slow front server: --keep-alive does not end it (--send-timeout is its limit),
+    and neither does the front server shutting its write side; the whole response
+    goes out."""
+    import fcgi_client
+    from frontends import require_fastcgi, start_fcgi_wsgate
+    require_fastcgi()
+    srv = start_fcgi_wsgate(wsgate, "it_big", "--keep-alive", "1", "--send-timeout", "30")
+    c = fcgi_slow_connection(srv)
+    try:
+        c.send(fcgi_client.request_bytes(
+            1, fcgi_client.cgi_params(uri="/big?mode=bytes&size=%d" % SIZE), keep_conn=True))
+        wait_for(lambda: answered(srv, 1), t(20), what="the response queued")
+        if then == "idle":
+            time.sleep(2.5)  # past --keep-alive 1 with nothing in flight
+        else:
+            c.sock.shutdown(socket.SHUT_WR)
+        r = c.read_until_end(1, timeout=t(60))
+        assert r.status == 200 and r.body == it_big.body(SIZE)
+    finally:
+        c.close()
