@@ -77,15 +77,11 @@ UNIT_cgi := tests/unit/protocols/test_cgi.c protocols/cgi.c protocols/lex.c
 UNIT_TESTS += $(BUILD)/tests/test_lex
 UNIT_lex := tests/unit/protocols/test_lex.c protocols/lex.c
 UNIT_TESTS += $(BUILD)/tests/test_output
-UNIT_output := tests/unit/gateway/test_output.c gateway/output.c gateway/conn.c gateway/log.c \
-               gateway/stats.c \
-               gateway/request.c gateway/util.c
+UNIT_output := tests/unit/gateway/test_output.c $(BUILD)/libwsgate.a
 UNIT_TESTS += $(BUILD)/tests/test_spool
-UNIT_spool := tests/unit/gateway/test_spool.c gateway/spool.c gateway/util.c gateway/log.c \
-              gateway/request.c gateway/output.c gateway/conn.c gateway/stats.c
+UNIT_spool := tests/unit/gateway/test_spool.c $(BUILD)/libwsgate.a
 UNIT_TESTS += $(BUILD)/tests/test_stats
-UNIT_stats := tests/unit/gateway/test_stats.c gateway/stats.c process/stats_http.c \
-              gateway/listener.c gateway/request.c gateway/util.c
+UNIT_stats := tests/unit/gateway/test_stats.c process/stats_http.c $(BUILD)/libwsgate.a
 ifneq ($(wildcard tests/unit/protocols/test_scgi_parse.c),)
 UNIT_TESTS += $(BUILD)/tests/test_scgi_parse
 UNIT_scgi_parse := tests/unit/protocols/test_scgi_parse.c protocols/scgi_parse.c protocols/lex.c

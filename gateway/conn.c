@@ -134,6 +134,20 @@ ssize_t gw_conn_recv(struct gw_conn *c, char *buf, size_t len)
     }
 }
 
+ssize_t gw_conn_read_body(struct gw_conn *c, char *buf, size_t len)
+{
+    size_t avail = c->in.end - c->in.start;
+    ssize_t n = gw_spool_read(c, buf, len); /* a body collected into a file comes first */
+    if (n != 0)
+        return n;
+    if (avail == 0)
+        return gw_conn_recv(c, buf, len);
+    n = (ssize_t)(len < avail ? len : avail);
+    memcpy(buf, c->in.data + c->in.start, (size_t)n);
+    c->in.start += (size_t)n;
+    return n;
+}
+
 ssize_t gw_conn_fill(struct gw_conn *c)
 {
     int rc = gw_conn_reserve(c, 4096);

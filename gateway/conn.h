@@ -184,6 +184,11 @@ ssize_t gw_conn_fill(struct gw_conn *c);
 /* Worker side: reads directly into buf (after c->in is empty). Same results. */
 ssize_t gw_conn_recv(struct gw_conn *c, char *buf, size_t len);
 
+/* Worker side: up to len bytes of a request body that has no framing of its own (a
+ * Content-Length): from the spool first (gateway/spool.h), then what c->in holds,
+ * then the socket. The caller never asks past the body's end. Same results. */
+ssize_t gw_conn_read_body(struct gw_conn *c, char *buf, size_t len);
+
 /* Worker side: writes all of iov, waiting up to the send timeout between progress.
  * Returns 0 or GW_E* (and marks the connection broken). iov is not modified. */
 int gw_conn_writev(struct gw_conn *c, const struct iovec *iov, int iovcnt);

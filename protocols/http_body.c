@@ -25,15 +25,7 @@ static int send_continue(struct gw_conn *c, struct gw_http_conn *h)
 static ssize_t read_length(struct gw_conn *c, struct gw_http_conn *h, char *buf, size_t len)
 {
     size_t want = len < h->body_left ? len : (size_t)h->body_left;
-    size_t avail = c->in.end - c->in.start;
-    ssize_t n = gw_spool_read(c, buf, want); /* a body collected into a file comes first */
-    if (n == 0 && avail > 0) {
-        n = (ssize_t)(want < avail ? want : avail);
-        memcpy(buf, c->in.data + c->in.start, (size_t)n);
-        c->in.start += (size_t)n;
-    } else if (n == 0) {
-        n = gw_conn_recv(c, buf, want);
-    }
+    ssize_t n = gw_conn_read_body(c, buf, want);
     if (n < 0)
         return n;
     h->body_left -= (uint64_t)n;

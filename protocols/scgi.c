@@ -174,15 +174,7 @@ static ssize_t scgi_read_body(struct gw_request *r, char *buf, size_t len)
     if (sc->body_left == 0 || len == 0)
         return 0;
     size_t want = len < sc->body_left ? len : (size_t)sc->body_left;
-    size_t avail = c->in.end - c->in.start;
-    ssize_t n = gw_spool_read(c, buf, want); /* a body collected into a file comes first */
-    if (n == 0 && avail > 0) {
-        n = (ssize_t)(want < avail ? want : avail);
-        memcpy(buf, c->in.data + c->in.start, (size_t)n);
-        c->in.start += (size_t)n;
-    } else if (n == 0) {
-        n = gw_conn_recv(c, buf, want);
-    }
+    ssize_t n = gw_conn_read_body(c, buf, want);
     if (n < 0) {
         sc->body_error = (int)n; /* S16: a short body raises */
         return n;
