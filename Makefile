@@ -103,6 +103,10 @@ UNIT_TESTS += $(BUILD)/tests/test_http_response
 UNIT_http_response := tests/unit/protocols/test_http_response.c protocols/http.c \
                       protocols/http_body.c protocols/http_parse.c protocols/http_response.c \
                       protocols/lex.c $(BUILD)/libwsgate.a
+UNIT_TESTS += $(BUILD)/tests/test_cgi_response
+UNIT_cgi_response := tests/unit/protocols/test_cgi_response.c protocols/cgi_response.c \
+                     protocols/scgi.c protocols/scgi_parse.c protocols/cgi.c protocols/lex.c \
+                     $(BUILD)/libwsgate.a
 UNIT_TESTS += $(BUILD)/tests/test_activation
 UNIT_activation := tests/unit/process/test_activation.c process/activation.c gateway/util.c
 ifneq ($(wildcard tests/unit/python/test_wsgi.c),)
