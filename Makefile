@@ -107,6 +107,9 @@ UNIT_TESTS += $(BUILD)/tests/test_cgi_response
 UNIT_cgi_response := tests/unit/protocols/test_cgi_response.c protocols/cgi_response.c \
                      protocols/scgi.c protocols/scgi_parse.c protocols/cgi.c protocols/lex.c \
                      $(BUILD)/libwsgate.a
+# The connection's buffers and its blocking I/O on socketpairs.
+UNIT_TESTS += $(BUILD)/tests/test_conn
+UNIT_conn := tests/unit/gateway/test_conn.c $(BUILD)/libwsgate.a
 UNIT_TESTS += $(BUILD)/tests/test_activation
 UNIT_activation := tests/unit/process/test_activation.c process/activation.c gateway/util.c
 ifneq ($(wildcard tests/unit/python/test_wsgi.c),)
