@@ -16,8 +16,8 @@
  * close-delimited (HTTP/1.0) bodies, no body for HEAD/1xx/204/304 and 205's
  * Content-Length: 0, R2 (less or more than declared: not kept, never more on the
  * wire), R4 (an abort after the head: no clean end), the 500 for an app that fails
- * before its first byte, chunk framing of several bodies, empty ones, references and
- * file ranges, the last chunk. Every case runs again under
+ * before its first byte, chunk framing of several bodies, empty ones, 16 buffers in
+ * one call and more, references and file ranges, the last chunk. Every case runs again under
  * every mode of fake_wire.h (1..7 bytes per call, refusals, sendfile refused: the
  * pread fallback) and must give the same bytes and verdict once the queue is drained.
  *
@@ -263,6 +263,22 @@ static const struct hcase cases[] = {
     {"chunked_empty_body", GET11, 0,
      "200 OK", NULL, 0, {"b:"}, 1,
      "HTTP/1.1 200 OK\r\n" SD "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+     1, 0, 200, ""},
+    /* the core hands the front-end at most 16 buffers at a time: the first 16 go out
+     * with the pending head and the chunk size line in one write */
+    {"chunked_more_than_16_buffers", GET11, 0,
+     "200 OK", NULL, 0, {"b:a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p|q|r|s|t"}, 1,
+     "HTTP/1.1 200 OK\r\n" SD "Transfer-Encoding: chunked\r\n\r\n"
+     "10\r\nabcdefghijklmnop\r\n4\r\nqrst\r\n0\r\n\r\n",
+     1, 0, 200, ""},
+    {"length_16_buffers_with_the_head", GET11, 0,
+     "200 OK", "Content-Length: 16", 0, {"b:a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p"}, 1,
+     "HTTP/1.1 200 OK\r\nContent-Length: 16\r\n" SD "\r\nabcdefghijklmnop",
+     1, 0, 200, ""},
+    {"chunked_16_buffers_after_the_head", GET11, 0,
+     "200 OK", NULL, 0, {"b:0", "b:a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p"}, 1,
+     "HTTP/1.1 200 OK\r\n" SD "Transfer-Encoding: chunked\r\n\r\n"
+     "1\r\n0\r\n10\r\nabcdefghijklmnop\r\n0\r\n\r\n",
      1, 0, 200, ""},
     {"chunked_file_to_its_end", GET11, 0,
      "200 OK", NULL, 0, {"f:6,-", "r:!"}, 1,
