@@ -19,13 +19,15 @@
  * head, the head at the end when there is no body, R2 cut by the core, the 500 for an
  * app that fails before its first byte, an abort after it (the queue is dropped, the
  * connection broken: the front server must not see a clean end), and the verdict on
- * closing without lingering.
+ * closing without lingering. Last, a body read that fails before the head, the front
+ * server on a socketpair: no answer once it is gone.
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "gateway/config.h"
@@ -235,8 +237,10 @@ static void scgi_request(struct sb *out, const char *vars, const char *body)
     free(block.p);
 }
 
-static struct gw_request *sconn_open(struct sconn *s, const struct wire_mode *m, const char *method,
-                                     const char *body)
+/* A connection of the SCGI front-end on fd (-1: none) with the request's head parsed:
+ * CONTENT_LENGTH length, of which body arrived with the head. */
+static struct gw_request *sconn_open(struct sconn *s, const struct wire_mode *m, int fd,
+                                     const char *method, size_t length, const char *body)
 {
     struct gw_conn *c = &s->w.c;
     struct gw_request *r = NULL;
@@ -244,6 +248,7 @@ static struct gw_request *sconn_open(struct sconn *s, const struct wire_mode *m,
     struct sb req = {0};
     memset(s, 0, sizeof(*s));
     wire_init(&s->w, m);
+    c->fd = fd;
     s->cfg.read_timeout = 5;
     s->cfg.send_timeout = 5;
     s->cfg.max_body = 1u << 30;
@@ -258,7 +263,7 @@ static struct gw_request *sconn_open(struct sconn *s, const struct wire_mode *m,
     c->listener = &s->l;
     cr_assert_eq(c->proto->conn_open(c), 0);
     snprintf(vars, sizeof(vars), "CONTENT_LENGTH=%zu;SCGI=1;REQUEST_METHOD=%s;REQUEST_URI=/x",
-             strlen(body), method);
+             length, method);
     scgi_request(&req, vars, body);
     cr_assert_eq(gw_buf_append(&c->in, req.p, req.len, 1u << 20), 0);
     free(req.p);
@@ -355,7 +360,7 @@ static void scgi_run(const struct scase *k, const struct wire_mode *m, struct so
     struct gw_field f[16];
     size_t kept = 0;
     int fd = app_file();
-    struct gw_request *r = sconn_open(&s, m, k->method, k->body);
+    struct gw_request *r = sconn_open(&s, m, -1, k->method, strlen(k->body), k->body);
     size_t nf = app_fields(k->fields, fbuf, sizeof(fbuf), f, 16);
     if (k->status != NULL)
         cr_assert_eq(gw_request_send_head(r, gw_slice_make(k->status, strlen(k->status)), f, nf),
@@ -406,4 +411,59 @@ ParameterizedTest(size_t *i, cgi_response, scgi)
         cr_assert_eq(o.broken, k->aborted, "%s: broken", k->name);
         free(o.wire);
     }
+}
+
+/* ---- SCGI: a body read that fails before the head, the front server on a socketpair */
+
+struct sbody_case {
+    const char *name;
+    const char *peer;    /* body bytes the front server sends after the head */
+    int peer_shut;       /* then it shuts its write side */
+    double read_timeout; /* --read-timeout (0: 5 s) */
+    int read_rc;         /* how the app's reads end */
+    const char *want;    /* the answer in place of the app's ("": none) */
+};
+
+static const struct sbody_case sbody_cases[] = {
+    {"front_server_gone_mid_body_no_answer", "abc", 1, 0, GW_ECLOSED, ""},
+};
+
+static void check_sbody_case(const struct sbody_case *k)
+{
+    int sv[2];
+    struct sconn s;
+    struct wire_mode m = {0, 0, 0};
+    char buf[4096];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    /* a body too large to be read on the loop: dispatched with none of it there */
+    struct gw_request *r = sconn_open(&s, &m, sv[0], "POST", 100000, "");
+    if (k->read_timeout > 0)
+        s.cfg.read_timeout = k->read_timeout;
+    if (k->peer != NULL)
+        cr_assert_eq(write(sv[1], k->peer, strlen(k->peer)), (ssize_t)strlen(k->peer));
+    if (k->peer_shut)
+        shutdown(sv[1], SHUT_WR);
+    ssize_t n;
+    while ((n = gw_request_read(r, buf, sizeof(buf))) > 0)
+        ;
+    cr_assert_eq(n, k->read_rc, "%s: the reads ended with %zd", k->name, n);
+    gw_request_finish(r, 0); /* the app let the read's exception propagate */
+    wire_drain(&s.w);
+    sb_add(&s.w.got, "", 0);
+    cr_assert_str_eq(s.w.got.p, k->want, "%s: the answer", k->name);
+    free(s.w.got.p);
+    s.w.c.proto->conn_close(&s.w.c);
+    wire_free(&s.w);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+ParameterizedTestParameters(cgi_response, scgi_body_errors)
+{
+    return index_params(NROWS(sbody_cases));
+}
+
+ParameterizedTest(size_t *i, cgi_response, scgi_body_errors)
+{
+    check_sbody_case(&sbody_cases[*i]);
 }
