@@ -20,7 +20,7 @@
  * app that fails before its first byte, an abort after it (the queue is dropped, the
  * connection broken: the front server must not see a clean end), and the verdict on
  * closing without lingering. Last, a body read that fails before the head, the front
- * server on a socketpair: no answer once it is gone.
+ * server on a socketpair: 408 for a read that timed out, no answer once it is gone.
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -426,6 +426,11 @@ struct sbody_case {
 
 static const struct sbody_case sbody_cases[] = {
     {"front_server_gone_mid_body_no_answer", "abc", 1, 0, GW_ECLOSED, ""},
+    /* docs/hostile-inputs.md S16: "408 if the app lets a timed-out read propagate
+     * before its first byte" */
+    {"body_read_timeout_is_408", "abc", 0, 0.05, GW_ETIMEDOUT,
+     "Status: 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\n"
+     "Content-Length: 20\r\n\r\n408 Request Timeout\n"},
 };
 
 static void check_sbody_case(const struct sbody_case *k)

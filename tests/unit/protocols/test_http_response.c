@@ -21,8 +21,8 @@
  * every mode of fake_wire.h (1..7 bytes per call, refusals, sendfile refused: the
  * pread fallback) and must give the same bytes and verdict once the queue is drained.
  *
- * Then the body errors that decide the answer before the head (400, 413; none
- * when the client is gone), with the client on a socketpair, and the error replies
+ * Then the body errors that decide the answer before the head (400, 413, 408;
+ * none when the client is gone), with the client on a socketpair, and the error replies
  * of the status table.
  */
 #include <criterion/criterion.h>
@@ -495,6 +495,10 @@ static const struct bcase body_cases[] = {
      ERR_REPLY("400 Bad Request", "16", "400 Bad Request\n"), CONTINUE},
     {"chunk_over_max_body_is_413", CHUNKED_EXPECT, "10\r\n0123456789abcdef\r\n0\r\n\r\n", 0, 0, 8,
      GW_ETOOBIG, ERR_REPLY("413 Content Too Large", "22", "413 Content Too Large\n"), CONTINUE},
+    /* docs/hostile-inputs.md H44: "408 if the app lets it propagate before its first
+     * byte" */
+    {"body_read_timeout_is_408", CHUNKED_EXPECT, "5\r\nab", 0, 0.05, 0, GW_ETIMEDOUT,
+     ERR_REPLY("408 Request Timeout", "20", "408 Request Timeout\n"), CONTINUE},
     {"client_gone_mid_chunk_no_answer", CHUNKED_EXPECT, "5\r\nab", 1, 0, 0, GW_ECLOSED, "",
      CONTINUE},
     {"client_gone_mid_length_body_no_answer",
