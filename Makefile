@@ -96,6 +96,19 @@ UNIT_pool := tests/unit/gateway/test_pool.c $(BUILD)/libwsgate.a
 UNIT_request := tests/unit/gateway/test_request.c $(BUILD)/libwsgate.a
 UNIT_carry := tests/unit/gateway/test_carry.c $(BUILD)/libwsgate.a
 TSAN_UNIT_TESTS := pool request
+# The response encoders, through the core's gw_request_* over a recording transport
+# (tests/unit/gateway/fake_wire.h): each front-end's files, with libwsgate.a.
+UNIT_TESTS += $(BUILD)/tests/test_http_response
+UNIT_http_response := tests/unit/protocols/test_http_response.c protocols/http.c \
+                      protocols/http_body.c protocols/http_parse.c protocols/http_response.c \
+                      protocols/lex.c $(BUILD)/libwsgate.a
+UNIT_TESTS += $(BUILD)/tests/test_cgi_response
+UNIT_cgi_response := tests/unit/protocols/test_cgi_response.c protocols/cgi_response.c \
+                     protocols/scgi.c protocols/scgi_parse.c protocols/cgi.c protocols/lex.c \
+                     $(BUILD)/libwsgate.a
+# The connection's buffers and its blocking I/O on socketpairs.
+UNIT_TESTS += $(BUILD)/tests/test_conn
+UNIT_conn := tests/unit/gateway/test_conn.c $(BUILD)/libwsgate.a
 UNIT_TESTS += $(BUILD)/tests/test_activation
 UNIT_activation := tests/unit/process/test_activation.c process/activation.c gateway/util.c
 ifneq ($(wildcard tests/unit/python/test_wsgi.c),)

@@ -169,9 +169,10 @@ int gw_request_send_file(struct gw_request *r, int fd, off_t offset, size_t len)
 
 /*
  * Ends the response: ok = 1 completes it (last chunk / END_REQUEST), ok = 0 aborts
- * it (the connection is closed without a clean end). If nothing was sent yet, a 500
- * is sent instead (ok = 0) or an empty 200 (ok = 1 with no head: never happens with
- * a correct handler). Called by the worker pool (gateway/pool.c) once the app handler
+ * it (the connection is closed without a clean end). If nothing was sent yet, an
+ * error answer goes out instead (a 500 unless a failed body read was the client's
+ * fault), whatever ok says: ok = 1 without a head never happens with a correct
+ * handler. Called by the worker pool (gateway/pool.c) once the app handler
  * has returned, never by the handler itself. The request's slices stay readable (for
  * the access log) until the worker hands the connection back to the loop.
  */

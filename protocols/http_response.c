@@ -97,13 +97,14 @@ int gw_http_send_head(struct gw_request *r, struct gw_slice status, const struct
     return 0;
 }
 
-/* Writes the pending head, then body (chunked framing around it when the response is
- * chunked and body holds bytes), then tail, through the connection's queue. */
+/* Writes the pending head, then body[0..n) (n <= 16; chunked framing around it when
+ * the response is chunked and body holds bytes), then tail, through the connection's
+ * queue. */
 static int write_framed(struct gw_request *r, const struct gw_chunk *body, int n, const char *tail,
                         int *kept)
 {
     struct gw_http_conn *h = r->proto_data;
-    struct gw_chunk v[20];
+    struct gw_chunk v[20]; /* the head, a size line, 16 buffers, CRLF, the tail */
     char size_line[24];
     int nv = 0;
     uint64_t total = 0;
@@ -116,7 +117,7 @@ static int write_framed(struct gw_request *r, const struct gw_chunk *body, int n
         int k = snprintf(size_line, sizeof(size_line), "%llx\r\n", (unsigned long long)total);
         v[nv++] = (struct gw_chunk){.kind = GW_CHUNK_COPY, .p = size_line, .len = (size_t)k};
     }
-    for (int i = 0; i < n && nv < 17; i++)
+    for (int i = 0; i < n; i++) /* every one: the size line counts them all */
         v[nv++] = body[i];
     if (chunk)
         v[nv++] = (struct gw_chunk){.kind = GW_CHUNK_COPY, .p = "\r\n", .len = 2};
