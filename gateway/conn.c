@@ -97,7 +97,9 @@ static int wait_fd(struct gw_conn *c, short events, double timeout)
 }
 
 /* After a socket call failed with errno: 0 to retry (interrupted, or ready again
- * within the timeout), else the GW_E* to return, with the connection marked broken. */
+ * within the timeout), else the GW_E* to return, with the connection marked broken
+ * unless the peer was only slow to send: a read timeout leaves the write side usable,
+ * so the front-end can still answer (408) before it closes. */
 static int retry_or_fail(struct gw_conn *c, short events, double timeout)
 {
     int rc;
@@ -107,6 +109,8 @@ static int retry_or_fail(struct gw_conn *c, short events, double timeout)
         rc = wait_fd(c, events, timeout);
         if (rc == 0)
             return 0;
+        if (rc == GW_ETIMEDOUT && events == POLLIN)
+            return rc;
     } else if (errno == ECONNRESET || errno == EPIPE || errno == ENOTCONN) {
         rc = GW_ECLOSED;
     } else {

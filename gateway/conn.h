@@ -177,7 +177,8 @@ void gw_conn_trim(struct gw_conn *c);
 /*
  * Worker side. Reads more bytes into c->in (after reserve), waiting up to the read
  * timeout. Returns the count (> 0), GW_ECLOSED at EOF or reset, GW_ETIMEDOUT, or
- * another GW_E*. Marks the connection broken on failure.
+ * another GW_E*. Marks the connection broken on failure, except a timeout (the peer
+ * may still read an answer: the front-end sends 408 and closes).
  */
 ssize_t gw_conn_fill(struct gw_conn *c);
 

@@ -812,8 +812,10 @@ def check_http_host(fs, probe="probe/h"):
 def check_streamed_upload(fs, started_path):
     """lighttpd, under its test-only STREAMED_UPLOAD path (server.stream-request-body
     = 2): the app starts while the upload is still coming, and reads it whole; a
-    chunked upload whose end has not arrived gets 411 from lighttpd itself."""
-    body = os.urandom(200000)
+    chunked upload whose end has not arrived gets 411 from lighttpd itself. The body
+    is larger than wsgate's --body-buffer (1 MiB), which wsgate itself would collect
+    before the app runs (SCGI; FastCGI bodies are not collected)."""
+    body = os.urandom(1536 * 1024)
     target = "%secho/?mode=readn&n=65536&started=%s" % (fs.STREAMED_UPLOAD, started_path)
     s = socket.create_connection(("127.0.0.1", fs.port), timeout=t(30))
     try:

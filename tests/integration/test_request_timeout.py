@@ -104,7 +104,8 @@ def test_streaming_response_is_aborted(wsgate, tmp_path):
 def test_504_while_the_worker_waits_for_the_body(wsgate, tmp_path):
     """The worker is blocked reading a body that never comes; the 504 goes out on the
     same socket meanwhile, and the read fails once the client leaves."""
-    srv = wsgate("it_timeout", "--timeout", "1")
+    # --body-buffer 65536: a 100000-byte body reaches the app as it arrives
+    srv = wsgate("it_timeout", "--timeout", "1", "--body-buffer", "65536")
     mark = str(tmp_path / "closed")
     c = srv.conn()
     try:

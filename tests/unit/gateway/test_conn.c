@@ -379,9 +379,6 @@ Test(conn, eof_is_closed_and_broken)
     cr_assert_eq(gw_conn_recv(&t.c, buf, sizeof(buf)), GW_ECLOSED);
     struct iovec v = {"z", 1};
     cr_assert_eq(gw_conn_writev(&t.c, &v, 1), GW_ECLOSED);
-    size_t sent = 7;
-    cr_assert_eq(gw_conn_sendfile(&t.c, 0, 0, 1, &sent), GW_ECLOSED);
-    cr_assert_eq(sent, 0);
     char peerbuf[4];
     cr_assert_eq(recv(t.peer, peerbuf, sizeof(peerbuf), MSG_DONTWAIT), -1, "nothing was written");
     tconn_free(&t);
@@ -423,13 +420,14 @@ Test(conn, read_timeout)
     double t0 = now_s();
     cr_assert_eq(gw_conn_recv(&t.c, buf, sizeof(buf)), GW_ETIMEDOUT);
     cr_assert(now_s() - t0 >= 0.04, "timed out after %.3f s", now_s() - t0);
-    cr_assert_eq(gw_conn_broken(&t.c), 1);
+    /* a slow peer is not a broken connection: the front-end still answers (408) */
+    cr_assert_eq(gw_conn_broken(&t.c), 0);
     tconn_free(&t);
 
     tconn_init(&t, 1);
     t.cfg.read_timeout = 0.05;
     cr_assert_eq(gw_conn_fill(&t.c), GW_ETIMEDOUT);
-    cr_assert_eq(gw_conn_broken(&t.c), 1);
+    cr_assert_eq(gw_conn_broken(&t.c), 0);
     tconn_free(&t);
 }
 
@@ -520,33 +518,6 @@ static int temp_file(const char *text)
     unlink(path);
     cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     return fd;
-}
-
-Test(conn, sendfile)
-{
-    struct tconn t;
-    char buf[32];
-    size_t sent = 0;
-    tconn_init(&t, 1);
-    int fd = temp_file("0123456789");
-    cr_assert_eq(gw_conn_sendfile(&t.c, fd, 2, 5, &sent), 0);
-    cr_assert_eq(sent, 5);
-    cr_assert_eq(recv(t.peer, buf, sizeof(buf), 0), 5);
-    cr_assert(memcmp(buf, "23456", 5) == 0);
-    /* a file shorter than promised: what there is, *sent says how much */
-    cr_assert_eq(gw_conn_sendfile(&t.c, fd, 7, 10, &sent), 0);
-    cr_assert_eq(sent, 3);
-    cr_assert_eq(recv(t.peer, buf, sizeof(buf), 0), 3);
-    cr_assert(memcmp(buf, "789", 3) == 0);
-    /* not sendfile-able (EINVAL): GW_EIO, nothing sent, the connection is fine */
-    int dn = open("/dev/null", O_RDONLY);
-    cr_assert(dn >= 0);
-    cr_assert_eq(gw_conn_sendfile(&t.c, dn, 0, 1, &sent), GW_EIO);
-    cr_assert_eq(sent, 0);
-    cr_assert_eq(gw_conn_broken(&t.c), 0, "the connection itself is fine");
-    close(dn);
-    close(fd);
-    tconn_free(&t);
 }
 
 /* ---- the plain transport --------------------------------------------------------- */
