@@ -157,23 +157,25 @@ static int fake_timeout(struct gw_request *r)
     return 0;
 }
 
+#define FAKE_PROTO_OPS                                                                             \
+    .parse = fake_parse, .read_body = fake_read_body, .send_head = fake_send_head,                 \
+    .send_body = fake_send_body, .finish = fake_finish, .send_stderr = fake_send_stderr,           \
+    .timeout = fake_timeout
+
 FAKE_UNUSED static const struct gw_protocol fake_proto = {
-    .name = "fake",
-    .multiplexed = 0,
-    .parse = fake_parse,
-    .read_body = fake_read_body,
-    .send_head = fake_send_head,
-    .send_body = fake_send_body,
-    .finish = fake_finish,
-    .send_stderr = fake_send_stderr,
-    .timeout = fake_timeout,
-};
+    .name = "fake", .multiplexed = 0, FAKE_PROTO_OPS};
+
+/* The same front-end as FastCGI is: many requests of one connection in the pool at
+ * once (no body spool on the connection, no carry). */
+FAKE_UNUSED static const struct gw_protocol fake_mux_proto = {
+    .name = "fake-mux", .multiplexed = 1, FAKE_PROTO_OPS};
 
 /* A kept-alive connection of fake_proto on fd (-1: none), with nothing buffered. */
 FAKE_UNUSED static void fake_conn_init(struct fake_conn *fc, int fd)
 {
     memset(fc, 0, sizeof(*fc));
     fc->c.fd = fd;
+    gw_spool_init(&fc->c.spool); /* no spool: fd -1, not stdin */
     fc->c.state = GW_CONN_DISPATCHED;
     fc->c.proto = &fake_proto;
     fc->c.cfg = &fc->cfg;

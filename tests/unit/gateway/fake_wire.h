@@ -118,6 +118,7 @@ WIRE_UNUSED static void wire_init(struct fake_wire *w, const struct wire_mode *m
 {
     memset(w, 0, sizeof(*w));
     w->c.fd = -1;
+    gw_spool_init(&w->c.spool); /* fd -1: a zeroed spool would close stdin */
     w->c.state = GW_CONN_DISPATCHED;
     w->c.tr = &fake_wire_transport;
     w->mode = *m;

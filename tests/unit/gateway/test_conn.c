@@ -51,6 +51,7 @@ static void tconn_init(struct tconn *t, int with_socket)
 {
     memset(t, 0, sizeof(*t));
     t->c.fd = -1;
+    gw_spool_init(&t->c.spool); /* fd -1: a zeroed spool would close stdin */
     t->peer = -1;
     t->c.proto = &trim_proto;
     t->c.cfg = &t->cfg;

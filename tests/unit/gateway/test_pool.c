@@ -223,6 +223,7 @@ static void world_init(void)
     w->open_conns = 1000; /* a busy server: the carry waits for nothing */
     w->peer = -1;
     fake_conn_init(&w->conn, -1);
+    w->conn.c.proto = &fake_mux_proto; /* its requests run at once on several threads */
     w->conn.keep = 0;
     for (int i = 0; i < MAX_IDS; i++) {
         fake_req_init(&w->reqs[i], &w->conn, i);
