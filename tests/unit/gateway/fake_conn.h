@@ -174,6 +174,7 @@ FAKE_UNUSED static void fake_conn_init(struct fake_conn *fc, int fd)
 {
     memset(fc, 0, sizeof(*fc));
     fc->c.fd = fd;
+    fc->c.tr = &gw_plain_transport;
     fc->c.state = GW_CONN_DISPATCHED;
     fc->c.proto = &fake_proto;
     fc->c.cfg = &fc->cfg;
