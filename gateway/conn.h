@@ -23,6 +23,7 @@
 
 struct gw_config;
 struct gw_conn;
+struct gw_field;
 struct gw_listener;
 struct gw_protocol;
 struct gw_request;
@@ -64,6 +65,20 @@ struct gw_transport {
     /* Optional (NULL: never): 1 when read would return bytes the transport already
      * holds, although the socket may not be readable (TLS records read ahead). */
     int (*pending)(struct gw_conn *c);
+    /* Optional (NULL: none), loop thread: runs the transport's handshake as far as it
+     * goes now: 0 once it is done (bytes of the protocol follow), GW_EAGAIN (c->rd_wait
+     * names the event), or GW_E* when the peer is no client of this transport (close
+     * the connection; the transport has logged why, at info level at most). */
+    int (*handshake)(struct gw_conn *c);
+    /* Optional: frees the transport's state of c (c->tr_state), first saying goodbye
+     * if c is healthy (TLS: one close_notify, never waited for). Once, before the
+     * socket is closed. */
+    void (*close)(struct gw_conn *c);
+    /* Optional: the CGI variables that describe the connection (TLS: HTTPS=on,
+     * SSL_PROTOCOL, ...), for the front-end to hand to the app; *n = 0 before the
+     * handshake is done. They live as long as the connection. */
+    const struct gw_field *(*vars)(struct gw_conn *c, size_t *n);
+    int secure; /* 1: bytes are encrypted on the wire (wsgi.url_scheme "https") */
 };
 
 /* Values of c->rd_wait and c->wr_wait (see struct gw_transport). */
@@ -107,6 +122,8 @@ enum gw_conn_state {
     GW_CONN_LINGERING,  /* loop: write side shut, draining input before close */
     GW_CONN_CLOSING,    /* loop: no more reading (dead, or a multiplexed peer shut its
                            write side), freed when its last in-flight request is back */
+    GW_CONN_HANDSHAKE,  /* loop: the transport's handshake (TLS), before the first
+                           request; bounded by --read-timeout from the accept */
 };
 
 struct gw_conn {
@@ -117,6 +134,7 @@ struct gw_conn {
     const struct gw_config *cfg; /* the server's, read-only */
     struct gw_conn_host *host;
     const struct gw_transport *tr;
+    void *tr_state;                 /* the transport's own (TLS: the session), or NULL */
     unsigned char rd_wait, wr_wait; /* enum gw_wait, set by tr: see struct gw_transport */
     struct gw_server *srv;          /* the loop's own (gateway/server.c only) */
     void *proto_state;

@@ -33,6 +33,7 @@
 #include "gateway/request.h"
 #include "gateway/stats.h"
 #include "gateway/status.h"
+#include "gateway/tls.h"
 #include "gateway/util.h"
 
 #define LINGER_SECONDS   2.0
@@ -111,6 +112,8 @@ static void conn_free(struct gw_server *s, struct gw_conn *c)
         c->proto->conn_close(c);
     gw_out_drop(&c->send); /* before the close: see gateway/output.h */
     gw_spool_close(&c->spool);
+    if (c->tr->close)
+        c->tr->close(c); /* TLS: close_notify if healthy, then the session goes */
     close(c->fd);
     release_parked(s); /* what the queues just dropped (c->send, a FastCGI request's) */
     if (c->prev_all)
@@ -361,6 +364,23 @@ static void read_head(struct gw_server *s, struct gw_conn *c)
     close_when_idle(s, c);
 }
 
+/* The transport's handshake (TLS), as far as it goes; then the connection waits
+ * for its first request like a plain one just accepted. A peer that is no client of
+ * the transport (plain HTTP, garbage) is closed: the transport logged why. */
+static void handshake(struct gw_server *s, struct gw_conn *c)
+{
+    int rc = c->tr->handshake(c);
+    if (rc == GW_EAGAIN) {
+        watch(s, c, c->rd_wait, EV_READ);
+        return;
+    }
+    if (rc < 0) {
+        conn_free(s, c);
+        return;
+    }
+    start_idle(s, c, s->cfg->read_timeout);
+}
+
 static void linger_read(struct gw_server *s, struct gw_conn *c)
 {
     char sink[16384];
@@ -388,6 +408,9 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     switch (c->state) {
+    case GW_CONN_HANDSHAKE:
+        handshake(s, c);
+        break;
     case GW_CONN_IDLE:
     case GW_CONN_READING:
         read_head(s, c);
@@ -433,6 +456,11 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
             }
         }
     }
+    if (c->state == GW_CONN_HANDSHAKE) {
+        char peer[64];
+        gw_log(GW_LOG_INFO, "%s: %s: TLS handshake not complete within %.1fs, closing",
+               c->listener->spec, gw_conn_peer(c, peer, sizeof(peer)), s->cfg->read_timeout);
+    }
     if (c->state == GW_CONN_IDLE && c->inflight > 0)
         return; /* a busy multiplexed connection has no idle limit */
     close_when_idle(s, c);
@@ -472,7 +500,14 @@ static void accept_one(struct gw_server *s, struct gw_listener *l, int fd,
     c->listener = l;
     c->proto = l->proto;
     fill_peer(c, ss, sl); /* TCP_NODELAY comes from the listener (gateway/listener.c) */
+    if (l->tls != NULL && gw_tls_conn_open(c, l->tls) != 0) {
+        close(fd);
+        free(c);
+        return;
+    }
     if (c->proto->conn_open && c->proto->conn_open(c) != 0) {
+        if (c->tr->close)
+            c->tr->close(c);
         close(fd);
         free(c);
         return;
@@ -495,6 +530,14 @@ static void accept_one(struct gw_server *s, struct gw_listener *l, int fd,
         s->nfresh++;
         if (!ev_is_active(&s->fresh_timer))
             ev_timer_again(s->loop, &s->fresh_timer);
+    }
+    if (c->tr->handshake != NULL) {
+        /* The handshake has the head's deadline, from the accept: a client that
+         * stalls it costs a session's few KiB and no thread, until then. */
+        c->state = GW_CONN_HANDSHAKE;
+        set_io(s, c, EV_READ);
+        set_timer(s, c, s->cfg->read_timeout);
+        return;
     }
     start_idle(s, c, s->cfg->read_timeout);
 }
@@ -900,7 +943,9 @@ static void abandon_cb(struct ev_loop *loop, ev_async *w, int revents)
         struct gw_conn *c = s->all;
         while (c != NULL) {
             struct gw_conn *next = c->next_all;
-            if ((c->state == GW_CONN_IDLE || c->state == GW_CONN_READING) && c->inflight == 0)
+            if ((c->state == GW_CONN_IDLE || c->state == GW_CONN_READING ||
+                 c->state == GW_CONN_HANDSHAKE) &&
+                c->inflight == 0)
                 conn_free(s, c); /* may exit at once when nothing else is left */
             c = next;
         }
