@@ -16,7 +16,9 @@
  * ciphertext besides OpenSSL's own buffers (released when idle).
  *
  * The handshake runs on the loop thread (tls_handshake), non-blocking; it is done once
- * OpenSSL has finished it and everything it wrote has left. A handshake that fails is
+ * OpenSSL has finished it and everything it wrote has left. The session (the SSL
+ * object) is made at the first readable event, so a client that sends nothing holds
+ * none. A handshake that fails is
  * logged at info level (debug when the peer sent nothing at all) and the connection
  * closed. Every call that touches OpenSSL clears this thread's error queue first and
  * after a failure, and a connection whose session failed is never used again (no
