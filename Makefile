@@ -36,7 +36,7 @@ PY_LDLIBS := $(shell $(PYTHON)-config --ldflags --embed 2>/dev/null)
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -fno-common
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I. -MMD -MP -pthread
-LDLIBS := -lev -lpthread
+LDLIBS := -lev -lssl -lcrypto -lpthread
 ifneq ($(SANITIZER),)
 ALL_CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZER)
@@ -109,6 +109,9 @@ UNIT_cgi_response := tests/unit/protocols/test_cgi_response.c protocols/cgi_resp
 # The connection's buffers and its blocking I/O on socketpairs.
 UNIT_TESTS += $(BUILD)/tests/test_conn
 UNIT_conn := tests/unit/gateway/test_conn.c $(BUILD)/libwsgate.a
+# The TLS transport against an OpenSSL client on a socketpair.
+UNIT_TESTS += $(BUILD)/tests/test_tls
+UNIT_tls := tests/unit/gateway/test_tls.c $(BUILD)/libwsgate.a
 UNIT_TESTS += $(BUILD)/tests/test_activation
 UNIT_activation := tests/unit/process/test_activation.c process/activation.c gateway/util.c
 ifneq ($(wildcard tests/unit/python/test_wsgi.c),)
@@ -265,12 +268,16 @@ check-format:
 	@echo "check-format: ok"
 
 # The one-way include rule (docs/architecture.md): only python/ includes Python.h;
-# gateway/ includes none of protocols/, python/, process/; protocols/ and python/ only
-# gateway/ (and their own folder); process/ may include everything. The worker pool,
-# the watchdog and the keep-alive carry never call back up into the server.
+# only gateway/tls.c includes OpenSSL's headers; gateway/ includes none of protocols/,
+# python/, process/; protocols/ and python/ only gateway/ (and their own folder);
+# process/ may include everything. The worker pool, the watchdog and the keep-alive
+# carry never call back up into the server.
 check-includes:
 	$(Q)if grep -l 'include.*Python\.h' gateway/* protocols/* process/*; then \
 	    echo "check-includes: Python.h outside python/"; exit 1; fi
+	$(Q)if grep -lE '#include *<openssl/' gateway/* protocols/* python/* process/* | \
+	    grep -v '^gateway/tls\.c$$'; then \
+	    echo "check-includes: OpenSSL headers outside gateway/tls.c"; exit 1; fi
 	$(Q)if grep -lE '#include *"(protocols|python|process)/' gateway/*; then \
 	    echo "check-includes: gateway/ includes protocols/, python/ or process/"; exit 1; fi
 	$(Q)if grep -lE '#include *"(python|process)/' protocols/*; then \

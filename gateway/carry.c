@@ -1,18 +1,17 @@
 /*
  * The keep-alive carry of gateway/carry.h: a worker reads and parses the next
  * request of the connection it owns, with the front-end's own parser, exactly as
- * the loop would (one recv into c->in, then parse), so the parser's limits and
- * verdicts are the same on either thread. The in-flight gauge drops while the
- * worker waits, so /metrics shows a quiet connection as idle.
+ * the loop would (one read into c->in through the transport, then parse), so the parser's limits
+ * and verdicts are the same on either thread. The in-flight gauge drops while the worker waits, so
+ * /metrics shows a quiet connection as idle.
  */
 #include "gateway/carry.h"
 
-#include <errno.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "gateway/conn.h"
+#include "gateway/errors.h"
 #include "gateway/protocol.h"
 #include "gateway/request.h"
 #include "gateway/stats.h"
@@ -27,7 +26,7 @@ int gw_carry_possible(const struct gw_request *r)
 
 int gw_carry_buffered(const struct gw_request *r)
 {
-    return r->conn->in.start < r->conn->in.end;
+    return r->conn->in.start < r->conn->in.end || gw_conn_tr_pending(r->conn);
 }
 
 static int readable_within(int fd, int wait_us)
@@ -37,29 +36,26 @@ static int readable_within(int fd, int wait_us)
     return ppoll(&pfd, 1, &ts, NULL) > 0;
 }
 
-/* One read into c->in, after waiting up to wait_us for the socket (0: no read: a
- * request that was not buffered cannot have been answered yet). 1: bytes came;
- * 0: none (or no room: the loop deals with it); -1: the peer closed or failed, and
- * the connection is marked broken. */
+/* One read into c->in, through the transport: at once when it holds bytes already,
+ * else after waiting up to wait_us for the socket (0: no read: a request that was not
+ * buffered cannot have been answered yet). 1: bytes came; 0: none (or no room: the
+ * loop deals with it); -1: the peer closed or failed, and the connection is marked
+ * broken. */
 static int read_some(struct gw_conn *c, int wait_us)
 {
-    if (wait_us <= 0 || !readable_within(c->fd, wait_us))
+    if (!gw_conn_tr_pending(c) && (wait_us <= 0 || !readable_within(c->fd, wait_us)))
         return 0;
     if (gw_conn_reserve(c, 4096) != 0)
         return 0;
-    for (;;) {
-        ssize_t n = recv(c->fd, c->in.data + c->in.end, c->in.cap - c->in.end, 0);
-        if (n > 0) {
-            c->in.end += (size_t)n;
-            return 1;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return 0;
-        gw_conn_set_broken(c); /* EOF or error between requests: nothing to answer */
-        return -1;
+    ssize_t n = c->tr->read(c, c->in.data + c->in.end, c->in.cap - c->in.end);
+    if (n > 0) {
+        c->in.end += (size_t)n;
+        return 1;
     }
+    if (n == GW_EAGAIN)
+        return 0;
+    gw_conn_set_broken(c); /* EOF or error between requests: nothing to answer */
+    return -1;
 }
 
 struct gw_request *gw_carry_next(struct gw_request *r, int wait_us)

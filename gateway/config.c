@@ -56,10 +56,16 @@ enum {
     OPT_SEND_SPILL,
     OPT_TEMP_DIR,
     OPT_BODY_BUFFER,
+    OPT_HTTPS,
+    OPT_CERTFILE,
+    OPT_KEYFILE,
 };
 
 static const struct option long_opts[] = {
     {"http", required_argument, NULL, OPT_HTTP},
+    {"https", required_argument, NULL, OPT_HTTPS},
+    {"certfile", required_argument, NULL, OPT_CERTFILE},
+    {"keyfile", required_argument, NULL, OPT_KEYFILE},
     {"fastcgi", required_argument, NULL, OPT_FASTCGI},
     {"fastcgi-stderr", no_argument, NULL, OPT_FASTCGI_STDERR},
     {"scgi", required_argument, NULL, OPT_SCGI},
@@ -109,15 +115,21 @@ static const char usage_text[] =
     "Serve the WSGI application CALLABLE (default: application) of MODULE.\n"
     "\n"
     "Listeners (repeatable; none given = --http " GW_DEF_ADDRESS "):\n"
-    "  (sockets passed by systemd, LISTEN_FDS/LISTEN_FDNAMES = http|fastcgi|scgi,\n"
+    "  (sockets passed by systemd, LISTEN_FDS/LISTEN_FDNAMES = http|https|fastcgi|scgi,\n"
     "  are used as well and replace that default; see \"systemd\" in\n"
     "  docs/operations.md and the example units in docs/systemd/)\n"
     "  --http ADDR              HTTP/1.1 on ADDR = HOST:PORT | :PORT | [V6]:PORT |\n"
     "                           unix:PATH | fd:N\n"
+    "  --https ADDR             HTTP/1.1 over TLS on ADDR (needs --certfile)\n"
     "  --fastcgi ADDR           FastCGI (behind nginx, Apache, lighttpd, HAProxy) on ADDR\n"
     "  --scgi ADDR              SCGI (behind lighttpd, nginx, Apache) on ADDR\n"
     "  --socket-mode OCTAL      permissions of unix sockets (default: from the umask)\n"
     "  --backlog N              listen(2) backlog (default 1024)\n"
+    "\n"
+    "TLS (for --https; see docs/deploy-tls.md):\n"
+    "  --certfile PATH          the certificate chain, PEM, leaf first\n"
+    "  --keyfile PATH           its private key, PEM: PKCS#1, PKCS#8 or EC, not\n"
+    "                           encrypted (default: read from --certfile)\n"
     "\n"
     "Workers:\n"
     "  --threads N              worker threads running the app (default 8)\n"
@@ -432,6 +444,7 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
     while ((c = next_option(argc, argv)) != -1) {
         switch (c) {
         case OPT_HTTP:
+        case OPT_HTTPS:
         case OPT_FASTCGI:
         case OPT_SCGI:
             if (cfg->nlisten == GW_MAX_LISTENERS) {
@@ -439,6 +452,7 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
                 return -1;
             }
             cfg->listen[cfg->nlisten].proto = c == OPT_HTTP      ? "http"
+                                              : c == OPT_HTTPS   ? "https"
                                               : c == OPT_FASTCGI ? "fastcgi"
                                                                  : "scgi";
             cfg->listen[cfg->nlisten].addr = optarg;
@@ -515,6 +529,12 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
             break;
         case OPT_CHDIR:
             cfg->chdir = optarg;
+            break;
+        case OPT_CERTFILE:
+            cfg->certfile = optarg;
+            break;
+        case OPT_KEYFILE:
+            cfg->keyfile = optarg;
             break;
         case OPT_VENV:
             cfg->venv = optarg;

@@ -31,7 +31,7 @@
 enum gw_access_format { GW_ACCESS_COMBINED, GW_ACCESS_JSON };
 
 struct gw_listen_spec {
-    const char *proto; /* "http", "fastcgi" or "scgi" */
+    const char *proto; /* "http", "https", "fastcgi" or "scgi" */
     const char *addr;  /* as given: HOST:PORT | :PORT | [V6]:PORT | unix:PATH | fd:N */
 };
 
@@ -44,6 +44,8 @@ struct gw_config {
     size_t npythonpath;
     const char *chdir;
     const char *venv;
+    const char *certfile;    /* --certfile: the TLS certificate chain (PEM), NULL = none */
+    const char *keyfile;     /* --keyfile: its key (PEM), NULL = in certfile */
     const char *script_name; /* "" when not mounted */
     int threads;
     int processes;           /* > 1: a master supervises that many workers */

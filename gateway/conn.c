@@ -1,8 +1,10 @@
 /*
- * Connection buffers and the blocking I/O a worker does on the connection it owns.
- * Sockets are non-blocking (the loop needs that); a worker waits with poll(2) bounded
- * by the read or send timeout, so a stalled peer can hold a worker for at most that
- * long per step. The GIL is never held here: callers in python/ release it first.
+ * Connection buffers, the blocking I/O a worker does on the connection it owns, and
+ * the plain transport. Sockets are non-blocking (the loop needs that); a worker goes
+ * through the connection's transport and waits with poll(2), for the event the
+ * transport names, bounded by the read or send timeout, so a stalled peer can hold a
+ * worker for at most that long per step. The GIL is never held here: callers in
+ * python/ release it first.
  */
 #include "gateway/conn.h"
 
@@ -81,6 +83,11 @@ int gw_conn_reserve(struct gw_conn *c, size_t want)
     return 0;
 }
 
+short gw_conn_poll_events(unsigned char want, short own)
+{
+    return want == GW_WAIT_READ ? POLLIN : want == GW_WAIT_WRITE ? POLLOUT : own;
+}
+
 static int wait_fd(struct gw_conn *c, short events, double timeout)
 {
     struct pollfd pfd = {.fd = c->fd, .events = events};
@@ -96,45 +103,27 @@ static int wait_fd(struct gw_conn *c, short events, double timeout)
     }
 }
 
-/* After a socket call failed with errno: 0 to retry (interrupted, or ready again
- * within the timeout), else the GW_E* to return, with the connection marked broken
- * unless the peer was only slow to send: a read timeout leaves the write side usable,
- * so the front-end can still answer (408) before it closes. */
-static int retry_or_fail(struct gw_conn *c, short events, double timeout)
-{
-    int rc;
-    if (errno == EINTR)
-        return 0;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        rc = wait_fd(c, events, timeout);
-        if (rc == 0)
-            return 0;
-        if (rc == GW_ETIMEDOUT && events == POLLIN)
-            return rc;
-    } else if (errno == ECONNRESET || errno == EPIPE || errno == ENOTCONN) {
-        rc = GW_ECLOSED;
-    } else {
-        rc = GW_EIO;
-    }
-    gw_conn_set_broken(c);
-    return rc;
-}
-
 ssize_t gw_conn_recv(struct gw_conn *c, char *buf, size_t len)
 {
     if (gw_conn_broken(c))
         return GW_ECLOSED;
     for (;;) {
-        ssize_t n = recv(c->fd, buf, len, 0);
+        ssize_t n = c->tr->read(c, buf, len);
         if (n > 0)
             return n;
-        if (n == 0) {
-            gw_conn_set_broken(c);
-            return GW_ECLOSED;
+        if (n == GW_EAGAIN) {
+            n = wait_fd(c, gw_conn_poll_events(c->rd_wait, POLLIN), c->cfg->read_timeout);
+            if (n == 0)
+                continue;
+            /* A read timeout leaves the write side usable: the front-end can still
+             * answer (408) before it closes. */
+            if (n == GW_ETIMEDOUT)
+                return n;
+        } else if (n == 0) {
+            n = GW_ECLOSED; /* the end of the stream */
         }
-        int rc = retry_or_fail(c, POLLIN, c->cfg->read_timeout);
-        if (rc != 0)
-            return rc;
+        gw_conn_set_broken(c);
+        return n;
     }
 }
 
@@ -174,13 +163,12 @@ int gw_conn_writev(struct gw_conn *c, const struct iovec *iov, int iovcnt)
         struct iovec *v = local;
         int left = cnt;
         while (left > 0) {
-            struct msghdr msg = {.msg_iov = v, .msg_iovlen = (size_t)left};
-            ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+            ssize_t n = c->tr->writev(c, v, left);
+            if (n == GW_EAGAIN)
+                n = wait_fd(c, gw_conn_poll_events(c->wr_wait, POLLOUT), c->cfg->send_timeout);
             if (n < 0) {
-                int rc = retry_or_fail(c, POLLOUT, c->cfg->send_timeout);
-                if (rc != 0)
-                    return rc;
-                continue;
+                gw_conn_set_broken(c);
+                return (int)n;
             }
             size_t done = (size_t)n;
             while (left > 0 && done >= v->iov_len) {
@@ -210,6 +198,17 @@ static ssize_t errno_result(void)
     return GW_EIO;
 }
 
+static ssize_t plain_read(struct gw_conn *c, void *buf, size_t len)
+{
+    for (;;) {
+        ssize_t k = recv(c->fd, buf, len, 0);
+        if (k >= 0)
+            return k;
+        if (errno != EINTR)
+            return errno_result();
+    }
+}
+
 static ssize_t plain_writev(struct gw_conn *c, const struct iovec *iov, int n)
 {
     struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
@@ -235,9 +234,17 @@ static ssize_t plain_sendfile(struct gw_conn *c, int fd, off_t off, size_t len)
     }
 }
 
+static int plain_shut_write(struct gw_conn *c)
+{
+    return shutdown(c->fd, SHUT_WR) == 0 ? 0 : (int)errno_result();
+}
+
 const struct gw_transport gw_plain_transport = {
+    .read = plain_read,
     .writev = plain_writev,
     .sendfile = plain_sendfile,
+    .shut_write = plain_shut_write,
+    .pending = NULL, /* the socket holds nothing for us */
 };
 
 int gw_buf_append(struct gw_buf *b, const char *p, size_t n, size_t max)

@@ -23,14 +23,35 @@
 
 struct gw_config;
 struct gw_conn;
+struct gw_field;
 struct gw_listener;
 struct gw_protocol;
 struct gw_request;
 struct gw_server;
 
-/* How a connection's bytes reach the peer: gw_plain_transport (the socket itself),
- * or TLS later. Neither call blocks; both are made by the connection's owner. */
+/*
+ * How a connection's bytes travel: gw_plain_transport (the socket itself) or TLS
+ * (gateway/tls.h). Every byte a connection reads or writes goes through its transport;
+ * nothing else calls recv or send on c->fd. No call blocks. They are made by the
+ * connection's owner, except that the watchdog may write a 504 (writev, shut_write)
+ * while the owner reads the body: a transport keeps its two sides apart (TLS takes a
+ * lock of its own around each call).
+ *
+ * GW_EAGAIN means: try again once the socket is ready. For which event: the transport
+ * records it in c->rd_wait (after read or handshake) or c->wr_wait (after writev,
+ * sendfile) as GW_WAIT_READ or GW_WAIT_WRITE, or leaves it 0 for the call's own
+ * direction (the plain socket never sets them). TLS may need the other one (a write
+ * that must first read a handshake record, a read whose output is not flushed).
+ *
+ * After a writev or sendfile answered GW_EAGAIN, the caller's next write carries on
+ * the same byte stream from where it stopped (as the output queue and gw_conn_writev
+ * do): a transport may have taken those bytes already (TLS encrypts ahead) and only
+ * report them written once they have left.
+ */
 struct gw_transport {
+    /* Reads up to len bytes into buf: bytes read (> 0), 0 at the end of the stream,
+     * GW_EAGAIN, or GW_E* (GW_ECLOSED when the peer reset the connection). */
+    ssize_t (*read)(struct gw_conn *c, void *buf, size_t len);
     /* Writes from iov[0..n): bytes written (> 0), GW_EAGAIN, or GW_E* (GW_ECLOSED when
      * the peer is gone). */
     ssize_t (*writev)(struct gw_conn *c, const struct iovec *iov, int n);
@@ -38,6 +59,33 @@ struct gw_transport {
      * file ends before off, GW_EAGAIN, GW_ENOTSUP (the caller copies instead),
      * or GW_E*. */
     ssize_t (*sendfile)(struct gw_conn *c, int fd, off_t off, size_t len);
+    /* Ends the write side (the peer reads the end of the stream; TLS says close_notify
+     * first): 0 or GW_E*. Reading stays possible. */
+    int (*shut_write)(struct gw_conn *c);
+    /* Optional (NULL: never): 1 when read would return bytes the transport already
+     * holds, although the socket may not be readable (TLS records read ahead). */
+    int (*pending)(struct gw_conn *c);
+    /* Optional (NULL: none), loop thread: runs the transport's handshake as far as it
+     * goes now: 0 once it is done (bytes of the protocol follow), GW_EAGAIN (c->rd_wait
+     * names the event), or GW_E* when the peer is no client of this transport (close
+     * the connection; the transport has logged why, at info level at most). */
+    int (*handshake)(struct gw_conn *c);
+    /* Optional: frees the transport's state of c (c->tr_state), first saying goodbye
+     * if c is healthy (TLS: one close_notify, never waited for). Once, before the
+     * socket is closed. */
+    void (*close)(struct gw_conn *c);
+    /* Optional: the CGI variables that describe the connection (TLS: HTTPS=on,
+     * SSL_PROTOCOL, ...), for the front-end to hand to the app; *n = 0 before the
+     * handshake is done. They live as long as the connection. */
+    const struct gw_field *(*vars)(struct gw_conn *c, size_t *n);
+    int secure; /* 1: bytes are encrypted on the wire (wsgi.url_scheme "https") */
+};
+
+/* Values of c->rd_wait and c->wr_wait (see struct gw_transport). */
+enum gw_wait {
+    GW_WAIT_OWN = 0,   /* the call's own direction */
+    GW_WAIT_READ = 1,  /* the socket must become readable */
+    GW_WAIT_WRITE = 2, /* the socket must become writable */
 };
 
 extern const struct gw_transport gw_plain_transport;
@@ -74,6 +122,8 @@ enum gw_conn_state {
     GW_CONN_LINGERING,  /* loop: write side shut, draining input before close */
     GW_CONN_CLOSING,    /* loop: no more reading (dead, or a multiplexed peer shut its
                            write side), freed when its last in-flight request is back */
+    GW_CONN_HANDSHAKE,  /* loop: the transport's handshake (TLS), before the first
+                           request; bounded by --read-timeout from the accept */
 };
 
 struct gw_conn {
@@ -84,7 +134,9 @@ struct gw_conn {
     const struct gw_config *cfg; /* the server's, read-only */
     struct gw_conn_host *host;
     const struct gw_transport *tr;
-    struct gw_server *srv; /* the loop's own (gateway/server.c only) */
+    void *tr_state;                 /* the transport's own (TLS: the session), or NULL */
+    unsigned char rd_wait, wr_wait; /* enum gw_wait, set by tr: see struct gw_transport */
+    struct gw_server *srv;          /* the loop's own (gateway/server.c only) */
     void *proto_state;
 
     struct gw_buf in;
@@ -190,9 +242,26 @@ ssize_t gw_conn_recv(struct gw_conn *c, char *buf, size_t len);
  * then the socket. The caller never asks past the body's end. Same results. */
 ssize_t gw_conn_read_body(struct gw_conn *c, char *buf, size_t len);
 
-/* Worker side: writes all of iov, waiting up to the send timeout between progress.
- * Returns 0 or GW_E* (and marks the connection broken). iov is not modified. */
+/* Worker side (or the watchdog's 504): writes all of iov through the transport,
+ * waiting up to the send timeout between progress. Returns 0 or GW_E* (and marks the
+ * connection broken). iov is not modified. */
 int gw_conn_writev(struct gw_conn *c, const struct iovec *iov, int iovcnt);
+
+/* Ends c's write side through its transport (see gw_transport.shut_write). */
+static inline int gw_conn_shut_write(struct gw_conn *c)
+{
+    return c->tr->shut_write(c);
+}
+
+/* 1 when c's transport holds bytes that a read returns at once (gw_transport.pending). */
+static inline int gw_conn_tr_pending(struct gw_conn *c)
+{
+    return c->tr->pending != NULL && c->tr->pending(c);
+}
+
+/* The poll(2) events to wait for after a GW_EAGAIN from c's transport: want is
+ * c->rd_wait or c->wr_wait, own the call's own direction (POLLIN or POLLOUT). */
+short gw_conn_poll_events(unsigned char want, short own);
 
 /* Appends n bytes to b, growing it (doubling) up to max bytes of capacity.
  * Returns 0, GW_ETOOBIG past max, or GW_ENOMEM. */

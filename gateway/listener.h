@@ -12,13 +12,19 @@
 
 struct gw_protocol;
 struct gw_server;
+struct gw_tls_ctx;
 
 struct gw_listener {
     int fd;
     const struct gw_protocol *proto;
-    const char *spec; /* the address as given on the command line */
-    char *unix_path;  /* owned; unlinked on close by path_owner; NULL for TCP / fd: */
-    pid_t path_owner; /* the process that removes unix_path (0: none) */
+    struct gw_tls_ctx *tls; /* set by the caller: connections are TLS (gateway/tls.h);
+                               NULL: plain */
+    const char *name;       /* set by the caller: the listener's kind as the command line
+                               and a hand-over name it ("http", "https", ...); NULL:
+                               proto->name */
+    const char *spec;       /* the address as given on the command line */
+    char *unix_path;        /* owned; unlinked on close by path_owner; NULL for TCP / fd: */
+    pid_t path_owner;       /* the process that removes unix_path (0: none) */
     int is_unix;
     int is_tcp;
     char server_name[64]; /* default SERVER_NAME (numeric host, or "localhost") */

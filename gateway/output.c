@@ -588,10 +588,11 @@ static int would_spill(const struct gw_out *o, const struct gw_chunk *in, int n,
            (o->mem + need > limits.conn_mem || gw_out_total_mem() + need > limits.total_mem);
 }
 
-/* Waits up to ms for the socket to take more. 1 when it may. */
+/* Waits up to ms for the socket to take more (for the event the transport named). 1
+ * when it may. */
 static int wait_writable(const struct gw_conn *c, int ms)
 {
-    struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+    struct pollfd pfd = {.fd = c->fd, .events = gw_conn_poll_events(c->wr_wait, POLLOUT)};
     for (;;) {
         int k = poll(&pfd, 1, ms);
         if (k >= 0 || errno != EINTR)

@@ -33,6 +33,7 @@
 #include "gateway/request.h"
 #include "gateway/stats.h"
 #include "gateway/status.h"
+#include "gateway/tls.h"
 #include "gateway/util.h"
 
 #define LINGER_SECONDS   2.0
@@ -111,6 +112,8 @@ static void conn_free(struct gw_server *s, struct gw_conn *c)
         c->proto->conn_close(c);
     gw_out_drop(&c->send); /* before the close: see gateway/output.h */
     gw_spool_close(&c->spool);
+    if (c->tr->close)
+        c->tr->close(c); /* TLS: close_notify if healthy, then the session goes */
     close(c->fd);
     release_parked(s); /* what the queues just dropped (c->send, a FastCGI request's) */
     if (c->prev_all)
@@ -141,11 +144,31 @@ static void set_io(struct gw_server *s, struct gw_conn *c, int events)
     ev_io_start(s->loop, &c->io);
 }
 
+/* Watches c for what its transport waits for after a GW_EAGAIN (want: c->rd_wait or
+ * c->wr_wait), or for own when it named nothing. No system call when the watch does
+ * not change (always, on a plain socket). */
+static void watch(struct gw_server *s, struct gw_conn *c, unsigned char want, int own)
+{
+    int ev = want == GW_WAIT_READ ? EV_READ : want == GW_WAIT_WRITE ? EV_WRITE : own;
+    if (!ev_is_active(&c->io) || (c->io.events & (EV_READ | EV_WRITE)) != ev)
+        set_io(s, c, ev);
+}
+
+/* c is read on the loop: when its transport already holds bytes (TLS records read
+ * ahead), the socket may never become readable for them, so the read is run again in
+ * this loop iteration. */
+static void read_again_if_held(struct gw_server *s, struct gw_conn *c)
+{
+    if ((c->state == GW_CONN_IDLE || c->state == GW_CONN_READING) && ev_is_active(&c->io) &&
+        gw_conn_tr_pending(c))
+        ev_feed_event(s->loop, &c->io, EV_READ);
+}
+
 /* Stops writing, then reads and discards for a short while before closing, so the
  * client reads our last response instead of a reset caused by its unread bytes. */
 static void linger(struct gw_server *s, struct gw_conn *c)
 {
-    if (shutdown(c->fd, SHUT_WR) != 0) {
+    if (gw_conn_shut_write(c) != 0) {
         conn_free(s, c);
         return;
     }
@@ -157,10 +180,11 @@ static void linger(struct gw_server *s, struct gw_conn *c)
 
 /* 1 when the client has sent bytes nobody read yet (buffered or in the socket):
  * closing then would reset the connection and could destroy our last response. */
-static int input_pending(const struct gw_conn *c)
+static int input_pending(struct gw_conn *c)
 {
     int n = 0;
-    return c->in.start < c->in.end || ioctl(c->fd, FIONREAD, &n) != 0 || n > 0;
+    return c->in.start < c->in.end || gw_conn_tr_pending(c) || ioctl(c->fd, FIONREAD, &n) != 0 ||
+           n > 0;
 }
 
 /* A request refused by the front-end's parser (on the loop or a carrying worker)
@@ -176,20 +200,18 @@ static void count_refusal(struct gw_conn *c)
 static void flush_reply(struct gw_server *s, struct gw_conn *c)
 {
     while (c->out.start < c->out.end) {
-        ssize_t n =
-            send(c->fd, c->out.data + c->out.start, c->out.end - c->out.start, MSG_NOSIGNAL);
+        struct iovec v = {c->out.data + c->out.start, c->out.end - c->out.start};
+        ssize_t n = c->tr->writev(c, &v, 1);
         if (n > 0) {
             c->out.start += (size_t)n;
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (n == GW_EAGAIN) {
             if (c->state != GW_CONN_REPLYING) {
                 c->state = GW_CONN_REPLYING;
-                set_io(s, c, EV_WRITE);
                 set_timer(s, c, s->cfg->send_timeout);
             }
+            watch(s, c, c->wr_wait, EV_WRITE);
             return;
         }
         conn_free(s, c);
@@ -205,6 +227,7 @@ static void start_idle(struct gw_server *s, struct gw_conn *c, double timeout)
         gw_conn_trim(c);
     set_io(s, c, EV_READ);
     set_timer(s, c, timeout);
+    read_again_if_held(s, c);
 }
 
 /* A dead connection with requests still on workers: stop reading, make their
@@ -299,7 +322,7 @@ static void process(struct gw_server *s, struct gw_conn *c)
     }
 }
 
-/* One recv per wake-up (level-triggered), so the parser sees every piece and its
+/* One read per wake-up (level-triggered), so the parser sees every piece and its
  * limits bound the buffer. */
 static void read_head(struct gw_server *s, struct gw_conn *c)
 {
@@ -307,56 +330,72 @@ static void read_head(struct gw_server *s, struct gw_conn *c)
         conn_free(s, c);
         return;
     }
-    for (;;) {
-        ssize_t n = recv(c->fd, c->in.data + c->in.end, c->in.cap - c->in.end, 0);
-        if (n > 0) {
-            c->in.end += (size_t)n;
-            if (c->body_wait) /* body bytes: an idle limit, not the head's deadline */
-                c->head_deadline = ev_now(s->loop) + s->cfg->read_timeout;
-            break;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        /* EOF or error: nothing more will be read. A multiplexed front-end fails the
-         * reads of the requests still waiting for input (all of them on an error). */
-        int clean = n == 0;
-        if (!clean)
-            gw_conn_set_broken(c);
-        if (c->proto->read_end)
-            c->proto->read_end(c, clean);
-        if (clean && (c->inflight > 0 || ev_is_active(&c->wio))) {
-            /* A half-close: the peer reads on (uWSGI and libfcgi answer it too), so
-             * the requests in flight are answered, and what is queued is written,
-             * before the close (mux_write closes it then). */
-            ev_io_stop(s->loop, &c->io);
-            if (c->inflight > 0)
-                ev_timer_stop(s->loop, &c->timer);
-            c->state = GW_CONN_CLOSING;
-            return;
-        }
-        close_when_idle(s, c);
+    ssize_t n = c->tr->read(c, c->in.data + c->in.end, c->in.cap - c->in.end);
+    if (n == GW_EAGAIN) {
+        watch(s, c, c->rd_wait, EV_READ);
         return;
     }
-    process(s, c);
+    if (n > 0) {
+        c->in.end += (size_t)n;
+        if (c->body_wait) /* body bytes: an idle limit, not the head's deadline */
+            c->head_deadline = ev_now(s->loop) + s->cfg->read_timeout;
+        watch(s, c, GW_WAIT_OWN, EV_READ);
+        process(s, c);
+        read_again_if_held(s, c);
+        return;
+    }
+    /* EOF or error: nothing more will be read. A multiplexed front-end fails the
+     * reads of the requests still waiting for input (all of them on an error). */
+    int clean = n == 0;
+    if (!clean)
+        gw_conn_set_broken(c);
+    if (c->proto->read_end)
+        c->proto->read_end(c, clean);
+    if (clean && (c->inflight > 0 || ev_is_active(&c->wio))) {
+        /* A half-close: the peer reads on (uWSGI and libfcgi answer it too), so
+         * the requests in flight are answered, and what is queued is written,
+         * before the close (mux_write closes it then). */
+        ev_io_stop(s->loop, &c->io);
+        if (c->inflight > 0)
+            ev_timer_stop(s->loop, &c->timer);
+        c->state = GW_CONN_CLOSING;
+        return;
+    }
+    close_when_idle(s, c);
+}
+
+/* The transport's handshake (TLS), as far as it goes; then the connection waits
+ * for its first request like a plain one just accepted. A peer that is no client of
+ * the transport (plain HTTP, garbage) is closed: the transport logged why. */
+static void handshake(struct gw_server *s, struct gw_conn *c)
+{
+    int rc = c->tr->handshake(c);
+    if (rc == GW_EAGAIN) {
+        watch(s, c, c->rd_wait, EV_READ);
+        return;
+    }
+    if (rc < 0) {
+        conn_free(s, c);
+        return;
+    }
+    start_idle(s, c, s->cfg->read_timeout);
 }
 
 static void linger_read(struct gw_server *s, struct gw_conn *c)
 {
     char sink[16384];
     for (;;) {
-        ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+        ssize_t n = c->tr->read(c, sink, sizeof(sink));
         if (n > 0) {
             c->linger_bytes += (size_t)n;
             if (c->linger_bytes > LINGER_MAX_BYTES)
                 break;
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n == GW_EAGAIN) {
+            watch(s, c, c->rd_wait, EV_READ);
             return;
+        }
         break;
     }
     conn_free(s, c);
@@ -369,6 +408,9 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     switch (c->state) {
+    case GW_CONN_HANDSHAKE:
+        handshake(s, c);
+        break;
     case GW_CONN_IDLE:
     case GW_CONN_READING:
         read_head(s, c);
@@ -414,6 +456,11 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
             }
         }
     }
+    if (c->state == GW_CONN_HANDSHAKE) {
+        char peer[64];
+        gw_log(GW_LOG_INFO, "%s: %s: TLS handshake not complete within %.1fs, closing",
+               c->listener->spec, gw_conn_peer(c, peer, sizeof(peer)), s->cfg->read_timeout);
+    }
     if (c->state == GW_CONN_IDLE && c->inflight > 0)
         return; /* a busy multiplexed connection has no idle limit */
     close_when_idle(s, c);
@@ -453,7 +500,14 @@ static void accept_one(struct gw_server *s, struct gw_listener *l, int fd,
     c->listener = l;
     c->proto = l->proto;
     fill_peer(c, ss, sl); /* TCP_NODELAY comes from the listener (gateway/listener.c) */
+    if (l->tls != NULL && gw_tls_conn_open(c, l->tls) != 0) {
+        close(fd);
+        free(c);
+        return;
+    }
     if (c->proto->conn_open && c->proto->conn_open(c) != 0) {
+        if (c->tr->close)
+            c->tr->close(c);
         close(fd);
         free(c);
         return;
@@ -476,6 +530,14 @@ static void accept_one(struct gw_server *s, struct gw_listener *l, int fd,
         s->nfresh++;
         if (!ev_is_active(&s->fresh_timer))
             ev_timer_again(s->loop, &s->fresh_timer);
+    }
+    if (c->tr->handshake != NULL) {
+        /* The handshake has the head's deadline, from the accept: a client that
+         * stalls it costs a session's few KiB and no thread, until then. */
+        c->state = GW_CONN_HANDSHAKE;
+        set_io(s, c, EV_READ);
+        set_timer(s, c, s->cfg->read_timeout);
+        return;
     }
     start_idle(s, c, s->cfg->read_timeout);
 }
@@ -602,6 +664,7 @@ static void write_out(struct gw_server *s, struct gw_conn *c)
     }
     if (c->send.pending < before)
         set_timer(s, c, s->cfg->send_timeout);
+    watch(s, c, c->wr_wait, EV_WRITE);
 }
 
 /* A multiplexed connection whose queued output is all written: close it now if it
@@ -880,7 +943,9 @@ static void abandon_cb(struct ev_loop *loop, ev_async *w, int revents)
         struct gw_conn *c = s->all;
         while (c != NULL) {
             struct gw_conn *next = c->next_all;
-            if ((c->state == GW_CONN_IDLE || c->state == GW_CONN_READING) && c->inflight == 0)
+            if ((c->state == GW_CONN_IDLE || c->state == GW_CONN_READING ||
+                 c->state == GW_CONN_HANDSHAKE) &&
+                c->inflight == 0)
                 conn_free(s, c); /* may exit at once when nothing else is left */
             c = next;
         }

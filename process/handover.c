@@ -38,18 +38,24 @@ static int overridden(const char *entry, const char *const *extra)
     return 0;
 }
 
+/* The kind the next image opens the listener as (https is HTTP with TLS). */
+static const char *listener_name(const struct gw_listener *l)
+{
+    return l->name != NULL ? l->name : l->proto->name;
+}
+
 static char *listeners_entry(const struct gw_listener *ls, size_t n)
 {
     size_t cap = strlen(GW_HANDOVER_ENV) + 2;
     for (size_t i = 0; i < n; i++)
-        cap += strlen(ls[i].spec) + strlen(ls[i].proto->name) + 16;
+        cap += strlen(ls[i].spec) + strlen(listener_name(&ls[i])) + 16;
     char *v = malloc(cap);
     if (v == NULL)
         return NULL;
     size_t off = (size_t)snprintf(v, cap, "%s=", GW_HANDOVER_ENV);
     for (size_t i = 0; i < n; i++)
         off += (size_t)snprintf(v + off, cap - off, "%s%d %s %s", i ? "\n" : "", ls[i].fd,
-                                ls[i].proto->name, ls[i].spec);
+                                listener_name(&ls[i]), ls[i].spec);
     return v;
 }
 
@@ -146,6 +152,7 @@ int gw_handover_import(struct gw_listener *ls, size_t max, size_t *n,
         }
         if (gw_listener_adopt(&ls[*n], (int)fd, sp2 + 1, proto, err, errlen) != 0)
             return -1;
+        ls[*n].name = sp1 + 1; /* in imported, kept for the process's life */
         (*n)++;
     }
     return 1;

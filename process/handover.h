@@ -36,7 +36,8 @@ void gw_handover_keep(const struct gw_listener *ls, size_t n, int keep_fd);
 
 /* At start-up: when the variable is set, adopts its sockets into ls (at most max),
  * sets *n, removes the variable and returns 1; returns 0 when it is absent and -1
- * with one line in err when it is malformed. find maps a protocol name. */
+ * with one line in err when it is malformed. find maps a listener's kind ("http",
+ * "https", ...) to its protocol; the kind is kept in the listener's name. */
 int gw_handover_import(struct gw_listener *ls, size_t max, size_t *n,
                        const struct gw_protocol *(*find)(const char *name), char *err,
                        size_t errlen);

@@ -30,6 +30,7 @@
 #include "gateway/pool.h"
 #include "gateway/server.h"
 #include "gateway/stats.h"
+#include "gateway/tls.h"
 #include "gateway/util.h"
 #include "process/activation.h"
 #include "process/handover.h"
@@ -49,6 +50,7 @@ static const struct {
     const struct gw_protocol *proto;
 } protocols[] = {
     {"http", &gw_http_protocol},
+    {"https", &gw_http_protocol}, /* with a TLS transport: see attach_tls */
     {"fastcgi", &gw_fastcgi_protocol},
     {"scgi", &gw_scgi_protocol},
 };
@@ -77,13 +79,61 @@ static struct gw_listener listeners[GW_MAX_LISTENERS];
 static size_t nopen;
 static char **saved_argv;
 static struct gw_app app;
-static sigset_t handled_signals; /* blocked until the loop watches them */
+static struct gw_tls_ctx *tls_ctx; /* the https listeners' server context */
+static sigset_t handled_signals;   /* blocked until the loop watches them */
+
+/* The TLS server context, when a listener is https (an option, or a socket systemd
+ * named so): made before any listener or Python, so a bad certificate or key is one
+ * line and exit status 2. 0 or -1 with one line in err. */
+static int start_tls(char *err, size_t errlen)
+{
+    int https = 0;
+    for (size_t i = 0; i < cfg.nlisten; i++)
+        https |= strcmp(cfg.listen[i].proto, "https") == 0;
+    if (!https) {
+        if (cfg.certfile == NULL && cfg.keyfile == NULL)
+            return 0;
+        snprintf(err, errlen,
+                 "--certfile and --keyfile are for --https listeners, and there is "
+                 "none");
+        return -1;
+    }
+    if (cfg.certfile == NULL) {
+        snprintf(err, errlen,
+                 "--https needs --certfile (and --keyfile, unless the key is in "
+                 "that file)");
+        return -1;
+    }
+    tls_ctx = gw_tls_ctx_new(cfg.certfile, cfg.keyfile, err, errlen);
+    return tls_ctx != NULL ? 0 : -1;
+}
+
+/* The https listeners (opened or handed over) get the TLS context. 0 or -1. */
+static int attach_tls(char *err, size_t errlen)
+{
+    for (size_t i = 0; i < nopen; i++) {
+        if (listeners[i].name == NULL || strcmp(listeners[i].name, "https") != 0)
+            continue;
+        if (tls_ctx == NULL) {
+            snprintf(err, errlen, "%s: https needs --certfile", listeners[i].spec);
+            return -1;
+        }
+        listeners[i].tls = tls_ctx;
+    }
+    return 0;
+}
+
+/* A listener's kind for the log ("https" where its protocol says "http"). */
+static const char *listener_kind(const struct gw_listener *l)
+{
+    return l->name != NULL ? l->name : l->proto->name;
+}
 
 static int open_listeners(char *err, size_t errlen)
 {
     int rc = gw_handover_import(listeners, GW_MAX_LISTENERS, &nopen, find_protocol, err, errlen);
-    if (rc != 0)
-        return rc < 0 ? -1 : 0;
+    if (rc != 0) /* a reload: the sockets, with their kinds, come from the old image */
+        return rc < 0 ? -1 : attach_tls(err, errlen);
     for (; nopen < cfg.nlisten; nopen++) {
         const struct gw_protocol *p = find_protocol(cfg.listen[nopen].proto);
         if (p == NULL) {
@@ -93,8 +143,9 @@ static int open_listeners(char *err, size_t errlen)
         if (gw_listener_open(&listeners[nopen], cfg.listen[nopen].addr, p, cfg.backlog,
                              cfg.socket_mode, err, errlen) != 0)
             return -1;
+        listeners[nopen].name = cfg.listen[nopen].proto;
     }
-    return 0;
+    return attach_tls(err, errlen);
 }
 
 static int start_python(void)
@@ -167,7 +218,7 @@ static int serve(int single, int ready_fd)
         server.on_stop = gw_reload_on_stop;
         for (size_t i = 0; i < nopen; i++)
             gw_log(GW_LOG_INFO, "listening on %s (%s)", listeners[i].spec,
-                   listeners[i].proto->name);
+                   listener_kind(&listeners[i]));
         if (cfg.stats_addr != NULL) /* a prefork master says it for its workers */
             gw_log(GW_LOG_INFO, "metrics on %s (/metrics, /stats)", cfg.stats_addr);
         gw_pidfile_write(cfg.pid_file);
@@ -242,7 +293,8 @@ static int run_master(void)
         have_app = 0; /* the old workers keep serving */
     }
     for (size_t i = 0; i < nopen; i++)
-        gw_log(GW_LOG_INFO, "listening on %s (%s)", listeners[i].spec, listeners[i].proto->name);
+        gw_log(GW_LOG_INFO, "listening on %s (%s)", listeners[i].spec,
+               listener_kind(&listeners[i]));
     gw_pidfile_write(cfg.pid_file);
     int rc = gw_master_run(&cfg, listeners, nopen, &ops, have_app, saved_argv);
     if (!cfg.lazy && have_app)
@@ -282,6 +334,10 @@ int main(int argc, char **argv)
     gw_log_access_json(cfg.access_format == GW_ACCESS_JSON);
     if (cfg.temp_dir != NULL && access(cfg.temp_dir, W_OK | X_OK) != 0) {
         fprintf(stderr, "wsgate: --temp-dir %s: %s\n", cfg.temp_dir, strerror(errno));
+        return 2;
+    }
+    if (start_tls(err, sizeof(err)) != 0) {
+        fprintf(stderr, "wsgate: %s\n", err);
         return 2;
     }
     struct gw_out_limits out_limits = {
@@ -345,6 +401,7 @@ int main(int argc, char **argv)
     gw_pidfile_remove(cfg.pid_file);
 done:
     gw_stats_close();
+    gw_tls_ctx_free(tls_ctx);
     for (size_t i = 0; i < nopen; i++)
         gw_listener_close(&listeners[i]);
     gw_log_close();

@@ -166,9 +166,9 @@ static void use_target_authority(struct gw_http_conn *h, struct gw_request *r)
     if (hd->host != NULL) {
         h->fields[hd->host - hd->fields].value = hd->authority;
     } else {
-        h->host_var.name = GW_SLICE_LIT("HTTP_HOST");
-        h->host_var.value = hd->authority;
-        r->cgi = &h->host_var;
+        h->vars[0].name = GW_SLICE_LIT("HTTP_HOST");
+        h->vars[0].value = hd->authority;
+        r->cgi = h->vars;
         r->ncgi = 1;
     }
     if (port.len > 0)
@@ -177,6 +177,21 @@ static void use_target_authority(struct gw_http_conn *h, struct gw_request *r)
         r->server_port = GW_SLICE_LIT("443");
     else
         r->server_port = GW_SLICE_LIT("80");
+}
+
+/* wsgi.url_scheme from the transport, and its variables (TLS: HTTPS=on, SSL_PROTOCOL,
+ * SSL_CIPHER, SSL_SESSION_RESUMED) as CGI variables after HTTP_HOST, if any. */
+static void add_transport_vars(struct gw_conn *c, struct gw_http_conn *h, struct gw_request *r)
+{
+    size_t n = 0, at = r->ncgi;
+    const struct gw_field *v = c->tr->vars != NULL ? c->tr->vars(c, &n) : NULL;
+    r->https = c->tr->secure;
+    for (size_t i = 0; i < n && at < sizeof(h->vars) / sizeof(h->vars[0]); i++)
+        h->vars[at++] = v[i];
+    if (at > r->ncgi) {
+        r->cgi = h->vars;
+        r->ncgi = at;
+    }
 }
 
 /* Fills the normalized request from the parsed head. 0, or a status to answer. */
@@ -241,6 +256,7 @@ static int build_request(struct gw_conn *c, struct gw_http_conn *h)
     r->server_name = name.ptr ? name : gw_slice_make(l->server_name, strlen(l->server_name));
     r->remote_addr = gw_slice_make(c->remote_addr, strlen(c->remote_addr));
     r->remote_port = gw_slice_make(c->remote_port, strlen(c->remote_port));
+    add_transport_vars(c, h, r);
 
     h->chunked = hd->chunked;
     gw_http_chunked_init(&h->dechunk);

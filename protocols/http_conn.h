@@ -11,6 +11,7 @@
 #include "gateway/conn.h"
 #include "gateway/protocol.h"
 #include "gateway/request.h"
+#include "gateway/tls.h"
 #include "protocols/http_parse.h"
 
 struct gw_conn;
@@ -35,8 +36,10 @@ struct gw_http_conn {
     struct gw_request req;
     char *path; /* decoded path of the current request */
     size_t path_cap;
-    char server_name[256];    /* SERVER_NAME from Host / the absolute-form authority */
-    struct gw_field host_var; /* HTTP_HOST of an absolute-form request without Host */
+    char server_name[256]; /* SERVER_NAME from Host / the absolute-form authority */
+    /* r->cgi: HTTP_HOST of an absolute-form request without Host, then the variables
+     * of the connection's transport (TLS: HTTPS, SSL_PROTOCOL, ...) */
+    struct gw_field vars[1 + GW_TLS_NVARS];
 
     /* request body */
     int chunked;

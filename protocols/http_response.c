@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -175,7 +174,7 @@ int gw_http_timeout(struct gw_request *r)
     /* The worker is not writing (it has not claimed the head) and never will for r;
      * it may be reading the body, which is fine on the same socket. */
     int rc = gw_conn_writev(r->conn, &v, 1);
-    shutdown(r->conn->fd, SHUT_WR); /* the client sees the end at once */
+    gw_conn_shut_write(r->conn); /* the client sees the end at once */
     r->status = 504;
     return rc;
 }

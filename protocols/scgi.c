@@ -255,7 +255,7 @@ static int scgi_timeout(struct gw_request *r)
     char buf[256];
     struct iovec v = {buf, gw_cgi_error_response(buf, sizeof(buf), 504)};
     int rc = gw_conn_writev(r->conn, &v, 1);
-    shutdown(r->conn->fd, SHUT_WR);
+    gw_conn_shut_write(r->conn);
     r->status = 504;
     return rc;
 }

@@ -3,7 +3,8 @@ docs/architecture.md).
 
 `wsgate(app, *args, ...)` starts one server on a free 127.0.0.1 port (or a unix
 socket), with --pythonpath tests/apps and the error log in a temp file (stats=True
-adds a --stats listener on another free port, for wsgate_util.metrics), waits until
+adds a --stats listener on another free port, for wsgate_util.metrics; tls=(certfile,
+keyfile or None) makes the listener --https with that certificate), waits until
 it accepts a connection (polling, with a deadline), and returns a Server. At the end
 of the test every server is stopped with SIGTERM; one that does not exit 0 in time
 is killed and fails the test. Sanitizer reports on its stderr fail the test too.
@@ -55,7 +56,7 @@ def run_cli(*args, timeout=None, **kw):
 class Server:
     def __init__(self, tmpdir, app, args, unix=False, listen=None, pass_fds=(),
                  access_log=True, error_log=True, env=None, cwd=None, pythonpath=True,
-                 stats=False):
+                 stats=False, tls=None):
         self.tmpdir = tmpdir
         self.app = app
         self.error_log = os.path.join(tmpdir, "error-%s.log" % uuid.uuid4().hex[:8])
@@ -79,6 +80,7 @@ class Server:
         self.unix = unix
         self.stats = stats
         self.stats_port = None  # with stats=True: the --stats listener's port
+        self.tls = tls  # (certfile, keyfile or None): the listener is --https
         self.cleanup_dirs = []
 
     # -- start / stop ----------------------------------------------------
@@ -91,7 +93,11 @@ class Server:
         if self.access_log:
             argv += ["--access-log", self.access_log]
         for h in http_args:
-            argv += ["--http", h]
+            argv += ["--https" if self.tls else "--http", h]
+        if self.tls:
+            argv += ["--certfile", self.tls[0]]
+            if self.tls[1]:
+                argv += ["--keyfile", self.tls[1]]
         if self.stats_port is not None:
             argv += ["--stats", "127.0.0.1:%d" % self.stats_port]
         argv += self.extra_args
@@ -210,7 +216,7 @@ class Server:
     def base_url(self):
         if self.host is None:
             return None
-        return "http://%s:%d" % (self.host, self.port)
+        return "%s://%s:%d" % ("https" if self.tls else "http", self.host, self.port)
 
     def url(self, path):
         return self.base_url + path

@@ -18,7 +18,8 @@ import pytest
 import fcgi_client as fc
 from conftest import Server, ServerPool, free_port
 from scgi_client import ScgiConn
-from wsgate_util import connect_to, get_json, notifications, notify_socket, req, t, wait_for
+from wsgate_util import (Pki, connect_to, get_json, notifications, notify_socket, req, t,
+                         tls_connect, wait_for)
 
 
 class ActivatedServer(Server):
@@ -179,6 +180,25 @@ def test_scgi_name(activated, unix_sock_dir):
     assert os.path.exists(path)
     srv.stop()
     assert os.path.exists(path), "the activated unix socket's file was unlinked"
+
+
+def test_https_name(activated, tmp_path):
+    """A socket named https is HTTP over TLS with --certfile/--keyfile (and without
+    them, one line and exit status 2)."""
+    pki = Pki(str(tmp_path))
+    tcp = tcp_listener()
+    host, port = tcp.getsockname()
+    srv = activated("it_sdenv", "--certfile", pki.ec_chain, "--keyfile", pki.ec_key,
+                    sockets=[tcp], names="https", host=host, port=port)
+    try:
+        s = tls_connect(srv, pki.client_context())
+        assert get_json(s, "/over-tls")["path"] == "/over-tls"
+        assert "listening on fd:3 (https)" in srv.error_text()
+        rc, err = start_failing(activated, [tcp], "https")
+    finally:
+        tcp.close()
+    assert rc == 2 and error_lines(err) == ["wsgate: --https needs --certfile (and --keyfile, "
+                                            "unless the key is in that file)"], err
 
 
 def test_activated_in_addition_to_options(activated):

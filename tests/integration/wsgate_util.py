@@ -332,14 +332,21 @@ def wait_read(sock, timeout=None):
     nothing left in the client's send queue nor in the server socket's receive
     queue. (A server reads and parses in the same step, so whatever it decides about
     those bytes has been decided.)"""
-    lport, rport = tcp_ports(sock)
+    wait_read_all([sock], timeout)
+
+
+def wait_read_all(socks, timeout=None):
+    """wait_read for every socket of socks, with one look at the machine's sockets per
+    poll (a busy machine lists tens of thousands)."""
+    ports = [tcp_ports(s) for s in socks]
 
     def drained():
         q = _tcp_sockets()
-        return q.get((lport, rport), ("", 1, 0))[1] == 0 and \
-            q.get((rport, lport), ("", 0, 1))[2] == 0
+        return all(q.get((lport, rport), ("", 1, 0))[1] == 0 and
+                   q.get((rport, lport), ("", 0, 1))[2] == 0 for lport, rport in ports)
     wait_for(drained, t(10) if timeout is None else timeout,
-             what="the server to read what was sent on port %d" % lport)
+             what="the server to read what was sent on ports %s" %
+             ", ".join(str(lport) for lport, _ in ports[:5]))
 
 
 def tcp_ports(sock):
@@ -728,3 +735,93 @@ def chunked(*parts, trailers=()):
 def expected_stream(n, size):
     """The bytes tests/apps/it_stream.py produces for ?n=&size=."""
     return b"".join(bytes([97 + i % 26]) * size for i in range(n))
+
+
+# ---------------------------------------------------------------- TLS
+
+class Pki:
+    """Certificates made with the openssl CLI in a directory, for the --https tests: a
+    root CA, an intermediate CA it signed, and leaves for localhost / 127.0.0.1 signed
+    by the intermediate. Paths, as attributes:
+      ca            the root certificate (what clients trust)
+      rsa_chain     RSA leaf + intermediate (leaf first), for the next two keys
+      rsa_pkcs8     its key as PKCS#8 ("BEGIN PRIVATE KEY")
+      rsa_pkcs1     the same key as PKCS#1 ("BEGIN RSA PRIVATE KEY")
+      ec_chain      ECDSA P-256 leaf + intermediate
+      ec_key        its key as SEC1 ("BEGIN EC PRIVATE KEY")
+      ec_combined   the EC chain and key in one file (no --keyfile needed)
+      rsa_encrypted the RSA key encrypted with a passphrase
+    """
+
+    def __init__(self, d):
+        self.dir = d
+
+        def path(name):
+            return os.path.join(d, name)
+
+        def ossl(*args):
+            import subprocess
+            subprocess.run(["openssl"] + list(args), check=True, cwd=d,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=t(60))
+
+        def write(name, text):
+            with open(path(name), "w") as f:
+                f.write(text)
+
+        write("ca.ext", "basicConstraints=critical,CA:TRUE\n"
+              "keyUsage=critical,keyCertSign,cRLSign\n")
+        write("leaf.ext", "basicConstraints=critical,CA:FALSE\n"
+              "keyUsage=critical,digitalSignature,keyEncipherment\n"
+              "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        ossl("req", "-x509", *ec, "-nodes", "-keyout", "root.key", "-out", "root.pem",
+             "-days", "2", "-subj", "/CN=wsgate test root", "-addext",
+             "basicConstraints=critical,CA:TRUE", "-addext",
+             "keyUsage=critical,keyCertSign,cRLSign")
+        ossl("req", "-new", *ec, "-nodes", "-keyout", "inter.key", "-out", "inter.csr",
+             "-subj", "/CN=wsgate test intermediate")
+        ossl("x509", "-req", "-in", "inter.csr", "-CA", "root.pem", "-CAkey", "root.key",
+             "-CAcreateserial", "-days", "2", "-extfile", "ca.ext", "-out", "inter.pem")
+        ossl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+             "-out", "rsa-pkcs8.key")
+        ossl("rsa", "-in", "rsa-pkcs8.key", "-traditional", "-out", "rsa-pkcs1.key")
+        ossl("rsa", "-in", "rsa-pkcs8.key", "-aes128", "-passout", "pass:secret",
+             "-out", "rsa-encrypted.key")
+        ossl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ec.key")
+        inter = open(path("inter.pem")).read()
+        for name, key in (("rsa", "rsa-pkcs8.key"), ("ec", "ec.key")):
+            ossl("req", "-new", "-key", key, "-out", name + ".csr", "-subj", "/CN=localhost")
+            ossl("x509", "-req", "-in", name + ".csr", "-CA", "inter.pem", "-CAkey",
+                 "inter.key", "-CAcreateserial", "-days", "2", "-extfile", "leaf.ext",
+                 "-out", name + ".pem")
+            write(name + "-chain.pem", open(path(name + ".pem")).read() + inter)
+        write("ec-combined.pem", open(path("ec-chain.pem")).read() + open(path("ec.key")).read())
+        self.ca = path("root.pem")
+        self.rsa_chain, self.rsa_pkcs8 = path("rsa-chain.pem"), path("rsa-pkcs8.key")
+        self.rsa_pkcs1, self.rsa_encrypted = path("rsa-pkcs1.key"), path("rsa-encrypted.key")
+        self.ec_chain, self.ec_key = path("ec-chain.pem"), path("ec.key")
+        self.ec_combined = path("ec-combined.pem")
+
+    def client_context(self, **versions):
+        """An ssl.SSLContext that trusts only the root (so the server must send the
+        intermediate); minimum_version= / maximum_version= as ssl.TLSVersion."""
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.ca)
+        for k, v in versions.items():
+            setattr(ctx, k, v)
+        return ctx
+
+
+def tls_connect(srv, ctx, session=None, alpn=None, timeout=None):
+    """A TLS client socket to srv (host localhost, checked against the certificate),
+    handshake done."""
+    if alpn is not None:
+        ctx.set_alpn_protocols(alpn)
+    raw = connect_to((srv.host, srv.port), timeout)
+    try:
+        s = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+    except BaseException:
+        raw.close()
+        raise
+    s.settimeout(t(10) if timeout is None else timeout)
+    return s

@@ -176,6 +176,7 @@ FAKE_UNUSED static void fake_conn_init(struct fake_conn *fc, int fd)
     memset(fc, 0, sizeof(*fc));
     fc->c.fd = fd;
     gw_spool_init(&fc->c.spool); /* no spool: fd -1, not stdin */
+    fc->c.tr = &gw_plain_transport;
     fc->c.state = GW_CONN_DISPATCHED;
     fc->c.proto = &fake_proto;
     fc->c.cfg = &fc->cfg;

@@ -4,7 +4,8 @@
  * encoders (tests/unit/protocols/test_http_response.c, test_cgi_response.c). Its
  * output queue (c->send) writes into got, the bytes a client would read.
  *
- * How the "socket" takes bytes is a wire_mode: at most per_call bytes per call,
+ * Reads go to the connection's socket (a test that reads gives it one). How the
+ * "socket" takes bytes is a wire_mode: at most per_call bytes per call,
  * every odd or every even call refused (GW_EAGAIN), sendfile answered GW_ENOTSUP (the
  * queue then copies the file with pread). wire_modes lists the unlimited socket
  * first, then every combination of 1..WIRE_MAX_PER_CALL bytes per call, refusals
@@ -48,6 +49,7 @@ struct fake_wire {
     struct sb got;    /* every byte taken, in order (got.p NULL while none) */
     struct wire_mode mode;
     int calls;
+    int shut; /* shut_write calls */
 };
 
 static int wire_take(struct fake_wire *w, size_t *n)
@@ -96,9 +98,23 @@ static ssize_t wire_sendfile(struct gw_conn *c, int fd, off_t off, size_t len)
     return k;
 }
 
+/* Reads come from the socket, when the test gives the connection one. */
+static ssize_t wire_read(struct gw_conn *c, void *buf, size_t len)
+{
+    return gw_plain_transport.read(c, buf, len);
+}
+
+static int wire_shut_write(struct gw_conn *c)
+{
+    ((struct fake_wire *)c)->shut++;
+    return 0;
+}
+
 WIRE_UNUSED static const struct gw_transport fake_wire_transport = {
+    .read = wire_read,
     .writev = wire_writev,
     .sendfile = wire_sendfile,
+    .shut_write = wire_shut_write,
 };
 
 /* Fills m[0..WIRE_NMODES): the unlimited socket first, then the slow ones. */

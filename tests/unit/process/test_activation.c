@@ -38,6 +38,7 @@ static const struct row rows[] = {
     {"42", "1", "unknown", 42, 0, "http@3"},
     {"42", "3", "fastcgi:scgi:http", 42, 0, "fastcgi@3,scgi@4,http@5"},
     {"42", "2", "unknown:fastcgi", 42, 0, "http@3,fastcgi@4"},
+    {"42", "2", "https:http", 42, 0, "https@3,http@4"},
     {"42", "8", "http:http:http:http:http:http:http:scgi", 42, 0,
      "http@3,http@4,http@5,http@6,http@7,http@8,http@9,scgi@10"},
     /* malformed */

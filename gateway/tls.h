@@ -1,0 +1,50 @@
+/*
+ * TLS (OpenSSL 3) as a connection transport (struct gw_transport, gateway/conn.h): a
+ * server context made once at start-up from a certificate chain and its key, and per
+ * connection a transport over the non-blocking socket whose handshake the loop runs.
+ * This header is all the rest of the tree sees: OpenSSL's own headers are included by
+ * gateway/tls.c alone (make check-includes).
+ *
+ * The context's settings: TLS 1.2 and 1.3 only; Mozilla's "intermediate" ciphers
+ * (v5.7) with the client's preference; groups X25519, P-256, P-384; no compression;
+ * no renegotiation; ALPN "http/1.1" only (a client that offers ALPN without it is
+ * refused, RFC 7301); session tickets on, with keys this context made at random (not
+ * shared with other processes, not rotated); no server-side session cache.
+ *
+ * Threads: the context is read-only once made (OpenSSL locks what it changes inside).
+ * A connection's transport is used by its owner, and by the watchdog for a 504 while
+ * the owner reads: a lock of the connection's own makes each call whole.
+ */
+#ifndef GW_TLS_H
+#define GW_TLS_H
+
+#include <stddef.h>
+
+struct gw_conn;
+struct gw_tls_ctx;
+
+/* The CGI variables of a TLS connection (gw_transport.vars): HTTPS, SSL_PROTOCOL,
+ * SSL_CIPHER, SSL_SESSION_RESUMED, with mod_ssl's names and values. */
+#define GW_TLS_NVARS 4
+
+/*
+ * Main thread, at start-up: a server context from certfile (PEM: the certificate and
+ * its chain, leaf first) and keyfile (PEM: a PKCS#1, PKCS#8 or EC private key, not
+ * encrypted; NULL: the key is in certfile). Returns NULL with one line in err when a
+ * file cannot be read, holds no certificate or key, or the key does not match the
+ * certificate.
+ */
+struct gw_tls_ctx *gw_tls_ctx_new(const char *certfile, const char *keyfile, char *err,
+                                  size_t errlen);
+
+/* Frees t (NULL: nothing). No connection may use it any more. */
+void gw_tls_ctx_free(struct gw_tls_ctx *t);
+
+/*
+ * Loop, right after accept: c (its fd set) becomes a TLS connection of t, the server
+ * side: c->tr is the TLS transport, its state in c->tr_state. The loop then runs
+ * c->tr->handshake until it answers 0; c->tr->close frees the state. 0 or GW_ENOMEM.
+ */
+int gw_tls_conn_open(struct gw_conn *c, struct gw_tls_ctx *t);
+
+#endif

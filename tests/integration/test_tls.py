@@ -1,0 +1,453 @@
+"""HTTPS: --https with --certfile/--keyfile (docs/deploy-tls.md), and the TLS rows
+T01-T06 of docs/hostile-inputs.md.
+
+The certificates are made at test time with the openssl CLI (wsgate_util.Pki): a
+root, an intermediate, RSA and ECDSA leaves; clients trust the root only, so every
+handshake that succeeds also shows the server sent its chain. The clients are
+Python's ssl, curl and openssl s_client. The apps are tests/apps/it_tls.py (environ
+probe, body echo, checkable large bodies, wsgi.file_wrapper) behind one server for
+the module, with a plain --http listener beside the TLS one.
+"""
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import free_port, run_cli
+from wsgate_util import (Pki, RawConn, children, chunked, logs, req, t, tls_connect,
+                         wait_access, wait_for, wait_log, wait_mark, wait_read_all)
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "apps"))
+import it_big  # noqa: E402
+
+TLS12, TLS13 = ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3
+# ThreadSanitizer's shadow memory multiplies what the process holds (several times).
+MEMORY_SCALE = 8 if "TSAN_OPTIONS" in os.environ else 1
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return Pki(str(tmp_path_factory.mktemp("pki")))
+
+
+@pytest.fixture(scope="module")
+def srv(wsgate_module, pki):
+    """RSA chain with a PKCS#8 key, and a plain listener on srv.plain_port. A small
+    --send-buffer sends large responses through the spill file."""
+    plain = free_port()
+    s = wsgate_module("it_tls", "--http", "127.0.0.1:%d" % plain, "--threads", "4",
+                      "--send-buffer", "65536", tls=(pki.rsa_chain, pki.rsa_pkcs8))
+    s.plain_port = plain
+    return s
+
+
+def tls_conn(srv, ctx, **kw):
+    return RawConn(sock=tls_connect(srv, ctx, **kw))
+
+
+def ask(c, method, target, headers=(), body=b""):
+    c.send(req(method, target, headers, body))
+    r = c.read_response(method=method)
+    assert r.complete, r
+    return r
+
+
+def environ_of(c, target="/probe"):
+    r = ask(c, "GET", target)
+    assert r.status == 200, r
+    return json.loads(r.body)["environ"]
+
+
+def handshake_log_levels(srv):
+    """The levels of the lines about failed or stalled handshakes."""
+    return re.findall(r"\[(debug|info|warning|error|critical)\] [^\n]*TLS handshake",
+                      logs(srv))
+
+
+def s_client(srv, *args, stdin=b""):
+    """openssl s_client against srv: (exit code, its output)."""
+    p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % srv.port] +
+                       list(args), input=stdin, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=t(20))
+    return p.returncode, p.stdout.decode("utf-8", "replace")
+
+
+def still_serves(srv, pki):
+    with tls_conn(srv, pki.client_context()) as c:
+        assert ask(c, "GET", "/hello").body == b"hello\n"
+
+
+def client_hello(n=None):
+    """The first n bytes (all: None) of a real TLS ClientHello."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    data = outgoing.read()
+    return data if n is None else data[:n]
+
+
+# ---- serving -------------------------------------------------------------------------
+
+def test_keep_alive_environ_and_the_chain(srv, pki):
+    with tls_conn(srv, pki.client_context()) as c:
+        env = environ_of(c)
+        assert ask(c, "GET", "/hello").body == b"hello\n"
+        again = environ_of(c, "/probe?again")
+        version, cipher = c.sock.version(), c.sock.cipher()[0]
+    assert env["wsgi.url_scheme"] == "https" and again["wsgi.url_scheme"] == "https"
+    assert env["HTTPS"] == "on"
+    assert env["SSL_PROTOCOL"] == version == "TLSv1.3"
+    assert env["SSL_CIPHER"] == cipher
+    assert env["SSL_SESSION_RESUMED"] == "Initial"
+    assert env["SERVER_PORT"] == str(srv.port)
+    wait_access(srv, "GET /probe", count=2)
+    # The plain listener of the same server: no TLS variables.
+    r = RawConn(sock=socket.create_connection(("127.0.0.1", srv.plain_port), t(5)))
+    with r:
+        plain = environ_of(r)
+    assert plain["wsgi.url_scheme"] == "http"
+    assert not any(k == "HTTPS" or k.startswith("SSL_") for k in plain), plain
+
+
+@pytest.mark.parametrize("version", [TLS12, TLS13], ids=["tls1.2", "tls1.3"])
+def test_session_resumption(srv, pki, version):
+    ctx = pki.client_context(maximum_version=version)
+    with tls_conn(srv, ctx) as c:
+        first = environ_of(c)  # TLS 1.3 tickets come after the handshake: read first
+        session = c.sock.session
+    with tls_conn(srv, ctx, session=session) as c:
+        second = environ_of(c)
+        reused = c.sock.session_reused
+    assert first["SSL_SESSION_RESUMED"] == "Initial"
+    assert reused and second["SSL_SESSION_RESUMED"] == "Resumed"
+    assert second["SSL_PROTOCOL"] == {TLS12: "TLSv1.2", TLS13: "TLSv1.3"}[version]
+
+
+def test_request_bodies(srv, pki):
+    """Small, spooled (past 64 KiB), streamed (past --body-buffer), chunked, and one
+    that waits for 100 Continue: all on one kept connection."""
+    with tls_conn(srv, pki.client_context()) as c:
+        for n in (100, 300 * 1024, 3 << 20):
+            body = os.urandom(n)
+            r = ask(c, "POST", "/echo", [("Content-Length", str(n))], body)
+            got = json.loads(r.body)
+            assert (got["len"], got["sha256"]) == (n, hashlib.sha256(body).hexdigest())
+        parts = [os.urandom(70000), os.urandom(5), os.urandom(130000)]
+        r = ask(c, "POST", "/echo", [("Transfer-Encoding", "chunked")], chunked(*parts))
+        assert json.loads(r.body)["sha256"] == hashlib.sha256(b"".join(parts)).hexdigest()
+        body = os.urandom(200000)
+        c.send(req("POST", "/echo", [("Content-Length", str(len(body))),
+                                     ("Expect", "100-continue")]))
+        assert c.read_response().status == 100
+        c.send(body)
+        r = c.read_response()
+        assert json.loads(r.body)["sha256"] == hashlib.sha256(body).hexdigest()
+
+
+@pytest.mark.parametrize("mode", ["bytes", "chunks", "file"])
+def test_large_responses(srv, pki, mode):
+    """Through the output queue past --send-buffer (the spill file, read back with
+    pread: no sendfile over TLS), and a wsgi.file_wrapper file the same way."""
+    n = 5 << 20
+    with tls_conn(srv, pki.client_context()) as c:
+        r = ask(c, "GET", "/big?mode=%s&size=%d" % (mode, n))
+        assert r.status == 200 and r.body == it_big.body(n)
+        assert ask(c, "GET", "/hello").body == b"hello\n"  # and the connection goes on
+
+
+def test_slow_reader_finally_reads(srv, pki):
+    """A reader with a tiny window: the worker leaves the response queued (TLS records
+    of it, the rest spilled) and the loop finishes it when the client reads."""
+    n = 8 << 20
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect
+    raw.settimeout(t(10))
+    raw.connect(("127.0.0.1", srv.port))
+    s = pki.client_context().wrap_socket(raw, server_hostname="localhost")
+    with RawConn(sock=s, timeout=t(60)) as c:
+        c.send(req("GET", "/big?mode=bytes&size=%d&slow" % n))
+        wait_access(srv, "size=%d&slow" % n)  # the app and the worker are done
+        r = c.read_response(timeout=t(60))
+    assert r.status == 200 and r.body == it_big.body(n)
+
+
+def test_curl_keep_alive_and_file_wrapper(srv, pki, tmp_path):
+    data = os.urandom(3 << 20)
+    src = tmp_path / "f.bin"
+    src.write_bytes(data)
+    base = "https://localhost:%d" % srv.port
+    out1, out2 = tmp_path / "1", tmp_path / "2"
+    p = subprocess.run(["curl", "-sS", "-v", "--cacert", pki.ca, "--resolve",
+                        "localhost:%d:127.0.0.1" % srv.port,
+                        base + "/filewrap?cl=1&path=%s" % src, "-o", str(out1),
+                        base + "/big?mode=file&size=3000000", "-o", str(out2)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=t(60))
+    err = p.stderr.decode("utf-8", "replace")
+    assert p.returncode == 0, err
+    assert out1.read_bytes() == data
+    assert out2.read_bytes() == it_big.body(3000000)
+    assert "ALPN: server accepted http/1.1" in err, err
+    assert re.search(r"Re-using existing connection", err), err
+
+
+def test_alpn(srv, pki):
+    with tls_conn(srv, pki.client_context(), alpn=["h2", "http/1.1"]) as c:
+        assert c.sock.selected_alpn_protocol() == "http/1.1"
+        assert ask(c, "GET", "/hello").status == 200
+    with pytest.raises(ssl.SSLError, match="NO_APPLICATION_PROTOCOL|no application"):
+        tls_connect(srv, pki.client_context(), alpn=["h2"]).close()
+    wait_log(srv, r"TLS handshake failed: no application protocol")
+
+
+@pytest.mark.parametrize("chain,key,family", [
+    ("rsa_chain", "rsa_pkcs1", "RSA"),
+    ("ec_chain", "ec_key", "ECDSA"),
+    ("ec_combined", None, "ECDSA"),
+], ids=["rsa-pkcs1", "ec", "ec-key-in-certfile"])
+def test_key_kinds(wsgate, pki, chain, key, family):
+    """PKCS#8 is the module server's; here PKCS#1, SEC1 (EC), and a key given in the
+    certificate file itself."""
+    s = wsgate("it_tls", tls=(getattr(pki, chain), getattr(pki, key) if key else None))
+    with tls_conn(s, pki.client_context(maximum_version=TLS12)) as c:
+        assert ask(c, "GET", "/hello").body == b"hello\n"
+        assert "-%s-" % family in c.sock.cipher()[0], c.sock.cipher()
+
+
+def test_flask_smoke(wsgate, pki):
+    s = wsgate("it_flask", tls=(pki.ec_chain, pki.ec_key))
+    with tls_conn(s, pki.client_context()) as c:
+        r = ask(c, "GET", "/")
+    assert r.status == 200 and r.body == b"flask index"
+
+
+@pytest.mark.slow
+def test_prefork_workers(wsgate, pki):
+    """The context is made once, before the fork: both worker processes serve TLS."""
+    s = wsgate("it_tls", "--processes", "2", tls=(pki.ec_chain, pki.ec_key))
+    pids = set()
+
+    def two_pids():
+        with tls_conn(s, pki.client_context()) as c:
+            pids.add(ask(c, "GET", "/pid").body)
+        return len(pids) == 2
+    wait_for(two_pids, t(20), interval=0, what="answers from both worker processes")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2], ids=["single", "prefork"])
+def test_https_listener_stays_tls_across_a_reload(wsgate, pki, workers):
+    """SIGHUP starts a new image of wsgate that takes the listening sockets over by
+    their kind: the https one must come back with TLS, never as plain HTTP."""
+    s = wsgate("it_tls", "-w", str(workers), tls=(pki.ec_chain, pki.ec_key))
+    wait_for(lambda: len(children(s.pid)) == (workers if workers > 1 else 0), t(10),
+             what="the workers")
+    old = set(children(s.pid))
+    s.signal(signal.SIGHUP)
+    if workers == 1:
+        wait_log(s, r"reload complete")
+        wait_for(lambda: children(s.pid) == [], t(15), what="the bridge to exit")
+    else:
+        wait_for(lambda: len(children(s.pid)) == workers and not set(children(s.pid)) & old,
+                 t(20), what="new workers only")
+    still_serves(s, pki)
+    with RawConn(sock=socket.create_connection(("127.0.0.1", s.port), t(5))) as c:
+        c.try_send(req("GET", "/hello"))
+        assert b"HTTP/" not in c.read_until_close(t(10))
+
+
+# ---- refusals (docs/hostile-inputs.md T01, T04, T05) ------------------------------------
+
+def test_old_versions_and_weak_ciphers_refused(srv, pki):
+    """T04: TLS 1.0 and 1.1 (the client allows them at security level 0) and TLS 1.2
+    with only weak ciphers are refused by the server, which logs why at info."""
+    for args, why in ((["-tls1", "-cipher", "DEFAULT@SECLEVEL=0"], "unsupported protocol"),
+                      (["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"], "unsupported protocol"),
+                      (["-tls1_2", "-cipher", "AES128-SHA:DES-CBC3-SHA:RC4-SHA@SECLEVEL=0"],
+                       "no shared cipher")):
+        rc, out = s_client(srv, *args)
+        assert rc != 0 and "Cipher is (NONE)" in out, out
+        wait_log(srv, r"\[info\] [^\n]*TLS handshake failed: " + why)
+    still_serves(srv, pki)
+
+
+def test_renegotiation_refused(srv, pki):
+    """T05: a TLS 1.2 client asks to renegotiate ("R" to s_client): refused."""
+    rc, out = s_client(srv, "-tls1_2", "-CAfile", pki.ca, "-servername", "localhost",
+                       stdin=b"R\n")
+    assert "RENEGOTIATING" in out and "no renegotiation" in out, out
+    still_serves(srv, pki)
+
+
+def test_plain_http_and_garbage_are_closed(srv, pki):
+    """T01: plain HTTP to the TLS port, and bytes that are no ClientHello: closed at
+    once (long before --read-timeout), no answer, nothing logged above info."""
+    for data in (req("GET", "/hello"), b"\x16\x03\x01\x00\x05hello" + b"\xff" * 300,
+                 b"\x00" * 64, os.urandom(1000)):
+        with RawConn(sock=socket.create_connection(("127.0.0.1", srv.port), t(5))) as c:
+            c.try_send(data)
+            start = time.monotonic()
+            got = c.read_until_close(t(10))
+        assert b"HTTP/" not in got and time.monotonic() - start < t(5)
+    wait_log(srv, r"TLS handshake failed: http request")
+    assert set(handshake_log_levels(srv)) <= {"info", "debug"}, logs(srv)
+    still_serves(srv, pki)
+
+
+# ---- stalls and aborts (T02, T03, T06) ---------------------------------------------------
+
+@pytest.mark.slow
+def test_truncated_handshake_closed_at_the_read_timeout(wsgate, pki):
+    """T02: part of a ClientHello, then silence: closed at --read-timeout, logged at
+    info."""
+    s = wsgate("it_tls", "--read-timeout", "1", tls=(pki.ec_chain, pki.ec_key))
+    with RawConn(sock=socket.create_connection(("127.0.0.1", s.port), t(5))) as c:
+        c.send(client_hello(40))
+        start = time.monotonic()
+        c.read_until_close(t(10))
+        took = time.monotonic() - start
+    assert 0.8 < took < t(4), took
+    wait_log(s, r"\[info\] [^\n]*TLS handshake not complete within 1\.0s")
+
+
+def process_status(pid):
+    with open("/proc/%d/status" % pid) as f:
+        text = f.read()
+    return (int(re.search(r"VmRSS:\s+(\d+)", text).group(1)),
+            int(re.search(r"Threads:\s+(\d+)", text).group(1)))
+
+
+def test_stalled_handshakes_cost_no_thread(wsgate, pki):
+    """T03: 200 clients that connect and send nothing, then 200 that stall in the
+    middle of a ClientHello, while another client is served: no thread is taken, a
+    silent one costs a few KiB (no TLS session yet), a stalled one OpenSSL's buffers
+    (some 64 KiB) until --read-timeout."""
+    s = wsgate("it_tls", "--threads", "2", "--read-timeout", "30",
+               tls=(pki.ec_chain, pki.ec_key))
+    still_serves(s, pki)
+    rss, threads = process_status(s.pid)
+    clients = []
+    try:
+        for data, most in ((b"", 16 * 1024), (client_hello(100), 96 * 1024)):
+            batch = [socket.create_connection(("127.0.0.1", s.port), t(5)) for _ in range(200)]
+            clients += batch
+            for c in batch:
+                c.sendall(data)
+            wait_read_all(batch)
+            for _ in range(3):
+                still_serves(s, pki)
+            rss1, threads1 = process_status(s.pid)
+            assert threads1 == threads
+            per_client = (rss1 - rss) * 1024 / 200
+            assert per_client < most * MEMORY_SCALE, \
+                "%d bytes per client sending %d" % (per_client, len(data))
+            rss = rss1
+    finally:
+        for c in clients:
+            c.close()
+
+
+def tls_client_object(srv, pki):
+    """A TLS client over ssl.MemoryBIO on a raw socket, handshake done: the test decides
+    which encrypted bytes reach the server. (socket, SSLObject, outgoing BIO)."""
+    sock = socket.create_connection(("127.0.0.1", srv.port), t(5))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = pki.client_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(outgoing.read())
+            data = sock.recv(65536)
+            assert data, "the server closed during the handshake"
+            incoming.write(data)
+    sock.sendall(outgoing.read())
+    return sock, obj, outgoing
+
+
+def test_client_closes_mid_record(srv, pki, tmp_path):
+    """T06: the request body stops in the middle of a TLS record and the client goes:
+    the app's read fails (a client abort), and nothing else is affected. The same in
+    the middle of the head: no request at all."""
+    report, started = tmp_path / "report", tmp_path / "started"
+    sock, obj, out = tls_client_object(srv, pki)
+    obj.write(req("POST", "/echo?report=%s&started=%s" % (report, started),
+                  [("Content-Length", "2000000")]))  # past --body-buffer
+    sock.sendall(out.read())
+    wait_mark(str(started))
+    obj.write(os.urandom(16000))
+    record = out.read()
+    sock.sendall(record[:len(record) // 2])
+    sock.close()
+    wait_mark(str(report))
+    assert "error" in json.loads(report.read_text()), report.read_text()
+    sock, obj, out = tls_client_object(srv, pki)
+    obj.write(req("GET", "/hello?cut-head"))
+    record = out.read()
+    sock.sendall(record[:len(record) - 3])
+    sock.close()
+    still_serves(srv, pki)
+    assert "cut-head" not in srv.access_text()
+
+
+@pytest.mark.slow
+def test_watchdog_504_while_the_worker_reads(wsgate, pki, tmp_path):
+    """--timeout: the 504 goes out through TLS while the worker waits for the body on
+    the same session (the transport's lock keeps the two apart)."""
+    s = wsgate("it_timeout", "--timeout", "1", "--body-buffer", "65536",
+               tls=(pki.ec_chain, pki.ec_key))
+    mark = str(tmp_path / "closed")
+    with tls_conn(s, pki.client_context()) as c:
+        c.send(req("POST", "/read?mark=%s" % mark, [("Content-Length", "100000")],
+                   b"x" * 70000))
+        r = c.read_response(timeout=t(5))
+    assert r.status == 504 and r.has_token("Connection", "close"), r
+    wait_mark(mark, t(5))
+    with tls_conn(s, pki.client_context()) as c:
+        assert ask(c, "GET", "/quick").status == 200
+
+
+# ---- start-up -----------------------------------------------------------------------------
+
+def test_startup_errors(pki, tmp_path):
+    """One line, exit status 2, before Python starts (the app named does not exist:
+    an import would fail differently)."""
+    addr = "127.0.0.1:%d" % free_port()
+    missing = str(tmp_path / "missing.pem")
+    cases = [
+        ([], r"--https needs --certfile"),
+        (["--certfile", missing], r"--certfile %s: No such file" % re.escape(missing)),
+        (["--certfile", pki.rsa_chain], r"no usable private key"),
+        (["--certfile", pki.rsa_chain, "--keyfile", pki.ec_key], r"does not match"),
+        (["--certfile", pki.rsa_chain, "--keyfile", pki.rsa_encrypted],
+         r"no usable private key \(PEM, not encrypted\)"),
+        (["--certfile", pki.rsa_pkcs8, "--keyfile", pki.rsa_pkcs8],
+         r"no usable certificate chain"),
+    ]
+    for extra, message in cases:
+        p = run_cli("--https", addr, *extra, "no_such_module_anywhere")
+        err = p.stderr.decode()
+        assert p.returncode == 2, (extra, err)
+        assert re.match(r"wsgate: [^\n]*%s[^\n]*\n\Z" % message, err), (extra, err)
+    p = run_cli("--http", addr, "--certfile", pki.rsa_chain, "no_such_module_anywhere")
+    assert p.returncode == 2 and "there is none" in p.stderr.decode(), p.stderr
+    p = run_cli("--https", addr, "--certfile", pki.rsa_chain, "--keyfile", pki.ec_key,
+                "--check", "it_probe")
+    assert p.returncode == 2 and "does not match" in p.stderr.decode(), p.stderr
+
+
+def test_help_lists_the_options():
+    out = run_cli("--help").stdout.decode()
+    for opt in ("--https ADDR", "--certfile PATH", "--keyfile PATH"):
+        assert opt in out, out
