@@ -8,7 +8,9 @@ page from a saved results.json without measuring again.
 
 Every figure on the page is a median over the rounds of a row. A ratio wsgate/peer is
 the median over rounds of (wsgate's req/s / the peer's req/s in the same round), so
-both numbers of each quotient come from runs a few seconds apart.
+both numbers of each quotient come from runs a few seconds apart. System calls and
+context switches per request come from the row's counting run when there is one
+(results of runs before those figures existed have neither: "n/a").
 """
 import argparse
 import json
@@ -102,6 +104,48 @@ def fmt_mib(kib):
     return "—" if kib is None else "%.1f" % (kib / 1024.0)
 
 
+def fmt_per_req(v):
+    if v is None:
+        return "—"
+    return "%.2f" % v if v < 10 else "%.1f" % v if v < 100 else "{:,.0f}".format(v)
+
+
+def count_runs(entry, key):
+    """The runs perf counted for a server of a row: its counting run, else its timed
+    runs (smoke runs count those)."""
+    return entry.get("count_runs", {}).get(key) or entry["runs"].get(key, [])
+
+
+def per_req(entry, key, field, prefix=""):
+    """Median system calls ("syscalls") or context switches ("switches") per request
+    of a server in a row, formatted: n/a when perf counted nothing (not installed,
+    not allowed, or results from before these figures), — when no request
+    completed."""
+    runs = count_runs(entry, key)
+    v = median_of(runs, prefix + field + "_req")
+    if v is not None:
+        return fmt_per_req(v)
+    if not runs or any(r.get(prefix + field) is None for r in runs):
+        return "n/a"
+    return "—"
+
+
+def has_counts(results):
+    """Whether perf was tried in this run (results before it was have no counts)."""
+    return any("syscalls" in r for e in results["rows"].values() for key in e["servers"]
+               for r in count_runs(e, key))
+
+
+def perf_note(results):
+    """Why perf counted nothing, when it did not (the first reason seen)."""
+    for e in results["rows"].values():
+        for key in e["servers"]:
+            for r in count_runs(e, key):
+                if r.get("perf_note"):
+                    return r["perf_note"]
+    return None
+
+
 def ordered_rows(results):
     """The measured rows in the order of rows.ROWS (results.json sorts its keys)."""
     order = {k: i for i, k in enumerate(rows.ROW_KEYS)}
@@ -128,12 +172,13 @@ def machine_section(results):
                ", ".join("%.2f" % x for x in m.get("load_after", ()))),
            "| run | started %s, took %d min %02d s |" % (
                m.get("started", "?"), m.get("seconds", 0) // 60, m.get("seconds", 0) % 60),
-           "| per row and server | %s, %d s warm-up, then %d round(s) of %d s |" % (
+           "| per row and server | %s, %d s warm-up, then %d round(s) of %d s%s |" % (
                "smoke run" if s["smoke"] else "full run", s["warmup"], s["repeat"],
-               s["duration"]),
+               s["duration"], ", then a %d s counting run" % s["count_run"]
+               if s.get("count_run") else ""),
            "", "Versions:", "", "| program | version |", "|---|---|"]
     order = ["wsgate", "uWSGI", "gunicorn", "waitress", "Tornado", "Flask", "nginx", "wrk",
-             "Python"]
+             "perf", "Python"]
     out += ["| %s | %s |" % (k, m["versions"][k])
             for k in sorted(m["versions"], key=lambda k: order.index(k) if k in order else 99)]
     return out
@@ -172,6 +217,40 @@ def summary_section(results):
     return out
 
 
+def counts_section(results):
+    keys = row_keys(results, nginx=False)
+    if not keys or not has_counts(results):
+        return []
+    present = [s.key for s in servers.HTTP_SERVERS
+               if any(s.key in results["rows"][k]["servers"] for k in keys)]
+    cr = results["settings"].get("count_run")
+    how = ("in a %d s run of its own after the row's timed runs (with the same load; perf "
+           "costs the server time on every system call, so the timed runs go uncounted)"
+           % cr if cr else "during the timed runs")
+    out = ["## System calls and context switches per request", "",
+           "What the server's processes (all their threads) did per request wrk completed, "
+           "as `perf stat -e raw_syscalls:sys_enter,context-switches -p PIDS` counts them "
+           "%s: system calls / context switches. Unlike req/s these do not depend on the "
+           "machine or its load; on loopback a system call costs about 1 µs, so in the "
+           "hello rows they decide the throughput. — : no request completed." % how]
+    note = perf_note(results)
+    if note:
+        out.append("n/a: perf counted nothing (%s)." % note)
+    out += ["", "| row | " + " | ".join(SHORT[k] for k in present) + " |",
+            "|---|" + "---:|" * len(present)]
+    for rk in keys:
+        e = results["rows"][rk]
+        cells = []
+        for k in present:
+            if k not in e["servers"]:
+                cells.append("")
+                continue
+            cell = "%s / %s" % (per_req(e, k, "syscalls"), per_req(e, k, "switches"))
+            cells.append("**%s**" % cell if k == "wsgate" else cell)
+        out.append("| %s | %s |" % (rk, " | ".join(cells)))
+    return out
+
+
 def detail_table(results, rk, ref):
     e = results["rows"][rk]
     sleep = e.get("ideal")
@@ -184,7 +263,9 @@ def detail_table(results, rk, ref):
     if sleep:
         head += ["% of ideal"]
     head += ["p50 ms", "p99 ms", "MB/s", "errors", "queue", "stuck", "RSS MiB",
-             "CPU µs/req", "CPU 0 / 1 busy"]
+             "CPU µs/req", "CPU 0 / 1 busy", "syscalls/req", "switches/req"]
+    if nginx:
+        head += ["nginx syscalls / switches per req"]
     out = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for k in e["servers"]:
         runs = e["runs"].get(k, [])
@@ -213,7 +294,11 @@ def detail_table(results, rk, ref):
                   fmt_mib(e["rss_kib"].get(k)),
                   fmt_cpu_us(median_of(runs, "cpu_us_req")),
                   "%s / %s" % (fmt_pct(median_of(runs, "server_cpu_busy")),
-                               fmt_pct(median_of(runs, "client_cpu_busy")))]
+                               fmt_pct(median_of(runs, "client_cpu_busy"))),
+                  per_req(e, k, "syscalls"), per_req(e, k, "switches")]
+        if nginx:
+            cells.append("%s / %s" % (per_req(e, k, "syscalls", "front_"),
+                                      per_req(e, k, "switches", "front_")))
         out.append("| " + " | ".join(cells) + " |")
     return out
 
@@ -232,7 +317,8 @@ def rows_section(results):
            "requests completed, what a request costs the server whichever side was the "
            "bottleneck. CPU 0 / 1 busy: how busy the server's CPU and the client's "
            "(wrk's, and nginx's behind nginx) were; a row with CPU 1 near 100% and CPU 0 "
-           "well below measures the client more than the server."]
+           "well below measures the client more than the server. syscalls/req, "
+           "switches/req: see above (system calls and context switches per request)."]
     for rk in row_keys(results, nginx=False):
         e = results["rows"][rk]
         out += ["", "### %s — %s" % (rk, e["title"]), "",
@@ -255,8 +341,10 @@ def nginx_section(results):
             "One server block per backend (`bench/nginx.conf.in`); connections to the "
             "backend are kept for FastCGI (`fastcgi_keep_conn on`) and HTTP "
             "(`proxy_http_version 1.1`), while nginx opens one per request for SCGI and "
-            "the uwsgi protocol. RSS is the backend's only. Load: `%s` against nginx."
-            % (e["threads"], e["wrk"]), "",
+            "the uwsgi protocol. RSS, CPU µs/req, syscalls/req and switches/req are the "
+            "backend's only; nginx's own system calls and context switches per request "
+            "(its master and worker process) are in the last column. Load: `%s` against "
+            "nginx." % (e["threads"], e["wrk"]), "",
             "\"wsgate same protocol / it\" compares uWSGI's FastCGI and SCGI with wsgate's, "
             "gunicorn's HTTP with wsgate's, and the uwsgi protocol with wsgate's FastCGI.",
             ""] + detail_table(results, "nginx", NGINX_REF)
@@ -341,6 +429,12 @@ def commands_section(results):
     out += ["taskset -c %s %s  # %s" % (servers.CLIENT_CPU, results["rows"][k]["wrk"], k)
             for k in ordered_rows(results)]
     out += ["```"]
+    if any(count_runs(e, key) for e in results["rows"].values() for key in e["servers"]):
+        out += ["", "perf, for each counted run, attached before wrk starts and interrupted "
+                "(SIGINT) after it exits; PIDS: every process of the server's tree (and "
+                "nginx's, separately, in the nginx row):", "", "```",
+                "taskset -c %s perf stat -e raw_syscalls:sys_enter,context-switches -x , "
+                "-o FILE -p PIDS" % servers.CLIENT_CPU, "```"]
 
     return out
 
@@ -353,6 +447,14 @@ def notes_section(results):
                   "was %.1f at the end, where the benchmark alone (one busy server, wrk) makes "
                   "about 2. Absolute req/s vary between rounds (see the min–max); the ratios, "
                   "each from two runs seconds apart, vary less." % load[1]]
+    new = []
+    if has_counts(results):
+        new.append("- System calls and context switches: `perf stat` (Debian's linux-perf) "
+                   "attached to the server's processes; counting costs the server a "
+                   "fraction of a microsecond per system call%s." % (
+                       ", which is why they are counted in a run of their own rather than "
+                       "in the timed ones" if results["settings"].get("count_run") else
+                       " (this run counted during its timed runs)"))
     return ["## How the servers run", "",
             "- Each server is one process serving requests, pinned to CPU 0 (`taskset -c 0`); "
             "wrk runs on CPU 1 with one thread. Every threaded server gets the row's thread "
@@ -374,7 +476,7 @@ def notes_section(results):
             "- Tornado: `WSGIContainer` on an `HTTPServer` as Tornado's documentation shows "
             "(`bench/pyserve.py`); Tornado 6.2 calls the app on the event-loop thread, one "
             "request at a time, and `environ` has no `wsgi.file_wrapper`, so the `file` app "
-            "falls back to reading 64 KiB blocks, as PEP 3333 describes.",
+            "falls back to reading 64 KiB blocks, as PEP 3333 describes."] + new + [
             "- The machine may be shared: other processes may use the CPUs during a run "
             "(see the load average). The ratios, from runs seconds apart, are the figures "
             "to trust more than absolute req/s."] + shared
@@ -395,8 +497,10 @@ def write_chart(results, path):
         ax.axis("off")
     for ax, rk in zip(axes.flat, keys):
         e = results["rows"][rk]
-        names, vals, colors, hatches = [], [], [], []
+        names, vals, colors, hatches, counts = [], [], [], [], []
         for k in e["servers"]:
+            sc, cs = per_req(e, k, "syscalls"), per_req(e, k, "switches")
+            counts.append("" if sc in ("n/a", "—") else "  %s sc, %s cs" % (sc, cs))
             waited = stuck(e, k)
             known = (rk, k) in servers.KNOWN_ISSUES
             names.append(SHORT[k] + (" *" if waited else "") + (" ‡" if known else ""))
@@ -411,18 +515,19 @@ def write_chart(results, path):
         ax.set_yticklabels(names, fontsize=8)
         ax.invert_yaxis()
         top = max(vals) if vals and max(vals) > 0 else 1
-        for y, v in zip(ypos, vals):
-            ax.text(v + top * 0.01, y, fmt_rps(v), va="center", fontsize=7)
-        ax.set_xlim(0, top * 1.25)
+        for y, v, c in zip(ypos, vals, counts):
+            ax.text(v + top * 0.01, y, fmt_rps(v) + c, va="center", fontsize=7)
+        ax.set_xlim(0, top * 1.75)
         ax.set_title(rk, fontsize=10)
         ax.tick_params(axis="x", labelsize=7)
         ax.set_xlabel("requests/s (median)", fontsize=7)
     s = results["settings"]
     fig.suptitle("wsgate (red) vs peer WSGI servers: median requests/s, %d × %d s per server "
                  "and row.  * hatched: some connections were never served during a run;"
-                 "  ‡ a known flaw of that server (see benchmarks.md)"
-                 % (s["repeat"], s["duration"]), fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
+                 "  ‡ a known flaw of that server (see benchmarks.md)\n"
+                 "after each bar: system calls (sc) and context switches (cs) of the server "
+                 "per request" % (s["repeat"], s["duration"]), fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
@@ -440,8 +545,8 @@ def write(results, out_dir):
     parts += summary_section(results)
     if png:
         parts += ["", "![requests per second, per row and server](benchmarks.png)"]
-    for section in (findings_section, rows_section, nginx_section, memory_section,
-                    machine_section, commands_section):
+    for section in (counts_section, findings_section, rows_section, nginx_section,
+                    memory_section, machine_section, commands_section):
         sec = section(results)
         if sec:
             parts += [""] + sec

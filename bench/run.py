@@ -1,7 +1,8 @@
 """The side-by-side benchmark of wsgate against peer WSGI servers (issue 6).
 
     /usr/bin/python3 bench/run.py [--smoke] [--rows R,...] [--servers S,...]
-                                  [--repeat N] [--duration S] [--out DIR] [--work DIR]
+                                  [--repeat N] [--duration S] [--count-run S]
+                                  [--out DIR] [--work DIR]
 
 `make bench` runs everything (5 s per run, 3 rounds) and writes docs/benchmarks.md and
 docs/benchmarks.png; `make bench-smoke` runs every row and server once for 1 s,
@@ -15,9 +16,13 @@ count (servers.py; each one process pinned to CPU 0), answers one checked reques
 once against every server in turn, beginning one server later each round, so that
 a server's runs and wsgate's alternate in time. Before each timed run the server
 must answer a checked request again (which waits out requests a slow server still
-has queued from its previous run). After the last round: the RSS of each server,
-then every process is stopped. Then the memory tests: idle RSS of each server with
-16 threads, and wsgate holding N idle keep-alive connections.
+has queued from its previous run). After the last round, a counting run per server (--count-run
+seconds, same load): perf counts the system calls and context switches of the
+server's processes (load.Perf); counting costs the server time on every system call
+and context switch, so the timed runs are not counted (smoke: --count-run 0, counted
+during its one timed run instead). Then the RSS of each server, and every process
+is stopped. Then the memory tests: idle RSS of each server with 16 threads, and
+wsgate holding N idle keep-alive connections.
 
 Everything measured goes to WORK/results.json; report.py turns it into the page
 (and can be run alone on that file). Logs of every process are in WORK/logs.
@@ -79,6 +84,10 @@ def parse_args(argv):
                                               "(default 1; smoke 0)")
     p.add_argument("--idle-conns", type=int, help="idle keep-alive connections held by "
                                                   "wsgate (default 10000; smoke 500)")
+    p.add_argument("--count-run", type=int,
+                   help="seconds of the extra run per row and server during which perf "
+                        "counts system calls and context switches; 0: count during the "
+                        "timed runs (default 2; smoke 0)")
     p.add_argument("--out", default=os.path.join(ROOT, "docs"),
                    help="where benchmarks.md and benchmarks.png go")
     p.add_argument("--work", default=os.path.join(ROOT, "build", "bench"),
@@ -87,8 +96,8 @@ def parse_args(argv):
                                                       os.path.join(ROOT, "build", "wsgate")),
                    help="the wsgate binary (default: $WSGATE_BIN, else build/wsgate)")
     a = p.parse_args(argv)
-    dflt = (1, 1, 0, 500) if a.smoke else (3, 5, 1, 10000)
-    for name, d in zip(("repeat", "duration", "warmup", "idle_conns"), dflt):
+    dflt = (1, 1, 0, 500, 0) if a.smoke else (3, 5, 1, 10000, 2)
+    for name, d in zip(("repeat", "duration", "warmup", "idle_conns", "count_run"), dflt):
         if getattr(a, name) is None:
             setattr(a, name, d)
     a.row_list = _pick(a.rows, rows.ROW_KEYS + ["memory"], "row")
@@ -164,6 +173,7 @@ def run_row(row, specs, a, ctx, failures, out):
     log("== %s: %s (%d servers)" % (row.key, row.title, len(specs)))
     entry = {"title": row.title, "app": row.app, "conns": row.conns, "threads": row.threads,
              "ideal": row.ideal, "servers": [], "runs": {}, "rss_kib": {}, "exit": {},
+             "count_runs": {},
              "wrk": " ".join(load.wrk_argv(row, "http://127.0.0.1:PORT/", a.duration)).replace(
                  ROOT + os.sep, "")}
     out[row.key] = entry
@@ -196,22 +206,26 @@ def run_row(row, specs, a, ctx, failures, out):
                 entry["runs"][t.spec.key] = []
         if a.warmup:
             for t in targets:
-                _run_once(row, t, a.warmup, ctx, nginx, failures, warmup=True)
+                _run_once(row, t, a.warmup, ctx, nginx, failures, a, warmup=True)
         for rnd in range(a.repeat):
             for i in range(len(targets)):
                 t = targets[(i + rnd) % len(targets)]
                 if t.proc is None:
                     continue  # died earlier in the row
-                if rnd or a.warmup:
-                    err = rows.check(row, t.front, ctx.file_path, timeout=60)
-                    if err:
-                        failures.add("%s: %s stopped answering correctly: %s"
-                                     % (row.key, t.spec.key, err))
-                        continue
-                r = _run_once(row, t, a.duration, ctx, nginx, failures)
+                if (rnd or a.warmup) and not _still_right(row, t, ctx, failures):
+                    continue
+                r = _run_once(row, t, a.duration, ctx, nginx, failures, a,
+                              count=not a.count_run)
                 if r is not None:
                     r["round"] = rnd
                     entry["runs"][t.spec.key].append(r)
+        # perf's counting costs the server time on every system call (see load.Perf):
+        # counted apart from the timed runs, their req/s stay what they would be.
+        for t in targets if a.count_run else ():
+            if t.proc is not None and _still_right(row, t, ctx, failures):
+                r = _run_once(row, t, a.count_run, ctx, nginx, failures, a, count=True)
+                if r is not None:
+                    entry["count_runs"][t.spec.key] = [r]
         for t in targets:
             if t.proc is not None and t.proc.alive():
                 entry["rss_kib"][t.spec.key] = servers.rss_kib(t.proc.pid)
@@ -228,11 +242,23 @@ def run_row(row, specs, a, ctx, failures, out):
                                                 "exited with status %s on SIGTERM" % status))
 
 
-def _run_once(row, t, duration, ctx, nginx, failures, warmup=False):
-    """One wrk run against target t; the result dict, or None after a failure."""
-    what = "%s: %s%s" % (row.key, t.spec.key, " (warm-up)" if warmup else "")
+def _still_right(row, t, ctx, failures):
+    """Before a run: t answers the row's request correctly (which also waits out what
+    it still has queued from the run before)."""
+    err = rows.check(row, t.front, ctx.file_path, timeout=60)
+    if err:
+        failures.add("%s: %s stopped answering correctly: %s" % (row.key, t.spec.key, err))
+    return err is None
+
+
+def _run_once(row, t, duration, ctx, nginx, failures, a, warmup=False, count=False):
+    """One wrk run against target t, counted by perf when `count`; the result dict, or
+    None after a failure."""
+    what = "%s: %s%s" % (row.key, t.spec.key, " (warm-up)" if warmup else
+                         " (counting run)" if count and a.count_run else "")
     try:
-        r = load.run_wrk(row, t.front, duration, t.port, ctx.logdir, t.proc.pid)
+        r = load.run_wrk(row, t.front, duration, t.port, ctx.logdir, t.proc.pid,
+                         front_pid=nginx.pid if nginx is not None else None, count=count)
     except load.MalformedOutput as e:
         failures.add("%s: malformed wrk output: %s" % (what, e))
         r = None
@@ -249,9 +275,14 @@ def _run_once(row, t, duration, ctx, nginx, failures, warmup=False):
     r["rss_kib"] = servers.rss_kib(t.proc.pid)
     if not warmup:
         log("   %-22s %10.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d  queue %d"
-            "  stuck %d  rss %d MiB" % (t.spec.key, r["rps"], r["p50_us"] / 1e3,
-                                       r["p99_us"] / 1e3, r["errors"], r["queue"],
-                                       r["stuck"], r["rss_kib"] // 1024))
+            "  stuck %d  rss %d MiB%s" % (
+                t.spec.key + (" (count)" if count and a.count_run else ""), r["rps"], r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["errors"],
+                r["queue"], r["stuck"], r["rss_kib"] // 1024,
+                "  syscalls/req %s  switches/req %s" % (
+                    _per_req(r.get("syscalls_req")), _per_req(r.get("switches_req")))
+                if count else ""))
+        if r.get("perf_note"):
+            log("   perf: %s" % r["perf_note"])
     problems = []
     if r["requests"] == 0:
         problems.append("no request completed")
@@ -266,6 +297,10 @@ def _run_once(row, t, duration, ctx, nginx, failures, warmup=False):
         else:
             failures.add("%s: %s" % (what, p))
     return r
+
+
+def _per_req(v):
+    return "n/a" if v is None else "%.2f" % v
 
 
 # ---------------------------------------------------------------- memory
@@ -380,6 +415,8 @@ def describe_machine(a):
         "Flask": "Debian python3-flask %s" % _pkg_version("python3-flask"),
         "nginx": _cmd_version(["nginx", "-v"]),
         "wrk": _cmd_version(["wrk", "-v"]),
+        "perf": _cmd_version([load.perf_binary(), "--version"]) if load.perf_binary()
+        else "not installed",
         "Python": "%s (%s)" % (platform.python_version(), sys.executable),
     }
     return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
@@ -414,7 +451,7 @@ def main(argv=None):
     results = {"meta": describe_machine(a), "rows": {}, "failures": failures,
                "settings": {"smoke": a.smoke, "repeat": a.repeat, "duration": a.duration,
                             "warmup": a.warmup, "wrk_timeout": load.WRK_TIMEOUT_S,
-                            "backlog": servers.BACKLOG}}
+                            "backlog": servers.BACKLOG, "count_run": a.count_run}}
     started = time.time()
     try:
         file_path = os.path.join(tmp, "file-16MiB.bin")
