@@ -4,12 +4,13 @@ run_wrk() starts wrk pinned to CLIENT_CPU with one thread, waits for it, and ret
 the figures of the "WRK-JSON" line bench/report.lua prints, plus these of our own:
 
 - queue: the most connections seen in the server's accept queue, sampled at 50% and
-  75% of the run.
+  75% of the run (wrk's: the slow clients of the slow-clients row are left out).
 - stuck: connections that sat in the accept queue at both samples. wrk measures only
   requests that complete: a connection the server does not accept for the whole run
   (each uWSGI thread keeps serving one keep-alive connection) is invisible in its
   figures, but shows here. A server that serves one request at a time (gunicorn sync)
   has a queue too, but its connections move through it.
+- rss_run_kib: the RSS of the server's process tree, the most of the two samples.
 - cpu_us_req: CPU time (user + system) the server's process tree used during the run,
   divided by the requests wrk completed: what a request costs the server, whichever
   side was the bottleneck.
@@ -28,13 +29,25 @@ the figures of the "WRK-JSON" line bench/report.lua prints, plus these of our ow
 
 idle_connections() opens N HTTP/1.1 connections, one completed request each, and
 keeps them open, for the memory per idle connection.
+
+SlowClients (the slow-clients row) opens N connections with a small receive buffer
+(SO_RCVBUF set before connect, so the TCP window stays small), each asking for a
+large response it never reads, and waits until the server has taken them all in:
+each is answered (response bytes arrived), or the server stopped making progress
+with them (no change for a while: its threads are all blocked on the ones it
+answered, the others wait). They stay open during the timed run and are reset
+(SO_LINGER 0) after it.
 """
+import array
+import fcntl
 import json
 import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
+import termios
 import time
 
 import servers
@@ -195,12 +208,14 @@ def parse_wrk(out):
 
 
 def run_wrk(row, port, duration, listen_port, logdir, server_pid, front_pid=None,
-            count=True):
+            count=True, exclude=frozenset()):
     """One wrk run against 127.0.0.1:port; listen_port is the server's own listener
     (the backend's, in the nginx rows) whose accept queue is sampled, server_pid the
-    root of its process tree, whose CPU time is measured, and with `count` its system
-    calls and context switches (and front_pid's, nginx's, for the front_ figures).
-    wrk's output is appended to logdir/wrk.log."""
+    root of its process tree, whose CPU time and RSS (rss_run_kib: the most at 50% and
+    75% of the run) are measured, and with `count` its system calls and context
+    switches (and front_pid's, nginx's, for the front_ figures). exclude: clients
+    (SlowClients.keys()) that queue and stuck leave out. wrk's output is appended to
+    logdir/wrk.log."""
     perfs = []
     if count:
         perfs.append(Perf("perf-server", servers.tree_pids(server_pid), logdir))
@@ -216,10 +231,12 @@ def run_wrk(row, port, duration, listen_port, logdir, server_pid, front_pid=None
         jif0 = servers.cpu_jiffies()
         proc.start()
         start = time.monotonic()
-        samples = []
+        samples, rss = [], []
         for frac in (0.5, 0.75):
             time.sleep(max(0.0, start + frac * duration - time.monotonic()))
-            samples.append(servers.accept_state(listen_port))
+            queued, waiting = servers.accept_state(listen_port)
+            samples.append((queued - len(waiting & exclude), waiting - exclude))
+            rss.append(servers.rss_kib(server_pid))
         try:
             status = proc.popen.wait(timeout=duration + WRK_TIMEOUT_S + 30)
         except subprocess.TimeoutExpired:
@@ -240,6 +257,7 @@ def run_wrk(row, port, duration, listen_port, logdir, server_pid, front_pid=None
         raise MalformedOutput("wrk exited with status %s:\n%s" % (status, text[-2000:]))
     r = parse_wrk(text)
     r["queue"] = max(q for q, _ in samples)
+    r["rss_run_kib"] = max(rss)
     r["stuck"] = len(samples[0][1] & samples[1][1])
     r["cpu_s"] = cpu1 - cpu0
     r["cpu_us_req"] = 1e6 * r["cpu_s"] / r["requests"] if r["requests"] else None
@@ -291,3 +309,96 @@ def close_all(socks):
     for s in socks:
         s.close()
 
+
+# ---------------------------------------------------------------- slow clients
+
+SLOW_RCVBUF = 4096  # the kernel doubles it; a window of a few KiB
+SLOW_SETTLE_LIMIT_S = 20.0
+TCP_ESTABLISHED = 1
+
+
+class SlowClients:
+    """n connections to 127.0.0.1:port, each sending one GET of `path` and reading
+    nothing. listen_port is the server's listener (whose accept queue tells which
+    connections it has not accepted)."""
+
+    def __init__(self, port, n, path, listen_port):
+        self.port = port
+        self.listen_port = listen_port
+        self.socks = []
+        req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path).encode()
+        try:
+            for _ in range(n):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                self.socks.append(s)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SLOW_RCVBUF)
+                s.settimeout(10)
+                s.connect(("127.0.0.1", port))
+                s.sendall(req)
+        except BaseException:
+            self.close()
+            raise
+
+    def keys(self):
+        """The connections as servers.accept_state() names them."""
+        return frozenset(_key(s) for s in self.socks)
+
+    def state(self):
+        """{"answered": got response bytes and the first say 200, "bad": got bytes
+        that are not a 200 response, "closed": closed by the server before any byte,
+        "queued": in the listener's accept queue, "accepted": accepted, no answer}."""
+        _, waiting = servers.accept_state(self.listen_port)
+        st = dict.fromkeys(("answered", "bad", "closed", "queued", "accepted"), 0)
+        for s in self.socks:
+            buf = array.array("i", [0])
+            fcntl.ioctl(s.fileno(), termios.FIONREAD, buf)
+            if buf[0] > 0:
+                head = s.recv(12, socket.MSG_PEEK)
+                st["answered" if head[9:12] == b"200" and head.startswith(b"HTTP/1.")
+                   else "bad"] += 1
+            elif _tcp_state(s) != TCP_ESTABLISHED:
+                st["closed"] += 1
+            elif _key(s) in waiting:
+                st["queued"] += 1
+            else:
+                st["accepted"] += 1
+        return st
+
+    def settle(self, stable_s):
+        """Wait until every connection is answered (or closed, or bad), or the state
+        has not changed for stable_s; returns (state, seconds waited)."""
+        t0 = time.monotonic()
+        last, since = None, t0
+        while True:
+            st = self.state()
+            now = time.monotonic()
+            if st["queued"] + st["accepted"] == 0:
+                break
+            if st != last:
+                last, since = st, now
+            elif now - since >= stable_s:
+                break
+            if now - t0 > SLOW_SETTLE_LIMIT_S:
+                break
+            time.sleep(0.05)
+        return st, time.monotonic() - t0
+
+    def close(self):
+        for s in self.socks:
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+            s.close()
+        self.socks = []
+
+
+def _key(s):
+    return "0100007F:%04X" % s.getsockname()[1]
+
+
+def _tcp_state(s):
+    try:
+        return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+    except OSError:
+        return None

@@ -72,6 +72,8 @@ def ratio(entry, ref, key):
 def fmt_rps(v):
     if v is None:
         return "—"
+    if v == 0:
+        return "0"
     return "{:,.0f}".format(v) if v >= 100 else "{:.1f}".format(v)
 
 
@@ -208,7 +210,7 @@ def summary_section(results):
                 cells.append("—")
             elif k == "wsgate":
                 cells.append("**%s**" % fmt_rps(v))
-            elif "wsgate" not in e["runs"] or not comparable(rk, k):
+            elif "wsgate" not in e["runs"] or not comparable(rk, k) or v == 0:
                 cells.append(fmt_rps(v) + marks(rk, e, k))
             else:
                 cells.append("%s (%s)%s" % (fmt_rps(v), fmt_ratio(ratio(e, "wsgate", k)),
@@ -251,6 +253,21 @@ def counts_section(results):
     return out
 
 
+def slow_cells(e, runs):
+    """The slow-clients row's own cells: how many slow clients the server had answered
+    when wrk started (the fewest over the runs; the others waited: queued in its
+    accept queue, or accepted and not answered), and its RSS while it held them (the
+    most over the runs)."""
+    n = e["slow"]["clients"]
+    answered = min(r["slow_before"]["answered"] for r in runs)
+    worst = min(runs, key=lambda r: r["slow_before"]["answered"])["slow_before"]
+    rest = ["%d %s" % (worst[k], k) for k in ("queued", "accepted", "closed", "bad")
+            if worst.get(k)]
+    held = max(max(r.get("rss_slow_kib", 0), r.get("rss_run_kib", 0)) for r in runs)
+    return ["%d of %d%s" % (answered, n, " (%s)" % ", ".join(rest) if rest else ""),
+            fmt_mib(held)]
+
+
 def detail_table(results, rk, ref):
     e = results["rows"][rk]
     sleep = e.get("ideal")
@@ -262,8 +279,10 @@ def detail_table(results, rk, ref):
         head += ["wsgate / it"]
     if sleep:
         head += ["% of ideal"]
-    head += ["p50 ms", "p99 ms", "MB/s", "errors", "queue", "stuck", "RSS MiB",
-             "CPU µs/req", "CPU 0 / 1 busy", "syscalls/req", "switches/req"]
+    slow = e.get("slow")
+    head += ["p50 ms", "p99 ms", "MB/s", "errors", "queue", "stuck"]
+    head += ["slow clients answered", "RSS held MiB"] if slow else ["RSS MiB"]
+    head += ["CPU µs/req", "CPU 0 / 1 busy", "syscalls/req", "switches/req"]
     if nginx:
         head += ["nginx syscalls / switches per req"]
     out = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
@@ -286,13 +305,14 @@ def detail_table(results, rk, ref):
         if sleep:
             cells.append("%.0f%%" % (100.0 * median_of(runs, "rps") / sleep))
         errors = sum(r["errors"] for r in runs)
-        cells += [fmt_ms(median_of(runs, "p50_us")), fmt_ms(median_of(runs, "p99_us")),
+        served = [r for r in runs if r["requests"]]  # wrk's latencies of no request: 0
+        cells += [fmt_ms(median_of(served, "p50_us")), fmt_ms(median_of(served, "p99_us")),
                   "%.0f" % median_of(runs, "mbps"),
                   "**%d**" % errors if errors else "0",
                   "%d" % max(r["queue"] for r in runs),
-                  "%d" % max(r["stuck"] for r in runs),
-                  fmt_mib(e["rss_kib"].get(k)),
-                  fmt_cpu_us(median_of(runs, "cpu_us_req")),
+                  "%d" % max(r["stuck"] for r in runs)]
+        cells += slow_cells(e, runs) if slow else [fmt_mib(e["rss_kib"].get(k))]
+        cells += [fmt_cpu_us(median_of(runs, "cpu_us_req")),
                   "%s / %s" % (fmt_pct(median_of(runs, "server_cpu_busy")),
                                fmt_pct(median_of(runs, "client_cpu_busy"))),
                   per_req(e, k, "syscalls"), per_req(e, k, "switches")]
@@ -327,8 +347,25 @@ def rows_section(results):
         if e.get("ideal"):
             out.append("Ideal for %d threads: %d / 0.05 s = %s req/s." % (
                 e["threads"], e["threads"], fmt_rps(e["ideal"])))
+        if e.get("slow"):
+            out.append(slow_text(e))
         out += [""] + detail_table(results, rk, "wsgate")
     return out
+
+
+def slow_text(e):
+    sl = e["slow"]
+    return ("Before each timed run, %d other clients (receive buffer %d bytes, set before "
+            "connect) each ask for `%s`, one %d MiB bytes object, and never read; they "
+            "stay open during the run and are reset after it. wrk starts once the server "
+            "has answered all of them (response bytes arrived), or once nothing about them "
+            "has changed for %.1f s (its threads are blocked on the ones it answered; the "
+            "others wait). slow clients answered: how many had response bytes when wrk "
+            "started (the fewest over the runs), and what the others were: queued (not "
+            "accepted), accepted (no answer). RSS held: the server's RSS while it held "
+            "them (the most over the runs). The servers get no more threads than in the "
+            "hello rows: one thread a slow client blocks is one thread fewer for wrk."
+            % (sl["clients"], sl["rcvbuf"], sl["path"], sl["bytes"] >> 20, sl["settle_s"]))
 
 
 def nginx_section(results):
@@ -398,6 +435,9 @@ def findings_section(results):
             if what and known:
                 out.append("- %s, %s ‡: %s. Known and checked by hand: %s." % (
                     rk, LABEL[k], ", ".join(what), known["text"]))
+            elif what and e.get("slow") and not servers.ALL_SPECS[k].is_wsgate:
+                out.append("- %s, %s: %s: %s." % (rk, LABEL[k], ", ".join(what),
+                                                  slow_finding(e, runs)))
             elif what:
                 out.append("- %s, %s: %s." % (rk, LABEL[k], ", ".join(what)))
     if waited:
@@ -412,6 +452,16 @@ def findings_section(results):
     if not out:
         return []
     return ["## Findings of this run", ""] + out
+
+
+def slow_finding(e, runs):
+    answered, _ = slow_cells(e, runs)
+    after = [r["slow_after"] for r in runs if "slow_after" in r]
+    closed = max((a.get("closed", 0) for a in after), default=0)
+    text = "when wrk started, it had answered %s slow clients" % answered
+    if closed:
+        text += "; by the end of a run it had closed up to %d of them" % closed
+    return text
 
 
 def commands_section(results):
@@ -429,6 +479,12 @@ def commands_section(results):
     out += ["taskset -c %s %s  # %s" % (servers.CLIENT_CPU, results["rows"][k]["wrk"], k)
             for k in ordered_rows(results)]
     out += ["```"]
+    for k in ordered_rows(results):
+        sl = results["rows"][k].get("slow")
+        if sl:
+            out += ["", "%s: before each run, %d connections with `SO_RCVBUF` %d each send "
+                    "`GET %s HTTP/1.1` and read nothing (`bench/load.py`, `SlowClients`)."
+                    % (k, sl["clients"], sl["rcvbuf"], sl["path"])]
     if any(count_runs(e, key) for e in results["rows"].values() for key in e["servers"]):
         out += ["", "perf, for each counted run, attached before wrk starts and interrupted "
                 "(SIGINT) after it exits; PIDS: every process of the server's tree (and "
@@ -448,6 +504,12 @@ def notes_section(results):
                   "about 2. Absolute req/s vary between rounds (see the min–max); the ratios, "
                   "each from two runs seconds apart, vary less." % load[1]]
     new = []
+    if any(e.get("slow") for e in results["rows"].values()):
+        new.append("- slow-clients: every server keeps its hello-row settings (8 threads; "
+                   "gunicorn sync one request at a time); wsgate finishes a response its "
+                   "client does not read on its event loop, holding the app's bytes object "
+                   "by reference (docs/operations.md, \"Slow readers\"), so its threads "
+                   "stay free for wrk.")
     if has_counts(results):
         new.append("- System calls and context switches: `perf stat` (Debian's linux-perf) "
                    "attached to the server's processes; counting costs the server a "

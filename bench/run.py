@@ -2,13 +2,15 @@
 
     /usr/bin/python3 bench/run.py [--smoke] [--rows R,...] [--servers S,...]
                                   [--repeat N] [--duration S] [--count-run S]
-                                  [--out DIR] [--work DIR]
+                                  [--slow-clients N] [--out DIR] [--work DIR]
 
 `make bench` runs everything (5 s per run, 3 rounds) and writes docs/benchmarks.md and
 docs/benchmarks.png; `make bench-smoke` runs every row and server once for 1 s,
 writes into build/, and exits 1 when a server does not start or answers wrongly,
-dies, or a run has errors or malformed wrk output. The full run exits 1 on the
-same, after writing its page.
+dies, or a run has errors or malformed wrk output (a peer's errors in the
+slow-clients row, and runs in which it served nothing, are its results there, not
+failures; wsgate's are failures, and so is wsgate not answering every slow client
+before wrk starts). The full run exits 1 on the same, after writing its page.
 
 One row at a time: every server of the row is started with the row's app and thread
 count (servers.py; each one process pinned to CPU 0), answers one checked request
@@ -16,7 +18,10 @@ count (servers.py; each one process pinned to CPU 0), answers one checked reques
 once against every server in turn, beginning one server later each round, so that
 a server's runs and wsgate's alternate in time. Before each timed run the server
 must answer a checked request again (which waits out requests a slow server still
-has queued from its previous run). After the last round, a counting run per server (--count-run
+has queued from its previous run). In the slow-clients row, before each timed run,
+--slow-clients connections ask for an 8 MiB response and never read it
+(load.SlowClients; wrk starts once the server has taken them in, see there), held
+until wrk is done. After the last round, a counting run per server (--count-run
 seconds, same load): perf counts the system calls and context switches of the
 server's processes (load.Perf); counting costs the server time on every system call
 and context switch, so the timed runs are not counted (smoke: --count-run 0, counted
@@ -84,6 +89,13 @@ def parse_args(argv):
                                               "(default 1; smoke 0)")
     p.add_argument("--idle-conns", type=int, help="idle keep-alive connections held by "
                                                   "wsgate (default 10000; smoke 500)")
+    p.add_argument("--slow-clients", type=int,
+                   help="slow-clients row: clients holding never-read %d MiB responses "
+                        "(default %d; smoke 16)" % (len(rows.SLOW_BODY) >> 20,
+                                                    rows.SLOW_CLIENTS))
+    p.add_argument("--slow-settle", type=float,
+                   help="slow-clients row: seconds without change after which the server "
+                        "has taken in the slow clients it will (default 1; smoke 0.3)")
     p.add_argument("--count-run", type=int,
                    help="seconds of the extra run per row and server during which perf "
                         "counts system calls and context switches; 0: count during the "
@@ -96,8 +108,10 @@ def parse_args(argv):
                                                       os.path.join(ROOT, "build", "wsgate")),
                    help="the wsgate binary (default: $WSGATE_BIN, else build/wsgate)")
     a = p.parse_args(argv)
-    dflt = (1, 1, 0, 500, 0) if a.smoke else (3, 5, 1, 10000, 2)
-    for name, d in zip(("repeat", "duration", "warmup", "idle_conns", "count_run"), dflt):
+    dflt = (1, 1, 0, 500, 16, 0.3, 0) if a.smoke else (3, 5, 1, 10000, rows.SLOW_CLIENTS,
+                                                       1.0, 2)
+    for name, d in zip(("repeat", "duration", "warmup", "idle_conns", "slow_clients",
+                        "slow_settle", "count_run"), dflt):
         if getattr(a, name) is None:
             setattr(a, name, d)
     a.row_list = _pick(a.rows, rows.ROW_KEYS + ["memory"], "row")
@@ -176,6 +190,10 @@ def run_row(row, specs, a, ctx, failures, out):
              "count_runs": {},
              "wrk": " ".join(load.wrk_argv(row, "http://127.0.0.1:PORT/", a.duration)).replace(
                  ROOT + os.sep, "")}
+    if row.slow:
+        entry["slow"] = {"clients": a.slow_clients, "path": rows.SLOW_PATH,
+                         "bytes": len(rows.SLOW_BODY), "rcvbuf": load.SLOW_RCVBUF,
+                         "settle_s": a.slow_settle}
     out[row.key] = entry
     targets = start_targets(specs, row, ctx)
     nginx = None
@@ -196,7 +214,7 @@ def run_row(row, specs, a, ctx, failures, out):
                 return
         targets = []
         for t in ready:
-            err = rows.check(row, t.front, ctx.file_path, timeout=60)
+            err = rows.check(row, t.front, ctx.file_path, timeout=60, slow_path=True)
             if err:
                 failures.add("%s: %s answers wrongly: %s" % (row.key, t.spec.key, err))
                 t.proc.stop()
@@ -251,17 +269,39 @@ def _still_right(row, t, ctx, failures):
     return err is None
 
 
+# A slow-clients run's errors, or its lack of completed requests, are the finding for a
+# peer; only wsgate's fail the run.
+SLOW_EXCUSE = ("the slow clients held this server's threads (see the slow-clients row); "
+               "what it serves to wrk meanwhile is the measurement")
+
+
 def _run_once(row, t, duration, ctx, nginx, failures, a, warmup=False, count=False):
-    """One wrk run against target t, counted by perf when `count`; the result dict, or
-    None after a failure."""
+    """One wrk run against target t, counted by perf when `count`, during which a
+    slow row's slow clients are held (not in a warm-up); the result dict, or None
+    after a failure."""
     what = "%s: %s%s" % (row.key, t.spec.key, " (warm-up)" if warmup else
                          " (counting run)" if count and a.count_run else "")
+    slow = None
+    r = None
     try:
+        if row.slow and not warmup:
+            slow = load.SlowClients(t.front, a.slow_clients, rows.SLOW_PATH, t.port)
+            before, settle_s = slow.settle(a.slow_settle)
         r = load.run_wrk(row, t.front, duration, t.port, ctx.logdir, t.proc.pid,
-                         front_pid=nginx.pid if nginx is not None else None, count=count)
+                         front_pid=nginx.pid if nginx is not None else None, count=count,
+                         exclude=slow.keys() if slow is not None else frozenset())
+        if slow is not None:
+            r["slow_before"] = before
+            r["slow_settle_s"] = settle_s
+            r["slow_after"] = slow.state()
+            r["rss_slow_kib"] = servers.rss_kib(t.proc.pid)
     except load.MalformedOutput as e:
         failures.add("%s: malformed wrk output: %s" % (what, e))
-        r = None
+    except OSError as e:
+        failures.add("%s: slow clients: %s" % (what, e))
+    finally:
+        if slow is not None:
+            slow.close()
     if not t.proc.alive():
         failures.add("%s: the server died during the run (status %s):\n%s"
                      % (what, t.proc.popen.returncode, t.proc.log_tail()))
@@ -283,7 +323,17 @@ def _run_once(row, t, duration, ctx, nginx, failures, a, warmup=False, count=Fal
                 if count else ""))
         if r.get("perf_note"):
             log("   perf: %s" % r["perf_note"])
+        if "slow_before" in r:
+            log("   slow clients before wrk (%.1f s to settle): %s; after: %s; RSS held "
+                "%d MiB" % (r["slow_settle_s"], _slow(r["slow_before"]),
+                            _slow(r["slow_after"]),
+                            max(r["rss_slow_kib"], r["rss_run_kib"]) // 1024))
     problems = []
+    if "slow_before" in r and t.spec.is_wsgate and \
+            r["slow_before"]["answered"] != a.slow_clients:
+        problems.append("answered %d of the %d slow clients before wrk started (%s)"
+                        % (r["slow_before"]["answered"], a.slow_clients,
+                           _slow(r["slow_before"])))
     if r["requests"] == 0:
         problems.append("no request completed")
     if r["errors"]:
@@ -291,9 +341,11 @@ def _run_once(row, t, duration, ctx, nginx, failures, a, warmup=False, count=Fal
                         % (r["errors"], r["connect"], r["read"], r["write"], r["status"],
                            r["timeout"]))
     known = servers.KNOWN_ISSUES.get((row.key, t.spec.key))
+    excuse = known["text"] if known else (
+        SLOW_EXCUSE if row.slow and not t.spec.is_wsgate else None)
     for p in problems:
-        if known:
-            log("   known peer issue, not a failure: %s: %s (%s)" % (what, p, known["text"]))
+        if excuse:
+            log("   known peer issue, not a failure: %s: %s (%s)" % (what, p, excuse))
         else:
             failures.add("%s: %s" % (what, p))
     return r
@@ -301,6 +353,10 @@ def _run_once(row, t, duration, ctx, nginx, failures, a, warmup=False, count=Fal
 
 def _per_req(v):
     return "n/a" if v is None else "%.2f" % v
+
+
+def _slow(st):
+    return ", ".join("%s %d" % (k, v) for k, v in st.items() if v)
 
 
 # ---------------------------------------------------------------- memory
