@@ -232,9 +232,11 @@ def counts_section(results):
     out = ["## System calls and context switches per request", "",
            "What the server's processes (all their threads) did per request wrk completed, "
            "as `perf stat -e raw_syscalls:sys_enter,context-switches -p PIDS` counts them "
-           "%s: system calls / context switches. Unlike req/s these do not depend on the "
-           "machine or its load; on loopback a system call costs about 1 µs, so in the "
-           "hello rows they decide the throughput. — : no request completed." % how]
+           "%s: system calls / context switches. They depend far less than req/s on the "
+           "machine and on other work sharing it (though the load changes how many events "
+           "one wait returns, and so a server's system calls per request, a little); on "
+           "loopback a system call costs about 1 µs, so in the hello rows they decide the "
+           "throughput. — : no request completed." % how]
     note = perf_note(results)
     if note:
         out.append("n/a: perf counted nothing (%s)." % note)
