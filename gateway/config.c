@@ -56,6 +56,7 @@ enum {
     OPT_SEND_SPILL,
     OPT_TEMP_DIR,
     OPT_BODY_BUFFER,
+    OPT_BODY_MEMORY,
     OPT_HTTPS,
     OPT_CERTFILE,
     OPT_KEYFILE,
@@ -93,6 +94,7 @@ static const struct option long_opts[] = {
     {"send-spill", required_argument, NULL, OPT_SEND_SPILL},
     {"temp-dir", required_argument, NULL, OPT_TEMP_DIR},
     {"body-buffer", required_argument, NULL, OPT_BODY_BUFFER},
+    {"body-memory", required_argument, NULL, OPT_BODY_MEMORY},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"max-target", required_argument, NULL, OPT_MAX_TARGET},
     {"max-header-size", required_argument, NULL, OPT_MAX_HEADER_SIZE},
@@ -176,9 +178,11 @@ static const char usage_text[] =
     "  --temp-dir DIR           where those temp files go (default $TMPDIR or /tmp)\n"
     "  --max-body BYTES         larger request bodies get 413 (default 1073741824)\n"
     "  --body-buffer BYTES      request bodies up to this size (with a length) are\n"
-    "                           read before the app runs, past 64 KiB into a temp\n"
-    "                           file; larger ones reach the app as they arrive\n"
-    "                           (default 1048576)\n"
+    "                           read before the app runs; larger ones reach the\n"
+    "                           app as they arrive (default 1048576)\n"
+    "  --body-memory BYTES      of those, bytes past 64 KiB per body kept in memory\n"
+    "                           for all connections of a process; past it, bodies\n"
+    "                           go to temp files (default 67108864)\n"
     "  --max-target BYTES       longer request targets get 414 (default 8190)\n"
     "  --max-header-size BYTES  larger header blocks get 431 (default 65536)\n"
     "  --max-headers N          more header fields get 431 (default 100)\n"
@@ -257,6 +261,7 @@ static void set_defaults(struct gw_config *cfg)
     cfg->send_timeout = GW_DEF_SEND_TIMEOUT;
     cfg->send_buffer = GW_DEF_SEND_BUFFER;
     cfg->body_buffer = GW_DEF_BODY_BUFFER;
+    cfg->body_memory = GW_DEF_BODY_MEMORY;
     cfg->send_memory = GW_DEF_SEND_MEMORY;
     cfg->send_spill = GW_DEF_SEND_SPILL;
     cfg->max_body = GW_DEF_MAX_BODY;
@@ -574,6 +579,10 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
             break;
         case OPT_BODY_BUFFER:
             if (parse_size("body-buffer", optarg, 0, (uint64_t)1 << 40, &cfg->body_buffer) != 0)
+                return -1;
+            break;
+        case OPT_BODY_MEMORY:
+            if (parse_size("body-memory", optarg, 0, (uint64_t)1 << 40, &cfg->body_memory) != 0)
                 return -1;
             break;
         case OPT_TEMP_DIR:

@@ -19,6 +19,7 @@
 #define GW_DEF_SEND_TIMEOUT     60.0
 #define GW_DEF_SEND_BUFFER      (1024u * 1024)
 #define GW_DEF_BODY_BUFFER      (1024u * 1024)
+#define GW_DEF_BODY_MEMORY      (64u * 1024 * 1024)
 #define GW_DEF_SEND_MEMORY      (64u * 1024 * 1024)
 #define GW_DEF_SEND_SPILL       (1024ull * 1024 * 1024)
 #define GW_DEF_MAX_BODY         (1024ull * 1024 * 1024)
@@ -69,6 +70,7 @@ struct gw_config {
     const char *temp_dir; /* where temp files go; NULL: $TMPDIR or /tmp */
     uint64_t max_body;
     uint64_t body_buffer; /* request bodies up to this are collected before the app runs */
+    uint64_t body_memory; /* all connections' collected bodies in memory (past 64 KiB each) */
     size_t max_target;
     size_t max_head;
     size_t max_headers;
