@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "gateway/log.h"
+#include "gateway/tls.h"
 #include "gateway/util.h"
 
 enum {
@@ -59,6 +60,8 @@ enum {
     OPT_HTTPS,
     OPT_CERTFILE,
     OPT_KEYFILE,
+    OPT_CA_CERTS,
+    OPT_VERIFY_CLIENT,
 };
 
 static const struct option long_opts[] = {
@@ -66,6 +69,8 @@ static const struct option long_opts[] = {
     {"https", required_argument, NULL, OPT_HTTPS},
     {"certfile", required_argument, NULL, OPT_CERTFILE},
     {"keyfile", required_argument, NULL, OPT_KEYFILE},
+    {"ca-certs", required_argument, NULL, OPT_CA_CERTS},
+    {"verify-client", required_argument, NULL, OPT_VERIFY_CLIENT},
     {"fastcgi", required_argument, NULL, OPT_FASTCGI},
     {"fastcgi-stderr", no_argument, NULL, OPT_FASTCGI_STDERR},
     {"scgi", required_argument, NULL, OPT_SCGI},
@@ -130,6 +135,11 @@ static const char usage_text[] =
     "  --certfile PATH          the certificate chain, PEM, leaf first\n"
     "  --keyfile PATH           its private key, PEM: PKCS#1, PKCS#8 or EC, not\n"
     "                           encrypted (default: read from --certfile)\n"
+    "  --verify-client none|optional|require\n"
+    "                           ask clients for a certificate signed by --ca-certs\n"
+    "                           (mutual TLS; default none); optional: the app reads\n"
+    "                           the verdict in SSL_CLIENT_VERIFY\n"
+    "  --ca-certs PATH          the CAs of the client certificates, PEM\n"
     "\n"
     "Workers:\n"
     "  --threads N              worker threads running the app (default 8)\n"
@@ -535,6 +545,19 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
             break;
         case OPT_KEYFILE:
             cfg->keyfile = optarg;
+            break;
+        case OPT_CA_CERTS:
+            cfg->ca_certs = optarg;
+            break;
+        case OPT_VERIFY_CLIENT:
+            if (strcmp(optarg, "none") == 0)
+                cfg->verify_client = GW_TLS_VERIFY_NONE;
+            else if (strcmp(optarg, "optional") == 0)
+                cfg->verify_client = GW_TLS_VERIFY_OPTIONAL;
+            else if (strcmp(optarg, "require") == 0)
+                cfg->verify_client = GW_TLS_VERIFY_REQUIRE;
+            else
+                return bad("verify-client", optarg, "use none, optional or require");
             break;
         case OPT_VENV:
             cfg->venv = optarg;

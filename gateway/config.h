@@ -46,6 +46,8 @@ struct gw_config {
     const char *venv;
     const char *certfile;    /* --certfile: the TLS certificate chain (PEM), NULL = none */
     const char *keyfile;     /* --keyfile: its key (PEM), NULL = in certfile */
+    const char *ca_certs;    /* --ca-certs: the CAs of client certificates, NULL = none */
+    int verify_client;       /* --verify-client: an enum gw_tls_verify (gateway/tls.h) */
     const char *script_name; /* "" when not mounted */
     int threads;
     int processes;           /* > 1: a master supervises that many workers */
