@@ -62,6 +62,8 @@ enum {
     OPT_KEYFILE,
     OPT_CA_CERTS,
     OPT_VERIFY_CLIENT,
+    OPT_TLS_MIN_VERSION,
+    OPT_TLS_CIPHERS,
 };
 
 static const struct option long_opts[] = {
@@ -71,6 +73,8 @@ static const struct option long_opts[] = {
     {"keyfile", required_argument, NULL, OPT_KEYFILE},
     {"ca-certs", required_argument, NULL, OPT_CA_CERTS},
     {"verify-client", required_argument, NULL, OPT_VERIFY_CLIENT},
+    {"tls-min-version", required_argument, NULL, OPT_TLS_MIN_VERSION},
+    {"tls-ciphers", required_argument, NULL, OPT_TLS_CIPHERS},
     {"fastcgi", required_argument, NULL, OPT_FASTCGI},
     {"fastcgi-stderr", no_argument, NULL, OPT_FASTCGI_STDERR},
     {"scgi", required_argument, NULL, OPT_SCGI},
@@ -140,6 +144,10 @@ static const char usage_text[] =
     "                           (mutual TLS; default none); optional: the app reads\n"
     "                           the verdict in SSL_CLIENT_VERIFY\n"
     "  --ca-certs PATH          the CAs of the client certificates, PEM\n"
+    "  --tls-min-version 1.2|1.3\n"
+    "                           the oldest TLS version accepted (default 1.2)\n"
+    "  --tls-ciphers LIST       the TLS 1.2 ciphers, OpenSSL's syntax (default:\n"
+    "                           Mozilla's \"intermediate\" list)\n"
     "\n"
     "Workers:\n"
     "  --threads N              worker threads running the app (default 8)\n"
@@ -558,6 +566,17 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
                 cfg->verify_client = GW_TLS_VERIFY_REQUIRE;
             else
                 return bad("verify-client", optarg, "use none, optional or require");
+            break;
+        case OPT_TLS_MIN_VERSION:
+            if (strcmp(optarg, "1.2") == 0)
+                cfg->tls_min_version = 12;
+            else if (strcmp(optarg, "1.3") == 0)
+                cfg->tls_min_version = 13;
+            else
+                return bad("tls-min-version", optarg, "use 1.2 or 1.3");
+            break;
+        case OPT_TLS_CIPHERS:
+            cfg->tls_ciphers = optarg;
             break;
         case OPT_VENV:
             cfg->venv = optarg;

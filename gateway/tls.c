@@ -708,6 +708,23 @@ static int set_client_verify(SSL_CTX *ctx, const struct gw_tls_options *opt, cha
     return set_session_context(ctx, opt, err, errlen);
 }
 
+/* --tls-min-version and --tls-ciphers over the defaults set before. 0 or -1 with one
+ * line in err. */
+static int set_protocols(SSL_CTX *ctx, const struct gw_tls_options *opt, char *err, size_t errlen)
+{
+    char what[600];
+    if (opt->min_version == 13 && !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION)) {
+        ssl_error(err, errlen, "--tls-min-version 1.3");
+        return -1;
+    }
+    if (opt->ciphers != NULL && !SSL_CTX_set_cipher_list(ctx, opt->ciphers)) {
+        snprintf(what, sizeof(what), "--tls-ciphers %s", opt->ciphers); /* no cipher match */
+        ssl_error(err, errlen, what);
+        return -1;
+    }
+    return 0;
+}
+
 struct gw_tls_ctx *gw_tls_ctx_new(const char *certfile, const char *keyfile,
                                   const struct gw_tls_options *opt, char *err, size_t errlen)
 {
@@ -775,7 +792,10 @@ struct gw_tls_ctx *gw_tls_ctx_new(const char *certfile, const char *keyfile,
         ssl_error(err, errlen, what);
         goto fail;
     }
-    if (set_client_verify(x->ctx, opt != NULL ? opt : &defaults, err, errlen) != 0)
+    if (opt == NULL)
+        opt = &defaults;
+    if (set_client_verify(x->ctx, opt, err, errlen) != 0 ||
+        set_protocols(x->ctx, opt, err, errlen) != 0)
         goto fail;
     return x;
 fail:

@@ -45,6 +45,9 @@ struct gw_tls_options {
     const char *ca_certs;      /* PEM: the CAs that sign client certificates (and whose
                                   names the server sends); needed unless verify is NONE */
     enum gw_tls_verify verify; /* default NONE */
+    int min_version;           /* 13: TLS 1.3 only; 12 or 0: TLS 1.2 and 1.3 */
+    const char *ciphers;       /* the TLS 1.2 cipher list (OpenSSL's syntax), NULL:
+                                  Mozilla's intermediate (TLS 1.3's are fixed) */
 };
 
 /*
@@ -53,8 +56,8 @@ struct gw_tls_options {
  * encrypted; NULL: the key is in certfile), with the options of opt (NULL: the
  * defaults; the strings are read here only). Returns NULL with one line in err when a
  * file cannot be read, holds no certificate or key, the key does not match the
- * certificate, ca_certs holds no CA certificate, or verify is not NONE without
- * ca_certs.
+ * certificate, ca_certs holds no CA certificate, verify is not NONE without ca_certs
+ * (or ca_certs given with NONE), or ciphers names no cipher OpenSSL has.
  */
 struct gw_tls_ctx *gw_tls_ctx_new(const char *certfile, const char *keyfile,
                                   const struct gw_tls_options *opt, char *err, size_t errlen);

@@ -92,11 +92,12 @@ static int start_tls(char *err, size_t errlen)
         https |= strcmp(cfg.listen[i].proto, "https") == 0;
     if (!https) {
         if (cfg.certfile == NULL && cfg.keyfile == NULL && cfg.ca_certs == NULL &&
-            cfg.verify_client == GW_TLS_VERIFY_NONE)
+            cfg.verify_client == GW_TLS_VERIFY_NONE && cfg.tls_min_version == 0 &&
+            cfg.tls_ciphers == NULL)
             return 0;
         snprintf(err, errlen,
-                 "--certfile, --keyfile, --ca-certs and --verify-client are for --https "
-                 "listeners, and there is none");
+                 "the TLS options (--certfile, --keyfile, --ca-certs, --verify-client, "
+                 "--tls-*) are for --https listeners, and there is none");
         return -1;
     }
     if (cfg.certfile == NULL) {
@@ -108,6 +109,8 @@ static int start_tls(char *err, size_t errlen)
     struct gw_tls_options opt = {
         .ca_certs = cfg.ca_certs,
         .verify = (enum gw_tls_verify)cfg.verify_client,
+        .min_version = cfg.tls_min_version,
+        .ciphers = cfg.tls_ciphers,
     };
     tls_ctx = gw_tls_ctx_new(cfg.certfile, cfg.keyfile, &opt, err, errlen);
     return tls_ctx != NULL ? 0 : -1;

@@ -289,13 +289,23 @@ def assert_alice(env, pki, verdict="SUCCESS"):
     assert env["SSL_CLIENT_CERT"] == pem_of(pki.alice[0])
 
 
-def test_verify_client_optional(wsgate_module, pki, srv):
+@pytest.fixture(scope="module")
+def tuned(wsgate_module, pki):
+    """The other server of the module: --verify-client optional, and two TLS 1.2
+    ciphers of its own (ECDSA, as its certificate)."""
+    return wsgate_module("it_tls", "--ca-certs", pki.client_ca, "--verify-client", "optional",
+                         "--tls-ciphers", TUNED_CIPHERS, tls=(pki.ec_chain, pki.ec_key))
+
+
+TUNED_CIPHERS = "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384"
+
+
+def test_verify_client_optional(tuned, pki, srv):
     """optional: every client gets through; the app reads the verdict. Without a
     certificate NONE (and no SSL_CLIENT_S_DN...), with alice's SUCCESS, with one the
     CA did not sign FAILED:reason (mod_ssl's words) with its names. A server without
     --verify-client says NONE."""
-    s = wsgate_module("it_tls", "--ca-certs", pki.client_ca, "--verify-client", "optional",
-                      tls=(pki.ec_chain, pki.ec_key))
+    s = tuned
     with tls_conn(s, pki.client_context()) as c:
         env = environ_of(c)
     assert env["SSL_CLIENT_VERIFY"] == "NONE"
@@ -351,6 +361,35 @@ def test_verify_client_require(wsgate, pki):
     assert set(handshake_log_levels(s)) == {"info"}, logs(s)
     with tls_conn(s, pki.client_context(cert=pki.alice)) as c:
         assert ask(c, "GET", "/hello").body == b"hello\n"
+
+
+# ---- --tls-ciphers, --tls-min-version ----------------------------------------------------
+
+def test_tls_ciphers(tuned, pki):
+    """--tls-ciphers replaces the TLS 1.2 list: a client gets one of them, a client
+    offering only others is refused (no shared cipher); TLS 1.3 is not affected."""
+    ctx = pki.client_context(maximum_version=TLS12)
+    with tls_conn(tuned, ctx) as c:
+        assert c.sock.cipher()[0] in TUNED_CIPHERS.split(":")
+        assert ask(c, "GET", "/hello").status == 200
+    ctx.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")  # in the default list, not in this one
+    refused(tuned, ctx)
+    wait_log(tuned, r"\[info\] [^\n]*TLS handshake failed: no shared cipher")
+    with tls_conn(tuned, pki.client_context()) as c:
+        assert c.sock.version() == "TLSv1.3"
+
+
+def test_tls_min_version_13(wsgate, pki):
+    """--tls-min-version 1.3: a client that speaks TLS 1.2 at most is refused (the
+    server logs why at info), TLS 1.3 is served."""
+    s = wsgate("it_tls", "--tls-min-version", "1.3", tls=(pki.ec_chain, pki.ec_key))
+    refused(s, pki.client_context(maximum_version=TLS12))
+    wait_log(s, r"\[info\] [^\n]*TLS handshake failed: unsupported protocol")
+    rc, out = s_client(s, "-tls1_2", "-CAfile", pki.ca, "-servername", "localhost")
+    assert rc != 0 and "Cipher is (NONE)" in out, out
+    with tls_conn(s, pki.client_context()) as c:
+        assert c.sock.version() == "TLSv1.3"
+        assert environ_of(c)["SSL_PROTOCOL"] == "TLSv1.3"
 
 
 # ---- refusals (docs/hostile-inputs.md T01, T04, T05) ------------------------------------
@@ -532,13 +571,18 @@ def test_startup_errors(pki, tmp_path):
          r"--ca-certs %s: no usable CA certificate" % re.escape(pki.ec_key)),
         (tls + ["--verify-client", "sometimes"],
          r"invalid value 'sometimes' for --verify-client: use none, optional or require"),
+        (tls + ["--tls-min-version", "1.1"],
+         r"invalid value '1\.1' for --tls-min-version: use 1\.2 or 1\.3"),
+        (tls + ["--tls-min-version", "TLSv1.3"], r"invalid value 'TLSv1\.3'"),
+        (tls + ["--tls-ciphers", "NOPE:RC5"], r"--tls-ciphers NOPE:RC5: no cipher match"),
     ]
     for extra, message in cases:
         p = run_cli("--https", addr, *extra, "no_such_module_anywhere")
         err = p.stderr.decode()
         assert p.returncode == 2, (extra, err)
         assert re.match(r"wsgate: [^\n]*%s[^\n]*\n\Z" % message, err), (extra, err)
-    for extra in (["--certfile", pki.rsa_chain], ["--verify-client", "require"]):
+    for extra in (["--certfile", pki.rsa_chain], ["--verify-client", "require"],
+                  ["--tls-min-version", "1.3"], ["--tls-ciphers", TUNED_CIPHERS]):
         p = run_cli("--http", addr, *extra, "no_such_module_anywhere")
         assert p.returncode == 2 and "there is none" in p.stderr.decode(), p.stderr
     p = run_cli("--https", addr, "--certfile", pki.rsa_chain, "--keyfile", pki.ec_key,
@@ -549,5 +593,6 @@ def test_startup_errors(pki, tmp_path):
 def test_help_lists_the_options():
     out = run_cli("--help").stdout.decode()
     for opt in ("--https ADDR", "--certfile PATH", "--keyfile PATH", "--ca-certs PATH",
-                "--verify-client none|optional|require"):
+                "--verify-client none|optional|require", "--tls-min-version 1.2|1.3",
+                "--tls-ciphers LIST"):
         assert opt in out, out

@@ -353,6 +353,10 @@ Test(tls, context_refusals)
     opt.ca_certs = key_path;
     cr_assert_null(gw_tls_ctx_new(cert_path, key_path, &opt, err, sizeof(err)));
     cr_assert(strstr(err, "no usable CA certificate") != NULL, "%s", err);
+    opt = (struct gw_tls_options){.ciphers = "NOPE", .min_version = 13};
+    cr_assert_null(gw_tls_ctx_new(cert_path, key_path, &opt, err, sizeof(err)));
+    cr_assert_str_eq(err, "--tls-ciphers NOPE: no cipher match");
+    opt = (struct gw_tls_options){.verify = GW_TLS_VERIFY_OPTIONAL};
     opt.ca_certs = cert_path; /* the self-signed certificate as its own CA */
     struct gw_tls_ctx *x = gw_tls_ctx_new(cert_path, key_path, &opt, err, sizeof(err));
     cr_assert(x != NULL, "%s", err);
