@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "gateway/log.h"
+#include "gateway/tls.h"
 #include "gateway/util.h"
 
 enum {
@@ -60,6 +61,10 @@ enum {
     OPT_HTTPS,
     OPT_CERTFILE,
     OPT_KEYFILE,
+    OPT_CA_CERTS,
+    OPT_VERIFY_CLIENT,
+    OPT_TLS_MIN_VERSION,
+    OPT_TLS_CIPHERS,
 };
 
 static const struct option long_opts[] = {
@@ -67,6 +72,10 @@ static const struct option long_opts[] = {
     {"https", required_argument, NULL, OPT_HTTPS},
     {"certfile", required_argument, NULL, OPT_CERTFILE},
     {"keyfile", required_argument, NULL, OPT_KEYFILE},
+    {"ca-certs", required_argument, NULL, OPT_CA_CERTS},
+    {"verify-client", required_argument, NULL, OPT_VERIFY_CLIENT},
+    {"tls-min-version", required_argument, NULL, OPT_TLS_MIN_VERSION},
+    {"tls-ciphers", required_argument, NULL, OPT_TLS_CIPHERS},
     {"fastcgi", required_argument, NULL, OPT_FASTCGI},
     {"fastcgi-stderr", no_argument, NULL, OPT_FASTCGI_STDERR},
     {"scgi", required_argument, NULL, OPT_SCGI},
@@ -132,6 +141,15 @@ static const char usage_text[] =
     "  --certfile PATH          the certificate chain, PEM, leaf first\n"
     "  --keyfile PATH           its private key, PEM: PKCS#1, PKCS#8 or EC, not\n"
     "                           encrypted (default: read from --certfile)\n"
+    "  --verify-client none|optional|require\n"
+    "                           ask clients for a certificate signed by --ca-certs\n"
+    "                           (mutual TLS; default none); optional: the app reads\n"
+    "                           the verdict in SSL_CLIENT_VERIFY\n"
+    "  --ca-certs PATH          the CAs of the client certificates, PEM\n"
+    "  --tls-min-version 1.2|1.3\n"
+    "                           the oldest TLS version accepted (default 1.2)\n"
+    "  --tls-ciphers LIST       the TLS 1.2 ciphers, OpenSSL's syntax (default:\n"
+    "                           Mozilla's \"intermediate\" list)\n"
     "\n"
     "Workers:\n"
     "  --threads N              worker threads running the app (default 8)\n"
@@ -540,6 +558,30 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
             break;
         case OPT_KEYFILE:
             cfg->keyfile = optarg;
+            break;
+        case OPT_CA_CERTS:
+            cfg->ca_certs = optarg;
+            break;
+        case OPT_VERIFY_CLIENT:
+            if (strcmp(optarg, "none") == 0)
+                cfg->verify_client = GW_TLS_VERIFY_NONE;
+            else if (strcmp(optarg, "optional") == 0)
+                cfg->verify_client = GW_TLS_VERIFY_OPTIONAL;
+            else if (strcmp(optarg, "require") == 0)
+                cfg->verify_client = GW_TLS_VERIFY_REQUIRE;
+            else
+                return bad("verify-client", optarg, "use none, optional or require");
+            break;
+        case OPT_TLS_MIN_VERSION:
+            if (strcmp(optarg, "1.2") == 0)
+                cfg->tls_min_version = 12;
+            else if (strcmp(optarg, "1.3") == 0)
+                cfg->tls_min_version = 13;
+            else
+                return bad("tls-min-version", optarg, "use 1.2 or 1.3");
+            break;
+        case OPT_TLS_CIPHERS:
+            cfg->tls_ciphers = optarg;
             break;
         case OPT_VENV:
             cfg->venv = optarg;

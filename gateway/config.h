@@ -47,6 +47,10 @@ struct gw_config {
     const char *venv;
     const char *certfile;    /* --certfile: the TLS certificate chain (PEM), NULL = none */
     const char *keyfile;     /* --keyfile: its key (PEM), NULL = in certfile */
+    const char *ca_certs;    /* --ca-certs: the CAs of client certificates, NULL = none */
+    int verify_client;       /* --verify-client: an enum gw_tls_verify (gateway/tls.h) */
+    int tls_min_version;     /* --tls-min-version: 12 or 13, 0 = not given (1.2) */
+    const char *tls_ciphers; /* --tls-ciphers: TLS 1.2 ciphers, NULL = Mozilla intermediate */
     const char *script_name; /* "" when not mounted */
     int threads;
     int processes;           /* > 1: a master supervises that many workers */

@@ -180,7 +180,8 @@ static void use_target_authority(struct gw_http_conn *h, struct gw_request *r)
 }
 
 /* wsgi.url_scheme from the transport, and its variables (TLS: HTTPS=on, SSL_PROTOCOL,
- * SSL_CIPHER, SSL_SESSION_RESUMED) as CGI variables after HTTP_HOST, if any. */
+ * ..., SSL_CLIENT_VERIFY and the client certificate's: gateway/tls.h) as CGI variables
+ * after HTTP_HOST, if any. */
 static void add_transport_vars(struct gw_conn *c, struct gw_http_conn *h, struct gw_request *r)
 {
     size_t n = 0, at = r->ncgi;
