@@ -25,7 +25,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from wsgate_util import (RawConn, can_connect, clock_ticks, connect_to,  # noqa: E402,F401
-                         free_port, group_members, t)
+                         describe_process, free_port, group_members, t)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 APPS = os.path.join(REPO, "tests", "apps")
@@ -202,13 +202,15 @@ class Server:
             time.sleep(0.05)
             left = group_members(self.proc.pid, gone)
         if left:
+            seen = [describe_process(pid) for pid, _ in left]
             for pid, _ in left:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
             problem = (problem + "; " if problem else "") + \
-                "left processes running in its process group (killed): %s" % left
+                "left processes running in its process group (killed): %s\n  %s" % (
+                    left, "\n  ".join(seen))
         return rc, problem
 
     # -- talking to it ---------------------------------------------------

@@ -213,6 +213,22 @@ def group_members(pgid, started_before=None):
             and (started_before is None or start < started_before)]
 
 
+def describe_process(pid):
+    """A line on process pid for a failure message: state, parent, what it waits in,
+    its threads and command line (a stray child is diagnosed from this alone)."""
+    def read(name):
+        try:
+            with open("/proc/%d/%s" % (pid, name), "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return "?"
+    status = dict(line.split(":", 1) for line in read("status").splitlines() if ":" in line)
+    return "pid %d: state %s, ppid %s, threads %s, wchan %s, cmdline %r" % (
+        pid, status.get("State", "?").strip(), status.get("PPid", "?").strip(),
+        status.get("Threads", "?").strip(), read("wchan"),
+        read("cmdline").replace("\0", " ")[:300])
+
+
 def children(pid):
     """The pids of pid's children, zombies aside, sorted."""
     return sorted(p for p, _, state, ppid, _, _ in _procs() if state != "Z" and ppid == pid)
