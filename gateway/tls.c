@@ -49,6 +49,7 @@
 #include "gateway/listener.h"
 #include "gateway/log.h"
 #include "gateway/slice.h"
+#include "gateway/stats.h"
 
 #define GW_TLS_RECORD  16384               /* plaintext bytes of a full record */
 #define GW_TLS_BATCH   (4 * GW_TLS_RECORD) /* plaintext encrypted ahead by one writev */
@@ -374,7 +375,8 @@ static void fill_vars(struct tls_conn *t)
 }
 
 /* Logs why the handshake of c failed: info, or debug when the peer sent nothing (a
- * TCP health check, a preconnect given up). Under t->lock, after the failure. */
+ * TCP health check, a preconnect given up; else it counts as a failed handshake).
+ * Under t->lock, after the failure. */
 static void log_failure(struct gw_conn *c, struct tls_conn *t, int rc)
 {
     char peer[64];
@@ -385,6 +387,8 @@ static void log_failure(struct gw_conn *c, struct tls_conn *t, int rc)
     int silent = t->ssl == NULL || BIO_number_read(SSL_get_rbio(t->ssl)) == 0;
     gw_log(silent ? GW_LOG_DEBUG : GW_LOG_INFO, "%s: %s: TLS handshake failed: %s",
            c->listener ? c->listener->spec : "-", gw_conn_peer(c, peer, sizeof(peer)), why);
+    if (!silent)
+        gw_stats_note_handshake(GW_STATS_HS_FAILED, 0, 0);
 }
 
 /* The session of c, server side, reading from the socket and writing into t->out.
@@ -431,6 +435,8 @@ static int tls_handshake(struct gw_conn *c)
         if (r == 1) {
             t->hs_done = 1;
             fill_vars(t);
+            gw_stats_note_handshake(GW_STATS_HS_OK, SSL_version(t->ssl),
+                                    SSL_session_reused(t->ssl));
         } else {
             rc = ssl_result(t, r, &c->rd_wait);
             if (rc != GW_EAGAIN) {
@@ -452,6 +458,8 @@ static int tls_handshake(struct gw_conn *c)
     } else if (f < 0) {
         t->failed = 1;
         rc = f;
+        if (!t->hs_done) /* the peer went while our flight was sent */
+            gw_stats_note_handshake(GW_STATS_HS_FAILED, 0, 0);
     } else if (!t->hs_done) {
         rc = GW_EAGAIN; /* c->rd_wait as OpenSSL asked */
     }
