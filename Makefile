@@ -12,7 +12,7 @@
 #                        build without the tests marked slow (pytest -m "not slow"),
 #                        check-format and check-includes; a few minutes
 #   make fuzz            longer libFuzzer run of the parser harnesses
-#   make bench           the benchmark against peer servers (bench/; ~25 min; needs 2
+#   make bench           the benchmark against peer servers (bench/; ~30 min; needs 2
 #                        CPUs): writes docs/benchmarks.md and docs/benchmarks.png
 #   make bench-smoke     the same harness, 1 s per run, into $(BUILD)/bench-smoke; fails
 #                        when a server does not start or a run has errors (part of test)

@@ -4,31 +4,174 @@ run_wrk() starts wrk pinned to CLIENT_CPU with one thread, waits for it, and ret
 the figures of the "WRK-JSON" line bench/report.lua prints, plus these of our own:
 
 - queue: the most connections seen in the server's accept queue, sampled at 50% and
-  75% of the run.
+  75% of the run (wrk's: the slow clients of the slow-clients row are left out).
 - stuck: connections that sat in the accept queue at both samples. wrk measures only
   requests that complete: a connection the server does not accept for the whole run
   (each uWSGI thread keeps serving one keep-alive connection) is invisible in its
   figures, but shows here. A server that serves one request at a time (gunicorn sync)
   has a queue too, but its connections move through it.
+- rss_run_kib: the RSS of the server's process tree, the most of the two samples.
 - cpu_us_req: CPU time (user + system) the server's process tree used during the run,
   divided by the requests wrk completed: what a request costs the server, whichever
   side was the bottleneck.
 - server_cpu_busy, client_cpu_busy: how busy the server's CPU and the client's CPU
   (wrk, and nginx in the nginx rows) were during the run, 0..1 from /proc/stat. A row
   whose client CPU is saturated while the server's is not measures the client.
+- syscalls_req, switches_req (with `count`): system calls and context switches of the
+  server's process tree during the run, divided by the requests wrk completed; counted by
+  `perf stat -e raw_syscalls:sys_enter,context-switches -p PIDS` (class Perf) attached
+  to every process of the tree (their threads, and threads started later, included)
+  from before wrk starts until it has exited. Machine-independent, unlike req/s: on
+  loopback a system call costs about a microsecond, so at a few per request they
+  decide the small-response rows. None ("n/a" on the page) when perf is missing or
+  cannot attach (perf_note says why); front_syscalls_req and front_switches_req are
+  the same for a front server (nginx's master and worker, in the nginx row).
 
 idle_connections() opens N HTTP/1.1 connections, one completed request each, and
 keeps them open, for the memory per idle connection.
+
+SlowClients (the slow-clients row) opens N connections with a small receive buffer
+(SO_RCVBUF set before connect, so the TCP window stays small), each asking for a
+large response it never reads, and waits until the server has taken them all in:
+each is answered (response bytes arrived), or the server stopped making progress
+with them (no change for a while: its threads are all blocked on the ones it
+answered, the others wait). They stay open during the timed run and are reset
+(SO_LINGER 0) after it.
 """
+import array
+import fcntl
 import json
 import os
+import shutil
+import signal
 import socket
+import struct
 import subprocess
+import termios
 import time
 
 import servers
 
 WRK_TIMEOUT_S = 30  # wrk --timeout: a completed request slower than this is an error
+PERF_EVENTS = ("raw_syscalls:sys_enter", "context-switches")
+PERF_ATTACH_S = 10.0  # how long perf may take to open its counters
+
+
+def perf_binary():
+    return shutil.which("perf") or ("/usr/bin/perf" if os.path.exists("/usr/bin/perf")
+                                    else None)
+
+
+def _perf_fds(pid):
+    """How many perf_event file descriptors process pid holds (None once it is gone)."""
+    try:
+        names = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return None
+    n = 0
+    for name in names:
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, name)) == "anon_inode:[perf_event]":
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+class Perf:
+    """`perf stat` counting PERF_EVENTS in the processes `pids` (all their threads).
+
+    start() returns once perf has opened its counters (it holds one file descriptor
+    per event and thread: wait until it holds as many as the threads counted just
+    before, or the number stops growing), so that what follows is counted; stop()
+    interrupts it (perf prints its totals on SIGINT) and returns {event: count}, or
+    None with self.note saying why (perf missing, not allowed, or its output
+    unreadable). A thread that never ran while counted is "<not counted>": 0.
+
+    Counting slows the counted threads: a tracepoint hit on every system call, and the
+    per-thread counters switched out and in with every context switch (measured at
+    hello, 64 connections: about 1 µs more CPU per request for wsgate, some 9%, and
+    4 µs for uWSGI http11, some 20%),
+    so run.py counts in runs of their own. perf's -D/--control (start disabled,
+    enable on a signal) would have been the way to count only wrk's run, but perf
+    6.1 with -p then counts nothing; hence the wait for its file descriptors."""
+
+    def __init__(self, name, pids, logdir):
+        self.name = name
+        self.pids = list(pids)
+        self.logdir = logdir
+        self.proc = None
+        self.note = None
+        self.out_path = os.path.join(logdir, "%s.out" % name)
+
+    def start(self):
+        binary = perf_binary()
+        if binary is None:
+            self.note = "perf not installed"
+            return self
+        threads = 0
+        for pid in self.pids:
+            try:
+                threads += len(os.listdir("/proc/%d/task" % pid))
+            except OSError:
+                pass
+        argv = [binary, "stat", "-e", ",".join(PERF_EVENTS), "-x", ",", "-o", self.out_path,
+                "-p", ",".join(str(p) for p in self.pids)]
+        self.proc = servers.Proc(self.name, argv, self.logdir, servers.CLIENT_CPU,
+                                 fresh_log=True).start()
+        want = threads * len(PERF_EVENTS)
+        deadline = time.monotonic() + PERF_ATTACH_S
+        last, same = -1, 0
+        while time.monotonic() < deadline:
+            n = _perf_fds(self.proc.pid)
+            if n is None or not self.proc.alive():
+                self.note = "perf exited: %s" % self._log_line()
+                self.proc.stop(grace=1.0)
+                self.proc = None
+                return self
+            same = same + 1 if n == last and n > 0 else 0
+            last = n
+            if n >= want or same >= 3:
+                time.sleep(0.02)  # perf enables the counters once all are open
+                return self
+            time.sleep(0.01)
+        self.note = "perf did not attach within %.0f s" % PERF_ATTACH_S
+        self.proc.stop(grace=1.0)
+        self.proc = None
+        return self
+
+    def _log_line(self):
+        lines = [ln.strip() for ln in self.proc.log_tail().splitlines() if ln.strip()]
+        return lines[-1] if lines else "no message"
+
+    def stop(self):
+        if self.proc is None:
+            return None
+        try:
+            os.kill(self.proc.pid, signal.SIGINT)
+            self.proc.popen.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+        status = self.proc.stop(grace=1.0)
+        counts = {}
+        try:
+            with open(self.out_path) as f:
+                for line in f:
+                    fields = line.strip().split(",")
+                    if len(fields) < 3 or fields[2] not in PERF_EVENTS:
+                        continue
+                    if fields[0] == "<not counted>":
+                        counts[fields[2]] = 0
+                    elif fields[0].isdigit():
+                        counts[fields[2]] = int(fields[0])
+        except OSError:
+            pass
+        missing = [e for e in PERF_EVENTS if e not in counts]
+        if missing:
+            self.note = "perf (status %s) counted no %s: %s" % (
+                status, ", ".join(missing), self._log_line())
+            return None
+        return counts
 
 
 class MalformedOutput(Exception):
@@ -64,30 +207,48 @@ def parse_wrk(out):
     return r
 
 
-def run_wrk(row, port, duration, listen_port, logdir, server_pid):
+def run_wrk(row, port, duration, listen_port, logdir, server_pid, front_pid=None,
+            count=True, exclude=frozenset()):
     """One wrk run against 127.0.0.1:port; listen_port is the server's own listener
     (the backend's, in the nginx rows) whose accept queue is sampled, server_pid the
-    root of its process tree, whose CPU time is measured. wrk's output is appended to
+    root of its process tree, whose CPU time and RSS (rss_run_kib: the most at 50% and
+    75% of the run) are measured, and with `count` its system calls and context
+    switches (and front_pid's, nginx's, for the front_ figures). exclude: clients
+    (SlowClients.keys()) that queue and stuck leave out. wrk's output is appended to
     logdir/wrk.log."""
-    cpu0 = servers.cpu_seconds(server_pid)
-    jif0 = servers.cpu_jiffies()
+    perfs = []
+    if count:
+        perfs.append(Perf("perf-server", servers.tree_pids(server_pid), logdir))
+        if front_pid is not None:
+            perfs.append(Perf("perf-front", servers.tree_pids(front_pid), logdir))
+    counts = [None] * len(perfs)
     proc = servers.Proc("wrk-run", wrk_argv(row, "http://127.0.0.1:%d/" % port, duration),
                         logdir, servers.CLIENT_CPU, fresh_log=True)
-    proc.start()
     try:
+        for p in perfs:
+            p.start()
+        cpu0 = servers.cpu_seconds(server_pid)
+        jif0 = servers.cpu_jiffies()
+        proc.start()
         start = time.monotonic()
-        samples = []
+        samples, rss = [], []
         for frac in (0.5, 0.75):
             time.sleep(max(0.0, start + frac * duration - time.monotonic()))
-            samples.append(servers.accept_state(listen_port))
+            queued, waiting = servers.accept_state(listen_port)
+            samples.append((queued - len(waiting & exclude), waiting - exclude))
+            rss.append(servers.rss_kib(server_pid))
         try:
             status = proc.popen.wait(timeout=duration + WRK_TIMEOUT_S + 30)
         except subprocess.TimeoutExpired:
             raise MalformedOutput("wrk did not finish")
         cpu1 = servers.cpu_seconds(server_pid)
         jif1 = servers.cpu_jiffies()
+        counts = [p.stop() for p in perfs]
     finally:
         proc.stop(grace=1.0)
+        for p in perfs:
+            if p.proc is not None:
+                p.proc.stop(grace=1.0)
     with open(proc.log_path, "rb") as f:
         text = f.read().decode("utf-8", "replace")
     with open(os.path.join(logdir, "wrk.log"), "a") as log:
@@ -96,6 +257,7 @@ def run_wrk(row, port, duration, listen_port, logdir, server_pid):
         raise MalformedOutput("wrk exited with status %s:\n%s" % (status, text[-2000:]))
     r = parse_wrk(text)
     r["queue"] = max(q for q, _ in samples)
+    r["rss_run_kib"] = max(rss)
     r["stuck"] = len(samples[0][1] & samples[1][1])
     r["cpu_s"] = cpu1 - cpu0
     r["cpu_us_req"] = 1e6 * r["cpu_s"] / r["requests"] if r["requests"] else None
@@ -104,6 +266,15 @@ def run_wrk(row, port, duration, listen_port, logdir, server_pid):
         busy = jif1[cpu][0] - jif0[cpu][0]
         total = jif1[cpu][1] - jif0[cpu][1]
         r[key] = busy / total if total > 0 else None
+    for p, c, prefix in zip(perfs, counts, ("", "front_")):
+        n = r["requests"]
+        r[prefix + "syscalls"] = c and c["raw_syscalls:sys_enter"]
+        r[prefix + "switches"] = c and c["context-switches"]
+        r[prefix + "syscalls_req"] = c["raw_syscalls:sys_enter"] / n if c and n else None
+        r[prefix + "switches_req"] = c["context-switches"] / n if c and n else None
+        r[prefix + "perf_pids"] = len(p.pids)
+        if p.note:
+            r[prefix + "perf_note"] = p.note
     return r
 
 
@@ -137,3 +308,97 @@ def idle_connections(port, n):
 def close_all(socks):
     for s in socks:
         s.close()
+
+
+# ---------------------------------------------------------------- slow clients
+
+SLOW_RCVBUF = 4096  # the kernel doubles it; a window of a few KiB
+SLOW_SETTLE_LIMIT_S = 20.0
+TCP_ESTABLISHED = 1
+
+
+class SlowClients:
+    """n connections to 127.0.0.1:port, each sending one GET of `path` and reading
+    nothing. listen_port is the server's listener (whose accept queue tells which
+    connections it has not accepted)."""
+
+    def __init__(self, port, n, path, listen_port):
+        self.port = port
+        self.listen_port = listen_port
+        self.socks = []
+        req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path).encode()
+        try:
+            for _ in range(n):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                self.socks.append(s)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SLOW_RCVBUF)
+                s.settimeout(10)
+                s.connect(("127.0.0.1", port))
+                s.sendall(req)
+        except BaseException:
+            self.close()
+            raise
+
+    def keys(self):
+        """The connections as servers.accept_state() names them."""
+        return frozenset(_key(s) for s in self.socks)
+
+    def state(self):
+        """{"answered": got response bytes and the first say 200, "bad": got bytes
+        that are not a 200 response, "closed": closed by the server before any byte,
+        "queued": in the listener's accept queue, "accepted": accepted, no answer}."""
+        _, waiting = servers.accept_state(self.listen_port)
+        st = dict.fromkeys(("answered", "bad", "closed", "queued", "accepted"), 0)
+        for s in self.socks:
+            buf = array.array("i", [0])
+            fcntl.ioctl(s.fileno(), termios.FIONREAD, buf)
+            if buf[0] > 0:
+                head = s.recv(12, socket.MSG_PEEK)
+                st["answered" if head[9:12] == b"200" and head.startswith(b"HTTP/1.")
+                   else "bad"] += 1
+            elif _tcp_state(s) != TCP_ESTABLISHED:
+                st["closed"] += 1
+            elif _key(s) in waiting:
+                st["queued"] += 1
+            else:
+                st["accepted"] += 1
+        return st
+
+    def settle(self, stable_s):
+        """Wait until every connection is answered (or closed, or bad), or the state
+        has not changed for stable_s; returns (state, seconds waited)."""
+        t0 = time.monotonic()
+        last, since = None, t0
+        while True:
+            st = self.state()
+            now = time.monotonic()
+            if st["queued"] + st["accepted"] == 0:
+                break
+            if st != last:
+                last, since = st, now
+            elif now - since >= stable_s:
+                break
+            if now - t0 > SLOW_SETTLE_LIMIT_S:
+                break
+            time.sleep(0.05)
+        return st, time.monotonic() - t0
+
+    def close(self):
+        for s in self.socks:
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+            s.close()
+        self.socks = []
+
+
+def _key(s):
+    return "0100007F:%04X" % s.getsockname()[1]
+
+
+def _tcp_state(s):
+    try:
+        return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+    except OSError:
+        return None

@@ -8,7 +8,9 @@ page from a saved results.json without measuring again.
 
 Every figure on the page is a median over the rounds of a row. A ratio wsgate/peer is
 the median over rounds of (wsgate's req/s / the peer's req/s in the same round), so
-both numbers of each quotient come from runs a few seconds apart.
+both numbers of each quotient come from runs a few seconds apart. System calls and
+context switches per request come from the row's counting run when there is one
+(results of runs before those figures existed have neither: "n/a").
 """
 import argparse
 import json
@@ -70,6 +72,8 @@ def ratio(entry, ref, key):
 def fmt_rps(v):
     if v is None:
         return "—"
+    if v == 0:
+        return "0"
     return "{:,.0f}".format(v) if v >= 100 else "{:.1f}".format(v)
 
 
@@ -102,6 +106,48 @@ def fmt_mib(kib):
     return "—" if kib is None else "%.1f" % (kib / 1024.0)
 
 
+def fmt_per_req(v):
+    if v is None:
+        return "—"
+    return "%.2f" % v if v < 10 else "%.1f" % v if v < 100 else "{:,.0f}".format(v)
+
+
+def count_runs(entry, key):
+    """The runs perf counted for a server of a row: its counting run, else its timed
+    runs (smoke runs count those)."""
+    return entry.get("count_runs", {}).get(key) or entry["runs"].get(key, [])
+
+
+def per_req(entry, key, field, prefix=""):
+    """Median system calls ("syscalls") or context switches ("switches") per request
+    of a server in a row, formatted: n/a when perf counted nothing (not installed,
+    not allowed, or results from before these figures), — when no request
+    completed."""
+    runs = count_runs(entry, key)
+    v = median_of(runs, prefix + field + "_req")
+    if v is not None:
+        return fmt_per_req(v)
+    if not runs or any(r.get(prefix + field) is None for r in runs):
+        return "n/a"
+    return "—"
+
+
+def has_counts(results):
+    """Whether perf was tried in this run (results before it was have no counts)."""
+    return any("syscalls" in r for e in results["rows"].values() for key in e["servers"]
+               for r in count_runs(e, key))
+
+
+def perf_note(results):
+    """Why perf counted nothing, when it did not (the first reason seen)."""
+    for e in results["rows"].values():
+        for key in e["servers"]:
+            for r in count_runs(e, key):
+                if r.get("perf_note"):
+                    return r["perf_note"]
+    return None
+
+
 def ordered_rows(results):
     """The measured rows in the order of rows.ROWS (results.json sorts its keys)."""
     order = {k: i for i, k in enumerate(rows.ROW_KEYS)}
@@ -128,12 +174,13 @@ def machine_section(results):
                ", ".join("%.2f" % x for x in m.get("load_after", ()))),
            "| run | started %s, took %d min %02d s |" % (
                m.get("started", "?"), m.get("seconds", 0) // 60, m.get("seconds", 0) % 60),
-           "| per row and server | %s, %d s warm-up, then %d round(s) of %d s |" % (
+           "| per row and server | %s, %d s warm-up, then %d round(s) of %d s%s |" % (
                "smoke run" if s["smoke"] else "full run", s["warmup"], s["repeat"],
-               s["duration"]),
+               s["duration"], ", then a %d s counting run" % s["count_run"]
+               if s.get("count_run") else ""),
            "", "Versions:", "", "| program | version |", "|---|---|"]
     order = ["wsgate", "uWSGI", "gunicorn", "waitress", "Tornado", "Flask", "nginx", "wrk",
-             "Python"]
+             "perf", "Python"]
     out += ["| %s | %s |" % (k, m["versions"][k])
             for k in sorted(m["versions"], key=lambda k: order.index(k) if k in order else 99)]
     return out
@@ -163,13 +210,64 @@ def summary_section(results):
                 cells.append("—")
             elif k == "wsgate":
                 cells.append("**%s**" % fmt_rps(v))
-            elif "wsgate" not in e["runs"] or not comparable(rk, k):
+            elif "wsgate" not in e["runs"] or not comparable(rk, k) or v == 0:
                 cells.append(fmt_rps(v) + marks(rk, e, k))
             else:
                 cells.append("%s (%s)%s" % (fmt_rps(v), fmt_ratio(ratio(e, "wsgate", k)),
                                             marks(rk, e, k)))
         out.append("| %s | %s |" % (rk, " | ".join(cells)))
     return out
+
+
+def counts_section(results):
+    keys = row_keys(results, nginx=False)
+    if not keys or not has_counts(results):
+        return []
+    present = [s.key for s in servers.HTTP_SERVERS
+               if any(s.key in results["rows"][k]["servers"] for k in keys)]
+    cr = results["settings"].get("count_run")
+    how = ("in a %d s run of its own after the row's timed runs (with the same load; perf "
+           "costs the server time on every system call, so the timed runs go uncounted)"
+           % cr if cr else "during the timed runs")
+    out = ["## System calls and context switches per request", "",
+           "What the server's processes (all their threads) did per request wrk completed, "
+           "as `perf stat -e raw_syscalls:sys_enter,context-switches -p PIDS` counts them "
+           "%s: system calls / context switches. They depend far less than req/s on the "
+           "machine and on other work sharing it (though the load changes how many events "
+           "one wait returns, and so a server's system calls per request, a little); on "
+           "loopback a system call costs about 1 µs, so in the hello rows they decide the "
+           "throughput. — : no request completed." % how]
+    note = perf_note(results)
+    if note:
+        out.append("n/a: perf counted nothing (%s)." % note)
+    out += ["", "| row | " + " | ".join(SHORT[k] for k in present) + " |",
+            "|---|" + "---:|" * len(present)]
+    for rk in keys:
+        e = results["rows"][rk]
+        cells = []
+        for k in present:
+            if k not in e["servers"]:
+                cells.append("")
+                continue
+            cell = "%s / %s" % (per_req(e, k, "syscalls"), per_req(e, k, "switches"))
+            cells.append("**%s**" % cell if k == "wsgate" else cell)
+        out.append("| %s | %s |" % (rk, " | ".join(cells)))
+    return out
+
+
+def slow_cells(e, runs):
+    """The slow-clients row's own cells: how many slow clients the server had answered
+    when wrk started (the fewest over the runs; the others waited: queued in its
+    accept queue, or accepted and not answered), and its RSS while it held them (the
+    most over the runs)."""
+    n = e["slow"]["clients"]
+    answered = min(r["slow_before"]["answered"] for r in runs)
+    worst = min(runs, key=lambda r: r["slow_before"]["answered"])["slow_before"]
+    rest = ["%d %s" % (worst[k], k) for k in ("queued", "accepted", "closed", "bad")
+            if worst.get(k)]
+    held = max(max(r.get("rss_slow_kib", 0), r.get("rss_run_kib", 0)) for r in runs)
+    return ["%d of %d%s" % (answered, n, " (%s)" % ", ".join(rest) if rest else ""),
+            fmt_mib(held)]
 
 
 def detail_table(results, rk, ref):
@@ -183,8 +281,12 @@ def detail_table(results, rk, ref):
         head += ["wsgate / it"]
     if sleep:
         head += ["% of ideal"]
-    head += ["p50 ms", "p99 ms", "MB/s", "errors", "queue", "stuck", "RSS MiB",
-             "CPU µs/req", "CPU 0 / 1 busy"]
+    slow = e.get("slow")
+    head += ["p50 ms", "p99 ms", "MB/s", "errors", "queue", "stuck"]
+    head += ["slow clients answered", "RSS held MiB"] if slow else ["RSS MiB"]
+    head += ["CPU µs/req", "CPU 0 / 1 busy", "syscalls/req", "switches/req"]
+    if nginx:
+        head += ["nginx syscalls / switches per req"]
     out = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for k in e["servers"]:
         runs = e["runs"].get(k, [])
@@ -205,15 +307,20 @@ def detail_table(results, rk, ref):
         if sleep:
             cells.append("%.0f%%" % (100.0 * median_of(runs, "rps") / sleep))
         errors = sum(r["errors"] for r in runs)
-        cells += [fmt_ms(median_of(runs, "p50_us")), fmt_ms(median_of(runs, "p99_us")),
+        served = [r for r in runs if r["requests"]]  # wrk's latencies of no request: 0
+        cells += [fmt_ms(median_of(served, "p50_us")), fmt_ms(median_of(served, "p99_us")),
                   "%.0f" % median_of(runs, "mbps"),
                   "**%d**" % errors if errors else "0",
                   "%d" % max(r["queue"] for r in runs),
-                  "%d" % max(r["stuck"] for r in runs),
-                  fmt_mib(e["rss_kib"].get(k)),
-                  fmt_cpu_us(median_of(runs, "cpu_us_req")),
+                  "%d" % max(r["stuck"] for r in runs)]
+        cells += slow_cells(e, runs) if slow else [fmt_mib(e["rss_kib"].get(k))]
+        cells += [fmt_cpu_us(median_of(runs, "cpu_us_req")),
                   "%s / %s" % (fmt_pct(median_of(runs, "server_cpu_busy")),
-                               fmt_pct(median_of(runs, "client_cpu_busy")))]
+                               fmt_pct(median_of(runs, "client_cpu_busy"))),
+                  per_req(e, k, "syscalls"), per_req(e, k, "switches")]
+        if nginx:
+            cells.append("%s / %s" % (per_req(e, k, "syscalls", "front_"),
+                                      per_req(e, k, "switches", "front_")))
         out.append("| " + " | ".join(cells) + " |")
     return out
 
@@ -232,7 +339,8 @@ def rows_section(results):
            "requests completed, what a request costs the server whichever side was the "
            "bottleneck. CPU 0 / 1 busy: how busy the server's CPU and the client's "
            "(wrk's, and nginx's behind nginx) were; a row with CPU 1 near 100% and CPU 0 "
-           "well below measures the client more than the server."]
+           "well below measures the client more than the server. syscalls/req, "
+           "switches/req: see above (system calls and context switches per request)."]
     for rk in row_keys(results, nginx=False):
         e = results["rows"][rk]
         out += ["", "### %s — %s" % (rk, e["title"]), "",
@@ -241,8 +349,25 @@ def rows_section(results):
         if e.get("ideal"):
             out.append("Ideal for %d threads: %d / 0.05 s = %s req/s." % (
                 e["threads"], e["threads"], fmt_rps(e["ideal"])))
+        if e.get("slow"):
+            out.append(slow_text(e))
         out += [""] + detail_table(results, rk, "wsgate")
     return out
+
+
+def slow_text(e):
+    sl = e["slow"]
+    return ("Before each timed run, %d other clients (receive buffer %d bytes, set before "
+            "connect) each ask for `%s`, one %d MiB bytes object, and never read; they "
+            "stay open during the run and are reset after it. wrk starts once the server "
+            "has answered all of them (response bytes arrived), or once nothing about them "
+            "has changed for %.1f s (its threads are blocked on the ones it answered; the "
+            "others wait). slow clients answered: how many had response bytes when wrk "
+            "started (the fewest over the runs), and what the others were: queued (not "
+            "accepted), accepted (no answer). RSS held: the server's RSS while it held "
+            "them (the most over the runs). The servers get no more threads than in the "
+            "hello rows: one thread a slow client blocks is one thread fewer for wrk."
+            % (sl["clients"], sl["rcvbuf"], sl["path"], sl["bytes"] >> 20, sl["settle_s"]))
 
 
 def nginx_section(results):
@@ -255,8 +380,10 @@ def nginx_section(results):
             "One server block per backend (`bench/nginx.conf.in`); connections to the "
             "backend are kept for FastCGI (`fastcgi_keep_conn on`) and HTTP "
             "(`proxy_http_version 1.1`), while nginx opens one per request for SCGI and "
-            "the uwsgi protocol. RSS is the backend's only. Load: `%s` against nginx."
-            % (e["threads"], e["wrk"]), "",
+            "the uwsgi protocol. RSS, CPU µs/req, syscalls/req and switches/req are the "
+            "backend's only; nginx's own system calls and context switches per request "
+            "(its master and worker process) are in the last column. Load: `%s` against "
+            "nginx." % (e["threads"], e["wrk"]), "",
             "\"wsgate same protocol / it\" compares uWSGI's FastCGI and SCGI with wsgate's, "
             "gunicorn's HTTP with wsgate's, and the uwsgi protocol with wsgate's FastCGI.",
             ""] + detail_table(results, "nginx", NGINX_REF)
@@ -310,6 +437,9 @@ def findings_section(results):
             if what and known:
                 out.append("- %s, %s ‡: %s. Known and checked by hand: %s." % (
                     rk, LABEL[k], ", ".join(what), known["text"]))
+            elif what and e.get("slow") and not servers.ALL_SPECS[k].is_wsgate:
+                out.append("- %s, %s: %s: %s." % (rk, LABEL[k], ", ".join(what),
+                                                  slow_finding(e, runs)))
             elif what:
                 out.append("- %s, %s: %s." % (rk, LABEL[k], ", ".join(what)))
     if waited:
@@ -324,6 +454,16 @@ def findings_section(results):
     if not out:
         return []
     return ["## Findings of this run", ""] + out
+
+
+def slow_finding(e, runs):
+    answered, _ = slow_cells(e, runs)
+    after = [r["slow_after"] for r in runs if "slow_after" in r]
+    closed = max((a.get("closed", 0) for a in after), default=0)
+    text = "when wrk started, it had answered %s slow clients" % answered
+    if closed:
+        text += "; by the end of a run it had closed up to %d of them" % closed
+    return text
 
 
 def commands_section(results):
@@ -341,6 +481,18 @@ def commands_section(results):
     out += ["taskset -c %s %s  # %s" % (servers.CLIENT_CPU, results["rows"][k]["wrk"], k)
             for k in ordered_rows(results)]
     out += ["```"]
+    for k in ordered_rows(results):
+        sl = results["rows"][k].get("slow")
+        if sl:
+            out += ["", "%s: before each run, %d connections with `SO_RCVBUF` %d each send "
+                    "`GET %s HTTP/1.1` and read nothing (`bench/load.py`, `SlowClients`)."
+                    % (k, sl["clients"], sl["rcvbuf"], sl["path"])]
+    if any(count_runs(e, key) for e in results["rows"].values() for key in e["servers"]):
+        out += ["", "perf, for each counted run, attached before wrk starts and interrupted "
+                "(SIGINT) after it exits; PIDS: every process of the server's tree (and "
+                "nginx's, separately, in the nginx row):", "", "```",
+                "taskset -c %s perf stat -e raw_syscalls:sys_enter,context-switches -x , "
+                "-o FILE -p PIDS" % servers.CLIENT_CPU, "```"]
 
     return out
 
@@ -353,6 +505,20 @@ def notes_section(results):
                   "was %.1f at the end, where the benchmark alone (one busy server, wrk) makes "
                   "about 2. Absolute req/s vary between rounds (see the min–max); the ratios, "
                   "each from two runs seconds apart, vary less." % load[1]]
+    new = []
+    if any(e.get("slow") for e in results["rows"].values()):
+        new.append("- slow-clients: every server keeps its hello-row settings (8 threads; "
+                   "gunicorn sync one request at a time); wsgate finishes a response its "
+                   "client does not read on its event loop, holding the app's bytes object "
+                   "by reference (docs/operations.md, \"Slow readers\"), so its threads "
+                   "stay free for wrk.")
+    if has_counts(results):
+        new.append("- System calls and context switches: `perf stat` (Debian's linux-perf) "
+                   "attached to the server's processes; counting costs the server a "
+                   "fraction of a microsecond per system call%s." % (
+                       ", which is why they are counted in a run of their own rather than "
+                       "in the timed ones" if results["settings"].get("count_run") else
+                       " (this run counted during its timed runs)"))
     return ["## How the servers run", "",
             "- Each server is one process serving requests, pinned to CPU 0 (`taskset -c 0`); "
             "wrk runs on CPU 1 with one thread. Every threaded server gets the row's thread "
@@ -374,7 +540,7 @@ def notes_section(results):
             "- Tornado: `WSGIContainer` on an `HTTPServer` as Tornado's documentation shows "
             "(`bench/pyserve.py`); Tornado 6.2 calls the app on the event-loop thread, one "
             "request at a time, and `environ` has no `wsgi.file_wrapper`, so the `file` app "
-            "falls back to reading 64 KiB blocks, as PEP 3333 describes.",
+            "falls back to reading 64 KiB blocks, as PEP 3333 describes."] + new + [
             "- The machine may be shared: other processes may use the CPUs during a run "
             "(see the load average). The ratios, from runs seconds apart, are the figures "
             "to trust more than absolute req/s."] + shared
@@ -395,8 +561,10 @@ def write_chart(results, path):
         ax.axis("off")
     for ax, rk in zip(axes.flat, keys):
         e = results["rows"][rk]
-        names, vals, colors, hatches = [], [], [], []
+        names, vals, colors, hatches, counts = [], [], [], [], []
         for k in e["servers"]:
+            sc, cs = per_req(e, k, "syscalls"), per_req(e, k, "switches")
+            counts.append("" if sc in ("n/a", "—") else "  %s sc, %s cs" % (sc, cs))
             waited = stuck(e, k)
             known = (rk, k) in servers.KNOWN_ISSUES
             names.append(SHORT[k] + (" *" if waited else "") + (" ‡" if known else ""))
@@ -411,18 +579,19 @@ def write_chart(results, path):
         ax.set_yticklabels(names, fontsize=8)
         ax.invert_yaxis()
         top = max(vals) if vals and max(vals) > 0 else 1
-        for y, v in zip(ypos, vals):
-            ax.text(v + top * 0.01, y, fmt_rps(v), va="center", fontsize=7)
-        ax.set_xlim(0, top * 1.25)
+        for y, v, c in zip(ypos, vals, counts):
+            ax.text(v + top * 0.01, y, fmt_rps(v) + c, va="center", fontsize=7)
+        ax.set_xlim(0, top * 1.75)
         ax.set_title(rk, fontsize=10)
         ax.tick_params(axis="x", labelsize=7)
         ax.set_xlabel("requests/s (median)", fontsize=7)
     s = results["settings"]
     fig.suptitle("wsgate (red) vs peer WSGI servers: median requests/s, %d × %d s per server "
                  "and row.  * hatched: some connections were never served during a run;"
-                 "  ‡ a known flaw of that server (see benchmarks.md)"
-                 % (s["repeat"], s["duration"]), fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
+                 "  ‡ a known flaw of that server (see benchmarks.md)\n"
+                 "after each bar: system calls (sc) and context switches (cs) of the server "
+                 "per request" % (s["repeat"], s["duration"]), fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
@@ -440,8 +609,8 @@ def write(results, out_dir):
     parts += summary_section(results)
     if png:
         parts += ["", "![requests per second, per row and server](benchmarks.png)"]
-    for section in (findings_section, rows_section, nginx_section, memory_section,
-                    machine_section, commands_section):
+    for section in (counts_section, findings_section, rows_section, nginx_section,
+                    memory_section, machine_section, commands_section):
         sec = section(results)
         if sec:
             parts += [""] + sec

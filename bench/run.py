@@ -1,13 +1,16 @@
 """The side-by-side benchmark of wsgate against peer WSGI servers (issue 6).
 
     /usr/bin/python3 bench/run.py [--smoke] [--rows R,...] [--servers S,...]
-                                  [--repeat N] [--duration S] [--out DIR] [--work DIR]
+                                  [--repeat N] [--duration S] [--count-run S]
+                                  [--slow-clients N] [--out DIR] [--work DIR]
 
 `make bench` runs everything (5 s per run, 3 rounds) and writes docs/benchmarks.md and
 docs/benchmarks.png; `make bench-smoke` runs every row and server once for 1 s,
 writes into build/, and exits 1 when a server does not start or answers wrongly,
-dies, or a run has errors or malformed wrk output. The full run exits 1 on the
-same, after writing its page.
+dies, or a run has errors or malformed wrk output (a peer's errors in the
+slow-clients row, and runs in which it served nothing, are its results there, not
+failures; wsgate's are failures, and so is wsgate not answering every slow client
+before wrk starts). The full run exits 1 on the same, after writing its page.
 
 One row at a time: every server of the row is started with the row's app and thread
 count (servers.py; each one process pinned to CPU 0), answers one checked request
@@ -15,9 +18,16 @@ count (servers.py; each one process pinned to CPU 0), answers one checked reques
 once against every server in turn, beginning one server later each round, so that
 a server's runs and wsgate's alternate in time. Before each timed run the server
 must answer a checked request again (which waits out requests a slow server still
-has queued from its previous run). After the last round: the RSS of each server,
-then every process is stopped. Then the memory tests: idle RSS of each server with
-16 threads, and wsgate holding N idle keep-alive connections.
+has queued from its previous run). In the slow-clients row, before each timed run,
+--slow-clients connections ask for an 8 MiB response and never read it
+(load.SlowClients; wrk starts once the server has taken them in, see there), held
+until wrk is done. After the last round, a counting run per server (--count-run
+seconds, same load): perf counts the system calls and context switches of the
+server's processes (load.Perf); counting costs the server time on every system call
+and context switch, so the timed runs are not counted (smoke: --count-run 0, counted
+during its one timed run instead). Then the RSS of each server, and every process
+is stopped. Then the memory tests: idle RSS of each server with 16 threads, and
+wsgate holding N idle keep-alive connections.
 
 Everything measured goes to WORK/results.json; report.py turns it into the page
 (and can be run alone on that file). Logs of every process are in WORK/logs.
@@ -79,6 +89,17 @@ def parse_args(argv):
                                               "(default 1; smoke 0)")
     p.add_argument("--idle-conns", type=int, help="idle keep-alive connections held by "
                                                   "wsgate (default 10000; smoke 500)")
+    p.add_argument("--slow-clients", type=int,
+                   help="slow-clients row: clients holding never-read %d MiB responses "
+                        "(default %d; smoke 16)" % (len(rows.SLOW_BODY) >> 20,
+                                                    rows.SLOW_CLIENTS))
+    p.add_argument("--slow-settle", type=float,
+                   help="slow-clients row: seconds without change after which the server "
+                        "has taken in the slow clients it will (default 1; smoke 0.3)")
+    p.add_argument("--count-run", type=int,
+                   help="seconds of the extra run per row and server during which perf "
+                        "counts system calls and context switches; 0: count during the "
+                        "timed runs (default 2; smoke 0)")
     p.add_argument("--out", default=os.path.join(ROOT, "docs"),
                    help="where benchmarks.md and benchmarks.png go")
     p.add_argument("--work", default=os.path.join(ROOT, "build", "bench"),
@@ -87,8 +108,10 @@ def parse_args(argv):
                                                       os.path.join(ROOT, "build", "wsgate")),
                    help="the wsgate binary (default: $WSGATE_BIN, else build/wsgate)")
     a = p.parse_args(argv)
-    dflt = (1, 1, 0, 500) if a.smoke else (3, 5, 1, 10000)
-    for name, d in zip(("repeat", "duration", "warmup", "idle_conns"), dflt):
+    dflt = (1, 1, 0, 500, 16, 0.3, 0) if a.smoke else (3, 5, 1, 10000, rows.SLOW_CLIENTS,
+                                                       1.0, 2)
+    for name, d in zip(("repeat", "duration", "warmup", "idle_conns", "slow_clients",
+                        "slow_settle", "count_run"), dflt):
         if getattr(a, name) is None:
             setattr(a, name, d)
     a.row_list = _pick(a.rows, rows.ROW_KEYS + ["memory"], "row")
@@ -164,8 +187,13 @@ def run_row(row, specs, a, ctx, failures, out):
     log("== %s: %s (%d servers)" % (row.key, row.title, len(specs)))
     entry = {"title": row.title, "app": row.app, "conns": row.conns, "threads": row.threads,
              "ideal": row.ideal, "servers": [], "runs": {}, "rss_kib": {}, "exit": {},
+             "count_runs": {},
              "wrk": " ".join(load.wrk_argv(row, "http://127.0.0.1:PORT/", a.duration)).replace(
                  ROOT + os.sep, "")}
+    if row.slow:
+        entry["slow"] = {"clients": a.slow_clients, "path": rows.SLOW_PATH,
+                         "bytes": len(rows.SLOW_BODY), "rcvbuf": load.SLOW_RCVBUF,
+                         "settle_s": a.slow_settle}
     out[row.key] = entry
     targets = start_targets(specs, row, ctx)
     nginx = None
@@ -186,7 +214,7 @@ def run_row(row, specs, a, ctx, failures, out):
                 return
         targets = []
         for t in ready:
-            err = rows.check(row, t.front, ctx.file_path, timeout=60)
+            err = rows.check(row, t.front, ctx.file_path, timeout=60, slow_path=True)
             if err:
                 failures.add("%s: %s answers wrongly: %s" % (row.key, t.spec.key, err))
                 t.proc.stop()
@@ -196,22 +224,26 @@ def run_row(row, specs, a, ctx, failures, out):
                 entry["runs"][t.spec.key] = []
         if a.warmup:
             for t in targets:
-                _run_once(row, t, a.warmup, ctx, nginx, failures, warmup=True)
+                _run_once(row, t, a.warmup, ctx, nginx, failures, a, warmup=True)
         for rnd in range(a.repeat):
             for i in range(len(targets)):
                 t = targets[(i + rnd) % len(targets)]
                 if t.proc is None:
                     continue  # died earlier in the row
-                if rnd or a.warmup:
-                    err = rows.check(row, t.front, ctx.file_path, timeout=60)
-                    if err:
-                        failures.add("%s: %s stopped answering correctly: %s"
-                                     % (row.key, t.spec.key, err))
-                        continue
-                r = _run_once(row, t, a.duration, ctx, nginx, failures)
+                if (rnd or a.warmup) and not _still_right(row, t, ctx, failures):
+                    continue
+                r = _run_once(row, t, a.duration, ctx, nginx, failures, a,
+                              count=not a.count_run)
                 if r is not None:
                     r["round"] = rnd
                     entry["runs"][t.spec.key].append(r)
+        # perf's counting costs the server time on every system call (see load.Perf):
+        # counted apart from the timed runs, their req/s stay what they would be.
+        for t in targets if a.count_run else ():
+            if t.proc is not None and _still_right(row, t, ctx, failures):
+                r = _run_once(row, t, a.count_run, ctx, nginx, failures, a, count=True)
+                if r is not None:
+                    entry["count_runs"][t.spec.key] = [r]
         for t in targets:
             if t.proc is not None and t.proc.alive():
                 entry["rss_kib"][t.spec.key] = servers.rss_kib(t.proc.pid)
@@ -228,14 +260,48 @@ def run_row(row, specs, a, ctx, failures, out):
                                                 "exited with status %s on SIGTERM" % status))
 
 
-def _run_once(row, t, duration, ctx, nginx, failures, warmup=False):
-    """One wrk run against target t; the result dict, or None after a failure."""
-    what = "%s: %s%s" % (row.key, t.spec.key, " (warm-up)" if warmup else "")
+def _still_right(row, t, ctx, failures):
+    """Before a run: t answers the row's request correctly (which also waits out what
+    it still has queued from the run before)."""
+    err = rows.check(row, t.front, ctx.file_path, timeout=60)
+    if err:
+        failures.add("%s: %s stopped answering correctly: %s" % (row.key, t.spec.key, err))
+    return err is None
+
+
+# A slow-clients run's errors, or its lack of completed requests, are the finding for a
+# peer; only wsgate's fail the run.
+SLOW_EXCUSE = ("the slow clients held this server's threads (see the slow-clients row); "
+               "what it serves to wrk meanwhile is the measurement")
+
+
+def _run_once(row, t, duration, ctx, nginx, failures, a, warmup=False, count=False):
+    """One wrk run against target t, counted by perf when `count`, during which a
+    slow row's slow clients are held (not in a warm-up); the result dict, or None
+    after a failure."""
+    what = "%s: %s%s" % (row.key, t.spec.key, " (warm-up)" if warmup else
+                         " (counting run)" if count and a.count_run else "")
+    slow = None
+    r = None
     try:
-        r = load.run_wrk(row, t.front, duration, t.port, ctx.logdir, t.proc.pid)
+        if row.slow and not warmup:
+            slow = load.SlowClients(t.front, a.slow_clients, rows.SLOW_PATH, t.port)
+            before, settle_s = slow.settle(a.slow_settle)
+        r = load.run_wrk(row, t.front, duration, t.port, ctx.logdir, t.proc.pid,
+                         front_pid=nginx.pid if nginx is not None else None, count=count,
+                         exclude=slow.keys() if slow is not None else frozenset())
+        if slow is not None:
+            r["slow_before"] = before
+            r["slow_settle_s"] = settle_s
+            r["slow_after"] = slow.state()
+            r["rss_slow_kib"] = servers.rss_kib(t.proc.pid)
     except load.MalformedOutput as e:
         failures.add("%s: malformed wrk output: %s" % (what, e))
-        r = None
+    except OSError as e:
+        failures.add("%s: slow clients: %s" % (what, e))
+    finally:
+        if slow is not None:
+            slow.close()
     if not t.proc.alive():
         failures.add("%s: the server died during the run (status %s):\n%s"
                      % (what, t.proc.popen.returncode, t.proc.log_tail()))
@@ -249,10 +315,25 @@ def _run_once(row, t, duration, ctx, nginx, failures, warmup=False):
     r["rss_kib"] = servers.rss_kib(t.proc.pid)
     if not warmup:
         log("   %-22s %10.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d  queue %d"
-            "  stuck %d  rss %d MiB" % (t.spec.key, r["rps"], r["p50_us"] / 1e3,
-                                       r["p99_us"] / 1e3, r["errors"], r["queue"],
-                                       r["stuck"], r["rss_kib"] // 1024))
+            "  stuck %d  rss %d MiB%s" % (
+                t.spec.key + (" (count)" if count and a.count_run else ""), r["rps"], r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["errors"],
+                r["queue"], r["stuck"], r["rss_kib"] // 1024,
+                "  syscalls/req %s  switches/req %s" % (
+                    _per_req(r.get("syscalls_req")), _per_req(r.get("switches_req")))
+                if count else ""))
+        if r.get("perf_note"):
+            log("   perf: %s" % r["perf_note"])
+        if "slow_before" in r:
+            log("   slow clients before wrk (%.1f s to settle): %s; after: %s; RSS held "
+                "%d MiB" % (r["slow_settle_s"], _slow(r["slow_before"]),
+                            _slow(r["slow_after"]),
+                            max(r["rss_slow_kib"], r["rss_run_kib"]) // 1024))
     problems = []
+    if "slow_before" in r and t.spec.is_wsgate and \
+            r["slow_before"]["answered"] != a.slow_clients:
+        problems.append("answered %d of the %d slow clients before wrk started (%s)"
+                        % (r["slow_before"]["answered"], a.slow_clients,
+                           _slow(r["slow_before"])))
     if r["requests"] == 0:
         problems.append("no request completed")
     if r["errors"]:
@@ -260,12 +341,22 @@ def _run_once(row, t, duration, ctx, nginx, failures, warmup=False):
                         % (r["errors"], r["connect"], r["read"], r["write"], r["status"],
                            r["timeout"]))
     known = servers.KNOWN_ISSUES.get((row.key, t.spec.key))
+    excuse = known["text"] if known else (
+        SLOW_EXCUSE if row.slow and not t.spec.is_wsgate else None)
     for p in problems:
-        if known:
-            log("   known peer issue, not a failure: %s: %s (%s)" % (what, p, known["text"]))
+        if excuse:
+            log("   known peer issue, not a failure: %s: %s (%s)" % (what, p, excuse))
         else:
             failures.add("%s: %s" % (what, p))
     return r
+
+
+def _per_req(v):
+    return "n/a" if v is None else "%.2f" % v
+
+
+def _slow(st):
+    return ", ".join("%s %d" % (k, v) for k, v in st.items() if v)
 
 
 # ---------------------------------------------------------------- memory
@@ -380,6 +471,8 @@ def describe_machine(a):
         "Flask": "Debian python3-flask %s" % _pkg_version("python3-flask"),
         "nginx": _cmd_version(["nginx", "-v"]),
         "wrk": _cmd_version(["wrk", "-v"]),
+        "perf": _cmd_version([load.perf_binary(), "--version"]) if load.perf_binary()
+        else "not installed",
         "Python": "%s (%s)" % (platform.python_version(), sys.executable),
     }
     return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
@@ -414,7 +507,7 @@ def main(argv=None):
     results = {"meta": describe_machine(a), "rows": {}, "failures": failures,
                "settings": {"smoke": a.smoke, "repeat": a.repeat, "duration": a.duration,
                             "warmup": a.warmup, "wrk_timeout": load.WRK_TIMEOUT_S,
-                            "backlog": servers.BACKLOG}}
+                            "backlog": servers.BACKLOG, "count_run": a.count_run}}
     started = time.time()
     try:
         file_path = os.path.join(tmp, "file-16MiB.bin")

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "gateway/log.h"
+#include "gateway/tls.h"
 #include "gateway/util.h"
 
 enum {
@@ -56,9 +57,14 @@ enum {
     OPT_SEND_SPILL,
     OPT_TEMP_DIR,
     OPT_BODY_BUFFER,
+    OPT_BODY_MEMORY,
     OPT_HTTPS,
     OPT_CERTFILE,
     OPT_KEYFILE,
+    OPT_CA_CERTS,
+    OPT_VERIFY_CLIENT,
+    OPT_TLS_MIN_VERSION,
+    OPT_TLS_CIPHERS,
 };
 
 static const struct option long_opts[] = {
@@ -66,6 +72,10 @@ static const struct option long_opts[] = {
     {"https", required_argument, NULL, OPT_HTTPS},
     {"certfile", required_argument, NULL, OPT_CERTFILE},
     {"keyfile", required_argument, NULL, OPT_KEYFILE},
+    {"ca-certs", required_argument, NULL, OPT_CA_CERTS},
+    {"verify-client", required_argument, NULL, OPT_VERIFY_CLIENT},
+    {"tls-min-version", required_argument, NULL, OPT_TLS_MIN_VERSION},
+    {"tls-ciphers", required_argument, NULL, OPT_TLS_CIPHERS},
     {"fastcgi", required_argument, NULL, OPT_FASTCGI},
     {"fastcgi-stderr", no_argument, NULL, OPT_FASTCGI_STDERR},
     {"scgi", required_argument, NULL, OPT_SCGI},
@@ -93,6 +103,7 @@ static const struct option long_opts[] = {
     {"send-spill", required_argument, NULL, OPT_SEND_SPILL},
     {"temp-dir", required_argument, NULL, OPT_TEMP_DIR},
     {"body-buffer", required_argument, NULL, OPT_BODY_BUFFER},
+    {"body-memory", required_argument, NULL, OPT_BODY_MEMORY},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"max-target", required_argument, NULL, OPT_MAX_TARGET},
     {"max-header-size", required_argument, NULL, OPT_MAX_HEADER_SIZE},
@@ -130,6 +141,15 @@ static const char usage_text[] =
     "  --certfile PATH          the certificate chain, PEM, leaf first\n"
     "  --keyfile PATH           its private key, PEM: PKCS#1, PKCS#8 or EC, not\n"
     "                           encrypted (default: read from --certfile)\n"
+    "  --verify-client none|optional|require\n"
+    "                           ask clients for a certificate signed by --ca-certs\n"
+    "                           (mutual TLS; default none); optional: the app reads\n"
+    "                           the verdict in SSL_CLIENT_VERIFY\n"
+    "  --ca-certs PATH          the CAs of the client certificates, PEM\n"
+    "  --tls-min-version 1.2|1.3\n"
+    "                           the oldest TLS version accepted (default 1.2)\n"
+    "  --tls-ciphers LIST       the TLS 1.2 ciphers, OpenSSL's syntax (default:\n"
+    "                           Mozilla's \"intermediate\" list)\n"
     "\n"
     "Workers:\n"
     "  --threads N              worker threads running the app (default 8)\n"
@@ -176,9 +196,11 @@ static const char usage_text[] =
     "  --temp-dir DIR           where those temp files go (default $TMPDIR or /tmp)\n"
     "  --max-body BYTES         larger request bodies get 413 (default 1073741824)\n"
     "  --body-buffer BYTES      request bodies up to this size (with a length) are\n"
-    "                           read before the app runs, past 64 KiB into a temp\n"
-    "                           file; larger ones reach the app as they arrive\n"
-    "                           (default 1048576)\n"
+    "                           read before the app runs; larger ones reach the\n"
+    "                           app as they arrive (default 1048576)\n"
+    "  --body-memory BYTES      of those, bytes past 64 KiB per body kept in memory\n"
+    "                           for all connections of a process; past it, bodies\n"
+    "                           go to temp files (default 67108864)\n"
     "  --max-target BYTES       longer request targets get 414 (default 8190)\n"
     "  --max-header-size BYTES  larger header blocks get 431 (default 65536)\n"
     "  --max-headers N          more header fields get 431 (default 100)\n"
@@ -257,6 +279,7 @@ static void set_defaults(struct gw_config *cfg)
     cfg->send_timeout = GW_DEF_SEND_TIMEOUT;
     cfg->send_buffer = GW_DEF_SEND_BUFFER;
     cfg->body_buffer = GW_DEF_BODY_BUFFER;
+    cfg->body_memory = GW_DEF_BODY_MEMORY;
     cfg->send_memory = GW_DEF_SEND_MEMORY;
     cfg->send_spill = GW_DEF_SEND_SPILL;
     cfg->max_body = GW_DEF_MAX_BODY;
@@ -536,6 +559,30 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
         case OPT_KEYFILE:
             cfg->keyfile = optarg;
             break;
+        case OPT_CA_CERTS:
+            cfg->ca_certs = optarg;
+            break;
+        case OPT_VERIFY_CLIENT:
+            if (strcmp(optarg, "none") == 0)
+                cfg->verify_client = GW_TLS_VERIFY_NONE;
+            else if (strcmp(optarg, "optional") == 0)
+                cfg->verify_client = GW_TLS_VERIFY_OPTIONAL;
+            else if (strcmp(optarg, "require") == 0)
+                cfg->verify_client = GW_TLS_VERIFY_REQUIRE;
+            else
+                return bad("verify-client", optarg, "use none, optional or require");
+            break;
+        case OPT_TLS_MIN_VERSION:
+            if (strcmp(optarg, "1.2") == 0)
+                cfg->tls_min_version = 12;
+            else if (strcmp(optarg, "1.3") == 0)
+                cfg->tls_min_version = 13;
+            else
+                return bad("tls-min-version", optarg, "use 1.2 or 1.3");
+            break;
+        case OPT_TLS_CIPHERS:
+            cfg->tls_ciphers = optarg;
+            break;
         case OPT_VENV:
             cfg->venv = optarg;
             break;
@@ -574,6 +621,10 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
             break;
         case OPT_BODY_BUFFER:
             if (parse_size("body-buffer", optarg, 0, (uint64_t)1 << 40, &cfg->body_buffer) != 0)
+                return -1;
+            break;
+        case OPT_BODY_MEMORY:
+            if (parse_size("body-memory", optarg, 0, (uint64_t)1 << 40, &cfg->body_memory) != 0)
                 return -1;
             break;
         case OPT_TEMP_DIR:

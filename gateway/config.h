@@ -19,6 +19,7 @@
 #define GW_DEF_SEND_TIMEOUT     60.0
 #define GW_DEF_SEND_BUFFER      (1024u * 1024)
 #define GW_DEF_BODY_BUFFER      (1024u * 1024)
+#define GW_DEF_BODY_MEMORY      (64u * 1024 * 1024)
 #define GW_DEF_SEND_MEMORY      (64u * 1024 * 1024)
 #define GW_DEF_SEND_SPILL       (1024ull * 1024 * 1024)
 #define GW_DEF_MAX_BODY         (1024ull * 1024 * 1024)
@@ -46,6 +47,10 @@ struct gw_config {
     const char *venv;
     const char *certfile;    /* --certfile: the TLS certificate chain (PEM), NULL = none */
     const char *keyfile;     /* --keyfile: its key (PEM), NULL = in certfile */
+    const char *ca_certs;    /* --ca-certs: the CAs of client certificates, NULL = none */
+    int verify_client;       /* --verify-client: an enum gw_tls_verify (gateway/tls.h) */
+    int tls_min_version;     /* --tls-min-version: 12 or 13, 0 = not given (1.2) */
+    const char *tls_ciphers; /* --tls-ciphers: TLS 1.2 ciphers, NULL = Mozilla intermediate */
     const char *script_name; /* "" when not mounted */
     int threads;
     int processes;           /* > 1: a master supervises that many workers */
@@ -69,6 +74,7 @@ struct gw_config {
     const char *temp_dir; /* where temp files go; NULL: $TMPDIR or /tmp */
     uint64_t max_body;
     uint64_t body_buffer; /* request bodies up to this are collected before the app runs */
+    uint64_t body_memory; /* all connections' collected bodies in memory (past 64 KiB each) */
     size_t max_target;
     size_t max_head;
     size_t max_headers;

@@ -1,8 +1,11 @@
 /*
- * The request-body spool of gateway/spool.h. The loop appends with pwrite at the
- * file's end and closes the gap in c->in with memmove (nothing is pinned while a body
- * is collected: the head is parsed again from c->in each time, see the front-ends);
- * the worker reads with pread from where it left off. The file is made in
+ * The request-body spool of gateway/spool.h. A body past GW_SPOOL_MEMORY first asks
+ * for a grant of its whole length from the process's --body-memory (an atomic count
+ * of the bytes granted: the loop takes, whichever thread ends the request gives
+ * back); with one it stays in c->in, which grows to hold it. Otherwise the loop appends with pwrite
+ * at the file's end and closes the gap in c->in with memmove (nothing is pinned while a body is
+ * collected: the head is parsed again from c->in each time, see the front-ends); the worker reads
+ * with pread from where it left off. The file is made in
  * --temp-dir on the first byte that does not stay in memory.
  */
 #include "gateway/spool.h"
@@ -17,13 +20,33 @@
 #include "gateway/log.h"
 #include "gateway/util.h"
 
+static uint64_t granted; /* bytes of --body-memory held by bodies in c->in; atomic */
+
+static int take_grant(struct gw_spool *s, uint64_t limit, uint64_t n)
+{
+    uint64_t cur = __atomic_load_n(&granted, __ATOMIC_RELAXED);
+    do {
+        if (n > limit || cur > limit - n)
+            return 0;
+    } while (!__atomic_compare_exchange_n(&granted, &cur, cur + n, 1, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    s->grant = n;
+    return 1;
+}
+
+uint64_t gw_spool_granted(void)
+{
+    return __atomic_load_n(&granted, __ATOMIC_RELAXED);
+}
+
 int64_t gw_spool_collect(struct gw_conn *c, size_t head_len, uint64_t body_len)
 {
     struct gw_spool *s = &c->spool;
     size_t body_at = c->in.start + head_len;
     size_t in_mem = c->in.end - body_at;
     uint64_t want = body_len - s->size;
-    if (s->size == 0 && in_mem <= GW_SPOOL_MEMORY)
+    if (s->size == 0 && (in_mem <= GW_SPOOL_MEMORY || s->grant >= body_len ||
+                         (s->grant == 0 && take_grant(s, c->cfg->body_memory, body_len))))
         return (int64_t)in_mem; /* still all in memory */
     size_t move = in_mem < want ? in_mem : (size_t)want;
     if (s->fd < 0 && (s->fd = gw_temp_file(c->cfg->temp_dir)) < 0) {
@@ -51,6 +74,13 @@ int64_t gw_spool_collect(struct gw_conn *c, size_t head_len, uint64_t body_len)
                      (in_mem - move < body_len - s->size ? in_mem - move : body_len - s->size));
 }
 
+size_t gw_spool_room(const struct gw_conn *c, uint64_t left)
+{
+    if (c->spool.grant > 0 && c->spool.fd < 0)
+        return left > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)left;
+    return left < GW_SPOOL_MEMORY ? (size_t)left : GW_SPOOL_MEMORY;
+}
+
 ssize_t gw_spool_read(struct gw_conn *c, char *buf, size_t len)
 {
     struct gw_spool *s = &c->spool;
@@ -73,5 +103,7 @@ void gw_spool_close(struct gw_spool *s)
 {
     if (s->fd >= 0)
         close(s->fd);
+    if (s->grant > 0)
+        __atomic_sub_fetch(&granted, s->grant, __ATOMIC_RELAXED);
     gw_spool_init(s);
 }

@@ -35,6 +35,8 @@
 #include <errno.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <pthread.h>
@@ -92,6 +94,8 @@ struct tls_conn {
     int failed;    /* the session failed: no more OpenSSL calls but SSL_free */
     int shut_sent; /* close_notify is written (or given up) */
     struct gw_field vars[GW_TLS_NVARS];
+    size_t nvars;      /* of vars, set when the handshake is done */
+    char *client_text; /* the values of the SSL_CLIENT_* variables, NULL: none made */
 };
 
 /* ---- the write sink: a BIO that appends to t->out ------------------------------- */
@@ -360,7 +364,59 @@ static int tls_pending(struct gw_conn *c)
     return held;
 }
 
-static void fill_vars(struct tls_conn *t)
+/* mod_ssl's SSL_CLIENT_VERIFY: NONE without a client certificate, SUCCESS when the
+ * CAs verified it, FAILED:reason (OpenSSL's words) when they did not (optional). With
+ * a certificate also SSL_CLIENT_S_DN and SSL_CLIENT_I_DN, printed as mod_ssl prints
+ * them (RFC 2253 order and escapes, but UTF-8 left as it is), and SSL_CLIENT_CERT,
+ * PEM. Appended to t->vars, their text in t->client_text. 0 or GW_ENOMEM. */
+static int fill_client_vars(struct tls_conn *t)
+{
+    static const char *const names[] = {"SSL_CLIENT_VERIFY", "SSL_CLIENT_S_DN", "SSL_CLIENT_I_DN",
+                                        "SSL_CLIENT_CERT"};
+    const unsigned long dn_flags = XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB;
+    X509 *peer = SSL_get0_peer_certificate(t->ssl);
+    long verdict = SSL_get_verify_result(t->ssl);
+    size_t end[4];
+    char *data = NULL;
+    int rc = GW_ENOMEM;
+    BIO *b = NULL;
+    if (peer == NULL) {
+        t->vars[t->nvars++] =
+            (struct gw_field){GW_SLICE_LIT("SSL_CLIENT_VERIFY"), GW_SLICE_LIT("NONE")};
+        return 0;
+    }
+    if ((b = BIO_new(BIO_s_mem())) == NULL)
+        goto done;
+    if (verdict == X509_V_OK
+            ? BIO_puts(b, "SUCCESS") <= 0
+            : BIO_printf(b, "FAILED:%s", X509_verify_cert_error_string(verdict)) <= 0)
+        goto done;
+    end[0] = (size_t)BIO_get_mem_data(b, &data);
+    if (X509_NAME_print_ex(b, X509_get_subject_name(peer), 0, dn_flags) < 0)
+        goto done;
+    end[1] = (size_t)BIO_get_mem_data(b, &data);
+    if (X509_NAME_print_ex(b, X509_get_issuer_name(peer), 0, dn_flags) < 0)
+        goto done;
+    end[2] = (size_t)BIO_get_mem_data(b, &data);
+    if (!PEM_write_bio_X509(b, peer))
+        goto done;
+    end[3] = (size_t)BIO_get_mem_data(b, &data);
+    if ((t->client_text = malloc(end[3])) == NULL)
+        goto done;
+    memcpy(t->client_text, data, end[3]);
+    for (size_t i = 0, start = 0; i < 4; start = end[i++]) {
+        t->vars[t->nvars++] =
+            (struct gw_field){gw_slice_make(names[i], strlen(names[i])),
+                              gw_slice_make(t->client_text + start, end[i] - start)};
+    }
+    rc = 0;
+done:
+    BIO_free(b);
+    ERR_clear_error();
+    return rc;
+}
+
+static int fill_vars(struct tls_conn *t)
 {
     const SSL_CIPHER *ci = SSL_get_current_cipher(t->ssl);
     const char *version = SSL_get_version(t->ssl), *cipher = ci ? SSL_CIPHER_get_name(ci) : "";
@@ -372,6 +428,8 @@ static void fill_vars(struct tls_conn *t)
     t->vars[3] = (struct gw_field){GW_SLICE_LIT("SSL_SESSION_RESUMED"),
                                    SSL_session_reused(t->ssl) ? GW_SLICE_LIT("Resumed")
                                                               : GW_SLICE_LIT("Initial")};
+    t->nvars = 4;
+    return fill_client_vars(t);
 }
 
 /* Logs why the handshake of c failed: info, or debug when the peer sent nothing (a
@@ -385,8 +443,12 @@ static void log_failure(struct gw_conn *c, struct tls_conn *t, int rc)
     if (why == NULL)
         why = rc == GW_ECLOSED || rc == 0 ? "the client closed the connection" : gw_strerror(rc);
     int silent = t->ssl == NULL || BIO_number_read(SSL_get_rbio(t->ssl)) == 0;
-    gw_log(silent ? GW_LOG_DEBUG : GW_LOG_INFO, "%s: %s: TLS handshake failed: %s",
-           c->listener ? c->listener->spec : "-", gw_conn_peer(c, peer, sizeof(peer)), why);
+    long verdict = t->ssl != NULL ? SSL_get_verify_result(t->ssl) : X509_V_OK;
+    gw_log(silent ? GW_LOG_DEBUG : GW_LOG_INFO, "%s: %s: TLS handshake failed: %s%s%s%s",
+           c->listener ? c->listener->spec : "-", gw_conn_peer(c, peer, sizeof(peer)), why,
+           verdict != X509_V_OK ? " (client certificate: " : "",
+           verdict != X509_V_OK ? X509_verify_cert_error_string(verdict) : "",
+           verdict != X509_V_OK ? ")" : "");
     if (!silent)
         gw_stats_note_handshake(GW_STATS_HS_FAILED, 0, 0);
 }
@@ -434,7 +496,11 @@ static int tls_handshake(struct gw_conn *c)
         int r = SSL_do_handshake(t->ssl);
         if (r == 1) {
             t->hs_done = 1;
-            fill_vars(t);
+            if ((rc = fill_vars(t)) != 0) {
+                log_failure(c, t, rc);
+                t->failed = 1;
+                goto done;
+            }
             gw_stats_note_handshake(GW_STATS_HS_OK, SSL_version(t->ssl),
                                     SSL_session_reused(t->ssl));
         } else {
@@ -479,6 +545,7 @@ static void tls_close(struct gw_conn *c)
     pthread_mutex_unlock(&t->lock);
     SSL_free(t->ssl); /* and its two BIOs (NULL: no byte ever came) */
     free(t->out.data);
+    free(t->client_text);
     pthread_mutex_destroy(&t->lock);
     free(t);
     c->tr_state = NULL;
@@ -487,7 +554,7 @@ static void tls_close(struct gw_conn *c)
 static const struct gw_field *tls_vars(struct gw_conn *c, size_t *n)
 {
     struct tls_conn *t = c->tr_state;
-    *n = t->hs_done ? GW_TLS_NVARS : 0; /* set on the loop before any request */
+    *n = t->hs_done ? t->nvars : 0; /* set on the loop before any request */
     return t->vars;
 }
 
@@ -547,6 +614,15 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
+/* --verify-client optional: a certificate that fails verification does not fail the
+ * handshake; its verdict stays in the session for SSL_CLIENT_VERIFY. */
+static int accept_any_client(int ok, X509_STORE_CTX *store)
+{
+    (void)ok;
+    (void)store;
+    return 1;
+}
+
 /* "what: the reason of OpenSSL's last error" into err; clears the error queue. */
 static void ssl_error(char *err, size_t errlen, const char *what)
 {
@@ -556,9 +632,111 @@ static void ssl_error(char *err, size_t errlen, const char *what)
     ERR_clear_error();
 }
 
-struct gw_tls_ctx *gw_tls_ctx_new(const char *certfile, const char *keyfile, char *err,
-                                  size_t errlen)
+/* The session id context: a digest of the verify mode and the CA file, so that a
+ * session (a ticket) made under other client-certificate rules is not resumed under
+ * these (and OpenSSL refuses to resume without one when it verifies clients). 0 or
+ * -1 with one line in err. */
+static int set_session_context(SSL_CTX *ctx, const struct gw_tls_options *opt, char *err,
+                               size_t errlen)
 {
+    unsigned char md[EVP_MAX_MD_SIZE], chunk[4096];
+    unsigned int mdlen = 0;
+    char mode[32];
+    int rc = -1;
+    FILE *f = NULL;
+    EVP_MD_CTX *d = EVP_MD_CTX_new();
+    int n = snprintf(mode, sizeof(mode), "wsgate verify=%d", (int)opt->verify);
+    if (d == NULL || !EVP_DigestInit_ex(d, EVP_sha256(), NULL) ||
+        !EVP_DigestUpdate(d, mode, (size_t)n)) {
+        ssl_error(err, errlen, "cannot set up TLS");
+        goto done;
+    }
+    if (opt->ca_certs != NULL) {
+        size_t k;
+        if ((f = fopen(opt->ca_certs, "rb")) == NULL) {
+            snprintf(err, errlen, "--ca-certs %s: %s", opt->ca_certs, strerror(errno));
+            goto done;
+        }
+        while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+            if (!EVP_DigestUpdate(d, chunk, k)) {
+                ssl_error(err, errlen, "cannot set up TLS");
+                goto done;
+            }
+        }
+    }
+    if (!EVP_DigestFinal_ex(d, md, &mdlen) ||
+        !SSL_CTX_set_session_id_context(
+            ctx, md, mdlen < SSL_MAX_SID_CTX_LENGTH ? mdlen : SSL_MAX_SID_CTX_LENGTH)) {
+        ssl_error(err, errlen, "cannot set up TLS");
+        goto done;
+    }
+    rc = 0;
+done:
+    if (f != NULL)
+        fclose(f);
+    EVP_MD_CTX_free(d);
+    return rc;
+}
+
+/* Client certificates as opt asks: the CAs of ca_certs verify them (and their names
+ * go in the CertificateRequest, for the client to choose a certificate). 0 or -1 with
+ * one line in err. */
+static int set_client_verify(SSL_CTX *ctx, const struct gw_tls_options *opt, char *err,
+                             size_t errlen)
+{
+    char what[600];
+    const char *mode = opt->verify == GW_TLS_VERIFY_REQUIRE ? "require" : "optional";
+    if (opt->verify == GW_TLS_VERIFY_NONE) {
+        if (opt->ca_certs != NULL) {
+            snprintf(err, errlen, "--ca-certs needs --verify-client optional or require");
+            return -1;
+        }
+        return set_session_context(ctx, opt, err, errlen);
+    }
+    if (opt->ca_certs == NULL) {
+        snprintf(err, errlen, "--verify-client %s needs --ca-certs", mode);
+        return -1;
+    }
+    if (access(opt->ca_certs, R_OK) != 0) {
+        snprintf(err, errlen, "--ca-certs %s: %s", opt->ca_certs, strerror(errno));
+        return -1;
+    }
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(opt->ca_certs);
+    if (names == NULL || !SSL_CTX_load_verify_locations(ctx, opt->ca_certs, NULL)) {
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+        snprintf(what, sizeof(what), "--ca-certs %s: no usable CA certificate", opt->ca_certs);
+        ssl_error(err, errlen, what);
+        return -1;
+    }
+    SSL_CTX_set_client_CA_list(ctx, names); /* the context owns them */
+    if (opt->verify == GW_TLS_VERIFY_REQUIRE)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    else
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_client);
+    return set_session_context(ctx, opt, err, errlen);
+}
+
+/* --tls-min-version and --tls-ciphers over the defaults set before. 0 or -1 with one
+ * line in err. */
+static int set_protocols(SSL_CTX *ctx, const struct gw_tls_options *opt, char *err, size_t errlen)
+{
+    char what[600];
+    if (opt->min_version == 13 && !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION)) {
+        ssl_error(err, errlen, "--tls-min-version 1.3");
+        return -1;
+    }
+    if (opt->ciphers != NULL && !SSL_CTX_set_cipher_list(ctx, opt->ciphers)) {
+        snprintf(what, sizeof(what), "--tls-ciphers %s", opt->ciphers); /* no cipher match */
+        ssl_error(err, errlen, what);
+        return -1;
+    }
+    return 0;
+}
+
+struct gw_tls_ctx *gw_tls_ctx_new(const char *certfile, const char *keyfile,
+                                  const struct gw_tls_options *opt, char *err, size_t errlen)
+{
+    static const struct gw_tls_options defaults = {0};
     char what[600];
     const char *keypath = keyfile != NULL ? keyfile : certfile;
     struct gw_tls_ctx *x = calloc(1, sizeof(*x));
@@ -622,6 +800,11 @@ struct gw_tls_ctx *gw_tls_ctx_new(const char *certfile, const char *keyfile, cha
         ssl_error(err, errlen, what);
         goto fail;
     }
+    if (opt == NULL)
+        opt = &defaults;
+    if (set_client_verify(x->ctx, opt, err, errlen) != 0 ||
+        set_protocols(x->ctx, opt, err, errlen) != 0)
+        goto fail;
     return x;
 fail:
     gw_tls_ctx_free(x);

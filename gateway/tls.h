@@ -9,7 +9,8 @@
  * (v5.7) with the client's preference; groups X25519, P-256, P-384; no compression;
  * no renegotiation; ALPN "http/1.1" only (a client that offers ALPN without it is
  * refused, RFC 7301); session tickets on, with keys this context made at random (not
- * shared with other processes, not rotated); no server-side session cache.
+ * shared with other processes, not rotated); no server-side session cache. Client
+ * certificates (mutual TLS) as struct gw_tls_options asks.
  *
  * Threads: the context is read-only once made (OpenSSL locks what it changes inside).
  * A connection's transport is used by its owner, and by the watchdog for a 504 while
@@ -23,19 +24,43 @@
 struct gw_conn;
 struct gw_tls_ctx;
 
-/* The CGI variables of a TLS connection (gw_transport.vars): HTTPS, SSL_PROTOCOL,
- * SSL_CIPHER, SSL_SESSION_RESUMED, with mod_ssl's names and values. */
-#define GW_TLS_NVARS 4
+/* The most CGI variables of a TLS connection (gw_transport.vars), with mod_ssl's
+ * names and values: HTTPS, SSL_PROTOCOL, SSL_CIPHER, SSL_SESSION_RESUMED,
+ * SSL_CLIENT_VERIFY (SUCCESS, NONE or FAILED:reason), and when the client presented a
+ * certificate SSL_CLIENT_S_DN, SSL_CLIENT_I_DN (RFC 2253, as mod_ssl prints them) and
+ * SSL_CLIENT_CERT (PEM). This is all the front-ends and python/ learn of TLS. */
+#define GW_TLS_NVARS 8
+
+/* --verify-client: whether a client certificate is asked for (mutual TLS). */
+enum gw_tls_verify {
+    GW_TLS_VERIFY_NONE = 0, /* never asked for */
+    GW_TLS_VERIFY_OPTIONAL, /* asked for; the handshake goes on without one, or with one
+                               that fails verification: the app reads SSL_CLIENT_VERIFY */
+    GW_TLS_VERIFY_REQUIRE,  /* the handshake fails without a certificate that the CAs of
+                               ca_certs verify */
+};
+
+/* How the context treats clients, beyond its certificate (zeroed: the defaults). */
+struct gw_tls_options {
+    const char *ca_certs;      /* PEM: the CAs that sign client certificates (and whose
+                                  names the server sends); needed unless verify is NONE */
+    enum gw_tls_verify verify; /* default NONE */
+    int min_version;           /* 13: TLS 1.3 only; 12 or 0: TLS 1.2 and 1.3 */
+    const char *ciphers;       /* the TLS 1.2 cipher list (OpenSSL's syntax), NULL:
+                                  Mozilla's intermediate (TLS 1.3's are fixed) */
+};
 
 /*
  * Main thread, at start-up: a server context from certfile (PEM: the certificate and
  * its chain, leaf first) and keyfile (PEM: a PKCS#1, PKCS#8 or EC private key, not
- * encrypted; NULL: the key is in certfile). Returns NULL with one line in err when a
- * file cannot be read, holds no certificate or key, or the key does not match the
- * certificate.
+ * encrypted; NULL: the key is in certfile), with the options of opt (NULL: the
+ * defaults; the strings are read here only). Returns NULL with one line in err when a
+ * file cannot be read, holds no certificate or key, the key does not match the
+ * certificate, ca_certs holds no CA certificate, verify is not NONE without ca_certs
+ * (or ca_certs given with NONE), or ciphers names no cipher OpenSSL has.
  */
-struct gw_tls_ctx *gw_tls_ctx_new(const char *certfile, const char *keyfile, char *err,
-                                  size_t errlen);
+struct gw_tls_ctx *gw_tls_ctx_new(const char *certfile, const char *keyfile,
+                                  const struct gw_tls_options *opt, char *err, size_t errlen);
 
 /* Frees t (NULL: nothing). No connection may use it any more. */
 void gw_tls_ctx_free(struct gw_tls_ctx *t);

@@ -92,11 +92,13 @@ static int start_tls(char *err, size_t errlen)
     for (size_t i = 0; i < cfg.nlisten; i++)
         https |= strcmp(cfg.listen[i].proto, "https") == 0;
     if (!https) {
-        if (cfg.certfile == NULL && cfg.keyfile == NULL)
+        if (cfg.certfile == NULL && cfg.keyfile == NULL && cfg.ca_certs == NULL &&
+            cfg.verify_client == GW_TLS_VERIFY_NONE && cfg.tls_min_version == 0 &&
+            cfg.tls_ciphers == NULL)
             return 0;
         snprintf(err, errlen,
-                 "--certfile and --keyfile are for --https listeners, and there is "
-                 "none");
+                 "the TLS options (--certfile, --keyfile, --ca-certs, --verify-client, "
+                 "--tls-*) are for --https listeners, and there is none");
         return -1;
     }
     if (cfg.certfile == NULL) {
@@ -105,7 +107,13 @@ static int start_tls(char *err, size_t errlen)
                  "that file)");
         return -1;
     }
-    tls_ctx = gw_tls_ctx_new(cfg.certfile, cfg.keyfile, err, errlen);
+    struct gw_tls_options opt = {
+        .ca_certs = cfg.ca_certs,
+        .verify = (enum gw_tls_verify)cfg.verify_client,
+        .min_version = cfg.tls_min_version,
+        .ciphers = cfg.tls_ciphers,
+    };
+    tls_ctx = gw_tls_ctx_new(cfg.certfile, cfg.keyfile, &opt, err, errlen);
     return tls_ctx != NULL ? 0 : -1;
 }
 

@@ -180,7 +180,8 @@ static void use_target_authority(struct gw_http_conn *h, struct gw_request *r)
 }
 
 /* wsgi.url_scheme from the transport, and its variables (TLS: HTTPS=on, SSL_PROTOCOL,
- * SSL_CIPHER, SSL_SESSION_RESUMED) as CGI variables after HTTP_HOST, if any. */
+ * ..., SSL_CLIENT_VERIFY and the client certificate's: gateway/tls.h) as CGI variables
+ * after HTTP_HOST, if any. */
 static void add_transport_vars(struct gw_conn *c, struct gw_http_conn *h, struct gw_request *r)
 {
     size_t n = 0, at = r->ncgi;
@@ -300,15 +301,14 @@ static int preread_body(struct gw_conn *c, struct gw_http_conn *h, size_t head_l
         int64_t cl = hd->content_length;
         if (cl <= 0 || (uint64_t)cl > c->cfg->body_buffer || have >= (uint64_t)cl)
             return 0;
-        /* Collected here, past GW_SPOOL_MEMORY in a temp file (gateway/spool.h). */
+        /* Collected here, in memory or a temp file (gateway/spool.h). */
         int64_t got = gw_spool_collect(c, head_len, (uint64_t)cl);
         if (got < 0)
             return 500;
         if (got >= cl)
             return 0;
         uint64_t left = (uint64_t)(cl - got);
-        if (gw_conn_reserve(c, (left < GW_SPOOL_MEMORY ? (size_t)left : GW_SPOOL_MEMORY) +
-                                   GW_HTTP_BODY_TAIL) != 0)
+        if (gw_conn_reserve(c, gw_spool_room(c, left) + GW_HTTP_BODY_TAIL) != 0)
             return 500;
         return -1;
     }

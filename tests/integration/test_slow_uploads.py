@@ -1,11 +1,14 @@
 """Slow uploads never hold a worker (docs/hostile-inputs.md C03): a request body with a
-length up to --body-buffer is read by the loop before the app runs (past 64 KiB into
-a temp file in --temp-dir), so clients that trickle their bodies cost files, not
-threads; the app then reads the whole body at once. Larger bodies reach the app as
+length up to --body-buffer is read by the loop before the app runs (in memory while
+the process's --body-memory has room for it, else past 64 KiB into a temp file in
+--temp-dir), so clients that trickle their bodies cost memory or files, not threads;
+the app then reads the whole body at once. Larger bodies reach the app as
 they arrive (tests elsewhere: test_input.py, test_timeouts.py)."""
 import hashlib
 import json
 import os
+
+import pytest
 
 from wsgate_util import RawConn, req, t, wait_for, wait_read
 
@@ -25,10 +28,14 @@ def fds_in(pid, directory):
     return out
 
 
-def test_a_collected_body_is_read_before_the_app_runs(wsgate, tmp_path):
+@pytest.mark.parametrize("body_memory", ["0", None])
+def test_a_collected_body_is_read_before_the_app_runs(wsgate, tmp_path, body_memory):
+    """--body-memory 0: past 64 KiB the body goes to a temp file; by default (64 MiB
+    for the process) it stays in memory and no file is made."""
     spool = tmp_path / "spool"
     spool.mkdir()
-    srv = wsgate("it_echo", "--temp-dir", str(spool))
+    srv = wsgate("it_echo", "--temp-dir", str(spool),
+                 *(["--body-memory", body_memory] if body_memory else []))
     started = str(tmp_path / "started")
     body = os.urandom(BODY)
     c = RawConn(srv)
@@ -40,7 +47,10 @@ def test_a_collected_body_is_read_before_the_app_runs(wsgate, tmp_path):
         wait_read(c.sock)
         # all but 4 KiB is in: the server holds it in a temp file, the app is not running
         assert not os.path.exists(started), "the app ran before its body was in"
-        assert fds_in(srv.pid, str(spool)), "no temp file in --temp-dir"
+        if body_memory == "0":
+            assert fds_in(srv.pid, str(spool)), "no temp file in --temp-dir"
+        else:
+            assert not fds_in(srv.pid, str(spool)), "a temp file, yet memory had room"
         c.send(body[BODY - 4096:])
         r = c.read_response(timeout=t(10))
         assert r.status == 200

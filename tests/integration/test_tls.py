@@ -1,5 +1,5 @@
-"""HTTPS: --https with --certfile/--keyfile (docs/deploy-tls.md), and the TLS rows
-T01-T06 of docs/hostile-inputs.md.
+"""HTTPS: --https with --certfile/--keyfile, mutual TLS (--ca-certs, --verify-client)
+(docs/deploy-tls.md), and the TLS rows T01-T07 of docs/hostile-inputs.md.
 
 The certificates are made at test time with the openssl CLI (wsgate_util.Pki): a
 root, an intermediate, RSA and ECDSA leaves; clients trust the root only, so every
@@ -324,6 +324,132 @@ def http_get_stats(srv, path):
         c.close()
 
 
+# ---- mutual TLS (T07) ------------------------------------------------------------------
+
+ALICE_S_DN = r"CN=alice\, the client,O=wsgate tests,C=FR"  # RFC 2253, as mod_ssl prints it
+ALICE_I_DN = "CN=wsgate test client CA,O=wsgate tests"
+CLIENT_VARS = ("SSL_CLIENT_S_DN", "SSL_CLIENT_I_DN", "SSL_CLIENT_CERT")
+# Why the foreign certificate fails (OpenSSL's words): the client sends it with the root
+# that signed it, which the server does not trust (or alone).
+FOREIGN_WHY = ("(self-signed certificate in certificate chain"
+               "|unable to get local issuer certificate)")
+
+
+def pem_of(path):
+    with open(path) as f:
+        return f.read()
+
+
+def assert_alice(env, pki, verdict="SUCCESS"):
+    assert env["SSL_CLIENT_VERIFY"] == verdict
+    assert env["SSL_CLIENT_S_DN"] == ALICE_S_DN
+    assert env["SSL_CLIENT_I_DN"] == ALICE_I_DN
+    assert env["SSL_CLIENT_CERT"] == pem_of(pki.alice[0])
+
+
+@pytest.fixture(scope="module")
+def tuned(wsgate_module, pki):
+    """The other server of the module: --verify-client optional, and two TLS 1.2
+    ciphers of its own (ECDSA, as its certificate)."""
+    return wsgate_module("it_tls", "--ca-certs", pki.client_ca, "--verify-client", "optional",
+                         "--tls-ciphers", TUNED_CIPHERS, tls=(pki.ec_chain, pki.ec_key))
+
+
+TUNED_CIPHERS = "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384"
+
+
+def test_verify_client_optional(tuned, pki, srv):
+    """optional: every client gets through; the app reads the verdict. Without a
+    certificate NONE (and no SSL_CLIENT_S_DN...), with alice's SUCCESS, with one the
+    CA did not sign FAILED:reason (mod_ssl's words) with its names. A server without
+    --verify-client says NONE."""
+    s = tuned
+    with tls_conn(s, pki.client_context()) as c:
+        env = environ_of(c)
+    assert env["SSL_CLIENT_VERIFY"] == "NONE"
+    assert not any(k in env for k in CLIENT_VARS), env
+    with tls_conn(s, pki.client_context(cert=pki.alice, maximum_version=TLS12)) as c:
+        assert_alice(environ_of(c), pki)
+    with tls_conn(s, pki.client_context(cert=pki.foreign)) as c:
+        env = environ_of(c)
+    assert re.fullmatch("FAILED:" + FOREIGN_WHY, env["SSL_CLIENT_VERIFY"]), env
+    assert env["SSL_CLIENT_S_DN"] == "CN=mallory"
+    assert env["SSL_CLIENT_I_DN"] == "CN=wsgate test root"
+    assert env["SSL_CLIENT_CERT"] == pem_of(pki.foreign[0])
+    # --verify-client none (the module's other server): the certificate is not asked for.
+    with tls_conn(srv, pki.client_context(cert=pki.alice)) as c:
+        env = environ_of(c)
+    assert env["SSL_CLIENT_VERIFY"] == "NONE"
+    assert not any(k in env for k in CLIENT_VARS), env
+
+
+def refused(s, ctx):
+    """The handshake fails (TLS 1.3: the client learns it at its first read)."""
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        with tls_conn(s, ctx) as c:
+            ask(c, "GET", "/hello")
+
+
+def test_verify_client_require(wsgate, pki):
+    """T07, require: alice gets through (and her session resumes with the verdict and
+    names); no certificate, or one the CA did not sign, fails the handshake with TLS
+    1.3 and 1.2, logged at info with the reason, no thread taken, and the server goes
+    on."""
+    s = wsgate("it_tls", "--ca-certs", pki.client_ca, "--verify-client", "require",
+               "--threads", "2", tls=(pki.ec_chain, pki.ec_key))
+    for version in (TLS13, TLS12):
+        ctx = pki.client_context(cert=pki.alice, maximum_version=version)
+        with tls_conn(s, ctx) as c:
+            assert_alice(environ_of(c), pki)
+            session = c.sock.session
+        with tls_conn(s, ctx, session=session) as c:
+            env = environ_of(c)
+            assert c.sock.session_reused
+        assert env["SSL_SESSION_RESUMED"] == "Resumed"
+        assert_alice(env, pki)
+    threads = process_status(s.pid)[1]
+    for version in (TLS13, TLS12):
+        refused(s, pki.client_context(maximum_version=version))
+        wait_log(s, r"\[info\] [^\n]*TLS handshake failed: peer did not return a "
+                 r"certificate", count=1 if version == TLS13 else 2)
+        refused(s, pki.client_context(cert=pki.foreign, maximum_version=version))
+        wait_log(s, r"\[info\] [^\n]*TLS handshake failed: certificate verify failed "
+                 r"\(client certificate: %s\)" % FOREIGN_WHY, count=1 if version == TLS13 else 2)
+    assert process_status(s.pid)[1] == threads
+    assert set(handshake_log_levels(s)) == {"info"}, logs(s)
+    with tls_conn(s, pki.client_context(cert=pki.alice)) as c:
+        assert ask(c, "GET", "/hello").body == b"hello\n"
+
+
+# ---- --tls-ciphers, --tls-min-version ----------------------------------------------------
+
+def test_tls_ciphers(tuned, pki):
+    """--tls-ciphers replaces the TLS 1.2 list: a client gets one of them, a client
+    offering only others is refused (no shared cipher); TLS 1.3 is not affected."""
+    ctx = pki.client_context(maximum_version=TLS12)
+    with tls_conn(tuned, ctx) as c:
+        assert c.sock.cipher()[0] in TUNED_CIPHERS.split(":")
+        assert ask(c, "GET", "/hello").status == 200
+    ctx.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")  # in the default list, not in this one
+    refused(tuned, ctx)
+    wait_log(tuned, r"\[info\] [^\n]*TLS handshake failed: no shared cipher")
+    with tls_conn(tuned, pki.client_context()) as c:
+        assert c.sock.version() == "TLSv1.3"
+
+
+def test_tls_min_version_13(wsgate, pki):
+    """--tls-min-version 1.3: a client that speaks TLS 1.2 at most is refused (the
+    server logs why at info), TLS 1.3 is served."""
+    s = wsgate("it_tls", "--tls-min-version", "1.3", tls=(pki.ec_chain, pki.ec_key))
+    refused(s, pki.client_context(maximum_version=TLS12))
+    wait_log(s, r"\[info\] [^\n]*TLS handshake failed: unsupported protocol")
+    rc, out = s_client(s, "-tls1_2", "-CAfile", pki.ca, "-servername", "localhost")
+    assert rc != 0 and "Cipher is (NONE)" in out, out
+    with tls_conn(s, pki.client_context()) as c:
+        assert c.sock.version() == "TLSv1.3"
+        assert environ_of(c)["SSL_PROTOCOL"] == "TLSv1.3"
+
+
 # ---- refusals (docs/hostile-inputs.md T01, T04, T05) ------------------------------------
 
 def test_old_versions_and_weak_ciphers_refused(srv, pki):
@@ -487,6 +613,7 @@ def test_startup_errors(pki, tmp_path):
     an import would fail differently)."""
     addr = "127.0.0.1:%d" % free_port()
     missing = str(tmp_path / "missing.pem")
+    tls = ["--certfile", pki.ec_chain, "--keyfile", pki.ec_key]
     cases = [
         ([], r"--https needs --certfile"),
         (["--certfile", missing], r"--certfile %s: No such file" % re.escape(missing)),
@@ -496,14 +623,30 @@ def test_startup_errors(pki, tmp_path):
          r"no usable private key \(PEM, not encrypted\)"),
         (["--certfile", pki.rsa_pkcs8, "--keyfile", pki.rsa_pkcs8],
          r"no usable certificate chain"),
+        (tls + ["--verify-client", "require"], r"--verify-client require needs --ca-certs"),
+        (tls + ["--verify-client", "optional"], r"--verify-client optional needs --ca-certs"),
+        (tls + ["--ca-certs", pki.client_ca],
+         r"--ca-certs needs --verify-client optional or require"),
+        (tls + ["--verify-client", "require", "--ca-certs", missing],
+         r"--ca-certs %s: No such file" % re.escape(missing)),
+        (tls + ["--verify-client", "require", "--ca-certs", pki.ec_key],
+         r"--ca-certs %s: no usable CA certificate" % re.escape(pki.ec_key)),
+        (tls + ["--verify-client", "sometimes"],
+         r"invalid value 'sometimes' for --verify-client: use none, optional or require"),
+        (tls + ["--tls-min-version", "1.1"],
+         r"invalid value '1\.1' for --tls-min-version: use 1\.2 or 1\.3"),
+        (tls + ["--tls-min-version", "TLSv1.3"], r"invalid value 'TLSv1\.3'"),
+        (tls + ["--tls-ciphers", "NOPE:RC5"], r"--tls-ciphers NOPE:RC5: no cipher match"),
     ]
     for extra, message in cases:
         p = run_cli("--https", addr, *extra, "no_such_module_anywhere")
         err = p.stderr.decode()
         assert p.returncode == 2, (extra, err)
         assert re.match(r"wsgate: [^\n]*%s[^\n]*\n\Z" % message, err), (extra, err)
-    p = run_cli("--http", addr, "--certfile", pki.rsa_chain, "no_such_module_anywhere")
-    assert p.returncode == 2 and "there is none" in p.stderr.decode(), p.stderr
+    for extra in (["--certfile", pki.rsa_chain], ["--verify-client", "require"],
+                  ["--tls-min-version", "1.3"], ["--tls-ciphers", TUNED_CIPHERS]):
+        p = run_cli("--http", addr, *extra, "no_such_module_anywhere")
+        assert p.returncode == 2 and "there is none" in p.stderr.decode(), p.stderr
     p = run_cli("--https", addr, "--certfile", pki.rsa_chain, "--keyfile", pki.ec_key,
                 "--check", "it_probe")
     assert p.returncode == 2 and "does not match" in p.stderr.decode(), p.stderr
@@ -511,5 +654,7 @@ def test_startup_errors(pki, tmp_path):
 
 def test_help_lists_the_options():
     out = run_cli("--help").stdout.decode()
-    for opt in ("--https ADDR", "--certfile PATH", "--keyfile PATH"):
+    for opt in ("--https ADDR", "--certfile PATH", "--keyfile PATH", "--ca-certs PATH",
+                "--verify-client none|optional|require", "--tls-min-version 1.2|1.3",
+                "--tls-ciphers LIST"):
         assert opt in out, out

@@ -751,7 +751,15 @@ class Pki:
       ec_key        its key as SEC1 ("BEGIN EC PRIVATE KEY")
       ec_combined   the EC chain and key in one file (no --keyfile needed)
       rsa_encrypted the RSA key encrypted with a passphrase
+    and for mutual TLS:
+      client_ca     a CA of its own for client certificates (--ca-certs)
+      alice         a client certificate it signed (CLIENT_SUBJECT) and its key, as
+                    (certfile, keyfile)
+      foreign       a client certificate signed by the root above instead (a real
+                    CA, but not the one of --ca-certs)
     """
+    # With a comma to escape (RFC 2253), most significant RDN first as OpenSSL writes.
+    CLIENT_SUBJECT = "/C=FR/O=wsgate tests/CN=alice, the client"
 
     def __init__(self, d):
         self.dir = d
@@ -796,17 +804,36 @@ class Pki:
                  "-out", name + ".pem")
             write(name + "-chain.pem", open(path(name + ".pem")).read() + inter)
         write("ec-combined.pem", open(path("ec-chain.pem")).read() + open(path("ec.key")).read())
+        write("client.ext", "basicConstraints=critical,CA:FALSE\n"
+              "keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n")
+        ossl("req", "-x509", *ec, "-nodes", "-keyout", "client-ca.key", "-out", "client-ca.pem",
+             "-days", "2", "-subj", "/O=wsgate tests/CN=wsgate test client CA", "-addext",
+             "basicConstraints=critical,CA:TRUE", "-addext",
+             "keyUsage=critical,keyCertSign,cRLSign")
+        for name, subject, ca in (("alice", self.CLIENT_SUBJECT, "client-ca"),
+                                  ("foreign", "/CN=mallory", "root")):
+            ossl("req", "-new", *ec, "-nodes", "-keyout", name + ".key", "-out", name + ".csr",
+                 "-subj", subject)
+            ossl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey",
+                 ca + ".key", "-CAcreateserial", "-days", "2", "-extfile", "client.ext",
+                 "-out", name + ".pem")
         self.ca = path("root.pem")
         self.rsa_chain, self.rsa_pkcs8 = path("rsa-chain.pem"), path("rsa-pkcs8.key")
         self.rsa_pkcs1, self.rsa_encrypted = path("rsa-pkcs1.key"), path("rsa-encrypted.key")
         self.ec_chain, self.ec_key = path("ec-chain.pem"), path("ec.key")
         self.ec_combined = path("ec-combined.pem")
+        self.client_ca = path("client-ca.pem")
+        self.alice = (path("alice.pem"), path("alice.key"))
+        self.foreign = (path("foreign.pem"), path("foreign.key"))
 
-    def client_context(self, **versions):
+    def client_context(self, cert=None, **versions):
         """An ssl.SSLContext that trusts only the root (so the server must send the
-        intermediate); minimum_version= / maximum_version= as ssl.TLSVersion."""
+        intermediate); minimum_version= / maximum_version= as ssl.TLSVersion; cert: a
+        client certificate (self.alice, self.foreign) it presents when asked."""
         import ssl
         ctx = ssl.create_default_context(cafile=self.ca)
+        if cert is not None:
+            ctx.load_cert_chain(*cert)
         for k, v in versions.items():
             setattr(ctx, k, v)
         return ctx

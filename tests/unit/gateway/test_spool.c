@@ -110,3 +110,47 @@ Test(spool, no_file_without_one)
     gw_spool_close(&c.spool);
     free(c.in.data);
 }
+
+/* With --body-memory room, a body past GW_SPOOL_MEMORY stays in c->in (a grant of
+ * its whole length, no file); the next one that does not fit goes to the file; the
+ * grants come back when the requests end. */
+Test(spool, bodies_stay_in_memory_while_the_process_share_has_room)
+{
+    static const char head[] = "H\r\n\r\n";
+    enum { BODY = 300 * 1000 };
+    struct gw_config mem = {.body_memory = BODY + BODY / 2};
+    struct gw_conn a, b;
+    char *body = malloc(BODY);
+    cr_assert(body != NULL);
+    for (size_t i = 0; i < BODY; i++)
+        body[i] = byte_at(i);
+    uint64_t before = gw_spool_granted();
+    struct gw_conn *cs[] = {&a, &b};
+    for (int k = 0; k < 2; k++) {
+        setup(cs[k], BODY + 64);
+        cs[k]->cfg = &mem;
+        put(cs[k], head, sizeof(head) - 1);
+        put(cs[k], body, GW_SPOOL_MEMORY + 1);
+        cr_assert_eq(gw_spool_collect(cs[k], sizeof(head) - 1, BODY), GW_SPOOL_MEMORY + 1);
+    }
+    /* a: granted, in memory, room for all the rest at once */
+    cr_assert_eq(a.spool.fd, -1);
+    cr_assert_eq(a.spool.grant, BODY);
+    cr_assert_eq(gw_spool_granted() - before, BODY);
+    cr_assert_eq(gw_spool_room(&a, BODY - GW_SPOOL_MEMORY - 1), BODY - GW_SPOOL_MEMORY - 1);
+    put(&a, body + GW_SPOOL_MEMORY + 1, BODY - GW_SPOOL_MEMORY - 1);
+    cr_assert_eq(gw_spool_collect(&a, sizeof(head) - 1, BODY), BODY);
+    cr_assert(memcmp(a.in.data + sizeof(head) - 1, body, BODY) == 0);
+    cr_assert_eq(gw_spool_read(&a, body, 16), 0, "no file to read");
+    /* b: no room left, spooled to the file */
+    cr_assert(b.spool.fd >= 0);
+    cr_assert_eq(b.spool.grant, 0);
+    cr_assert_eq(gw_spool_room(&b, BODY), GW_SPOOL_MEMORY);
+    gw_spool_close(&a.spool);
+    gw_spool_close(&b.spool);
+    cr_assert_eq(gw_spool_granted(), before, "the grant is given back");
+    cr_assert_eq(a.spool.grant, 0);
+    free(a.in.data);
+    free(b.in.data);
+    free(body);
+}

@@ -99,7 +99,7 @@ static void pair_open(struct pair *p, int buffers)
     char err[256];
     memset(p, 0, sizeof(*p));
     make_certificate();
-    p->ctx = gw_tls_ctx_new(cert_path, key_path, err, sizeof(err));
+    p->ctx = gw_tls_ctx_new(cert_path, key_path, NULL, err, sizeof(err));
     cr_assert(p->ctx != NULL, "%s", err);
     cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
     if (buffers > 0) {
@@ -186,11 +186,12 @@ Test(tls, handshake_and_connection_variables)
     cr_assert_eq(n, 0, "no variables before the handshake");
     handshake(&p);
     const struct gw_field *v = p.c.tr->vars(&p.c, &n);
-    cr_assert_eq(n, GW_TLS_NVARS);
+    cr_assert_eq(n, 5, "no client certificate: no SSL_CLIENT_S_DN...");
     const char *want[][2] = {{"HTTPS", "on"},
                              {"SSL_PROTOCOL", "TLSv1.3"},
                              {"SSL_CIPHER", SSL_get_cipher_name(p.cl)},
-                             {"SSL_SESSION_RESUMED", "Initial"}};
+                             {"SSL_SESSION_RESUMED", "Initial"},
+                             {"SSL_CLIENT_VERIFY", "NONE"}};
     for (size_t i = 0; i < n; i++) {
         cr_assert(gw_slice_eq(v[i].name, want[i][0]), "name %zu", i);
         cr_assert(gw_slice_eq(v[i].value, want[i][1]), "%s is %.*s", want[i][0],
@@ -334,15 +335,33 @@ Test(tls, context_refusals)
 {
     char err[256];
     make_certificate();
-    cr_assert_null(gw_tls_ctx_new("/nonexistent/cert.pem", NULL, err, sizeof(err)));
+    cr_assert_null(gw_tls_ctx_new("/nonexistent/cert.pem", NULL, NULL, err, sizeof(err)));
     cr_assert(strstr(err, "No such file") != NULL, "%s", err);
-    cr_assert_null(gw_tls_ctx_new(cert_path, NULL, err, sizeof(err)));
+    cr_assert_null(gw_tls_ctx_new(cert_path, NULL, NULL, err, sizeof(err)));
     cr_assert(strstr(err, "no usable private key") != NULL, "%s", err);
-    cr_assert_null(gw_tls_ctx_new(cert_path, other_key_path, err, sizeof(err)));
+    cr_assert_null(gw_tls_ctx_new(cert_path, other_key_path, NULL, err, sizeof(err)));
     cr_assert(strstr(err, "does not match") != NULL, "%s", err);
-    cr_assert_null(gw_tls_ctx_new(key_path, key_path, err, sizeof(err)));
+    cr_assert_null(gw_tls_ctx_new(key_path, key_path, NULL, err, sizeof(err)));
     cr_assert(strstr(err, "no usable certificate chain") != NULL, "%s", err);
-    struct gw_tls_ctx *x = gw_tls_ctx_new(cert_path, key_path, err, sizeof(err));
+    struct gw_tls_options opt = {.verify = GW_TLS_VERIFY_REQUIRE};
+    cr_assert_null(gw_tls_ctx_new(cert_path, key_path, &opt, err, sizeof(err)));
+    cr_assert_str_eq(err, "--verify-client require needs --ca-certs");
+    opt = (struct gw_tls_options){.ca_certs = cert_path};
+    cr_assert_null(gw_tls_ctx_new(cert_path, key_path, &opt, err, sizeof(err)));
+    cr_assert_str_eq(err, "--ca-certs needs --verify-client optional or require");
+    opt.verify = GW_TLS_VERIFY_OPTIONAL;
+    opt.ca_certs = key_path;
+    cr_assert_null(gw_tls_ctx_new(cert_path, key_path, &opt, err, sizeof(err)));
+    cr_assert(strstr(err, "no usable CA certificate") != NULL, "%s", err);
+    opt = (struct gw_tls_options){.ciphers = "NOPE", .min_version = 13};
+    cr_assert_null(gw_tls_ctx_new(cert_path, key_path, &opt, err, sizeof(err)));
+    cr_assert_str_eq(err, "--tls-ciphers NOPE: no cipher match");
+    opt = (struct gw_tls_options){.verify = GW_TLS_VERIFY_OPTIONAL};
+    opt.ca_certs = cert_path; /* the self-signed certificate as its own CA */
+    struct gw_tls_ctx *x = gw_tls_ctx_new(cert_path, key_path, &opt, err, sizeof(err));
+    cr_assert(x != NULL, "%s", err);
+    gw_tls_ctx_free(x);
+    x = gw_tls_ctx_new(cert_path, key_path, NULL, err, sizeof(err));
     cr_assert(x != NULL, "%s", err);
     gw_tls_ctx_free(x);
     cr_assert_eq(ERR_peek_error(), 0, "the error queue is left empty");
