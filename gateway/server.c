@@ -460,6 +460,7 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         char peer[64];
         gw_log(GW_LOG_INFO, "%s: %s: TLS handshake not complete within %.1fs, closing",
                c->listener->spec, gw_conn_peer(c, peer, sizeof(peer)), s->cfg->read_timeout);
+        gw_stats_note_handshake(GW_STATS_HS_TIMEOUT, 0, 0);
     }
     if (c->state == GW_CONN_IDLE && c->inflight > 0)
         return; /* a busy multiplexed connection has no idle limit */

@@ -40,6 +40,14 @@ enum { RS_EXIT, RS_SIGNAL, RS_STUCK, RS_MAXREQ, RS_RELOAD, RS_OTHER, RS_N };
 static const char *const cause_names[RS_N] = {"exit",         "signal", "stuck",
                                               "max-requests", "reload", "other"};
 
+enum { HS_OK, HS_FAILED, HS_TIMEOUT, HS_N };
+static const char *const hs_names[HS_N] = {"ok", "failed", "timeout"};
+
+/* Negotiated TLS versions: 1.0 .. 1.3 by the wire number's low byte (0x0301..0x0304),
+ * anything else "other". Only 1.2 and 1.3 are rendered when zero. */
+enum { TV_10, TV_11, TV_12, TV_13, TV_OTHER, TV_N };
+static const char *const tv_names[TV_N] = {"1.0", "1.1", "1.2", "1.3", "other"};
+
 /* Upper bounds (le) of the histogram buckets in ns; one more bucket is +Inf. */
 #define NBOUND  12
 #define NBUCKET (NBOUND + 1)
@@ -63,6 +71,9 @@ struct slot {
     atomic_llong send_mem;   /* queued response bytes in memory (gateway/output.c) */
     atomic_llong send_spill; /* ... in temp files */
     atomic_ullong send_cut;  /* slow readers dropped for temp file room */
+    atomic_ullong handshakes[HS_N];
+    atomic_ullong tls_resumed;
+    atomic_ullong tls_versions[TV_N];
     atomic_ullong requests[FE_N][NCLASS];
     atomic_ullong bytes_in[FE_N];
     atomic_ullong bytes_out[FE_N];
@@ -231,6 +242,22 @@ void gw_stats_note_reject(const char *proto_name, int status)
     add(&cur->requests[fe_index(proto_name)][class_index(status)], 1);
 }
 
+void gw_stats_note_handshake(enum gw_stats_handshake result, int version, int resumed)
+{
+    if (cur == NULL)
+        return;
+    int r = result == GW_STATS_HS_OK       ? HS_OK
+            : result == GW_STATS_HS_FAILED ? HS_FAILED
+                                           : HS_TIMEOUT;
+    add(&cur->handshakes[r], 1);
+    if (r != HS_OK)
+        return;
+    int v = version >= 0x0301 && version <= 0x0304 ? version - 0x0301 : TV_OTHER;
+    add(&cur->tls_versions[v], 1);
+    if (resumed)
+        add(&cur->tls_resumed, 1);
+}
+
 void gw_stats_inflight_add(int delta)
 {
     if (cur != NULL)
@@ -320,6 +347,7 @@ struct snapshot {
     uint64_t reloads[2];
     int last_reload_failed;
     uint64_t send_cut;
+    uint64_t handshakes[HS_N], tls_resumed, tls_versions[TV_N];
 };
 
 static void take_snapshot(struct snapshot *s)
@@ -340,6 +368,11 @@ static void take_snapshot(struct snapshot *s)
         s->req_sum_ns += ld(&sl->req_time.sum_ns);
         s->send_cut += ld(&sl->send_cut);
         s->gil_sum_ns += ld(&sl->gil_wait.sum_ns);
+        for (int h = 0; h < HS_N; h++)
+            s->handshakes[h] += ld(&sl->handshakes[h]);
+        s->tls_resumed += ld(&sl->tls_resumed);
+        for (int v = 0; v < TV_N; v++)
+            s->tls_versions[v] += ld(&sl->tls_versions[v]);
     }
     for (int b = 0; b < NBUCKET; b++) {
         s->req_count += s->req_bucket[b];
@@ -456,6 +489,20 @@ static void render_prometheus(struct sbuf *b, const struct snapshot *s)
     prom_head(b, "wsgate_send_dropped_total", "counter",
               "Slow readers dropped to keep the temp files under --send-spill.");
     sb_printf(b, "wsgate_send_dropped_total %llu\n", (unsigned long long)s->send_cut);
+    prom_head(b, "wsgate_tls_handshakes_total", "counter",
+              "TLS handshakes on the https listeners, by result.");
+    for (int h = 0; h < HS_N; h++)
+        sb_printf(b, "wsgate_tls_handshakes_total{result=\"%s\"} %llu\n", hs_names[h],
+                  (unsigned long long)s->handshakes[h]);
+    prom_head(b, "wsgate_tls_resumed_total", "counter",
+              "TLS handshakes done that resumed a session.");
+    sb_printf(b, "wsgate_tls_resumed_total %llu\n", (unsigned long long)s->tls_resumed);
+    prom_head(b, "wsgate_tls_versions_total", "counter",
+              "TLS handshakes done, by negotiated protocol version.");
+    for (int v = 0; v < TV_N; v++)
+        if (v == TV_12 || v == TV_13 || s->tls_versions[v] != 0)
+            sb_printf(b, "wsgate_tls_versions_total{version=\"%s\"} %llu\n", tv_names[v],
+                      (unsigned long long)s->tls_versions[v]);
     prom_head(b, "wsgate_last_reload_failed", "gauge",
               "1 when the last reload failed (the old code serves), else 0.");
     sb_printf(b, "wsgate_last_reload_failed %d\n", s->last_reload_failed);
@@ -547,6 +594,18 @@ static void render_json(struct sbuf *b, const struct snapshot *s)
     sb_printf(b, ",\"reloads\":{\"done\":%llu,\"failed\":%llu,\"last_failed\":%s}",
               (unsigned long long)s->reloads[1], (unsigned long long)s->reloads[0],
               s->last_reload_failed ? "true" : "false");
+    sb_printf(b, ",\"tls\":{\"handshakes\":{");
+    for (int h = 0; h < HS_N; h++)
+        sb_printf(b, "%s\"%s\":%llu", h ? "," : "", hs_names[h],
+                  (unsigned long long)s->handshakes[h]);
+    sb_printf(b, "},\"resumed\":%llu,\"versions\":{", (unsigned long long)s->tls_resumed);
+    for (int v = 0, first = 1; v < TV_N; v++)
+        if (v == TV_12 || v == TV_13 || s->tls_versions[v] != 0) {
+            sb_printf(b, "%s\"%s\":%llu", first ? "" : ",", tv_names[v],
+                      (unsigned long long)s->tls_versions[v]);
+            first = 0;
+        }
+    sb_printf(b, "}}");
     sb_printf(b, ",\"workers\":[");
     int first = 1;
     for (int i = 0; i < area->nslots; i++) {

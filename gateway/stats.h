@@ -60,6 +60,20 @@ void gw_stats_note_request(const struct gw_request *r);
  * 400, 413, 431, 501...). proto_name is the front-end's name. */
 void gw_stats_note_reject(const char *proto_name, int status);
 
+/* TLS handshakes: how one ended. */
+enum gw_stats_handshake {
+    GW_STATS_HS_OK,      /* done: a session to serve requests on */
+    GW_STATS_HS_FAILED,  /* refused or broken off by either side, after the peer sent bytes */
+    GW_STATS_HS_TIMEOUT, /* not done within --read-timeout (silent peers included) */
+};
+
+/* Loop thread: a TLS handshake ended with result (gateway/tls.c; the deadline in
+ * gateway/server.c). For GW_STATS_HS_OK, version is the negotiated protocol's wire
+ * number (0x0303 for TLS 1.2, 0x0304 for TLS 1.3) and resumed is 1 when the client
+ * resumed a session; both are ignored otherwise. A peer that closes without sending
+ * a byte (a TCP health check) started no handshake and is not counted. */
+void gw_stats_note_handshake(enum gw_stats_handshake result, int version, int resumed);
+
 /* Gauges of the current process's slot (any thread). */
 void gw_stats_inflight_add(int delta); /* loop: dispatched (+1) / handed back (-1);
                                           worker: carried (gateway/carry.c) */

@@ -51,6 +51,7 @@
 #include "gateway/listener.h"
 #include "gateway/log.h"
 #include "gateway/slice.h"
+#include "gateway/stats.h"
 
 #define GW_TLS_RECORD  16384               /* plaintext bytes of a full record */
 #define GW_TLS_BATCH   (4 * GW_TLS_RECORD) /* plaintext encrypted ahead by one writev */
@@ -432,7 +433,8 @@ static int fill_vars(struct tls_conn *t)
 }
 
 /* Logs why the handshake of c failed: info, or debug when the peer sent nothing (a
- * TCP health check, a preconnect given up). Under t->lock, after the failure. */
+ * TCP health check, a preconnect given up; else it counts as a failed handshake).
+ * Under t->lock, after the failure. */
 static void log_failure(struct gw_conn *c, struct tls_conn *t, int rc)
 {
     char peer[64];
@@ -447,6 +449,8 @@ static void log_failure(struct gw_conn *c, struct tls_conn *t, int rc)
            verdict != X509_V_OK ? " (client certificate: " : "",
            verdict != X509_V_OK ? X509_verify_cert_error_string(verdict) : "",
            verdict != X509_V_OK ? ")" : "");
+    if (!silent)
+        gw_stats_note_handshake(GW_STATS_HS_FAILED, 0, 0);
 }
 
 /* The session of c, server side, reading from the socket and writing into t->out.
@@ -497,6 +501,8 @@ static int tls_handshake(struct gw_conn *c)
                 t->failed = 1;
                 goto done;
             }
+            gw_stats_note_handshake(GW_STATS_HS_OK, SSL_version(t->ssl),
+                                    SSL_session_reused(t->ssl));
         } else {
             rc = ssl_result(t, r, &c->rd_wait);
             if (rc != GW_EAGAIN) {
@@ -518,6 +524,8 @@ static int tls_handshake(struct gw_conn *c)
     } else if (f < 0) {
         t->failed = 1;
         rc = f;
+        if (!t->hs_done) /* the peer went while our flight was sent */
+            gw_stats_note_handshake(GW_STATS_HS_FAILED, 0, 0);
     } else if (!t->hs_done) {
         rc = GW_EAGAIN; /* c->rd_wait as OpenSSL asked */
     }

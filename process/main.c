@@ -84,7 +84,8 @@ static sigset_t handled_signals;   /* blocked until the loop watches them */
 
 /* The TLS server context, when a listener is https (an option, or a socket systemd
  * named so): made before any listener or Python, so a bad certificate or key is one
- * line and exit status 2. 0 or -1 with one line in err. */
+ * line and exit status 2 (in a reload's bridge or import check too: the reload then
+ * fails and the old image serves on, see tls_refused). 0 or -1 with one line in err. */
 static int start_tls(char *err, size_t errlen)
 {
     int https = 0;
@@ -116,12 +117,18 @@ static int start_tls(char *err, size_t errlen)
     return tls_ctx != NULL ? 0 : -1;
 }
 
+/* The TLS files could not be loaded by an image that replaces a serving one (see
+ * tls_refused): it keeps the listeners for the next reload but never serves them. */
+static int tls_failed;
+
 /* The https listeners (opened or handed over) get the TLS context. 0 or -1. */
 static int attach_tls(char *err, size_t errlen)
 {
     for (size_t i = 0; i < nopen; i++) {
         if (listeners[i].name == NULL || strcmp(listeners[i].name, "https") != 0)
             continue;
+        if (tls_failed)
+            continue; /* this image will not serve them */
         if (tls_ctx == NULL) {
             snprintf(err, errlen, "%s: https needs --certfile", listeners[i].spec);
             return -1;
@@ -129,6 +136,24 @@ static int attach_tls(char *err, size_t errlen)
         listeners[i].tls = tls_ctx;
     }
     return 0;
+}
+
+/*
+ * start_tls failed with err. Every image says why on stderr and in the error log
+ * (a reload's bridge or import check has only those to explain the failed reload).
+ * Returns 1 when this image replaces one that served and carries on without TLS
+ * (tls_failed): the files changed between the reload's check (or bridge) and this
+ * image, which must not exit (the old workers, or the bridge, serve on until a
+ * reload succeeds); 0 when it must exit with status 2.
+ */
+static int tls_refused(const char *err)
+{
+    int replacing = (cfg.processes > 1 && gw_master_is_reload()) || gw_reload_has_bridge();
+    if (!gw_log_error_is_stderr())
+        gw_log(GW_LOG_ERROR, "%s", err);
+    fprintf(stderr, "wsgate: %s\n", err);
+    tls_failed = replacing;
+    return replacing;
 }
 
 /* A listener's kind for the log ("https" where its protocol says "http"). */
@@ -294,8 +319,8 @@ static int run_master(void)
         .fork_parent = fork_parent,
         .fork_child = fork_child,
     };
-    int have_app = 1;
-    if (!cfg.lazy && start_python() != 0) {
+    int have_app = !tls_failed;
+    if (have_app && !cfg.lazy && start_python() != 0) {
         if (!gw_master_is_reload())
             return 1;
         have_app = 0; /* the old workers keep serving */
@@ -344,10 +369,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "wsgate: --temp-dir %s: %s\n", cfg.temp_dir, strerror(errno));
         return 2;
     }
-    if (start_tls(err, sizeof(err)) != 0) {
-        fprintf(stderr, "wsgate: %s\n", err);
-        return 2;
-    }
     struct gw_out_limits out_limits = {
         .conn_mem = (size_t)cfg.send_buffer,
         .total_mem = (size_t)cfg.send_memory,
@@ -359,6 +380,11 @@ int main(int argc, char **argv)
     gw_reload_init(&cfg, listeners, &nopen, argv); /* before the service manager's socket */
     gw_sd_notify_init();
     raise_fd_limit();
+    /* After gw_reload_init: a re-executed image knows by then whether it replaces one. */
+    if (start_tls(err, sizeof(err)) != 0 && !tls_refused(err)) {
+        status = 2;
+        goto done;
+    }
 
     if (cfg.check_only || gw_master_is_check()) {
         sigprocmask(SIG_UNBLOCK, &handled_signals, NULL); /* no loop: their defaults */
@@ -394,7 +420,7 @@ int main(int argc, char **argv)
     }
     if (cfg.processes > 1) {
         status = run_master();
-    } else if (start_python() != 0) {
+    } else if (tls_failed || start_python() != 0) {
         if (gw_reload_has_bridge()) /* a re-execution: the bridge serves on */
             status = gw_reload_keep(gw_stats_listen_fd());
     } else {

@@ -298,9 +298,13 @@ static void check_done(struct master *m, int st)
         reload(m);
         return;
     }
+    /* Status 2: the new image refused its start-up (a certificate or key that does not
+     * load, say); 1: the app did not import. The check's own line says which. */
     gw_log(GW_LOG_ERROR,
-           "reload failed: the app does not import (its error is above); the workers keep "
-           "serving, and are replaced if they die, with the code they run");
+           "reload failed: %s (its error is above); the workers keep serving, and are "
+           "replaced if they die, with the code and certificates they have",
+           WIFEXITED(st) && WEXITSTATUS(st) == 2 ? "the new image refused to start"
+                                                 : "the app does not import");
     gw_stats_note_reload(0);
     gw_sd_notify("READY=1\nSTATUS=reload failed; serving the old code");
 }
@@ -546,9 +550,9 @@ int gw_master_run(const struct gw_config *cfg, struct gw_listener *ls, size_t nl
     if (!have_app) {
         gw_sd_notify("READY=1\nSTATUS=reload failed; the old workers serve the old code");
         gw_log(GW_LOG_ERROR,
-               "reload failed: the app imported for the check but not again for the new "
-               "master image (did its files change meanwhile?); the %zu old workers keep "
-               "serving but cannot be replaced until a reload succeeds",
+               "reload failed: the app (or the certificate) loaded for the check but not "
+               "again for the new master image (did its files change meanwhile?); the %zu "
+               "old workers keep serving but cannot be replaced until a reload succeeds",
                m.nold);
     } else
         for (int i = 0; i < cfg->processes; i++)

@@ -169,7 +169,7 @@ static void child_cb(struct ev_loop *loop, ev_child *w, int revents)
         stop_watching_ready(s);
         gw_log(GW_LOG_ERROR,
                "reload failed: the new code did not start (the bridge, pid %d, %s %d); this "
-               "process carries on serving the code it runs",
+               "process carries on serving the code and certificates it has",
                (int)rl.bridge, what, code);
         s->retire_after = 0;
         gw_stats_note_reload(0);
@@ -334,8 +334,8 @@ int gw_reload_keep(int metrics_fd)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     gw_stats_note_reload(0);
     gw_log(GW_LOG_ERROR,
-           "reload failed: this process cannot serve the app; the reload's bridge (pid %d) "
-           "keeps serving. Fix the app and send SIGHUP to try again",
+           "reload failed: this process cannot serve the app (or load its certificate); "
+           "the reload's bridge (pid %d) keeps serving. Fix it and send SIGHUP to try again",
            (int)rl.bridge);
     gw_sd_notify("READY=1\nSTATUS=reload failed; the bridge process serves");
     for (;;) {

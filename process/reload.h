@@ -13,9 +13,9 @@
  * the bridge, then on the new image (both accept for a moment).
  *
  * If the bridge cannot import the app, this process carries on with the code it
- * runs (the reload failed). If the new image cannot import it (the files changed
- * again meanwhile), the bridge keeps serving and the process waits as its keeper:
- * a stop signal stops both, SIGHUP tries the re-execution again.
+ * runs (the reload failed). If the new image cannot import it or load the TLS
+ * certificate (the files changed again meanwhile), the bridge keeps serving and the process waits
+ * as its keeper: a stop signal stops both, SIGHUP tries the re-execution again.
  *
  * Everything here runs on the main (loop) thread; the bridge and the re-executed
  * image learn their roles from the environment (GW_READY_FD_ENV, GW_BRIDGE_ENV).

@@ -9,6 +9,7 @@ probe, body echo, checkable large bodies, wsgi.file_wrapper) behind one server f
 the module, with a plain --http listener beside the TLS one.
 """
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -22,8 +23,9 @@ import time
 import pytest
 
 from conftest import free_port, run_cli
-from wsgate_util import (Pki, RawConn, children, chunked, logs, req, t, tls_connect,
-                         wait_access, wait_for, wait_log, wait_mark, wait_read_all)
+from wsgate_util import (Pki, RawConn, children, chunked, logs, metrics, req, t, tcp_ports,
+                         tls_connect, wait_access, wait_for, wait_log, wait_mark,
+                         wait_read_all, wait_server_closed)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "apps"))
 import it_big  # noqa: E402
@@ -41,10 +43,12 @@ def pki(tmp_path_factory):
 @pytest.fixture(scope="module")
 def srv(wsgate_module, pki):
     """RSA chain with a PKCS#8 key, and a plain listener on srv.plain_port. A small
-    --send-buffer sends large responses through the spill file."""
+    --send-buffer sends large responses through the spill file. --stats for the
+    handshake counters."""
     plain = free_port()
     s = wsgate_module("it_tls", "--http", "127.0.0.1:%d" % plain, "--threads", "4",
-                      "--send-buffer", "65536", tls=(pki.rsa_chain, pki.rsa_pkcs8))
+                      "--send-buffer", "65536", tls=(pki.rsa_chain, pki.rsa_pkcs8),
+                      stats=True)
     s.plain_port = plain
     return s
 
@@ -64,6 +68,11 @@ def environ_of(c, target="/probe"):
     r = ask(c, "GET", target)
     assert r.status == 200, r
     return json.loads(r.body)["environ"]
+
+
+def tls_metrics(srv):
+    """The wsgate_tls_* samples of /metrics."""
+    return {k: v for k, v in metrics(srv).items() if k.startswith("wsgate_tls_")}
 
 
 def handshake_log_levels(srv):
@@ -233,15 +242,18 @@ def test_flask_smoke(wsgate, pki):
 
 @pytest.mark.slow
 def test_prefork_workers(wsgate, pki):
-    """The context is made once, before the fork: both worker processes serve TLS."""
-    s = wsgate("it_tls", "--processes", "2", tls=(pki.ec_chain, pki.ec_key))
-    pids = set()
+    """The context is made once, before the fork: both worker processes serve TLS, and
+    /metrics sums their handshakes."""
+    s = wsgate("it_tls", "--processes", "2", tls=(pki.ec_chain, pki.ec_key), stats=True)
+    pids = []
 
     def two_pids():
         with tls_conn(s, pki.client_context()) as c:
-            pids.add(ask(c, "GET", "/pid").body)
-        return len(pids) == 2
+            pids.append(ask(c, "GET", "/pid").body)
+        return len(set(pids)) == 2
     wait_for(two_pids, t(20), interval=0, what="answers from both worker processes")
+    ok = 'wsgate_tls_handshakes_total{result="ok"}'
+    wait_for(lambda: tls_metrics(s)[ok] == len(pids), t(5), what="%d handshakes" % len(pids))
 
 
 @pytest.mark.slow
@@ -264,6 +276,52 @@ def test_https_listener_stays_tls_across_a_reload(wsgate, pki, workers):
     with RawConn(sock=socket.create_connection(("127.0.0.1", s.port), t(5))) as c:
         c.try_send(req("GET", "/hello"))
         assert b"HTTP/" not in c.read_until_close(t(10))
+
+
+def test_handshake_metrics(srv, pki):
+    """/metrics counts handshakes by result, resumed sessions and versions: a TLS 1.3
+    handshake, a TLS 1.2 one and its resumption, garbage instead of a ClientHello; a
+    client that closes without sending a byte started none. (The stalled one is
+    test_truncated_handshake_closed_at_the_read_timeout's.)"""
+    hs = 'wsgate_tls_handshakes_total{result="%s"}'
+    ver = 'wsgate_tls_versions_total{version="%s"}'
+    want = tls_metrics(srv)
+    assert set(want) == {hs % "ok", hs % "failed", hs % "timeout", ver % "1.2", ver % "1.3",
+                         "wsgate_tls_resumed_total"}, want
+    silent = socket.create_connection(("127.0.0.1", srv.port), t(5))
+    ports = tcp_ports(silent)
+    silent.close()
+    wait_server_closed(ports)
+    still_serves(srv, pki)
+    ctx = pki.client_context(maximum_version=TLS12)
+    with tls_conn(srv, ctx) as c:
+        assert ask(c, "GET", "/hello").status == 200
+        session = c.sock.session
+    with tls_conn(srv, ctx, session=session) as c:
+        assert ask(c, "GET", "/hello").status == 200 and c.sock.session_reused
+    with RawConn(sock=socket.create_connection(("127.0.0.1", srv.port), t(5))) as c:
+        c.try_send(b"\x16\x03\x01\x00\x05hello" + b"\xff" * 300)
+        c.read_until_close(t(10))
+    for k, n in ((hs % "ok", 3), (hs % "failed", 1), (ver % "1.2", 2), (ver % "1.3", 1),
+                 ("wsgate_tls_resumed_total", 1)):
+        want[k] += n
+    wait_for(lambda: tls_metrics(srv) == want, t(10), what="the handshake counters")
+    j = json.loads(http_get_stats(srv, "/stats"))["tls"]
+    assert j == {"handshakes": {"ok": want[hs % "ok"], "failed": want[hs % "failed"],
+                                "timeout": want[hs % "timeout"]},
+                 "resumed": want["wsgate_tls_resumed_total"],
+                 "versions": {"1.2": want[ver % "1.2"], "1.3": want[ver % "1.3"]}}, j
+
+
+def http_get_stats(srv, path):
+    c = http.client.HTTPConnection("127.0.0.1", srv.stats_port, timeout=t(5))
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        assert r.status == 200
+        return r.read().decode()
+    finally:
+        c.close()
 
 
 # ---- mutual TLS (T07) ------------------------------------------------------------------
@@ -436,7 +494,7 @@ def test_plain_http_and_garbage_are_closed(srv, pki):
 def test_truncated_handshake_closed_at_the_read_timeout(wsgate, pki):
     """T02: part of a ClientHello, then silence: closed at --read-timeout, logged at
     info."""
-    s = wsgate("it_tls", "--read-timeout", "1", tls=(pki.ec_chain, pki.ec_key))
+    s = wsgate("it_tls", "--read-timeout", "1", tls=(pki.ec_chain, pki.ec_key), stats=True)
     with RawConn(sock=socket.create_connection(("127.0.0.1", s.port), t(5))) as c:
         c.send(client_hello(40))
         start = time.monotonic()
@@ -444,6 +502,10 @@ def test_truncated_handshake_closed_at_the_read_timeout(wsgate, pki):
         took = time.monotonic() - start
     assert 0.8 < took < t(4), took
     wait_log(s, r"\[info\] [^\n]*TLS handshake not complete within 1\.0s")
+    # counted as timed out, not failed
+    timeout = 'wsgate_tls_handshakes_total{result="timeout"}'
+    wait_for(lambda: tls_metrics(s)[timeout] == 1, t(5), what="the timeout counted")
+    assert tls_metrics(s)['wsgate_tls_handshakes_total{result="failed"}'] == 0
 
 
 def process_status(pid):

@@ -101,6 +101,7 @@ Test(stats, noop_before_init)
     gw_stats_note_request(&r); /* must not crash */
     gw_stats_busy_add(1);
     gw_stats_note_restart("exit");
+    gw_stats_note_handshake(GW_STATS_HS_OK, 0x0304, 1);
     cr_assert_null(gw_stats_render(0, &len));
 }
 
@@ -234,6 +235,65 @@ Test(stats, forked_child_counts_into_its_slot)
     cr_expect(strstr(s, "wsgate_requests_total{frontend=\"http\",status=\"3xx\"} 1\n") != NULL,
               "%s", s);
     cr_expect(strstr(s, "wsgate_workers 0\n") != NULL, "%s", s);
+    free(s);
+}
+
+/* TLS handshakes: by result, resumed, by version (1.2 and 1.3 always shown, the others
+ * only once seen), summed over the slots (a forked child counts into its own). */
+Test(stats, tls_handshakes)
+{
+    init(2);
+    gw_stats_note_handshake(GW_STATS_HS_OK, 0x0304, 0);
+    gw_stats_note_handshake(GW_STATS_HS_OK, 0x0303, 1);
+    gw_stats_note_handshake(GW_STATS_HS_FAILED, 0x0304, 1); /* version, resumed ignored */
+    gw_stats_note_handshake(GW_STATS_HS_TIMEOUT, 0, 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        gw_stats_set_slot(1);
+        gw_stats_note_handshake(GW_STATS_HS_OK, 0x0304, 1);
+        gw_stats_note_handshake(GW_STATS_HS_OK, 0x0302, 0); /* TLS 1.1 */
+        gw_stats_note_handshake(GW_STATS_HS_OK, 0x7f1c, 0); /* no TLS version known */
+        _exit(0);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char *s = render(0);
+    const char *want[] = {
+        "# TYPE wsgate_tls_handshakes_total counter\n",
+        "wsgate_tls_handshakes_total{result=\"ok\"} 5\n",
+        "wsgate_tls_handshakes_total{result=\"failed\"} 1\n",
+        "wsgate_tls_handshakes_total{result=\"timeout\"} 1\n",
+        "wsgate_tls_resumed_total 2\n",
+        "wsgate_tls_versions_total{version=\"1.1\"} 1\n",
+        "wsgate_tls_versions_total{version=\"1.2\"} 1\n",
+        "wsgate_tls_versions_total{version=\"1.3\"} 2\n",
+        "wsgate_tls_versions_total{version=\"other\"} 1\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        cr_expect(strstr(s, want[i]) != NULL, "missing %s in\n%s", want[i], s);
+    cr_expect(strstr(s, "version=\"1.0\"") == NULL, "%s", s);
+    free(s);
+    s = render(1);
+    cr_expect(strstr(s, "\"tls\":{\"handshakes\":{\"ok\":5,\"failed\":1,\"timeout\":1},"
+                        "\"resumed\":2,\"versions\":{\"1.1\":1,\"1.2\":1,\"1.3\":2,"
+                        "\"other\":1}}") != NULL,
+              "%s", s);
+    free(s);
+}
+
+/* A fresh area shows the two versions TLS serves by default at 0, and no others. */
+Test(stats, tls_zero)
+{
+    init(1);
+    char *s = render(0);
+    cr_expect(strstr(s, "wsgate_tls_versions_total{version=\"1.2\"} 0\n") != NULL, "%s", s);
+    cr_expect(strstr(s, "wsgate_tls_versions_total{version=\"1.3\"} 0\n") != NULL, "%s", s);
+    cr_expect(strstr(s, "version=\"other\"") == NULL, "%s", s);
+    free(s);
+    s = render(1);
+    cr_expect(strstr(s, "\"versions\":{\"1.2\":0,\"1.3\":0}") != NULL, "%s", s);
     free(s);
 }
 
