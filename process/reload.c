@@ -37,7 +37,6 @@
 #include "process/pidfile.h"
 #include "process/sd_notify.h"
 #include "process/stats_http.h"
-#include "process/stats_http.h"
 
 static struct {
     const struct gw_config *cfg;
