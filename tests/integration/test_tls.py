@@ -240,10 +240,20 @@ def test_flask_smoke(wsgate, pki):
     assert r.status == 200 and r.body == b"flask index"
 
 
+def worker_and_session(srv, ctx, session=None):
+    """One request to /pid on a new connection (resuming session if given): the worker
+    process's pid, the connection's session, and whether it was resumed."""
+    with tls_conn(srv, ctx, session=session) as c:
+        pid = ask(c, "GET", "/pid").body  # TLS 1.3 tickets come after the handshake
+        return pid, c.sock.session, c.sock.session_reused
+
+
 @pytest.mark.slow
 def test_prefork_workers(wsgate, pki):
     """The context is made once, before the fork: both worker processes serve TLS, and
-    /metrics sums their handshakes."""
+    /metrics sums their handshakes. A session one worker made resumes on the other (the
+    ticket keys are in memory the processes share, gateway/tls_tickets.h), TLS 1.2 and
+    1.3."""
     s = wsgate("it_tls", "--processes", "2", tls=(pki.ec_chain, pki.ec_key), stats=True)
     pids = []
 
@@ -254,17 +264,31 @@ def test_prefork_workers(wsgate, pki):
     wait_for(two_pids, t(20), interval=0, what="answers from both worker processes")
     ok = 'wsgate_tls_handshakes_total{result="ok"}'
     wait_for(lambda: tls_metrics(s)[ok] == len(pids), t(5), what="%d handshakes" % len(pids))
+    for version in (TLS12, TLS13):
+        ctx = pki.client_context(maximum_version=version)
+        first, session, _ = worker_and_session(s, ctx)
+
+        def resumed_on_the_other():
+            pid, _, reused = worker_and_session(s, ctx, session)
+            assert reused, (version, pid, first)
+            return pid != first
+        wait_for(resumed_on_the_other, t(20), interval=0,
+                 what="a resumed session on the other worker process")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2], ids=["single", "prefork"])
 def test_https_listener_stays_tls_across_a_reload(wsgate, pki, workers):
     """SIGHUP starts a new image of wsgate that takes the listening sockets over by
-    their kind: the https one must come back with TLS, never as plain HTTP."""
+    their kind: the https one must come back with TLS, never as plain HTTP. The ticket
+    keys carry over: sessions made before the reload resume on the new image's
+    processes (TLS 1.2 and 1.3)."""
     s = wsgate("it_tls", "-w", str(workers), tls=(pki.ec_chain, pki.ec_key))
     wait_for(lambda: len(children(s.pid)) == (workers if workers > 1 else 0), t(10),
              what="the workers")
     old = set(children(s.pid))
+    contexts = [pki.client_context(maximum_version=v) for v in (TLS12, TLS13)]
+    sessions = [worker_and_session(s, ctx)[1] for ctx in contexts]
     s.signal(signal.SIGHUP)
     if workers == 1:
         wait_log(s, r"reload complete")
@@ -273,6 +297,9 @@ def test_https_listener_stays_tls_across_a_reload(wsgate, pki, workers):
         wait_for(lambda: len(children(s.pid)) == workers and not set(children(s.pid)) & old,
                  t(20), what="new workers only")
     still_serves(s, pki)
+    for ctx, session in zip(contexts, sessions):
+        pid, _, reused = worker_and_session(s, ctx, session)
+        assert reused and int(pid) not in old, (ctx.maximum_version, pid, old)
     with RawConn(sock=socket.create_connection(("127.0.0.1", s.port), t(5))) as c:
         c.try_send(req("GET", "/hello"))
         assert b"HTTP/" not in c.read_until_close(t(10))
