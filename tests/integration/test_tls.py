@@ -6,7 +6,8 @@ root, an intermediate, RSA and ECDSA leaves; clients trust the root only, so eve
 handshake that succeeds also shows the server sent its chain. The clients are
 Python's ssl, curl and openssl s_client. The apps are tests/apps/it_tls.py (environ
 probe, body echo, checkable large bodies, wsgi.file_wrapper) behind one server for
-the module, with a plain --http listener beside the TLS one.
+the module, with a plain --http listener beside the TLS one, and Flask and Django
+(tests/apps/it_flask.py, it_django.py) on servers of their own.
 """
 import hashlib
 import http.client
@@ -21,6 +22,7 @@ import sys
 import time
 
 import pytest
+import requests
 
 from conftest import free_port, run_cli
 from wsgate_util import (Pki, RawConn, children, chunked, logs, metrics, req, t, tcp_ports,
@@ -246,6 +248,31 @@ def worker_and_session(srv, ctx, session=None):
     with tls_conn(srv, ctx, session=session) as c:
         pid = ask(c, "GET", "/pid").body  # TLS 1.3 tickets come after the handshake
         return pid, c.sock.session, c.sock.session_reused
+
+
+def test_django(wsgate, pki):
+    """Django (tests/apps/it_django.py) over HTTPS: a page; request.is_secure() and
+    request.scheme from wsgi.url_scheme; a form POST with its CSRF token, which Django
+    checks strictly on HTTPS only: refused without a Referer or with an http:// one,
+    accepted with the site's own https:// Referer."""
+    s = wsgate("it_django", tls=(pki.ec_chain, pki.ec_key))
+    base = "https://127.0.0.1:%d" % s.port
+    # verify= on every call: REQUESTS_CA_BUNDLE, when set, beats Session.verify
+    with requests.Session() as http:
+        r = http.get(base + "/", verify=pki.ca, timeout=t(10))
+        assert r.status_code == 200 and r.text == "django index"
+        d = http.get(base + "/secure/", verify=pki.ca, timeout=t(10)).json()
+        assert d["is_secure"] is True and d["scheme"] == "https", d
+        assert http.cookies.get("csrftoken")
+
+        def post(referer):
+            headers = {"Referer": referer} if referer else {}
+            return http.post(base + "/protected/", headers=headers, verify=pki.ca,
+                             timeout=t(10), data={"csrfmiddlewaretoken": d["token"], "a": "1"})
+        assert post(None).status_code == 403
+        assert post("http://127.0.0.1:%d/secure/" % s.port).status_code == 403
+        r = post(base + "/secure/")
+        assert r.status_code == 200 and r.text == "should need a CSRF token", r.text[:300]
 
 
 @pytest.mark.slow
