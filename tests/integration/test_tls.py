@@ -14,12 +14,14 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
 import time
+from xml.etree import ElementTree
 
 import pytest
 import requests
@@ -516,6 +518,38 @@ def test_old_versions_and_weak_ciphers_refused(srv, pki):
         rc, out = s_client(srv, *args)
         assert rc != 0 and "Cipher is (NONE)" in out, out
         wait_log(srv, r"\[info\] [^\n]*TLS handshake failed: " + why)
+    still_serves(srv, pki)
+
+
+@pytest.mark.skipif(shutil.which("sslscan") is None,
+                    reason="sslscan is not installed (scripts/install-deps installs it)")
+def test_sslscan_finds_no_old_protocol_or_weak_cipher(srv, pki):
+    """T04 as a scanner sees it: sslscan tries every protocol version and every cipher
+    suite its OpenSSL knows, one handshake each. Only TLS 1.2 and 1.3 are enabled, and
+    every suite accepted is 128 bits or more with forward secrecy, none of RC4, 3DES,
+    DES, NULL, EXPORT, anonymous or MD5; DHE groups of 2048 bits or more; no
+    renegotiation."""
+    p = subprocess.run(["sslscan", "--no-colour", "--xml=-", "127.0.0.1:%d" % srv.port],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=t(120))
+    assert p.returncode == 0, p.stderr.decode("utf-8", "replace")
+    test = ElementTree.fromstring(p.stdout).find("ssltest")
+    assert test is not None, p.stdout.decode("utf-8", "replace")
+    enabled = {"%s%s" % (e.get("type"), e.get("version")): e.get("enabled")
+               for e in test.iter("protocol")}
+    assert enabled == {"ssl2": "0", "ssl3": "0", "tls1.0": "0", "tls1.1": "0",
+                       "tls1.2": "1", "tls1.3": "1"}, enabled
+    assert test.find("renegotiation").get("supported") == "0"
+    ciphers = list(test.iter("cipher"))
+    assert {c.get("sslversion") for c in ciphers} == {"TLSv1.2", "TLSv1.3"}, \
+        [c.attrib for c in ciphers]
+    for c in ciphers:
+        name = c.get("cipher")
+        assert int(c.get("bits")) >= 128, c.attrib
+        assert c.get("strength") in ("strong", "acceptable"), c.attrib
+        assert not re.search(r"RC4|DES|NULL|EXP|ADH|AECDH|anon|MD5", name), c.attrib
+        assert c.get("sslversion") == "TLSv1.3" or name.startswith(("ECDHE-", "DHE-")), \
+            c.attrib
+        assert int(c.get("dhebits", "2048")) >= 2048, c.attrib
     still_serves(srv, pki)
 
 
