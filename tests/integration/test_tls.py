@@ -147,6 +147,20 @@ def test_session_resumption(srv, pki, version):
     assert second["SSL_PROTOCOL"] == {TLS12: "TLSv1.2", TLS13: "TLSv1.3"}[version]
 
 
+def test_foreign_ticket_gets_a_full_handshake(srv, tuned, pki):
+    """T08: a ticket another server issued (other keys, other client-certificate
+    settings) is not resumed: a full handshake, and the request is served."""
+    for version in (TLS12, TLS13):
+        ctx = pki.client_context(maximum_version=version)
+        with tls_conn(tuned, ctx) as c:
+            environ_of(c)
+            session = c.sock.session
+        with tls_conn(srv, ctx, session=session) as c:
+            env = environ_of(c)
+            assert not c.sock.session_reused
+        assert env["SSL_SESSION_RESUMED"] == "Initial"
+
+
 def test_request_bodies(srv, pki):
     """Small, spooled (past 64 KiB), streamed (past --body-buffer), chunked, and one
     that waits for 100 Continue: all on one kept connection."""
