@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "gateway/errors.h"
+#include "gateway/log.h"
 
 #define NKEYS 3
 #define MAGIC 0x7773676174656b31ull /* "wsgatek1": this layout */
@@ -57,8 +58,12 @@ static int map_area(int fd, int fresh, char *err, size_t errlen)
         snprintf(err, errlen, "TLS ticket keys: cannot map them: %s", strerror(errno));
         return -1;
     }
-    /* Best effort: never swapped, never in a core dump (RLIMIT_MEMLOCK may refuse). */
-    mlock(p, sizeof(struct area));
+    /* Never swapped (best effort: RLIMIT_MEMLOCK may refuse), never in a core dump. */
+    if (mlock(p, sizeof(struct area)) != 0)
+        gw_log(GW_LOG_WARNING,
+               "TLS ticket keys: cannot lock their memory (%s): it may be "
+               "swapped out",
+               strerror(errno));
     madvise(p, sizeof(struct area), MADV_DONTDUMP);
     struct area *a = p;
     if (!fresh && (a->magic != MAGIC || a->size != sizeof(struct area))) {
