@@ -618,8 +618,8 @@ def process_status(pid):
 
 
 def test_stalled_handshakes_cost_no_thread(wsgate, pki):
-    """T03: 200 clients that connect and send nothing, then 200 that stall in the
-    middle of a ClientHello, while another client is served: no thread is taken, a
+    """T03: 500 clients that connect and send nothing, then 500 that stall in the
+    middle of a ClientHello (1,000 stalled handshakes), while another client is served: no thread is taken, a
     silent one costs a few KiB (no TLS session yet), a stalled one OpenSSL's buffers
     (some 64 KiB) until --read-timeout."""
     s = wsgate("it_tls", "--threads", "2", "--read-timeout", "30",
@@ -629,7 +629,7 @@ def test_stalled_handshakes_cost_no_thread(wsgate, pki):
     clients = []
     try:
         for data, most in ((b"", 16 * 1024), (client_hello(100), 96 * 1024)):
-            batch = [socket.create_connection(("127.0.0.1", s.port), t(5)) for _ in range(200)]
+            batch = [socket.create_connection(("127.0.0.1", s.port), t(5)) for _ in range(500)]
             clients += batch
             for c in batch:
                 c.sendall(data)
@@ -638,7 +638,7 @@ def test_stalled_handshakes_cost_no_thread(wsgate, pki):
                 still_serves(s, pki)
             rss1, threads1 = process_status(s.pid)
             assert threads1 == threads
-            per_client = (rss1 - rss) * 1024 / 200
+            per_client = (rss1 - rss) * 1024 / 500
             assert per_client < most * MEMORY_SCALE, \
                 "%d bytes per client sending %d" % (per_client, len(data))
             rss = rss1
