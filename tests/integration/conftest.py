@@ -129,12 +129,19 @@ class Server:
                 self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out,
                                              stderr=err, cwd=self.cwd, env=env,
                                              pass_fds=self.pass_fds, start_new_session=True)
+            # A retry's process is a new one: what wait_ready noted of the attempt
+            # that found its port taken is not true of it (stop() would not stop it).
+            self.stopped = False
+            self.returncode = None
             if not wait:
                 return self
             try:
                 self.wait_ready()
                 return self
             except _PortTaken:
+                # A port the caller chose (another protocol's, in the arguments) is
+                # tried again: the usual taker is a client's ephemeral port, soon gone.
+                time.sleep(0.1 * (attempt + 1))
                 continue
         pytest.fail("could not start wsgate on a free port after 5 attempts")
 
