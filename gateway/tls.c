@@ -34,9 +34,11 @@
 
 #include <errno.h>
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <pthread.h>
@@ -52,6 +54,7 @@
 #include "gateway/log.h"
 #include "gateway/slice.h"
 #include "gateway/stats.h"
+#include "gateway/tls_tickets.h"
 
 #define GW_TLS_RECORD  16384               /* plaintext bytes of a full record */
 #define GW_TLS_BATCH   (4 * GW_TLS_RECORD) /* plaintext encrypted ahead by one writev */
@@ -585,6 +588,59 @@ int gw_tls_conn_open(struct gw_conn *c, struct gw_tls_ctx *x)
     return 0;
 }
 
+/* ---- session tickets: keys shared by every process (gateway/tls_tickets.h) -------- */
+
+/* OpenSSL's ticket key callback: AES-256-CBC and HMAC-SHA256 with the shared keys.
+ * enc: the current key, a fresh IV (returns 1, or 0: no ticket this time). Else the
+ * key the ticket names: 1, 2 (an older key: OpenSSL issues a new ticket), or 0 (a
+ * full handshake). */
+static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+                         EVP_MAC_CTX *hctx, int enc)
+{
+    struct gw_tls_ticket_key k;
+    int rc = 0;
+    (void)ssl;
+    if (enc) {
+        if (gw_tls_tickets_current(gw_tls_tickets_now(), &k) != 0)
+            return 0;
+        if (RAND_bytes(iv, 16) != 1)
+            goto done;
+        memcpy(name, k.name, sizeof(k.name));
+        rc = 1;
+    } else {
+        rc = gw_tls_tickets_find(name, gw_tls_tickets_now(), &k);
+        if (rc == 0)
+            return 0;
+    }
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.hmac, sizeof(k.hmac)),
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (!EVP_MAC_CTX_set_params(hctx, params) ||
+        !(enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv)
+              : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv)))
+        rc = enc ? 0 : -1;
+done:
+    OPENSSL_cleanse(&k, sizeof(k));
+    return enc && rc != 1 ? 0 : rc;
+}
+
+/* Every context made uses the shared keys (made or mapped by the first call, before
+ * any fork), and tickets live as long as those keys promise. 0 or -1 with err. */
+static int use_shared_tickets(SSL_CTX *ctx, char *err, size_t errlen)
+{
+    if (gw_tls_tickets_init(err, errlen) != 0)
+        return -1;
+    SSL_CTX_set_timeout(ctx, GW_TLS_TICKET_LIFETIME);
+    if (!SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_cb)) {
+        snprintf(err, errlen, "cannot set up TLS session tickets");
+        ERR_clear_error();
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- the server context ---------------------------------------------------------- */
 
 /* ALPN (RFC 7301): http/1.1 when the client offers it; a client that offers only
@@ -803,7 +859,8 @@ struct gw_tls_ctx *gw_tls_ctx_new(const char *certfile, const char *keyfile,
     if (opt == NULL)
         opt = &defaults;
     if (set_client_verify(x->ctx, opt, err, errlen) != 0 ||
-        set_protocols(x->ctx, opt, err, errlen) != 0)
+        set_protocols(x->ctx, opt, err, errlen) != 0 ||
+        use_shared_tickets(x->ctx, err, errlen) != 0)
         goto fail;
     return x;
 fail:

@@ -8,8 +8,8 @@
  * The context's settings: TLS 1.2 and 1.3 only; Mozilla's "intermediate" ciphers
  * (v5.7) with the client's preference; groups X25519, P-256, P-384; no compression;
  * no renegotiation; ALPN "http/1.1" only (a client that offers ALPN without it is
- * refused, RFC 7301); session tickets on, with keys this context made at random (not
- * shared with other processes, not rotated); no server-side session cache. Client
+ * refused, RFC 7301); session tickets on, with keys shared by every process of the
+ * server and rotated (gateway/tls_tickets.h); no server-side session cache. Client
  * certificates (mutual TLS) as struct gw_tls_options asks.
  *
  * Threads: the context is read-only once made (OpenSSL locks what it changes inside).

@@ -31,6 +31,7 @@
 #include "gateway/server.h"
 #include "gateway/stats.h"
 #include "gateway/tls.h"
+#include "gateway/tls_tickets.h"
 #include "gateway/util.h"
 #include "process/activation.h"
 #include "process/handover.h"
@@ -113,6 +114,10 @@ static int start_tls(char *err, size_t errlen)
         .min_version = cfg.tls_min_version,
         .ciphers = cfg.tls_ciphers,
     };
+    /* The session ticket keys before the files: an image that replaces a serving one
+     * takes them over (and hands them on) even when its certificate fails to load. */
+    if (gw_tls_tickets_init(err, errlen) != 0)
+        return -1;
     tls_ctx = gw_tls_ctx_new(cfg.certfile, cfg.keyfile, &opt, err, errlen);
     return tls_ctx != NULL ? 0 : -1;
 }

@@ -28,6 +28,7 @@
 #include "gateway/log.h"
 #include "gateway/server.h"
 #include "gateway/stats.h"
+#include "gateway/tls_tickets.h"
 #include "gateway/util.h"
 #include "process/handover.h"
 #include "process/sd_notify.h"
@@ -222,18 +223,22 @@ static void reload(struct master *m)
     char metrics[64];
     int mfd = gw_stats_listen_fd();
     snprintf(metrics, sizeof(metrics), "%s=%d", GW_STATS_FD_ENV, mfd);
-    const char *extra[4] = {old, NULL, NULL, NULL};
+    const char *extra[5] = {old, NULL, NULL, NULL, NULL};
     size_t n = 1;
     if (mfd >= 0)
         extra[n++] = metrics;
     if (gw_stats_reload_env() != NULL)
         extra[n++] = gw_stats_reload_env();
+    if (gw_tls_tickets_env() != NULL) /* the ticket keys carry over (gateway/tls_tickets.h) */
+        extra[n++] = gw_tls_tickets_env();
     if (gw_handover_env_build(&env, m->ls, m->nls, extra) != 0)
         goto fail;
     gw_log(GW_LOG_INFO, "reload: the app imports; a new master image takes over");
     gw_handover_keep(m->ls, m->nls, mfd);
+    gw_tls_tickets_keep(1);
     gw_handover_exec(m->argv, &env);
     gw_log(GW_LOG_ERROR, "reload failed: cannot re-execute wsgate: %s", strerror(errno));
+    gw_tls_tickets_keep(0);
     gw_stats_note_reload(0);
     gw_sd_notify("READY=1\nSTATUS=reload failed; serving the old code");
     for (size_t i = 0; i < m->nls; i++) /* back to close-on-exec */

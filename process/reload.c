@@ -32,6 +32,7 @@
 #include "gateway/log.h"
 #include "gateway/server.h"
 #include "gateway/stats.h"
+#include "gateway/tls_tickets.h"
 #include "gateway/util.h"
 #include "process/handover.h"
 #include "process/pidfile.h"
@@ -208,7 +209,7 @@ int gw_reload_start(struct gw_server *s)
     if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0)
         return -1;
     snprintf(ready, sizeof(ready), "%s=%d", GW_READY_FD_ENV, p[1]);
-    const char *extra[] = {ready, NULL};
+    const char *extra[] = {ready, gw_tls_tickets_env(), NULL}; /* tickets: NULL or more */
     if (gw_handover_env_build(&env, rl.ls, *rl.nls, extra) != 0) {
         close(p[0]);
         close(p[1]);
@@ -223,6 +224,7 @@ int gw_reload_start(struct gw_server *s)
         sigprocmask(SIG_SETMASK, &rl.handled, NULL);
         sched_setscheduler(0, SCHED_OTHER, &sp); /* the loop thread runs SCHED_BATCH */
         gw_handover_keep(rl.ls, *rl.nls, p[1]);
+        gw_tls_tickets_keep(1);
         gw_handover_exec(rl.argv, &env);
         _exit(127);
     }
@@ -303,12 +305,14 @@ void gw_reload_exec(int metrics_fd)
     struct gw_handover_env env = {0};
     snprintf(bridge, sizeof(bridge), "%s=%d", GW_BRIDGE_ENV, (int)rl.bridge);
     snprintf(metrics, sizeof(metrics), "%s=%d", GW_STATS_FD_ENV, metrics_fd);
-    const char *extra[4] = {bridge, NULL, NULL, NULL};
+    const char *extra[5] = {bridge, NULL, NULL, NULL, NULL};
     size_t n = 1;
     if (metrics_fd >= 0)
         extra[n++] = metrics;
     if (gw_stats_reload_env() != NULL)
         extra[n++] = gw_stats_reload_env();
+    if (gw_tls_tickets_env() != NULL)
+        extra[n++] = gw_tls_tickets_env();
     if (gw_handover_env_build(&env, rl.ls, *rl.nls, extra) != 0) {
         gw_log(GW_LOG_ERROR, "reload: out of memory");
         return;
@@ -316,8 +320,10 @@ void gw_reload_exec(int metrics_fd)
     pthread_sigmask(SIG_SETMASK, &rl.handled, NULL); /* pending across execve */
     gw_handover_keep(rl.ls, *rl.nls, -1);
     keep_open(metrics_fd);
+    gw_tls_tickets_keep(1);
     gw_handover_exec(rl.argv, &env);
     gw_log(GW_LOG_ERROR, "reload: cannot re-execute wsgate: %s", strerror(errno));
+    gw_tls_tickets_keep(0);
     for (size_t i = 0; i < *rl.nls; i++) /* back to close-on-exec */
         if (rl.ls[i].fd >= 0)
             fcntl(rl.ls[i].fd, F_SETFD, FD_CLOEXEC);

@@ -26,6 +26,7 @@ if not settings.configured:
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse  # noqa: E402
+from django.middleware.csrf import get_token  # noqa: E402
 from django.urls import path  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 
@@ -77,6 +78,12 @@ def meta(request):
                          "user_agent": request.META.get("HTTP_USER_AGENT")})
 
 
+def secure(request):
+    """A form's CSRF token (and its cookie), and whether Django sees HTTPS."""
+    return JsonResponse({"token": get_token(request), "is_secure": request.is_secure(),
+                         "scheme": request.scheme})
+
+
 urlpatterns = [
     path("", index),
     path("articles/<int:year>/<slug:slug>/", article),
@@ -85,6 +92,7 @@ urlpatterns = [
     path("upload/", upload),
     path("query/", query),
     path("meta/", meta),
+    path("secure/", secure),
 ]
 
 application = get_wsgi_application()

@@ -6,21 +6,25 @@ root, an intermediate, RSA and ECDSA leaves; clients trust the root only, so eve
 handshake that succeeds also shows the server sent its chain. The clients are
 Python's ssl, curl and openssl s_client. The apps are tests/apps/it_tls.py (environ
 probe, body echo, checkable large bodies, wsgi.file_wrapper) behind one server for
-the module, with a plain --http listener beside the TLS one.
+the module, with a plain --http listener beside the TLS one, and Flask and Django
+(tests/apps/it_flask.py, it_django.py) on servers of their own.
 """
 import hashlib
 import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
 import time
+from xml.etree import ElementTree
 
 import pytest
+import requests
 
 from conftest import free_port, run_cli
 from wsgate_util import (Pki, RawConn, children, chunked, logs, metrics, req, t, tcp_ports,
@@ -143,6 +147,20 @@ def test_session_resumption(srv, pki, version):
     assert second["SSL_PROTOCOL"] == {TLS12: "TLSv1.2", TLS13: "TLSv1.3"}[version]
 
 
+def test_foreign_ticket_gets_a_full_handshake(srv, tuned, pki):
+    """T08: a ticket another server issued (other keys, other client-certificate
+    settings) is not resumed: a full handshake, and the request is served."""
+    for version in (TLS12, TLS13):
+        ctx = pki.client_context(maximum_version=version)
+        with tls_conn(tuned, ctx) as c:
+            environ_of(c)
+            session = c.sock.session
+        with tls_conn(srv, ctx, session=session) as c:
+            env = environ_of(c)
+            assert not c.sock.session_reused
+        assert env["SSL_SESSION_RESUMED"] == "Initial"
+
+
 def test_request_bodies(srv, pki):
     """Small, spooled (past 64 KiB), streamed (past --body-buffer), chunked, and one
     that waits for 100 Continue: all on one kept connection."""
@@ -240,10 +258,45 @@ def test_flask_smoke(wsgate, pki):
     assert r.status == 200 and r.body == b"flask index"
 
 
+def worker_and_session(srv, ctx, session=None):
+    """One request to /pid on a new connection (resuming session if given): the worker
+    process's pid, the connection's session, and whether it was resumed."""
+    with tls_conn(srv, ctx, session=session) as c:
+        pid = ask(c, "GET", "/pid").body  # TLS 1.3 tickets come after the handshake
+        return pid, c.sock.session, c.sock.session_reused
+
+
+def test_django(wsgate, pki):
+    """Django (tests/apps/it_django.py) over HTTPS: a page; request.is_secure() and
+    request.scheme from wsgi.url_scheme; a form POST with its CSRF token, which Django
+    checks strictly on HTTPS only: refused without a Referer or with an http:// one,
+    accepted with the site's own https:// Referer."""
+    s = wsgate("it_django", tls=(pki.ec_chain, pki.ec_key))
+    base = "https://127.0.0.1:%d" % s.port
+    # verify= on every call: REQUESTS_CA_BUNDLE, when set, beats Session.verify
+    with requests.Session() as http:
+        r = http.get(base + "/", verify=pki.ca, timeout=t(10))
+        assert r.status_code == 200 and r.text == "django index"
+        d = http.get(base + "/secure/", verify=pki.ca, timeout=t(10)).json()
+        assert d["is_secure"] is True and d["scheme"] == "https", d
+        assert http.cookies.get("csrftoken")
+
+        def post(referer):
+            headers = {"Referer": referer} if referer else {}
+            return http.post(base + "/protected/", headers=headers, verify=pki.ca,
+                             timeout=t(10), data={"csrfmiddlewaretoken": d["token"], "a": "1"})
+        assert post(None).status_code == 403
+        assert post("http://127.0.0.1:%d/secure/" % s.port).status_code == 403
+        r = post(base + "/secure/")
+        assert r.status_code == 200 and r.text == "should need a CSRF token", r.text[:300]
+
+
 @pytest.mark.slow
 def test_prefork_workers(wsgate, pki):
     """The context is made once, before the fork: both worker processes serve TLS, and
-    /metrics sums their handshakes."""
+    /metrics sums their handshakes. A session one worker made resumes on the other (the
+    ticket keys are in memory the processes share, gateway/tls_tickets.h), TLS 1.2 and
+    1.3."""
     s = wsgate("it_tls", "--processes", "2", tls=(pki.ec_chain, pki.ec_key), stats=True)
     pids = []
 
@@ -254,17 +307,31 @@ def test_prefork_workers(wsgate, pki):
     wait_for(two_pids, t(20), interval=0, what="answers from both worker processes")
     ok = 'wsgate_tls_handshakes_total{result="ok"}'
     wait_for(lambda: tls_metrics(s)[ok] == len(pids), t(5), what="%d handshakes" % len(pids))
+    for version in (TLS12, TLS13):
+        ctx = pki.client_context(maximum_version=version)
+        first, session, _ = worker_and_session(s, ctx)
+
+        def resumed_on_the_other():
+            pid, _, reused = worker_and_session(s, ctx, session)
+            assert reused, (version, pid, first)
+            return pid != first
+        wait_for(resumed_on_the_other, t(20), interval=0,
+                 what="a resumed session on the other worker process")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2], ids=["single", "prefork"])
 def test_https_listener_stays_tls_across_a_reload(wsgate, pki, workers):
     """SIGHUP starts a new image of wsgate that takes the listening sockets over by
-    their kind: the https one must come back with TLS, never as plain HTTP."""
+    their kind: the https one must come back with TLS, never as plain HTTP. The ticket
+    keys carry over: sessions made before the reload resume on the new image's
+    processes (TLS 1.2 and 1.3)."""
     s = wsgate("it_tls", "-w", str(workers), tls=(pki.ec_chain, pki.ec_key))
     wait_for(lambda: len(children(s.pid)) == (workers if workers > 1 else 0), t(10),
              what="the workers")
     old = set(children(s.pid))
+    contexts = [pki.client_context(maximum_version=v) for v in (TLS12, TLS13)]
+    sessions = [worker_and_session(s, ctx)[1] for ctx in contexts]
     s.signal(signal.SIGHUP)
     if workers == 1:
         wait_log(s, r"reload complete")
@@ -273,6 +340,9 @@ def test_https_listener_stays_tls_across_a_reload(wsgate, pki, workers):
         wait_for(lambda: len(children(s.pid)) == workers and not set(children(s.pid)) & old,
                  t(20), what="new workers only")
     still_serves(s, pki)
+    for ctx, session in zip(contexts, sessions):
+        pid, _, reused = worker_and_session(s, ctx, session)
+        assert reused and int(pid) not in old, (ctx.maximum_version, pid, old)
     with RawConn(sock=socket.create_connection(("127.0.0.1", s.port), t(5))) as c:
         c.try_send(req("GET", "/hello"))
         assert b"HTTP/" not in c.read_until_close(t(10))
@@ -462,6 +532,38 @@ def test_old_versions_and_weak_ciphers_refused(srv, pki):
         rc, out = s_client(srv, *args)
         assert rc != 0 and "Cipher is (NONE)" in out, out
         wait_log(srv, r"\[info\] [^\n]*TLS handshake failed: " + why)
+    still_serves(srv, pki)
+
+
+@pytest.mark.skipif(shutil.which("sslscan") is None,
+                    reason="sslscan is not installed (scripts/install-deps installs it)")
+def test_sslscan_finds_no_old_protocol_or_weak_cipher(srv, pki):
+    """T04 as a scanner sees it: sslscan tries every protocol version and every cipher
+    suite its OpenSSL knows, one handshake each. Only TLS 1.2 and 1.3 are enabled, and
+    every suite accepted is 128 bits or more with forward secrecy, none of RC4, 3DES,
+    DES, NULL, EXPORT, anonymous or MD5; DHE groups of 2048 bits or more; no
+    renegotiation."""
+    p = subprocess.run(["sslscan", "--no-colour", "--xml=-", "127.0.0.1:%d" % srv.port],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=t(120))
+    assert p.returncode == 0, p.stderr.decode("utf-8", "replace")
+    test = ElementTree.fromstring(p.stdout).find("ssltest")
+    assert test is not None, p.stdout.decode("utf-8", "replace")
+    enabled = {"%s%s" % (e.get("type"), e.get("version")): e.get("enabled")
+               for e in test.iter("protocol")}
+    assert enabled == {"ssl2": "0", "ssl3": "0", "tls1.0": "0", "tls1.1": "0",
+                       "tls1.2": "1", "tls1.3": "1"}, enabled
+    assert test.find("renegotiation").get("supported") == "0"
+    ciphers = list(test.iter("cipher"))
+    assert {c.get("sslversion") for c in ciphers} == {"TLSv1.2", "TLSv1.3"}, \
+        [c.attrib for c in ciphers]
+    for c in ciphers:
+        name = c.get("cipher")
+        assert int(c.get("bits")) >= 128, c.attrib
+        assert c.get("strength") in ("strong", "acceptable"), c.attrib
+        assert not re.search(r"RC4|DES|NULL|EXP|ADH|AECDH|anon|MD5", name), c.attrib
+        assert c.get("sslversion") == "TLSv1.3" or name.startswith(("ECDHE-", "DHE-")), \
+            c.attrib
+        assert int(c.get("dhebits", "2048")) >= 2048, c.attrib
     still_serves(srv, pki)
 
 

@@ -9,7 +9,8 @@ pause (a new connection each, Python's ssl, as certbot's users' clients do):
 3. the files turn bad after the reload's new image was checked (the bridge, or the
    master's import check) and before the image that replaces the serving one loads
    them: that image must not exit (the bridge, or the old workers, serve on);
-4. a good pair and SIGHUP again: the server recovers and serves it.
+4. a good pair and SIGHUP again: the server recovers and serves it, and sessions
+   made before step 1 still resume (the ticket keys went through every image).
 
 The certificates come from wsgate_util.Pki, plus more leaves of its intermediate
 made here, so every step has a certificate of its own to recognise (by the SHA-256
@@ -108,6 +109,14 @@ class Client:
         self.thread.join(t(20))
 
 
+def session_of(srv, ctx):
+    """A TLS session of srv (after a request: TLS 1.3 tickets follow the handshake)."""
+    with RawConn(sock=tls_connect(srv, ctx)) as c:
+        c.send(req("GET", "/hello"))
+        assert c.read_response().status == 200
+        return c.sock.session
+
+
 def reload_counts(srv):
     v = metrics(srv)
     return (int(v['wsgate_reloads_total{result="done"}']),
@@ -144,6 +153,11 @@ def test_certificate_rotation_under_load(wsgate, pki, tmp_path, workers):
     wait_for(lambda: len(children(s.pid)) == (workers if workers > 1 else 0), t(10),
              what="the workers")
     old = [set(children(s.pid))]
+    # Sessions of the first certificate: their tickets resume at the end, the ticket
+    # keys having gone through every image of the test, the failed ones too.
+    contexts = [pki.client_context(maximum_version=v)
+                for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)]
+    sessions = [session_of(s, ctx) for ctx in contexts]
     with Client(s, pki.client_context()) as load:
         wait_for(lambda: len(load.since(0)) >= 10, t(10), what="the first requests")
         assert set(load.since(0)) == {first}
@@ -198,3 +212,8 @@ def test_certificate_rotation_under_load(wsgate, pki, tmp_path, workers):
         serves_only(third, settled())
         assert reload_counts(s) == (2, 2, 0)
     assert load.failed == [], load.failed[:5]
+    for ctx, session in zip(contexts, sessions):
+        with RawConn(sock=tls_connect(s, ctx, session=session)) as c:
+            c.send(req("GET", "/hello"))
+            assert c.read_response().status == 200
+            assert c.sock.session_reused, ctx.maximum_version

@@ -7,7 +7,9 @@
  * same stream with pieces of other sizes, as the output queue does), reads with
  * pending() telling that OpenSSL holds more, the end of the stream, shut_write's
  * close_notify, sendfile's GW_ENOTSUP, bytes that are not TLS, a connection that
- * never sent a byte, and the context's refusals at start-up.
+ * never sent a byte, and the context's refusals at start-up. Then the shared session
+ * ticket keys (gateway/tls_tickets.h) on a clock the test passes in: rotation,
+ * expiry, and a forked process seeing (and rotating) the same keys.
  *
  * The certificate is made here, in memory, and written to temp files.
  */
@@ -22,12 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gateway/config.h"
 #include "gateway/conn.h"
 #include "gateway/errors.h"
 #include "gateway/tls.h"
+#include "gateway/tls_tickets.h"
 #include "tests/unit/support.h"
 
 static char cert_path[64], key_path[64], other_key_path[64];
@@ -368,4 +372,70 @@ Test(tls, context_refusals)
     unlink(cert_path);
     unlink(key_path);
     unlink(other_key_path);
+}
+
+/* ---- the shared ticket keys (gateway/tls_tickets.h), on a clock of the test's ---- */
+
+#define T0     1000000ull
+#define ROTATE GW_TLS_TICKET_ROTATE
+
+Test(tls, ticket_keys_rotate_and_expire)
+{
+    char err[256];
+    struct gw_tls_ticket_key a, b, c, k;
+    cr_assert_eq(gw_tls_tickets_current(T0, &a), GW_ESTATE, "no area yet");
+    cr_assert_eq(gw_tls_tickets_init(err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(gw_tls_tickets_init(err, sizeof(err)), 0, "a second call does nothing");
+    cr_assert(strncmp(gw_tls_tickets_env(), GW_TLS_TICKETS_ENV "=", 22) == 0);
+    cr_assert_eq(gw_tls_tickets_current(T0, &a), 0);
+    cr_assert_eq(gw_tls_tickets_current(T0 + ROTATE - 1, &k), 0);
+    cr_assert(memcmp(&a, &k, sizeof(a)) == 0, "the same key within its hour");
+    cr_assert_eq(gw_tls_tickets_find(a.name, T0 + ROTATE - 1, &k), 1, "current");
+    cr_assert(memcmp(&a, &k, sizeof(a)) == 0);
+    /* An hour on: a new key encrypts; the old one still decrypts, asking for renewal. */
+    cr_assert_eq(gw_tls_tickets_current(T0 + ROTATE, &b), 0);
+    cr_assert(memcmp(a.name, b.name, sizeof(a.name)) != 0 && memcmp(a.aes, b.aes, 32) != 0 &&
+              memcmp(a.hmac, b.hmac, 32) != 0);
+    cr_assert_eq(gw_tls_tickets_find(b.name, T0 + ROTATE, &k), 1);
+    cr_assert_eq(gw_tls_tickets_find(a.name, T0 + ROTATE, &k), 2);
+    cr_assert(memcmp(&a, &k, sizeof(a)) == 0);
+    /* a's tickets (issued before T0 + ROTATE) live until LIFETIME after that. */
+    uint64_t a_end = T0 + ROTATE + GW_TLS_TICKET_LIFETIME;
+    cr_assert_eq(gw_tls_tickets_find(a.name, a_end - 1, &k), 2);
+    cr_assert_eq(gw_tls_tickets_current(a_end - 1, &c), 0, "rotated lazily, by use");
+    cr_assert_eq(gw_tls_tickets_find(c.name, a_end - 1, &k), 1);
+    cr_assert_eq(gw_tls_tickets_find(b.name, a_end - 1, &k), 2);
+    cr_assert_eq(gw_tls_tickets_find(a.name, a_end - 1, &k), 2, "three keys in the ring");
+    cr_assert_eq(gw_tls_tickets_find(a.name, a_end, &k), 0, "a's time is over");
+    /* A long idle time: the next ticket gets a new key; b and c are over too. */
+    uint64_t later = a_end + 10 * ROTATE;
+    cr_assert_eq(gw_tls_tickets_find(c.name, later, &k), 0);
+    cr_assert_eq(gw_tls_tickets_current(later, &k), 0);
+    cr_assert(memcmp(k.name, c.name, sizeof(k.name)) != 0);
+    unsigned char unknown[16] = {0};
+    cr_assert_eq(gw_tls_tickets_find(unknown, later, &k), 0);
+}
+
+Test(tls, ticket_keys_are_shared_by_forked_processes)
+{
+    char err[256];
+    struct gw_tls_ticket_key a, b;
+    cr_assert_eq(gw_tls_tickets_init(err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(gw_tls_tickets_current(T0, &a), 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) { /* a worker process: sees a, and is the one to rotate */
+        struct gw_tls_ticket_key k, n;
+        int ok = gw_tls_tickets_find(a.name, T0 + 1, &k) == 1 && memcmp(&a, &k, sizeof(k)) == 0 &&
+                 gw_tls_tickets_current(T0 + ROTATE, &n) == 0 &&
+                 memcmp(n.name, a.name, sizeof(n.name)) != 0;
+        _exit(ok ? 0 : 1);
+    }
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child saw the parent's key");
+    /* The child's rotation is the parent's too. */
+    cr_assert_eq(gw_tls_tickets_current(T0 + ROTATE, &b), 0);
+    cr_assert(memcmp(a.name, b.name, sizeof(a.name)) != 0);
+    cr_assert_eq(gw_tls_tickets_find(a.name, T0 + ROTATE, &b), 2);
 }
