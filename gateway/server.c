@@ -6,7 +6,8 @@
  *
  * Invariants: only the loop thread runs this file (except the pool hooks hand_back and
  * abandon, and the connections' resume, which only queue work for it); a
- * connection in GW_CONN_DISPATCHED has its watchers stopped and belongs to the pool;
+ * connection in GW_CONN_DISPATCHED belongs to the pool: its timer is stopped and its
+ * read watcher, left registered, stops at its first event without touching it;
  * the loop never calls Python. Head timeouts are absolute (set when the first byte
  * of a request arrives, never extended per byte: slowloris).
  */
@@ -137,10 +138,15 @@ static void set_timer(struct gw_server *s, struct gw_conn *c, double after)
     ev_timer_start(s->loop, &c->timer);
 }
 
+/* Watches c for events. ev_io_set only when they change: libev then asks the kernel
+ * again (epoll_ctl) even for the same events, and a watcher stopped and started
+ * again within one loop iteration costs no system call at all. */
 static void set_io(struct gw_server *s, struct gw_conn *c, int events)
 {
-    ev_io_stop(s->loop, &c->io);
-    ev_io_set(&c->io, c->fd, events);
+    if ((c->io.events & (EV_READ | EV_WRITE)) != events) {
+        ev_io_stop(s->loop, &c->io);
+        ev_io_set(&c->io, c->fd, events);
+    }
     ev_io_start(s->loop, &c->io);
 }
 
@@ -269,7 +275,9 @@ static int dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r
     balance(s);
     ev_timer_stop(s->loop, &c->timer);
     if (!c->proto->multiplexed) {
-        ev_io_stop(s->loop, &c->io);
+        /* The read watcher stays registered: it is stopped at its first event while
+         * the worker owns c (conn_io_cb), so the usual request, whose next one comes
+         * after the hand-back, costs the kernel's interest list no change. */
         c->state = GW_CONN_DISPATCHED;
         return 0;
     }
