@@ -363,15 +363,24 @@ static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **ou
     }
     size_t head_len = h->pending_head;
 
-    /* Room for body reads behind the head, made before any slice points into it. */
-    if (gw_conn_reserve(c, GW_HTTP_BODY_TAIL) != 0)
-        return fail_with(c, 500);
     if (h->fields == NULL && (h->fields = calloc(h->nfields_cap, sizeof(*h->fields))) == NULL)
         return fail_with(c, 500);
-    const char *base = c->in.data + c->in.start;
-    rc = gw_http_parse_head(base, head_len, &lim, h->fields, h->nfields_cap, &h->head);
+    rc = gw_http_parse_head(c->in.data + c->in.start, head_len, &lim, h->fields, h->nfields_cap,
+                            &h->head);
     if (rc < 0)
         return fail_with(c, h->head.err.status);
+    /* Room for body reads behind the head: made only for a request with a body, so
+     * the many connections of bodiless requests keep small buffers; it may move the
+     * buffer, so the head is parsed again (same bytes, same verdict) for its slices. */
+    if ((h->head.chunked || h->head.content_length > 0) &&
+        c->in.cap - c->in.end < GW_HTTP_BODY_TAIL) {
+        if (gw_conn_reserve(c, GW_HTTP_BODY_TAIL) != 0)
+            return fail_with(c, 500);
+        rc = gw_http_parse_head(c->in.data + c->in.start, head_len, &lim, h->fields, h->nfields_cap,
+                                &h->head);
+        if (rc < 0)
+            return fail_with(c, 500);
+    }
     if (h->head.content_length > 0 && (uint64_t)h->head.content_length > cfg->max_body)
         return fail_with(c, 413);
 
