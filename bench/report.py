@@ -741,6 +741,11 @@ def write_chart(results, path):
         names, vals, colors, hatches, counts = [], [], [], [], []
         for k in e["servers"]:
             sc, cs = per_req(e, k, "syscalls"), per_req(e, k, "switches")
+            if e.get("tls") and servers.ALL_SPECS[k].front:  # wsgate's and nginx's
+                ssc, scs = _sum_per_req(e, k, "syscalls"), _sum_per_req(e, k, "switches")
+                sc, cs = ("n/a", "n/a") if ssc is None else (fmt_per_req(ssc),
+                                                             fmt_per_req(scs))
+                cs += " with nginx's"
             counts.append("" if sc in ("n/a", "—") else "  %s sc, %s cs" % (sc, cs))
             waited = stuck(e, k)
             known = (rk, k) in servers.KNOWN_ISSUES
