@@ -434,9 +434,10 @@ def https_section(results):
            "listener (`proxy_pass`, connections to wsgate kept, `bench/nginx-tls.conf.in`): "
            "does a deployment still need nginx in front to be fast? All three get the same "
            "certificate, %s, made by the harness with the openssl CLI (see the exact "
-           "commands); all allow TLS 1.2 and 1.3, and every client here (wrk, "
-           "`openssl s_time`, Python's `ssl` for the checks: OpenSSL 3's defaults, no "
-           "certificate check by wrk and s_time) negotiated %s. wsgate and gunicorn run as "
+           "commands). All allow TLS 1.2 and 1.3; with Python's `ssl` (the checks before the "
+           "runs) every server negotiated %s, and wrk and `openssl s_time` offer the same "
+           "versions and suites (the same OpenSSL 3 with its defaults; they check no "
+           "certificate). wsgate and gunicorn run as "
            "in the other rows, one process on CPU 0 with the row's threads; nginx runs as "
            "in the nginx row: one worker process, pinned to CPU 1 together with the load "
            "generator, with wsgate (plain HTTP, the same threads) on CPU 0 behind it. "
@@ -451,9 +452,10 @@ def https_section(results):
            "- https-newconn: wrk with `Connection: close` (`bench/close.lua`): every "
            "request on a new TCP connection and TLS handshake, 16 connections at a time. "
            "wrk keeps the session of the connection it closed and offers it on the next "
-           "one, so these handshakes are resumptions wherever the server resumes (a "
-           "TLS 1.3 resumption still makes an ECDHE key exchange; it saves the "
-           "certificate and its signature).",
+           "one (checked by hand with wsgate's `SSL_SESSION_RESUMED`: all but each "
+           "connection's first request came on a resumed session), so these handshakes "
+           "are resumptions wherever the server resumes (a TLS 1.3 resumption still makes "
+           "an ECDHE key exchange; it saves the certificate and its signature).",
            "- https-handshake, https-resume: `openssl s_time -new` and `-reuse`, one "
            "connection at a time, each a TCP connection, a handshake, `GET / HTTP/1.0` "
            "and the response read until the server closes: handshakes/s with and without "
@@ -537,13 +539,12 @@ def https_findings(results, keys):
     if met:
         out[-1] += " At least as fast: %s." % ", ".join(met)
     if cpu:
-        out += ["", "CPU time per request, wsgate `--https` vs nginx in front (wsgate + "
-                "nginx), µs: %s. nginx in front has two CPUs' worth of time to share "
-                "(wsgate on CPU 0, nginx on CPU 1 with the load generator), wsgate alone "
-                "one; where CPU 1 is busy near 100%% in a row's table, nginx in front was "
-                "held back by sharing its CPU with the load generator (the nginx row's "
-                "convention, kept here), and wsgate `--https` by the load generator "
-                "where CPU 1 is near 100%% for it too." % "; ".join(cpu)]
+        out += ["", "CPU time per request, µs, wsgate `--https` vs nginx in front (wsgate + "
+                "nginx): %s. wsgate alone has one CPU; nginx in front spreads a request "
+                "over two, wsgate on CPU 0 and nginx on CPU 1, which it shares with the "
+                "load generator (the nginx row's convention, kept here): where a row's "
+                "table shows CPU 1 near 100%% for nginx in front, nginx was short of CPU, "
+                "and with a core of its own it would serve more." % "; ".join(cpu)]
     resume = [k for k in keys if results["rows"][k].get("s_time") == "-reuse"]
     for rk in resume:
         e = results["rows"][rk]
