@@ -464,7 +464,9 @@ def https_section(results):
            "resumed column counts the connections s_time marked as resumed. s_time "
            "reports no latencies (—). One connection at a time, client and server take "
            "turns: these rows measure how long a handshake takes, not how many a server "
-           "can make in parallel (https-newconn does that, with resumption)."]
+           "can make in parallel (https-newconn does that, with resumption), and they are "
+           "the rows most sensitive to other work on the machine (each step waits for "
+           "its CPU)."]
     out += ["", "Median req/s (handshakes/s in the handshake rows); in brackets wsgate "
             "`--https`'s req/s divided by that server's, as in the first table.", "",
             "| row | " + " | ".join(SHORT[k] for k in present) + " |",
@@ -788,7 +790,11 @@ def write(results, out_dir):
              "again. wsgate and its peers serve the same WSGI apps (`bench/apps/`) on "
              "loopback, each as one process on CPU 0, loaded by wrk on CPU 1. Each row "
              "ran %d round(s) of %d s per server, the servers taking turns." % (
-                 ", smoke settings" if s["smoke"] else "", s["repeat"], s["duration"]), ""]
+                 ", smoke settings" if s["smoke"] else "", s["repeat"], s["duration"])]
+    if row_keys(results, "https"):
+        parts[-1] += (" The HTTPS rows (wsgate's own TLS against nginx terminating TLS in "
+                      "front of it, and gunicorn's) have [their own section](#https).")
+    parts.append("")
     parts += summary_section(results)
     if png:
         parts += ["", "![requests per second, per row and server](benchmarks.png)"]
