@@ -455,7 +455,9 @@ def https_section(results):
            "one (checked by hand with wsgate's `SSL_SESSION_RESUMED`: all but each "
            "connection's first request came on a resumed session), so these handshakes "
            "are resumptions wherever the server resumes (a TLS 1.3 resumption still makes "
-           "an ECDHE key exchange; it saves the certificate and its signature).",
+           "an ECDHE key exchange; it saves the certificate and its signature). wrk has "
+           "no way to turn resumption off, so full handshakes are measured one at a time "
+           "only (https-handshake).",
            "- https-handshake, https-resume: `openssl s_time -new` and `-reuse`, one "
            "connection at a time, each a TCP connection, a handshake, `GET / HTTP/1.0` "
            "and the response read until the server closes: handshakes/s with and without "
