@@ -2,7 +2,7 @@
 
 run_wrk() starts wrk pinned to CLIENT_CPU with one thread, waits for it, and returns
 the figures of the "WRK-JSON" line bench/report.lua prints (in the handshake rows,
-`openssl s_time` instead of wrk: see s_time_argv and parse_s_time), plus these of our
+`openssl s_time` or ab instead of wrk: see s_time_argv and ab_argv), plus these of our
 own:
 
 - queue: the most connections seen in the server's accept queue, sampled at 50% and
@@ -188,6 +188,8 @@ def wrk_argv(row, url, duration):
     or s_time_argv for a handshake row."""
     if row.s_time:
         return s_time_argv(row, url, duration)
+    if row.ab:
+        return ab_argv(row, url, duration)
     return ["wrk", "-t1", "-c%d" % row.conns, "-d%ds" % duration,
             "--timeout", "%ds" % WRK_TIMEOUT_S, "--latency", "-s", row.script, url]
 
@@ -200,6 +202,52 @@ def s_time_argv(row, url, duration):
     hostport = url.split("://", 1)[1].rstrip("/")
     return ["openssl", "s_time", "-connect", hostport, row.s_time, "-time", str(duration),
             "-www", "/"]
+
+
+AB_MAX_REQUESTS = 500000  # ab sizes a table of this many (40 bytes each) at start
+
+
+def ab_argv(row, url, duration):
+    """ApacheBench: `row.conns` connections for `duration` seconds, each request
+    `GET / HTTP/1.0` on a new connection (no -k), a new TLS session every time (ab
+    never offers one again: full handshakes); -r: a failed receive is counted, not
+    fatal. -n after -t: -t alone stops at 50,000 requests."""
+    return ["ab", "-q", "-r", "-c", str(row.conns), "-t", str(duration), "-n",
+            str(AB_MAX_REQUESTS), url]
+
+
+def parse_ab(out):
+    """The figures of ab's output, or MalformedOutput. Its percentiles are whole
+    milliseconds; errors: its failed requests (connect, receive, length, exceptions)
+    plus non-2xx responses (all counted as `read` and `status`)."""
+    def field(name, conv=int, default=None):
+        m = re.search(r"^%s:\s+([\d.]+)" % re.escape(name), out, re.M)
+        if m is None:
+            if default is not None:
+                return default
+            raise MalformedOutput("no %r line" % name)
+        return conv(m.group(1))
+
+    secs = field("Time taken for tests", float)
+    if secs <= 0:
+        raise MalformedOutput("zero duration")
+    n = field("Complete requests")
+    failed = field("Failed requests")
+    non2xx = field("Non-2xx responses", default=0)
+    nbytes = field("Total transferred", default=0)
+    pct = dict((int(p), int(v)) for p, v in re.findall(r"^\s+(\d+)%\s+(\d+)", out, re.M))
+    proto = re.search(r"^SSL/TLS Protocol:\s+(\S+)", out, re.M)
+    r = {"duration_us": int(secs * 1e6), "requests": n, "bytes": nbytes,
+         "connect": 0, "read": failed, "write": 0, "status": non2xx, "timeout": 0,
+         "lat_mean_us": None, "lat_max_us": pct.get(100, 0) * 1000,
+         "p50_us": pct[50] * 1000 if 50 in pct else None,
+         "p90_us": pct[90] * 1000 if 90 in pct else None,
+         "p99_us": pct[99] * 1000 if 99 in pct else None,
+         "tls": proto.group(1) if proto else None}
+    r["rps"] = n / secs
+    r["mbps"] = nbytes / secs / 1e6
+    r["errors"] = failed + non2xx
+    return r
 
 
 def parse_s_time(out, wall_s):
@@ -303,7 +351,8 @@ def run_wrk(row, port, duration, listen_port, logdir, server_pid, front_pid=None
     if status != 0:
         raise MalformedOutput("%s exited with status %s:\n%s" % (
             proc.argv[3], status, text[-2000:]))
-    r = parse_s_time(text, wall_s) if row.s_time else parse_wrk(text)
+    r = (parse_s_time(text, wall_s) if row.s_time else parse_ab(text) if row.ab else
+         parse_wrk(text))
     r["queue"] = max(q for q, _ in samples)
     r["rss_run_kib"] = max(rss)
     r["stuck"] = len(samples[0][1] & samples[1][1])

@@ -189,7 +189,7 @@ def machine_section(results):
                if s.get("count_run") else ""),
            "", "Versions:", "", "| program | version |", "|---|---|"]
     order = ["wsgate", "uWSGI", "gunicorn", "waitress", "Tornado", "Flask", "nginx", "wrk",
-             "perf", "Python"]
+             "OpenSSL", "ab", "perf", "Python"]
     out += ["| %s | %s |" % (k, m["versions"][k])
             for k in sorted(m["versions"], key=lambda k: order.index(k) if k in order else 99)]
     return out
@@ -427,6 +427,10 @@ def https_section(results):
                if any(s.key in results["rows"][k]["servers"] for k in keys)]
     sessions = sorted({v for k in keys for v in results["rows"][k]["tls"]["session"].values()})
     cert = results["rows"][keys[0]]["tls"]["cert"]
+    ab_tls = sorted({r["tls"] for k in keys for runs in results["rows"][k]["runs"].values()
+                     for r in runs if r.get("tls")})
+    ab_seen = ("; ab, which prints what it negotiated, reports %s" % " and ".join(
+        "`%s`" % x for x in ab_tls)) if ab_tls else ""
     out = ["## HTTPS", "",
            "wsgate terminating TLS itself (`--https`, [deploy-tls.md](deploy-tls.md)) "
            "against gunicorn gthread with `--certfile`/`--keyfile` (Python's `ssl` "
@@ -435,16 +439,16 @@ def https_section(results):
            "does a deployment still need nginx in front to be fast? All three get the same "
            "certificate, %s, made by the harness with the openssl CLI (see the exact "
            "commands). All allow TLS 1.2 and 1.3; with Python's `ssl` (the checks before the "
-           "runs) every server negotiated %s, and wrk and `openssl s_time` offer the same "
-           "versions and suites (the same OpenSSL 3 with its defaults; they check no "
-           "certificate). wsgate and gunicorn run as "
+           "runs) every server negotiated %s, and wrk, `openssl s_time` and ab offer the "
+           "same versions and suites (the same OpenSSL 3 with its defaults; they check no "
+           "certificate)%s. wsgate and gunicorn run as "
            "in the other rows, one process on CPU 0 with the row's threads; nginx runs as "
            "in the nginx row: one worker process, pinned to CPU 1 together with the load "
            "generator, with wsgate (plain HTTP, the same threads) on CPU 0 behind it. "
            "nginx in front thus spends time of both CPUs on a request: its CPU µs/req, "
            "system calls and context switches are given for wsgate and for nginx "
            "separately, and their sum is what that deployment pays per request."
-           % (cert, " and ".join("`%s`" % x for x in sessions) or "—"), "",
+           % (cert, " and ".join("`%s`" % x for x in sessions) or "—", ab_seen), "",
            "- https-hello-1, https-hello-64: keep-alive connections, one handshake each, "
            "then only records: the cost of encrypting small responses.",
            "- https-big: 1 MiB responses on 16 connections: bulk encryption (wsgate and "
@@ -456,8 +460,12 @@ def https_section(results):
            "connection's first request came on a resumed session), so these handshakes "
            "are resumptions wherever the server resumes (a TLS 1.3 resumption still makes "
            "an ECDHE key exchange; it saves the certificate and its signature). wrk has "
-           "no way to turn resumption off, so full handshakes are measured one at a time "
-           "only (https-handshake).",
+           "no way to turn resumption off.",
+           "- https-newconn-full: ab (ApacheBench), 16 connections, each request "
+           "`GET / HTTP/1.0` on a new connection: ab never offers a session again, so "
+           "every handshake is a full one (checked by hand with wsgate's "
+           "`SSL_SESSION_RESUMED`: none resumed). ab's latency percentiles are whole "
+           "milliseconds.",
            "- https-handshake, https-resume: `openssl s_time -new` and `-reuse`, one "
            "connection at a time, each a TCP connection, a handshake, `GET / HTTP/1.0` "
            "and the response read until the server closes: handshakes/s with and without "
@@ -466,11 +474,13 @@ def https_section(results):
            "resumed column counts the connections s_time marked as resumed. s_time "
            "reports no latencies (—). One connection at a time, client and server take "
            "turns: these rows measure how long a handshake takes, not how many a server "
-           "can make in parallel (https-newconn does that, with resumption), and they are "
+           "can make in parallel (https-newconn and https-newconn-full do that), and they "
+           "are "
            "the rows most sensitive to other work on the machine (each step waits for "
            "its CPU)."]
     out += ["", "Median req/s (handshakes/s in the handshake rows); in brackets wsgate "
-            "`--https`'s req/s divided by that server's, as in the first table.", "",
+            "`--https`'s req/s divided by that server's, as in the first table (\\* and ‡ "
+            "too).", "",
             "| row | " + " | ".join(SHORT[k] for k in present) + " |",
             "|---|" + "---:|" * len(present)]
     for rk in keys:
@@ -481,11 +491,12 @@ def https_section(results):
             if v is None:
                 cells.append("—")
             elif k == HTTPS_REF:
-                cells.append("**%s**" % fmt_rps(v))
-            elif HTTPS_REF not in e["runs"] or v == 0:
-                cells.append(fmt_rps(v))
+                cells.append("**%s**" % fmt_rps(v) + marks(rk, e, k))
+            elif HTTPS_REF not in e["runs"] or not comparable(rk, k) or v == 0:
+                cells.append(fmt_rps(v) + marks(rk, e, k))
             else:
-                cells.append("%s (%s)" % (fmt_rps(v), fmt_ratio(ratio(e, HTTPS_REF, k))))
+                cells.append("%s (%s)%s" % (fmt_rps(v), fmt_ratio(ratio(e, HTTPS_REF, k)),
+                                            marks(rk, e, k)))
         out.append("| %s | %s |" % (rk, " | ".join(cells)))
     out += [""] + https_findings(results, keys)
     if has_counts(results):
@@ -537,7 +548,7 @@ def https_findings(results, keys):
     out = ["**wsgate's own HTTPS vs nginx in front.** The goal is wsgate `--https` at least "
            "as fast as nginx terminating TLS in front of wsgate on every row: %s (wsgate "
            "`--https` / nginx in front, median of the per-round quotients)." % (
-               "met on all %d rows" % len(met) if not missed else
+               "met on every one of the %d rows" % len(met) if not missed else
                "met on %d of %d rows; not on %s" % (len(met), len(met) + len(missed),
                                                      ", ".join(missed)))]
     if met:

@@ -1,7 +1,7 @@
 """What bench/ measures: the rows (an app of bench/apps, a connection count, the thread
 count every threaded server gets, the wrk script, for the slow-clients row the
 clients that ask for SLOW_PATH and never read, and for the HTTPS rows TLS and the
-load generator: wrk, or `openssl s_time` for the handshake rows), and check(), the one
+load generator: wrk, or `openssl s_time` or ab for the handshake rows), and check(), the one
 request that proves a server answers a row's app correctly before it is timed (wrk
 itself only counts statuses >= 400 and socket errors, never looks at bodies).
 """
@@ -20,7 +20,7 @@ SLOW_CLIENTS = 64  # the slow-clients row's clients that never read (--slow-clie
 
 class Row:
     def __init__(self, key, title, app, conns, threads=8, script="report.lua", nginx=False,
-                 slow=False, tls=False, s_time=None):
+                 slow=False, tls=False, s_time=None, ab=False):
         self.key = key
         self.title = title
         self.app = app  # module in bench/apps, callable `app`
@@ -36,6 +36,9 @@ class Row:
         # s_time: "-new" or "-reuse": the load is `openssl s_time` with that option
         # (load.s_time_argv), one connection at a time, instead of wrk
         self.s_time = s_time
+        # ab: the load is ApacheBench (load.ab_argv): a new connection per request and,
+        # over TLS, a full handshake each time (ab never offers a session again)
+        self.ab = ab
 
     @property
     def scheme(self):
@@ -74,6 +77,8 @@ ROWS = [
     Row("https-newconn", "HTTPS hello, a new connection per request (Connection: close; "
         "wrk resumes the TLS session), 16 connections", "hello", 16, script="close.lua",
         tls=True),
+    Row("https-newconn-full", "HTTPS hello, a new connection and a full handshake per "
+        "request (ab, which never resumes), 16 connections", "hello", 16, tls=True, ab=True),
     Row("https-handshake", "HTTPS full handshakes: `openssl s_time -new`, a new connection "
         "and a full handshake per request, one at a time", "hello", 1, tls=True,
         s_time="-new"),

@@ -32,8 +32,8 @@ wsgate holding N idle keep-alive connections.
 The HTTPS rows (rows.Row.tls) compare wsgate --https, gunicorn --certfile and nginx
 terminating TLS in front of wsgate's plain HTTP (bench/nginx-tls.conf.in), all with
 one self-signed ECDSA P-256 certificate made at start with the openssl CLI into the
-temp dir; the handshake rows load with `openssl s_time` instead of wrk
-(load.s_time_argv).
+temp dir; the handshake rows load with `openssl s_time` or ab instead of wrk
+(load.s_time_argv, load.ab_argv).
 
 Everything measured goes to WORK/results.json; report.py turns it into the page
 (and can be run alone on that file). Logs of every process are in WORK/logs.
@@ -529,6 +529,8 @@ def describe_machine(a):
         "Flask": "Debian python3-flask %s" % _pkg_version("python3-flask"),
         "nginx": _cmd_version(["nginx", "-v"]),
         "wrk": _cmd_version(["wrk", "-v"]),
+        "OpenSSL": _cmd_version(["openssl", "version"]),
+        "ab": "ApacheBench (Debian apache2-utils %s)" % _pkg_version("apache2-utils"),
         "perf": _cmd_version([load.perf_binary(), "--version"]) if load.perf_binary()
         else "not installed",
         "Python": "%s (%s)" % (platform.python_version(), sys.executable),
@@ -544,7 +546,7 @@ def main(argv=None):
     a = parse_args(sys.argv[1:] if argv is None else argv)
     if not os.access(a.wsgate, os.X_OK):
         sys.exit("run.py: %s is not an executable (run `make` first)" % a.wsgate)
-    for tool in ("wrk", "taskset", "uwsgi", "gunicorn", "nginx", "openssl"):
+    for tool in ("wrk", "taskset", "uwsgi", "gunicorn", "nginx", "openssl", "ab"):
         if shutil.which(tool) is None and not os.path.exists("/usr/sbin/" + tool):
             sys.exit("run.py: %s not found (scripts/install-deps installs it)" % tool)
     if (os.cpu_count() or 1) < 2:

@@ -160,6 +160,12 @@ KNOWN_ISSUES = {
         "text": "uWSGI's --http-socket ends a body without Content-Length by closing the "
                 "connection (correct, with the Connection: close it was told to add); wrk "
                 "counts a read error for every response that ends with a close"},
+    ("https-newconn-full", "gunicorn-https"): {
+        "comparable": True,
+        "text": "gunicorn closes a TLS connection without a close_notify alert (`openssl "
+                "s_client` says: unexpected eof while reading); ab takes such a close for "
+                "a broken response and counts every one as failed (Length), though each "
+                "response arrived whole"},
 }
 
 
