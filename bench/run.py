@@ -45,7 +45,6 @@ import resource
 import shlex
 import shutil
 import signal
-import ssl
 import string
 import subprocess
 import sys
