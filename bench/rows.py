@@ -1,9 +1,9 @@
 """What bench/ measures: the rows (an app of bench/apps, a connection count, the thread
 count every threaded server gets, the wrk script, for the slow-clients row the
 clients that ask for SLOW_PATH and never read, and for the HTTPS rows TLS and the
-load generator: wrk, or `openssl s_time` or ab for the handshake rows), and check(), the one
-request that proves a server answers a row's app correctly before it is timed (wrk
-itself only counts statuses >= 400 and socket errors, never looks at bodies).
+load generator: wrk, or `openssl s_time` or ab for the handshake rows), and check(),
+the one request that proves a server answers a row's app correctly before it is timed
+(wrk itself only counts statuses >= 400 and socket errors, never looks at bodies).
 """
 import http.client
 import os

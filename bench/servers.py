@@ -3,10 +3,10 @@
 A Spec says how one server is started (its argv for an app, a port and a thread
 count) and how a client reaches it: directly over HTTP or HTTPS, or through nginx with
 one of fastcgi_pass, scgi_pass, uwsgi_pass or proxy_pass (in the HTTPS rows, nginx
-terminating TLS and proxying plain HTTP, bench/nginx-tls.conf.in). A Proc is one started process:
-pinned to SERVER_CPU with taskset, in its own session (so killpg stops everything it
-forked), logging into the run's work dir, listed in LIVE until stopped so that
-stop_all() can stop whatever is left on an error or Ctrl-C.
+terminating TLS and proxying plain HTTP, bench/nginx-tls.conf.in). A Proc is one
+started process: pinned to SERVER_CPU with taskset, in its own session (so killpg
+stops everything it forked), logging into the run's work dir, listed in LIVE until
+stopped so that stop_all() can stop whatever is left on an error or Ctrl-C.
 
 Every server runs as ONE process serving requests. gunicorn cannot: its arbiter
 forks the one worker (-w 1), so its memory is the sum over both (memory is always
