@@ -237,7 +237,8 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory check-format
 
 # bench/run.py: wsgate and the peer servers (uWSGI, gunicorn, waitress, Tornado, and
-# behind nginx) on the same apps, wsgate pinned to CPU 0 and wrk to CPU 1. Logs and
+# behind nginx; over HTTPS: gunicorn --certfile and nginx terminating TLS) on the same
+# apps, wsgate pinned to CPU 0 and wrk (or openssl s_time) to CPU 1. Logs and
 # results.json go to $(BUILD)/bench*/; the full run rewrites the page in docs/.
 bench: deps $(BUILD)/wsgate
 	$(Q)WSGATE_BIN=$(abspath $(BUILD)/wsgate) $(PYTHON) bench/run.py \

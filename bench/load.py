@@ -1,7 +1,9 @@
 """The load side of bench/: one wrk run against a port, and the idle keep-alive test.
 
 run_wrk() starts wrk pinned to CLIENT_CPU with one thread, waits for it, and returns
-the figures of the "WRK-JSON" line bench/report.lua prints, plus these of our own:
+the figures of the "WRK-JSON" line bench/report.lua prints (in the handshake rows,
+`openssl s_time` or ab instead of wrk: see s_time_argv and ab_argv), plus these of our
+own:
 
 - queue: the most connections seen in the server's accept queue, sampled at 50% and
   75% of the run (wrk's: the slow clients of the slow-clients row are left out).
@@ -26,6 +28,8 @@ the figures of the "WRK-JSON" line bench/report.lua prints, plus these of our ow
   decide the small-response rows. None ("n/a" on the page) when perf is missing or
   cannot attach (perf_note says why); front_syscalls_req and front_switches_req are
   the same for a front server (nginx's master and worker, in the nginx row).
+- front_cpu_us_req: the CPU time of the front server's processes (nginx) per request,
+  when there is one.
 
 idle_connections() opens N HTTP/1.1 connections, one completed request each, and
 keeps them open, for the memory per idle connection.
@@ -42,6 +46,7 @@ import array
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -179,9 +184,95 @@ class MalformedOutput(Exception):
 
 
 def wrk_argv(row, url, duration):
-    """wrk's command line, without the taskset prefix Proc adds."""
+    """The load generator's command line, without the taskset prefix Proc adds: wrk,
+    or s_time_argv for a handshake row."""
+    if row.s_time:
+        return s_time_argv(row, url, duration)
+    if row.ab:
+        return ab_argv(row, url, duration)
     return ["wrk", "-t1", "-c%d" % row.conns, "-d%ds" % duration,
             "--timeout", "%ds" % WRK_TIMEOUT_S, "--latency", "-s", row.script, url]
+
+
+def s_time_argv(row, url, duration):
+    """`openssl s_time`: for `duration` seconds, one connection after another, each a
+    TCP connection, a TLS handshake (-new: full, a new session each time; -reuse:
+    resuming the session of its first connection), `GET / HTTP/1.0` and the response
+    read until the server closes. It checks no certificate (its default), as wrk."""
+    hostport = url.split("://", 1)[1].rstrip("/")
+    return ["openssl", "s_time", "-connect", hostport, row.s_time, "-time", str(duration),
+            "-www", "/"]
+
+
+AB_MAX_REQUESTS = 500000  # ab sizes a table of this many (40 bytes each) at start
+
+
+def ab_argv(row, url, duration):
+    """ApacheBench: `row.conns` connections for `duration` seconds, each request
+    `GET / HTTP/1.0` on a new connection (no -k), a new TLS session every time (ab
+    never offers one again: full handshakes); -r: a failed receive is counted, not
+    fatal. -n after -t: -t alone stops at 50,000 requests."""
+    return ["ab", "-q", "-r", "-c", str(row.conns), "-t", str(duration), "-n",
+            str(AB_MAX_REQUESTS), url]
+
+
+def parse_ab(out):
+    """The figures of ab's output, or MalformedOutput. Its percentiles are whole
+    milliseconds; errors: its failed requests (connect, receive, length, exceptions)
+    plus non-2xx responses (all counted as `read` and `status`)."""
+    def field(name, conv=int, default=None):
+        m = re.search(r"^%s:\s+([\d.]+)" % re.escape(name), out, re.M)
+        if m is None:
+            if default is not None:
+                return default
+            raise MalformedOutput("no %r line" % name)
+        return conv(m.group(1))
+
+    secs = field("Time taken for tests", float)
+    if secs <= 0:
+        raise MalformedOutput("zero duration")
+    n = field("Complete requests")
+    failed = field("Failed requests")
+    non2xx = field("Non-2xx responses", default=0)
+    nbytes = field("Total transferred", default=0)
+    pct = dict((int(p), int(v)) for p, v in re.findall(r"^\s+(\d+)%\s+(\d+)", out, re.M))
+    proto = re.search(r"^SSL/TLS Protocol:\s+(\S+)", out, re.M)
+    r = {"duration_us": int(secs * 1e6), "requests": n, "bytes": nbytes,
+         "connect": 0, "read": failed, "write": 0, "status": non2xx, "timeout": 0,
+         "lat_mean_us": None, "lat_max_us": pct.get(100, 0) * 1000,
+         "p50_us": pct[50] * 1000 if 50 in pct else None,
+         "p90_us": pct[90] * 1000 if 90 in pct else None,
+         "p99_us": pct[99] * 1000 if 99 in pct else None,
+         "tls": proto.group(1) if proto else None}
+    r["rps"] = n / secs
+    r["mbps"] = nbytes / secs / 1e6
+    r["errors"] = failed + non2xx
+    return r
+
+
+def parse_s_time(out, wall_s):
+    """The figures of s_time's output, or MalformedOutput: connections are requests,
+    the rate is over `wall_s`, the seconds the process ran (s_time's own "real
+    seconds" are whole seconds). It prints one character per connection: "r" for a
+    resumed session, "*" for a full handshake (TLS 1.2 and 1.3). No latencies (None)."""
+    m = re.search(r"^(\d+) connections in [\d.]+s; [\d.]+ connections/user sec, bytes "
+                  r"read (\d+)$", out, re.M)
+    if m is None:
+        raise MalformedOutput("no \"N connections in Xs; ... bytes read N\" line")
+    if wall_s <= 0:
+        raise MalformedOutput("zero duration")
+    n, nbytes = int(m.group(1)), int(m.group(2))
+    marks = "".join(ln for ln in out[:m.start()].splitlines() if ln and set(ln) <= set("r*t3"))
+    resumed = marks.count("r")
+    full = len(marks) - resumed
+    r = {"duration_us": int(wall_s * 1e6), "requests": n, "bytes": nbytes,
+         "connect": 0, "read": 0, "write": 0, "status": 0, "timeout": 0,
+         "lat_mean_us": None, "lat_max_us": None, "p50_us": None, "p90_us": None,
+         "p99_us": None, "resumed": resumed, "full": full}
+    r["rps"] = n / wall_s
+    r["mbps"] = nbytes / wall_s / 1e6
+    r["errors"] = 0
+    return r
 
 
 def parse_wrk(out):
@@ -222,12 +313,14 @@ def run_wrk(row, port, duration, listen_port, logdir, server_pid, front_pid=None
         if front_pid is not None:
             perfs.append(Perf("perf-front", servers.tree_pids(front_pid), logdir))
     counts = [None] * len(perfs)
-    proc = servers.Proc("wrk-run", wrk_argv(row, "http://127.0.0.1:%d/" % port, duration),
-                        logdir, servers.CLIENT_CPU, fresh_log=True)
+    url = "%s://127.0.0.1:%d/" % (row.scheme, port)
+    proc = servers.Proc("wrk-run", wrk_argv(row, url, duration), logdir, servers.CLIENT_CPU,
+                        fresh_log=True)
     try:
         for p in perfs:
             p.start()
         cpu0 = servers.cpu_seconds(server_pid)
+        fcpu0 = servers.cpu_seconds(front_pid) if front_pid is not None else None
         jif0 = servers.cpu_jiffies()
         proc.start()
         start = time.monotonic()
@@ -241,7 +334,9 @@ def run_wrk(row, port, duration, listen_port, logdir, server_pid, front_pid=None
             status = proc.popen.wait(timeout=duration + WRK_TIMEOUT_S + 30)
         except subprocess.TimeoutExpired:
             raise MalformedOutput("wrk did not finish")
+        wall_s = time.monotonic() - start
         cpu1 = servers.cpu_seconds(server_pid)
+        fcpu1 = servers.cpu_seconds(front_pid) if front_pid is not None else None
         jif1 = servers.cpu_jiffies()
         counts = [p.stop() for p in perfs]
     finally:
@@ -254,13 +349,18 @@ def run_wrk(row, port, duration, listen_port, logdir, server_pid, front_pid=None
     with open(os.path.join(logdir, "wrk.log"), "a") as log:
         log.write("\n$ %s\n%s" % (" ".join(proc.argv), text))
     if status != 0:
-        raise MalformedOutput("wrk exited with status %s:\n%s" % (status, text[-2000:]))
-    r = parse_wrk(text)
+        raise MalformedOutput("%s exited with status %s:\n%s" % (
+            proc.argv[3], status, text[-2000:]))
+    r = (parse_s_time(text, wall_s) if row.s_time else parse_ab(text) if row.ab else
+         parse_wrk(text))
     r["queue"] = max(q for q, _ in samples)
     r["rss_run_kib"] = max(rss)
     r["stuck"] = len(samples[0][1] & samples[1][1])
     r["cpu_s"] = cpu1 - cpu0
     r["cpu_us_req"] = 1e6 * r["cpu_s"] / r["requests"] if r["requests"] else None
+    if fcpu0 is not None:
+        r["front_cpu_us_req"] = (1e6 * (fcpu1 - fcpu0) / r["requests"] if r["requests"]
+                                 else None)
     for cpu, key in ((int(servers.SERVER_CPU), "server_cpu_busy"),
                      (int(servers.CLIENT_CPU), "client_cpu_busy")):
         busy = jif1[cpu][0] - jif0[cpu][0]

@@ -29,8 +29,12 @@ SHORT = {
     "nginx-wsgate-http": "wsgate HTTP", "nginx-uwsgi-uwsgi": "uWSGI uwsgi",
     "nginx-uwsgi-fastcgi": "uWSGI FastCGI", "nginx-uwsgi-scgi": "uWSGI SCGI",
     "nginx-gunicorn-http": "gunicorn HTTP",
+    "wsgate-https": "wsgate --https", "nginx-tls-wsgate": "nginx TLS → wsgate",
+    "gunicorn-https": "gunicorn --certfile",
 }
 NGINX_REF = "nginx-wsgate-fastcgi"
+HTTPS_REF = "wsgate-https"
+HTTPS_FRONT = "nginx-tls-wsgate"
 
 
 def save(results, path):
@@ -154,8 +158,13 @@ def ordered_rows(results):
     return sorted(results["rows"], key=lambda k: order.get(k, len(order)))
 
 
-def row_keys(results, nginx):
-    return [k for k in ordered_rows(results) if (k == "nginx") == nginx]
+def row_kind(results, rk):
+    """"https" (an HTTPS row), "nginx" (the nginx row) or "http" (the others)."""
+    return "https" if results["rows"][rk].get("tls") else "nginx" if rk == "nginx" else "http"
+
+
+def row_keys(results, kind):
+    return [k for k in ordered_rows(results) if row_kind(results, k) == kind]
 
 
 # ---------------------------------------------------------------- page parts
@@ -180,14 +189,14 @@ def machine_section(results):
                if s.get("count_run") else ""),
            "", "Versions:", "", "| program | version |", "|---|---|"]
     order = ["wsgate", "uWSGI", "gunicorn", "waitress", "Tornado", "Flask", "nginx", "wrk",
-             "perf", "Python"]
+             "OpenSSL", "ab", "perf", "Python"]
     out += ["| %s | %s |" % (k, m["versions"][k])
             for k in sorted(m["versions"], key=lambda k: order.index(k) if k in order else 99)]
     return out
 
 
 def summary_section(results):
-    keys = row_keys(results, nginx=False)
+    keys = row_keys(results, "http")
     if not keys:
         return []
     present = [s.key for s in servers.HTTP_SERVERS
@@ -220,7 +229,7 @@ def summary_section(results):
 
 
 def counts_section(results):
-    keys = row_keys(results, nginx=False)
+    keys = row_keys(results, "http")
     if not keys or not has_counts(results):
         return []
     present = [s.key for s in servers.HTTP_SERVERS
@@ -274,18 +283,25 @@ def detail_table(results, rk, ref):
     e = results["rows"][rk]
     sleep = e.get("ideal")
     nginx = rk == "nginx"
+    tls = bool(e.get("tls"))
+    fronted = any(servers.ALL_SPECS[k].front for k in e["servers"])
+    handshakes = bool(e.get("s_time"))
     head = ["server", "req/s (min–max)"]
     if nginx:
         head += ["wsgate FastCGI / it", "wsgate same protocol / it"]
     else:
-        head += ["wsgate / it"]
+        head += ["%s / it" % SHORT[ref]]
     if sleep:
         head += ["% of ideal"]
     slow = e.get("slow")
     head += ["p50 ms", "p99 ms", "MB/s", "errors", "queue", "stuck"]
     head += ["slow clients answered", "RSS held MiB"] if slow else ["RSS MiB"]
+    if handshakes:
+        head += ["resumed"]
     head += ["CPU µs/req", "CPU 0 / 1 busy", "syscalls/req", "switches/req"]
-    if nginx:
+    if tls and fronted:
+        head += ["nginx CPU µs/req"]
+    if fronted:
         head += ["nginx syscalls / switches per req"]
     out = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for k in e["servers"]:
@@ -314,13 +330,19 @@ def detail_table(results, rk, ref):
                   "%d" % max(r["queue"] for r in runs),
                   "%d" % max(r["stuck"] for r in runs)]
         cells += slow_cells(e, runs) if slow else [fmt_mib(e["rss_kib"].get(k))]
+        if handshakes:
+            cells.append("%s of %s" % ("{:,}".format(sum(r.get("resumed", 0) for r in runs)),
+                                       "{:,}".format(sum(r["requests"] for r in runs))))
         cells += [fmt_cpu_us(median_of(runs, "cpu_us_req")),
                   "%s / %s" % (fmt_pct(median_of(runs, "server_cpu_busy")),
                                fmt_pct(median_of(runs, "client_cpu_busy"))),
                   per_req(e, k, "syscalls"), per_req(e, k, "switches")]
-        if nginx:
+        front = servers.ALL_SPECS[k].front
+        if tls and fronted:
+            cells.append(fmt_cpu_us(median_of(runs, "front_cpu_us_req")) if front else "")
+        if fronted:
             cells.append("%s / %s" % (per_req(e, k, "syscalls", "front_"),
-                                      per_req(e, k, "switches", "front_")))
+                                      per_req(e, k, "switches", "front_")) if front else "")
         out.append("| " + " | ".join(cells) + " |")
     return out
 
@@ -341,7 +363,7 @@ def rows_section(results):
            "(wrk's, and nginx's behind nginx) were; a row with CPU 1 near 100% and CPU 0 "
            "well below measures the client more than the server. syscalls/req, "
            "switches/req: see above (system calls and context switches per request)."]
-    for rk in row_keys(results, nginx=False):
+    for rk in row_keys(results, "http"):
         e = results["rows"][rk]
         out += ["", "### %s — %s" % (rk, e["title"]), "",
                 "App `bench/apps/%s.py`; threads: %d; load: `%s`." % (
@@ -387,6 +409,172 @@ def nginx_section(results):
             "\"wsgate same protocol / it\" compares uWSGI's FastCGI and SCGI with wsgate's, "
             "gunicorn's HTTP with wsgate's, and the uwsgi protocol with wsgate's FastCGI.",
             ""] + detail_table(results, "nginx", NGINX_REF)
+
+
+def _sum_per_req(e, k, field):
+    """A fronted server's figure per request with nginx's added (None when either is
+    missing)."""
+    runs = count_runs(e, k)
+    own, front = median_of(runs, field + "_req"), median_of(runs, "front_" + field + "_req")
+    return None if own is None or front is None else own + front
+
+
+def https_section(results):
+    keys = row_keys(results, "https")
+    if not keys:
+        return []
+    present = [s.key for s in servers.HTTPS_SERVERS
+               if any(s.key in results["rows"][k]["servers"] for k in keys)]
+    sessions = sorted({v for k in keys for v in results["rows"][k]["tls"]["session"].values()})
+    cert = results["rows"][keys[0]]["tls"]["cert"]
+    ab_tls = sorted({r["tls"] for k in keys for runs in results["rows"][k]["runs"].values()
+                     for r in runs if r.get("tls")})
+    ab_seen = ("; ab, which prints what it negotiated, reports %s" % " and ".join(
+        "`%s`" % x for x in ab_tls)) if ab_tls else ""
+    out = ["## HTTPS", "",
+           "wsgate terminating TLS itself (`--https`, [deploy-tls.md](deploy-tls.md)) "
+           "against gunicorn gthread with `--certfile`/`--keyfile` (Python's `ssl` "
+           "module) and against nginx terminating TLS in front of wsgate's plain HTTP "
+           "listener (`proxy_pass`, connections to wsgate kept, `bench/nginx-tls.conf.in`): "
+           "does a deployment still need nginx in front to be fast? All three get the same "
+           "certificate, %s, made by the harness with the openssl CLI (see the exact "
+           "commands). All allow TLS 1.2 and 1.3; with Python's `ssl` (the checks before the "
+           "runs) every server negotiated %s, and wrk, `openssl s_time` and ab offer the "
+           "same versions and suites (the same OpenSSL 3 with its defaults; they check no "
+           "certificate)%s. wsgate and gunicorn run as "
+           "in the other rows, one process on CPU 0 with the row's threads; nginx runs as "
+           "in the nginx row: one worker process, pinned to CPU 1 together with the load "
+           "generator, with wsgate (plain HTTP, the same threads) on CPU 0 behind it. "
+           "nginx in front thus spends time of both CPUs on a request: its CPU µs/req, "
+           "system calls and context switches are given for wsgate and for nginx "
+           "separately, and their sum is what that deployment pays per request."
+           % (cert, " and ".join("`%s`" % x for x in sessions) or "—", ab_seen), "",
+           "- https-hello-1, https-hello-64: keep-alive connections, one handshake each, "
+           "then only records: the cost of encrypting small responses.",
+           "- https-big: 1 MiB responses on 16 connections: bulk encryption (wsgate and "
+           "nginx encrypt in user space; this machine's kernel has no kernel TLS).",
+           "- https-newconn: wrk with `Connection: close` (`bench/close.lua`): every "
+           "request on a new TCP connection and TLS handshake, 16 connections at a time. "
+           "wrk keeps the session of the connection it closed and offers it on the next "
+           "one (checked by hand with wsgate's `SSL_SESSION_RESUMED`: all but each "
+           "connection's first request came on a resumed session), so these handshakes "
+           "are resumptions wherever the server resumes (a TLS 1.3 resumption still makes "
+           "an ECDHE key exchange; it saves the certificate and its signature). wrk has "
+           "no way to turn resumption off.",
+           "- https-newconn-full: ab (ApacheBench), 16 connections, each request "
+           "`GET / HTTP/1.0` on a new connection: ab never offers a session again, so "
+           "every handshake is a full one (checked by hand with wsgate's "
+           "`SSL_SESSION_RESUMED`: none resumed). ab's latency percentiles are whole "
+           "milliseconds.",
+           "- https-handshake, https-resume: `openssl s_time -new` and `-reuse`, one "
+           "connection at a time, each a TCP connection, a handshake, `GET / HTTP/1.0` "
+           "and the response read until the server closes: handshakes/s with and without "
+           "resumption. `-new` makes every handshake a full one (a new session each "
+           "time); `-reuse` offers the first connection's session every time; the "
+           "resumed column counts the connections s_time marked as resumed. s_time "
+           "reports no latencies (—). One connection at a time, client and server take "
+           "turns: these rows measure how long a handshake takes, not how many a server "
+           "can make in parallel (https-newconn and https-newconn-full do that), and they "
+           "are "
+           "the rows most sensitive to other work on the machine (each step waits for "
+           "its CPU)."]
+    out += ["", "Median req/s (handshakes/s in the handshake rows); in brackets wsgate "
+            "`--https`'s req/s divided by that server's, as in the first table (\\* and ‡ "
+            "too).", "",
+            "| row | " + " | ".join(SHORT[k] for k in present) + " |",
+            "|---|" + "---:|" * len(present)]
+    for rk in keys:
+        e = results["rows"][rk]
+        cells = []
+        for k in present:
+            v = median_of(e["runs"].get(k, []), "rps")
+            if v is None:
+                cells.append("—")
+            elif k == HTTPS_REF:
+                cells.append("**%s**" % fmt_rps(v) + marks(rk, e, k))
+            elif HTTPS_REF not in e["runs"] or not comparable(rk, k) or v == 0:
+                cells.append(fmt_rps(v) + marks(rk, e, k))
+            else:
+                cells.append("%s (%s)%s" % (fmt_rps(v), fmt_ratio(ratio(e, HTTPS_REF, k)),
+                                            marks(rk, e, k)))
+        out.append("| %s | %s |" % (rk, " | ".join(cells)))
+    out += [""] + https_findings(results, keys)
+    if has_counts(results):
+        out += ["", "System calls / context switches per request (as in the first table of "
+                "counts; for nginx in front: wsgate's, plus nginx's, = their sum):", "",
+                "| row | " + " | ".join(SHORT[k] for k in present) + " |",
+                "|---|" + "---:|" * len(present)]
+        for rk in keys:
+            e = results["rows"][rk]
+            cells = []
+            for k in present:
+                if k not in e["servers"]:
+                    cells.append("")
+                    continue
+                cell = "%s / %s" % (per_req(e, k, "syscalls"), per_req(e, k, "switches"))
+                if servers.ALL_SPECS[k].front:
+                    cell += " + %s / %s = %s / %s" % (
+                        per_req(e, k, "syscalls", "front_"), per_req(e, k, "switches", "front_"),
+                        fmt_per_req(_sum_per_req(e, k, "syscalls")),
+                        fmt_per_req(_sum_per_req(e, k, "switches")))
+                cells.append("**%s**" % cell if k == HTTPS_REF else cell)
+            out.append("| %s | %s |" % (rk, " | ".join(cells)))
+    for rk in keys:
+        e = results["rows"][rk]
+        out += ["", "### %s — %s" % (rk, e["title"]), "",
+                "App `bench/apps/%s.py`; threads: %d; load: `%s`." % (
+                    e["app"], e["threads"], e["wrk"]), ""]
+        out += detail_table(results, rk, HTTPS_REF)
+    return out
+
+
+def https_findings(results, keys):
+    """wsgate's own HTTPS against nginx in front, row by row (issue 14's goal: at least
+    as fast on every row), the CPU each spends per request, and who resumes."""
+    met, missed, cpu = [], [], []
+    for rk in keys:
+        e = results["rows"][rk]
+        q = ratio(e, HTTPS_REF, HTTPS_FRONT)
+        if q is None:
+            continue
+        (met if q >= 1.0 else missed).append("%s %s" % (rk, fmt_ratio(q)))
+        runs_w, runs_n = e["runs"].get(HTTPS_REF, []), e["runs"].get(HTTPS_FRONT, [])
+        w = median_of(runs_w, "cpu_us_req")
+        nb, nf = median_of(runs_n, "cpu_us_req"), median_of(runs_n, "front_cpu_us_req")
+        if w is not None and nb is not None and nf is not None:
+            cpu.append("%s %s vs %s + %s" % (rk, fmt_cpu_us(w), fmt_cpu_us(nb), fmt_cpu_us(nf)))
+    if not met and not missed:
+        return []
+    out = ["**wsgate's own HTTPS vs nginx in front.** The goal is wsgate `--https` at least "
+           "as fast as nginx terminating TLS in front of wsgate on every row: %s (wsgate "
+           "`--https` / nginx in front, median of the per-round quotients)." % (
+               "met on every one of the %d rows" % len(met) if not missed else
+               "met on %d of %d rows; not on %s" % (len(met), len(met) + len(missed),
+                                                     ", ".join(missed)))]
+    if met:
+        out[-1] += " At least as fast: %s." % ", ".join(met)
+    if cpu:
+        out += ["", "CPU time per request, µs, wsgate `--https` vs nginx in front (wsgate + "
+                "nginx): %s. wsgate alone has one CPU; nginx in front spreads a request "
+                "over two, wsgate on CPU 0 and nginx on CPU 1, which it shares with the "
+                "load generator (the nginx row's convention, kept here): where a row's "
+                "table shows CPU 1 near 100%% for nginx in front, nginx was short of CPU, "
+                "and with a core of its own it would serve more." % "; ".join(cpu)]
+    resume = [k for k in keys if results["rows"][k].get("s_time") == "-reuse"]
+    for rk in resume:
+        e = results["rows"][rk]
+        never = [LABEL[k] for k in e["servers"]
+                 if e["runs"].get(k) and not any(r.get("resumed") for r in e["runs"][k])]
+        if never:
+            out += ["", "%s: %s resumed no session offered to it: every handshake was a "
+                    "full one.%s" % (rk, " and ".join(never), (
+                        " gunicorn 20.1's gthread worker wraps every accepted connection "
+                        "with `ssl.wrap_socket()`, a new SSL context (certificate and key "
+                        "loaded again) each time, so no session ticket it issued can be "
+                        "decrypted by the next connection's context."
+                        if "gunicorn-https" in [k for k in e["servers"]
+                                                if LABEL[k] in never] else ""))]
+    return out
 
 
 def memory_section(results):
@@ -472,12 +660,16 @@ def commands_section(results):
            "The harness runs these (APP is the row's module in `bench/apps`, THREADS the "
            "row's thread count, PORT a free port, $TMP its temp dir). Each server is "
            "started once per row, with its output in `build/bench/logs/`.", "", "```"]
-    for k in list(servers.ALL_SPECS) + ["nginx"]:
+    other = {"nginx": "nginx (bench/nginx.conf.in; in the HTTPS rows bench/nginx-tls.conf.in)",
+             "certificate": "the HTTPS rows' certificate and key, made once per run"}
+    for k in list(servers.ALL_SPECS) + ["nginx", "certificate"]:
         if k in d:
-            out += ["# %s" % LABEL.get(k, k), d[k]]
+            out += ["# %s" % LABEL.get(k, other.get(k, k)), d[k]]
     out += ["```", ""]
-    out += ["wrk, per row (`echo` posts 1 MiB through `bench/echo.lua`; every run prints "
-            "its figures through `bench/report.lua`):", "", "```"]
+    out += ["wrk, per row (`echo` posts 1 MiB through `bench/echo.lua`, `https-newconn` "
+            "closes every connection through `bench/close.lua`; every run prints its "
+            "figures through `bench/report.lua`), and `openssl s_time` in the HTTPS "
+            "handshake rows:", "", "```"]
     out += ["taskset -c %s %s  # %s" % (servers.CLIENT_CPU, results["rows"][k]["wrk"], k)
             for k in ordered_rows(results)]
     out += ["```"]
@@ -490,7 +682,8 @@ def commands_section(results):
     if any(count_runs(e, key) for e in results["rows"].values() for key in e["servers"]):
         out += ["", "perf, for each counted run, attached before wrk starts and interrupted "
                 "(SIGINT) after it exits; PIDS: every process of the server's tree (and "
-                "nginx's, separately, in the nginx row):", "", "```",
+                "nginx's, separately, in the nginx row and for nginx in front in the HTTPS "
+                "rows):", "", "```",
                 "taskset -c %s perf stat -e raw_syscalls:sys_enter,context-switches -x , "
                 "-o FILE -p PIDS" % servers.CLIENT_CPU, "```"]
 
@@ -564,6 +757,11 @@ def write_chart(results, path):
         names, vals, colors, hatches, counts = [], [], [], [], []
         for k in e["servers"]:
             sc, cs = per_req(e, k, "syscalls"), per_req(e, k, "switches")
+            if e.get("tls") and servers.ALL_SPECS[k].front:  # wsgate's and nginx's
+                ssc, scs = _sum_per_req(e, k, "syscalls"), _sum_per_req(e, k, "switches")
+                sc, cs = ("n/a", "n/a") if ssc is None else (fmt_per_req(ssc),
+                                                             fmt_per_req(scs))
+                cs += " with nginx's"
             counts.append("" if sc in ("n/a", "—") else "  %s sc, %s cs" % (sc, cs))
             waited = stuck(e, k)
             known = (rk, k) in servers.KNOWN_ISSUES
@@ -605,12 +803,16 @@ def write(results, out_dir):
              "again. wsgate and its peers serve the same WSGI apps (`bench/apps/`) on "
              "loopback, each as one process on CPU 0, loaded by wrk on CPU 1. Each row "
              "ran %d round(s) of %d s per server, the servers taking turns." % (
-                 ", smoke settings" if s["smoke"] else "", s["repeat"], s["duration"]), ""]
+                 ", smoke settings" if s["smoke"] else "", s["repeat"], s["duration"])]
+    if row_keys(results, "https"):
+        parts[-1] += (" The HTTPS rows (wsgate's own TLS against nginx terminating TLS in "
+                      "front of it, and gunicorn's) have [their own section](#https).")
+    parts.append("")
     parts += summary_section(results)
     if png:
         parts += ["", "![requests per second, per row and server](benchmarks.png)"]
     for section in (counts_section, findings_section, rows_section, nginx_section,
-                    memory_section, machine_section, commands_section):
+                    https_section, memory_section, machine_section, commands_section):
         sec = section(results)
         if sec:
             parts += [""] + sec

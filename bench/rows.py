@@ -1,11 +1,13 @@
 """What bench/ measures: the rows (an app of bench/apps, a connection count, the thread
-count every threaded server gets, the wrk script, and for the slow-clients row the
-clients that ask for SLOW_PATH and never read), and check(), the one request that
-proves a server answers a row's app correctly before it is timed (wrk itself only
-counts statuses >= 400 and socket errors, never looks at bodies).
+count every threaded server gets, the wrk script, for the slow-clients row the
+clients that ask for SLOW_PATH and never read, and for the HTTPS rows TLS and the
+load generator: wrk, or `openssl s_time` or ab for the handshake rows), and check(),
+the one request that proves a server answers a row's app correctly before it is timed
+(wrk itself only counts statuses >= 400 and socket errors, never looks at bodies).
 """
 import http.client
 import os
+import ssl
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PATTERN_1M = bytes(range(256)) * 4096  # what apps/big.py and apps/chunks.py send
@@ -18,7 +20,7 @@ SLOW_CLIENTS = 64  # the slow-clients row's clients that never read (--slow-clie
 
 class Row:
     def __init__(self, key, title, app, conns, threads=8, script="report.lua", nginx=False,
-                 slow=False):
+                 slow=False, tls=False, s_time=None, ab=False):
         self.key = key
         self.title = title
         self.app = app  # module in bench/apps, callable `app`
@@ -29,6 +31,18 @@ class Row:
         # slow: during every timed run, other clients hold responses of SLOW_PATH they
         # never read (run.py); a peer that gives them its threads may serve wrk nothing
         self.slow = slow
+        # tls: an HTTPS row (servers.HTTPS_SERVERS, https:// URLs)
+        self.tls = tls
+        # s_time: "-new" or "-reuse": the load is `openssl s_time` with that option
+        # (load.s_time_argv), one connection at a time, instead of wrk
+        self.s_time = s_time
+        # ab: the load is ApacheBench (load.ab_argv): a new connection per request and,
+        # over TLS, a full handshake each time (ab never offers a session again)
+        self.ab = ab
+
+    @property
+    def scheme(self):
+        return "https" if self.tls else "http"
 
     @property
     def ideal(self):
@@ -56,6 +70,21 @@ ROWS = [
     Row("slow-clients", "hello, 64 connections, while other clients hold 8 MiB responses "
         "they never read", "hello_slow", 64, slow=True),
     Row("nginx", "nginx in front (hello, 64 connections to nginx)", "hello", 64, nginx=True),
+    Row("https-hello-1", "HTTPS hello, 1 keep-alive connection", "hello", 1, tls=True),
+    Row("https-hello-64", "HTTPS hello, 64 keep-alive connections", "hello", 64, tls=True),
+    Row("https-big", "HTTPS big: one 1 MiB bytes object, 16 connections", "big", 16,
+        tls=True),
+    Row("https-newconn", "HTTPS hello, a new connection per request (Connection: close; "
+        "wrk resumes the TLS session), 16 connections", "hello", 16, script="close.lua",
+        tls=True),
+    Row("https-newconn-full", "HTTPS hello, a new connection and a full handshake per "
+        "request (ab, which never resumes), 16 connections", "hello", 16, tls=True, ab=True),
+    Row("https-handshake", "HTTPS full handshakes: `openssl s_time -new`, a new connection "
+        "and a full handshake per request, one at a time", "hello", 1, tls=True,
+        s_time="-new"),
+    Row("https-resume", "HTTPS resumed handshakes: `openssl s_time -reuse`, a new "
+        "connection resuming the first one's session per request, one at a time", "hello", 1,
+        tls=True, s_time="-reuse"),
 ]
 ROW_KEYS = [r.key for r in ROWS]
 
@@ -77,17 +106,31 @@ def expected_body(row, file_path):
     raise ValueError(row.app)
 
 
-def check(row, port, file_path, timeout=10.0, slow_path=False):
-    """One request of the row's kind to 127.0.0.1:port; None when the answer is a 200
-    with the expected body, else what was wrong. slow_path (slow rows): first the
-    response the slow clients ask for, read whole."""
+def client_tls(certfile):
+    """The client side of check() in the HTTPS rows: Python's ssl (the OpenSSL wrk and
+    s_time use, with its default versions and suites), trusting the bench's
+    self-signed certificate (made for IP 127.0.0.1)."""
+    return ssl.create_default_context(cafile=certfile)
+
+
+def _connect(port, timeout, tls):
+    if tls is None:
+        return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    return http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=tls)
+
+
+def check(row, port, file_path, timeout=10.0, slow_path=False, tls=None):
+    """One request of the row's kind to 127.0.0.1:port (over TLS with the client
+    context `tls`, which HTTPS rows need); None when the answer is a 200 with the
+    expected body, else what was wrong. slow_path (slow rows): first the response the
+    slow clients ask for, read whole."""
     if slow_path and row.slow:
-        err = _get(port, SLOW_PATH, SLOW_BODY, timeout)
+        err = _get(port, SLOW_PATH, SLOW_BODY, timeout, tls)
         if err:
             return err
     if row.method == "GET":
-        return _get(port, "/", expected_body(row, file_path), timeout)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        return _get(port, "/", expected_body(row, file_path), timeout, tls)
+    conn = _connect(port, timeout, tls)
     try:
         conn.request("POST", "/", body=ECHO_BODY,
                      headers={"Content-Type": "application/octet-stream"})
@@ -100,8 +143,21 @@ def check(row, port, file_path, timeout=10.0, slow_path=False):
     return _verdict("POST /", resp, data, ECHO_BODY)
 
 
-def _get(port, path, want, timeout):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def tls_session(port, tls, timeout=10.0):
+    """The TLS version and suite a server at 127.0.0.1:port negotiates with the client
+    context `tls` ("TLSv1.3 TLS_AES_256_GCM_SHA384"), or what went wrong."""
+    conn = _connect(port, timeout, tls)
+    try:
+        conn.connect()
+        return "%s %s" % (conn.sock.version(), conn.sock.cipher()[0])
+    except (OSError, http.client.HTTPException) as e:
+        return "unknown (%s: %s)" % (type(e).__name__, e)
+    finally:
+        conn.close()
+
+
+def _get(port, path, want, timeout, tls):
+    conn = _connect(port, timeout, tls)
     try:
         conn.request("GET", path)
         resp = conn.getresponse()

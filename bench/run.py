@@ -29,6 +29,12 @@ during its one timed run instead). Then the RSS of each server, and every proces
 is stopped. Then the memory tests: idle RSS of each server with 16 threads, and
 wsgate holding N idle keep-alive connections.
 
+The HTTPS rows (rows.Row.tls) compare wsgate --https, gunicorn --certfile and nginx
+terminating TLS in front of wsgate's plain HTTP (bench/nginx-tls.conf.in), all with
+one self-signed ECDSA P-256 certificate made at start with the openssl CLI into the
+temp dir; the handshake rows load with `openssl s_time` or ab instead of wrk
+(load.s_time_argv, load.ab_argv).
+
 Everything measured goes to WORK/results.json; report.py turns it into the page
 (and can be run alone on that file). Logs of every process are in WORK/logs.
 """
@@ -62,6 +68,32 @@ class Ctx:
         self.logdir = logdir
         self.env = env
         self.file_path = env["WSGATE_BENCH_FILE"]
+        self.certfile = None  # the HTTPS rows' certificate and key (make_certificate)
+        self.keyfile = None
+        self.client_tls = None  # rows.client_tls(certfile)
+
+    def tls_for(self, row):
+        """The client context rows.check needs for a row (None: plain HTTP)."""
+        return self.client_tls if row.tls else None
+
+
+# The HTTPS rows' certificate: ECDSA P-256 (the key type Let's Encrypt's certbot makes
+# by default), self-signed, for 127.0.0.1.
+CERT_ARGV = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:P-256", "-nodes", "-days", "30", "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1"]
+
+
+def make_certificate(ctx):
+    """A self-signed certificate and its key in ctx.tmp (readable by nginx's workers,
+    which run as nobody when we are root); sets ctx.certfile, keyfile, client_tls."""
+    cert = os.path.join(ctx.tmp, "cert.pem")
+    key = os.path.join(ctx.tmp, "key.pem")
+    subprocess.run(CERT_ARGV + ["-keyout", key, "-out", cert], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+    os.chmod(key, 0o644)
+    ctx.certfile, ctx.keyfile = cert, key
+    ctx.client_tls = rows.client_tls(cert)
 
 
 class Failures(list):
@@ -154,23 +186,33 @@ def start_targets(specs, row, ctx, threads=None, extra=()):
 
 
 def start_nginx(targets, ctx):
-    """nginx with one server block per backend (bench/nginx.conf.in); sets each
-    target's front port."""
+    """nginx in front of the targets whose spec has a front: one server block per
+    backend (bench/nginx.conf.in), or nginx terminating TLS in front of the one
+    nginx-tls backend (bench/nginx-tls.conf.in); sets each such target's front port."""
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     d = tempfile.mkdtemp(prefix="nginx-", dir=ctx.tmp)
     os.chmod(d, 0o755)  # nginx's workers run as nobody when we are root
     os.makedirs(os.path.join(d, "tmp"))
     fields = {"dir": d, "params": "/etc/nginx",
               "user": "user nobody nogroup;\n" if os.geteuid() == 0 else ""}
-    by_key = {t.spec.key: t for t in targets}
-    for spec in servers.NGINX_BACKENDS:
-        name = spec.key[len("nginx-"):].replace("-", "_")
-        t = by_key.get(spec.key)
-        if t is not None:
-            t.front = servers.free_port()
-        fields[name] = t.port if t else servers.free_port()
-        fields["front_" + name] = t.front if t else servers.free_port()
-    with open(os.path.join(servers.HERE, "nginx.conf.in")) as f:
+    fronted = [t for t in targets if t.spec.front]
+    if any(t.spec.front == "nginx-tls" for t in fronted):
+        template = "nginx-tls.conf.in"
+        (t,) = fronted
+        t.front = servers.free_port()
+        fields.update(backend=t.port, front=t.front, certfile=ctx.certfile,
+                      keyfile=ctx.keyfile)
+    else:
+        template = "nginx.conf.in"
+        by_key = {t.spec.key: t for t in fronted}
+        for spec in servers.NGINX_BACKENDS:
+            name = spec.key[len("nginx-"):].replace("-", "_")
+            t = by_key.get(spec.key)
+            if t is not None:
+                t.front = servers.free_port()
+            fields[name] = t.port if t else servers.free_port()
+            fields["front_" + name] = t.front if t else servers.free_port()
+    with open(os.path.join(servers.HERE, template)) as f:
         conf = string.Template(f.read()).substitute(fields)
     conf_path = os.path.join(d, "nginx.conf")
     with open(conf_path, "w") as f:
@@ -178,7 +220,7 @@ def start_nginx(targets, ctx):
     argv = [binary, "-p", d + "/", "-c", conf_path, "-e", os.path.join(d, "error.log"),
             "-g", "daemon off;"]
     proc = servers.Proc("nginx", argv, ctx.logdir, servers.CLIENT_CPU, env=ctx.env).start()
-    for t in targets:
+    for t in fronted:
         servers.wait_listening(proc, t.front)
     return proc, argv
 
@@ -188,8 +230,12 @@ def run_row(row, specs, a, ctx, failures, out):
     entry = {"title": row.title, "app": row.app, "conns": row.conns, "threads": row.threads,
              "ideal": row.ideal, "servers": [], "runs": {}, "rss_kib": {}, "exit": {},
              "count_runs": {},
-             "wrk": " ".join(load.wrk_argv(row, "http://127.0.0.1:PORT/", a.duration)).replace(
-                 ROOT + os.sep, "")}
+             "wrk": " ".join(load.wrk_argv(row, "%s://127.0.0.1:PORT/" % row.scheme,
+                                           a.duration)).replace(ROOT + os.sep, "")}
+    if row.tls:
+        entry["tls"] = {"cert": "ECDSA P-256, self-signed", "session": {}}
+    if row.s_time:
+        entry["s_time"] = row.s_time
     if row.slow:
         entry["slow"] = {"clients": a.slow_clients, "path": rows.SLOW_PATH,
                          "bytes": len(rows.SLOW_BODY), "rcvbuf": load.SLOW_RCVBUF,
@@ -206,7 +252,7 @@ def run_row(row, specs, a, ctx, failures, out):
             except servers.StartError as e:
                 failures.add("%s: %s did not start: %s" % (row.key, t.spec.key, e))
                 t.proc.stop()
-        if row.nginx and ready:
+        if any(t.spec.front for t in ready):
             try:
                 nginx, _ = start_nginx(ready, ctx)
             except servers.StartError as e:
@@ -214,7 +260,10 @@ def run_row(row, specs, a, ctx, failures, out):
                 return
         targets = []
         for t in ready:
-            err = rows.check(row, t.front, ctx.file_path, timeout=60, slow_path=True)
+            err = rows.check(row, t.front, ctx.file_path, timeout=60, slow_path=True,
+                             tls=ctx.tls_for(row))
+            if row.tls and not err:
+                entry["tls"]["session"][t.spec.key] = rows.tls_session(t.front, ctx.client_tls)
             if err:
                 failures.add("%s: %s answers wrongly: %s" % (row.key, t.spec.key, err))
                 t.proc.stop()
@@ -263,7 +312,7 @@ def run_row(row, specs, a, ctx, failures, out):
 def _still_right(row, t, ctx, failures):
     """Before a run: t answers the row's request correctly (which also waits out what
     it still has queued from the run before)."""
-    err = rows.check(row, t.front, ctx.file_path, timeout=60)
+    err = rows.check(row, t.front, ctx.file_path, timeout=60, tls=ctx.tls_for(row))
     if err:
         failures.add("%s: %s stopped answering correctly: %s" % (row.key, t.spec.key, err))
     return err is None
@@ -288,7 +337,8 @@ def _run_once(row, t, duration, ctx, nginx, failures, a, warmup=False, count=Fal
             slow = load.SlowClients(t.front, a.slow_clients, rows.SLOW_PATH, t.port)
             before, settle_s = slow.settle(a.slow_settle)
         r = load.run_wrk(row, t.front, duration, t.port, ctx.logdir, t.proc.pid,
-                         front_pid=nginx.pid if nginx is not None else None, count=count,
+                         front_pid=nginx.pid if nginx is not None and t.spec.front else None,
+                         count=count,
                          exclude=slow.keys() if slow is not None else frozenset())
         if slow is not None:
             r["slow_before"] = before
@@ -308,16 +358,19 @@ def _run_once(row, t, duration, ctx, nginx, failures, a, warmup=False, count=Fal
         t.proc.stop()
         t.proc = None
         return None
-    if nginx is not None and not nginx.alive():
+    if nginx is not None and t.spec.front and not nginx.alive():
         failures.add("%s: nginx died during the run" % what)
     if r is None:
         return None
     r["rss_kib"] = servers.rss_kib(t.proc.pid)
     if not warmup:
-        log("   %-22s %10.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d  queue %d"
-            "  stuck %d  rss %d MiB%s" % (
-                t.spec.key + (" (count)" if count and a.count_run else ""), r["rps"], r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["errors"],
+        log("   %-22s %10.0f req/s  p50 %s ms  p99 %s ms  errors %d  queue %d"
+            "  stuck %d  rss %d MiB%s%s" % (
+                t.spec.key + (" (count)" if count and a.count_run else ""), r["rps"],
+                _ms(r["p50_us"]), _ms(r["p99_us"]), r["errors"],
                 r["queue"], r["stuck"], r["rss_kib"] // 1024,
+                "  resumed %d of %d" % (r["resumed"], r["resumed"] + r["full"])
+                if "resumed" in r else "",
                 "  syscalls/req %s  switches/req %s" % (
                     _per_req(r.get("syscalls_req")), _per_req(r.get("switches_req")))
                 if count else ""))
@@ -349,6 +402,10 @@ def _run_once(row, t, duration, ctx, nginx, failures, a, warmup=False, count=Fal
         else:
             failures.add("%s: %s" % (what, p))
     return r
+
+
+def _ms(us):
+    return "%7s" % "n/a" if us is None else "%7.2f" % (us / 1e3)
 
 
 def _per_req(v):
@@ -471,6 +528,8 @@ def describe_machine(a):
         "Flask": "Debian python3-flask %s" % _pkg_version("python3-flask"),
         "nginx": _cmd_version(["nginx", "-v"]),
         "wrk": _cmd_version(["wrk", "-v"]),
+        "OpenSSL": _cmd_version(["openssl", "version"]),
+        "ab": "ApacheBench (Debian apache2-utils %s)" % _pkg_version("apache2-utils"),
         "perf": _cmd_version([load.perf_binary(), "--version"]) if load.perf_binary()
         else "not installed",
         "Python": "%s (%s)" % (platform.python_version(), sys.executable),
@@ -486,7 +545,7 @@ def main(argv=None):
     a = parse_args(sys.argv[1:] if argv is None else argv)
     if not os.access(a.wsgate, os.X_OK):
         sys.exit("run.py: %s is not an executable (run `make` first)" % a.wsgate)
-    for tool in ("wrk", "taskset", "uwsgi", "gunicorn", "nginx"):
+    for tool in ("wrk", "taskset", "uwsgi", "gunicorn", "nginx", "openssl", "ab"):
         if shutil.which(tool) is None and not os.path.exists("/usr/sbin/" + tool):
             sys.exit("run.py: %s not found (scripts/install-deps installs it)" % tool)
     if (os.cpu_count() or 1) < 2:
@@ -515,10 +574,12 @@ def main(argv=None):
             f.write(os.urandom(rows.FILE_SIZE))
         env = dict(os.environ, WSGATE_BENCH_FILE=file_path, PYTHONDONTWRITEBYTECODE="1")
         ctx = Ctx(a.wsgate, tmp, logdir, env)
+        make_certificate(ctx)
         for row in rows.ROWS:
             if row.key not in a.row_list:
                 continue
-            pool = servers.NGINX_BACKENDS if row.nginx else servers.HTTP_SERVERS
+            pool = (servers.NGINX_BACKENDS if row.nginx else
+                    servers.HTTPS_SERVERS if row.tls else servers.HTTP_SERVERS)
             specs = [s for s in pool if s.key in a.server_list]
             if specs:
                 run_row(row, specs, a, ctx, failures, results["rows"])
@@ -555,11 +616,14 @@ def display_commands(a):
     hello app, ports and temp paths as placeholders, paths relative to the tree."""
     class Shown:
         wsgate = "build/wsgate"
+        certfile = "$TMP/cert.pem"
+        keyfile = "$TMP/key.pem"
 
     rel = ROOT + os.sep
 
     def show(argv):
-        return " ".join(shlex.quote(str(x).replace(rel, "")) for x in argv)
+        return " ".join(shlex.quote(str(x).replace(rel, "")) for x in argv).replace(
+            "'$TMP/", "$TMP/").replace(".pem'", ".pem")
 
     cmds = {}
     for spec in servers.ALL_SPECS.values():
@@ -569,6 +633,8 @@ def display_commands(a):
             "--port 0", "--port PORT").replace("--threads 0", "--threads THREADS")
     cmds["nginx"] = ("taskset -c %s nginx -p $TMP/ -c $TMP/nginx.conf -e $TMP/error.log "
                      "-g 'daemon off;'" % servers.CLIENT_CPU)
+    cmds["certificate"] = show(CERT_ARGV + ["-keyout", "$TMP/key.pem", "-out",
+                                            "$TMP/cert.pem"])
     return cmds
 
 

@@ -1,11 +1,12 @@
 """The servers bench/ compares, and the life cycle of each started process.
 
 A Spec says how one server is started (its argv for an app, a port and a thread
-count) and how a client reaches it: directly over HTTP, or through nginx with one of
-fastcgi_pass, scgi_pass, uwsgi_pass or proxy_pass. A Proc is one started process:
-pinned to SERVER_CPU with taskset, in its own session (so killpg stops everything it
-forked), logging into the run's work dir, listed in LIVE until stopped so that
-stop_all() can stop whatever is left on an error or Ctrl-C.
+count) and how a client reaches it: directly over HTTP or HTTPS, or through nginx with
+one of fastcgi_pass, scgi_pass, uwsgi_pass or proxy_pass (in the HTTPS rows, nginx
+terminating TLS and proxying plain HTTP, bench/nginx-tls.conf.in). A Proc is one
+started process: pinned to SERVER_CPU with taskset, in its own session (so killpg
+stops everything it forked), logging into the run's work dir, listed in LIVE until
+stopped so that stop_all() can stop whatever is left on an error or Ctrl-C.
 
 Every server runs as ONE process serving requests. gunicorn cannot: its arbiter
 forks the one worker (-w 1), so its memory is the sum over both (memory is always
@@ -42,16 +43,19 @@ class Spec:
     """One server configuration. argv(ctx, app, port, threads) -> list; proto is "http"
     (wrk talks to it) or the nginx directive that reaches it ("fastcgi", "scgi",
     "uwsgi", "proxy"). threaded=False: one request at a time whatever the row's
-    thread count (gunicorn sync, Tornado's WSGIContainer)."""
+    thread count (gunicorn sync, Tornado's WSGIContainer). front: None when wrk talks
+    to the server itself, "nginx" (the nginx row, bench/nginx.conf.in) or "nginx-tls"
+    (the HTTPS rows, bench/nginx-tls.conf.in) when wrk talks to nginx in front."""
 
-    def __init__(self, key, label, argv, proto="http", threaded=True, pair=None):
+    def __init__(self, key, label, argv, proto="http", threaded=True, pair=None, front=None):
         self.key = key
         self.label = label
         self.argv = argv
         self.proto = proto
         self.threaded = threaded
         self.pair = pair  # nginx rows: the wsgate backend of the same protocol
-        self.is_wsgate = key.startswith("wsgate") or key.startswith("nginx-wsgate")
+        self.front = front if front else (None if proto == "http" else "nginx")
+        self.is_wsgate = "wsgate" in key
 
 
 def _wsgate(option):
@@ -59,6 +63,12 @@ def _wsgate(option):
         return [ctx.wsgate, "--threads", str(threads), option, "127.0.0.1:%d" % port,
                 "--pythonpath", APPS, "%s:app" % app]
     return argv
+
+
+def _wsgate_https(ctx, app, port, threads):
+    return [ctx.wsgate, "--threads", str(threads), "--https", "127.0.0.1:%d" % port,
+            "--certfile", ctx.certfile, "--keyfile", ctx.keyfile, "--pythonpath", APPS,
+            "%s:app" % app]
 
 
 def _uwsgi(option, *extra):
@@ -72,11 +82,13 @@ def _uwsgi(option, *extra):
     return argv
 
 
-def _gunicorn(worker):
+def _gunicorn(worker, tls=False):
     def argv(ctx, app, port, threads):
         a = ["gunicorn", "--workers", "1", "--worker-class", worker]
         if worker == "gthread":
             a += ["--threads", str(threads)]
+        if tls:
+            a += ["--certfile", ctx.certfile, "--keyfile", ctx.keyfile]
         return a + ["--bind", "127.0.0.1:%d" % port, "--backlog", str(BACKLOG),
                     "--pythonpath", APPS, "%s:app" % app]
     return argv
@@ -120,7 +132,17 @@ NGINX_BACKENDS = [
          proto="proxy", pair="nginx-wsgate-http"),
 ]
 
-ALL_SPECS = {s.key: s for s in HTTP_SERVERS + NGINX_BACKENDS}
+# The HTTPS rows: wsgate terminating TLS itself, gunicorn doing the same (Python's ssl
+# module, the same OpenSSL), and nginx terminating TLS in front of wsgate's plain HTTP
+# (proxy_pass, as the nginx row's wsgate HTTP backend).
+HTTPS_SERVERS = [
+    Spec("wsgate-https", "wsgate --https", _wsgate_https),
+    Spec("nginx-tls-wsgate", "nginx TLS in front of wsgate HTTP (proxy_pass)",
+         _wsgate("--http"), proto="proxy", front="nginx-tls"),
+    Spec("gunicorn-https", "gunicorn gthread --certfile", _gunicorn("gthread", tls=True)),
+]
+
+ALL_SPECS = {s.key: s for s in HTTP_SERVERS + NGINX_BACKENDS + HTTPS_SERVERS}
 
 # What a peer server is known to do wrong in a row, checked by hand (see the page):
 # such a run's errors, or its lack of completed requests, are reported with this
@@ -138,6 +160,12 @@ KNOWN_ISSUES = {
         "text": "uWSGI's --http-socket ends a body without Content-Length by closing the "
                 "connection (correct, with the Connection: close it was told to add); wrk "
                 "counts a read error for every response that ends with a close"},
+    ("https-newconn-full", "gunicorn-https"): {
+        "comparable": True,
+        "text": "gunicorn closes a TLS connection without a close_notify alert (`openssl "
+                "s_client` says: unexpected eof while reading); ab takes such a close for "
+                "a broken response and counts every one as failed (Length), though each "
+                "response arrived whole"},
 }
 
 
