@@ -731,6 +731,9 @@ static void check_timeout(size_t row)
     if (tr->mode == HOLD) { /* the app ignores the interrupt: stuck */
         if (tr->want_stuck == 1)
             WAIT_FOR(world.nstuck > 0, "%s: the stuck hook", tr->name);
+        /* The interrupter thread raises it some time after the watchdog queued it
+         * (before the stuck verdict); a stop drops one still queued. */
+        WAIT_FOR(world.ninterrupts > 0, "%s: the interrupt", tr->name);
         for (int i = 0; i < DEADLINE_S * 100 && !log_has(path, tr->logged); i++)
             sleep_ms(10);
         open_gate(0);
