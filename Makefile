@@ -1,10 +1,11 @@
 # wsgate — one non-recursive Makefile (the house style, docs/architecture.md).
 #
 #   make                 build build/wsgate
-#   make run             install missing dependencies, build, serve examples/hello.py
-#                        on http://127.0.0.1:8000
-#   make test            install missing dependencies, then every suite: unit (criterion,
-#                        incl. the HTTP corpus), integration (pytest), the same again
+#   make run             install missing build dependencies (scripts/install-deps
+#                        run), build, serve examples/hello.py on http://127.0.0.1:8000
+#   make test            install missing test dependencies (install-deps test), then
+#                        every suite: unit (criterion, incl. the HTTP corpus),
+#                        integration (pytest), the same again
 #                        under AddressSanitizer + UBSan and under ThreadSanitizer, a
 #                        short fuzz run (clang) and the benchmark smoke run (what CI
 #                        runs; 25-40 minutes on 2 CPUs)
@@ -120,7 +121,8 @@ UNIT_wsgi := tests/unit/python/test_wsgi.c $(PYTHON_SRC) gateway/util.c
 endif
 
 .PHONY: all run test check unit integration test-asan test-tsan fuzz fuzz-short install \
-        format check-includes check-format deps clean bench bench-smoke
+        format check-includes check-format deps deps-run deps-bench deps-deb clean bench \
+        bench-smoke
 
 all: $(BUILD)/wsgate $(BUILD)/libwsgate.a
 
@@ -155,8 +157,14 @@ $(UNIT_TESTS): $(BUILD)/tests/test_%: $$(UNIT_$$*) $(TEST_HEADERS)
 	$(Q)$(CC) $(ALL_CFLAGS) $(PY_CFLAGS) -Wno-missing-prototypes -o $@ $(UNIT_$*) \
 	    $(PY_LDLIBS) -lcriterion $(LDLIBS) $(LDFLAGS)
 
+# Each target installs only the packages of its own purpose (scripts/install-deps):
+# run = build and run, bench = run + the peers of bench/, deb = run + debhelper,
+# test = all of them (make test runs bench-smoke and builds the package) + the tests'.
 deps:
-	$(Q)scripts/install-deps
+	$(Q)scripts/install-deps test
+
+deps-run deps-bench deps-deb: deps-%:
+	$(Q)scripts/install-deps $*
 
 unit: deps $(UNIT_TESTS)
 	$(Q)set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t --jobs 2; done
@@ -240,15 +248,15 @@ test: deps
 # behind nginx; over HTTPS: gunicorn --certfile and nginx terminating TLS) on the same
 # apps, wsgate pinned to CPU 0 and wrk (or openssl s_time) to CPU 1. Logs and
 # results.json go to $(BUILD)/bench*/; the full run rewrites the page in docs/.
-bench: deps $(BUILD)/wsgate
+bench: deps-bench $(BUILD)/wsgate
 	$(Q)WSGATE_BIN=$(abspath $(BUILD)/wsgate) $(PYTHON) bench/run.py \
 	    --out docs --work $(BUILD)/bench
 
-bench-smoke: deps $(BUILD)/wsgate
+bench-smoke: deps-bench $(BUILD)/wsgate
 	$(Q)WSGATE_BIN=$(abspath $(BUILD)/wsgate) $(PYTHON) bench/run.py --smoke \
 	    --out $(BUILD)/bench-smoke --work $(BUILD)/bench-smoke
 
-run: deps $(BUILD)/wsgate
+run: deps-run $(BUILD)/wsgate
 	$(BUILD)/wsgate --pythonpath examples --http 127.0.0.1:8000 --access-log - hello
 
 install: $(BUILD)/wsgate $(BUILD)/libwsgate.a
