@@ -673,7 +673,7 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
             cfg->check_only = 1;
             break;
         case OPT_VERSION:
-            printf("wsgate %s\n", GW_VERSION);
+            cfg->version_only = 1;
             return 1;
         case 'h':
             fputs(usage_text, stdout);

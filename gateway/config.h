@@ -84,12 +84,14 @@ struct gw_config {
     int log_level;
     int fastcgi_stderr; /* wsgi.errors lines also go to the front server as FCGI_STDERR */
     int check_only;
+    int version_only; /* --version: the caller prints the report (process/version.h) */
 };
 
 /*
- * Parses argv into *cfg (defaults first). Returns 0 to run, 1 when --help/--version
- * was printed (exit 0), -1 on an error with one line already printed to stderr
- * (exit 2).
+ * Parses argv into *cfg (defaults first). Returns 0 to run, 1 when --help was printed
+ * or --version given (version_only set: the caller prints the report, since it names
+ * libraries gateway/ does not see; exit 0), -1 on an error with one line already
+ * printed to stderr (exit 2).
  */
 int gw_config_parse(struct gw_config *cfg, int argc, char **argv);
 
