@@ -17,7 +17,8 @@
 #                        CPUs): writes docs/benchmarks.md and docs/benchmarks.png
 #   make bench-smoke     the same harness, 1 s per run, into $(BUILD)/bench-smoke; fails
 #                        when a server does not start or a run has errors (part of test)
-#   make install         install to $(PREFIX) (default /usr/local)
+#   make install         install to $(DESTDIR)$(PREFIX) (default /usr/local): the binary,
+#                        man page, bash completion, systemd units, docs; make uninstall
 #   make format | check-format | check-includes | clean
 #
 # Variables: PYTHON (default /usr/bin/python3, Debian's), CC, SANITIZER
@@ -121,6 +122,7 @@ UNIT_wsgi := tests/unit/python/test_wsgi.c $(PYTHON_SRC) gateway/util.c
 endif
 
 .PHONY: all run test check unit integration test-asan test-tsan fuzz fuzz-short install \
+        uninstall \
         format check-includes check-format deps deps-run deps-bench deps-deb clean bench \
         bench-smoke
 
@@ -259,9 +261,50 @@ bench-smoke: deps-bench $(BUILD)/wsgate
 run: deps-run $(BUILD)/wsgate
 	$(BUILD)/wsgate --pythonpath examples --http 127.0.0.1:8000 --access-log - hello
 
-install: $(BUILD)/wsgate $(BUILD)/libwsgate.a
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(BUILD)/wsgate $(DESTDIR)$(PREFIX)/bin/wsgate
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary; the man page wsgate(1) and
+# the bash completion, both generated from wsgate --help (scripts/help2doc.py, with the
+# sections of docs/wsgate.1.extra); the units of docs/systemd with the installed
+# binary's path (not enabled); the docs, with the examples and the example
+# /etc/default/wsgate the service reads. make uninstall removes exactly these files
+# (and the folder share/doc/wsgate), never a folder that others may share.
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/wsgate
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+INSTALL_DOCS := README.md $(sort $(wildcard docs/*.md)) docs/benchmarks.png
+INSTALL_EXAMPLES := examples/README.md $(sort $(wildcard examples/*.py)) \
+                    docs/systemd/wsgate.default
+INSTALL_UNITS := $(notdir $(sort $(wildcard docs/systemd/*.service docs/systemd/*.socket)))
+INSTALLED := $(BINDIR)/wsgate $(MANDIR)/man1/wsgate.1 $(COMPLETIONDIR)/wsgate \
+             $(INSTALL_UNITS:%=$(UNITDIR)/%) $(addprefix $(DOCDIR)/,$(notdir $(INSTALL_DOCS))) \
+             $(addprefix $(DOCDIR)/examples/,$(notdir $(INSTALL_EXAMPLES)))
+
+$(BUILD)/wsgate.1: $(BUILD)/wsgate scripts/help2doc.py docs/wsgate.1.extra
+	$(call say,GEN,$@)
+	$(Q)$(PYTHON) scripts/help2doc.py man $(BUILD)/wsgate docs/wsgate.1.extra > $@.tmp
+	$(Q)mv $@.tmp $@
+
+$(BUILD)/wsgate.bash: $(BUILD)/wsgate scripts/help2doc.py
+	$(call say,GEN,$@)
+	$(Q)$(PYTHON) scripts/help2doc.py completion $(BUILD)/wsgate > $@.tmp
+	$(Q)mv $@.tmp $@
+
+install: $(BUILD)/wsgate $(BUILD)/wsgate.1 $(BUILD)/wsgate.bash
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPLETIONDIR) \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/examples
+	install -m 755 $(BUILD)/wsgate $(DESTDIR)$(BINDIR)/wsgate
+	install -m 644 $(BUILD)/wsgate.1 $(DESTDIR)$(MANDIR)/man1/wsgate.1
+	install -m 644 $(BUILD)/wsgate.bash $(DESTDIR)$(COMPLETIONDIR)/wsgate
+	set -e; for u in $(INSTALL_UNITS); do \
+	    sed 's|/usr/local/bin/wsgate|$(BINDIR)/wsgate|g' docs/systemd/$$u > $(BUILD)/$$u; \
+	    install -m 644 $(BUILD)/$$u $(DESTDIR)$(UNITDIR)/$$u; done
+	install -m 644 $(INSTALL_DOCS) $(DESTDIR)$(DOCDIR)
+	install -m 644 $(INSTALL_EXAMPLES) $(DESTDIR)$(DOCDIR)/examples
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)
 
 FORMATTED = $(wildcard gateway/*.[ch] protocols/*.[ch] python/*.[ch] process/*.[ch] tests/unit/*.h \
               tests/unit/*/*.[ch] tests/fuzz/*.c)

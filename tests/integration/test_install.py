@@ -2,13 +2,14 @@
 scripts/install-deps by purpose, `make install` / `make uninstall` into a DESTDIR, and
 the man page and bash completion against --help.
 """
+import glob
 import os
+import re
 import shutil
 import subprocess
 
-import pytest
-
-from conftest import REPO
+from conftest import BIN, REPO, run_cli
+from wsgate_util import t
 
 DEPS = os.path.join(REPO, "scripts", "install-deps")
 
@@ -47,3 +48,98 @@ def test_deps_sets_by_purpose(tmp_path):
     assert bench | deb < test
     assert {"python3-pytest", "apache2", "nghttp2-client", "python3-h2"} <= test
     assert deps_set(tmp_path) == test  # no argument: everything, as before
+
+
+def help_options():
+    """Every spelling of every option of --help: the first column of its option lines
+    (up to the description, two spaces on)."""
+    text = run_cli("--help").stdout.decode()
+    opts = set()
+    for line in text.splitlines():
+        if line.startswith("  -"):
+            head = re.split(r"\s{2,}", line.strip())[0]
+            opts |= {s.split(" ")[0] for s in head.split(", ")}
+    return text, opts
+
+
+def make(*args, **kw):
+    # The binary under test is not rebuilt (-o): BUILD is its folder (plain, asan or
+    # tsan), up to date since the suite's own make built it.
+    build = os.path.dirname(os.path.abspath(BIN))
+    return subprocess.run(["make", "--no-print-directory", "-C", REPO, "BUILD=" + build,
+                           "-o", os.path.join(build, "wsgate"), *args],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=t(120),
+                          **kw)
+
+
+def tree(root):
+    out = set()
+    for d, dirs, files in os.walk(root):
+        for name in files + [x for x in dirs if os.path.islink(os.path.join(d, x))]:
+            out.add(os.path.relpath(os.path.join(d, name), root))
+    return out
+
+
+def test_make_install_and_uninstall(tmp_path):
+    """make install DESTDIR=... PREFIX=/usr lays out the binary, the man page and the
+    completion (both covering every option of --help), the systemd units with the
+    installed path, the docs and examples; make uninstall removes every file."""
+    dest = tmp_path / "root"
+    r = make("install", "DESTDIR=%s" % dest, "PREFIX=/usr")
+    assert r.returncode == 0, r.stdout.decode()
+    docs = {os.path.basename(p) for p in glob.glob(os.path.join(REPO, "docs", "*.md"))}
+    examples = {os.path.basename(p) for p in glob.glob(os.path.join(REPO, "examples", "*"))}
+    expected = {"usr/bin/wsgate", "usr/share/man/man1/wsgate.1",
+                "usr/share/bash-completion/completions/wsgate",
+                "usr/lib/systemd/system/wsgate.service",
+                "usr/lib/systemd/system/wsgate.socket",
+                "usr/lib/systemd/system/wsgate-fastcgi.socket",
+                "usr/share/doc/wsgate/README.md", "usr/share/doc/wsgate/benchmarks.png",
+                "usr/share/doc/wsgate/examples/wsgate.default"}
+    expected |= {"usr/share/doc/wsgate/" + d for d in docs}
+    expected |= {"usr/share/doc/wsgate/examples/" + e for e in examples}
+    assert tree(dest) == expected
+    assert subprocess.run([str(dest / "usr/bin/wsgate"), "--version"],
+                          stdout=subprocess.PIPE).stdout.startswith(b"wsgate ")
+    unit = (dest / "usr/lib/systemd/system/wsgate.service").read_text()
+    assert re.search(r"^ExecStart=/usr/bin/wsgate ", unit, re.M), unit
+    assert "/usr/local" not in unit
+
+    help_text, opts = help_options()
+    assert {"--http", "--threads", "-w", "--workers", "--version", "-h"} <= opts
+    page = (dest / "usr/share/man/man1/wsgate.1").read_text()
+    documented = {m.replace("\\-", "-")
+                  for m in re.findall(r"^\\fB(\\-[\w\\-]*)\\fR", page, re.M)}
+    documented |= {m.replace("\\-", "-")
+                   for m in re.findall(r", \\fB(\\-[\w\\-]*)\\fR", page)}
+    assert documented == opts, documented ^ opts
+    # every default --help states is in the page, and the sections it does not hold
+    assert page.count("(default") == help_text.count("(default")
+    for section in ("SIGNALS", "EXIT STATUS", "ENVIRONMENT", "FILES", "EXAMPLES"):
+        assert ".SH %s\n" % section in page, section
+    if shutil.which("man"):
+        r = subprocess.run(["man", "--warnings", "-l", "-Tutf8",
+                            str(dest / "usr/share/man/man1/wsgate.1")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=t(30))
+        assert r.returncode == 0 and r.stderr == b"", r.stderr
+        shown = re.sub(rb".\x08", b"", r.stdout).replace(b"\xe2\x80\x90", b"-")
+        assert b"--max-requests-jitter" in shown  # bold overstrikes and hyphens undone
+
+    # the completion, as bash runs it: every option after "-", a value's choices
+    script = dest / "usr/share/bash-completion/completions/wsgate"
+    probe = ('source "$1"; complete -p wsgate; COMP_WORDS=(wsgate "$2" "$3"); COMP_CWORD=2;'
+             ' _wsgate; printf "%s\\n" "${COMPREPLY[@]}"')
+    r = subprocess.run(["bash", "-c", probe, "-", str(script), "--lazy", "-"],
+                       stdout=subprocess.PIPE, timeout=t(30))
+    lines = r.stdout.decode().splitlines()
+    assert lines[0] == "complete -F _wsgate wsgate", lines
+    assert set(lines[1:]) == opts, set(lines[1:]) ^ opts
+    r = subprocess.run(["bash", "-c", probe, "-", str(script), "--log-level", ""],
+                       stdout=subprocess.PIPE, timeout=t(30))
+    assert r.stdout.decode().split()[4:] == ["debug", "info", "warning", "error",
+                                             "critical"]
+
+    r = make("uninstall", "DESTDIR=%s" % dest, "PREFIX=/usr")
+    assert r.returncode == 0, r.stdout.decode()
+    assert tree(dest) == set()
+    assert not (dest / "usr/share/doc/wsgate").exists()
