@@ -19,6 +19,7 @@
 #                        when a server does not start or a run has errors (part of test)
 #   make install         install to $(DESTDIR)$(PREFIX) (default /usr/local): the binary,
 #                        man page, bash completion, systemd units, docs; make uninstall
+#   make deb             the Debian package, $(BUILD)/wsgate_VERSION_ARCH.deb (debian/)
 #   make format | check-format | check-includes | clean
 #
 # Variables: PYTHON (default /usr/bin/python3, Debian's), CC, SANITIZER
@@ -122,7 +123,7 @@ UNIT_wsgi := tests/unit/python/test_wsgi.c $(PYTHON_SRC) gateway/util.c
 endif
 
 .PHONY: all run test check unit integration test-asan test-tsan fuzz fuzz-short install \
-        uninstall \
+        uninstall deb \
         format check-includes check-format deps deps-run deps-bench deps-deb clean bench \
         bench-smoke
 
@@ -305,6 +306,24 @@ install: $(BUILD)/wsgate $(BUILD)/wsgate.1 $(BUILD)/wsgate.bash
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)
+
+# make deb: the Debian package of debian/ (debhelper), built by dpkg-buildpackage in a
+# copy of the tree under $(BUILD)/deb (the repository stays clean), then checked by
+# lintian (errors fail, warnings are shown): $(BUILD)/wsgate_VERSION_ARCH.deb.
+DEB_VERSION = $(shell dpkg-parsechangelog -l debian/changelog -S Version)
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEB := $(BUILD)/wsgate_$(DEB_VERSION)_$(DEB_ARCH).deb
+
+deb: deps-deb
+	$(Q)rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/wsgate-$(DEB_VERSION)
+	$(Q)tar -c --exclude=./build --exclude=./$(BUILD) --exclude=.git --exclude=__pycache__ \
+	    --exclude=.pytest_cache -f - . | tar -x -C $(BUILD)/deb/wsgate-$(DEB_VERSION) -f -
+	$(Q)cd $(BUILD)/deb/wsgate-$(DEB_VERSION) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage -us -uc -b \
+	    > ../dpkg-buildpackage.log 2>&1 || { tail -n 40 ../dpkg-buildpackage.log; exit 1; }
+	$(Q)mv $(BUILD)/deb/wsgate_$(DEB_VERSION)_$(DEB_ARCH).deb $(DEB)
+	$(Q)lintian --fail-on error --info $(DEB)
+	@echo "deb: $(DEB)"
 
 FORMATTED = $(wildcard gateway/*.[ch] protocols/*.[ch] python/*.[ch] process/*.[ch] tests/unit/*.h \
               tests/unit/*/*.[ch] tests/fuzz/*.c)

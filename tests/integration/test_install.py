@@ -8,6 +8,8 @@ import re
 import shutil
 import subprocess
 
+import pytest
+
 from conftest import BIN, REPO, run_cli
 from wsgate_util import t
 
@@ -143,3 +145,105 @@ def test_make_install_and_uninstall(tmp_path):
     assert r.returncode == 0, r.stdout.decode()
     assert tree(dest) == set()
     assert not (dest / "usr/share/doc/wsgate").exists()
+
+
+DEB_TOOLS = ("dpkg-buildpackage", "dh", "lintian")
+
+
+def installed_as_package(name):
+    return subprocess.run(["dpkg-query", "-W", "-f=${Status}", name], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL).stdout.endswith(b" installed")
+
+
+def user_exists(name):
+    return subprocess.run(["getent", "passwd", name], stdout=subprocess.DEVNULL).returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not all(shutil.which(x) for x in DEB_TOOLS),
+                    reason="make deb needs %s (scripts/install-deps deb or test installs "
+                    "them)" % ", ".join(DEB_TOOLS))
+def test_make_deb(tmp_path):
+    """make deb builds a lintian-clean package (make deb fails on a lintian error) with
+    the files of make install, the service's environment file as a conffile, the
+    libraries' packages as dependencies; its wsgate runs from the extracted tree; and,
+    as root on a machine without a wsgate package, it installs (creating the user
+    wsgate, enabling no unit) and purges without leaving a file."""
+    if os.path.realpath(BIN) != os.path.realpath(os.path.join(REPO, "build", "wsgate")):
+        pytest.skip("the package builds its own binary: tested once, in the pass of the "
+                    "plain build/wsgate, not again under the sanitizers")
+    build = tmp_path / "b"
+    r = subprocess.run(["make", "--no-print-directory", "-C", REPO, "BUILD=%s" % build, "deb"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=t(600))
+    assert r.returncode == 0, r.stdout.decode()[-4000:]
+    debs = glob.glob(str(build / "wsgate_*.deb"))
+    assert len(debs) == 1, r.stdout.decode()[-2000:]
+    deb = debs[0]
+
+    listing = subprocess.run(["dpkg-deb", "-c", deb], stdout=subprocess.PIPE,
+                             check=True).stdout.decode()
+    files = {line.split()[-1][2:] for line in listing.splitlines()
+             if not line.startswith("d")}
+    docs = {os.path.basename(p) for p in glob.glob(os.path.join(REPO, "docs", "*.md"))}
+    examples = {os.path.basename(p) for p in glob.glob(os.path.join(REPO, "examples", "*"))}
+    expected = {"usr/bin/wsgate", "usr/share/man/man1/wsgate.1.gz",
+                "usr/share/bash-completion/completions/wsgate",
+                "lib/systemd/system/wsgate.service", "lib/systemd/system/wsgate.socket",
+                "lib/systemd/system/wsgate-fastcgi.socket", "etc/default/wsgate",
+                "usr/share/doc/wsgate/README.md", "usr/share/doc/wsgate/benchmarks.png",
+                "usr/share/doc/wsgate/copyright", "usr/share/doc/wsgate/changelog.gz",
+                "usr/share/doc/wsgate/examples/wsgate.default"}
+    expected |= {"usr/share/doc/wsgate/" + d for d in docs}
+    expected |= {"usr/share/doc/wsgate/examples/" + e for e in examples}
+    assert files == expected, files ^ expected
+
+    def field(name):
+        return subprocess.run(["dpkg-deb", "-f", deb, name], stdout=subprocess.PIPE,
+                              check=True).stdout.decode().strip()
+    depends = field("Depends")
+    for lib in ("adduser", "libev4", "libpython3", "libssl3"):
+        assert lib in depends, depends
+    conffiles = subprocess.run(["dpkg-deb", "--ctrl-tarfile", deb], stdout=subprocess.PIPE,
+                               check=True).stdout
+    ctrl = tmp_path / "ctrl"
+    ctrl.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(ctrl)], input=conffiles, check=True)
+    assert (ctrl / "conffiles").read_text().split() == ["/etc/default/wsgate"]
+    postinst = (ctrl / "postinst").read_text()
+    assert "adduser --system" in postinst and "systemctl enable" not in postinst
+    assert "deb-systemd-invoke start" not in postinst  # installed, not started
+
+    # the packaged binary, from the extracted tree, on the packaged example
+    root = tmp_path / "x"
+    subprocess.run(["dpkg-deb", "-x", deb, str(root)], check=True)
+    wsgate = str(root / "usr/bin/wsgate")
+    out = subprocess.run([wsgate, "--version"], stdout=subprocess.PIPE, check=True,
+                         timeout=t(30)).stdout.decode()
+    assert out.splitlines()[0] == "wsgate " + field("Version"), out
+    examples_dir = str(root / "usr/share/doc/wsgate/examples")
+    r = subprocess.run([wsgate, "--check", "--pythonpath", examples_dir, "hello"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=t(30))
+    assert r.returncode == 0 and b"imported and callable" in r.stdout, r.stderr
+
+    if os.geteuid() != 0 or installed_as_package("wsgate") or os.path.exists("/usr/bin/wsgate"):
+        return  # a real install only as root, and only where it replaces nothing
+    had_user = user_exists("wsgate")
+    try:
+        r = subprocess.run(["dpkg", "-i", deb], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=t(120))
+        assert r.returncode == 0, r.stdout.decode()
+        assert user_exists("wsgate")
+        assert subprocess.run(["/usr/bin/wsgate", "--check", "--pythonpath",
+                               "/usr/share/doc/wsgate/examples", "hello"],
+                              stdout=subprocess.PIPE, timeout=t(30)).returncode == 0
+        assert not glob.glob("/etc/systemd/system/*.wants/wsgate*")  # not enabled
+    finally:
+        r = subprocess.run(["dpkg", "-P", "wsgate"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=t(120))
+        if not had_user and user_exists("wsgate"):
+            subprocess.run(["deluser", "--system", "--quiet", "wsgate"], timeout=t(60))
+            subprocess.run(["delgroup", "--system", "--quiet", "wsgate"], timeout=t(60))
+    assert r.returncode == 0, r.stdout.decode()
+    assert not installed_as_package("wsgate")
+    left = [p for p in expected if os.path.lexists("/" + p)]
+    assert left == [], left
