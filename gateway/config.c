@@ -18,7 +18,6 @@
 
 #include "gateway/config_file.h"
 #include "gateway/options.h"
-#include "gateway/util.h"
 
 enum {
     LONG_BASE = 256, /* getopt_long's val for gw_options[i] is LONG_BASE + i */
@@ -123,11 +122,11 @@ static int next_option(int argc, char **argv, const char *pfx)
 /*
  * The options of argv (a command line, or WSGATE_ARGS split into words: pfx then names
  * it in error lines, src in the settings) into *out, and its one argument, the app,
- * into *app. --help and --version are acted on at once (the return is 1). Returns 0,
- * 1, or -1 with one line printed.
+ * into *app. --help is printed at once and --version sets *version (the return is 1 for
+ * both). Returns 0, 1, or -1 with one line printed.
  */
 static int collect_args(int argc, char **argv, const char *pfx, const char *src,
-                        struct gw_settings *out, const char **app)
+                        struct gw_settings *out, const char **app, int *version)
 {
     int c;
 
@@ -148,7 +147,7 @@ static int collect_args(int argc, char **argv, const char *pfx, const char *src,
             return 1;
         }
         if (strcmp(o->name, "version") == 0) {
-            printf("wsgate %s\n", GW_VERSION);
+            *version = 1;
             return 1;
         }
         if (gw_settings_add(out, o, optarg, src, 0) != 0)
@@ -289,12 +288,12 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
         abort(); /* the table outgrew MAX_OPTIONS: caught by every test run */
     build_getopt_tables();
     gw_options_defaults(cfg);
-    rc = collect_args(argc, argv, "", NULL, &src[SRC_CLI], &app[SRC_CLI]);
+    rc = collect_args(argc, argv, "", NULL, &src[SRC_CLI], &app[SRC_CLI], &cfg->version_only);
     if (rc == 0 && env != NULL && env[0] != '\0') {
         rc = gw_split_words("WSGATE_ARGS", env, argv[0], &eargc, &eargv);
         if (rc == 0)
             rc = collect_args(eargc, eargv, "WSGATE_ARGS: ", "WSGATE_ARGS", &src[SRC_ENV],
-                              &app[SRC_ENV]);
+                              &app[SRC_ENV], &cfg->version_only);
     }
     if (rc != 0)
         goto out;

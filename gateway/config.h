@@ -71,13 +71,15 @@ struct gw_config {
     int log_level;
     int fastcgi_stderr; /* wsgi.errors lines also go to the front server as FCGI_STDERR */
     int check_only;
+    int version_only; /* --version: the caller prints the report (process/version.h) */
 };
 
 /*
  * Fills *cfg: the defaults, then the --config file, then WSGATE_ARGS, then argv, each
- * overriding the one before. Returns 0 to run, 1 when --help, --version or
- * --print-config was printed (exit 0), -1 on an error with one line already printed
- * to stderr (exit 2). Once per process.
+ * overriding the one before. Returns 0 to run, 1 when --help or --print-config was
+ * printed or --version given (version_only set: the caller prints the report, since it
+ * names libraries gateway/ does not see; exit 0), -1 on an error with one line
+ * already printed to stderr (exit 2). Once per process.
  */
 int gw_config_parse(struct gw_config *cfg, int argc, char **argv);
 

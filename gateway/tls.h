@@ -72,4 +72,8 @@ void gw_tls_ctx_free(struct gw_tls_ctx *t);
  */
 int gw_tls_conn_open(struct gw_conn *c, struct gw_tls_ctx *t);
 
+/* OpenSSL's version as the running library says it ("OpenSSL 3.0.19 27 Jan 2026"),
+ * for wsgate --version. A static string; any thread, any time. */
+const char *gw_tls_library_version(void);
+
 #endif
