@@ -266,7 +266,7 @@ run: deps-run $(BUILD)/wsgate
 # the bash completion, both generated from wsgate --help (scripts/help2doc.py, with the
 # sections of docs/wsgate.1.extra); the units of docs/systemd with the installed
 # binary's path (not enabled); the docs, with the examples and the example
-# /etc/default/wsgate the service reads. make uninstall removes exactly these files
+# /etc/wsgate/wsgate.ini the service reads. make uninstall removes exactly these files
 # (and the folder share/doc/wsgate), never a folder that others may share.
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
@@ -275,7 +275,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 INSTALL_DOCS := README.md $(sort $(wildcard docs/*.md)) docs/benchmarks.png
 INSTALL_EXAMPLES := examples/README.md $(sort $(wildcard examples/*.py)) \
-                    docs/systemd/wsgate.default
+                    docs/systemd/wsgate.ini
 INSTALL_UNITS := $(notdir $(sort $(wildcard docs/systemd/*.service docs/systemd/*.socket)))
 INSTALLED := $(BINDIR)/wsgate $(MANDIR)/man1/wsgate.1 $(COMPLETIONDIR)/wsgate \
              $(INSTALL_UNITS:%=$(UNITDIR)/%) $(addprefix $(DOCDIR)/,$(notdir $(INSTALL_DOCS))) \

@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from conftest import APPS, run_cli
+from conftest import APPS, REPO, run_cli
 from test_cli import assert_one_line_error
 from wsgate_util import t, wait_log
 
@@ -204,3 +204,9 @@ def test_file_that_cannot_be_read(tmp_path):
 def test_environment_errors(value, expected):
     r = run_cli("--pythonpath", APPS, "it_probe", env=dict(os.environ, WSGATE_ARGS=value))
     assert assert_one_line_error(r, code=2) == "wsgate: " + expected
+
+
+def test_the_example_config_file_reads():
+    """docs/systemd/wsgate.ini, the file the service unit and the package install."""
+    s = settings(print_config("-c", os.path.join(REPO, "docs", "systemd", "wsgate.ini")))
+    assert s["app"] == ["myproject.wsgi:application"] and s["processes"] == ["4"]

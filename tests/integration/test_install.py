@@ -105,7 +105,7 @@ def test_make_install_and_uninstall(tmp_path):
                 "usr/lib/systemd/system/wsgate.socket",
                 "usr/lib/systemd/system/wsgate-fastcgi.socket",
                 "usr/share/doc/wsgate/README.md", "usr/share/doc/wsgate/benchmarks.png",
-                "usr/share/doc/wsgate/examples/wsgate.default"}
+                "usr/share/doc/wsgate/examples/wsgate.ini"}
     expected |= {"usr/share/doc/wsgate/" + d for d in docs}
     expected |= {"usr/share/doc/wsgate/examples/" + e for e in examples}
     assert tree(dest) == expected
@@ -197,10 +197,10 @@ def test_make_deb(tmp_path):
     expected = {"usr/bin/wsgate", "usr/share/man/man1/wsgate.1.gz",
                 "usr/share/bash-completion/completions/wsgate",
                 "lib/systemd/system/wsgate.service", "lib/systemd/system/wsgate.socket",
-                "lib/systemd/system/wsgate-fastcgi.socket", "etc/default/wsgate",
+                "lib/systemd/system/wsgate-fastcgi.socket", "etc/wsgate/wsgate.ini",
                 "usr/share/doc/wsgate/README.md", "usr/share/doc/wsgate/benchmarks.png",
                 "usr/share/doc/wsgate/copyright", "usr/share/doc/wsgate/changelog.gz",
-                "usr/share/doc/wsgate/examples/wsgate.default"}
+                "usr/share/doc/wsgate/examples/wsgate.ini"}
     expected |= {"usr/share/doc/wsgate/" + d for d in docs}
     expected |= {"usr/share/doc/wsgate/examples/" + e for e in examples}
     assert files == expected, files ^ expected
@@ -216,7 +216,7 @@ def test_make_deb(tmp_path):
     ctrl = tmp_path / "ctrl"
     ctrl.mkdir()
     subprocess.run(["tar", "-x", "-C", str(ctrl)], input=conffiles, check=True)
-    assert (ctrl / "conffiles").read_text().split() == ["/etc/default/wsgate"]
+    assert (ctrl / "conffiles").read_text().split() == ["/etc/wsgate/wsgate.ini"]
     postinst = (ctrl / "postinst").read_text()
     assert "adduser --system" in postinst and "systemctl enable" not in postinst
     assert "deb-systemd-invoke start" not in postinst  # installed, not started
