@@ -86,6 +86,8 @@ UNIT_spool := tests/unit/gateway/test_spool.c $(BUILD)/libwsgate.a
 UNIT_TESTS += $(BUILD)/tests/test_stats
 UNIT_stats := tests/unit/gateway/test_stats.c process/stats_http.c $(BUILD)/libwsgate.a
 ifneq ($(wildcard tests/unit/protocols/test_scgi_parse.c),)
+UNIT_TESTS += $(BUILD)/tests/test_options
+UNIT_options := tests/unit/gateway/test_options.c $(BUILD)/libwsgate.a
 UNIT_TESTS += $(BUILD)/tests/test_scgi_parse
 UNIT_scgi_parse := tests/unit/protocols/test_scgi_parse.c protocols/scgi_parse.c protocols/lex.c
 endif
@@ -122,7 +124,7 @@ UNIT_TESTS += $(BUILD)/tests/test_wsgi
 UNIT_wsgi := tests/unit/python/test_wsgi.c $(PYTHON_SRC) gateway/util.c
 endif
 
-.PHONY: all run test check unit integration test-asan test-tsan fuzz fuzz-short install \
+.PHONY: all run test check unit integration readme-options test-asan test-tsan fuzz fuzz-short install \
         uninstall deb \
         format check-includes check-format deps deps-run deps-bench deps-deb clean bench \
         bench-smoke
@@ -327,6 +329,18 @@ deb: deps-deb
 
 FORMATTED = $(wildcard gateway/*.[ch] protocols/*.[ch] python/*.[ch] process/*.[ch] tests/unit/*.h \
               tests/unit/*/*.[ch] tests/fuzz/*.c)
+
+# README's option table comes from gateway/options.c: regenerate it after changing an
+# option (the unit test test_options fails while README holds an older table).
+$(BUILD)/options-md: scripts/options_md.c $(BUILD)/libwsgate.a
+	$(call say,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) $(LDFLAGS)
+
+readme-options: $(BUILD)/options-md
+	$(Q)$(PYTHON) -c 'import re, subprocess, sys; t = subprocess.run([sys.argv[1]], \
+	    check=True, capture_output=True, text=True).stdout; s = open("README.md").read(); \
+	    a = s.index("<!-- options -->\n") + 17; b = s.index("<!-- end of options -->"); \
+	    open("README.md", "w").write(s[:a] + t + s[b:])' $(BUILD)/options-md
 
 format:
 	clang-format -i $(FORMATTED)

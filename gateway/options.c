@@ -54,68 +54,83 @@ static const struct gw_choice level_choices[] = {
 static int check_script_name(const char *shown, const char *v, const char *where);
 
 #define AT(field) offsetof(struct gw_config, field)
+/* Each expands to the fields of one entry; the entry adds .doc_def and .doc (README). */
 #define LISTEN(n, a, s, p, sec, h)                                                                 \
-    {                                                                                              \
-        .name = n, .alias = a, .short_name = s, .metavar = "ADDR", .type = GW_OPT_LISTEN,          \
-        .flags = GW_OPTF_REPEAT, .proto = p, .section = sec, .help = h                             \
-    }
+    .name = n, .alias = a, .short_name = s, .metavar = "ADDR", .type = GW_OPT_LISTEN,              \
+    .flags = GW_OPTF_REPEAT, .proto = p, .section = sec, .help = h
 #define STR(n, m, f, d, sec, h)                                                                    \
-    {                                                                                              \
-        .name = n, .metavar = m, .type = GW_OPT_STRING, .offset = AT(f), .def = d, .section = sec, \
-        .help = h                                                                                  \
-    }
+    .name = n, .metavar = m, .type = GW_OPT_STRING, .offset = AT(f), .def = d, .section = sec,     \
+    .help = h
 #define NUM(n, m, t, f, l, u, d, sec, h)                                                           \
-    {                                                                                              \
-        .name = n, .metavar = m, .type = t, .offset = AT(f), .lo = l, .hi = u, .def = d,           \
-        .section = sec, .help = h                                                                  \
-    }
+    .name = n, .metavar = m, .type = t, .offset = AT(f), .lo = l, .hi = u, .def = d,               \
+    .section = sec, .help = h
 #define SECS(n, fl, f, d, sec, h)                                                                  \
-    {                                                                                              \
-        .name = n, .metavar = "SECONDS", .type = GW_OPT_SECONDS, .flags = fl, .offset = AT(f),     \
-        .def = d, .section = sec, .help = h                                                        \
-    }
+    .name = n, .metavar = "SECONDS", .type = GW_OPT_SECONDS, .flags = fl, .offset = AT(f),         \
+    .def = d, .section = sec, .help = h
 #define CHOICE(n, m, f, c, d, sec, h)                                                              \
-    {                                                                                              \
-        .name = n, .metavar = m, .type = GW_OPT_CHOICE, .offset = AT(f), .choices = c, .def = d,   \
-        .section = sec, .help = h                                                                  \
-    }
+    .name = n, .metavar = m, .type = GW_OPT_CHOICE, .offset = AT(f), .choices = c, .def = d,       \
+    .section = sec, .help = h
 #define FLAG(n, f, sec, h)                                                                         \
-    {                                                                                              \
-        .name = n, .type = GW_OPT_FLAG, .offset = AT(f), .def = "false", .section = sec, .help = h \
-    }
+    .name = n, .type = GW_OPT_FLAG, .offset = AT(f), .def = "false", .section = sec, .help = h
 
 const struct gw_option gw_options[] = {
     /* Listeners */
-    LISTEN("http", "bind", 'b', "http", S_LISTEN,
-           "HTTP/1.1 on ADDR = HOST:PORT | :PORT | [V6]:PORT |\nunix:PATH | fd:N"),
-    LISTEN("https", NULL, 0, "https", S_LISTEN, "HTTP/1.1 over TLS on ADDR (needs --certfile)"),
-    LISTEN("fastcgi", NULL, 0, "fastcgi", S_LISTEN,
-           "FastCGI (behind nginx, Apache, lighttpd, HAProxy) on ADDR"),
-    LISTEN("scgi", NULL, 0, "scgi", S_LISTEN, "SCGI (behind lighttpd, nginx, Apache) on ADDR"),
+    {LISTEN("http", "bind", 'b', "http", S_LISTEN,
+            "HTTP/1.1 on ADDR = HOST:PORT | :PORT | [V6]:PORT |\nunix:PATH | fd:N"),
+     .doc_def = "`127.0.0.1:8000`",
+     .doc = "listen for HTTP/1.1; repeatable. ADDR = `HOST:PORT`, `:PORT`, `[V6]:PORT`, "
+            "`unix:PATH` (a stale socket file is replaced), `fd:N` (an inherited listening "
+            "socket)"},
+    {LISTEN("https", NULL, 0, "https", S_LISTEN, "HTTP/1.1 over TLS on ADDR (needs --certfile)"),
+     .doc = "listen for HTTP/1.1 over TLS (same ADDR forms); repeatable, any mix with the "
+            "others; needs `--certfile` ([deploy-tls.md](docs/deploy-tls.md))"},
+    {LISTEN("fastcgi", NULL, 0, "fastcgi", S_LISTEN,
+            "FastCGI (behind nginx, Apache, lighttpd, HAProxy) on ADDR"),
+     .doc = "listen for FastCGI (same ADDR forms); repeatable; any mix with the others"},
+    {LISTEN("scgi", NULL, 0, "scgi", S_LISTEN, "SCGI (behind lighttpd, nginx, Apache) on ADDR"),
+     .doc = "listen for SCGI (same ADDR forms); repeatable"},
     {.name = "socket-mode",
      .metavar = "OCTAL",
      .type = GW_OPT_OCTAL,
      .offset = AT(socket_mode),
      .section = S_LISTEN,
-     .help = "permissions of unix sockets (default: from the umask)"},
-    NUM("backlog", "N", GW_OPT_INT, backlog, 1, 65535, "1024", S_LISTEN,
-        "listen(2) backlog (default 1024)"),
+     .help = "permissions of unix sockets (default: from the umask)",
+     .doc_def = "umask",
+     .doc = "permissions of unix sockets"},
+    {NUM("backlog", "N", GW_OPT_INT, backlog, 1, 65535, "1024", S_LISTEN,
+         "listen(2) backlog (default 1024)"),
+     .doc_def = "1024", .doc = "listen(2) backlog"},
     /* TLS */
-    STR("certfile", "PATH", certfile, NULL, S_TLS, "the certificate chain, PEM, leaf first"),
-    STR("keyfile", "PATH", keyfile, NULL, S_TLS,
-        "its private key, PEM: PKCS#1, PKCS#8 or EC, not\nencrypted (default: read from "
-        "--certfile)"),
-    CHOICE("verify-client", "none|optional|require", verify_client, verify_choices, "none", S_TLS,
-           "ask clients for a certificate signed by --ca-certs\n(mutual TLS; default none); "
-           "optional: the app reads\nthe verdict in SSL_CLIENT_VERIFY"),
-    STR("ca-certs", "PATH", ca_certs, NULL, S_TLS, "the CAs of the client certificates, PEM"),
-    CHOICE("tls-min-version", "1.2|1.3", tls_min_version, tls_version_choices, NULL, S_TLS,
-           "the oldest TLS version accepted (default 1.2)"),
-    STR("tls-ciphers", "LIST", tls_ciphers, NULL, S_TLS,
-        "the TLS 1.2 ciphers, OpenSSL's syntax (default:\nMozilla's \"intermediate\" list)"),
+    {STR("certfile", "PATH", certfile, NULL, S_TLS, "the certificate chain, PEM, leaf first"),
+     .doc = "the certificate chain of the `--https` listeners: PEM, the server's certificate "
+            "first, then the intermediates"},
+    {STR("keyfile", "PATH", keyfile, NULL, S_TLS,
+         "its private key, PEM: PKCS#1, PKCS#8 or EC, not\nencrypted (default: read from "
+         "--certfile)"),
+     .doc_def = "the `--certfile` file",
+     .doc = "its private key: PEM, PKCS#1, PKCS#8 or EC, not encrypted"},
+    {CHOICE("verify-client", "none|optional|require", verify_client, verify_choices, "none", S_TLS,
+            "ask clients for a certificate signed by --ca-certs\n(mutual TLS; default none); "
+            "optional: the app reads\nthe verdict in SSL_CLIENT_VERIFY"),
+     .doc_def = "`none`",
+     .doc = "mutual TLS: `require` refuses the handshake of a client without a certificate "
+            "signed by `--ca-certs`; `optional` lets every client through and the app reads "
+            "the verdict in `SSL_CLIENT_VERIFY` "
+            "([deploy-tls.md](docs/deploy-tls.md#client-certificates-mutual-tls))"},
+    {STR("ca-certs", "PATH", ca_certs, NULL, S_TLS, "the CAs of the client certificates, PEM"),
+     .doc = "the CAs (PEM) that sign the client certificates; needed by, and only with, "
+            "`--verify-client optional\\|require`"},
+    {CHOICE("tls-min-version", "1.2|1.3", tls_min_version, tls_version_choices, NULL, S_TLS,
+            "the oldest TLS version accepted (default 1.2)"),
+     .doc_def = "`1.2`", .doc = "`1.2` (TLS 1.2 and 1.3) or `1.3` (TLS 1.3 only)"},
+    {STR("tls-ciphers", "LIST", tls_ciphers, NULL, S_TLS,
+         "the TLS 1.2 ciphers, OpenSSL's syntax (default:\nMozilla's \"intermediate\" list)"),
+     .doc_def = "Mozilla \"intermediate\"",
+     .doc = "the TLS 1.2 cipher list, OpenSSL's syntax (TLS 1.3's suites are fixed)"},
     /* Workers */
-    NUM("threads", "N", GW_OPT_INT, threads, 1, 1024, "8", S_WORKERS,
-        "worker threads running the app (default 8)"),
+    {NUM("threads", "N", GW_OPT_INT, threads, 1, 1024, "8", S_WORKERS,
+         "worker threads running the app (default 8)"),
+     .doc_def = "8", .doc = "worker threads running the app"},
     {.name = "processes",
      .alias = "workers",
      .short_name = 'w',
@@ -127,24 +142,40 @@ const struct gw_option gw_options[] = {
      .def = "1",
      .section = S_WORKERS,
      .help = "worker processes; N > 1 adds a master process that\nsupervises them (default 1: "
-             "no master)"},
-    FLAG("lazy", lazy, S_WORKERS,
-         "each worker process imports the app after the fork\n(default: the master imports it "
-         "once, before)"),
-    NUM("queue", "N", GW_OPT_INT, queue, 1, 1000000, "1024", S_WORKERS,
-        "requests waiting for a free thread before new ones\nget 503 (default 1024)"),
-    NUM("max-requests", "N", GW_OPT_U64, max_requests, 0, UINT32_MAX, "0", S_WORKERS,
-        "a worker process retires gracefully after about N\nrequests (default 0: never)"),
-    NUM("max-requests-jitter", "J", GW_OPT_U64, max_requests_jitter, 0, UINT32_MAX, "0", S_WORKERS,
-        "add 0..J at random to N per process (default 0)"),
-    SECS("graceful-timeout", 0, graceful_timeout, "30", S_WORKERS,
-         "how long a stop or reload waits for requests in\nflight (default 30)"),
-    SECS("timeout", 0, timeout, "0", S_WORKERS,
-         "a request still in the app after this long gets an\nexception raised in its thread "
-         "and the client 504\n(default 0: no limit)"),
-    SECS("timeout-grace", 0, timeout_grace, "10", S_WORKERS,
-         "then, a thread still busy after this long is stuck:\nits worker process is replaced "
-         "(default 10)"),
+             "no master)",
+     .doc_def = "1",
+     .doc = "worker processes; N > 1 adds a supervising master "
+            "([operations](docs/operations.md))"},
+    {FLAG("lazy", lazy, S_WORKERS,
+          "each worker process imports the app after the fork\n(default: the master imports it "
+          "once, before)"),
+     .doc_def = "off", .doc = "each worker process imports the app after the fork"},
+    {NUM("queue", "N", GW_OPT_INT, queue, 1, 1000000, "1024", S_WORKERS,
+         "requests waiting for a free thread before new ones\nget 503 (default 1024)"),
+     .doc_def = "1024",
+     .doc = "requests waiting for a free thread; beyond it new requests get `503` with "
+            "`Retry-After` at once"},
+    {NUM("max-requests", "N", GW_OPT_U64, max_requests, 0, UINT32_MAX, "0", S_WORKERS,
+         "a worker process retires gracefully after about N\nrequests (default 0: never)"),
+     .doc_def = "0 (never)", .doc = "a worker process retires gracefully after about N requests"},
+    {NUM("max-requests-jitter", "J", GW_OPT_U64, max_requests_jitter, 0, UINT32_MAX, "0", S_WORKERS,
+         "add 0..J at random to N per process (default 0)"),
+     .doc_def = "0", .doc = "add a random 0..J to N per process"},
+    {SECS("graceful-timeout", 0, graceful_timeout, "30", S_WORKERS,
+          "how long a stop or reload waits for requests in\nflight (default 30)"),
+     .doc_def = "30", .doc = "how long a stop or reload waits for requests in flight"},
+    {SECS("timeout", 0, timeout, "0", S_WORKERS,
+          "a request still in the app after this long gets an\nexception raised in its thread "
+          "and the client 504\n(default 0: no limit)"),
+     .doc_def = "0 (none)",
+     .doc = "a request still in the app after SECONDS: the client gets 504 at once and "
+            "`wsgate.RequestTimeout` is raised in its thread"},
+    {SECS("timeout-grace", 0, timeout_grace, "10", S_WORKERS,
+          "then, a thread still busy after this long is stuck:\nits worker process is replaced "
+          "(default 10)"),
+     .doc_def = "10",
+     .doc = "then a thread still in the app is stuck: logged, and in prefork mode its worker "
+            "process is replaced"},
     /* Python */
     {.name = "app",
      .metavar = "MODULE[:CALLABLE]",
@@ -158,9 +189,12 @@ const struct gw_option gw_options[] = {
      .type = GW_OPT_PATHS,
      .flags = GW_OPTF_REPEAT,
      .section = S_PYTHON,
-     .help = "prepend DIR to sys.path (repeatable)"},
-    STR("chdir", "DIR", chdir, NULL, S_PYTHON, "change to DIR before importing the app"),
-    STR("venv", "DIR", venv, NULL, S_PYTHON, "use the packages of the virtualenv DIR"),
+     .help = "prepend DIR to sys.path (repeatable)",
+     .doc = "prepend DIR to `sys.path` (repeatable)"},
+    {STR("chdir", "DIR", chdir, NULL, S_PYTHON, "change to DIR before importing the app"),
+     .doc = "change directory before importing the app"},
+    {STR("venv", "DIR", venv, NULL, S_PYTHON, "use the packages of the virtualenv DIR"),
+     .doc = "use the packages of a virtualenv"},
     {.name = "script-name",
      .metavar = "PREFIX",
      .type = GW_OPT_STRING,
@@ -168,55 +202,101 @@ const struct gw_option gw_options[] = {
      .check = check_script_name,
      .def = "",
      .section = S_PYTHON,
-     .help = "mount point: SCRIPT_NAME=PREFIX, PATH_INFO=the rest"},
-    FLAG("check", check_only, S_PYTHON, "import the app, report, and exit"),
-    STR("pid-file", "PATH", pid_file, NULL, S_PYTHON,
-        "write the pid of the main process (the master with\n--processes > 1) to PATH; a "
-        "reload rewrites it"),
+     .help = "mount point: SCRIPT_NAME=PREFIX, PATH_INFO=the rest",
+     .doc = "mount point: `SCRIPT_NAME` = PREFIX, `PATH_INFO` = the rest; requests outside it "
+            "get 404"},
+    {FLAG("check", check_only, S_PYTHON, "import the app, report, and exit"),
+     .doc = "import the app and exit"},
+    {STR("pid-file", "PATH", pid_file, NULL, S_PYTHON,
+         "write the pid of the main process (the master with\n--processes > 1) to PATH; a "
+         "reload rewrites it"),
+     .doc = "the pid to signal (the master with `-w` > 1)"},
     /* Limits and timeouts */
-    SECS("read-timeout", GW_OPTF_POSITIVE, read_timeout, "60", S_LIMITS,
-         "deadline for a request head, idle limit while\nreading a body (default 60)"),
-    SECS("keep-alive", 0, keep_alive, "15", S_LIMITS,
-         "idle limit between requests (default 15; 0 = no\nkeep-alive)"),
-    SECS("send-timeout", GW_OPTF_POSITIVE, send_timeout, "60", S_LIMITS,
-         "idle limit while sending a response (default 60)"),
-    NUM("send-buffer", "BYTES", GW_OPT_U64, send_buffer, 0, (uint64_t)1 << 40, "1048576", S_LIMITS,
-        "response bytes kept in memory for one slow reader;\nmore go to a temp file (default "
-        "1048576)"),
-    NUM("send-memory", "BYTES", GW_OPT_U64, send_memory, 0, (uint64_t)1 << 40, "67108864", S_LIMITS,
-        "the same, for all connections of a process\n(default 67108864)"),
-    NUM("send-spill", "BYTES", GW_OPT_U64, send_spill, 0, (uint64_t)1 << 50, "1073741824", S_LIMITS,
-        "temp file bytes of all connections of a process; past\nit the slowest reader is "
-        "dropped (default 1073741824)"),
-    STR("temp-dir", "DIR", temp_dir, NULL, S_LIMITS,
-        "where those temp files go (default $TMPDIR or /tmp)"),
-    NUM("max-body", "BYTES", GW_OPT_U64, max_body, 0, (uint64_t)INT64_MAX, "1073741824", S_LIMITS,
-        "larger request bodies get 413 (default 1073741824)"),
-    NUM("body-buffer", "BYTES", GW_OPT_U64, body_buffer, 0, (uint64_t)1 << 40, "1048576", S_LIMITS,
-        "request bodies up to this size (with a length) are\nread before the app runs; larger "
-        "ones reach the\napp as they arrive (default 1048576)"),
-    NUM("body-memory", "BYTES", GW_OPT_U64, body_memory, 0, (uint64_t)1 << 40, "67108864", S_LIMITS,
-        "of those, bytes past 64 KiB per body kept in memory\nfor all connections of a "
-        "process; past it, bodies\ngo to temp files (default 67108864)"),
-    NUM("max-target", "BYTES", GW_OPT_SIZE, max_target, 16, 1024 * 1024, "8190", S_LIMITS,
-        "longer request targets get 414 (default 8190)"),
-    NUM("max-header-size", "BYTES", GW_OPT_SIZE, max_head, 256, 16 * 1024 * 1024, "65536", S_LIMITS,
-        "larger header blocks get 431 (default 65536)"),
-    NUM("max-headers", "N", GW_OPT_SIZE, max_headers, 1, 10000, "100", S_LIMITS,
-        "more header fields get 431 (default 100)"),
+    {SECS("read-timeout", GW_OPTF_POSITIVE, read_timeout, "60", S_LIMITS,
+          "deadline for a request head, idle limit while\nreading a body (default 60)"),
+     .doc_def = "60",
+     .doc = "absolute deadline for a request head (slowloris), idle limit while reading a body"},
+    {SECS("keep-alive", 0, keep_alive, "15", S_LIMITS,
+          "idle limit between requests (default 15; 0 = no\nkeep-alive)"),
+     .doc_def = "15",
+     .doc = "idle limit between requests on a connection: HTTP keep-alive, FastCGI "
+            "`FCGI_KEEP_CONN` (0 disables keep-alive)"},
+    {SECS("send-timeout", GW_OPTF_POSITIVE, send_timeout, "60", S_LIMITS,
+          "idle limit while sending a response (default 60)"),
+     .doc_def = "60", .doc = "idle limit while sending a response"},
+    {NUM("send-buffer", "BYTES", GW_OPT_U64, send_buffer, 0, (uint64_t)1 << 40, "1048576", S_LIMITS,
+         "response bytes kept in memory for one slow reader;\nmore go to a temp file (default "
+         "1048576)"),
+     .doc_def = "1048576",
+     .doc = "response bytes kept in memory for one slow reader; more go to a temp file ([slow "
+            "readers](docs/operations.md#slow-readers))"},
+    {NUM("send-memory", "BYTES", GW_OPT_U64, send_memory, 0, (uint64_t)1 << 40, "67108864",
+         S_LIMITS, "the same, for all connections of a process\n(default 67108864)"),
+     .doc_def = "67108864", .doc = "the same for all connections of a process together"},
+    {NUM("send-spill", "BYTES", GW_OPT_U64, send_spill, 0, (uint64_t)1 << 50, "1073741824",
+         S_LIMITS,
+         "temp file bytes of all connections of a process; past\nit the slowest reader is "
+         "dropped (default 1073741824)"),
+     .doc_def = "1073741824",
+     .doc = "temp-file bytes of all connections of a process; past it the slowest reader is "
+            "dropped"},
+    {STR("temp-dir", "DIR", temp_dir, NULL, S_LIMITS,
+         "where those temp files go (default $TMPDIR or /tmp)"),
+     .doc_def = "`$TMPDIR` or `/tmp`", .doc = "where those temp files go"},
+    {NUM("max-body", "BYTES", GW_OPT_U64, max_body, 0, (uint64_t)INT64_MAX, "1073741824", S_LIMITS,
+         "larger request bodies get 413 (default 1073741824)"),
+     .doc_def = "1073741824", .doc = "larger request bodies get `413` before they are read"},
+    {NUM("body-buffer", "BYTES", GW_OPT_U64, body_buffer, 0, (uint64_t)1 << 40, "1048576", S_LIMITS,
+         "request bodies up to this size (with a length) are\nread before the app runs; larger "
+         "ones reach the\napp as they arrive (default 1048576)"),
+     .doc_def = "1048576",
+     .doc = "request bodies with a length up to this are read before the app runs (in memory, "
+            "or past 64 KiB into a temp file once `--body-memory` is used up), so a slow "
+            "uploader holds no thread; larger ones reach the app as they arrive ([slow "
+            "clients](docs/operations.md#slow-uploads))"},
+    {NUM("body-memory", "BYTES", GW_OPT_U64, body_memory, 0, (uint64_t)1 << 40, "67108864",
+         S_LIMITS,
+         "of those, bytes past 64 KiB per body kept in memory\nfor all connections of a "
+         "process; past it, bodies\ngo to temp files (default 67108864)"),
+     .doc_def = "67108864",
+     .doc = "memory for those bodies, all connections of a process (the part of each past 64 "
+            "KiB); a body that does not fit goes to a temp file in `--temp-dir`"},
+    {NUM("max-target", "BYTES", GW_OPT_SIZE, max_target, 16, 1024 * 1024, "8190", S_LIMITS,
+         "longer request targets get 414 (default 8190)"),
+     .doc_def = "8190", .doc = "longer request targets get `414`"},
+    {NUM("max-header-size", "BYTES", GW_OPT_SIZE, max_head, 256, 16 * 1024 * 1024, "65536",
+         S_LIMITS, "larger header blocks get 431 (default 65536)"),
+     .doc_def = "65536", .doc = "larger header blocks get `431`"},
+    {NUM("max-headers", "N", GW_OPT_SIZE, max_headers, 1, 10000, "100", S_LIMITS,
+         "more header fields get 431 (default 100)"),
+     .doc_def = "100", .doc = "more header fields get `431`"},
     /* Logging */
-    STR("access-log", "PATH|-", access_log, NULL, S_LOGGING,
-        "access log (default: none; - = stdout)"),
-    STR("error-log", "PATH|-", error_log, NULL, S_LOGGING, "error log (default: - = stderr)"),
-    CHOICE("access-log-format", "FMT", access_format, format_choices, "combined", S_LOGGING,
-           "combined (default) or json"),
-    CHOICE("log-level", "LEVEL", log_level, level_choices, "info", S_LOGGING,
-           "debug, info, warning, error, critical (default info)"),
-    FLAG("fastcgi-stderr", fastcgi_stderr, S_LOGGING,
-         "also send the wsgi.errors lines of FastCGI requests to\nthe front server as "
-         "FCGI_STDERR (default: off)"),
-    STR("stats", "ADDR", stats_addr, NULL, S_LOGGING,
-        "serve metrics on ADDR: Prometheus text at /metrics,\nJSON at /stats (default: off)"),
+    {STR("access-log", "PATH|-", access_log, NULL, S_LOGGING,
+         "access log (default: none; - = stdout)"),
+     .doc_def = "none",
+     .doc = "one line per request; combined log format followed by the time split `rt= q= gil= "
+            "app= send=` (seconds)"},
+    {STR("error-log", "PATH|-", error_log, NULL, S_LOGGING, "error log (default: - = stderr)"),
+     .doc_def = "`-` (stderr)", .doc = "errors, app tracebacks and `wsgi.errors`"},
+    {CHOICE("access-log-format", "FMT", access_format, format_choices, "combined", S_LOGGING,
+            "combined (default) or json"),
+     .doc_def = "combined",
+     .doc = "`combined` or `json` (one JSON object per line); fields in "
+            "[docs/operations.md](docs/operations.md)"},
+    {CHOICE("log-level", "LEVEL", log_level, level_choices, "info", S_LOGGING,
+            "debug, info, warning, error, critical (default info)"),
+     .doc_def = "info", .doc = "debug, info, warning, error, critical"},
+    {FLAG("fastcgi-stderr", fastcgi_stderr, S_LOGGING,
+          "also send the wsgi.errors lines of FastCGI requests to\nthe front server as "
+          "FCGI_STDERR (default: off)"),
+     .doc_def = "off",
+     .doc = "the `wsgi.errors` lines of a FastCGI request also go to the front server, as "
+            "`FCGI_STDERR` records of that request, which it logs (`docs/deploy-*.md`)"},
+    {STR("stats", "ADDR", stats_addr, NULL, S_LOGGING,
+         "serve metrics on ADDR: Prometheus text at /metrics,\nJSON at /stats (default: off)"),
+     .doc_def = "off",
+     .doc = "serve metrics on ADDR (`HOST:PORT` or `unix:PATH`): Prometheus text at "
+            "`/metrics`, JSON at `/stats`; answers even while every worker thread is busy"},
     /* Configuration */
     {.name = "config",
      .short_name = 'c',
@@ -225,25 +305,35 @@ const struct gw_option gw_options[] = {
      .flags = GW_OPTF_NO_FILE,
      .section = S_CONFIG,
      .help = "read settings from the INI file PATH (keys: the long\noption names, in a "
-             "[wsgate] section)"},
+             "[wsgate] section)",
+     .doc = "read settings from an INI file: `key = value` lines in a `[wsgate]` section, the "
+            "keys being the long option names (`app = MODULE[:CALLABLE]` for the argument); "
+            "see [Configuration](docs/operations.md#configuration)"},
     {.name = "print-config",
      .type = GW_OPT_ACTION,
      .flags = GW_OPTF_NO_FILE,
      .section = S_CONFIG,
      .help = "print the settings in effect, and where each came\nfrom, as a config file; "
-             "then exit"},
+             "then exit",
+     .doc = "print the settings in effect, grouped by where each came from, as a config file, "
+            "and exit"},
     /* The rest */
     {.name = "version",
      .type = GW_OPT_ACTION,
      .flags = GW_OPTF_NO_FILE,
      .section = S_OTHER,
-     .help = "print the version and exit"},
+     .help = "print the version and exit",
+     .doc = "the version, the embedded Python (version, library file, the build's "
+            "interpreter), libev's and OpenSSL's versions and the protocols compiled in: put "
+            "it in bug reports"},
     {.name = "help",
      .short_name = 'h',
      .type = GW_OPT_ACTION,
      .flags = GW_OPTF_NO_FILE,
      .section = S_OTHER,
-     .help = "print this help and exit"},
+     .help = "print this help and exit",
+     .doc = "the options and their defaults; `man wsgate` (after `make install`) adds the "
+            "signals, exit codes and files"},
 };
 const size_t gw_noptions = sizeof(gw_options) / sizeof(gw_options[0]);
 
@@ -604,4 +694,51 @@ void gw_options_usage(FILE *f)
             print_lines(f, o->help, HELP_COLUMN);
         }
     }
+}
+
+/* ---- README ---------------------------------------------------------------------------- */
+
+/* s with every '|' escaped for a markdown table cell. */
+static void put_cell(FILE *f, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '|')
+            fputc('\\', f);
+        fputc(*s, f);
+    }
+}
+
+/* "`--name M`, `--alias M`, `-x M`" */
+static void markdown_names(FILE *f, const struct gw_option *o)
+{
+    const char *sep = o->metavar != NULL ? " " : "", *m = o->metavar != NULL ? o->metavar : "";
+    fprintf(f, "`--%s%s", o->name, sep);
+    put_cell(f, m);
+    if (o->alias != NULL) {
+        fprintf(f, "`, `--%s%s", o->alias, sep);
+        put_cell(f, m);
+    }
+    if (o->short_name != 0) {
+        fprintf(f, "`, `-%c%s", o->short_name, sep);
+        put_cell(f, m);
+    }
+    fputc('`', f);
+}
+
+void gw_options_markdown(FILE *f)
+{
+    fputs("| option | default | meaning |\n|---|---|---|\n", f);
+    for (size_t s = 0; s < gw_noption_sections; s++)
+        for (size_t i = 0; i < gw_noptions; i++) {
+            const struct gw_option *o = &gw_options[i];
+            if (o->section != (int)s || (o->flags & GW_OPTF_NO_CLI))
+                continue;
+            fputs("| ", f);
+            markdown_names(f, o);
+            if (o->doc_def != NULL)
+                fprintf(f, " | %s", o->doc_def);
+            else
+                fputs(" |", f);
+            fprintf(f, " | %s |\n", o->doc != NULL ? o->doc : "");
+        }
 }

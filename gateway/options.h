@@ -59,6 +59,10 @@ struct gw_option {
     const char *def;  /* the default, spelled as a value; NULL = not set */
     int section;      /* index into gw_option_sections */
     const char *help; /* --help text; lines split by '\n' */
+    /* README's table (gw_options_markdown): the default as the reader should see it
+     * (NULL: empty) and the meaning, both markdown. */
+    const char *doc_def;
+    const char *doc;
 };
 
 struct gw_option_section {
@@ -102,5 +106,10 @@ void gw_options_defaults(struct gw_config *cfg);
 
 /* Writes the --help text. */
 void gw_options_usage(FILE *f);
+
+/* Writes README's option table (markdown), every option that the command line takes,
+ * in --help's order. `make readme-options` puts it into README.md; a unit test checks
+ * that README holds it. */
+void gw_options_markdown(FILE *f);
 
 #endif
