@@ -45,6 +45,7 @@ struct gw_config {
     double graceful_timeout; /* seconds a graceful stop or reload waits for requests */
     uint64_t max_requests;   /* a worker process retires after about this many; 0 = never */
     uint64_t max_requests_jitter;
+    uint64_t max_rss;       /* MiB: a worker process over it retires; 0 = never */
     double timeout;         /* seconds a request may spend in the app; 0 = unlimited */
     double timeout_grace;   /* after the timeout's exception, before the thread counts as stuck */
     const char *stats_addr; /* --stats ADDR, NULL = none */

@@ -137,6 +137,9 @@ const struct gw_option gw_options[] = {
         "a worker process retires gracefully after about N\nrequests (default 0: never)"),
     NUM("max-requests-jitter", "J", GW_OPT_U64, max_requests_jitter, 0, UINT32_MAX, "0", S_WORKERS,
         "add 0..J at random to N per process (default 0)"),
+    NUM("max-rss", "MiB", GW_OPT_U64, max_rss, 0, (uint64_t)1 << 30, "0", S_WORKERS,
+        "a worker process whose resident memory exceeds MiB\nretires gracefully (default 0: "
+        "never)"),
     SECS("graceful-timeout", 0, graceful_timeout, "30", S_WORKERS,
          "how long a stop or reload waits for requests in\nflight (default 30)"),
     SECS("timeout", 0, timeout, "0", S_WORKERS,

@@ -235,8 +235,9 @@ static uint64_t retire_point(void)
 }
 
 /* The pool and the loop until a stop. single: no master (this process is the service,
- * or a reload's bridge); else ready_fd is the master's readiness pipe. 0, or 1 when
- * they could not start. */
+ * or a reload's bridge); else ready_fd is the master's readiness pipe. 0, 1 when
+ * they could not start, -1 when a reload's bridge took over (single), GW_EXIT_MAX_RSS
+ * after a worker's retirement for --max-rss. */
 static int serve(int single, int ready_fd)
 {
     static struct gw_server server;
@@ -250,8 +251,10 @@ static int serve(int single, int ready_fd)
         gw_pool_stop(pool);
         return 1;
     }
-    if (!bridge) /* a bridge serves only until its parent's new image does */
+    if (!bridge) { /* a bridge serves only until its parent's new image does */
         server.retire_after = retire_point();
+        server.max_rss = cfg.max_rss << 20;
+    }
     if (single && !bridge) { /* this process is the one to signal */
         server.reload = gw_reload_start;
         server.on_stop = gw_reload_on_stop;
@@ -277,7 +280,9 @@ static int serve(int single, int ready_fd)
     /* Connections first: freeing one can hand references to the pool to release. */
     gw_server_destroy(&server);
     gw_pool_stop(pool);
-    return reexec ? -1 : 0;
+    if (reexec)
+        return -1;
+    return !single && server.over_rss ? GW_EXIT_MAX_RSS : 0;
 }
 
 /* --- prefork ------------------------------------------------------------------ */
