@@ -14,7 +14,7 @@
 #include "gateway/tls.h"
 #include "gateway/util.h"
 
-enum { S_LISTEN, S_TLS, S_WORKERS, S_PYTHON, S_LIMITS, S_LOGGING, S_CONFIG, S_OTHER };
+enum { S_LISTEN, S_TLS, S_WORKERS, S_PYTHON, S_LIMITS, S_LOGGING, S_PRIVILEGES, S_CONFIG, S_OTHER };
 
 const struct gw_option_section gw_option_sections[] = {
     [S_LISTEN] =
@@ -27,6 +27,7 @@ const struct gw_option_section gw_option_sections[] = {
     [S_PYTHON] = {"Python:", NULL},
     [S_LIMITS] = {"Limits and timeouts:", NULL},
     [S_LOGGING] = {"Logging:", NULL},
+    [S_PRIVILEGES] = {"Privileges (see \"Privileges\" in docs/operations.md):", NULL},
     [S_CONFIG] = {"Configuration (see \"Configuration\" in docs/operations.md):",
                   "(sources, each overriding the one before: defaults, the --config file,\n"
                   "the WSGATE_ARGS environment variable, the command line)"},
@@ -98,6 +99,8 @@ const struct gw_option gw_options[] = {
      .offset = AT(socket_mode),
      .section = S_LISTEN,
      .help = "permissions of unix sockets (default: from the umask)"},
+    STR("socket-owner", "USER[:GROUP]", socket_owner, NULL, S_LISTEN,
+        "owner of unix sockets (wsgate started as root)"),
     NUM("backlog", "N", GW_OPT_INT, backlog, 1, 65535, "1024", S_LISTEN,
         "listen(2) backlog (default 1024)"),
     /* TLS */
@@ -220,6 +223,20 @@ const struct gw_option gw_options[] = {
          "FCGI_STDERR (default: off)"),
     STR("stats", "ADDR", stats_addr, NULL, S_LOGGING,
         "serve metrics on ADDR: Prometheus text at /metrics,\nJSON at /stats (default: off)"),
+    /* Privileges */
+    STR("user", "USER", user, NULL, S_PRIVILEGES,
+        "after opening the listeners and logs, run as USER\n(a name or a number) with its "
+        "groups"),
+    STR("group", "GROUP", group, NULL, S_PRIVILEGES,
+        "... and as GROUP (default: USER's primary group)"),
+    FLAG("allow-root", allow_root, S_PRIVILEGES,
+         "let --user/--group leave the app running as root"),
+    {.name = "umask",
+     .metavar = "OCTAL",
+     .type = GW_OPT_OCTAL,
+     .offset = AT(umask),
+     .section = S_PRIVILEGES,
+     .help = "set the umask at start-up (default: inherited)"},
     /* Configuration */
     {.name = "config",
      .short_name = 'c',
@@ -521,6 +538,7 @@ void gw_options_defaults(struct gw_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->socket_mode = -1;
+    cfg->umask = -1;
     for (size_t i = 0; i < gw_noptions; i++)
         if (gw_options[i].def != NULL &&
             gw_option_set(cfg, &gw_options[i], gw_options[i].def, "the default") != 0)
