@@ -446,3 +446,28 @@ def test_max_rss_retires_a_worker_that_grows(wsgate):
     assert re.search(r"resident memory \d+ MiB is over --max-rss 100 MiB: retiring", log), log
     assert "(retired: over --max-rss)" in log, log
     assert requests.get(srv.url("/x"), timeout=t(5)).status_code == 200
+
+
+@pytest.mark.slow
+def test_max_rss_reloads_a_single_process(wsgate):
+    """Without a master, going over --max-rss reloads through a bridge (as
+    --max-requests does): the same pid, re-executed, memory given back, no request
+    failed, counted as a reload."""
+    srv = start(wsgate, "--max-rss", "100")
+    statuses = []
+
+    def reloaded():
+        s, _ = metrics(srv)
+        return s if value(s, "wsgate_reloads_total", result="done") >= 1 else None
+
+    for _ in range(8):
+        statuses.append(requests.get(srv.url("/x?hold=50"), timeout=t(20)).status_code)
+        if srv.error_text().count("over --max-rss"):
+            break
+    wait_for(reloaded, t(20), what="the reload done")
+    assert statuses == [200] * len(statuses)
+    assert srv.proc.poll() is None
+    with open("/proc/%d/statm" % srv.pid) as f:  # the re-executed image: memory given back
+        assert int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") < 100 << 20
+    assert srv.error_text().count("over --max-rss 100 MiB: retiring") == 1, srv.error_text()
+    assert requests.get(srv.url("/x"), timeout=t(5)).status_code == 200
