@@ -100,7 +100,7 @@ const struct gw_option gw_options[] = {
      .section = S_LISTEN,
      .help = "permissions of unix sockets (default: from the umask)"},
     STR("socket-owner", "USER[:GROUP]", socket_owner, NULL, S_LISTEN,
-        "owner of unix sockets (wsgate started as root)"),
+        "owner of the listeners' unix sockets (wsgate started\nas root)"),
     NUM("backlog", "N", GW_OPT_INT, backlog, 1, 65535, "1024", S_LISTEN,
         "listen(2) backlog (default 1024)"),
     /* TLS */

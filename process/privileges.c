@@ -168,7 +168,9 @@ int gw_priv_switching(void)
  * open it again after the switch. A failure only costs that, and is said. */
 static void hand_log(const char *path)
 {
-    if (path == NULL || strcmp(path, "-") == 0)
+    struct stat st;
+    /* Regular files only: /dev/stdout or a terminal stays whose it is. */
+    if (path == NULL || strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
         return;
     if (chown(path, pv.uid, pv.gid) != 0)
         gw_log(GW_LOG_WARNING,

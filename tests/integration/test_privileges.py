@@ -246,3 +246,16 @@ def test_root_without_user_warns(wsgate):
     assert srv.error_text().count("[warning] running the app as root: give --user") == 1
     quiet = wsgate("it_priv", "--allow-root")
     assert "running the app as root" not in quiet.error_text()
+
+
+@need_root
+def test_only_regular_log_files_change_owner(shared_dir):
+    """The log files are handed to --user for a reload to open them again; a device
+    named as a log (/dev/null, /dev/stderr) keeps its owner."""
+    uid, gid = ids()
+    log = os.path.join(shared_dir, "err.log")
+    r = run_cli("--user", "nobody", "--group", "nogroup", "--error-log", log,
+                "--access-log", "/dev/null", "--pythonpath", APPS, "--check", "it_priv")
+    assert r.returncode == 0, r
+    assert (os.stat(log).st_uid, os.stat(log).st_gid) == (uid, gid)
+    assert (os.stat("/dev/null").st_uid, os.stat("/dev/null").st_gid) == (0, 0)
