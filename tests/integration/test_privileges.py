@@ -225,9 +225,14 @@ def test_refused_with_one_line(args, line):
 
 @pytest.mark.skipif(ROOT, reason="as a user other than root")
 def test_not_root_cannot_switch():
-    ids()
-    r = run_cli("--user", "nobody", "--pythonpath", APPS, "--check", "it_priv")
-    assert r.returncode == 2 and b"not root" in r.stderr, r
+    """Not root: --user naming the user wsgate runs as already is nothing to do;
+    another user is one line and exit 2."""
+    me = pwd.getpwuid(os.getuid()).pw_name
+    r = run_cli("--user", me, "--pythonpath", APPS, "--check", "it_priv")
+    assert r.returncode == 0, r
+    r = run_cli("--user", "root", "--allow-root", "--pythonpath", APPS, "--check", "it_priv")
+    assert r.returncode == 2 and r.stderr.decode().endswith("not root\n"), r
+    assert len(r.stderr.splitlines()) == 1, r
 
 
 @need_root
