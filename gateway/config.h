@@ -45,14 +45,20 @@ struct gw_config {
     double graceful_timeout; /* seconds a graceful stop or reload waits for requests */
     uint64_t max_requests;   /* a worker process retires after about this many; 0 = never */
     uint64_t max_requests_jitter;
-    double timeout;         /* seconds a request may spend in the app; 0 = unlimited */
-    double timeout_grace;   /* after the timeout's exception, before the thread counts as stuck */
-    const char *stats_addr; /* --stats ADDR, NULL = none */
-    const char *pid_file;   /* --pid-file PATH, NULL = none */
-    int queue;              /* requests waiting for a worker; more -> 503 */
-    int backlog;            /* listen(2) backlog */
-    int socket_mode;        /* -1: leave the umask's mode */
-    double read_timeout;    /* seconds */
+    uint64_t max_rss;         /* MiB: a worker process over it retires; 0 = never */
+    double timeout;           /* seconds a request may spend in the app; 0 = unlimited */
+    double timeout_grace;     /* after the timeout's exception, before the thread counts as stuck */
+    const char *stats_addr;   /* --stats ADDR, NULL = none */
+    const char *pid_file;     /* --pid-file PATH, NULL = none */
+    int queue;                /* requests waiting for a worker; more -> 503 */
+    int backlog;              /* listen(2) backlog */
+    int socket_mode;          /* -1: leave the umask's mode */
+    const char *socket_owner; /* --socket-owner USER[:GROUP] of unix sockets, NULL = as made */
+    const char *user;         /* --user: run the app as this user (name or id), NULL = as started */
+    const char *group;        /* --group: ... and group; NULL = the user's (or as started) */
+    int allow_root;           /* --allow-root: --user/--group may leave the app running as root */
+    int umask;                /* --umask: set at start-up; -1 = inherited */
+    double read_timeout;      /* seconds */
     double keep_alive;
     double send_timeout;
     uint64_t send_buffer; /* response bytes a slow reader's connection keeps in memory */

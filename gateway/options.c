@@ -14,7 +14,7 @@
 #include "gateway/tls.h"
 #include "gateway/util.h"
 
-enum { S_LISTEN, S_TLS, S_WORKERS, S_PYTHON, S_LIMITS, S_LOGGING, S_CONFIG, S_OTHER };
+enum { S_LISTEN, S_TLS, S_WORKERS, S_PYTHON, S_LIMITS, S_LOGGING, S_PRIVILEGES, S_CONFIG, S_OTHER };
 
 const struct gw_option_section gw_option_sections[] = {
     [S_LISTEN] =
@@ -27,6 +27,7 @@ const struct gw_option_section gw_option_sections[] = {
     [S_PYTHON] = {"Python:", NULL},
     [S_LIMITS] = {"Limits and timeouts:", NULL},
     [S_LOGGING] = {"Logging:", NULL},
+    [S_PRIVILEGES] = {"Privileges (see \"Privileges\" in docs/operations.md):", NULL},
     [S_CONFIG] = {"Configuration (see \"Configuration\" in docs/operations.md):",
                   "(sources, each overriding the one before: defaults, the --config file,\n"
                   "the WSGATE_ARGS environment variable, the command line)"},
@@ -97,6 +98,11 @@ const struct gw_option gw_options[] = {
      .help = "permissions of unix sockets (default: from the umask)",
      .doc_def = "umask",
      .doc = "permissions of unix sockets"},
+    {STR("socket-owner", "USER[:GROUP]", socket_owner, NULL, S_LISTEN,
+         "owner of the listeners' unix sockets (wsgate started\nas root)"),
+     .doc_def = "the process's",
+     .doc = "owner of the unix sockets wsgate creates for its listeners (started as root); "
+            "GROUP defaults to USER's primary group"},
     {NUM("backlog", "N", GW_OPT_INT, backlog, 1, 65535, "1024", S_LISTEN,
          "listen(2) backlog (default 1024)"),
      .doc_def = "1024", .doc = "listen(2) backlog"},
@@ -176,6 +182,12 @@ const struct gw_option gw_options[] = {
      .doc_def = "10",
      .doc = "then a thread still in the app is stuck: logged, and in prefork mode its worker "
             "process is replaced"},
+    {NUM("max-rss", "MiB", GW_OPT_U64, max_rss, 0, (uint64_t)1 << 30, "0", S_WORKERS,
+         "a worker process whose resident memory exceeds MiB\nretires gracefully (default 0: "
+         "never)"),
+     .doc_def = "0 (never)",
+     .doc = "a worker process whose resident memory exceeds MiB retires gracefully, like "
+            "`--max-requests` ([recycling](docs/operations.md#recycling))"},
     /* Python */
     {.name = "app",
      .metavar = "MODULE[:CALLABLE]",
@@ -297,6 +309,29 @@ const struct gw_option gw_options[] = {
      .doc_def = "off",
      .doc = "serve metrics on ADDR (`HOST:PORT` or `unix:PATH`): Prometheus text at "
             "`/metrics`, JSON at `/stats`; answers even while every worker thread is busy"},
+    /* Privileges */
+    {STR("user", "USER", user, NULL, S_PRIVILEGES,
+         "after opening the listeners and logs, run as USER\n(a name or a number) with its "
+         "groups"),
+     .doc = "started as root: open the listeners, logs, metrics socket, pid file and TLS key, "
+            "then run as USER (a name or an id, with its groups) before the app is imported "
+            "([privileges](docs/operations.md#privileges))"},
+    {STR("group", "GROUP", group, NULL, S_PRIVILEGES,
+         "... and as GROUP (default: USER's primary group)"),
+     .doc_def = "USER's primary group", .doc = "... and as GROUP"},
+    {FLAG("allow-root", allow_root, S_PRIVILEGES,
+          "let --user/--group leave the app running as root"),
+     .doc_def = "off",
+     .doc = "let `--user`/`--group` leave the app running as root (refused otherwise), and "
+            "silence the warning of a start as root without `--user`"},
+    {.name = "umask",
+     .metavar = "OCTAL",
+     .type = GW_OPT_OCTAL,
+     .offset = AT(umask),
+     .section = S_PRIVILEGES,
+     .help = "set the umask at start-up (default: inherited)",
+     .doc_def = "inherited",
+     .doc = "the umask, set at start-up (log files, unix sockets, the app's files)"},
     /* Configuration */
     {.name = "config",
      .short_name = 'c',
@@ -608,6 +643,7 @@ void gw_options_defaults(struct gw_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->socket_mode = -1;
+    cfg->umask = -1;
     for (size_t i = 0; i < gw_noptions; i++)
         if (gw_options[i].def != NULL &&
             gw_option_set(cfg, &gw_options[i], gw_options[i].def, "the default") != 0)

@@ -759,6 +759,38 @@ static void request_back(struct gw_server *s, struct gw_request *r)
     carry_on(s, c, keep, close_now);
 }
 
+/*
+ * --max-rss: the resident size is read (gw_rss_bytes: one open and read of
+ * /proc/self/statm) at most every RSS_EVERY seconds after requests come back, and by
+ * rss_timer once a second while idle; over the limit, the process retires as for
+ * --max-requests, once.
+ */
+#define RSS_EVERY 0.1
+
+static void rss_check(struct gw_server *s)
+{
+    uint64_t rss;
+    ev_tstamp now = ev_now(s->loop);
+    if (s->max_rss == 0 || s->stopping || now - s->rss_checked < RSS_EVERY)
+        return;
+    s->rss_checked = now;
+    if (gw_rss_bytes(&rss) != 0 || rss <= s->max_rss)
+        return;
+    gw_log(GW_LOG_INFO, "resident memory %llu MiB is over --max-rss %llu MiB: retiring",
+           (unsigned long long)(rss >> 20), (unsigned long long)(s->max_rss >> 20));
+    s->max_rss = 0; /* once, even if the reload fails */
+    s->over_rss = 1;
+    ev_timer_stop(s->loop, &s->rss_timer);
+    retire(s, "--max-rss reached");
+}
+
+static void rss_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    rss_check(w->data);
+}
+
 static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 {
     struct gw_server *s = w->data;
@@ -807,6 +839,7 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
         s->retire_after = 0; /* once, even if the reload fails */
         retire(s, "--max-requests reached");
     }
+    rss_check(s);
 }
 
 /* The pool's done hook (worker thread): r goes back to the loop, which continues its
@@ -881,6 +914,7 @@ void gw_server_stop(struct gw_server *s, const char *why)
     __atomic_store_n(&s->host.draining, 1, __ATOMIC_RELAXED);
     listeners_watch(s, 0);
     ev_timer_stop(s->loop, &s->accept_pause);
+    ev_timer_stop(s->loop, &s->rss_timer);
     if (!s->handed_over) /* else the reload hook hands them on again */
         for (size_t i = 0; i < s->nlisteners; i++)
             gw_listener_close(&s->listeners[i]);
@@ -1072,6 +1106,8 @@ int gw_server_init(struct gw_server *s, const struct gw_config *cfg, struct gw_l
     s->stop_deadline.data = s;
     ev_timer_init(&s->accept_pause, accept_pause_cb, 0.5, 0.);
     s->accept_pause.data = s;
+    ev_timer_init(&s->rss_timer, rss_timer_cb, 1., 1.);
+    s->rss_timer.data = s;
     ev_async_init(&s->abandon_wake, abandon_cb);
     s->abandon_wake.data = s;
     ev_async_start(s->loop, &s->abandon_wake);
@@ -1110,6 +1146,8 @@ void gw_server_run(struct gw_server *s)
      * 64 connections on one CPU). The kernel's time slices still rotate them. */
     struct sched_param sp = {0};
     sched_setscheduler(0, SCHED_BATCH, &sp);
+    if (s->max_rss != 0)
+        ev_timer_start(s->loop, &s->rss_timer);
     ev_run(s->loop, 0);
 }
 

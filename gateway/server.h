@@ -22,6 +22,9 @@
  * the app past --timeout + --timeout-grace (the pool's stuck hook): the prefork master
  * starts a replacement. 75 is EX_TEMPFAIL of sysexits.h. */
 #define GW_EXIT_STUCK 75
+/* A prefork worker's exit status after a retirement for --max-rss (a clean exit the
+ * master counts apart from --max-requests). */
+#define GW_EXIT_MAX_RSS 76
 
 struct gw_listener;
 struct gw_pool;
@@ -54,6 +57,11 @@ struct gw_server {
                                  open for the re-execution */
     uint64_t served;          /* requests handed back (--max-requests) */
     uint64_t retire_after;    /* served count that starts a retirement; 0 = never */
+    uint64_t max_rss;         /* resident bytes that start a retirement (--max-rss); 0 = never.
+                                 Set before gw_server_run. */
+    ev_timer rss_timer;       /* reads the resident size while idle (max_rss) */
+    ev_tstamp rss_checked;    /* when it was last read */
+    int over_rss;             /* the retirement was for max_rss (a worker exits GW_EXIT_MAX_RSS) */
     /* SIGHUP and --max-requests call this (process/reload.h: a bridge process takes
      * the listeners over, and once it accepts, the hook sets handed_over and calls
      * gw_server_stop); 0 or -1 with errno. NULL: SIGHUP is ignored and retirement is

@@ -36,9 +36,9 @@ static const char *const fe_names[FE_N] = {"http", "fastcgi", "scgi", "other"};
 #define NCLASS 6
 static const char *const class_names[NCLASS] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
 
-enum { RS_EXIT, RS_SIGNAL, RS_STUCK, RS_MAXREQ, RS_RELOAD, RS_OTHER, RS_N };
-static const char *const cause_names[RS_N] = {"exit",         "signal", "stuck",
-                                              "max-requests", "reload", "other"};
+enum { RS_EXIT, RS_SIGNAL, RS_STUCK, RS_MAXREQ, RS_MAXRSS, RS_RELOAD, RS_OTHER, RS_N };
+static const char *const cause_names[RS_N] = {"exit",    "signal", "stuck", "max-requests",
+                                              "max-rss", "reload", "other"};
 
 enum { HS_OK, HS_FAILED, HS_TIMEOUT, HS_N };
 static const char *const hs_names[HS_N] = {"ok", "failed", "timeout"};

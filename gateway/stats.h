@@ -37,7 +37,7 @@ void gw_stats_set_slot(int slot);
 void gw_stats_slot_exited(int slot);
 
 /* Master: counts a worker restart. cause is one of "exit", "signal", "stuck",
- * "max-requests", "reload"; anything else counts as "other". */
+ * "max-requests", "max-rss", "reload"; anything else counts as "other". */
 void gw_stats_note_restart(const char *cause);
 
 /* The process that reloads (the prefork master, or a single process): a reload

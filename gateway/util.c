@@ -92,6 +92,27 @@ const char *gw_http_date(void)
     return date_buf;
 }
 
+int gw_rss_bytes(uint64_t *out)
+{
+    char buf[128];
+    unsigned long long size, resident;
+    int rc = -1, fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        goto done;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        goto done;
+    buf[n] = '\0';
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || sscanf(buf, "%llu %llu", &size, &resident) != 2)
+        goto done;
+    *out = (uint64_t)resident * (uint64_t)page;
+    rc = 0;
+done:
+    return rc;
+}
+
 int gw_parse_u64(const char *p, size_t n, uint64_t max, uint64_t *out)
 {
     uint64_t v = 0;

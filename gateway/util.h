@@ -22,6 +22,10 @@ const char *gw_http_date(void);
  * else /tmp), read-write, close-on-exec. Returns the descriptor, or -1 with errno. */
 int gw_temp_file(const char *dir);
 
+/* This process's resident set size in bytes, from /proc/self/statm (one open, one
+ * read: cheap enough for a few calls a second, not one per request). 0 or -1. */
+int gw_rss_bytes(uint64_t *out);
+
 /* Parses 1..19 ASCII digits (nothing else) into *out when <= max. Returns 0 or -1. */
 int gw_parse_u64(const char *p, size_t n, uint64_t max, uint64_t *out);
 

@@ -37,6 +37,7 @@
 #include "process/handover.h"
 #include "process/master.h"
 #include "process/pidfile.h"
+#include "process/privileges.h"
 #include "process/reload.h"
 #include "process/sd_notify.h"
 #include "process/stats_http.h"
@@ -182,6 +183,11 @@ static int open_listeners(char *err, size_t errlen)
         if (gw_listener_open(&listeners[nopen], cfg.listen[nopen].addr, p, cfg.backlog,
                              cfg.socket_mode, err, errlen) != 0)
             return -1;
+        if (listeners[nopen].unix_path != NULL &&
+            gw_priv_own_socket(listeners[nopen].unix_path, err, errlen) != 0) {
+            nopen++; /* closed (and its file removed) by main */
+            return -1;
+        }
         listeners[nopen].name = cfg.listen[nopen].proto;
     }
     return attach_tls(err, errlen);
@@ -235,8 +241,9 @@ static uint64_t retire_point(void)
 }
 
 /* The pool and the loop until a stop. single: no master (this process is the service,
- * or a reload's bridge); else ready_fd is the master's readiness pipe. 0, or 1 when
- * they could not start. */
+ * or a reload's bridge); else ready_fd is the master's readiness pipe. 0, 1 when
+ * they could not start, -1 when a reload's bridge took over (single), GW_EXIT_MAX_RSS
+ * after a worker's retirement for --max-rss. */
 static int serve(int single, int ready_fd)
 {
     static struct gw_server server;
@@ -250,14 +257,18 @@ static int serve(int single, int ready_fd)
         gw_pool_stop(pool);
         return 1;
     }
-    if (!bridge) /* a bridge serves only until its parent's new image does */
+    if (!bridge) { /* a bridge serves only until its parent's new image does */
         server.retire_after = retire_point();
+        server.max_rss = cfg.max_rss << 20;
+    }
     if (single && !bridge) { /* this process is the one to signal */
         server.reload = gw_reload_start;
         server.on_stop = gw_reload_on_stop;
         for (size_t i = 0; i < nopen; i++)
             gw_log(GW_LOG_INFO, "listening on %s (%s)", listeners[i].spec,
                    listener_kind(&listeners[i]));
+        if (!gw_reload_has_bridge())
+            gw_priv_warn_root(&cfg);
         if (cfg.stats_addr != NULL) /* a prefork master says it for its workers */
             gw_log(GW_LOG_INFO, "metrics on %s (/metrics, /stats)", cfg.stats_addr);
         gw_pidfile_write(cfg.pid_file);
@@ -277,7 +288,9 @@ static int serve(int single, int ready_fd)
     /* Connections first: freeing one can hand references to the pool to release. */
     gw_server_destroy(&server);
     gw_pool_stop(pool);
-    return reexec ? -1 : 0;
+    if (reexec)
+        return -1;
+    return !single && server.over_rss ? GW_EXIT_MAX_RSS : 0;
 }
 
 /* --- prefork ------------------------------------------------------------------ */
@@ -334,6 +347,8 @@ static int run_master(void)
     for (size_t i = 0; i < nopen; i++)
         gw_log(GW_LOG_INFO, "listening on %s (%s)", listeners[i].spec,
                listener_kind(&listeners[i]));
+    if (!gw_master_is_reload())
+        gw_priv_warn_root(&cfg);
     gw_pidfile_write(cfg.pid_file);
     int rc = gw_master_run(&cfg, listeners, nopen, &ops, have_app, saved_argv);
     if (!cfg.lazy && have_app)
@@ -367,6 +382,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "wsgate: %s\n", err);
         return 2;
     }
+    /* --umask, and --user/--group/--socket-owner resolved: a bad name is one line
+     * before anything is opened. */
+    if (gw_priv_init(&cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "wsgate: %s\n", err);
+        return 2;
+    }
     if (gw_log_open(cfg.error_log, cfg.access_log, (enum gw_log_level)cfg.log_level, err,
                     sizeof(err)) != 0) {
         fprintf(stderr, "wsgate: %s\n", err);
@@ -396,7 +417,10 @@ int main(int argc, char **argv)
 
     if (cfg.check_only || gw_master_is_check()) {
         sigprocmask(SIG_UNBLOCK, &handled_signals, NULL); /* no loop: their defaults */
-        if (start_python() == 0) {
+        if (gw_priv_drop(&cfg, err, sizeof(err)) != 0) {
+            fprintf(stderr, "wsgate: %s\n", err);
+            status = 2;
+        } else if (start_python() == 0) {
             if (cfg.check_only)
                 printf("wsgate: %s imported and callable\n", cfg.app_spec);
             gw_py_stop();
@@ -419,12 +443,28 @@ int main(int argc, char **argv)
         struct ev_loop *loop = one ? ev_default_loop(EVFLAG_AUTO) : NULL;
         if (gw_stats_init(cfg.processes, err, sizeof(err)) != 0 ||
             (one &&
-             (loop == NULL || gw_stats_listen(loop, cfg.stats_addr, err, sizeof(err)) != 0))) {
+             (loop == NULL || gw_stats_listen(loop, cfg.stats_addr, err, sizeof(err)) != 0)) ||
+            (!one && gw_stats_bind(cfg.stats_addr, err, sizeof(err)) != 0)) {
             fprintf(stderr, "wsgate: %s\n", err);
             goto done;
         }
         if (one)
             gw_stats_set_slot(0);
+    }
+    /* Everything that may need root is open: the app runs as --user/--group from here
+     * on (process/privileges.h). The pid file is written first, by root (a reload's
+     * image finds its pid in it and leaves it). */
+    if (gw_priv_switching() && !gw_reload_is_bridge())
+        gw_pidfile_write(cfg.pid_file);
+    if (gw_priv_drop(&cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "wsgate: %s\n", err);
+        status = 2;
+        goto done;
+    }
+    if (cfg.temp_dir != NULL && access(cfg.temp_dir, W_OK | X_OK) != 0) {
+        fprintf(stderr, "wsgate: --temp-dir %s: %s\n", cfg.temp_dir, strerror(errno));
+        status = 2;
+        goto done;
     }
     if (cfg.processes > 1) {
         status = run_master();

@@ -350,7 +350,8 @@ static void reaped(struct master *m, pid_t pid, int st)
                    describe(st, how, sizeof(how)));
             return;
         }
-        int clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+        int rss = WIFEXITED(st) && WEXITSTATUS(st) == GW_EXIT_MAX_RSS;
+        int clean = (WIFEXITED(st) && WEXITSTATUS(st) == 0) || rss;
         int stuck = WIFEXITED(st) && WEXITSTATUS(st) == GW_EXIT_STUCK;
         uint64_t now = gw_now_ns();
         if (!clean && !stuck && now - s->started < YOUNG_NS)
@@ -371,7 +372,8 @@ static void reaped(struct master *m, pid_t pid, int st)
                 return;
             }
         }
-        gw_stats_note_restart(clean             ? "max-requests"
+        gw_stats_note_restart(rss               ? "max-rss"
+                              : clean           ? "max-requests"
                               : stuck           ? "stuck"
                               : WIFSIGNALED(st) ? "signal"
                                                 : "exit");
@@ -384,7 +386,8 @@ static void reaped(struct master *m, pid_t pid, int st)
         gw_log(clean ? GW_LOG_INFO : GW_LOG_ERROR,
                "worker %d (pid %d) %s%s; replacing it in %.1f s", i, (int)pid,
                describe(st, how, sizeof(how)),
-               clean   ? " (retired)"
+               rss     ? " (retired: over --max-rss)"
+               : clean ? " (retired)"
                : stuck ? " (a request was stuck past --timeout)"
                        : "",
                (double)delay / 1e9);

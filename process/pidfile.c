@@ -19,6 +19,18 @@ int gw_pidfile_write(const char *path)
     char tmp[4096], text[32];
     if (path == NULL)
         return 0;
+    /* Already ours: written before the privileges were dropped (by root, in a
+     * directory this user may not write to), or by this pid's image before a reload. */
+    int rfd = open(path, O_RDONLY | O_CLOEXEC);
+    if (rfd >= 0) {
+        ssize_t n = read(rfd, text, sizeof(text) - 1);
+        close(rfd);
+        if (n > 0) {
+            text[n] = '\0';
+            if (atol(text) == (long)getpid())
+                return 0;
+        }
+    }
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid()) >= sizeof(tmp)) {
         gw_log(GW_LOG_ERROR, "--pid-file %s: path too long", path);
         return -1;

@@ -42,7 +42,8 @@ struct sconn {
 static struct {
     struct ev_loop *loop;
     struct gw_listener l; /* fd < 0: not listening */
-    int open;
+    int bound;            /* l is open (gw_stats_bind) */
+    int open;             /* ... and served on loop */
     struct sconn *conns;
     int nconns;
 } st = {.l = {.fd = -1}};
@@ -256,10 +257,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-int gw_stats_listen(struct ev_loop *loop, const char *addr, char *err, size_t errlen)
+int gw_stats_bind(const char *addr, char *err, size_t errlen)
 {
     char lerr[400];
-    if (st.open) {
+    if (st.bound) {
         snprintf(err, errlen, "--stats: the metrics responder is already listening");
         return -1;
     }
@@ -273,6 +274,18 @@ int gw_stats_listen(struct ev_loop *loop, const char *addr, char *err, size_t er
         st.l.fd = -1;
         return -1;
     }
+    st.bound = 1;
+    return 0;
+}
+
+int gw_stats_listen(struct ev_loop *loop, const char *addr, char *err, size_t errlen)
+{
+    if (st.open) {
+        snprintf(err, errlen, "--stats: the metrics responder is already listening");
+        return -1;
+    }
+    if (!st.bound && gw_stats_bind(addr, err, errlen) != 0)
+        return -1;
     st.loop = loop;
     st.open = 1;
     ev_io_init(&st.l.io, accept_cb, st.l.fd, EV_READ);
@@ -287,6 +300,11 @@ int gw_stats_listen_fd(void)
 
 void gw_stats_close(void)
 {
+    if (!st.open && st.bound) { /* bound, never served */
+        gw_listener_close(&st.l);
+        st.l.fd = -1;
+        st.bound = 0;
+    }
     if (!st.open)
         return;
     ev_io_stop(st.loop, &st.l.io);
@@ -295,6 +313,7 @@ void gw_stats_close(void)
     gw_listener_close(&st.l);
     st.l.fd = -1;
     st.open = 0;
+    st.bound = 0;
 }
 
 void gw_stats_forget_after_fork(struct ev_loop *inherited)
@@ -323,5 +342,6 @@ void gw_stats_forget_after_fork(struct ev_loop *inherited)
     free(st.l.unix_path);
     st.l.unix_path = NULL;
     st.open = 0;
+    st.bound = 0;
     st.loop = NULL;
 }

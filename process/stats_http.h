@@ -11,9 +11,15 @@
 #include <ev.h>
 #include <stddef.h>
 
-/* Loop thread of the process that serves the metrics: opens ADDR (HOST:PORT,
- * :PORT, [V6]:PORT, unix:PATH) and serves /metrics and /stats on loop. Returns 0 or
- * -1 with one line in err. At most one responder per process. */
+/* Main thread, before privileges are dropped (process/privileges.h): opens ADDR
+ * (HOST:PORT, :PORT, [V6]:PORT, unix:PATH), or adopts the socket a re-executed image
+ * inherited (GW_STATS_FD_ENV below), without serving it yet. 0 or -1 with one line in
+ * err. Optional: gw_stats_listen binds itself when this was not called. */
+int gw_stats_bind(const char *addr, char *err, size_t errlen);
+
+/* Loop thread of the process that serves the metrics: binds ADDR as gw_stats_bind
+ * unless that was done, and serves /metrics and /stats on loop. Returns 0 or -1 with
+ * one line in err. At most one responder per process. */
 int gw_stats_listen(struct ev_loop *loop, const char *addr, char *err, size_t errlen);
 
 /* The responder's listening socket, for a re-execution of this process to inherit

@@ -10,6 +10,7 @@ until the expected total shows up, then check every number exactly.
 """
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -412,3 +413,61 @@ def test_prefork_master_serves_summed_counters_and_restarts(wsgate, tmp_path):
     assert value(s, "wsgate_requests_total", frontend="http", status="2xx") >= 12
     # only the master listens for the metrics, so only it says so
     assert srv.error_text().count("metrics on ") == 1, srv.error_text()
+
+
+@pytest.mark.slow
+def test_max_rss_retires_a_worker_that_grows(wsgate):
+    """--max-rss 100 -w 2: each hit holds 50 MiB more in its worker; a worker past
+    100 MiB resident retires gracefully (no request fails), is replaced by a new pid,
+    says so with its size in the log, and /metrics counts it under cause="max-rss"."""
+    srv = start(wsgate, "-w", "2", "--threads", "2", "--max-rss", "100")
+    first = wait_for(lambda: (lambda p: p if len(p) == 2 else None)(worker_pids(metrics(srv)[0])),
+                     t(10), what="two workers in /metrics")
+
+    def retired():
+        s, _ = metrics(srv)
+        return s if value(s, "wsgate_worker_restarts_total", cause="max-rss") >= 1 else None
+
+    statuses, s = [], None
+    for _ in range(12):  # two or three hits per worker are enough
+        statuses.append(requests.get(srv.url("/x?hold=50"), timeout=t(20)).status_code)
+        s = retired()
+        if s is not None:
+            break
+    else:
+        s = wait_for(retired, t(10), what="a worker retired for --max-rss")
+    assert statuses == [200] * len(statuses)
+    assert value(s, "wsgate_worker_restarts_total", cause="max-requests") == 0
+    assert value(s, "wsgate_worker_restarts_total", cause="exit") == 0
+    now = wait_for(lambda: (lambda p: p if len(p) == 2 and p != first else None)(
+        worker_pids(metrics(srv)[0])), t(10), what="the retired worker replaced")
+    assert set(now.values()) - set(first.values())
+    log = srv.error_text()
+    assert re.search(r"resident memory \d+ MiB is over --max-rss 100 MiB: retiring", log), log
+    assert "(retired: over --max-rss)" in log, log
+    assert requests.get(srv.url("/x"), timeout=t(5)).status_code == 200
+
+
+@pytest.mark.slow
+def test_max_rss_reloads_a_single_process(wsgate):
+    """Without a master, going over --max-rss reloads through a bridge (as
+    --max-requests does): the same pid, re-executed, memory given back, no request
+    failed, counted as a reload."""
+    srv = start(wsgate, "--max-rss", "100")
+    statuses = []
+
+    def reloaded():
+        s, _ = metrics(srv)
+        return s if value(s, "wsgate_reloads_total", result="done") >= 1 else None
+
+    for _ in range(8):
+        statuses.append(requests.get(srv.url("/x?hold=50"), timeout=t(20)).status_code)
+        if srv.error_text().count("over --max-rss"):
+            break
+    wait_for(reloaded, t(20), what="the reload done")
+    assert statuses == [200] * len(statuses)
+    assert srv.proc.poll() is None
+    with open("/proc/%d/statm" % srv.pid) as f:  # the re-executed image: memory given back
+        assert int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") < 100 << 20
+    assert srv.error_text().count("over --max-rss 100 MiB: retiring") == 1, srv.error_text()
+    assert requests.get(srv.url("/x"), timeout=t(5)).status_code == 200
