@@ -145,6 +145,9 @@ const struct gw_option gw_options[] = {
     SECS("timeout-grace", 0, timeout_grace, "10", S_WORKERS,
          "then, a thread still busy after this long is stuck:\nits worker process is replaced "
          "(default 10)"),
+    SECS("slow-log", 0, slow_log, "0", S_WORKERS,
+         "a request still in the app after this long has its\nthread's Python stack written to "
+         "the error log,\nonce (default 0: off)"),
     /* Python */
     {.name = "app",
      .metavar = "MODULE[:CALLABLE]",
