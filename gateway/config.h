@@ -48,12 +48,14 @@ struct gw_config {
     double timeout;       /* seconds a request may spend in the app; 0 = unlimited */
     double timeout_grace; /* after the timeout's exception, before the thread counts as stuck */
     double slow_log;      /* a request in the app this long has its Python stack logged; 0 = off */
-    const char *stats_addr; /* --stats ADDR, NULL = none */
-    const char *pid_file;   /* --pid-file PATH, NULL = none */
-    int queue;              /* requests waiting for a worker; more -> 503 */
-    int backlog;            /* listen(2) backlog */
-    int socket_mode;        /* -1: leave the umask's mode */
-    double read_timeout;    /* seconds */
+    int reload;           /* --reload: reload gracefully when the app's sources change */
+    const char *config_file; /* the --config file read, NULL = none */
+    const char *stats_addr;  /* --stats ADDR, NULL = none */
+    const char *pid_file;    /* --pid-file PATH, NULL = none */
+    int queue;               /* requests waiting for a worker; more -> 503 */
+    int backlog;             /* listen(2) backlog */
+    int socket_mode;         /* -1: leave the umask's mode */
+    double read_timeout;     /* seconds */
     double keep_alive;
     double send_timeout;
     uint64_t send_buffer; /* response bytes a slow reader's connection keeps in memory */

@@ -173,6 +173,9 @@ const struct gw_option gw_options[] = {
      .section = S_PYTHON,
      .help = "mount point: SCRIPT_NAME=PREFIX, PATH_INFO=the rest"},
     FLAG("check", check_only, S_PYTHON, "import the app, report, and exit"),
+    FLAG("reload", reload, S_PYTHON,
+         "for development: reload gracefully when a source\nfile of the app or the --config "
+         "file changes"),
     STR("pid-file", "PATH", pid_file, NULL, S_PYTHON,
         "write the pid of the main process (the master with\n--processes > 1) to PATH; a "
         "reload rewrites it"),

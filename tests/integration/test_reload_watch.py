@@ -1,0 +1,103 @@
+"""--reload (issue 16): the server watches the app's own source files and reloads
+gracefully when one changes, as SIGHUP does, with one process (a bridge) and with a
+prefork master. A burst of writes is one reload; a file that does not compile keeps
+the old code serving and the error is logged; fixing it brings the new code in. The
+inotify fd lives in the process that reloads, never in a worker.
+
+The values have different lengths on purpose: Python's .pyc cache is checked by the
+source's size and mtime in whole seconds, and these edits come within one second.
+"""
+import os
+
+import pytest
+
+from wsgate_util import children, http_get, logs, t, wait_for, wait_log
+
+APP = """import rlmod
+
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [rlmod.VALUE.encode()]
+"""
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def body(srv):
+    status, data, _ = http_get(srv, "/")
+    assert status == 200, (status, data)
+    return data.decode()
+
+
+def wait_body(srv, want):
+    wait_for(lambda: body(srv) == want, t(15), what="%r served" % want)
+
+
+def has_inotify(pid):
+    fds = "/proc/%d/fd" % pid
+    try:
+        return any("inotify" in os.readlink(os.path.join(fds, n)) for n in os.listdir(fds))
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("procs", ["1", "2"])
+def test_reload_on_change_keeps_old_code_on_syntax_error(wsgate, tmp_path, procs):
+    d = tmp_path / "app"
+    d.mkdir()
+    write(d / "rlapp.py", APP)
+    mod = d / "rlmod.py"
+    write(mod, 'VALUE = "one"\n')
+    srv = wsgate("rlapp", "--pythonpath", str(d), "-w", procs, "--threads", "2", "--reload")
+    assert body(srv) == "one"
+    assert "--reload: watching 2 files" in logs(srv), logs(srv)  # the app's, not the stdlib
+    # A burst: a half-written file, then the whole of it, is one reload of the last.
+    write(mod, 'VALUE = "se')
+    write(mod, 'VALUE = "second"\n')
+    wait_body(srv, "second")
+    # the new image watches (with one process, the bridge served "second" before it)
+    wait_for(lambda: logs(srv).count("--reload: watching 2 files") == 2, t(10),
+             what="the new image watching")
+    assert logs(srv).count("changed: reloading") == 1, logs(srv)
+    assert "reload failed" not in logs(srv)
+    if procs == "2":
+        assert has_inotify(srv.pid)
+        workers = children(srv.pid)
+        assert workers and not any(has_inotify(p) for p in workers), workers
+    # A syntax error: the old code serves on, the error is in the log.
+    write(mod, 'VALUE = "thi\n')
+    wait_log(srv, r"\[error\] reload failed", what="the failed reload")
+    assert "SyntaxError" in logs(srv)
+    assert body(srv) == "second"
+    # Fixed: the new code comes in.
+    write(mod, 'VALUE = "third-value"\n')
+    wait_body(srv, "third-value")
+
+
+def test_change_during_the_reload_is_still_watched(wsgate, tmp_path):
+    """One process: the bridge serves the new code while the process re-executes; a
+    broken save in that moment makes the new image fail its import (the bridge keeps
+    serving). That image has no app to list files from: it watches its predecessor's
+    list, so the fix still reloads. The app's import takes 1 s to open that window."""
+    d = tmp_path / "app"
+    d.mkdir()
+    write(d / "rlapp.py", "import time\ntime.sleep(float(open(%r).read()))\n" %
+          str(d / "delay") + APP)
+    write(d / "delay", "0")
+    mod = d / "rlmod.py"
+    write(mod, 'VALUE = "one"\n')
+    srv = wsgate("rlapp", "--pythonpath", str(d), "--threads", "2", "--reload")
+    assert body(srv) == "one"
+    write(d / "delay", "1")
+    write(mod, 'VALUE = "second"\n')
+    wait_body(srv, "second")  # from the bridge; the new image is still importing
+    write(mod, 'VALUE = "thi\n')
+    wait_log(srv, r"\[error\] reload failed: this process cannot serve the app",
+             what="the new image's failed import")
+    assert body(srv) == "second"
+    write(mod, 'VALUE = "third-value"\n')
+    wait_body(srv, "third-value")
