@@ -1,5 +1,5 @@
 """--reload (issue 16): the server watches the app's own source files and reloads
-gracefully when one changes, as SIGHUP does, with one process (a bridge) and with a
+gracefully when one (or the --config file) changes, as SIGHUP does, with one process (a bridge) and with a
 prefork master. A burst of writes is one reload; a file that does not compile keeps
 the old code serving and the error is logged; fixing it brings the new code in. The
 inotify fd lives in the process that reloads, never in a worker.
@@ -52,16 +52,19 @@ def test_reload_on_change_keeps_old_code_on_syntax_error(wsgate, tmp_path, procs
     write(d / "rlapp.py", APP)
     mod = d / "rlmod.py"
     write(mod, 'VALUE = "one"\n')
-    srv = wsgate("rlapp", "--pythonpath", str(d), "-w", procs, "--threads", "2", "--reload")
+    ini = tmp_path / "wsgate.ini"
+    write(ini, "[wsgate]\nthreads = 2\nreload = true\n")
+    srv = wsgate("rlapp", "--pythonpath", str(d), "-w", procs, "-c", str(ini))
     assert body(srv) == "one"
-    assert "--reload: watching 2 files" in logs(srv), logs(srv)  # the app's, not the stdlib
+    # the app's two files and the config file; nothing of the stdlib or dist-packages
+    assert "--reload: watching 3 files" in logs(srv), logs(srv)
     # A burst: a half-written file, then the whole of it, is one reload of the last.
     write(mod, 'VALUE = "se')
     write(mod, 'VALUE = "second"\n')
     wait_body(srv, "second")
     # the new image watches (with one process, the bridge served "second" before it)
-    wait_for(lambda: logs(srv).count("--reload: watching 2 files") == 2, t(10),
-             what="the new image watching")
+    armed = lambda n: logs(srv).count("--reload: watching 3 files") == n  # noqa: E731
+    wait_for(lambda: armed(2), t(10), what="the new image watching")
     assert logs(srv).count("changed: reloading") == 1, logs(srv)
     assert "reload failed" not in logs(srv)
     if procs == "2":
@@ -76,6 +79,12 @@ def test_reload_on_change_keeps_old_code_on_syntax_error(wsgate, tmp_path, procs
     # Fixed: the new code comes in.
     write(mod, 'VALUE = "third-value"\n')
     wait_body(srv, "third-value")
+    # The config file is watched too.
+    wait_for(lambda: armed(3), t(10), what="the new image watching")
+    write(ini, "[wsgate]\nthreads = 3\nreload = true\n")
+    wait_for(lambda: armed(4), t(15), what="a reload for the config file")
+    assert "wsgate.ini changed: reloading" in logs(srv)
+    assert body(srv) == "third-value"
 
 
 def test_change_during_the_reload_is_still_watched(wsgate, tmp_path):
