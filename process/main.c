@@ -307,6 +307,10 @@ static int serve(int single, int ready_fd)
         start_watch(1);
     pthread_sigmask(SIG_UNBLOCK, &handled_signals, NULL);
     gw_server_run(&server);
+    /* Blocked again at once: a stop signal that comes from here on must not reach the
+     * loop's handler, which no longer runs, and be lost; pending, it ends this process
+     * or, after a reload's hand-over, crosses execve to the next image, which stops. */
+    pthread_sigmask(SIG_BLOCK, &handled_signals, NULL);
     gw_watch_stop();
     int reexec = single && gw_reload_after_run(&server);
 
