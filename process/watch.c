@@ -4,9 +4,14 @@
  *
  * State is this file's. The main thread writes it in gw_watch_start before the thread
  * starts and frees it in gw_watch_stop after joining it; in between only the thread
- * reads it. The thread blocks every signal, so a signal meant for the loop or the
- * master's signalfd never lands in it; a fork (a worker, a bridge, an import check)
- * closes the fds in the child, where the thread does not exist.
+ * reads it (and keeps its pending change in it). The thread blocks every signal, so a
+ * signal meant for the loop or the master's signalfd never lands in it.
+ *
+ * Forks: the prefork master must stay single-threaded when it forks a worker (a
+ * thread caught holding a libc lock, e.g. in localtime_r, would leave it held in the
+ * child), so fork handlers stop the thread before every fork of this process and
+ * start it again in the parent; the child (a worker, a bridge, an import check) just
+ * closes the fds.
  */
 #include "process/watch.h"
 
@@ -39,6 +44,9 @@ static struct {
     int stop[2]; /* a byte on stop[1] ends the thread */
     pthread_t thread;
     int started;
+    int paused; /* stopped by fork_prepare: start again in fork_parent */
+    char changed[PATH_MAX + 1];
+    uint64_t due; /* a reload is due then (ns); 0: none */
     struct wdir *dirs;
     size_t ndirs;
     size_t nfiles;
@@ -54,11 +62,56 @@ static void close_fds(void)
     wt.fd = wt.stop[0] = wt.stop[1] = -1;
 }
 
+static void *watch_main(void *arg);
+
+/* Starts the thread with every signal blocked. 0 or -1 (logged). */
+static int start_thread(void)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&wt.thread, NULL, watch_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        gw_log(GW_LOG_ERROR, "--reload: cannot start its thread: %s", strerror(rc));
+        return -1;
+    }
+    wt.started = 1;
+    return 0;
+}
+
+/* Ends the thread (it leaves its pending change in wt). */
+static void stop_thread(void)
+{
+    char b = 1;
+    char drain[16];
+    while (write(wt.stop[1], &b, 1) < 0 && errno == EINTR)
+        ; /* an empty pipe takes one byte */
+    pthread_join(wt.thread, NULL);
+    while (read(wt.stop[0], drain, sizeof(drain)) > 0)
+        ;
+    wt.started = 0;
+}
+
+static void fork_prepare(void)
+{
+    wt.paused = wt.started;
+    if (wt.started)
+        stop_thread();
+}
+
+static void fork_parent(void)
+{
+    if (wt.paused)
+        start_thread();
+    wt.paused = 0;
+}
+
 /* A forked child: the thread is not there, the fds must not be either. */
-static void after_fork_child(void)
+static void fork_child(void)
 {
     close_fds();
-    wt.started = 0;
+    wt.started = wt.paused = 0;
 }
 
 static void free_dirs(void)
@@ -138,16 +191,14 @@ static const char *watched(const struct inotify_event *ev, char *buf, size_t len
 static void *watch_main(void *arg)
 {
     char events[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-    char changed[PATH_MAX + 1] = "";
-    uint64_t due = 0; /* a reload is due then (ns); 0: none */
     (void)arg;
     for (;;) {
         struct pollfd p[2] = {{.fd = wt.fd, .events = POLLIN},
                               {.fd = wt.stop[0], .events = POLLIN}};
         int timeout = -1;
-        if (due != 0) {
+        if (wt.due != 0) {
             uint64_t now = gw_now_ns();
-            timeout = now >= due ? 0 : (int)((due - now) / 1000000) + 1;
+            timeout = now >= wt.due ? 0 : (int)((wt.due - now) / 1000000) + 1;
         }
         int n = poll(p, 2, timeout);
         if (n < 0 && errno != EINTR) {
@@ -166,16 +217,16 @@ static void *watch_main(void *arg)
                     if (ev->mask & IN_Q_OVERFLOW)
                         what = "(many files)";
                     if (what != NULL) {
-                        snprintf(changed, sizeof(changed), "%s", what);
-                        due = gw_now_ns() + GW_WATCH_QUIET_MS * 1000000ull;
+                        snprintf(wt.changed, sizeof(wt.changed), "%s", what);
+                        wt.due = gw_now_ns() + GW_WATCH_QUIET_MS * 1000000ull;
                     }
                     e += sizeof(*ev) + ev->len;
                 }
             }
         }
-        if (due != 0 && gw_now_ns() >= due) {
-            due = 0;
-            gw_log(GW_LOG_INFO, "--reload: %s changed: reloading", changed);
+        if (wt.due != 0 && gw_now_ns() >= wt.due) {
+            wt.due = 0;
+            gw_log(GW_LOG_INFO, "--reload: %s changed: reloading", wt.changed);
             kill(getpid(), SIGHUP);
         }
     }
@@ -208,26 +259,19 @@ static void export_list(const char *const *files, size_t n)
 int gw_watch_start(const char *const *files, size_t n)
 {
     static int atfork_done;
-    sigset_t all, old;
-    if (!atfork_done && pthread_atfork(NULL, NULL, after_fork_child) == 0)
+    if (!atfork_done && pthread_atfork(fork_prepare, fork_parent, fork_child) == 0)
         atfork_done = 1;
     wt.fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-    if (wt.fd < 0 || pipe2(wt.stop, O_CLOEXEC) != 0) {
+    if (wt.fd < 0 || pipe2(wt.stop, O_CLOEXEC | O_NONBLOCK) != 0) {
         gw_log(GW_LOG_ERROR, "--reload: %s; not watching", strerror(errno));
         goto fail;
     }
     for (size_t i = 0; i < n; i++)
         if (add_file(files[i]) != 0)
             goto fail;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&wt.thread, NULL, watch_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
-        gw_log(GW_LOG_ERROR, "--reload: cannot start its thread: %s", strerror(rc));
+    wt.due = 0;
+    if (start_thread() != 0)
         goto fail;
-    }
-    wt.started = 1;
     export_list(files, n);
     gw_log(GW_LOG_INFO, "--reload: watching %zu files in %zu directories (for development)",
            wt.nfiles, wt.ndirs);
@@ -240,13 +284,8 @@ fail:
 
 void gw_watch_stop(void)
 {
-    if (wt.started) {
-        char b = 1;
-        while (write(wt.stop[1], &b, 1) < 0 && errno == EINTR)
-            ; /* an empty pipe takes one byte */
-        pthread_join(wt.thread, NULL);
-        wt.started = 0;
-    }
+    if (wt.started)
+        stop_thread();
     close_fds();
     free_dirs();
 }
