@@ -11,8 +11,10 @@
  * handler (the master's signalfd or the server's loop) reloads as for an operator's
  * SIGHUP: the new code is checked first and a failing import leaves the old code
  * serving. The new image watches again with its own list, or, when it cannot import
- * the app either (the files changed again during the reload), with its predecessor's. The fd is
- * close-on-exec and closed in forked children, so workers never see it.
+ * the app either (the files changed again during the reload), with its predecessor's.
+ * The fd is close-on-exec and closed in forked children, so workers never see it; the
+ * thread is stopped around every fork, so the prefork master still forks its workers
+ * single-threaded.
  */
 #ifndef GW_WATCH_H
 #define GW_WATCH_H
