@@ -389,6 +389,7 @@ int main(int argc, char **argv)
     char err[512];
     int status = 1;
 
+    gw_watch_image_started(); /* --reload: saves from here on are this image's to see */
     saved_argv = argv;
     /* Signals the loop (or the master) handles wait, blocked, until it watches them.
      * Worker threads inherit the blocked mask, so the loop's thread receives them. */

@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gateway/log.h"
@@ -46,7 +48,8 @@ static struct {
     int started;
     int paused; /* stopped by fork_prepare: start again in fork_parent */
     char changed[PATH_MAX + 1];
-    uint64_t due; /* a reload is due then (ns); 0: none */
+    uint64_t due;                /* a reload is due then (ns); 0: none */
+    struct timespec image_start; /* gw_watch_image_started; 0: unknown */
     struct wdir *dirs;
     size_t ndirs;
     size_t nfiles;
@@ -125,6 +128,26 @@ static void free_dirs(void)
     free(wt.dirs);
     wt.dirs = NULL;
     wt.ndirs = wt.nfiles = 0;
+}
+
+void gw_watch_image_started(void)
+{
+    clock_gettime(CLOCK_REALTIME, &wt.image_start);
+}
+
+/* A file modified after this image started: it may have been read before the save
+ * (the import came first) and no watch saw the save. Counts as a change. */
+static void check_changed_since_start(const char *file)
+{
+    struct stat st;
+    if (wt.image_start.tv_sec == 0 || stat(file, &st) != 0)
+        return;
+    if (st.st_mtim.tv_sec > wt.image_start.tv_sec ||
+        (st.st_mtim.tv_sec == wt.image_start.tv_sec &&
+         st.st_mtim.tv_nsec > wt.image_start.tv_nsec)) {
+        snprintf(wt.changed, sizeof(wt.changed), "%s", file);
+        wt.due = gw_now_ns() + GW_WATCH_QUIET_MS * 1000000ull;
+    }
 }
 
 /* Adds one file: its directory's watch (made once) and its name. 0 or -1 (logged). */
@@ -266,10 +289,12 @@ int gw_watch_start(const char *const *files, size_t n)
         gw_log(GW_LOG_ERROR, "--reload: %s; not watching", strerror(errno));
         goto fail;
     }
-    for (size_t i = 0; i < n; i++)
+    wt.due = 0;
+    for (size_t i = 0; i < n; i++) {
         if (add_file(files[i]) != 0)
             goto fail;
-    wt.due = 0;
+        check_changed_since_start(files[i]);
+    }
     if (start_thread() != 0)
         goto fail;
     export_list(files, n);

@@ -24,6 +24,10 @@
 #define GW_WATCH_QUIET_MS 300
 #define GW_WATCH_ENV      "WSGATE_RELOAD_FILES"
 
+/* Main thread, first thing in main: this image starts now. A watched file changed
+ * since (saved after the import read it, before the watch began) reloads at once. */
+void gw_watch_image_started(void);
+
 /* Starts watching files[0..n) (absolute paths; copied). Main thread, with the reload
  * signals blocked in it (the thread inherits the mask). 0, or -1 with the reason
  * logged (the server runs on without --reload). */

@@ -110,3 +110,21 @@ def test_change_during_the_reload_is_still_watched(wsgate, tmp_path):
     assert body(srv) == "second"
     write(mod, 'VALUE = "third-value"\n')
     wait_body(srv, "third-value")
+
+
+def test_save_between_import_and_watch_reloads(wsgate, tmp_path):
+    """A save after the import read a file but before the watch began (here the app's
+    import goes on for 1 s after reading rlmod) is seen by its modification time."""
+    d = tmp_path / "app"
+    d.mkdir()
+    marker = d / "imported"
+    write(d / "rlapp.py", APP + "open(%r, 'w').close()\nimport time\ntime.sleep(1)\n"
+          % str(marker))
+    mod = d / "rlmod.py"
+    write(mod, 'VALUE = "one"\n')
+    srv = wsgate("rlapp", "--pythonpath", str(d), "--threads", "2", "--reload", start=False)
+    srv.start(wait=False)
+    wait_for(marker.exists, t(10), what="the import to read rlmod")
+    write(mod, 'VALUE = "second"\n')
+    srv.wait_ready()
+    wait_body(srv, "second")
