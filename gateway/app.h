@@ -28,6 +28,13 @@ struct gw_app {
      * another request meanwhile). May block as long as another thread holds the GIL.
      * confirm takes a gateway lock: lock order GIL -> watchdog lock. */
     void (*interrupt)(void *tctx, int (*confirm)(void *arg), void *arg);
+    /* Optional (--slow-log). Called by the watchdog's helper thread like interrupt:
+     * takes the runtime's lock (the GIL) only to read the frames and, if confirm(arg)
+     * still returns 1 then, returns the stack of the worker thread whose thread_start
+     * returned tctx as malloc'd text (the caller frees it): one line per frame,
+     * outermost first, "  File \"PATH\", line N, in FUNCTION\n". NULL when the
+     * request is over or memory is short. */
+    char *(*stack)(void *tctx, int (*confirm)(void *arg), void *arg);
     /* Optional. Worker thread, between requests, no gateway lock held: releases the
      * references to the app's buffers that the core is done with (gw_out_take_parked,
      * gateway/output.h), taking the runtime's lock (the GIL) once for all of them. */

@@ -269,6 +269,11 @@ static int check_config(struct gw_config *cfg)
         cfg->nlisten = 1;
         cfg->default_listen = 1; /* dropped again if sockets are handed over (activation.h) */
     }
+    if (cfg->reload && cfg->lazy && cfg->processes > 1) {
+        fprintf(stderr, "wsgate: --reload watches the files the master imported: it does not "
+                        "go with --lazy\n");
+        return -1;
+    }
     if (cfg->max_target + 32 > cfg->max_head) {
         fprintf(stderr, "wsgate: --max-header-size must exceed --max-target by 32 bytes\n");
         return -1;
@@ -302,6 +307,7 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
         cf = last_action(&src[SRC_ENV], "config");
     if (cf != NULL) {
         file = cf->value;
+        cfg->config_file = file;
         rc = gw_config_file_read(file, &src[SRC_FILE]) != 0 ? -1 : 0;
     }
     for (int s = SRC_FILE; rc == 0 && s < NSRC; s++)

@@ -45,9 +45,12 @@ struct gw_config {
     double graceful_timeout; /* seconds a graceful stop or reload waits for requests */
     uint64_t max_requests;   /* a worker process retires after about this many; 0 = never */
     uint64_t max_requests_jitter;
-    uint64_t max_rss;         /* MiB: a worker process over it retires; 0 = never */
-    double timeout;           /* seconds a request may spend in the app; 0 = unlimited */
-    double timeout_grace;     /* after the timeout's exception, before the thread counts as stuck */
+    uint64_t max_rss;     /* MiB: a worker process over it retires; 0 = never */
+    double timeout;       /* seconds a request may spend in the app; 0 = unlimited */
+    double timeout_grace; /* after the timeout's exception, before the thread counts as stuck */
+    double slow_log;      /* a request in the app this long has its Python stack logged; 0 = off */
+    int reload;           /* --reload: reload gracefully when the app's sources change */
+    const char *config_file;  /* the --config file read, NULL = none */
     const char *stats_addr;   /* --stats ADDR, NULL = none */
     const char *pid_file;     /* --pid-file PATH, NULL = none */
     int queue;                /* requests waiting for a worker; more -> 503 */

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -117,25 +118,54 @@ static size_t stamp(char *buf, size_t cap)
     return n + (k > 0 ? (size_t)k : 0);
 }
 
+/* The stamped, levelled line of fmt into line[cap], ending with '\n'; its length. */
+static size_t format_line(char *line, size_t cap, enum gw_log_level level, const char *fmt,
+                          va_list ap)
+{
+    size_t n = stamp(line, cap);
+    int k = snprintf(line + n, cap - n, "[%s] ", level_names[level]);
+    n += (size_t)k;
+    k = vsnprintf(line + n, cap - n - 1, fmt, ap);
+    if (k < 0)
+        k = 0;
+    n += (size_t)k;
+    if (n > cap - 2)
+        n = cap - 2;
+    line[n++] = '\n';
+    return n;
+}
+
 void gw_log(enum gw_log_level level, const char *fmt, ...)
 {
     char line[2048];
     if (level < min_level)
         return;
-    size_t n = stamp(line, sizeof(line));
-    int k = snprintf(line + n, sizeof(line) - n, "[%s] ", level_names[level]);
-    n += (size_t)k;
     va_list ap;
     va_start(ap, fmt);
-    k = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+    size_t n = format_line(line, sizeof(line), level, fmt, ap);
     va_end(ap);
-    if (k < 0)
-        k = 0;
-    n += (size_t)k;
-    if (n > sizeof(line) - 2)
-        n = sizeof(line) - 2;
-    line[n++] = '\n';
     write_all(error_fd, line, n);
+}
+
+void gw_log_lines(enum gw_log_level level, const char *more, const char *fmt, ...)
+{
+    char line[2048];
+    if (level < min_level)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = format_line(line, sizeof(line), level, fmt, ap);
+    va_end(ap);
+    size_t mlen = more != NULL ? strlen(more) : 0;
+    char *all = mlen > 0 ? malloc(n + mlen) : NULL;
+    if (all == NULL) { /* nothing more, or no memory for one write: the line alone */
+        write_all(error_fd, line, n);
+        return;
+    }
+    memcpy(all, line, n);
+    memcpy(all + n, more, mlen);
+    write_all(error_fd, all, n + mlen);
+    free(all);
 }
 
 void gw_log_raw(const char *buf, size_t len)

@@ -28,6 +28,11 @@ int gw_log_level_parse(const char *name);
 /* One line to the error log, prefixed with time, pid and level. */
 void gw_log(enum gw_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Like gw_log, followed by `more` (lines ending with '\n', of any length, or NULL),
+ * all in one write so no other line comes between them. */
+void gw_log_lines(enum gw_log_level level, const char *more, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Raw bytes to the error log (wsgi.errors): written as they are, in one write. */
 void gw_log_raw(const char *buf, size_t len);
 

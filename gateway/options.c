@@ -182,6 +182,13 @@ const struct gw_option gw_options[] = {
      .doc_def = "10",
      .doc = "then a thread still in the app is stuck: logged, and in prefork mode its worker "
             "process is replaced"},
+    {SECS("slow-log", 0, slow_log, "0", S_WORKERS,
+          "a request still in the app after this long has its\nthread's Python stack written to "
+          "the error log,\nonce (default 0: off)"),
+     .doc_def = "0 (off)",
+     .doc = "a request still in the app after SECONDS has its thread's Python stack (file, "
+            "line and function of every frame) written to the error log once, with the "
+            "request line ([slow log](docs/operations.md#slow-log---slow-log))"},
     {NUM("max-rss", "MiB", GW_OPT_U64, max_rss, 0, (uint64_t)1 << 30, "0", S_WORKERS,
          "a worker process whose resident memory exceeds MiB\nretires gracefully (default 0: "
          "never)"),
@@ -217,6 +224,14 @@ const struct gw_option gw_options[] = {
      .help = "mount point: SCRIPT_NAME=PREFIX, PATH_INFO=the rest",
      .doc = "mount point: `SCRIPT_NAME` = PREFIX, `PATH_INFO` = the rest; requests outside it "
             "get 404"},
+    {FLAG("reload", reload, S_PYTHON,
+          "for development: reload gracefully when a source\nfile of the app or the --config "
+          "file changes"),
+     .doc_def = "off",
+     .doc = "for development: watch the app's own source files (not the standard library's or "
+            "installed packages') and the `--config` file, and reload gracefully (as `SIGHUP`) "
+            "when one changes; a file that does not import leaves the old code serving "
+            "([development reload](docs/operations.md#development-reload---reload))"},
     {FLAG("check", check_only, S_PYTHON, "import the app, report, and exit"),
      .doc = "import the app and exit"},
     {STR("pid-file", "PATH", pid_file, NULL, S_PYTHON,

@@ -5,7 +5,7 @@
  *
  * Per request a worker: stamps t_worker (where --timeout starts counting; the
  * watchdog of gateway/watchdog.c watches the worker's slot from there to after
- * finish, only when --timeout is set), runs app->handle (which takes the GIL
+ * finish, only when --timeout or --slow-log is set), runs app->handle (which takes the GIL
  * itself), ends the response with gw_request_finish, writes the access-log line and
  * hands the connection back to the server, or carries it on to its next request
  * (gateway/carry.h, when the server is otherwise idle). No lock is held during any
@@ -54,7 +54,7 @@ struct gw_pool {
     int nrunning;           /* workers between pop and the hand-back (gw_pool_idle) */
     uint64_t ndone;         /* requests finished (progress, for gw_pool_kick) */
     uint64_t kick_done;     /* ndone at the previous kick */
-    struct gw_watchdog *wd; /* --timeout: the request watchdog, else NULL */
+    struct gw_watchdog *wd; /* --timeout, --slow-log: the request watchdog, else NULL */
 };
 
 /* Stands for "run app->release" in what pop returns. */
@@ -206,7 +206,7 @@ struct gw_pool *gw_pool_start(const struct gw_app *app, const struct gw_config *
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->ready, NULL);
     pthread_cond_init(&p->started, NULL);
-    if (cfg->timeout > 0) {
+    if (cfg->timeout > 0 || cfg->slow_log > 0) {
         p->wd = gw_watchdog_start(app, cfg, nthreads, hooks->stuck, hooks->ctx);
         if (p->wd == NULL) {
             pthread_cond_destroy(&p->started);

@@ -71,6 +71,7 @@ struct slot {
     atomic_llong send_mem;   /* queued response bytes in memory (gateway/output.c) */
     atomic_llong send_spill; /* ... in temp files */
     atomic_ullong send_cut;  /* slow readers dropped for temp file room */
+    atomic_ullong slow;      /* requests past --slow-log (their stack logged) */
     atomic_ullong handshakes[HS_N];
     atomic_ullong tls_resumed;
     atomic_ullong tls_versions[TV_N];
@@ -280,6 +281,12 @@ void gw_stats_send_cut(void)
         add(&cur->send_cut, 1);
 }
 
+void gw_stats_note_slow(void)
+{
+    if (cur != NULL)
+        add(&cur->slow, 1);
+}
+
 void gw_stats_queue_set(long depth)
 {
     if (cur != NULL)
@@ -347,6 +354,7 @@ struct snapshot {
     uint64_t reloads[2];
     int last_reload_failed;
     uint64_t send_cut;
+    uint64_t slow;
     uint64_t handshakes[HS_N], tls_resumed, tls_versions[TV_N];
 };
 
@@ -367,6 +375,7 @@ static void take_snapshot(struct snapshot *s)
         }
         s->req_sum_ns += ld(&sl->req_time.sum_ns);
         s->send_cut += ld(&sl->send_cut);
+        s->slow += ld(&sl->slow);
         s->gil_sum_ns += ld(&sl->gil_wait.sum_ns);
         for (int h = 0; h < HS_N; h++)
             s->handshakes[h] += ld(&sl->handshakes[h]);
@@ -489,6 +498,9 @@ static void render_prometheus(struct sbuf *b, const struct snapshot *s)
     prom_head(b, "wsgate_send_dropped_total", "counter",
               "Slow readers dropped to keep the temp files under --send-spill.");
     sb_printf(b, "wsgate_send_dropped_total %llu\n", (unsigned long long)s->send_cut);
+    prom_head(b, "wsgate_slow_requests_total", "counter",
+              "Requests still in the app after --slow-log (their stack was logged).");
+    sb_printf(b, "wsgate_slow_requests_total %llu\n", (unsigned long long)s->slow);
     prom_head(b, "wsgate_tls_handshakes_total", "counter",
               "TLS handshakes on the https listeners, by result.");
     for (int h = 0; h < HS_N; h++)
@@ -591,6 +603,7 @@ static void render_json(struct sbuf *b, const struct snapshot *s)
         sb_printf(b, "%s\"%s\":%llu", i ? "," : "", cause_names[i],
                   (unsigned long long)s->restarts[i]);
     sb_printf(b, "},\"send_dropped\":%llu", (unsigned long long)s->send_cut);
+    sb_printf(b, ",\"slow_requests\":%llu", (unsigned long long)s->slow);
     sb_printf(b, ",\"reloads\":{\"done\":%llu,\"failed\":%llu,\"last_failed\":%s}",
               (unsigned long long)s->reloads[1], (unsigned long long)s->reloads[0],
               s->last_reload_failed ? "true" : "false");

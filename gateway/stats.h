@@ -84,6 +84,7 @@ void gw_stats_busy_add(int delta);     /* pool: a thread took (+1) / ended (-1) 
  * in memory / temp files changed by these amounts; a slow reader was dropped. */
 void gw_stats_send_add(int64_t mem, int64_t spill);
 void gw_stats_send_cut(void);
+void gw_stats_note_slow(void); /* watchdog: a request's stack was logged (--slow-log) */
 
 /* Any thread: the metrics as Prometheus text (json = 0) or one JSON object (json =
  * 1), summed over every slot. Returns a malloc'd buffer the caller frees, its length

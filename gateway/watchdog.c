@@ -1,20 +1,24 @@
 /*
- * The request-timeout watchdog (gateway/watchdog.h). Two threads, started only with
- * --timeout > 0, so a server without it pays nothing:
+ * The request watchdog (gateway/watchdog.h): --timeout and --slow-log. Two threads,
+ * started only with --timeout > 0 or --slow-log > 0, so a server without them pays
+ * nothing:
  *
  * - the watchdog wakes every WD_TICK_NS (or sooner for the next deadline), scans the
  *   worker slots under w->lock, and for each request past its deadline claims the
  *   head (gw_request_claim_timeout) and, outside the lock, has the front-end answer
  *   504; then it queues an interrupt for the slot. Later it detects and reports
- *   stuck threads. It never takes the GIL, never blocks on the loop.
- * - the interrupter waits for queued interrupts and calls app->interrupt, which
- *   takes the GIL (and may wait for it indefinitely behind a C call that holds it:
- *   that is why it is not the watchdog).
+ *   stuck threads. A request past --slow-log gets its stack queued for the
+ *   interrupter, once. It never takes the GIL, never blocks on the loop.
+ * - the interrupter waits for queued jobs and calls app->stack (slow log first) or
+ *   app->interrupt, which take the GIL (and may wait for it indefinitely behind a C
+ *   call that holds it: that is why it is not the watchdog). The stack is read with
+ *   the GIL held only that long, then logged without it, so the other workers lose
+ *   one GIL switch, not the time of a log write.
  *
  * Lifetimes: a slot's request stays alive while slot.r points to it (the worker
  * clears it under w->lock before handing the request back), and while the watchdog
  * writes a 504 (the worker's gw_request_finish waits for the claim to settle). A
- * queued interrupt names (slot, gen); gen changes at every enter and leave, and the
+ * queued interrupt or stack names (slot, gen); gen changes at every enter and leave, and the
  * interrupt is raised only if confirm() still sees that gen with the GIL held, so it
  * never lands in a later request (python/ also drops a stale pending one when a
  * request starts).
@@ -33,6 +37,7 @@
 #include "gateway/log.h"
 #include "gateway/protocol.h"
 #include "gateway/request.h"
+#include "gateway/stats.h"
 #include "gateway/util.h"
 
 #define WD_TICK_NS 100000000ull /* 0.1 s: the 504 goes out at most this late */
@@ -46,6 +51,11 @@ struct wd_slot {
     int fired;            /* the deadline was handled (504 and/or interrupt queued) */
     int stuck;            /* reported stuck */
     uint64_t raise_gen;   /* an interrupt is queued for this gen (0: none) */
+    uint64_t slow_at;     /* t_worker + slow_log (UINT64_MAX: off) */
+    uint64_t t_worker;    /* of r, for the slow log line once r may be gone */
+    int slow_done;        /* past slow_at: its stack queued (or no stack hook) */
+    uint64_t stack_gen;   /* a stack is queued for this gen (0: none) */
+    char slow_desc[512];  /* describe(r) when the stack was queued */
 };
 
 struct gw_watchdog {
@@ -57,7 +67,7 @@ struct gw_watchdog {
     const struct gw_config *cfg;
     void (*on_stuck)(void *ctx);
     void *ctx;
-    uint64_t timeout_ns, grace_ns;
+    uint64_t timeout_ns, grace_ns, slow_ns; /* 0: off */
     struct wd_slot *slots;
     int nslots;
     pthread_t watch_thread, raise_thread;
@@ -107,12 +117,43 @@ static int confirm(void *arg)
     return same;
 }
 
+/* With w->lock held, slot's stack_gen set: takes the stack (without the lock) and
+ * logs it with the request line. Returns with the lock held again. */
+static void log_stack(struct gw_watchdog *w, int slot)
+{
+    struct wd_slot *sl = &w->slots[slot];
+    struct wd_confirm k = {w, slot, sl->stack_gen};
+    void *tctx = sl->tctx;
+    uint64_t t_worker = sl->t_worker;
+    char desc[sizeof(sl->slow_desc)];
+    memcpy(desc, sl->slow_desc, sizeof(desc));
+    sl->stack_gen = 0;
+    pthread_mutex_unlock(&w->lock);
+    char *stack = w->app->stack(tctx, confirm, &k); /* takes the GIL, then confirm() */
+    if (stack != NULL) {
+        gw_stats_note_slow();
+        gw_log_lines(GW_LOG_WARNING, stack,
+                     "%s: still in the app after %.1f s (--slow-log %.1f), thread %d; its "
+                     "Python stack, most recent call last:",
+                     desc, (double)(gw_now_ns() - t_worker) / 1e9, w->cfg->slow_log, slot);
+        free(stack);
+    }
+    pthread_mutex_lock(&w->lock);
+}
+
 static void *raise_main(void *arg)
 {
     struct gw_watchdog *w = arg;
     pthread_mutex_lock(&w->lock);
     while (!w->stopping) {
         int found = -1;
+        for (int i = 0; i < w->nslots && found < 0; i++)
+            if (w->slots[i].stack_gen != 0)
+                found = i;
+        if (found >= 0) { /* before a slot's interrupt: the stack of the slow request */
+            log_stack(w, found);
+            continue;
+        }
         for (int i = 0; i < w->nslots && found < 0; i++)
             if (w->slots[i].raise_gen != 0)
                 found = i;
@@ -160,6 +201,14 @@ static void *watch_main(void *arg)
             struct wd_slot *sl = &w->slots[i];
             if (sl->r == NULL)
                 continue;
+            if (!sl->slow_done && now >= sl->slow_at) {
+                sl->slow_done = 1;
+                describe(sl->r, sl->slow_desc, sizeof(sl->slow_desc));
+                sl->stack_gen = sl->gen;
+                raise = 1;
+            }
+            if (!sl->slow_done && sl->slow_at < next)
+                next = sl->slow_at;
             if (!sl->fired && now >= sl->deadline) {
                 int c = gw_request_claim_timeout(sl->r);
                 if (c < 0)
@@ -235,6 +284,7 @@ struct gw_watchdog *gw_watchdog_start(const struct gw_app *app, const struct gw_
     w->ctx = ctx;
     w->timeout_ns = sec_to_ns(cfg->timeout);
     w->grace_ns = sec_to_ns(cfg->timeout_grace);
+    w->slow_ns = app->stack != NULL ? sec_to_ns(cfg->slow_log) : 0;
     pthread_mutex_init(&w->lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -244,7 +294,7 @@ struct gw_watchdog *gw_watchdog_start(const struct gw_app *app, const struct gw_
     int rc = pthread_create(&w->watch_thread, NULL, watch_main, w);
     if (rc == 0) {
         w->watch_started = 1;
-        if (app->interrupt != NULL) {
+        if (app->interrupt != NULL || w->slow_ns > 0) {
             rc = pthread_create(&w->raise_thread, NULL, raise_main, w);
             w->raise_started = rc == 0;
         }
@@ -266,17 +316,21 @@ fail:
 void gw_watchdog_enter(struct gw_watchdog *w, int slot, struct gw_request *r, void *tctx)
 {
     struct wd_slot *sl = &w->slots[slot];
-    r->watched = 1;
+    r->watched = w->timeout_ns > 0; /* the slow log alone does not race for the head */
     __atomic_store_n(&r->head_claim, GW_HEAD_OPEN, __ATOMIC_RELAXED);
     pthread_mutex_lock(&w->lock);
     sl->r = r;
     sl->tctx = tctx;
     sl->gen++;
-    sl->deadline = r->t_worker + w->timeout_ns;
-    sl->stuck_at = sl->deadline + w->grace_ns;
+    sl->deadline = w->timeout_ns > 0 ? r->t_worker + w->timeout_ns : UINT64_MAX;
+    sl->stuck_at = w->timeout_ns > 0 ? sl->deadline + w->grace_ns : UINT64_MAX;
     sl->fired = 0;
     sl->stuck = 0;
     sl->raise_gen = 0;
+    sl->slow_at = w->slow_ns > 0 ? r->t_worker + w->slow_ns : UINT64_MAX;
+    sl->t_worker = r->t_worker;
+    sl->slow_done = w->slow_ns == 0;
+    sl->stack_gen = 0;
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -293,6 +347,7 @@ void gw_watchdog_leave(struct gw_watchdog *w, int slot)
     sl->r = NULL;
     sl->gen++;
     sl->raise_gen = 0;
+    sl->stack_gen = 0;
     pthread_mutex_unlock(&w->lock);
 }
 

@@ -42,6 +42,7 @@
 #include "process/sd_notify.h"
 #include "process/stats_http.h"
 #include "process/version.h"
+#include "process/watch.h"
 #include "protocols/fastcgi.h"
 #include "protocols/http.h"
 #include "protocols/scgi.h"
@@ -215,6 +216,38 @@ static int start_python(void)
     return 0;
 }
 
+/* --reload, in the process that reloads: watch the app's sources and the --config
+ * file (with no app imported: those of the image before). The server runs on without
+ * it when that fails (logged). */
+static void start_watch(int have_app)
+{
+    char **files = NULL;
+    size_t n = 0;
+    if (!cfg.reload)
+        return;
+    if (!have_app) {
+        gw_watch_start_inherited();
+        return;
+    }
+    if (gw_py_source_files(&files, &n) != 0) {
+        gw_log(GW_LOG_ERROR, "--reload: cannot list the app's source files; not watching");
+        return;
+    }
+    char **all = realloc(files, (n + 1) * sizeof(*all));
+    if (all != NULL) {
+        files = all;
+        if (cfg.config_file != NULL) {
+            char *abs = realpath(cfg.config_file, NULL);
+            if (abs != NULL)
+                files[n++] = abs;
+        }
+    }
+    gw_watch_start((const char *const *)files, n);
+    for (size_t i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
+}
+
 /* A prefork worker tells its master it accepts. */
 static void say_ready(int fd)
 {
@@ -281,8 +314,15 @@ static int serve(int single, int ready_fd)
         say_ready(ready_fd);
     if (single && !bridge) /* listeners open and the app imported: the service is up */
         gw_sd_notifyf("READY=1\nSTATUS=serving %s\nMAINPID=%ld", cfg.app_spec, (long)getpid());
+    if (single && !bridge)
+        start_watch(1);
     pthread_sigmask(SIG_UNBLOCK, &handled_signals, NULL);
     gw_server_run(&server);
+    /* Blocked again at once: a stop signal that comes from here on must not reach the
+     * loop's handler, which no longer runs, and be lost; pending, it ends this process
+     * or, after a reload's hand-over, crosses execve to the next image, which stops. */
+    pthread_sigmask(SIG_BLOCK, &handled_signals, NULL);
+    gw_watch_stop();
     int reexec = single && gw_reload_after_run(&server);
 
     /* Connections first: freeing one can hand references to the pool to release. */
@@ -350,7 +390,10 @@ static int run_master(void)
     if (!gw_master_is_reload())
         gw_priv_warn_root(&cfg);
     gw_pidfile_write(cfg.pid_file);
+    if (!cfg.lazy)
+        start_watch(have_app);
     int rc = gw_master_run(&cfg, listeners, nopen, &ops, have_app, saved_argv);
+    gw_watch_stop();
     if (!cfg.lazy && have_app)
         gw_py_stop();
     return rc;
@@ -361,6 +404,7 @@ int main(int argc, char **argv)
     char err[512];
     int status = 1;
 
+    gw_watch_image_started(); /* --reload: saves from here on are this image's to see */
     saved_argv = argv;
     /* Signals the loop (or the master) handles wait, blocked, until it watches them.
      * Worker threads inherit the blocked mask, so the loop's thread receives them. */
@@ -469,8 +513,11 @@ int main(int argc, char **argv)
     if (cfg.processes > 1) {
         status = run_master();
     } else if (tls_failed || start_python() != 0) {
-        if (gw_reload_has_bridge()) /* a re-execution: the bridge serves on */
+        if (gw_reload_has_bridge()) { /* a re-execution: the bridge serves on */
+            start_watch(0);
             status = gw_reload_keep(gw_stats_listen_fd());
+            gw_watch_stop();
+        }
     } else {
         status = serve(1, -1);
         gw_py_stop();

@@ -362,6 +362,7 @@ int gw_py_start(const struct gw_py_options *o, struct gw_app *app, char *err, si
     app->thread_stop = gw_py_thread_stop;
     app->handle = gw_py_handle;
     app->interrupt = gw_py_interrupt;
+    app->stack = gw_py_stack;
     app->release = gw_py_release;
     app->ctx = NULL;
     started = 1;

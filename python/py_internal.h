@@ -163,6 +163,10 @@ void gw_py_interrupt(void *tctx, int (*confirm)(void *arg), void *arg);
 int gw_py_is_request_timeout(void);
 void gw_py_drop_stale_interrupt(PyThreadState *ts);
 
+/* stack.c: gw_app.stack (--slow-log), called WITHOUT the GIL (gateway/app.h): the
+ * Python stack of the worker whose thread state is tctx, as malloc'd text, or NULL. */
+char *gw_py_stack(void *tctx, int (*confirm)(void *arg), void *arg);
+
 /* handler.c: the gw_app callbacks. */
 void *gw_py_thread_start(void *ctx);
 void gw_py_thread_stop(void *tctx);

@@ -31,6 +31,12 @@ struct gw_py_options {
  */
 int gw_py_start(const struct gw_py_options *o, struct gw_app *app, char *err, size_t errlen);
 
+/* --reload: the app's own source files (the rule is in python/sources.c), as a
+ * malloc'd array of *n malloc'd absolute paths that the caller frees. Main thread,
+ * after gw_py_start, without the GIL (it takes it). 0, or -1 when they could not be
+ * listed. */
+int gw_py_source_files(char ***files, size_t *n);
+
 /* Called on the main thread after every worker thread has stopped: finalizes CPython. */
 void gw_py_stop(void);
 

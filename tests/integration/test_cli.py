@@ -109,6 +109,7 @@ def test_version():
     ["--socket-mode", "999", "--http", "unix:/tmp/wsgate-never.sock", "it_probe"],
     [],                                           # no app given
     ["it_probe", "it_echo"],                      # two apps
+    ["--reload", "--lazy", "-w", "2", "it_probe"],  # the master has nothing to watch
 ], ids=lambda a: " ".join(a) or "no-args")
 def test_bad_command_line(args):
     r = run_cli("--pythonpath", APPS, *args)

@@ -317,6 +317,24 @@ def test_stop_during_single_process_reload_stops_the_bridge(wsgate, appdir, tmp_
         stop_bridges(first)
 
 
+def test_stop_as_the_bridge_takes_over_is_not_lost(wsgate, appdir):
+    """SIGTERM sent the moment the bridge serves the new code (the process drains,
+    shuts Python down and re-executes itself: its loop no longer runs) must still stop
+    the service. It was lost: the new image served on, SIGTERM forgotten (--reload
+    makes such a reload a save away; it failed about every other run)."""
+    srv = start(wsgate, appdir)
+    first = srv.pid
+    try:
+        write_app(appdir, "v2")
+        srv.signal(signal.SIGHUP)
+        wait_for(lambda: info(srv)[0] == "v2", t(10), interval=0.005, what="the bridge")
+        srv.signal(signal.SIGTERM)
+        assert srv.wait_exit(t(15)) == 0, srv.error_text()[-2000:]
+        wait_for(lambda: not group_members(first), t(10), what="the bridge to stop")
+    finally:
+        stop_bridges(first)
+
+
 def stop_bridges(first):
     """SIGTERM to every process left in the first one's group (a bridge)."""
     try:
