@@ -7,15 +7,23 @@ namespaces of their own behind HAProxy, one drained with SIGTERM and one killed 
 SIGKILL under load, without a failed request."""
 import json
 import os
+import re
+import shutil
 import signal
+import subprocess
+import threading
 import time
 
 import pytest
 import requests
 
 import fcgi_client as fc
+import frontends
+from conftest import Server
 from scgi_client import ScgiConn, request_bytes as scgi_request
 from wsgate_util import free_port, t, wait_for, wait_log
+
+BACKENDS = ("wsgate_http", "wsgate_fcgi")  # frontends.BalancingHaproxy's
 
 
 def http_health(srv, path="/healthz", method="GET"):
@@ -99,4 +107,179 @@ def test_health_path_checks(wsgate):
     r = run_cli("--health-path", "/up", "--script-name", "/app", "hello")
     assert r.returncode == 2 and b"--health-path /up must be under --script-name /app" \
         in r.stderr
+
+
+# ---------------------------------------------------------------- hosts in namespaces
+
+def _ip(*args, check=True):
+    r = subprocess.run(["ip"] + list(args), stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=t(10))
+    if check and r.returncode != 0:
+        raise AssertionError("ip %s: %s" % (" ".join(args), r.stderr.strip()))
+    return r
+
+
+def _free_net():
+    """A 10.201.X.0/24 no interface of this machine uses."""
+    used = _ip("-4", "-o", "addr", "show").stdout
+    for i in range(200):
+        x = 1 + (os.getpid() + i) % 250
+        if " 10.201.%d." % x not in used:
+            return "10.201.%d" % x
+    pytest.skip("no free 10.201.X.0/24 for the test's namespaces")
+
+
+@pytest.fixture
+def netns_hosts():
+    """Three network namespaces, each joined to this one by a veth pair with a /30 of
+    a free 10.201.X.0/24: yields [(namespace, its address)]. Everything is removed at
+    the end, also when the test fails."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: creates network namespaces and veth pairs")
+    if shutil.which("ip") is None:
+        pytest.skip("iproute2's ip is not installed")
+    tag = "%04x" % (os.getpid() & 0xffff)
+    made_ns, made_links, hosts = [], [], []
+    try:
+        net = _free_net()
+        for i in range(3):
+            ns, outer, inner = "wsgate-so-%s-%d" % (tag, i), "wsg%s%d" % (tag, i), \
+                "wsg%s%dn" % (tag, i)
+            r = _ip("netns", "add", ns, check=False)
+            if r.returncode != 0:
+                pytest.skip("ip netns add refused: %s" % r.stderr.strip())
+            made_ns.append(ns)
+            r = _ip("link", "add", outer, "type", "veth", "peer", "name", inner, check=False)
+            if r.returncode != 0:
+                pytest.skip("cannot create a veth pair: %s" % r.stderr.strip())
+            made_links.append(outer)
+            _ip("link", "set", inner, "netns", ns)
+            _ip("addr", "add", "%s.%d/30" % (net, 4 * i + 1), "dev", outer)
+            _ip("link", "set", outer, "up")
+            _ip("-n", ns, "addr", "add", "%s.%d/30" % (net, 4 * i + 2), "dev", inner)
+            _ip("-n", ns, "link", "set", inner, "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+            hosts.append((ns, "%s.%d" % (net, 4 * i + 2)))
+        yield hosts
+    finally:
+        for link in made_links:
+            _ip("link", "del", link, check=False)  # its peer goes with it
+        for ns in made_ns:
+            _ip("netns", "del", ns, check=False)
+
+
+class NsServer(Server):
+    """wsgate started inside a network namespace (ip netns exec runs it in place: its
+    pid is wsgate's), with an HTTP and a FastCGI listener on the namespace's address."""
+
+    def __init__(self, tmpdir, ns, addr, app, args):
+        self.ns = ns
+        hport, fport = free_port(), free_port()
+        super().__init__(tmpdir, app, ["--fastcgi", "%s:%d" % (addr, fport)] + list(args),
+                         listen=["%s:%d" % (addr, hport)])
+        self.host, self.port, self.fcgi_port = addr, hport, fport
+
+    def _argv(self, http_args):
+        return ["ip", "netns", "exec", self.ns] + super()._argv(http_args)
+
+
+class Load:
+    """Client threads sending GETs through the balancer, alternating the HTTP and the
+    FastCGI backend, each on a kept connection, until stopped. Every exception and
+    every status other than 200 is a failure."""
+
+    def __init__(self, url, threads=4):
+        self.url = url
+        self.stop_ev = threading.Event()
+        self.ok = 0
+        self.failures = []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
+                        for i in range(threads)]
+
+    def _run(self, i):
+        s = requests.Session()
+        n = 0
+        while not self.stop_ev.is_set():
+            path = "/%s/t%d-%d?t=0.02" % ("fcgi" if n % 2 else "http", i, n)
+            n += 1
+            try:
+                r = s.get(self.url + path, timeout=t(10))
+                ok = r.status_code == 200 and r.json()["path"] == path.split("?")[0]
+                what = "%s -> %d %r" % (path, r.status_code, r.content[:200])
+            except Exception as e:  # every failure is reported by the test
+                ok, what = False, "%s -> %r" % (path, e)
+            with self.lock:
+                if ok:
+                    self.ok += 1
+                else:
+                    self.failures.append(what)
+
+    def __enter__(self):
+        for th in self.threads:
+            th.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_ev.set()
+        for th in self.threads:
+            th.join(t(15))
+
+
+@pytest.mark.slow
+def test_drain_and_kill_behind_haproxy(netns_hosts, wsgate, tmp_path):
+    """Three hosts behind HAProxy (docs/scale-out.md's config), under load over HTTP
+    and FastCGI: SIGTERM drains one (its health check turns 503 and HAProxy marks it
+    DOWN while it still runs and serves; it exits 0 after --drain-delay), SIGKILL
+    ends another (HAProxy's L7 retries with redispatch hide it): no request fails."""
+    if frontends.BalancingHaproxy.locate() is None:
+        pytest.skip("haproxy not installed (scripts/install-deps installs it)")
+    pool = wsgate.__self__  # the fixture's ServerPool stops and checks them at the end
+    delay = t(3)
+    hosts = []
+    for i, (ns, addr) in enumerate(netns_hosts):
+        srv = NsServer(str(tmp_path), ns, addr, "it_slow",
+                       ["--threads", "4", "--health-path", "/healthz",
+                        "--drain-delay", str(delay), "--graceful-timeout", str(t(10))])
+        pool.servers.append(srv)
+        srv.name = "host%d" % (i + 1)
+        hosts.append(srv.start())
+    lb = frontends.BalancingHaproxy([(h.name, h.host, h.port, h.fcgi_port) for h in hosts])
+    try:
+        lb.start()
+
+        def states(want):
+            st = lb.server_states()
+            return st if all(st.get((b, h.name), ("",))[0] == w for b in BACKENDS
+                             for h, w in want) else None
+        wait_for(lambda: states([(h, "UP") for h in hosts]), t(10),
+                 what="HAProxy to see every host UP")
+        drained, killed, kept = hosts
+        with Load(lb.url("")) as load:
+            wait_for(lambda: load.ok >= 40, t(10), what="requests through HAProxy")
+            drained.signal(signal.SIGTERM)
+            wait_for(lambda: states([(drained, "DOWN")]), t(10),
+                     what="HAProxy to mark the drained host DOWN")
+            # HAProxy's view: taken out by the health check's 503, while the host was
+            # still running (and serving: it exits only after --drain-delay).
+            assert drained.proc.poll() is None, "the drained host exited before HAProxy saw it"
+            st = lb.server_states()
+            for b in BACKENDS:
+                assert st[(b, drained.name)][1:] == ("L7STS", "503"), st
+            os.kill(killed.pid, signal.SIGKILL)
+            killed.expect_nonzero_exit = True
+            assert drained.wait_exit(t(15)) == 0
+            wait_for(lambda: states([(killed, "DOWN")]), t(10),
+                     what="HAProxy to mark the killed host DOWN")
+            ok_before = load.ok
+            wait_for(lambda: load.ok >= ok_before + 20, t(10), what="requests after both")
+        assert load.failures == [], "%d of %d requests failed: %s" % (
+            len(load.failures), load.ok + len(load.failures), load.failures[:5])
+        log = lb.log_text()
+        for b in BACKENDS:
+            assert re.search(r"Server %s/%s is DOWN, reason: Layer7 wrong status, code: 503"
+                             % (b, drained.name), log), log[-3000:]
+        assert kept.proc.poll() is None
+    finally:
+        lb.stop()
 
