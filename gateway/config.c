@@ -274,6 +274,15 @@ static int check_config(struct gw_config *cfg)
                         "go with --lazy\n");
         return -1;
     }
+    size_t sl = strlen(cfg->script_name);
+    if (cfg->health_path != NULL && sl > 0 &&
+        (strncmp(cfg->health_path, cfg->script_name, sl) != 0 ||
+         (cfg->health_path[sl] != '\0' && cfg->health_path[sl] != '/'))) {
+        /* Requests outside the mount never get that far: 404 from the front-ends. */
+        fprintf(stderr, "wsgate: --health-path %s must be under --script-name %s\n",
+                cfg->health_path, cfg->script_name);
+        return -1;
+    }
     if (cfg->max_target + 32 > cfg->max_head) {
         fprintf(stderr, "wsgate: --max-header-size must exceed --max-target by 32 bytes\n");
         return -1;

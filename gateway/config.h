@@ -43,6 +43,8 @@ struct gw_config {
     int processes;           /* > 1: a master supervises that many workers */
     int lazy;                /* each worker process imports the app itself */
     double graceful_timeout; /* seconds a graceful stop or reload waits for requests */
+    double drain_delay;      /* seconds a stop signal keeps serving, health 503, first */
+    const char *health_path; /* --health-path: answered by the loop, NULL = none */
     uint64_t max_requests;   /* a worker process retires after about this many; 0 = never */
     uint64_t max_requests_jitter;
     uint64_t max_rss;     /* MiB: a worker process over it retires; 0 = never */

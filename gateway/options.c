@@ -53,6 +53,7 @@ static const struct gw_choice level_choices[] = {
 };
 
 static int check_script_name(const char *shown, const char *v, const char *where);
+static int check_health_path(const char *shown, const char *v, const char *where);
 
 #define AT(field) offsetof(struct gw_config, field)
 /* Each expands to the fields of one entry; the entry adds .doc_def and .doc (README). */
@@ -238,6 +239,26 @@ const struct gw_option gw_options[] = {
          "write the pid of the main process (the master with\n--processes > 1) to PATH; a "
          "reload rewrites it"),
      .doc = "the pid to signal (the master with `-w` > 1)"},
+    {SECS("drain-delay", 0, drain_delay, "0", S_WORKERS,
+          "on SIGTERM/SIGINT, keep accepting and serving this\nlong with --health-path "
+          "answering 503, so load\nbalancers take the host out first (default 0)"),
+     .doc_def = "0",
+     .doc = "on SIGTERM/SIGINT, go on accepting and serving for SECONDS while `--health-path` "
+            "answers `503`, so that load balancers take the host out before its listeners "
+            "close; then the graceful stop ([scale-out](docs/scale-out.md))"},
+    {.name = "health-path",
+     .metavar = "PATH",
+     .type = GW_OPT_STRING,
+     .offset = AT(health_path),
+     .check = check_health_path,
+     .section = S_WORKERS,
+     .help = "answer requests for PATH without the app: 200 while\nserving, 503 once "
+             "draining (default: off)",
+     .doc_def = "off",
+     .doc = "a health check for load balancers: a request for PATH (any method, any query) is "
+            "answered by wsgate itself, never the app, even while every thread is busy: `200` "
+            "while serving, `503` from the moment the process drains (`--drain-delay`, a stop, "
+            "a retirement); over HTTP, FastCGI and SCGI ([scale-out](docs/scale-out.md))"},
     /* Limits and timeouts */
     {SECS("read-timeout", GW_OPTF_POSITIVE, read_timeout, "60", S_LIMITS,
           "deadline for a request head, idle limit while\nreading a body (default 60)"),
@@ -678,6 +699,21 @@ static int check_script_name(const char *shown, const char *v, const char *where
     if (v[0] != '/' || v[n - 1] == '/')
         return bad(o, where, v, "must start with '/' and not end with '/'");
     for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 0x21 || c == 0x7f || c == '?' || c == '#' || c == '%')
+            return bad(o, where, v, "characters must be plain path characters");
+    }
+    return 0;
+}
+
+/* An absolute path without query, fragment, escapes or spaces: compared as it is with
+ * the request's path. */
+static int check_health_path(const char *shown, const char *v, const char *where)
+{
+    const struct gw_option *o = gw_option_find(shown, strlen(shown));
+    if (v[0] != '/')
+        return bad(o, where, v, "must start with '/'");
+    for (size_t i = 0; v[i] != '\0'; i++) {
         unsigned char c = (unsigned char)v[i];
         if (c < 0x21 || c == 0x7f || c == '?' || c == '#' || c == '%')
             return bad(o, where, v, "characters must be plain path characters");

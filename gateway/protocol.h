@@ -67,6 +67,12 @@ struct gw_protocol {
      * 1 (the loop sends it and closes the connection), or answers by itself and
      * returns 0 (the connection carries on: FastCGI's FCGI_OVERLOADED). */
     int (*reject)(struct gw_conn *c, struct gw_request *r, int status);
+    /* Loop: answer r (parsed, never dispatched) at once with the core's own short
+     * text reply of status (--health-path: 200 or 503), the body "200 OK\n" (none to
+     * HEAD over HTTP). Like reject: writes it into c->out and returns 1 (the loop
+     * sends it and closes the connection), or sends it by itself and returns 0 (the
+     * connection carries on: FastCGI). */
+    int (*answer)(struct gw_conn *c, struct gw_request *r, int status);
 
     /* Loop: a worker has finished r (after finish) and handed it back. Frees the
      * request's resources; returns 1 when the connection must now be closed (once

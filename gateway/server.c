@@ -45,7 +45,7 @@
 
 static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
-static void process(struct gw_server *s, struct gw_conn *c);
+static int process(struct gw_server *s, struct gw_conn *c);
 static void retire(struct gw_server *s, const char *why);
 static void balance(struct gw_server *s);
 static void write_out(struct gw_server *s, struct gw_conn *c);
@@ -250,9 +250,48 @@ static void close_when_idle(struct gw_server *s, struct gw_conn *c)
     c->state = GW_CONN_CLOSING;
 }
 
+/* 1 when r asks for --health-path: the path of the raw target (REQUEST_URI, without
+ * its query), or SCRIPT_NAME + PATH_INFO (absolute-form targets, a front server that
+ * sends no REQUEST_URI). */
+static int is_health(const char *hp, const struct gw_request *r)
+{
+    size_t n = strlen(hp), plen = 0;
+    struct gw_slice u = r->request_uri, sn = r->script_name, pi = r->path_info;
+    while (u.ptr != NULL && plen < u.len && u.ptr[plen] != '?' && u.ptr[plen] != '#')
+        plen++;
+    if (u.ptr != NULL && plen == n && memcmp(u.ptr, hp, n) == 0)
+        return 1;
+    return sn.len + pi.len == n && (sn.len == 0 || memcmp(hp, sn.ptr, sn.len) == 0) &&
+           (pi.len == 0 || memcmp(hp + sn.len, pi.ptr, pi.len) == 0);
+}
+
+/* --health-path: answered here on the loop, whatever the workers are doing: 200 while
+ * serving, 503 once draining. Returns as dispatch. */
+static int answer_health(struct gw_server *s, struct gw_conn *c, struct gw_request *r)
+{
+    int status = s->draining ? 503 : 200;
+    unfresh(s, c);
+    if (c->proto->answer(c, r, status)) {
+        count_refusal(c);
+        ev_timer_stop(s->loop, &c->timer);
+        flush_reply(s, c);
+        return 0;
+    }
+    gw_stats_note_reject(c->proto->name, status); /* answered without c->out (FastCGI) */
+    if (c->close_after) {
+        if (c->inflight == 0)
+            mux_write(s, c); /* closes once the answer is out */
+        return 0;
+    }
+    return c->proto->multiplexed;
+}
+
 /* Returns 1 when the connection is still the loop's to read (multiplexed). */
 static int dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r)
 {
+    if (s->cfg->health_path != NULL && c->proto->answer != NULL &&
+        is_health(s->cfg->health_path, r))
+        return answer_health(s, c, r);
     r->t_head = gw_now_ns();
     int queued = gw_pool_submit(s->pool, r);
     if (queued == 1 && !ev_is_active(&s->kick))
@@ -285,8 +324,10 @@ static int dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r
     return 1;
 }
 
-/* Runs the parser over the buffered bytes and acts on its verdicts. */
-static void process(struct gw_server *s, struct gw_conn *c)
+/* Runs the parser over the buffered bytes and acts on its verdicts. Returns 1 when c
+ * is still the loop's; 0 when it may be gone (a reply sent, after which a reset peer
+ * frees it at once) or a worker's: the caller must not touch it then. */
+static int process(struct gw_server *s, struct gw_conn *c)
 {
     for (;;) {
         struct gw_request *r = NULL;
@@ -304,14 +345,14 @@ static void process(struct gw_server *s, struct gw_conn *c)
             count_refusal(c);
             if (c->inflight > 0) {
                 close_when_idle(s, c);
-                return;
+                return 0;
             }
             ev_timer_stop(s->loop, &c->timer);
             flush_reply(s, c);
-            return;
+            return 0;
         }
         if (!dispatch(s, c, r))
-            return;
+            return 0;
     }
     /* A multiplexed front-end pauses reading while a worker is behind on a body. */
     if (c->proto->multiplexed) {
@@ -328,6 +369,7 @@ static void process(struct gw_server *s, struct gw_conn *c)
         if (c->state == GW_CONN_IDLE && c->inflight > 0)
             ev_timer_stop(s->loop, &c->timer);
     }
+    return 1;
 }
 
 /* One read per wake-up (level-triggered), so the parser sees every piece and its
@@ -348,8 +390,8 @@ static void read_head(struct gw_server *s, struct gw_conn *c)
         if (c->body_wait) /* body bytes: an idle limit, not the head's deadline */
             c->head_deadline = ev_now(s->loop) + s->cfg->read_timeout;
         watch(s, c, GW_WAIT_OWN, EV_READ);
-        process(s, c);
-        read_again_if_held(s, c);
+        if (process(s, c))
+            read_again_if_held(s, c);
         return;
     }
     /* EOF or error: nothing more will be read. A multiplexed front-end fails the
@@ -739,7 +781,8 @@ static void request_back(struct gw_server *s, struct gw_request *r)
         }
         if (!c->paused && (c->state == GW_CONN_IDLE || c->state == GW_CONN_READING)) {
             ev_io_start(s->loop, &c->io); /* no-op unless flow control had stopped it */
-            process(s, c);
+            if (!process(s, c))
+                return;
         }
         if (c->inflight == 0 && c->state == GW_CONN_IDLE)
             set_timer(s, c, idle_limit(s, c));
@@ -911,6 +954,8 @@ void gw_server_stop(struct gw_server *s, const char *why)
         return;
     gw_log(GW_LOG_INFO, "%s: stopping gracefully (%zu requests in flight)", why, s->ndispatched);
     s->stopping = 1;
+    s->draining = 1;
+    ev_timer_stop(s->loop, &s->drain_timer);
     __atomic_store_n(&s->host.draining, 1, __ATOMIC_RELAXED);
     listeners_watch(s, 0);
     ev_timer_stop(s->loop, &s->accept_pause);
@@ -972,6 +1017,7 @@ static void abandon_cb(struct ev_loop *loop, ev_async *w, int revents)
     if (!s->abandoning) {
         s->abandoning = 1;
         s->stopping = 1; /* no new requests, no keep-alive */
+        s->draining = 1;
         __atomic_store_n(&s->host.draining, 1, __ATOMIC_RELAXED);
         listeners_watch(s, 0);
         ev_timer_stop(s->loop, &s->accept_pause);
@@ -1019,14 +1065,48 @@ static void abandon(void *ctx)
     ev_async_send(s->loop, &s->abandon_wake);
 }
 
+static void drain_done_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    gw_server_stop(w->data, "--drain-delay over");
+}
+
+/* Draining: --health-path answers 503 while the process goes on accepting and serving
+ * for --drain-delay, so that the load balancers' checks take the host out before its
+ * listeners close; then the graceful stop. Without a delay, at a second stop signal,
+ * or after SIGUSR2 (already out of rotation), the stop begins at once. A prefork
+ * worker gets no delay of its own: its master runs it for all of them (SIGUSR2
+ * first, then SIGTERM: process/master.c). */
 static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct gw_server *s = w->data;
+    const char *why = w->signum == SIGINT ? "SIGINT" : "SIGTERM";
     (void)loop;
     (void)revents;
     if (s->on_stop != NULL)
         s->on_stop(s, SIGTERM);
-    gw_server_stop(s, w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+    if (s->cfg->drain_delay > 0 && s->cfg->processes <= 1 && !s->draining && !s->stopping) {
+        s->draining = 1;
+        gw_log(GW_LOG_INFO, "%s: draining for %.1fs (--drain-delay): still serving, %s%s", why,
+               s->cfg->drain_delay, s->cfg->health_path != NULL ? s->cfg->health_path : "",
+               s->cfg->health_path != NULL ? " answers 503" : "no --health-path to say so");
+        ev_timer_set(&s->drain_timer, s->cfg->drain_delay, 0.);
+        ev_timer_start(s->loop, &s->drain_timer);
+        return;
+    }
+    gw_server_stop(s, why);
+}
+
+/* Prefork: the master's stop begins its --drain-delay. */
+static void usr2_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct gw_server *s = w->data;
+    (void)loop;
+    (void)revents;
+    if (!s->draining)
+        gw_log(GW_LOG_INFO, "draining: the health path answers 503 until the stop");
+    s->draining = 1;
 }
 
 static void quit_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -1045,7 +1125,7 @@ static void quit_cb(struct ev_loop *loop, ev_signal *w, int revents)
  * one (a prefork worker), retirement is a plain graceful stop. */
 static void retire(struct gw_server *s, const char *why)
 {
-    if (s->stopping)
+    if (s->stopping || s->draining) /* out of rotation: a new image would answer 200 */
         return;
     if (s->reload == NULL) {
         gw_server_stop(s, why);
@@ -1098,6 +1178,11 @@ int gw_server_init(struct gw_server *s, const struct gw_config *cfg, struct gw_l
     ev_signal_init(&s->sig_hup, hup_cb, SIGHUP);
     s->sig_hup.data = s;
     ev_signal_start(s->loop, &s->sig_hup);
+    ev_signal_init(&s->sig_usr2, usr2_cb, SIGUSR2);
+    s->sig_usr2.data = s;
+    ev_signal_start(s->loop, &s->sig_usr2);
+    ev_timer_init(&s->drain_timer, drain_done_cb, 1., 0.);
+    s->drain_timer.data = s;
     ev_timer_init(&s->fresh_timer, fresh_cb, 0., FRESH_SECONDS);
     s->fresh_timer.data = s;
     ev_timer_init(&s->kick, kick_cb, 0., KICK_SECONDS);

@@ -49,6 +49,9 @@ struct gw_server {
     ev_timer stop_deadline; /* --graceful-timeout after a stop began */
     ev_timer kick;          /* requests queued for busy workers: gw_pool_kick */
     int stopping;
+    int draining;             /* --health-path answers 503: a stop or its --drain-delay */
+    ev_timer drain_timer;     /* --drain-delay: the graceful stop once it has run */
+    ev_signal sig_usr2;       /* prefork: the master's stop begins its --drain-delay */
     struct gw_conn_host host; /* its draining: an atomic copy of stopping for workers */
     int accept_held;          /* prefork: not accepting while every thread is busy */
     size_t nfresh;            /* fresh connections (gateway/conn.h), counted against idle threads */
@@ -100,7 +103,8 @@ int gw_server_init(struct gw_server *s, const struct gw_config *cfg, struct gw_l
 void gw_server_run(struct gw_server *s);
 
 /* Loop thread: begins a graceful stop (stop accepting, close idle connections, finish
- * in-flight requests); why is logged. Idempotent. */
+ * in-flight requests); why is logged. Idempotent. From then on --health-path answers
+ * 503. (A stop signal first runs --drain-delay: see stop_cb in server.c.) */
 void gw_server_stop(struct gw_server *s, const char *why);
 
 /* Frees what gw_server_init made (after the pool has stopped). */

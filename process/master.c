@@ -7,7 +7,9 @@
  * from the previous image after a reload are "old": they are asked to finish (SIGTERM)
  * once every current worker is ready, and they are never replaced. A worker that
  * exits without being asked is replaced at once, or after a back-off (0.1 s doubling
- * to 10 s) when it keeps dying young.
+ * to 10 s) when it keeps dying young. A graceful stop with --drain-delay first sends
+ * SIGUSR2 (the workers go on serving, their --health-path answering 503) and sends
+ * SIGTERM once the delay has run.
  */
 #include "process/master.h"
 
@@ -67,6 +69,7 @@ struct master {
     int old_asked;      /* SIGTERM sent to the old workers */
     int all_ready_once; /* every slot was ready at least once */
     int stopping;       /* 1 graceful, 2 quit */
+    uint64_t drain_at;  /* a stop's --drain-delay runs (SIGUSR2 sent): the stop then */
     uint64_t kill_at;   /* stopping: SIGKILL whatever is left then */
     int status;         /* exit status */
 };
@@ -169,6 +172,8 @@ static void spawn(struct master *m, int i)
     }
     s->pid = pid;
     s->ready = 0;
+    if (m->drain_at != 0)
+        kill(pid, SIGUSR2); /* blocked until its loop watches it (setup) */
     s->started = gw_now_ns();
     gw_log(GW_LOG_INFO, "worker %d started (pid %d)", i, (int)pid);
 }
@@ -186,6 +191,18 @@ static void begin_stop(struct master *m, int how)
     } else {
         if (m->stopping)
             return;
+        if (m->cfg->drain_delay > 0 && m->drain_at == 0) {
+            /* The workers go on serving, their health path answering 503 (SIGUSR2),
+             * until tick_cb stops them; a second SIGTERM stops them at once. */
+            gw_sd_notify("STOPPING=1");
+            gw_log(GW_LOG_INFO,
+                   "draining: the health path answers 503, still serving for %.1fs "
+                   "(--drain-delay)",
+                   m->cfg->drain_delay);
+            signal_all(m, SIGUSR2);
+            m->drain_at = now + (uint64_t)(m->cfg->drain_delay * 1e9);
+            return;
+        }
         gw_sd_notify("STOPPING=1");
         gw_log(GW_LOG_INFO, "stopping gracefully: %zu workers finish their requests", running(m));
         signal_all(m, SIGTERM);
@@ -263,7 +280,7 @@ static void start_check(struct master *m)
 {
     struct gw_handover_env env = {0};
     const char *extra[] = {CHECK_ENV "=1", NULL};
-    if (m->stopping)
+    if (m->stopping || m->drain_at != 0)
         return;
     if (m->checker > 0) {
         gw_log(GW_LOG_INFO, "SIGHUP: a reload is already in progress");
@@ -297,7 +314,7 @@ static void start_check(struct master *m)
 static void check_done(struct master *m, int st)
 {
     m->checker = 0;
-    if (m->stopping)
+    if (m->stopping || m->drain_at != 0)
         return;
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
         reload(m);
@@ -476,6 +493,8 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     uint64_t now = gw_now_ns();
     (void)loop;
     (void)revents;
+    if (!m->stopping && m->drain_at != 0 && now >= m->drain_at)
+        begin_stop(m, 1);
     if (m->stopping) {
         if (m->kill_at != 0 && now >= m->kill_at) {
             gw_log(GW_LOG_WARNING, "%zu workers still running; killing them", running(m));
@@ -501,6 +520,9 @@ static int setup(struct master *m)
     sigaddset(&set, SIGQUIT);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGCHLD);
+    /* Read and ignored here; blocked in the workers until their loop watches it, so
+     * that one still starting is not ended by it (gateway/server.c: draining). */
+    sigaddset(&set, SIGUSR2);
     sigprocmask(SIG_BLOCK, &set, NULL);
     m->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (m->sigfd < 0 || pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {

@@ -416,6 +416,21 @@ static int fcgi_reject(struct gw_conn *c, struct gw_request *r, int status)
     return 0;
 }
 
+/* A complete response on the loop's own turn; the request's STDIN records that may
+ * follow are dropped like those of any request answered before it ran. */
+static int fcgi_answer(struct gw_conn *c, struct gw_request *r, int status)
+{
+    struct fcgi_conn *fc = c->proto_state;
+    struct fcgi_req *q = r->proto_data;
+    uint16_t id = q->id;
+    if (!q->keep_conn)
+        c->close_after = 1; /* the front server waits for the close */
+    drop_req(fc, q);
+    if (gw_fcgi_status_response(c, &fc->ctl, id, status) != 0)
+        gw_conn_set_broken(c);
+    return 0;
+}
+
 static int fcgi_done(struct gw_conn *c, struct gw_request *r)
 {
     struct fcgi_conn *fc = c->proto_state;
@@ -683,6 +698,7 @@ const struct gw_protocol gw_fastcgi_protocol = {
     .parse = fcgi_parse,           /* loop: records, PARAMS, STDIN into pipes */
     .read_end = fcgi_read_end,     /* loop: EOF cuts the requests with input pending */
     .reject = fcgi_reject,         /* loop: FCGI_OVERLOADED, the connection goes on */
+    .answer = fcgi_answer,         /* loop: --health-path, the connection goes on */
     .done = fcgi_done,             /* loop: frees a finished request */
     .read_body = fcgi_read_body,   /* worker: from the STDIN pipe */
     .send_head = fcgi_send_head,   /* worker: CGI Status + headers (buffered) */

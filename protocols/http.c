@@ -412,6 +412,25 @@ static int http_reject(struct gw_conn *c, struct gw_request *r, int status)
     return 1;
 }
 
+/* The head was parsed: nothing of the request is left to read but a body, which the
+ * linger before the close discards. */
+static int http_answer(struct gw_conn *c, struct gw_request *r, int status)
+{
+    struct gw_http_conn *h = c->proto_state;
+    h->pending_head = 0;
+    c->body_wait = 0;
+    c->pin = 0;
+    gw_http_error_reply(c, status);
+    if (gw_slice_eq(r->method, "HEAD")) { /* the head only: it ends with the blank line */
+        for (size_t i = c->out.start; i + 4 <= c->out.end; i++)
+            if (memcmp(c->out.data + i, "\r\n\r\n", 4) == 0) {
+                c->out.end = i + 4;
+                break;
+            }
+    }
+    return 1;
+}
+
 /* The request's slices stay valid until the loop takes the connection back (it
  * unpins the buffer then); the next head parse re-initializes the request state. */
 static int http_finish(struct gw_request *r, int ok)
@@ -427,6 +446,7 @@ const struct gw_protocol gw_http_protocol = {
     .conn_trim = http_conn_trim,    /* idle: frees the per-request buffers */
     .parse = http_parse,            /* loop: scan + parse the head */
     .reject = http_reject,          /* loop: 503 / 408 with Connection: close */
+    .answer = http_answer,          /* loop: --health-path, then Connection: close */
     .read_body = gw_http_read_body, /* worker: Content-Length or chunked */
     .send_head = gw_http_send_head, /* worker: status line + headers (buffered) */
     .send_body = gw_http_send_body, /* worker: Content-Length / chunked / close */

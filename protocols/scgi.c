@@ -165,6 +165,13 @@ static int scgi_reject(struct gw_conn *c, struct gw_request *r, int status)
     return 1;
 }
 
+static int scgi_answer(struct gw_conn *c, struct gw_request *r, int status)
+{
+    (void)r;
+    refuse(c, status);
+    return 1;
+}
+
 static ssize_t scgi_read_body(struct gw_request *r, char *buf, size_t len)
 {
     struct gw_scgi_conn *sc = r->proto_data;
@@ -267,6 +274,7 @@ const struct gw_protocol gw_scgi_protocol = {
     .conn_close = scgi_conn_close, /* frees them */
     .parse = scgi_parse,           /* loop: netstring head, small body */
     .reject = scgi_reject,         /* loop: Status 503, then close */
+    .answer = scgi_answer,         /* loop: --health-path, then close */
     .read_body = scgi_read_body,   /* worker: exactly CONTENT_LENGTH bytes */
     .send_head = scgi_send_head,   /* worker: CGI Status + headers (buffered) */
     .send_body = scgi_send_body,   /* worker: the raw body */

@@ -548,6 +548,90 @@ backend wsgate
         return [self.binary, "-db", "-f", self.config_path()]
 
 
+class BalancingHaproxy(Haproxy):
+    """HAProxy in front of several wsgate hosts (docs/scale-out.md shows this config,
+    with its placeholders): an HTTP backend and a FastCGI one (`/fcgi/...`) over the
+    same hosts, health-checked on wsgate's --health-path (over FastCGI too), with
+    L7 retries and redispatch for a host that vanishes. hosts: (name, address,
+    http_port, fastcgi_port) tuples. Its admin socket is DIR/admin.sock."""
+
+    def __init__(self, hosts, health_path="/healthz", workdir=None):
+        super().__init__(None, workdir)
+        self.hosts = hosts
+        self.health_path = health_path
+
+    def config(self):
+        http = "".join("    server %s %s:%d\n" % (n, a, hp) for n, a, hp, _ in self.hosts)
+        fcgi = "".join("    server %s %s:%d proto fcgi\n" % (n, a, fp)
+                       for n, a, _, fp in self.hosts)
+        return """\
+global
+    maxconn 512
+    log stderr format raw local0 info
+    stats socket %(d)s/admin.sock mode 600 level admin
+
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    retries 3
+    option redispatch 1
+    retry-on conn-failure empty-response response-timeout
+    default-server check inter 500ms fall 2 rise 2
+
+fcgi-app wsgate
+    docroot %(d)s/htdocs
+    option keep-conn
+
+frontend web
+    bind 127.0.0.1:%(port)d
+    use_backend wsgate_fcgi if { path_beg /fcgi/ }
+    default_backend wsgate_http
+
+backend wsgate_http
+    balance roundrobin
+    option httpchk GET %(health)s
+    http-check expect status 200
+%(http)s
+backend wsgate_fcgi
+    balance roundrobin
+    use-fcgi-app wsgate
+    option httpchk GET %(health)s
+    http-check expect status 200
+%(fcgi)s""" % {"d": self.dir, "port": self.port, "health": self.health_path, "http": http,
+               "fcgi": fcgi}
+
+    def admin(self, command):
+        """One command on the admin socket; its answer."""
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(t(5))
+            s.connect(os.path.join(self.dir, "admin.sock"))
+            s.sendall(command.encode() + b"\n")
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return out.decode()
+                out += chunk
+
+    def server_states(self):
+        """{(backend, server): (status, check_status, check_code)} from `show stat`."""
+        lines = self.admin("show stat").splitlines()
+        cols = lines[0].lstrip("# ").split(",")
+        out = {}
+        for line in lines[1:]:
+            if not line:
+                continue
+            row = dict(zip(cols, line.split(",")))
+            if row["svname"] not in ("FRONTEND", "BACKEND"):
+                out[(row["pxname"], row["svname"])] = (row["status"], row["check_status"],
+                                                       row["check_code"])
+        return out
+
+
 def variant_ids(variants):
     return ["%s-%s" % v for v in variants]
 

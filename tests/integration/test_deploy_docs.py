@@ -69,3 +69,12 @@ def test_nginx_pages():
     assert location(fcgi) == location(generated(ngx))
     scgi = blocks(page("deploy-scgi.md"), "nginx")[0]
     assert location(scgi) == location(generated(scgi_frontends.ScgiNginx, port=4000))
+
+
+def test_scale_out_page():
+    """docs/scale-out.md's HAProxy config is test_scale_out.py's, with the page's hosts
+    10.0.0.11-13 (HTTP on 8000, FastCGI on 9000)."""
+    hosts = [("host%d" % i, "10.0.0.1%d" % i, 8000, 9000) for i in (1, 2, 3)]
+    fs = frontends.BalancingHaproxy(hosts, workdir="DIR")
+    fs.port = 8080
+    assert directives(blocks(page("scale-out.md"), "haproxy")[0]) == directives(fs.config())
