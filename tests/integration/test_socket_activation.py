@@ -246,7 +246,7 @@ def start_failing(activated, sockets, names=None, env=None):
 
 
 @pytest.mark.parametrize("names,why", [
-    ("uwsgi", "unknown name 'uwsgi' for fd 3"),
+    ("ajp", "unknown name 'ajp' for fd 3"),
     ("http:HTTP", "unknown name 'HTTP' for fd 4"),
     ("http", "names 1 sockets but LISTEN_FDS is 2"),
     ("http:fastcgi:scgi", "names 3 sockets but LISTEN_FDS is 2"),
