@@ -22,7 +22,7 @@ from scgi_frontends import require_uwsgi, start_uwsgi_wsgate
 from uwsgi_client import (UwsgiResponse, encode, open_uwsgi, packet, pair, request_bytes,
                           uwsgi_exchange, uwsgi_get, uwsgi_vars, vars_block)
 from wsgate_util import (assert_app_not_called, json_over_http, logs, metrics,
-                         server_closed_fully, t, wait_for, wait_idle)
+                         server_closed_fully, t, wait_for, wait_idle, wait_mark, wait_metric)
 
 
 @pytest.fixture(scope="module")
@@ -379,19 +379,24 @@ def test_u05_truncated_then_silence_closed_at_read_timeout(usrv_factory, data):
 
 # ---------------------------------------------------------------- U06: short body
 
-def _short_body(usrv_factory, tmp_path, cl, sent):
-    srv = usrv_factory("--body-buffer", "65536")
+def _short_body(usrv_factory, tmp_path, cl, sent, then="close"):
+    read_timeout = 1 if then == "silence" else 30
+    srv = usrv_factory("--body-buffer", "65536", "--read-timeout", str(read_timeout))
     report = str(tmp_path / "report.json")
     started = str(tmp_path / "started")
     uri = "/echo/?mode=readn&n=4096&report=%s&started=%s" % (report, started)
     with open_uwsgi(srv) as c:
         c.send(encode(uwsgi_vars("POST", uri, content_length=str(cl)), os.urandom(sent)))
         t0 = time.monotonic()
-        c.shut_wr()
+        if then == "close":
+            c.shut_wr()
         closed, data = c.closed_within(t(10))
         elapsed = time.monotonic() - t0
     assert closed, (data[:300], logs(srv, 3000))
-    assert elapsed < t(5), "closed only at the read timeout (%.1f s)" % elapsed
+    if then == "close":
+        assert elapsed < t(5), "closed only at the read timeout (%.1f s)" % elapsed
+    else:
+        assert elapsed >= 0.8, "closed after %.2f s, before the read timeout" % elapsed
     assert b"HTTP/1.1 200" not in data, data[:300]
     return srv, report, started, data
 
@@ -418,6 +423,18 @@ def test_u06_small_body_short_then_close(usrv_factory, tmp_path):
     assert_serving(srv)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("cl,sent", [(200000, 100000), (100, 10)], ids=["big", "small"])
+def test_u06_short_body_then_silence_closed_at_read_timeout(usrv_factory, tmp_path, cl, sent):
+    srv, report, started, data = _short_body(usrv_factory, tmp_path, cl, sent, "silence")
+    assert data == b"" or UwsgiResponse(data, True, False).status in (408, 500), data[:300]
+    if os.path.exists(started):
+        wait_for(lambda: os.path.exists(report), t(5), what="the app's report")
+        with open(report) as f:
+            assert "error" in json.load(f)
+    assert_serving(srv)
+
+
 # ---------------------------------------------------------------- U07: bytes after the body
 
 def test_u07_bytes_after_the_body_never_parsed(usrv, tmp_path):
@@ -430,3 +447,25 @@ def test_u07_bytes_after_the_body_never_parsed(usrv, tmp_path):
     wait_idle(usrv)
     with open(count) as f:
         assert f.read() == "POST /count/first\n"
+
+
+# ---------------------------------------------------------------- overload
+
+def test_full_queue_answers_503_at_once(usrv_factory, tmp_path):
+    """One thread busy, one request queued: the next one gets a 503 status line with
+    Retry-After at once (as over SCGI)."""
+    srv = usrv_factory("--threads", "1", "--queue", "1", app="it_slow")
+    mark = str(tmp_path / "busy")
+    busy = [open_uwsgi(srv) for _ in range(2)]
+    try:
+        busy[0].send(request_bytes("GET", "/busy?t=%g&mark=%s" % (t(2), mark)))
+        wait_mark(mark)
+        busy[1].send(request_bytes("GET", "/queued"))
+        wait_metric(srv, "wsgate_queue_depth", 1)
+        r = uwsgi_exchange(srv, request_bytes("GET", "/refused"), timeout=t(1))
+        assert r.status == 503 and r.header("Retry-After") == "1", r
+        assert busy[0].response().json()["path"] == "/busy"
+        assert busy[1].response().json()["path"] == "/queued"
+    finally:
+        for c in busy:
+            c.close()
