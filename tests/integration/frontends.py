@@ -555,8 +555,10 @@ def variant_ids(variants):
 def only(fixture, variants, front=None, kind=None):
     """Runs a test on the variants of one front server (or backend kind) only, with
     the same module-scoped fixture instances as the others (indirect parametrization
-    reuses them), instead of skipping it on every other variant."""
-    chosen = [v for v in variants if front in (None, v[0]) and kind in (None, v[1])]
+    reuses them), instead of skipping it on every other variant. front may be a
+    name or a tuple of names."""
+    fronts = (front,) if isinstance(front, str) else front
+    chosen = [v for v in variants if (front is None or v[0] in fronts) and kind in (None, v[1])]
     return pytest.mark.parametrize(fixture, chosen, indirect=True, ids=variant_ids(chosen))
 
 

@@ -1,7 +1,8 @@
 """The configurations docs/deploy-*.md show are the ones the front-server tests run
 (written by frontends.py and scgi_frontends.py): compared directive by directive,
 comments aside, with the pages' placeholders (DIR, port 8080, wsgate at
-127.0.0.1:9000 or :4000) filled into the generated config. No server is started."""
+127.0.0.1:9000, :4000 or :3031) filled into the generated config. No server is
+started."""
 import os
 import re
 
@@ -69,3 +70,22 @@ def test_nginx_pages():
     assert location(fcgi) == location(generated(ngx))
     scgi = blocks(page("deploy-scgi.md"), "nginx")[0]
     assert location(scgi) == location(generated(scgi_frontends.ScgiNginx, port=4000))
+
+
+def test_uwsgi_page():
+    """docs/deploy-uwsgi.md: the nginx location is the uwsgi suite's /app/ one; the
+    Apache ProxyPass lines (TCP, and the unix form in a comment) are UwsgiApache's."""
+    text = page("deploy-uwsgi.md")
+    if frontends.Nginx.locate() is not None:
+        ngx = blocks(text, "nginx")[0]
+        assert location(ngx) == location(generated(scgi_frontends.UwsgiNginx, port=3031))
+    apache = blocks(text, "apache")[0]
+    tcp = scgi_frontends.UwsgiApache(frontends.Backend("tcp", host="127.0.0.1", port=3031),
+                                     "DIR")
+    unix = scgi_frontends.UwsgiApache(
+        frontends.Backend("unix", path="/run/wsgate/uwsgi.sock"), "DIR")
+    lines = directives(apache)
+    assert tcp.proxy_pass() in lines, lines
+    assert "AllowEncodedSlashes NoDecode" in lines, lines
+    assert "LoadModule proxy_uwsgi_module modules/mod_proxy_uwsgi.so" in lines, lines
+    assert "# " + unix.proxy_pass() + "\n" in apache, apache
