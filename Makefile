@@ -60,7 +60,7 @@ GATEWAY_SRC := $(sort $(wildcard gateway/*.c))
 PROTOCOLS_SRC := protocols/http.c protocols/http_body.c protocols/http_parse.c \
                  protocols/http_response.c \
                  protocols/fastcgi.c protocols/fastcgi_parse.c protocols/fastcgi_write.c \
-                 protocols/cgi.c \
+                 protocols/cgi.c protocols/cgi_conn.c \
                  protocols/cgi_response.c protocols/scgi.c protocols/scgi_parse.c \
                  protocols/uwsgi.c protocols/uwsgi_parse.c \
                  protocols/lex.c
@@ -112,7 +112,7 @@ UNIT_http_response := tests/unit/protocols/test_http_response.c protocols/http.c
                       protocols/lex.c $(BUILD)/libwsgate.a
 UNIT_TESTS += $(BUILD)/tests/test_cgi_response
 UNIT_cgi_response := tests/unit/protocols/test_cgi_response.c protocols/cgi_response.c \
-                     protocols/scgi.c protocols/scgi_parse.c protocols/cgi.c protocols/lex.c \
+                     protocols/cgi_conn.c protocols/scgi.c protocols/scgi_parse.c protocols/cgi.c protocols/lex.c \
                      $(BUILD)/libwsgate.a
 # The connection's buffers and its blocking I/O on socketpairs.
 UNIT_TESTS += $(BUILD)/tests/test_conn
