@@ -89,3 +89,20 @@ def test_uwsgi_page():
     assert "AllowEncodedSlashes NoDecode" in lines, lines
     assert "LoadModule proxy_uwsgi_module modules/mod_proxy_uwsgi.so" in lines, lines
     assert "# " + unix.proxy_pass() + "\n" in apache, apache
+
+
+def test_uwsgi_page_ini(tmp_path):
+    """docs/deploy-uwsgi.md's wsgate.ini (the translation of its uWSGI file) is read by
+    wsgate as it is: --print-config accepts it and names every key as from the file."""
+    import subprocess
+    from conftest import BIN
+    ini = [b for b in blocks(page("deploy-uwsgi.md"), "ini") if b.startswith("[wsgate]")]
+    assert len(ini) == 1, ini
+    path = tmp_path / "myproject.ini"
+    path.write_text(ini[0])
+    r = subprocess.run([BIN, "-c", str(path), "--print-config"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    from_file = r.stdout.split("# from the config file", 1)[1].split("\n# ", 1)[0]
+    for line in directives(ini[0])[1:]:
+        assert line in from_file.splitlines(), (line, r.stdout)
