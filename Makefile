@@ -60,8 +60,9 @@ GATEWAY_SRC := $(sort $(wildcard gateway/*.c))
 PROTOCOLS_SRC := protocols/http.c protocols/http_body.c protocols/http_parse.c \
                  protocols/http_response.c \
                  protocols/fastcgi.c protocols/fastcgi_parse.c protocols/fastcgi_write.c \
-                 protocols/cgi.c \
+                 protocols/cgi.c protocols/cgi_conn.c \
                  protocols/cgi_response.c protocols/scgi.c protocols/scgi_parse.c \
+                 protocols/uwsgi.c protocols/uwsgi_parse.c \
                  protocols/lex.c
 PYTHON_SRC := $(sort $(wildcard python/*.c))
 PROCESS_SRC := $(sort $(wildcard process/*.c))
@@ -91,6 +92,8 @@ UNIT_options := tests/unit/gateway/test_options.c $(BUILD)/libwsgate.a
 UNIT_TESTS += $(BUILD)/tests/test_scgi_parse
 UNIT_scgi_parse := tests/unit/protocols/test_scgi_parse.c protocols/scgi_parse.c protocols/lex.c
 endif
+UNIT_TESTS += $(BUILD)/tests/test_uwsgi_parse
+UNIT_uwsgi_parse := tests/unit/protocols/test_uwsgi_parse.c protocols/uwsgi_parse.c protocols/lex.c
 # The request core alone (docs/architecture.md), against the fakes of
 # tests/unit/gateway/fake_conn.h, linked with nothing but gateway/ (libwsgate.a): no
 # protocols/, python/ or process/. The thread tests among them also build as programs
@@ -109,7 +112,7 @@ UNIT_http_response := tests/unit/protocols/test_http_response.c protocols/http.c
                       protocols/lex.c $(BUILD)/libwsgate.a
 UNIT_TESTS += $(BUILD)/tests/test_cgi_response
 UNIT_cgi_response := tests/unit/protocols/test_cgi_response.c protocols/cgi_response.c \
-                     protocols/scgi.c protocols/scgi_parse.c protocols/cgi.c protocols/lex.c \
+                     protocols/cgi_conn.c protocols/scgi.c protocols/scgi_parse.c protocols/cgi.c protocols/lex.c \
                      $(BUILD)/libwsgate.a
 # The connection's buffers and its blocking I/O on socketpairs.
 UNIT_TESTS += $(BUILD)/tests/test_conn
@@ -200,10 +203,11 @@ test-tsan: deps
 
 # One libFuzzer harness per parser, each with its seed corpus in tests/fuzz/corpus/NAME;
 # new inputs the fuzzer finds go to $(BUILD)/fuzz/work-NAME, never into the tree.
-FUZZERS := http fastcgi $(if $(wildcard tests/fuzz/fuzz_scgi_parse.c),scgi)
+FUZZERS := http fastcgi $(if $(wildcard tests/fuzz/fuzz_scgi_parse.c),scgi) uwsgi
 FUZZ_SRC_http := tests/fuzz/fuzz_http_parse.c protocols/http_parse.c protocols/lex.c
 FUZZ_SRC_fastcgi := tests/fuzz/fuzz_fastcgi_parse.c protocols/fastcgi_parse.c
 FUZZ_SRC_scgi := tests/fuzz/fuzz_scgi_parse.c protocols/scgi_parse.c protocols/lex.c
+FUZZ_SRC_uwsgi := tests/fuzz/fuzz_uwsgi_parse.c protocols/uwsgi_parse.c protocols/lex.c
 
 $(BUILD)/fuzz/fuzz_%: $$(FUZZ_SRC_$$*)
 	@mkdir -p $(dir $@)

@@ -19,7 +19,7 @@
 enum gw_access_format { GW_ACCESS_COMBINED, GW_ACCESS_JSON };
 
 struct gw_listen_spec {
-    const char *proto; /* "http", "https", "fastcgi" or "scgi" */
+    const char *proto; /* "http", "https", "fastcgi", "scgi" or "uwsgi" */
     const char *addr;  /* as given: HOST:PORT | :PORT | [V6]:PORT | unix:PATH | fd:N */
 };
 

@@ -19,8 +19,8 @@ enum { S_LISTEN, S_TLS, S_WORKERS, S_PYTHON, S_LIMITS, S_LOGGING, S_PRIVILEGES, 
 const struct gw_option_section gw_option_sections[] = {
     [S_LISTEN] =
         {"Listeners (repeatable; none given = --http " GW_DEF_ADDRESS "):",
-         "(sockets passed by systemd, LISTEN_FDS/LISTEN_FDNAMES = http|https|fastcgi|scgi,\n"
-         "are used as well and replace that default; see \"systemd\" in\n"
+         "(sockets passed by systemd, LISTEN_FDS/LISTEN_FDNAMES = http|https|fastcgi|scgi|\n"
+         "uwsgi, are used as well and replace that default; see \"systemd\" in\n"
          "docs/operations.md and the example units in docs/systemd/)"},
     [S_TLS] = {"TLS (for --https; see docs/deploy-tls.md):", NULL},
     [S_WORKERS] = {"Workers:", NULL},
@@ -91,6 +91,12 @@ const struct gw_option gw_options[] = {
      .doc = "listen for FastCGI (same ADDR forms); repeatable; any mix with the others"},
     {LISTEN("scgi", NULL, 0, "scgi", S_LISTEN, "SCGI (behind lighttpd, nginx, Apache) on ADDR"),
      .doc = "listen for SCGI (same ADDR forms); repeatable"},
+    {LISTEN("uwsgi", NULL, 0, "uwsgi", S_LISTEN,
+            "the uwsgi protocol (behind nginx uwsgi_pass, Apache\nmod_proxy_uwsgi) on ADDR"),
+     .doc = "listen for the uwsgi protocol (same ADDR forms), behind nginx `uwsgi_pass` or "
+            "Apache `mod_proxy_uwsgi`; repeatable. Only WSGI requests (modifiers 0/0); "
+            "`UWSGI_*` variables are dropped, never acted on "
+            "([deploy-uwsgi.md](docs/deploy-uwsgi.md), with a table of uWSGI's ini options)"},
     {.name = "socket-mode",
      .metavar = "OCTAL",
      .type = GW_OPT_OCTAL,

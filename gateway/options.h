@@ -52,7 +52,7 @@ struct gw_option {
     unsigned flags;                  /* GW_OPTF_* */
     size_t offset;                   /* of the value in struct gw_config */
     uint64_t lo, hi;                 /* GW_OPT_INT, _U64, _SIZE: the range */
-    const char *proto;               /* GW_OPT_LISTEN: "http", "https", "fastcgi", "scgi" */
+    const char *proto;               /* GW_OPT_LISTEN: "http", "https", ..., "uwsgi" */
     const struct gw_choice *choices; /* GW_OPT_CHOICE: ends with {NULL, 0} */
     /* GW_OPT_STRING: refuses a bad value with one line (named as `shown`), returns -1. */
     int (*check)(const char *shown, const char *value, const char *where);

@@ -30,7 +30,7 @@ enum gw_parse_result {
 };
 
 struct gw_protocol {
-    const char *name; /* "http", "fastcgi", "scgi": used in logs and listener specs */
+    const char *name; /* "http", "fastcgi", "scgi", "uwsgi": in logs, listener specs */
     /* 0: one request at a time; while it runs the connection belongs to its worker
      *    (HTTP, SCGI).
      * 1: the loop keeps reading the connection while its requests run on workers

@@ -25,7 +25,7 @@ static const struct {
     const char *proto;
 } names[] = {
     {"http", "http"},       {"https", "https"}, /* HTTP over TLS: needs --certfile */
-    {"fastcgi", "fastcgi"}, {"scgi", "scgi"},
+    {"fastcgi", "fastcgi"}, {"scgi", "scgi"},   {"uwsgi", "uwsgi"},
     {"unknown", "http"}, /* systemd's name when the unit sets no FileDescriptorName= */
 };
 
@@ -79,7 +79,7 @@ int gw_activation_parse(const char *listen_pid, const char *listen_fds, const ch
         if (out[i].proto == NULL) {
             snprintf(err, errlen,
                      "socket activation: unknown name '%.*s' for fd %d in LISTEN_FDNAMES "
-                     "(use http, https, fastcgi or scgi)",
+                     "(use http, https, fastcgi, scgi or uwsgi)",
                      (int)(len > 64 ? 64 : len), p, out[i].fd);
             return -1;
         }

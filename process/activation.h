@@ -19,7 +19,7 @@ struct gw_config;
 
 struct gw_activated {
     int fd;
-    const char *proto; /* "http", "fastcgi" or "scgi" (static strings) */
+    const char *proto; /* "http", "https", "fastcgi", "scgi" or "uwsgi" (static strings) */
 };
 
 /*

@@ -46,6 +46,7 @@
 #include "protocols/fastcgi.h"
 #include "protocols/http.h"
 #include "protocols/scgi.h"
+#include "protocols/uwsgi.h"
 #include "python/wsgi.h"
 
 /* The front-ends by listener option name. Adding a protocol adds one line here. */
@@ -53,10 +54,11 @@ static const struct {
     const char *name;
     const struct gw_protocol *proto;
 } protocols[] = {
-    {"http", &gw_http_protocol},
-    {"https", &gw_http_protocol}, /* with a TLS transport: see attach_tls */
-    {"fastcgi", &gw_fastcgi_protocol},
-    {"scgi", &gw_scgi_protocol},
+    {"http", &gw_http_protocol},       /* HTTP/1.1 */
+    {"https", &gw_http_protocol},      /* with a TLS transport: see attach_tls */
+    {"fastcgi", &gw_fastcgi_protocol}, /* FastCGI, multiplexed */
+    {"scgi", &gw_scgi_protocol},       /* SCGI */
+    {"uwsgi", &gw_uwsgi_protocol},     /* the uwsgi protocol (nginx uwsgi_pass) */
 };
 
 static const struct gw_protocol *find_protocol(const char *name)

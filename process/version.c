@@ -17,7 +17,7 @@
 #include "python/wsgi.h"
 
 static const char *const protocols[] = {
-    "http", "https (TLS)", "fastcgi", "scgi",
+    "http", "https (TLS)", "fastcgi", "scgi", "uwsgi",
     /* HTTP/2 goes here once it is built in, e.g. "h2 (HTTP/2 over TLS)", "h2c". */
 };
 

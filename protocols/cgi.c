@@ -1,6 +1,6 @@
 /*
- * CGI variables -> struct gw_request (contract in cgi.h), shared by the FastCGI and
- * SCGI front-ends.
+ * CGI variables -> struct gw_request (contract in cgi.h), shared by the FastCGI, SCGI
+ * and uwsgi front-ends.
  *
  * Invariants: no allocation, no I/O, no globals; the only bytes written are the
  * caller's scratch (the decoded path), the caller's vars[] (compacted in place) and
@@ -310,9 +310,9 @@ int gw_cgi_build(struct gw_field *vars, size_t n, const struct gw_cgi_options *o
         if (gw_lex_content_length(v[V_CONTENT_LENGTH], &r->body_length) < 0)
             return malformed(err, "CONTENT_LENGTH not 1-18 digits");
         r->content_length = v[V_CONTENT_LENGTH];
-    } else if (opt->body_by_framing) {
+    } else if (opt->body_by_framing == 1) {
         r->body_length = -1;
-    } else if (v[V_CONTENT_LENGTH].ptr != NULL) {
+    } else if (v[V_CONTENT_LENGTH].ptr != NULL && opt->body_by_framing == 0) {
         /* present but empty, and nothing else frames the body */
         return malformed(err, "CONTENT_LENGTH empty");
     } else {

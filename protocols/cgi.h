@@ -1,7 +1,7 @@
 /*
- * CGI variables -> the normalized request: the part the FastCGI and SCGI front-ends
- * share. A front server (nginx, Apache mod_proxy_fcgi/scgi, lighttpd, HAProxy) sends
- * CGI variables; this module checks the ones that frame the request, repairs the
+ * CGI variables -> the normalized request: the part the FastCGI, SCGI and uwsgi
+ * front-ends share. A front server (nginx, Apache mod_proxy_fcgi/scgi/uwsgi, lighttpd,
+ * HAProxy) sends CGI variables; this module checks the ones that frame the request, repairs the
  * ones servers are known to leave out or split differently, and fills a struct
  * gw_request so the app sees the environ it would see over --http. Pure: no I/O, no
  * allocation, no globals; any thread. A refusal follows the parsers' convention of
@@ -29,8 +29,14 @@ struct gw_cgi_options {
     int body_by_framing;     /* 1 (FastCGI): an empty or absent CONTENT_LENGTH means the
                                 body ends with its framing (nginx streaming a chunked
                                 upload: the empty STDIN record) -> body_length -1;
-                                0 (SCGI): absent means no body, empty is refused */
+                                0 (SCGI): absent means no body, empty is refused;
+                                GW_CGI_EMPTY_LENGTH_NO_BODY (uwsgi: nginx's stock
+                                uwsgi_params send CONTENT_LENGTH empty for a request
+                                without a body): absent or empty means no body */
 };
+
+/* body_by_framing's third value (see above). */
+#define GW_CGI_EMPTY_LENGTH_NO_BODY 2
 
 /*
  * Fills the CGI view of *r from the n variables vars[] (name/value slices into the

@@ -1,6 +1,9 @@
 /*
  * The CGI-style response head that FastCGI and SCGI both send: "Status: 200 OK",
- * the app's fields (hop-by-hop ones dropped), a blank line. Pure; used on workers.
+ * the app's fields (hop-by-hop ones dropped), a blank line; and the uwsgi front-end's
+ * variant, which starts with an HTTP status line ("HTTP/1.1 200 OK") instead, as
+ * uWSGI answers nginx's uwsgi_pass and Apache's mod_proxy_uwsgi. Pure; used on
+ * workers.
  */
 #ifndef GW_CGI_RESPONSE_H
 #define GW_CGI_RESPONSE_H
@@ -24,11 +27,18 @@
 int gw_cgi_response_head(struct gw_buf *out, const struct gw_request *r, struct gw_slice status,
                          const struct gw_field *f, size_t n);
 
+/* As gw_cgi_response_head, with "HTTP/1.1 " + status + CRLF as the first line. */
+int gw_cgi_response_head_line(struct gw_buf *out, const struct gw_request *r,
+                              struct gw_slice status, const struct gw_field *f, size_t n);
+
 /*
  * Writes a complete short error response (status line, text/plain body with its
  * Content-Length, Retry-After for 503) into buf. Returns its length (< cap; cap of
  * 256 always suffices).
  */
 size_t gw_cgi_error_response(char *buf, size_t cap, int status);
+
+/* As gw_cgi_error_response, with "HTTP/1.1 <status> <reason>" as the first line. */
+size_t gw_cgi_error_response_line(char *buf, size_t cap, int status);
 
 #endif

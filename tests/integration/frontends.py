@@ -639,8 +639,10 @@ def variant_ids(variants):
 def only(fixture, variants, front=None, kind=None):
     """Runs a test on the variants of one front server (or backend kind) only, with
     the same module-scoped fixture instances as the others (indirect parametrization
-    reuses them), instead of skipping it on every other variant."""
-    chosen = [v for v in variants if front in (None, v[0]) and kind in (None, v[1])]
+    reuses them), instead of skipping it on every other variant. front may be a
+    name or a tuple of names."""
+    fronts = (front,) if isinstance(front, str) else front
+    chosen = [v for v in variants if (front is None or v[0] in fronts) and kind in (None, v[1])]
     return pytest.mark.parametrize(fixture, chosen, indirect=True, ids=variant_ids(chosen))
 
 
@@ -727,7 +729,8 @@ def front_fixtures(protocol, fronts, variants, wsgate_args, factory_name, front_
     front_name (module scope, one per variant of `variants`): one wsgate (started
     with `wsgate_args`, e.g. the app and --script-name /app, and the protocol's
     listener, TCP or unix) and one front server in front of it, shared by the tests
-    of a module."""
+    of a module. A front class with a PROTOCOL attribute speaks that protocol to
+    wsgate instead (the SCGI suite runs its uwsgi fronts that way)."""
 
     @pytest.fixture(name=factory_name)
     def factory_fixture():
@@ -747,13 +750,14 @@ def front_fixtures(protocol, fronts, variants, wsgate_args, factory_name, front_
         from conftest import ServerPool
         name, kind = request.param
         cls = fronts[name]
+        proto = getattr(cls, "PROTOCOL", None) or protocol  # a front of another protocol
         if cls.locate() is None:
             pytest.skip("%s not installed (scripts/install-deps installs it)" % cls.binary_name)
-        protocol.require()
-        pool = ServerPool(str(tmp_path_factory.mktemp("%s-%s-%s" % (protocol.short, name, kind))))
+        proto.require()
+        pool = ServerPool(str(tmp_path_factory.mktemp("%s-%s-%s" % (proto.short, name, kind))))
         fs = None
         try:
-            srv = protocol.start_wsgate(pool.start, *wsgate_args, unix=(kind == "unix"))
+            srv = proto.start_wsgate(pool.start, *wsgate_args, unix=(kind == "unix"))
             fs = cls(srv.backend)
             fs.wsgate = srv
             fs.start()

@@ -103,6 +103,7 @@ class ScgiConn(StreamConn):
     """One SCGI connection (TCP or unix socket), every read against a deadline."""
 
     RECV_SIZE = 1 << 20
+    RESPONSE = ScgiResponse  # what response() parses into (uwsgi_client's differs)
 
     def __init__(self, addr, timeout=None):
         super().__init__(connect_to(addr), timeout)
@@ -119,7 +120,7 @@ class ScgiConn(StreamConn):
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while self._fill(deadline):
             pass
-        return ScgiResponse(self.buf, self.eof, self.reset)
+        return self.RESPONSE(self.buf, self.eof, self.reset)
 
     def closed_within(self, timeout):
         """(closed?, bytes received): whether the server closed within timeout."""

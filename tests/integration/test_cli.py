@@ -92,7 +92,7 @@ def test_version():
             h = dict(re.findall(r"#define EV_VERSION_(MAJOR|MINOR) (\d+)", f.read()))
         assert fields["libev"] == "%s.%s" % (h["MAJOR"], h["MINOR"]), fields
     assert fields["openssl"] == ssl.OPENSSL_VERSION, fields
-    assert fields["protocols"].split(", ") == ["http", "https (TLS)", "fastcgi", "scgi"]
+    assert fields["protocols"].split(", ") == ["http", "https (TLS)", "fastcgi", "scgi", "uwsgi"]
 
 
 @pytest.mark.parametrize("args", [

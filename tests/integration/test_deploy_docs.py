@@ -1,7 +1,8 @@
 """The configurations docs/deploy-*.md show are the ones the front-server tests run
 (written by frontends.py and scgi_frontends.py): compared directive by directive,
 comments aside, with the pages' placeholders (DIR, port 8080, wsgate at
-127.0.0.1:9000 or :4000) filled into the generated config. No server is started."""
+127.0.0.1:9000, :4000 or :3031) filled into the generated config. No server is
+started."""
 import os
 import re
 
@@ -78,3 +79,39 @@ def test_scale_out_page():
     fs = frontends.BalancingHaproxy(hosts, workdir="DIR")
     fs.port = 8080
     assert directives(blocks(page("scale-out.md"), "haproxy")[0]) == directives(fs.config())
+
+
+def test_uwsgi_page():
+    """docs/deploy-uwsgi.md: the nginx location is the uwsgi suite's /app/ one; the
+    Apache ProxyPass lines (TCP, and the unix form in a comment) are UwsgiApache's."""
+    text = page("deploy-uwsgi.md")
+    if frontends.Nginx.locate() is not None:
+        ngx = blocks(text, "nginx")[0]
+        assert location(ngx) == location(generated(scgi_frontends.UwsgiNginx, port=3031))
+    apache = blocks(text, "apache")[0]
+    tcp = scgi_frontends.UwsgiApache(frontends.Backend("tcp", host="127.0.0.1", port=3031),
+                                     "DIR")
+    unix = scgi_frontends.UwsgiApache(
+        frontends.Backend("unix", path="/run/wsgate/uwsgi.sock"), "DIR")
+    lines = directives(apache)
+    assert tcp.proxy_pass() in lines, lines
+    assert "AllowEncodedSlashes NoDecode" in lines, lines
+    assert "LoadModule proxy_uwsgi_module modules/mod_proxy_uwsgi.so" in lines, lines
+    assert "# " + unix.proxy_pass() + "\n" in apache, apache
+
+
+def test_uwsgi_page_ini(tmp_path):
+    """docs/deploy-uwsgi.md's wsgate.ini (the translation of its uWSGI file) is read by
+    wsgate as it is: --print-config accepts it and names every key as from the file."""
+    import subprocess
+    from conftest import BIN
+    ini = [b for b in blocks(page("deploy-uwsgi.md"), "ini") if b.startswith("[wsgate]")]
+    assert len(ini) == 1, ini
+    path = tmp_path / "myproject.ini"
+    path.write_text(ini[0])
+    r = subprocess.run([BIN, "-c", str(path), "--print-config"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    from_file = r.stdout.split("# from the config file", 1)[1].split("\n# ", 1)[0]
+    for line in directives(ini[0])[1:]:
+        assert line in from_file.splitlines(), (line, r.stdout)

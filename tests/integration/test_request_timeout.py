@@ -194,6 +194,29 @@ def test_scgi_504_then_close(wsgate, tmp_path):
         assert c.response().status == 200
 
 
+@pytest.mark.slow
+def test_uwsgi_504_then_close(wsgate, tmp_path):
+    """The same over --uwsgi: the 504 as an HTTP status line, then close."""
+    from scgi_frontends import require_uwsgi, start_uwsgi_wsgate
+    from uwsgi_client import open_uwsgi, request_bytes as uwsgi_request
+    require_uwsgi()
+    srv = start_uwsgi_wsgate(wsgate, "it_timeout", "--timeout", "1")
+    mark = str(tmp_path / "closed")
+    with open_uwsgi(srv) as c:
+        start = time.monotonic()
+        c.send(uwsgi_request("GET", "/sleep?s=3&mark=" + mark))
+        resp = c.response(timeout=t(10))
+        took = time.monotonic() - start
+    assert resp.status == 504 and resp.eof and not resp.reset, resp
+    assert resp.raw.startswith(b"HTTP/1.1 504 Gateway Timeout\r\n"), resp
+    assert resp.body == b"504 Gateway Timeout\n"
+    assert took < 2.5, took
+    wait_mark(mark, t(8))
+    with open_uwsgi(srv) as c:
+        c.send(uwsgi_request("GET", "/quick"))
+        assert c.response().status == 200
+
+
 # ---------------------------------------------------------------- prefork
 
 

@@ -4,7 +4,10 @@ stock scgi_params (TCP and unix socket) and Apache httpd mod_proxy_scgi
 (scgi://host:port/ and unix:...|scgi://). Each is started by scgi_frontends.py on a
 free port with its config in a temp dir (the configs docs/deploy-scgi.md shows),
 in front of one wsgate running tests/apps/scgi_mux.py with --script-name /app and
---threads 8.
+--threads 8. The same tests run behind the uwsgi protocol's front servers (issue 19):
+nginx uwsgi_pass with the stock uwsgi_params and Apache mod_proxy_uwsgi, TCP and
+unix socket (variants uwsgi-nginx-*, uwsgi-apache-*; docs/deploy-uwsgi.md), in front
+of a wsgate with --uwsgi instead of --scgi.
 
 Through each: the environ probe (SCRIPT_NAME /app, PATH_INFO the decoded rest,
 QUERY_STRING raw, HTTP_*), %2F in the path, a 3 MiB POST read intact, a chunked
@@ -28,7 +31,7 @@ from frontends import big_expected, failure_context as _ctx, http_request, only
 from frontends import (check_http_host, check_no_mpm_complaint, check_streamed_upload,
                        chunked_request, stream_with_gate)
 from scgi_frontends import (SCGI_VARIANT_IDS, SCGI_VARIANTS, front_binary,  # noqa: F401
-                            require_scgi, scgi_front, scgi_front_factory, start_scgi_wsgate)
+                            is_uwsgi, protocol_of, scgi_front, scgi_front_factory)
 from wsgate_util import expected_stream, t
 
 
@@ -119,9 +122,14 @@ def test_streamed_response_first_chunk_early(scgi_front):
 
 def test_encoded_slash_in_path(scgi_front):
     """%2F in the path reaches the app (Apache answers 404 itself unless
-    AllowEncodedSlashes NoDecode): PATH_INFO decoded, REQUEST_URI raw."""
+    AllowEncodedSlashes NoDecode): PATH_INFO decoded, REQUEST_URI raw. Except through
+    Apache mod_proxy_uwsgi, which answers 500 itself ("AH10100: unable to decode
+    uwsgi uri"; docs/deploy-uwsgi.md)."""
     fs = scgi_front
     st, hdrs, body = http_request(fs, "GET", "/app/probe/a%2Fb/c?q=%2F")
+    if is_uwsgi(fs) and fs.name == "apache":
+        assert st == 500 and "AH10100" in fs.log_text(), _ctx(fs, st, body[:300])
+        return
     assert st == 200, _ctx(fs, st, body[:300])
     env = json.loads(body)["environ"]
     assert env["PATH_INFO"] == "/probe/a/b/c", env
@@ -144,20 +152,23 @@ def test_chunked_upload(scgi_front):
     assert out["content_length"] == str(len(body)), out
 
 
-@only("scgi_front", SCGI_VARIANTS, front="nginx")
+@only("scgi_front", SCGI_VARIANTS, front=("nginx", "uwsgi-nginx"))
 def test_nginx_http_host_keeps_the_port(scgi_front):
     """docs/deploy-scgi.md: scgi_param HTTP_HOST $http_host after the stock params
-    keeps the port the client sent; Debian's stock params alone send $host."""
+    keeps the port the client sent; Debian's stock params alone send $host. The same
+    with uwsgi_param and uwsgi_params (docs/deploy-uwsgi.md)."""
     check_http_host(scgi_front)
 
 
-@only("scgi_front", SCGI_VARIANTS, front="nginx")
+@only("scgi_front", SCGI_VARIANTS, front=("nginx", "uwsgi-nginx"))
 def test_nginx_scgi_request_buffering_off(scgi_front):
     """docs/deploy-scgi.md: with scgi_request_buffering off, nginx before 1.29.6 sends
     as CONTENT_LENGTH only the body bytes it had read when it connected, not the
     client's Content-Length: the app reads a short body and answers 200 (wsgate reads
     exactly CONTENT_LENGTH bytes, SCGI has no other framing). Fixed in nginx 1.29.6.
-    A chunked upload is read whole by nginx first either way."""
+    A chunked upload is read whole by nginx first either way. uwsgi_request_buffering
+    off is not affected: the stock uwsgi_params send the client's $content_length
+    (docs/deploy-uwsgi.md)."""
     fs = scgi_front
     body = os.urandom(100000)
     target = fs.UNBUFFERED + "echo/?mode=readn&n=65536"
@@ -165,7 +176,7 @@ def test_nginx_scgi_request_buffering_off(scgi_front):
     assert st == 200, _ctx(fs, st, data[:300])
     out = json.loads(data)
     assert out["len"] == int(out["content_length"]), out  # what nginx declared
-    if fs.version() and fs.version() < (1, 29, 6):
+    if not is_uwsgi(fs) and fs.version() and fs.version() < (1, 29, 6):
         assert out["len"] < len(body), _ctx(fs, "nginx %s passed the whole body" % (
             fs.version(),), out)
     else:
@@ -269,12 +280,14 @@ def test_8_concurrent_1s(scgi_front):
 def test_path_split_without_script_name(variant, wsgate, scgi_front_factory):
     """Without --script-name, whatever split the front server sends, SCRIPT_NAME +
     PATH_INFO is the decoded path (docs/deploy-scgi.md: use --script-name to mount
-    under a prefix, the front servers disagree on the split)."""
+    under a prefix, the front servers disagree on the split: lighttpd and Apache
+    mod_proxy_uwsgi split at their mount point, the others do not)."""
     name, kind = variant
     if front_binary(name) is None:
         pytest.skip("%s not installed" % name)
-    require_scgi()
-    srv = start_scgi_wsgate(wsgate, "scgi_mux", unix=(kind == "unix"))
+    proto = protocol_of(name)
+    proto.require()
+    srv = proto.start_wsgate(wsgate, "scgi_mux", unix=(kind == "unix"))
     fs = scgi_front_factory(name, srv.backend)
     fs.wsgate = srv
     st, hdrs, data = http_request(fs, "GET", "/app/probe/x%20y?q=1")
@@ -282,7 +295,7 @@ def test_path_split_without_script_name(variant, wsgate, scgi_front_factory):
     env = json.loads(data)["environ"]
     assert env["SCRIPT_NAME"] + env["PATH_INFO"] == "/app/probe/x y", _ctx(fs, env)
     assert env["PATH_INFO"], env
-    if name == "lighttpd":  # the one that splits at its mount point
+    if name in ("lighttpd", "uwsgi-apache"):  # the ones that split at the mount point
         assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("/app", "/probe/x y"), env
     else:  # nginx, Apache: the whole path ends up in PATH_INFO, SCRIPT_NAME empty
         assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("", "/app/probe/x y"), env

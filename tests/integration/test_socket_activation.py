@@ -182,6 +182,20 @@ def test_scgi_name(activated, unix_sock_dir):
     assert os.path.exists(path), "the activated unix socket's file was unlinked"
 
 
+def test_uwsgi_name(activated, unix_sock_dir):
+    """LISTEN_FDNAMES=uwsgi: the activated socket speaks the uwsgi protocol."""
+    from uwsgi_client import UwsgiConn, request_bytes as uwsgi_request
+    path = os.path.join(unix_sock_dir, "uwsgi.sock")
+    ux = unix_listener(path)
+    srv = activated("it_sdenv", sockets=[ux], names="uwsgi", unix_path=path)
+    ux.close()
+    with UwsgiConn(path) as c:
+        c.send(uwsgi_request("GET", "/over-uwsgi"))
+        r = c.response()
+    assert r.status == 200 and r.raw.startswith(b"HTTP/1.1 200 "), r.raw[:200]
+    assert json.loads(r.body)["path"] == "/over-uwsgi"
+
+
 def test_https_name(activated, tmp_path):
     """A socket named https is HTTP over TLS with --certfile/--keyfile (and without
     them, one line and exit status 2)."""
@@ -246,7 +260,7 @@ def start_failing(activated, sockets, names=None, env=None):
 
 
 @pytest.mark.parametrize("names,why", [
-    ("uwsgi", "unknown name 'uwsgi' for fd 3"),
+    ("ajp", "unknown name 'ajp' for fd 3"),
     ("http:HTTP", "unknown name 'HTTP' for fd 4"),
     ("http", "names 1 sockets but LISTEN_FDS is 2"),
     ("http:fastcgi:scgi", "names 3 sockets but LISTEN_FDS is 2"),

@@ -39,6 +39,7 @@ static const struct row rows[] = {
     {"42", "3", "fastcgi:scgi:http", 42, 0, "fastcgi@3,scgi@4,http@5"},
     {"42", "2", "unknown:fastcgi", 42, 0, "http@3,fastcgi@4"},
     {"42", "2", "https:http", 42, 0, "https@3,http@4"},
+    {"42", "2", "uwsgi:scgi", 42, 0, "uwsgi@3,scgi@4"},
     {"42", "8", "http:http:http:http:http:http:http:scgi", 42, 0,
      "http@3,http@4,http@5,http@6,http@7,http@8,http@9,scgi@10"},
     /* malformed */
@@ -53,7 +54,7 @@ static const struct row rows[] = {
     {"42", "9", NOPE, 42, -1, "at most 8 sockets"},
     {"42", "99999999999999999999", NOPE, 42, -1, "invalid LISTEN_FDS"},
     /* names */
-    {"42", "1", "uwsgi", 42, -1, "unknown name 'uwsgi' for fd 3"},
+    {"42", "1", "ajp", 42, -1, "unknown name 'ajp' for fd 3"},
     {"42", "2", "http:HTTP", 42, -1, "unknown name 'HTTP' for fd 4"},
     {"42", "1", "", 42, -1, "unknown name '' for fd 3"},
     {"42", "2", "http:", 42, -1, "unknown name '' for fd 4"},

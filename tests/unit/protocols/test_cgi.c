@@ -24,13 +24,14 @@
 
 /* ------------------------------------------------------------------ driver */
 
-enum { NO_PREFIX, PREFIX_APP, NO_PREFIX_SCGI, PREFIX_APP_SCGI };
+enum { NO_PREFIX, PREFIX_APP, NO_PREFIX_SCGI, PREFIX_APP_SCGI, NO_PREFIX_UWSGI };
 
 static const struct gw_cgi_options options[] = {
     [NO_PREFIX] = {"", "127.0.0.1", "9000", 1},
     [PREFIX_APP] = {"/app", "127.0.0.1", "9000", 1},
     [NO_PREFIX_SCGI] = {"", "127.0.0.1", "4000", 0},
     [PREFIX_APP_SCGI] = {"/app", "127.0.0.1", "4000", 0},
+    [NO_PREFIX_UWSGI] = {"", "127.0.0.1", "3031", GW_CGI_EMPTY_LENGTH_NO_BODY},
 };
 
 struct cgi_case {
@@ -315,6 +316,18 @@ static const struct cgi_case rules[] = {
     {"CL absent, SCGI: no body", V(BASE), NO_PREFIX_SCGI, 0,
      "M=POST U=/p SN= PI=/p Q= P=HTTP/1.0\nCT=- CL=- BL=0 HOST=127.0.0.1:4000 REMOTE=-:- "
      "HTTPS=0\n"},
+    {"CL empty, uwsgi: no body", V(BASE, "CONTENT_LENGTH="), NO_PREFIX_UWSGI, 0,
+     "M=POST U=/p SN= PI=/p Q= P=HTTP/1.0\nCT=- CL=- BL=0 HOST=127.0.0.1:3031 REMOTE=-:- "
+     "HTTPS=0\n"},
+    {"CL absent, uwsgi: no body", V(BASE), NO_PREFIX_UWSGI, 0,
+     "M=POST U=/p SN= PI=/p Q= P=HTTP/1.0\nCT=- CL=- BL=0 HOST=127.0.0.1:3031 REMOTE=-:- "
+     "HTTPS=0\n"},
+    {"CL 5, uwsgi", V(BASE, "CONTENT_LENGTH=5"), NO_PREFIX_UWSGI, 0,
+     "M=POST U=/p SN= PI=/p Q= P=HTTP/1.0\nCT=- CL=5 BL=5 HOST=127.0.0.1:3031 REMOTE=-:- "
+     "HTTPS=0\n"},
+    {"CL twice, uwsgi", V(BASE, "CONTENT_LENGTH=", "CONTENT_LENGTH=5"), NO_PREFIX_UWSGI, -400,
+     NULL},
+    {"CL -1, uwsgi", V(BASE, "CONTENT_LENGTH=-1"), NO_PREFIX_UWSGI, -400, NULL},
     /* REQUEST_METHOD */
     {"method missing", V("REQUEST_URI=/"), NO_PREFIX, -400, NULL},
     {"method empty", V("REQUEST_METHOD=", "REQUEST_URI=/"), NO_PREFIX, -400, NULL},

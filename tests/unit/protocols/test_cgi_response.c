@@ -121,6 +121,40 @@ ParameterizedTest(size_t *i, cgi_response, head)
     free(head_out.data);
 }
 
+/* The uwsgi front-end's form: the same head with "HTTP/1.1 " for "Status: ". */
+static int build_head_line(struct gw_request *r, struct gw_slice status, const struct gw_field *f,
+                           size_t n)
+{
+    return gw_cgi_response_head_line(&head_out, r, status, f, n);
+}
+
+static const struct gw_protocol head_line_proto = {.name = "uwsgi-head",
+                                                   .send_head = build_head_line};
+
+Test(cgi_response, head_line)
+{
+    for (size_t i = 0; i < NROWS(head_cases); i++) {
+        const struct head_case *k = &head_cases[i];
+        char buf[512];
+        struct gw_field f[16];
+        size_t n = app_fields(k->fields, buf, sizeof(buf), f, 16);
+        struct gw_request r;
+        memset(&r, 0, sizeof(r));
+        r.proto = &head_line_proto;
+        r.method = gw_slice_make(k->method, strlen(k->method));
+        cr_assert_eq(gw_request_send_head(&r, gw_slice_make(k->status, strlen(k->status)), f, n), 0,
+                     "%s", k->name);
+        struct sb got = {0}, want = {0};
+        sb_add(&got, head_out.data, head_out.end);
+        sb_str(&want, "HTTP/1.1 ");
+        sb_str(&want, k->want + strlen("Status: "));
+        cr_assert_str_eq(got.p, want.p, "%s", k->name);
+        free(got.p);
+        free(want.p);
+    }
+    free(head_out.data);
+}
+
 /* Refused by the core before the front-end builds anything. */
 Test(cgi_response, malformed_response_refused)
 {
@@ -186,6 +220,19 @@ Test(cgi_response, error_responses)
         cr_assert(end != NULL);
         cr_assert_eq(n - (size_t)(end + 4 - buf), (size_t)bl);
         free(want.p);
+    }
+}
+
+/* The uwsgi form: the same response with an HTTP status line. */
+Test(cgi_response, error_responses_line)
+{
+    for (size_t i = 0; i < NROWS(statuses); i++) {
+        char cgi[256], line[256];
+        size_t n = gw_cgi_error_response(cgi, sizeof(cgi), statuses[i].code);
+        size_t m = gw_cgi_error_response_line(line, sizeof(line), statuses[i].code);
+        cr_assert_eq(m, n + 1, "status %d", statuses[i].code); /* "HTTP/1.1 " vs "Status: " */
+        cr_assert(memcmp(line, "HTTP/1.1 ", 9) == 0);
+        cr_assert_str_eq(line + 9, cgi + 8, "status %d", statuses[i].code);
     }
 }
 
