@@ -52,6 +52,8 @@ enum {
     OPT_ACCESS_LOG_FORMAT,
     OPT_PID_FILE,
     OPT_FASTCGI_STDERR,
+    OPT_H2,
+    OPT_H2C,
     OPT_SEND_BUFFER,
     OPT_SEND_MEMORY,
     OPT_SEND_SPILL,
@@ -78,6 +80,8 @@ static const struct option long_opts[] = {
     {"tls-ciphers", required_argument, NULL, OPT_TLS_CIPHERS},
     {"fastcgi", required_argument, NULL, OPT_FASTCGI},
     {"fastcgi-stderr", no_argument, NULL, OPT_FASTCGI_STDERR},
+    {"h2", no_argument, NULL, OPT_H2},
+    {"h2c", no_argument, NULL, OPT_H2C},
     {"scgi", required_argument, NULL, OPT_SCGI},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"processes", required_argument, NULL, OPT_PROCESSES},
@@ -150,6 +154,10 @@ static const char usage_text[] =
     "                           the oldest TLS version accepted (default 1.2)\n"
     "  --tls-ciphers LIST       the TLS 1.2 ciphers, OpenSSL's syntax (default:\n"
     "                           Mozilla's \"intermediate\" list)\n"
+    "  --h2                     experimental: offer HTTP/2 by ALPN (h2, then\n"
+    "                           http/1.1) on the --https listeners (default: off)\n"
+    "  --h2c                    experimental: HTTP/2 with prior knowledge (h2c) on\n"
+    "                           the --http listeners (default: off)\n"
     "\n"
     "Workers:\n"
     "  --threads N              worker threads running the app (default 8)\n"
@@ -358,7 +366,8 @@ static size_t edit_distance(const char *a, size_t n, const char *b)
 
 /* The long option closest to the unknown name[0..n): the smallest edit distance among
  * those within a third of its length (at least 1) or that it abbreviates (from 2
- * characters on); the first in long_opts on a tie; NULL when none is close. */
+ * characters on), an abbreviated one before the others; the first in long_opts on a
+ * tie; NULL when none is close. */
 static const char *closest_option(const char *name, size_t n)
 {
     size_t limit = n / 3 > 1 ? n / 3 : 1, best_d = SIZE_MAX;
@@ -367,7 +376,11 @@ static const char *closest_option(const char *name, size_t n)
     for (const struct option *o = long_opts; o->name != NULL; o++) {
         size_t d = edit_distance(name, n, o->name);
         int abbrev = n >= 2 && strncmp(o->name, name, n) == 0;
-        if ((d <= limit || abbrev) && d < best_d) {
+        if (!abbrev && d > limit)
+            continue;
+        if (!abbrev)
+            d += n; /* an abbreviation first: "--he" is --help, not --h2 */
+        if (d < best_d) {
             best = o->name;
             best_d = d;
         }
@@ -497,6 +510,12 @@ int gw_config_parse(struct gw_config *cfg, int argc, char **argv)
             break;
         case OPT_FASTCGI_STDERR:
             cfg->fastcgi_stderr = 1;
+            break;
+        case OPT_H2:
+            cfg->h2 = 1;
+            break;
+        case OPT_H2C:
+            cfg->h2c = 1;
             break;
         case OPT_GRACEFUL_TIMEOUT:
             if (parse_seconds("graceful-timeout", optarg, &cfg->graceful_timeout) != 0)
