@@ -29,8 +29,8 @@
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free (shared mapping)");
 
-enum { FE_HTTP, FE_FASTCGI, FE_SCGI, FE_OTHER, FE_N };
-static const char *const fe_names[FE_N] = {"http", "fastcgi", "scgi", "other"};
+enum { FE_HTTP, FE_FASTCGI, FE_SCGI, FE_H2, FE_OTHER, FE_N };
+static const char *const fe_names[FE_N] = {"http", "fastcgi", "scgi", "h2", "other"};
 
 /* class 0 is "other" (no status sent, or out of range) */
 #define NCLASS 6

@@ -23,7 +23,7 @@ import h2.settings
 import pytest
 
 from conftest import free_port
-from wsgate_util import Pki, t, wait_access, wait_for, wait_mark
+from wsgate_util import Pki, metrics, t, wait_access, wait_for, wait_mark
 
 SLEEP = 0.3  # the app-time of the concurrency check
 
@@ -39,7 +39,7 @@ def srv(wsgate_module, pki):
     plain = free_port()
     s = wsgate_module("it_h2", "--http", "127.0.0.1:%d" % plain, "--h2", "--h2c",
                       "--threads", "8", "--send-timeout", "2",
-                      tls=(pki.rsa_chain, pki.rsa_pkcs8))
+                      tls=(pki.rsa_chain, pki.rsa_pkcs8), stats=True)
     s.plain_port = plain
     return s
 
@@ -230,7 +230,9 @@ def test_flask_over_h2(srv, pki):
 
 def test_100_streams_on_one_connection(srv):
     """h2load: 100 concurrent streams on one connection, 8 threads: about
-    ceil(100/8) app-times, all answered."""
+    ceil(100/8) app-times, all answered; /metrics counts them under frontend="h2"."""
+    sample = 'wsgate_requests_total{frontend="h2",status="2xx"}'
+    before = metrics(srv).get(sample, 0)
     started = time.monotonic()
     p = subprocess.run(["h2load", "-n100", "-c1", "-m100",
                         h2c_url(srv, "/slow?t=%s" % SLEEP)],
@@ -242,6 +244,7 @@ def test_100_streams_on_one_connection(srv):
     rounds = math.ceil(100 / 8)
     assert took >= (rounds - 1) * SLEEP, out
     assert took < rounds * SLEEP + t(2.5), out
+    wait_for(lambda: metrics(srv)[sample] == before + 100, t(10), what="100 more h2 2xx")
 
 
 def test_window_closed_reader_is_bounded(srv):
