@@ -18,6 +18,7 @@ import time
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.settings
 import pytest
@@ -190,6 +191,32 @@ def test_h2c_environ_of_a_body_without_length(srv):
         assert out["body_len"] == 5000
         assert "CONTENT_LENGTH" not in out["environ"]
         assert out["environ"]["HTTP_HOST"] == "t.example"
+    finally:
+        c.close()
+
+
+def test_settings_and_refusals(srv):
+    """Our SETTINGS; a header block past --max-header-size (default 65536) gets 431, an
+    unknown method 501, a malformed Content-Length a reset, and the connection carries
+    on."""
+    c = H2Client(srv.plain_port)
+    try:
+        c.pump(t(10), lambda: any(isinstance(e, h2.events.RemoteSettingsChanged)
+                                  for e in c.events))
+        assert c.conn.remote_settings.max_concurrent_streams == 100
+        assert c.conn.remote_settings.max_header_list_size == 65536
+        big = [("x-big-%d" % i, "v" * 8000) for i in range(9)]
+        sid = c.request("/probe", headers=big)
+        assert c.response(sid)["headers"][":status"] == "431"
+        sid = c.request("/probe", method="BREW")
+        assert c.response(sid)["headers"][":status"] == "501"
+        # a malformed Content-Length: nghttp2 resets the stream (RFC 9113 8.1.1)
+        sid = c.request("/probe", method="POST", headers=[("content-length", "x1")], body=b"")
+        assert c.response(sid)["reset"] == h2.errors.ErrorCodes.PROTOCOL_ERROR
+        sid = c.request("/probe")
+        r = c.response(sid)
+        assert r["headers"][":status"] == "200"
+        assert json.loads(r["body"])["environ"]["SERVER_PROTOCOL"] == "HTTP/2"
     finally:
         c.close()
 
