@@ -105,7 +105,8 @@ TSAN_UNIT_TESTS := pool request
 UNIT_TESTS += $(BUILD)/tests/test_http_response
 UNIT_http_response := tests/unit/protocols/test_http_response.c protocols/http.c \
                       protocols/http_body.c protocols/http_parse.c protocols/http_response.c \
-                      protocols/lex.c $(BUILD)/libwsgate.a
+                      protocols/lex.c protocols/h2.c protocols/h2_request.c \
+                      protocols/h2_response.c protocols/h2_session.c $(BUILD)/libwsgate.a
 UNIT_TESTS += $(BUILD)/tests/test_cgi_response
 UNIT_cgi_response := tests/unit/protocols/test_cgi_response.c protocols/cgi_response.c \
                      protocols/scgi.c protocols/scgi_parse.c protocols/cgi.c protocols/lex.c \
