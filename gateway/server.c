@@ -893,8 +893,8 @@ void gw_server_stop(struct gw_server *s, const char *why)
         int idle = c->state == GW_CONN_IDLE || c->state == GW_CONN_READING;
         if (idle && c->inflight == 0 && (c->proto->multiplexed || c->requests > 0))
             conn_free(s, c);
-        else if (c->proto->drain != NULL && c->state != GW_CONN_CLOSING)
-            c->proto->drain(c);
+        else if (idle && c->proto->drain != NULL)
+            c->proto->drain(c); /* requests in flight: tell the peer (HTTP/2 GOAWAY) */
         c = next;
     }
     if (s->nconns > 0) {
