@@ -28,6 +28,7 @@
 #include "gateway/errors.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
+#include "gateway/stats.h"
 #include "protocols/h2.h"
 #include "protocols/h2_conn.h"
 
@@ -313,5 +314,6 @@ enum gw_parse_result gw_h2_take_over(struct gw_conn *c, struct gw_request **req)
     c->proto = &gw_h2_protocol;
     if (h2_conn_open(c) != 0)
         return GW_PARSE_CLOSE;
+    gw_stats_note_h2_conn();
     return h2_parse(c, req);
 }

@@ -272,6 +272,7 @@ def test_100_streams_on_one_connection(srv):
     assert took >= (rounds - 1) * SLEEP, out
     assert took < rounds * SLEEP + t(2.5), out
     wait_for(lambda: metrics(srv)[sample] == before + 100, t(10), what="100 more h2 2xx")
+    assert metrics(srv)["wsgate_h2_connections_total"] >= 1
 
 
 def test_window_closed_reader_is_bounded(srv):
