@@ -36,10 +36,11 @@ def pki(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def srv(wsgate_module, pki):
-    """--https (srv.port) with --h2, --http (srv.plain_port) with --h2c; 8 threads."""
+    """--https (srv.port) with --h2, --http (srv.plain_port) with --h2c; 8 threads,
+    --send-timeout 2, --timeout 3."""
     plain = free_port()
     s = wsgate_module("it_h2", "--http", "127.0.0.1:%d" % plain, "--h2", "--h2c",
-                      "--threads", "8", "--send-timeout", "2",
+                      "--threads", "8", "--send-timeout", "2", "--timeout", "3",
                       tls=(pki.rsa_chain, pki.rsa_pkcs8), stats=True)
     s.plain_port = plain
     return s
@@ -185,6 +186,18 @@ def test_h2c_environ_of_a_body_without_length(srv):
         r = c.response(sid)
         assert r["headers"][":status"] == "200" and r["body"] == b"abc" * 1000
         assert "connection" not in r["headers"] and "keep-alive" not in r["headers"]
+        # Expect: 100-continue: the interim answer comes with the app's first read
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(":method", "POST"), (":scheme", "http"),
+                                  (":authority", "t.example"), (":path", "/echo"),
+                                  ("expect", "100-continue")])
+        c.flush()
+        c.responses[sid] = {"headers": None, "body": b"", "ended": False, "reset": None}
+        c.pump(t(10), lambda: any(isinstance(e, h2.events.InformationalResponseReceived)
+                                  for e in c.events))
+        c.conn.send_data(sid, b"after 100", end_stream=True)
+        c.flush()
+        assert c.response(sid)["body"] == b"after 100"
         sid = c.request("/probe?read=1", method="POST", body=b"x" * 5000)
         r = c.response(sid)
         out = json.loads(r["body"])
@@ -284,6 +297,22 @@ def test_window_closed_reader_is_bounded(srv):
         r = c.response(sid, timeout=t(15))
         assert r["reset"] is not None, r
         wait_access(srv, "size=%d" % (2 << 20))  # the worker is free
+    finally:
+        c.close()
+
+
+def test_timeout_answers_504_on_the_stream(srv):
+    """--timeout: the watchdog answers 504 on the stream while its app still runs; the
+    connection's other streams are served meanwhile."""
+    c = H2Client(srv.plain_port)
+    try:
+        slow = c.request("/slow?t=4")
+        fast = c.request("/probe")
+        assert c.response(fast)["headers"][":status"] == "200"
+        r = c.response(slow, timeout=t(10))
+        assert r["headers"][":status"] == "504" and r["ended"], r
+        sid = c.request("/probe")
+        assert c.response(sid)["headers"][":status"] == "200"
     finally:
         c.close()
 
