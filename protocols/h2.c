@@ -185,7 +185,6 @@ static enum gw_parse_result h2_parse(struct gw_conn *c, struct gw_request **out)
     struct h2_stream *st = pop_ready(hc);
     if (st != NULL) {
         st->dispatched = 1;
-        hc->nstreams++;
         *out = &st->req;
         c->parse_again = hc->ready != NULL;
         res = GW_PARSE_READY;

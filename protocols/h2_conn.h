@@ -103,7 +103,6 @@ struct h2_conn {
     size_t out_held;   /* DATA bytes all streams hold (under lock) */
     int goaway;        /* GOAWAY submitted (graceful stop) */
     int failed;        /* the session failed: no more calls but the delete */
-    uint64_t nstreams; /* streams dispatched, for the log */
 };
 
 /* h2_session.c */
