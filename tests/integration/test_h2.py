@@ -82,9 +82,9 @@ def h2_url(srv, path):
 class H2Client:
     """Python's h2 over a plain socket (h2c with prior knowledge)."""
 
-    def __init__(self, port, settings=None):
+    def __init__(self, port, settings=None, **config):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=t(10))
-        cfg = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+        cfg = h2.config.H2Configuration(client_side=True, header_encoding="utf-8", **config)
         self.conn = h2.connection.H2Connection(config=cfg)
         self.conn.initiate_connection()
         if settings:
@@ -230,6 +230,34 @@ def test_settings_and_refusals(srv):
         r = c.response(sid)
         assert r["headers"][":status"] == "200"
         assert json.loads(r["body"])["environ"]["SERVER_PROTOCOL"] == "HTTP/2"
+    finally:
+        c.close()
+
+
+def test_malformed_streams_never_reach_the_app(srv):
+    """docs/hostile-inputs.md Q07-Q09 (nghttp2's checks): DATA past the declared
+    Content-Length, a connection-specific field, an upper-case name, an empty :path:
+    each stream is reset with PROTOCOL_ERROR, the connection goes on. No app sees the
+    last three; the first one's app, if it ran, found its body read failing."""
+    c = H2Client(srv.plain_port, validate_outbound_headers=False,
+                 normalize_outbound_headers=False)
+    proto_err = h2.errors.ErrorCodes.PROTOCOL_ERROR
+    try:
+        sid = c.request("/echo?q07", method="POST", headers=[("content-length", "3")],
+                        body=b"abcdef")
+        assert c.response(sid)["reset"] == proto_err
+        for name, headers, path in (("q08", [("connection", "keep-alive")], "/probe?q08"),
+                                    ("q09-upper", [("X-Upper", "1")], "/probe?q09"),
+                                    ("q09-path", [], "")):
+            sid = c.request(path, headers=headers)
+            assert c.response(sid)["reset"] == proto_err, name
+        sid = c.request("/probe?after")
+        assert c.response(sid)["headers"][":status"] == "200"
+        wait_access(srv, "/probe?after")
+        log = srv.access_text()
+        assert not re.search(r"\?q0[89]", log), log
+        # Q07: never run, or run and its body read failed (no answer: status 0)
+        assert not re.search(r"\?q07 HTTP/2\" [1-9]", log), log
     finally:
         c.close()
 
