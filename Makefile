@@ -1,10 +1,11 @@
 # wsgate — one non-recursive Makefile (the house style, docs/architecture.md).
 #
 #   make                 build build/wsgate
-#   make run             install missing dependencies, build, serve examples/hello.py
-#                        on http://127.0.0.1:8000
-#   make test            install missing dependencies, then every suite: unit (criterion,
-#                        incl. the HTTP corpus), integration (pytest), the same again
+#   make run             install missing build dependencies (scripts/install-deps
+#                        run), build, serve examples/hello.py on http://127.0.0.1:8000
+#   make test            install missing test dependencies (install-deps test), then
+#                        every suite: unit (criterion, incl. the HTTP corpus),
+#                        integration (pytest), the same again
 #                        under AddressSanitizer + UBSan and under ThreadSanitizer, a
 #                        short fuzz run (clang) and the benchmark smoke run (what CI
 #                        runs; 25-40 minutes on 2 CPUs)
@@ -16,7 +17,9 @@
 #                        CPUs): writes docs/benchmarks.md and docs/benchmarks.png
 #   make bench-smoke     the same harness, 1 s per run, into $(BUILD)/bench-smoke; fails
 #                        when a server does not start or a run has errors (part of test)
-#   make install         install to $(PREFIX) (default /usr/local)
+#   make install         install to $(DESTDIR)$(PREFIX) (default /usr/local): the binary,
+#                        man page, bash completion, systemd units, docs; make uninstall
+#   make deb             the Debian package, $(BUILD)/wsgate_VERSION_ARCH.deb (debian/)
 #   make format | check-format | check-includes | clean
 #
 # Variables: PYTHON (default /usr/bin/python3, Debian's), CC, SANITIZER
@@ -87,6 +90,8 @@ UNIT_spool := tests/unit/gateway/test_spool.c $(BUILD)/libwsgate.a
 UNIT_TESTS += $(BUILD)/tests/test_stats
 UNIT_stats := tests/unit/gateway/test_stats.c process/stats_http.c $(BUILD)/libwsgate.a
 ifneq ($(wildcard tests/unit/protocols/test_scgi_parse.c),)
+UNIT_TESTS += $(BUILD)/tests/test_options
+UNIT_options := tests/unit/gateway/test_options.c $(BUILD)/libwsgate.a
 UNIT_TESTS += $(BUILD)/tests/test_scgi_parse
 UNIT_scgi_parse := tests/unit/protocols/test_scgi_parse.c protocols/scgi_parse.c protocols/lex.c
 endif
@@ -124,8 +129,10 @@ UNIT_TESTS += $(BUILD)/tests/test_wsgi
 UNIT_wsgi := tests/unit/python/test_wsgi.c $(PYTHON_SRC) gateway/util.c
 endif
 
-.PHONY: all run test check unit integration test-asan test-tsan fuzz fuzz-short install \
-        format check-includes check-format deps clean bench bench-smoke
+.PHONY: all run test check unit integration readme-options test-asan test-tsan fuzz fuzz-short install \
+        uninstall deb \
+        format check-includes check-format deps deps-run deps-bench deps-deb clean bench \
+        bench-smoke
 
 all: $(BUILD)/wsgate $(BUILD)/libwsgate.a
 
@@ -142,7 +149,7 @@ $(BUILD)/libwsgate.a: $(GATEWAY_OBJ)
 $(BUILD)/obj/python/%.o: python/%.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(ALL_CFLAGS) $(PY_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(PY_CFLAGS) -DGW_PYTHON_EXE='"$(PYTHON)"' -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -160,8 +167,14 @@ $(UNIT_TESTS): $(BUILD)/tests/test_%: $$(UNIT_$$*) $(TEST_HEADERS)
 	$(Q)$(CC) $(ALL_CFLAGS) $(PY_CFLAGS) -Wno-missing-prototypes -o $@ $(UNIT_$*) \
 	    $(PY_LDLIBS) -lcriterion $(LDLIBS) $(LDFLAGS)
 
+# Each target installs only the packages of its own purpose (scripts/install-deps):
+# run = build and run, bench = run + the peers of bench/, deb = run + debhelper,
+# test = all of them (make test runs bench-smoke and builds the package) + the tests'.
 deps:
-	$(Q)scripts/install-deps
+	$(Q)scripts/install-deps test
+
+deps-run deps-bench deps-deb: deps-%:
+	$(Q)scripts/install-deps $*
 
 unit: deps $(UNIT_TESTS)
 	$(Q)set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t --jobs 2; done
@@ -245,23 +258,94 @@ test: deps
 # behind nginx; over HTTPS: gunicorn --certfile and nginx terminating TLS) on the same
 # apps, wsgate pinned to CPU 0 and wrk (or openssl s_time) to CPU 1. Logs and
 # results.json go to $(BUILD)/bench*/; the full run rewrites the page in docs/.
-bench: deps $(BUILD)/wsgate
+bench: deps-bench $(BUILD)/wsgate
 	$(Q)WSGATE_BIN=$(abspath $(BUILD)/wsgate) $(PYTHON) bench/run.py \
 	    --out docs --work $(BUILD)/bench
 
-bench-smoke: deps $(BUILD)/wsgate
+bench-smoke: deps-bench $(BUILD)/wsgate
 	$(Q)WSGATE_BIN=$(abspath $(BUILD)/wsgate) $(PYTHON) bench/run.py --smoke \
 	    --out $(BUILD)/bench-smoke --work $(BUILD)/bench-smoke
 
-run: deps $(BUILD)/wsgate
+run: deps-run $(BUILD)/wsgate
 	$(BUILD)/wsgate --pythonpath examples --http 127.0.0.1:8000 --access-log - hello
 
-install: $(BUILD)/wsgate $(BUILD)/libwsgate.a
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(BUILD)/wsgate $(DESTDIR)$(PREFIX)/bin/wsgate
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary; the man page wsgate(1) and
+# the bash completion, both generated from wsgate --help (scripts/help2doc.py, with the
+# sections of docs/wsgate.1.extra); the units of docs/systemd with the installed
+# binary's path (not enabled); the docs, with the examples and the example
+# /etc/wsgate/wsgate.ini the service reads. make uninstall removes exactly these files
+# (and the folder share/doc/wsgate), never a folder that others may share.
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/wsgate
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+INSTALL_DOCS := README.md $(sort $(wildcard docs/*.md)) docs/benchmarks.png
+INSTALL_EXAMPLES := examples/README.md $(sort $(wildcard examples/*.py)) \
+                    docs/systemd/wsgate.ini
+INSTALL_UNITS := $(notdir $(sort $(wildcard docs/systemd/*.service docs/systemd/*.socket)))
+INSTALLED := $(BINDIR)/wsgate $(MANDIR)/man1/wsgate.1 $(COMPLETIONDIR)/wsgate \
+             $(INSTALL_UNITS:%=$(UNITDIR)/%) $(addprefix $(DOCDIR)/,$(notdir $(INSTALL_DOCS))) \
+             $(addprefix $(DOCDIR)/examples/,$(notdir $(INSTALL_EXAMPLES)))
+
+$(BUILD)/wsgate.1: $(BUILD)/wsgate scripts/help2doc.py docs/wsgate.1.extra
+	$(call say,GEN,$@)
+	$(Q)$(PYTHON) scripts/help2doc.py man $(BUILD)/wsgate docs/wsgate.1.extra > $@.tmp
+	$(Q)mv $@.tmp $@
+
+$(BUILD)/wsgate.bash: $(BUILD)/wsgate scripts/help2doc.py
+	$(call say,GEN,$@)
+	$(Q)$(PYTHON) scripts/help2doc.py completion $(BUILD)/wsgate > $@.tmp
+	$(Q)mv $@.tmp $@
+
+install: $(BUILD)/wsgate $(BUILD)/wsgate.1 $(BUILD)/wsgate.bash
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPLETIONDIR) \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/examples
+	install -m 755 $(BUILD)/wsgate $(DESTDIR)$(BINDIR)/wsgate
+	install -m 644 $(BUILD)/wsgate.1 $(DESTDIR)$(MANDIR)/man1/wsgate.1
+	install -m 644 $(BUILD)/wsgate.bash $(DESTDIR)$(COMPLETIONDIR)/wsgate
+	set -e; for u in $(INSTALL_UNITS); do \
+	    sed 's|/usr/local/bin/wsgate|$(BINDIR)/wsgate|g' docs/systemd/$$u > $(BUILD)/$$u; \
+	    install -m 644 $(BUILD)/$$u $(DESTDIR)$(UNITDIR)/$$u; done
+	install -m 644 $(INSTALL_DOCS) $(DESTDIR)$(DOCDIR)
+	install -m 644 $(INSTALL_EXAMPLES) $(DESTDIR)$(DOCDIR)/examples
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)
+
+# make deb: the Debian package of debian/ (debhelper), built by dpkg-buildpackage in a
+# copy of the tree under $(BUILD)/deb (the repository stays clean), then checked by
+# lintian (errors fail, warnings are shown): $(BUILD)/wsgate_VERSION_ARCH.deb.
+DEB_VERSION = $(shell dpkg-parsechangelog -l debian/changelog -S Version)
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEB := $(BUILD)/wsgate_$(DEB_VERSION)_$(DEB_ARCH).deb
+
+deb: deps-deb
+	$(Q)rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/wsgate-$(DEB_VERSION)
+	$(Q)tar -c --exclude=./build --exclude=./$(BUILD) --exclude=.git --exclude=__pycache__ \
+	    --exclude=.pytest_cache -f - . | tar -x -C $(BUILD)/deb/wsgate-$(DEB_VERSION) -f -
+	$(Q)cd $(BUILD)/deb/wsgate-$(DEB_VERSION) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage -us -uc -b \
+	    > ../dpkg-buildpackage.log 2>&1 || { tail -n 40 ../dpkg-buildpackage.log; exit 1; }
+	$(Q)mv $(BUILD)/deb/wsgate_$(DEB_VERSION)_$(DEB_ARCH).deb $(DEB)
+	$(Q)lintian --fail-on error --info $(DEB)
+	@echo "deb: $(DEB)"
 
 FORMATTED = $(wildcard gateway/*.[ch] protocols/*.[ch] python/*.[ch] process/*.[ch] tests/unit/*.h \
               tests/unit/*/*.[ch] tests/fuzz/*.c)
+
+# README's option table comes from gateway/options.c: regenerate it after changing an
+# option (the unit test test_options fails while README holds an older table).
+$(BUILD)/options-md: scripts/options_md.c $(BUILD)/libwsgate.a
+	$(call say,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) $(LDFLAGS)
+
+readme-options: $(BUILD)/options-md
+	$(Q)$(PYTHON) -c 'import re, subprocess, sys; t = subprocess.run([sys.argv[1]], \
+	    check=True, capture_output=True, text=True).stdout; s = open("README.md").read(); \
+	    a = s.index("<!-- options -->\n") + 17; b = s.index("<!-- end of options -->"); \
+	    open("README.md", "w").write(s[:a] + t + s[b:])' $(BUILD)/options-md
 
 format:
 	clang-format -i $(FORMATTED)

@@ -195,6 +195,28 @@ def machine_section(results):
     return out
 
 
+def rps_rows(results, keys, present, ref, ref_marks):
+    """The rows of a req/s table: each server's median, and beside it the reference
+    server's req/s divided by its own (in brackets); the reference cell in bold."""
+    out = []
+    for rk in keys:
+        e = results["rows"][rk]
+        cells = []
+        for k in present:
+            v = median_of(e["runs"].get(k, []), "rps")
+            if v is None:
+                cells.append("—")
+            elif k == ref:
+                cells.append("**%s**" % fmt_rps(v) + (marks(rk, e, k) if ref_marks else ""))
+            elif ref not in e["runs"] or not comparable(rk, k) or v == 0:
+                cells.append(fmt_rps(v) + marks(rk, e, k))
+            else:
+                cells.append("%s (%s)%s" % (fmt_rps(v), fmt_ratio(ratio(e, ref, k)),
+                                            marks(rk, e, k)))
+        out.append("| %s | %s |" % (rk, " | ".join(cells)))
+    return out
+
+
 def summary_section(results):
     keys = row_keys(results, "http")
     if not keys:
@@ -210,22 +232,7 @@ def summary_section(results):
            "server in that row (see the findings).", "",
            "| row | " + " | ".join(SHORT[k] for k in present) + " |",
            "|---|" + "---:|" * len(present)]
-    for rk in keys:
-        e = results["rows"][rk]
-        cells = []
-        for k in present:
-            v = median_of(e["runs"].get(k, []), "rps")
-            if v is None:
-                cells.append("—")
-            elif k == "wsgate":
-                cells.append("**%s**" % fmt_rps(v))
-            elif "wsgate" not in e["runs"] or not comparable(rk, k) or v == 0:
-                cells.append(fmt_rps(v) + marks(rk, e, k))
-            else:
-                cells.append("%s (%s)%s" % (fmt_rps(v), fmt_ratio(ratio(e, "wsgate", k)),
-                                            marks(rk, e, k)))
-        out.append("| %s | %s |" % (rk, " | ".join(cells)))
-    return out
+    return out + rps_rows(results, keys, present, "wsgate", ref_marks=False)
 
 
 def counts_section(results):
@@ -483,21 +490,7 @@ def https_section(results):
             "too).", "",
             "| row | " + " | ".join(SHORT[k] for k in present) + " |",
             "|---|" + "---:|" * len(present)]
-    for rk in keys:
-        e = results["rows"][rk]
-        cells = []
-        for k in present:
-            v = median_of(e["runs"].get(k, []), "rps")
-            if v is None:
-                cells.append("—")
-            elif k == HTTPS_REF:
-                cells.append("**%s**" % fmt_rps(v) + marks(rk, e, k))
-            elif HTTPS_REF not in e["runs"] or not comparable(rk, k) or v == 0:
-                cells.append(fmt_rps(v) + marks(rk, e, k))
-            else:
-                cells.append("%s (%s)%s" % (fmt_rps(v), fmt_ratio(ratio(e, HTTPS_REF, k)),
-                                            marks(rk, e, k)))
-        out.append("| %s | %s |" % (rk, " | ".join(cells)))
+    out += rps_rows(results, keys, present, HTTPS_REF, ref_marks=True)
     out += [""] + https_findings(results, keys)
     if has_counts(results):
         out += ["", "System calls / context switches per request (as in the first table of "

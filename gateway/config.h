@@ -1,7 +1,8 @@
 /*
- * The command line: every option of the README with its documented default, parsed
- * once at start-up into one struct gw_config that is read-only afterwards (shared by
- * all threads without locks).
+ * The settings: every option of gateway/options.c's table (README and --help list
+ * them) with its default, from the --config file, WSGATE_ARGS and the command line,
+ * read once at start-up into one struct gw_config that is read-only afterwards (shared
+ * by all threads without locks).
  */
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H
@@ -12,22 +13,8 @@
 #define GW_MAX_LISTENERS  32
 #define GW_MAX_PYTHONPATH 32
 
-#define GW_DEF_THREADS          8
-#define GW_DEF_QUEUE            1024
-#define GW_DEF_READ_TIMEOUT     60.0
-#define GW_DEF_KEEP_ALIVE       15.0
-#define GW_DEF_SEND_TIMEOUT     60.0
-#define GW_DEF_SEND_BUFFER      (1024u * 1024)
-#define GW_DEF_BODY_BUFFER      (1024u * 1024)
-#define GW_DEF_BODY_MEMORY      (64u * 1024 * 1024)
-#define GW_DEF_SEND_MEMORY      (64u * 1024 * 1024)
-#define GW_DEF_SEND_SPILL       (1024ull * 1024 * 1024)
-#define GW_DEF_MAX_BODY         (1024ull * 1024 * 1024)
-#define GW_DEF_BACKLOG          1024
-#define GW_DEF_ADDRESS          "127.0.0.1:8000"
-#define GW_DEF_GRACEFUL_TIMEOUT 30.0
-#define GW_DEF_TIMEOUT_GRACE    10.0
-#define GW_MAX_PROCESSES        256
+#define GW_DEF_ADDRESS   "127.0.0.1:8000"
+#define GW_MAX_PROCESSES 256
 
 enum gw_access_format { GW_ACCESS_COMBINED, GW_ACCESS_JSON };
 
@@ -86,12 +73,15 @@ struct gw_config {
     int h2;             /* --h2: HTTP/2 by ALPN on the https listeners (experimental) */
     int h2c;            /* --h2c: HTTP/2 with prior knowledge on the http listeners */
     int check_only;
+    int version_only; /* --version: the caller prints the report (process/version.h) */
 };
 
 /*
- * Parses argv into *cfg (defaults first). Returns 0 to run, 1 when --help/--version
- * was printed (exit 0), -1 on an error with one line already printed to stderr
- * (exit 2).
+ * Fills *cfg: the defaults, then the --config file, then WSGATE_ARGS, then argv, each
+ * overriding the one before. Returns 0 to run, 1 when --help or --print-config was
+ * printed or --version given (version_only set: the caller prints the report, since it
+ * names libraries gateway/ does not see; exit 0), -1 on an error with one line
+ * already printed to stderr (exit 2). Once per process.
  */
 int gw_config_parse(struct gw_config *cfg, int argc, char **argv);
 

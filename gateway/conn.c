@@ -33,8 +33,13 @@ const char *gw_conn_peer(const struct gw_conn *c, char *buf, size_t len)
 {
     struct ucred cr;
     socklen_t sl = sizeof(cr);
-    if (c->remote_addr[0] != '\0')
-        return c->remote_addr;
+    if (c->remote_addr[0] != '\0') {
+        if (c->remote_port[0] == '\0')
+            return c->remote_addr;
+        snprintf(buf, len, strchr(c->remote_addr, ':') != NULL ? "[%s]:%s" : "%s:%s",
+                 c->remote_addr, c->remote_port);
+        return buf;
+    }
     /* Asked only when a line is logged: accepting a unix connection costs no syscall. */
     if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &sl) == 0 && sl == sizeof(cr))
         snprintf(buf, len, "pid=%ld,uid=%lu", (long)cr.pid, (unsigned long)cr.uid);

@@ -223,7 +223,9 @@ int gw_conn_reserve(struct gw_conn *c, size_t want);
 
 /* Any thread: who is at the other end of c, for log lines: remote_addr on TCP; on a
  * unix socket (where remote_addr is empty, as REMOTE_ADDR is) the peer process's
- * credentials "pid=N,uid=N" (SO_PEERCRED), else "-". Returns remote_addr or buf. */
+ * credentials "pid=N,uid=N" (SO_PEERCRED), else "-". A TCP peer is "addr:port"
+ * ("[addr]:port" for IPv6), to match a front server's or balancer's log line. Returns
+ * buf (cut to len - 1 characters), or remote_addr when the port is unknown. */
 const char *gw_conn_peer(const struct gw_conn *c, char *buf, size_t len);
 
 /* Loop: c is idle between requests with nothing in flight: frees its empty buffers

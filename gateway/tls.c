@@ -893,3 +893,8 @@ void gw_tls_ctx_free(struct gw_tls_ctx *x)
     BIO_meth_free(x->out_method);
     free(x);
 }
+
+const char *gw_tls_library_version(void)
+{
+    return OpenSSL_version(OPENSSL_VERSION);
+}

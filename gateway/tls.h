@@ -77,4 +77,8 @@ int gw_tls_conn_open(struct gw_conn *c, struct gw_tls_ctx *t);
  * client chose h2 by ALPN (only offered with gw_tls_options.h2), else 0. */
 int gw_tls_alpn_h2(struct gw_conn *c);
 
+/* OpenSSL's version as the running library says it ("OpenSSL 3.0.19 27 Jan 2026"),
+ * for wsgate --version. A static string; any thread, any time. */
+const char *gw_tls_library_version(void);
+
 #endif

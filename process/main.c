@@ -40,6 +40,7 @@
 #include "process/reload.h"
 #include "process/sd_notify.h"
 #include "process/stats_http.h"
+#include "process/version.h"
 #include "protocols/fastcgi.h"
 #include "protocols/http.h"
 #include "protocols/scgi.h"
@@ -357,6 +358,8 @@ int main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &handled_signals, NULL);
 
     int rc = gw_config_parse(&cfg, argc, argv);
+    if (rc > 0 && cfg.version_only)
+        gw_version_print(stdout);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     /* Sockets handed over by systemd (3..), read before anything else opens a file

@@ -41,4 +41,15 @@ void gw_py_fork_prepare(void);
 void gw_py_fork_parent(void);
 void gw_py_fork_child(void);
 
+/* What wsgate --version prints of the embedded Python; callable at any time, without
+ * the interpreter started. The strings are static (or the dynamic linker's). */
+struct gw_py_build_info {
+    const char *version;       /* Py_GetVersion(): "3.11.2 (main, ...) [GCC ...]" */
+    const char *library;       /* the file libpython was loaded from; the program's own
+                                  path when linked statically; "(unknown)" */
+    const char *built_version; /* PY_VERSION of the headers wsgate was built with */
+    const char *built_with;    /* the interpreter whose python3-config the build used */
+};
+void gw_py_build_info(struct gw_py_build_info *out);
+
 #endif

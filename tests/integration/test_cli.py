@@ -2,8 +2,11 @@
 stderr plus a non-zero exit for every bad option or failed import."""
 import glob
 import os
+import platform
 import re
 import socket
+import ssl
+import sys
 
 import pytest
 
@@ -70,12 +73,26 @@ def test_doc_paths_exist():
 
 
 def test_version():
+    """--version says what was running (README.md, "Command line"): wsgate's version,
+    the embedded Python (running, its library file, and the build's), libev, OpenSSL
+    and the protocols compiled in, each as the libraries themselves report it."""
     r = run_cli("--version")
     assert r.returncode == 0, r.stderr
-    out = r.stdout.decode().strip()
-    assert out.startswith("wsgate"), out
-    assert any(ch.isdigit() for ch in out), out
-    assert len(out.splitlines()) == 1
+    lines = r.stdout.decode().splitlines()
+    assert re.fullmatch(r"wsgate \d+\.\d+\.\d+", lines[0]), lines
+    fields = dict(line.split(": ", 1) for line in lines[1:])
+    assert fields["python"].split()[0] == platform.python_version(), fields
+    lib = fields["python library"]
+    assert os.path.isfile(lib) and "python3" in os.path.basename(lib), lib
+    assert fields["python built with"] == "%s (%s)" % (platform.python_version(),
+                                                       sys.executable), fields
+    assert re.fullmatch(r"\d+\.\d+", fields["libev"]), fields
+    if os.path.isfile("/usr/include/ev.h"):  # libev-dev has no pkg-config file
+        with open("/usr/include/ev.h") as f:
+            h = dict(re.findall(r"#define EV_VERSION_(MAJOR|MINOR) (\d+)", f.read()))
+        assert fields["libev"] == "%s.%s" % (h["MAJOR"], h["MINOR"]), fields
+    assert fields["openssl"] == ssl.OPENSSL_VERSION, fields
+    assert fields["protocols"].split(", ") == ["http", "https (TLS)", "fastcgi", "scgi"]
 
 
 @pytest.mark.parametrize("args", [

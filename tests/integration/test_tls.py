@@ -598,12 +598,15 @@ def test_truncated_handshake_closed_at_the_read_timeout(wsgate, pki):
     info."""
     s = wsgate("it_tls", "--read-timeout", "1", tls=(pki.ec_chain, pki.ec_key), stats=True)
     with RawConn(sock=socket.create_connection(("127.0.0.1", s.port), t(5))) as c:
+        port = c.sock.getsockname()[1]
         c.send(client_hello(40))
         start = time.monotonic()
         c.read_until_close(t(10))
         took = time.monotonic() - start
     assert 0.8 < took < t(4), took
-    wait_log(s, r"\[info\] [^\n]*TLS handshake not complete within 1\.0s")
+    # the line names the client by address and port
+    wait_log(s, r"\[info\] [^\n]*: 127\.0\.0\.1:%d: TLS handshake not complete within 1\.0s"
+             % port)
     # counted as timed out, not failed
     timeout = 'wsgate_tls_handshakes_total{result="timeout"}'
     wait_for(lambda: tls_metrics(s)[timeout] == 1, t(5), what="the timeout counted")

@@ -293,13 +293,17 @@ Test(conn, trim_keeps_buffered_and_pinned)
 
 /* ---- gw_conn_peer ---------------------------------------------------------------- */
 
-Test(conn, peer_tcp_is_its_address)
+Test(conn, peer_tcp_is_its_address_and_port)
 {
     struct tconn t;
     char buf[64];
     tconn_init(&t, 0);
     strcpy(t.c.remote_addr, "192.0.2.7");
     cr_assert(gw_conn_peer(&t.c, buf, sizeof(buf)) == t.c.remote_addr);
+    strcpy(t.c.remote_port, "40123");
+    cr_assert_str_eq(gw_conn_peer(&t.c, buf, sizeof(buf)), "192.0.2.7:40123");
+    strcpy(t.c.remote_addr, "2001:db8::1");
+    cr_assert_str_eq(gw_conn_peer(&t.c, buf, sizeof(buf)), "[2001:db8::1]:40123");
     tconn_free(&t);
 }
 

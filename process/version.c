@@ -1,0 +1,38 @@
+/*
+ * wsgate --version. Every line is read from the libraries as they run (not only as
+ * they were when wsgate was built), so a report from a machine whose libev or OpenSSL
+ * was upgraded under the binary says so; the Python lines give both.
+ *
+ * The protocols line lists the front-ends this build serves, by the names of their
+ * listener options (process/main.c's table). A front-end that becomes optional at
+ * build time (HTTP/2 with libnghttp2) adds its name under its #if below, and its
+ * library's version as a line of its own next to OpenSSL's.
+ */
+#include "process/version.h"
+
+#include <ev.h>
+
+#include "gateway/tls.h"
+#include "gateway/util.h"
+#include "python/wsgi.h"
+
+static const char *const protocols[] = {
+    "http", "https (TLS)", "fastcgi", "scgi",
+    /* HTTP/2 goes here once it is built in, e.g. "h2 (HTTP/2 over TLS)", "h2c". */
+};
+
+void gw_version_print(FILE *out)
+{
+    struct gw_py_build_info py;
+    gw_py_build_info(&py);
+    fprintf(out, "wsgate %s\n", GW_VERSION);
+    fprintf(out, "python: %s\n", py.version);
+    fprintf(out, "python library: %s\n", py.library);
+    fprintf(out, "python built with: %s (%s)\n", py.built_version, py.built_with);
+    fprintf(out, "libev: %d.%d\n", ev_version_major(), ev_version_minor());
+    fprintf(out, "openssl: %s\n", gw_tls_library_version());
+    fputs("protocols:", out);
+    for (size_t i = 0; i < sizeof(protocols) / sizeof(protocols[0]); i++)
+        fprintf(out, "%s %s", i == 0 ? "" : ",", protocols[i]);
+    fputc('\n', out);
+}

@@ -1,0 +1,76 @@
+/*
+ * The option table (gateway/options.c): names, aliases and short letters are unique,
+ * every option the command line takes has its help and README text, and README.md
+ * holds the table gw_options_markdown writes (else: make readme-options).
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/options.h"
+
+Test(options, names_and_letters_are_unique)
+{
+    for (size_t i = 0; i < gw_noptions; i++) {
+        const struct gw_option *o = &gw_options[i];
+        cr_assert(gw_option_find(o->name, strlen(o->name)) == o, "%s", o->name);
+        if (o->alias != NULL)
+            cr_assert(gw_option_find(o->alias, strlen(o->alias)) == o, "%s", o->alias);
+        if (o->short_name != 0)
+            cr_assert(gw_option_short(o->short_name) == o, "-%c", o->short_name);
+    }
+}
+
+Test(options, every_option_is_described)
+{
+    for (size_t i = 0; i < gw_noptions; i++) {
+        const struct gw_option *o = &gw_options[i];
+        cr_assert(o->help != NULL && o->help[0] != '\0', "%s has no --help text", o->name);
+        if (!(o->flags & GW_OPTF_NO_CLI))
+            cr_assert(o->doc != NULL && o->doc[0] != '\0', "%s has no README text", o->name);
+        cr_assert(o->section >= 0 && (size_t)o->section < gw_noption_sections, "%s", o->name);
+    }
+}
+
+Test(options, defaults_are_values_of_their_type)
+{
+    struct gw_config cfg;
+    gw_options_defaults(&cfg); /* aborts on a default its own option refuses */
+    cr_assert_eq(cfg.threads, 8);
+    cr_assert_eq(cfg.max_head, 65536);
+    cr_assert_eq(cfg.socket_mode, -1);
+    cr_assert_str_eq(cfg.script_name, "");
+}
+
+/* README.md from the repository root (make unit runs there). */
+static char *read_readme(void)
+{
+    FILE *f = fopen("README.md", "r");
+    cr_assert_not_null(f, "README.md not found: run the unit tests from the repository root");
+    char *buf = malloc(1 << 20);
+    cr_assert_not_null(buf);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+Test(options, readme_holds_the_table)
+{
+    char *readme = read_readme(), *want = NULL;
+    size_t wn = 0;
+    FILE *m = open_memstream(&want, &wn);
+    cr_assert_not_null(m);
+    gw_options_markdown(m);
+    fclose(m);
+    const char *start = strstr(readme, "<!-- options -->\n"),
+               *end = strstr(readme, "<!-- end of options -->");
+    cr_assert(start != NULL && end != NULL && end > start, "README.md lost its markers");
+    start += strlen("<!-- options -->\n");
+    cr_assert((size_t)(end - start) == wn && memcmp(start, want, wn) == 0,
+              "README.md's option table is not the one of gateway/options.c: run "
+              "make readme-options");
+    free(want);
+    free(readme);
+}
