@@ -36,10 +36,12 @@ FUZZ_SECONDS ?= 20
 PY_CFLAGS := $(shell $(PYTHON)-config --includes 2>/dev/null)
 PY_LDLIBS := $(shell $(PYTHON)-config --ldflags --embed 2>/dev/null)
 
+NGHTTP2_CFLAGS := $(shell pkg-config --cflags libnghttp2 2>/dev/null)
+NGHTTP2_LIBS := $(shell pkg-config --libs libnghttp2 2>/dev/null)
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -fno-common
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I. -MMD -MP -pthread
-LDLIBS := -lev -lssl -lcrypto -lpthread
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I. -MMD -MP -pthread $(NGHTTP2_CFLAGS)
+LDLIBS := -lev -lssl -lcrypto -lpthread $(NGHTTP2_LIBS)
 ifneq ($(SANITIZER),)
 ALL_CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZER)
@@ -63,7 +65,9 @@ PROTOCOLS_SRC := protocols/http.c protocols/http_body.c protocols/http_parse.c \
                  protocols/cgi.c protocols/cgi_conn.c \
                  protocols/cgi_response.c protocols/scgi.c protocols/scgi_parse.c \
                  protocols/uwsgi.c protocols/uwsgi_parse.c \
-                 protocols/lex.c
+                 protocols/lex.c \
+                 protocols/h2.c protocols/h2_request.c protocols/h2_response.c \
+                 protocols/h2_session.c
 PYTHON_SRC := $(sort $(wildcard python/*.c))
 PROCESS_SRC := $(sort $(wildcard process/*.c))
 
@@ -109,7 +113,8 @@ TSAN_UNIT_TESTS := pool request
 UNIT_TESTS += $(BUILD)/tests/test_http_response
 UNIT_http_response := tests/unit/protocols/test_http_response.c protocols/http.c \
                       protocols/http_body.c protocols/http_parse.c protocols/http_response.c \
-                      protocols/lex.c $(BUILD)/libwsgate.a
+                      protocols/lex.c protocols/h2.c protocols/h2_request.c \
+                      protocols/h2_response.c protocols/h2_session.c $(BUILD)/libwsgate.a
 UNIT_TESTS += $(BUILD)/tests/test_cgi_response
 UNIT_cgi_response := tests/unit/protocols/test_cgi_response.c protocols/cgi_response.c \
                      protocols/cgi_conn.c protocols/scgi.c protocols/scgi_parse.c protocols/cgi.c protocols/lex.c \

@@ -81,6 +81,8 @@ struct gw_config {
     const char *error_log; /* NULL or "-" = stderr */
     int log_level;
     int fastcgi_stderr; /* wsgi.errors lines also go to the front server as FCGI_STDERR */
+    int h2;             /* --h2: HTTP/2 by ALPN on the https listeners (experimental) */
+    int h2c;            /* --h2c: HTTP/2 with prior knowledge on the http listeners */
     int check_only;
     int version_only; /* --version: the caller prints the report (process/version.h) */
 };

@@ -162,6 +162,10 @@ struct gw_conn {
                            GW_PARSE_MORE holding no part of a record or request head:
                            the connection is between requests (--keep-alive applies
                            once none is in flight, not the head's --read-timeout) */
+    int parse_again;    /* set by a multiplexed front-end's parse answering GW_PARSE_READY
+                           while it holds more requests ready: the loop calls parse
+                           again even with no bytes buffered (HTTP/2 decodes many
+                           streams from one read) */
     int close_after;    /* multiplexed: close once the requests in flight are back */
     int resume_queued;  /* on the server's resume list (under server.back_lock) */
     int write_queued;   /* on the server's want-write list (under server.back_lock) */

@@ -113,6 +113,13 @@ const struct gw_option gw_options[] = {
     {NUM("backlog", "N", GW_OPT_INT, backlog, 1, 65535, "1024", S_LISTEN,
          "listen(2) backlog (default 1024)"),
      .doc_def = "1024", .doc = "listen(2) backlog"},
+    {FLAG("h2c", h2c, S_LISTEN,
+          "experimental: HTTP/2 with prior knowledge (h2c) on\nthe --http listeners (default: "
+          "off)"),
+     .doc_def = "off",
+     .doc = "**experimental:** HTTP/2 with prior knowledge (`h2c`: the connection opens with "
+            "the HTTP/2 preface) on the `--http` listeners; HTTP/1.1 clients are served as "
+            "before"},
     /* TLS */
     {STR("certfile", "PATH", certfile, NULL, S_TLS, "the certificate chain, PEM, leaf first"),
      .doc = "the certificate chain of the `--https` listeners: PEM, the server's certificate "
@@ -140,6 +147,12 @@ const struct gw_option gw_options[] = {
          "the TLS 1.2 ciphers, OpenSSL's syntax (default:\nMozilla's \"intermediate\" list)"),
      .doc_def = "Mozilla \"intermediate\"",
      .doc = "the TLS 1.2 cipher list, OpenSSL's syntax (TLS 1.3's suites are fixed)"},
+    {FLAG("h2", h2, S_TLS,
+          "experimental: offer HTTP/2 by ALPN (h2, then\nhttp/1.1) on the --https listeners "
+          "(default: off)"),
+     .doc_def = "off",
+     .doc = "**experimental:** offer HTTP/2 by ALPN (`h2`, then `http/1.1`) on the `--https` "
+            "listeners ([HTTP/2](docs/http.md#http2-experimental))"},
     /* Workers */
     {NUM("threads", "N", GW_OPT_INT, threads, 1, 1024, "8", S_WORKERS,
          "worker threads running the app (default 8)"),
@@ -478,7 +491,11 @@ const char *gw_option_closest(const char *name, size_t n)
             continue;
         size_t d = edit_distance(name, n, cand);
         int abbrev = n >= 2 && strncmp(cand, name, n) == 0;
-        if ((d <= limit || abbrev) && d < best_d) {
+        if (!abbrev && d > limit)
+            continue;
+        if (!abbrev)
+            d += n; /* an abbreviation first: "--he" is --help, not --h2 */
+        if (d < best_d) {
             best = cand;
             best_d = d;
         }

@@ -83,8 +83,8 @@ const struct gw_option *gw_option_short(int letter);
 
 /* The long name (or alias) closest to the unknown name[0..n): the smallest edit
  * distance among those within a third of its length (at least 1) or that it
- * abbreviates (from 2 characters on); the first in the table on a tie; NULL when none
- * is close. */
+ * abbreviates (from 2 characters on), an abbreviated one before the others; the
+ * first in the table on a tie; NULL when none is close. */
 const char *gw_option_closest(const char *name, size_t n);
 
 /*

@@ -61,6 +61,11 @@ struct gw_protocol {
      * requests). */
     void (*read_end)(struct gw_conn *c, int clean);
 
+    /* Loop, optional (multiplexed protocols): a graceful stop began while c has
+     * requests in flight: tell the peer no new ones will be taken (HTTP/2 GOAWAY);
+     * those in flight finish. */
+    void (*drain)(struct gw_conn *c);
+
     /* Loop: answer at once: the request could not be queued (503: pool full or
      * server stopping; r is the parsed request, never dispatched) or the head did not
      * arrive in time (408; r is NULL). Either writes the reply into c->out and returns

@@ -331,7 +331,7 @@ static int process(struct gw_server *s, struct gw_conn *c)
 {
     for (;;) {
         struct gw_request *r = NULL;
-        if (c->in.start == c->in.end)
+        if (c->in.start == c->in.end && !c->parse_again)
             break;
         if (c->state == GW_CONN_IDLE) {
             c->state = GW_CONN_READING;
@@ -972,6 +972,8 @@ void gw_server_stop(struct gw_server *s, const char *why)
         int idle = c->state == GW_CONN_IDLE || c->state == GW_CONN_READING;
         if (idle && c->inflight == 0 && (c->proto->multiplexed || c->requests > 0))
             conn_free(s, c);
+        else if (idle && c->proto->drain != NULL)
+            c->proto->drain(c); /* requests in flight: tell the peer (HTTP/2 GOAWAY) */
         c = next;
     }
     if (s->nconns > 0) {

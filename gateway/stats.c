@@ -29,8 +29,8 @@
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free (shared mapping)");
 
-enum { FE_HTTP, FE_FASTCGI, FE_SCGI, FE_UWSGI, FE_OTHER, FE_N };
-static const char *const fe_names[FE_N] = {"http", "fastcgi", "scgi", "uwsgi", "other"};
+enum { FE_HTTP, FE_FASTCGI, FE_SCGI, FE_UWSGI, FE_H2, FE_OTHER, FE_N };
+static const char *const fe_names[FE_N] = {"http", "fastcgi", "scgi", "uwsgi", "h2", "other"};
 
 /* class 0 is "other" (no status sent, or out of range) */
 #define NCLASS 6
@@ -75,6 +75,7 @@ struct slot {
     atomic_ullong handshakes[HS_N];
     atomic_ullong tls_resumed;
     atomic_ullong tls_versions[TV_N];
+    atomic_ullong h2_conns; /* connections that became HTTP/2 */
     atomic_ullong requests[FE_N][NCLASS];
     atomic_ullong bytes_in[FE_N];
     atomic_ullong bytes_out[FE_N];
@@ -243,6 +244,13 @@ void gw_stats_note_reject(const char *proto_name, int status)
     add(&cur->requests[fe_index(proto_name)][class_index(status)], 1);
 }
 
+void gw_stats_note_h2_conn(void)
+{
+    if (cur == NULL)
+        return;
+    add(&cur->h2_conns, 1);
+}
+
 void gw_stats_note_handshake(enum gw_stats_handshake result, int version, int resumed)
 {
     if (cur == NULL)
@@ -356,6 +364,7 @@ struct snapshot {
     uint64_t send_cut;
     uint64_t slow;
     uint64_t handshakes[HS_N], tls_resumed, tls_versions[TV_N];
+    uint64_t h2_conns;
 };
 
 static void take_snapshot(struct snapshot *s)
@@ -380,6 +389,7 @@ static void take_snapshot(struct snapshot *s)
         for (int h = 0; h < HS_N; h++)
             s->handshakes[h] += ld(&sl->handshakes[h]);
         s->tls_resumed += ld(&sl->tls_resumed);
+        s->h2_conns += ld(&sl->h2_conns);
         for (int v = 0; v < TV_N; v++)
             s->tls_versions[v] += ld(&sl->tls_versions[v]);
     }
@@ -506,6 +516,10 @@ static void render_prometheus(struct sbuf *b, const struct snapshot *s)
     for (int h = 0; h < HS_N; h++)
         sb_printf(b, "wsgate_tls_handshakes_total{result=\"%s\"} %llu\n", hs_names[h],
                   (unsigned long long)s->handshakes[h]);
+    prom_head(b, "wsgate_h2_connections_total", "counter",
+              "Connections that became HTTP/2 (h2 by ALPN, h2c); their streams are "
+              "wsgate_requests_total{frontend=\"h2\"}.");
+    sb_printf(b, "wsgate_h2_connections_total %llu\n", (unsigned long long)s->h2_conns);
     prom_head(b, "wsgate_tls_resumed_total", "counter",
               "TLS handshakes done that resumed a session.");
     sb_printf(b, "wsgate_tls_resumed_total %llu\n", (unsigned long long)s->tls_resumed);
@@ -607,6 +621,7 @@ static void render_json(struct sbuf *b, const struct snapshot *s)
     sb_printf(b, ",\"reloads\":{\"done\":%llu,\"failed\":%llu,\"last_failed\":%s}",
               (unsigned long long)s->reloads[1], (unsigned long long)s->reloads[0],
               s->last_reload_failed ? "true" : "false");
+    sb_printf(b, ",\"h2_connections\":%llu", (unsigned long long)s->h2_conns);
     sb_printf(b, ",\"tls\":{\"handshakes\":{");
     for (int h = 0; h < HS_N; h++)
         sb_printf(b, "%s\"%s\":%llu", h ? "," : "", hs_names[h],

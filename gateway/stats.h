@@ -74,6 +74,9 @@ enum gw_stats_handshake {
  * a byte (a TCP health check) started no handshake and is not counted. */
 void gw_stats_note_handshake(enum gw_stats_handshake result, int version, int resumed);
 
+/* Loop thread: a connection became HTTP/2 (protocols/h2.c). */
+void gw_stats_note_h2_conn(void);
+
 /* Gauges of the current process's slot (any thread). */
 void gw_stats_inflight_add(int delta); /* loop: dispatched (+1) / handed back (-1);
                                           worker: carried (gateway/carry.c) */

@@ -75,6 +75,7 @@ static const char intermediate_groups[] = "X25519:P-256:P-384";
 struct gw_tls_ctx {
     SSL_CTX *ctx;
     BIO_METHOD *out_method; /* the write sink of every connection */
+    int h2;                 /* ALPN offers h2 before http/1.1 (--h2) */
 };
 
 /* A record of the batch in flight: where its ciphertext ends in out, and how many of
@@ -643,21 +644,35 @@ static int use_shared_tickets(SSL_CTX *ctx, char *err, size_t errlen)
 
 /* ---- the server context ---------------------------------------------------------- */
 
-/* ALPN (RFC 7301): http/1.1 when the client offers it; a client that offers only
- * other protocols gets the fatal no_application_protocol alert. */
+/* ALPN (RFC 7301): h2 when the context offers it (--h2) and the client does, else
+ * http/1.1 when the client offers it; a client that offers only other protocols gets
+ * the fatal no_application_protocol alert. */
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                        const unsigned char *in, unsigned int inlen, void *arg)
 {
-    static const unsigned char ours[] = "\x08http/1.1";
+    static const unsigned char h1[] = "\x08http/1.1";
+    static const unsigned char h2[] = "\x02h2\x08http/1.1";
+    const struct gw_tls_ctx *x = arg;
     unsigned char *sel = NULL, len = 0;
     (void)ssl;
-    (void)arg;
-    if (SSL_select_next_proto(&sel, &len, ours, sizeof(ours) - 1, in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED)
+    int rc = x->h2 ? SSL_select_next_proto(&sel, &len, h2, sizeof(h2) - 1, in, inlen)
+                   : SSL_select_next_proto(&sel, &len, h1, sizeof(h1) - 1, in, inlen);
+    if (rc != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     *out = sel;
     *outlen = len;
     return SSL_TLSEXT_ERR_OK;
+}
+
+int gw_tls_alpn_h2(struct gw_conn *c)
+{
+    const unsigned char *p = NULL;
+    unsigned int n = 0;
+    struct tls_conn *t = c->tr_state;
+    if (c->tr->handshake == NULL || t == NULL || t->ssl == NULL)
+        return 0;
+    SSL_get0_alpn_selected(t->ssl, &p, &n);
+    return n == 2 && memcmp(p, "h2", 2) == 0;
 }
 
 /* An encrypted key would make OpenSSL ask on the terminal: refuse it instead. */
@@ -824,7 +839,8 @@ struct gw_tls_ctx *gw_tls_ctx_new(const char *certfile, const char *keyfile,
     SSL_CTX_set_read_ahead(x->ctx, 1);
     /* Tickets (stateless) resume sessions; no cache of sessions on our side. */
     SSL_CTX_set_session_cache_mode(x->ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_alpn_select_cb(x->ctx, alpn_select, NULL);
+    x->h2 = opt != NULL && opt->h2;
+    SSL_CTX_set_alpn_select_cb(x->ctx, alpn_select, x);
     SSL_CTX_set_default_passwd_cb(x->ctx, no_passphrase);
     if (!SSL_CTX_set_min_proto_version(x->ctx, TLS1_2_VERSION) ||
         !SSL_CTX_set_max_proto_version(x->ctx, TLS1_3_VERSION) ||

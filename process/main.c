@@ -118,6 +118,7 @@ static int start_tls(char *err, size_t errlen)
         .verify = (enum gw_tls_verify)cfg.verify_client,
         .min_version = cfg.tls_min_version,
         .ciphers = cfg.tls_ciphers,
+        .h2 = cfg.h2,
     };
     /* The session ticket keys before the files: an image that replaces a serving one
      * takes them over (and hands them on) even when its certificate fails to load. */

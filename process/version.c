@@ -4,9 +4,8 @@
  * was upgraded under the binary says so; the Python lines give both.
  *
  * The protocols line lists the front-ends this build serves, by the names of their
- * listener options (process/main.c's table). A front-end that becomes optional at
- * build time (HTTP/2 with libnghttp2) adds its name under its #if below, and its
- * library's version as a line of its own next to OpenSSL's.
+ * listener options (process/main.c's table) or, for HTTP/2, of the options that turn
+ * it on; nghttp2's version is a line of its own next to OpenSSL's.
  */
 #include "process/version.h"
 
@@ -14,11 +13,17 @@
 
 #include "gateway/tls.h"
 #include "gateway/util.h"
+#include "protocols/h2.h"
 #include "python/wsgi.h"
 
 static const char *const protocols[] = {
-    "http", "https (TLS)", "fastcgi", "scgi", "uwsgi",
-    /* HTTP/2 goes here once it is built in, e.g. "h2 (HTTP/2 over TLS)", "h2c". */
+    "http",
+    "https (TLS)",
+    "fastcgi",
+    "scgi",
+    "uwsgi",
+    "h2 (experimental: --h2)",
+    "h2c (experimental: --h2c)",
 };
 
 void gw_version_print(FILE *out)
@@ -31,6 +36,7 @@ void gw_version_print(FILE *out)
     fprintf(out, "python built with: %s (%s)\n", py.built_version, py.built_with);
     fprintf(out, "libev: %d.%d\n", ev_version_major(), ev_version_minor());
     fprintf(out, "openssl: %s\n", gw_tls_library_version());
+    fprintf(out, "nghttp2: %s\n", gw_h2_library_version());
     fputs("protocols:", out);
     for (size_t i = 0; i < sizeof(protocols) / sizeof(protocols[0]); i++)
         fprintf(out, "%s %s", i == 0 ? "" : ",", protocols[i]);

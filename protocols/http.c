@@ -15,6 +15,7 @@
 #include "gateway/conn.h"
 #include "gateway/errors.h"
 #include "gateway/listener.h"
+#include "protocols/h2.h"
 #include "protocols/http.h"
 #include "protocols/http_conn.h"
 #include "protocols/lex.h"
@@ -70,8 +71,7 @@ static ssize_t decode_path(struct gw_http_conn *h, struct gw_slice p)
     return (ssize_t)gw_lex_percent_decode(p.ptr, p.len, h->path);
 }
 
-/* The methods of the IANA HTTP Method Registry; anything else gets 501 (H39). */
-static int known_method(struct gw_slice m)
+int gw_http_known_method(struct gw_slice m)
 {
     static const char *const methods[] = {
         "GET",
@@ -214,7 +214,7 @@ static int build_request(struct gw_conn *c, struct gw_http_conn *h)
     r->headers = hd->fields;
     r->nheaders = hd->nfields;
 
-    if (!known_method(hd->method))
+    if (!gw_http_known_method(hd->method))
         return 501;
     /* OPTIONS * names the server, not a resource: no path for the app. */
     struct gw_slice raw_path = gw_slice_eq(hd->path, "*") ? GW_SLICE_LIT("") : hd->path;
@@ -349,6 +349,14 @@ static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **ou
     };
 
     int rc;
+    if (!h->h2_checked) { /* HTTP/2 instead (--h2, --h2c): before the first request only */
+        int v = gw_h2_detect(c);
+        if (v < 0)
+            return GW_PARSE_MORE;
+        if (v > 0)
+            return gw_h2_take_over(c, out); /* frees h */
+        h->h2_checked = 1;
+    }
     if (h->pending_head == 0) {
         rc = gw_http_scan_head(&h->scan, c->in.data + c->in.start, c->in.end - c->in.start, &lim);
         if (rc < 0)

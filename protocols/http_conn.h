@@ -26,6 +26,7 @@ struct gw_conn;
 
 struct gw_http_conn {
     struct gw_http_scan scan;
+    int h2_checked;             /* the connection is not HTTP/2 (protocols/h2.h) */
     size_t pending_head;        /* length of a scanned head whose small body is awaited */
     struct gw_http_chunked pre; /* the loop's look at a small chunked body */
     size_t pre_pos;             /* body bytes it has examined */
@@ -58,6 +59,10 @@ struct gw_http_conn {
     int keep;          /* connection may be kept after this response */
     int client_close;  /* the client asked to close (Connection: close, HTTP/1.0) */
 };
+
+/* protocols/http.c: 1 when m is a method of the IANA HTTP Method Registry; anything
+ * else gets 501 (H39), over HTTP/1.1 and HTTP/2 alike. */
+int gw_http_known_method(struct gw_slice m);
 
 /* protocols/http_response.c */
 int gw_http_send_head(struct gw_request *r, struct gw_slice status, const struct gw_field *f,

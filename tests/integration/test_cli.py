@@ -6,6 +6,7 @@ import platform
 import re
 import socket
 import ssl
+import subprocess
 import sys
 
 import pytest
@@ -92,7 +93,13 @@ def test_version():
             h = dict(re.findall(r"#define EV_VERSION_(MAJOR|MINOR) (\d+)", f.read()))
         assert fields["libev"] == "%s.%s" % (h["MAJOR"], h["MINOR"]), fields
     assert fields["openssl"] == ssl.OPENSSL_VERSION, fields
-    assert fields["protocols"].split(", ") == ["http", "https (TLS)", "fastcgi", "scgi", "uwsgi"]
+    assert fields["protocols"].split(", ") == ["http", "https (TLS)", "fastcgi", "scgi", "uwsgi",
+                                               "h2 (experimental: --h2)",
+                                               "h2c (experimental: --h2c)"]
+    nghttp2 = subprocess.run(["pkg-config", "--modversion", "libnghttp2"], capture_output=True,
+                             text=True)
+    if nghttp2.returncode == 0:  # the library the build was linked with
+        assert fields["nghttp2"] == nghttp2.stdout.strip(), fields
 
 
 @pytest.mark.parametrize("args", [

@@ -1,0 +1,140 @@
+/*
+ * The HTTP/2 front-end's state, shared by its files (internal to protocols/):
+ * h2.c (the table: the loop's side and the connection's life), h2_session.c (the
+ * nghttp2 session: callbacks in, frames out), h2_request.c (a stream's header block
+ * into the normalized request) and h2_response.c (the worker's side: body reads, the
+ * response head and DATA, the end, the watchdog's 504).
+ *
+ * nghttp2 does the framing, HPACK, flow-control accounting and the stream state
+ * machine. Its session is not thread-safe, so every call into it, from the loop
+ * (bytes in, flush) or from a worker (response bytes, window updates as the app reads
+ * its body), is made under the connection's one lock, hc->lock, as FastCGI's workers
+ * write under its wlock. The lock is a leaf: never held while taking the GIL, a server
+ * lock, or waiting for anything but a stream's condition variable (which releases it).
+ */
+#ifndef GW_H2_CONN_H
+#define GW_H2_CONN_H
+
+#include <nghttp2/nghttp2.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "gateway/conn.h"
+#include "gateway/output.h"
+#include "gateway/request.h"
+#include "gateway/tls.h"
+#include "protocols/http_parse.h"
+
+/* SETTINGS_MAX_CONCURRENT_STREAMS we announce. */
+#define GW_H2_MAX_STREAMS 100
+/* The connection's receive window: body bytes of all its streams that the apps have
+ * not read yet (each stream has the protocol's initial 65,535). */
+#define GW_H2_CONN_WINDOW (1024 * 1024)
+/* A stream's body buffer: its window (the initial 65,535) unread, plus bytes read
+ * but not yet moved down (see on_data_chunk). */
+#define GW_H2_BODY_CAP (4 * 65536)
+/* Response bytes one stream holds while the peer's window is closed; its worker
+ * waits (up to --send-timeout) past it. The connection's streams together hold at
+ * most GW_H2_CONN_OUT. */
+#define GW_H2_STREAM_OUT (256 * 1024)
+#define GW_H2_CONN_OUT   (4 * 1024 * 1024)
+
+struct h2_conn;
+
+struct h2_stream {
+    struct gw_request req;        /* first: the core's view */
+    struct h2_stream *next;       /* hc->streams (loop thread only) */
+    struct h2_stream *next_ready; /* hc->ready: complete heads awaiting dispatch */
+    struct h2_conn *hc;
+    int32_t id;
+
+    /* The header block as it arrives (loop, under lock): the pseudo-headers, the
+     * regular fields as HTTP/1.1 lines, the cookies joined with "; ". */
+    struct gw_buf method, path, authority;
+    struct gw_buf fields, cookie;
+    size_t head_bytes; /* as SETTINGS_MAX_HEADER_LIST_SIZE counts them */
+    size_t nfields;
+    int have_host;
+    int too_big;     /* past --max-header-size or --max-headers: 431 */
+    int headers_end; /* the request's header block is complete */
+
+    /* The normalized request (h2_request.c): slices point into these. */
+    struct gw_buf text; /* the head written out as HTTP/1.1, parsed once */
+    struct gw_field *hfields;
+    struct gw_http_head hd;
+    char *decoded; /* the percent-decoded path */
+    char server_name[256];
+    struct gw_field vars[GW_TLS_NVARS];
+
+    /* The body (under lock): bytes received and not read by the app; never more than
+     * the stream's window, since the window opens only as the app reads. */
+    pthread_cond_t cond; /* body bytes, output room, the stream's end */
+    struct gw_buf body;
+    int body_eof;
+    int body_err;      /* GW_E* of the stream's input (reset, too large) */
+    uint64_t body_in;  /* DATA bytes received */
+    uint64_t body_out; /* handed to the app */
+    uint64_t consumed; /* given back to the windows (nghttp2_session_consume) */
+    int expect_continue;
+    int continue_sent;
+
+    /* The response (worker, under lock for what the session reads). */
+    nghttp2_nv *nva; /* send_head's: :status, the app's kept fields, Server, Date */
+    size_t nnv;
+    char *nv_text;     /* the names (lower-cased) and values nva points into */
+    int submitted;     /* the HEADERS are with the session */
+    struct gw_buf out; /* DATA bytes waiting for the peer's window */
+    int out_eof;       /* the last of them: END_STREAM follows */
+    int finished;      /* finish or the watchdog ended the response */
+
+    /* Life: freed by the loop once nghttp2 closed it and no worker has it. */
+    int closed;     /* nghttp2 closed the stream (on_stream_close) */
+    int dispatched; /* handed to the pool; handed_back once it came back */
+    int handed_back;
+};
+
+struct h2_conn {
+    nghttp2_session *s;
+    pthread_mutex_t lock;
+    struct gw_conn *c;
+    struct h2_stream *streams;
+    struct h2_stream *ready, *ready_last;
+    struct gw_out out; /* frames the socket did not take (at most one mem_send's) */
+    size_t out_held;   /* DATA bytes all streams hold (under lock) */
+    int goaway;        /* GOAWAY submitted (graceful stop) */
+    int failed;        /* the session failed: no more calls but the delete */
+};
+
+/* h2_session.c */
+
+/* Loop: a server session for c with our SETTINGS queued. 0 or GW_E*. */
+int gw_h2_session_open(struct h2_conn *hc);
+
+/* Under lock, any thread: hands the session's frames to the socket as far as it
+ * takes them now. 0: all out; 1: bytes wait for the socket (ask the loop for
+ * gw_conn_want_write after unlocking); GW_E*: the connection failed. */
+int gw_h2_pump(struct h2_conn *hc);
+
+/* Under lock (nghttp2 calls it while sending): the DATA source of a response,
+ * source->ptr its stream: what st->out holds, END_STREAM after out_eof. */
+ssize_t gw_h2_data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                        nghttp2_data_source *source, void *user);
+
+/* h2_request.c */
+
+/* Loop, under lock: st's header block is complete: fills st->req. 0, or the status
+ * to answer the stream with (400, 404, 414, 431, 501...). */
+int gw_h2_build_request(struct gw_conn *c, struct h2_stream *st, int end_stream);
+
+/* h2_response.c */
+ssize_t gw_h2_read_body(struct gw_request *r, char *buf, size_t len);
+int gw_h2_send_head(struct gw_request *r, struct gw_slice status, const struct gw_field *f,
+                    size_t n);
+int gw_h2_send_body(struct gw_request *r, const struct gw_chunk *c, int n, int *kept);
+int gw_h2_finish(struct gw_request *r, int ok);
+int gw_h2_timeout(struct gw_request *r);
+/* Under lock: a complete short answer (status, text body) on stream id, from the
+ * loop (a refused head) or the watchdog. 0 or GW_E*. */
+int gw_h2_submit_status(struct h2_conn *hc, struct h2_stream *st, int status);
+
+#endif

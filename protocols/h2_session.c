@@ -1,0 +1,287 @@
+/*
+ * The nghttp2 session of an HTTP/2 connection (see h2_conn.h): its set-up with our
+ * SETTINGS, the callbacks through which it reports what it decoded, and the pump
+ * that moves the frames it has to send into the connection's output queue.
+ *
+ * Every function here runs under hc->lock: the callbacks because nghttp2 calls them
+ * from nghttp2_session_mem_recv (the loop) or nghttp2_session_mem_send (whoever
+ * pumps: the loop, or a worker after adding response bytes or reading body bytes).
+ * A stream struct is created here (HEADERS begins) and marked closed here (the stream
+ * ends); the loop alone links, unlinks and frees it (h2.c).
+ *
+ * Flow control is backpressure: nghttp2's automatic WINDOW_UPDATE is off, and a
+ * stream's body bytes are given back to the windows (nghttp2_session_consume) only as
+ * its app reads them, so what a stream buffers is bounded by its window. Bytes of a
+ * stream nobody will read (refused, reset, over --max-body) are given back at once.
+ */
+#include <string.h>
+
+#include "gateway/config.h"
+#include "gateway/errors.h"
+#include "protocols/h2_conn.h"
+
+static struct h2_stream *stream_of(struct h2_conn *hc, int32_t id)
+{
+    return nghttp2_session_get_stream_user_data(hc->s, id);
+}
+
+/* Gives back the window of body bytes that no app will read. */
+static void consume_rest(struct h2_conn *hc, struct h2_stream *st)
+{
+    if (st->body_in > st->consumed) {
+        nghttp2_session_consume_connection(hc->s, (size_t)(st->body_in - st->consumed));
+        st->consumed = st->body_in;
+    }
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *user)
+{
+    struct h2_conn *hc = user;
+    (void)s;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    struct h2_stream *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM for this one */
+    pthread_cond_init(&st->cond, NULL);
+    st->hc = hc;
+    st->id = f->hd.stream_id;
+    st->next = hc->streams;
+    hc->streams = st;
+    nghttp2_session_set_stream_user_data(hc->s, st->id, st);
+    return 0;
+}
+
+static int add(struct h2_stream *st, struct gw_buf *b, const void *p, size_t n, size_t max)
+{
+    int rc = gw_buf_append(b, p, n, max);
+    if (rc == GW_ETOOBIG)
+        st->too_big = 1;
+    return rc;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+                     const uint8_t *value, size_t vlen, uint8_t flags, void *user)
+{
+    struct h2_conn *hc = user;
+    const struct gw_config *cfg = hc->c->cfg;
+    struct h2_stream *st = stream_of(hc, f->hd.stream_id);
+    size_t max = cfg->max_head + 64;
+    int rc = 0;
+    (void)s;
+    (void)flags;
+    if (st == NULL || st->headers_end || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0; /* trailers: not for the app */
+    st->head_bytes += nlen + vlen + 32;
+    if (st->head_bytes > cfg->max_head)
+        st->too_big = 1;
+    if (st->too_big)
+        return 0;
+    if (nlen > 0 && name[0] == ':') {
+        struct gw_buf *b = NULL;
+        if (nlen == 7 && memcmp(name, ":method", 7) == 0)
+            b = &st->method;
+        else if (nlen == 5 && memcmp(name, ":path", 5) == 0)
+            b = &st->path;
+        else if (nlen == 10 && memcmp(name, ":authority", 10) == 0)
+            b = &st->authority;
+        if (b != NULL)
+            rc = add(st, b, value, vlen, max);
+    } else {
+        if (++st->nfields > cfg->max_headers) {
+            st->too_big = 1;
+            return 0;
+        }
+        if (nlen == 6 && memcmp(name, "cookie", 6) == 0) {
+            /* RFC 9113 8.2.3: the crumbs are one Cookie field again, "; "-joined. */
+            if (st->cookie.end > 0)
+                rc = add(st, &st->cookie, "; ", 2, max);
+            if (rc == 0)
+                rc = add(st, &st->cookie, value, vlen, max);
+        } else {
+            st->have_host |= nlen == 4 && memcmp(name, "host", 4) == 0;
+            if ((rc = add(st, &st->fields, name, nlen, max)) == 0 &&
+                (rc = add(st, &st->fields, ": ", 2, max)) == 0 &&
+                (rc = add(st, &st->fields, value, vlen, max)) == 0)
+                rc = add(st, &st->fields, "\r\n", 2, max);
+        }
+    }
+    return rc == GW_ENOMEM ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
+}
+
+static void ready(struct h2_conn *hc, struct h2_stream *st)
+{
+    st->next_ready = NULL;
+    if (hc->ready_last != NULL)
+        hc->ready_last->next_ready = st;
+    else
+        hc->ready = st;
+    hc->ready_last = st;
+}
+
+static void body_end(struct h2_stream *st)
+{
+    st->body_eof = 1;
+    pthread_cond_broadcast(&st->cond);
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
+{
+    struct h2_conn *hc = user;
+    int end_stream = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    (void)s;
+    if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
+        return 0;
+    struct h2_stream *st = stream_of(hc, f->hd.stream_id);
+    if (st == NULL)
+        return 0;
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST &&
+        !st->headers_end) {
+        st->headers_end = 1;
+        if (end_stream)
+            st->body_eof = 1;
+        int status = st->too_big ? 431 : gw_h2_build_request(hc->c, st, end_stream);
+        if (status != 0) {
+            st->body_err = GW_ECLOSED; /* nobody reads it: its bytes are given back */
+            consume_rest(hc, st);
+            return gw_h2_submit_status(hc, st, status) == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+        ready(hc, st);
+        return 0;
+    }
+    if (end_stream)
+        body_end(st);
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *user)
+{
+    struct h2_conn *hc = user;
+    struct h2_stream *st = stream_of(hc, id);
+    (void)flags;
+    if (st == NULL) {
+        nghttp2_session_consume_connection(s, len);
+        return 0;
+    }
+    st->body_in += len;
+    if (!st->body_err && st->body_in > hc->c->cfg->max_body)
+        st->body_err = GW_ETOOBIG;
+    if (st->body_err || st->finished) {
+        consume_rest(hc, st);
+        pthread_cond_broadcast(&st->cond);
+        return 0;
+    }
+    /* Move the unread bytes down once more was read than is left (amortized O(1) a
+     * byte): the buffer stays within the window. */
+    size_t pending = st->body.end - st->body.start;
+    if (st->body.start > 0 && st->body.start >= pending) {
+        memmove(st->body.data, st->body.data + st->body.start, pending);
+        st->body.start = 0;
+        st->body.end = pending;
+    }
+    if (gw_buf_append(&st->body, (const char *)data, len, GW_H2_BODY_CAP) != 0) {
+        st->body_err = GW_ENOMEM;
+        consume_rest(hc, st);
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
+    }
+    pthread_cond_broadcast(&st->cond);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error, void *user)
+{
+    struct h2_conn *hc = user;
+    struct h2_stream *st = stream_of(hc, id);
+    (void)s;
+    (void)error;
+    if (st == NULL)
+        return 0;
+    st->closed = 1;
+    if (!st->body_eof && !st->body_err)
+        st->body_err = GW_ECLOSED;
+    consume_rest(hc, st);
+    hc->out_held -= st->out.end - st->out.start;
+    st->out.start = st->out.end = 0;
+    pthread_cond_broadcast(&st->cond);
+    return 0;
+}
+
+ssize_t gw_h2_data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                        nghttp2_data_source *source, void *user)
+{
+    struct h2_stream *st = source->ptr;
+    struct h2_conn *hc = user;
+    size_t avail = st->out.end - st->out.start;
+    (void)s;
+    (void)id;
+    if (avail == 0 && !st->out_eof)
+        return NGHTTP2_ERR_DEFERRED; /* resumed when the worker adds bytes */
+    size_t n = avail < len ? avail : len;
+    memcpy(buf, st->out.data + st->out.start, n);
+    st->out.start += n;
+    hc->out_held -= n;
+    if (st->out.start == st->out.end)
+        st->out.start = st->out.end = 0;
+    if (st->out.end == 0 && st->out_eof)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    pthread_cond_broadcast(&st->cond); /* room for a waiting worker */
+    return (ssize_t)n;
+}
+
+int gw_h2_pump(struct h2_conn *hc)
+{
+    if (hc->failed || gw_conn_broken(hc->c))
+        return GW_ECLOSED;
+    while (gw_out_empty(&hc->out)) {
+        const uint8_t *data = NULL;
+        ssize_t n = nghttp2_session_mem_send(hc->s, &data);
+        if (n < 0) {
+            hc->failed = 1;
+            return GW_EPROTO;
+        }
+        if (n == 0)
+            return 0;
+        struct gw_chunk ch = {.kind = GW_CHUNK_COPY, .p = data, .len = (uint64_t)n, .unit_end = 1};
+        int rc = gw_out_write(&hc->out, &ch, 1, NULL);
+        if (rc < 0) {
+            hc->failed = 1;
+            return rc;
+        }
+    }
+    return 1;
+}
+
+int gw_h2_session_open(struct h2_conn *hc)
+{
+    nghttp2_session_callbacks *cb = NULL;
+    nghttp2_option *opt = NULL;
+    int rc = GW_ENOMEM;
+    if (nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0)
+        goto done;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    /* The window opens as the app reads (see the top of this file). */
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    if (nghttp2_session_server_new2(&hc->s, cb, hc, opt) != 0)
+        goto done;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, GW_H2_MAX_STREAMS},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)hc->c->cfg->max_head},
+    };
+    if (nghttp2_submit_settings(hc->s, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0 ||
+        nghttp2_session_set_local_window_size(hc->s, NGHTTP2_FLAG_NONE, 0, GW_H2_CONN_WINDOW) !=
+            0) {
+        nghttp2_session_del(hc->s);
+        hc->s = NULL;
+        goto done;
+    }
+    rc = 0;
+done:
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_option_del(opt);
+    return rc;
+}

@@ -1,0 +1,387 @@
+"""HTTP/2 (experimental, off by default): h2 by ALPN on --https with --h2, h2c with
+prior knowledge on --http with --h2c (docs/http.md, "HTTP/2").
+
+One server carries most checks (tests/apps/it_h2.py: environ probe, body echo, sleep,
+wsgi.file_wrapper, Flask under /flask): --https with --h2 and a plain --http with
+--h2c beside it. Another has neither switch (HTTP/2 stays off); a third is stopped
+while a stream runs (GOAWAY). The clients are curl, nghttp, h2load (nghttp2-client)
+and Python's h2 over a raw socket where the frames themselves matter.
+"""
+import json
+import math
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.settings
+import pytest
+
+from conftest import free_port
+from wsgate_util import Pki, metrics, t, wait_access, wait_for, wait_mark
+
+SLEEP = 0.3  # the app-time of the concurrency check
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return Pki(str(tmp_path_factory.mktemp("pki")))
+
+
+@pytest.fixture(scope="module")
+def srv(wsgate_module, pki):
+    """--https (srv.port) with --h2, --http (srv.plain_port) with --h2c; 8 threads,
+    --send-timeout 2, --timeout 3."""
+    plain = free_port()
+    s = wsgate_module("it_h2", "--http", "127.0.0.1:%d" % plain, "--h2", "--h2c",
+                      "--threads", "8", "--send-timeout", "2", "--timeout", "3",
+                      tls=(pki.rsa_chain, pki.rsa_pkcs8), stats=True)
+    s.plain_port = plain
+    return s
+
+
+@pytest.fixture(scope="module")
+def off(wsgate_module, pki):
+    """The same listeners without --h2 and --h2c."""
+    plain = free_port()
+    s = wsgate_module("it_h2", "--http", "127.0.0.1:%d" % plain,
+                      tls=(pki.rsa_chain, pki.rsa_pkcs8))
+    s.plain_port = plain
+    return s
+
+
+def curl(*args, timeout=None):
+    """curl's stdout split from its last line, the -w '%{http_version} %{http_code}'."""
+    p = subprocess.run(["curl", "-sS", "-w", "\n%{http_version} %{http_code}"] + list(args),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=t(60) if timeout is None else timeout)
+    assert p.returncode == 0, p.stderr
+    body, _, last = p.stdout.rpartition(b"\n")
+    version, code = last.decode().split()
+    return version, int(code), body
+
+
+def h2c_url(srv, path):
+    return "http://127.0.0.1:%d%s" % (srv.plain_port, path)
+
+
+def tls_args(srv, pki):
+    return ["--cacert", pki.ca, "--resolve", "localhost:%d:127.0.0.1" % srv.port]
+
+
+def h2_url(srv, path):
+    return "https://localhost:%d%s" % (srv.port, path)
+
+
+class H2Client:
+    """Python's h2 over a plain socket (h2c with prior knowledge)."""
+
+    def __init__(self, port, settings=None, **config):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=t(10))
+        cfg = h2.config.H2Configuration(client_side=True, header_encoding="utf-8", **config)
+        self.conn = h2.connection.H2Connection(config=cfg)
+        self.conn.initiate_connection()
+        if settings:
+            self.conn.update_settings(settings)
+        self.flush()
+        self.responses = {}  # stream id -> {"headers", "body", "ended", "reset"}
+        self.events = []
+
+    def flush(self):
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def request(self, path, method="GET", headers=(), body=None, authority="t.example"):
+        sid = self.conn.get_next_available_stream_id()
+        hdrs = [(":method", method), (":scheme", "http"), (":authority", authority),
+                (":path", path)] + list(headers)
+        self.conn.send_headers(sid, hdrs, end_stream=body is None)
+        if body is not None:
+            self.conn.send_data(sid, body, end_stream=True)
+        self.flush()
+        self.responses[sid] = {"headers": None, "body": b"", "ended": False, "reset": None}
+        return sid
+
+    def pump(self, timeout, until, ack=True):
+        deadline = time.monotonic() + timeout
+        while not until():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("h2 client: condition not met; events %r" % self.events)
+            self.sock.settimeout(left)
+            data = self.sock.recv(65536)
+            if not data:
+                raise AssertionError("h2 client: connection closed; events %r" % self.events)
+            for ev in self.conn.receive_data(data):
+                self.events.append(ev)
+                r = self.responses.get(getattr(ev, "stream_id", None))
+                if isinstance(ev, h2.events.ResponseReceived):
+                    r["headers"] = dict(ev.headers)
+                elif isinstance(ev, h2.events.DataReceived):
+                    r["body"] += ev.data
+                    if ack:
+                        self.conn.acknowledge_received_data(ev.flow_controlled_length,
+                                                            ev.stream_id)
+                elif isinstance(ev, h2.events.StreamEnded):
+                    r["ended"] = True
+                elif isinstance(ev, h2.events.StreamReset):
+                    r["reset"] = ev.error_code
+            self.flush()
+
+    def response(self, sid, timeout=None):
+        r = self.responses[sid]
+        self.pump(t(10) if timeout is None else timeout,
+                  lambda: r["ended"] or r["reset"] is not None)
+        return r
+
+    def close(self):
+        self.sock.close()
+
+
+# ---- h2c (prior knowledge) and h2 (ALPN) -------------------------------------------
+
+
+def test_h2c_prior_knowledge_and_environ(srv):
+    version, code, body = curl("--http2-prior-knowledge", "-H", "Cookie: a=1",
+                               "-H", "Cookie: b=2", h2c_url(srv, "/probe/x%20y?q=1&r"))
+    assert (version, code) == ("2", 200)
+    env = json.loads(body)["environ"]
+    assert env["SERVER_PROTOCOL"] == "HTTP/2"
+    assert env["HTTP_HOST"] == "127.0.0.1:%d" % srv.plain_port  # from :authority
+    assert env["HTTP_COOKIE"] == "a=1; b=2"
+    assert env["PATH_INFO"] == "/probe/x y" and env["QUERY_STRING"] == "q=1&r"
+    assert env["REQUEST_URI"] == "/probe/x%20y?q=1&r"
+    assert env["wsgi.url_scheme"] == "http" and "HTTPS" not in env
+    assert "CONTENT_LENGTH" not in env and "HTTP_CONTENT_LENGTH" not in env
+    assert json.loads(body)["wsgi.input_terminated"] is True
+    wait_access(srv, '"GET /probe/x%20y?q=1&r HTTP/2"')
+
+
+def test_h2_by_alpn(srv, pki):
+    version, code, body = curl("--http2", *tls_args(srv, pki), h2_url(srv, "/probe"))
+    assert (version, code) == ("2", 200)
+    env = json.loads(body)["environ"]
+    assert env["SERVER_PROTOCOL"] == "HTTP/2"
+    assert env["wsgi.url_scheme"] == "https" and env["HTTPS"] == "on"
+    assert env["HTTP_HOST"] == "localhost:%d" % srv.port
+    # HTTP/1.1 still served on the same listener to a client that asks for it
+    version, code, body = curl("--http1.1", *tls_args(srv, pki), h2_url(srv, "/probe"))
+    assert (version, code) == ("1.1", 200)
+    assert json.loads(body)["environ"]["SERVER_PROTOCOL"] == "HTTP/1.1"
+
+
+def test_h2c_environ_of_a_body_without_length(srv):
+    """A body that ends with its stream: no CONTENT_LENGTH, read to its end; the
+    connection-specific fields the app gave are not sent."""
+    c = H2Client(srv.plain_port)
+    try:
+        sid = c.request("/echo", method="POST", body=b"abc" * 1000)
+        r = c.response(sid)
+        assert r["headers"][":status"] == "200" and r["body"] == b"abc" * 1000
+        assert "connection" not in r["headers"] and "keep-alive" not in r["headers"]
+        # Expect: 100-continue: the interim answer comes with the app's first read
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(":method", "POST"), (":scheme", "http"),
+                                  (":authority", "t.example"), (":path", "/echo"),
+                                  ("expect", "100-continue")])
+        c.flush()
+        c.responses[sid] = {"headers": None, "body": b"", "ended": False, "reset": None}
+        c.pump(t(10), lambda: any(isinstance(e, h2.events.InformationalResponseReceived)
+                                  for e in c.events))
+        c.conn.send_data(sid, b"after 100", end_stream=True)
+        c.flush()
+        assert c.response(sid)["body"] == b"after 100"
+        sid = c.request("/probe?read=1", method="POST", body=b"x" * 5000)
+        r = c.response(sid)
+        out = json.loads(r["body"])
+        assert out["body_len"] == 5000
+        assert "CONTENT_LENGTH" not in out["environ"]
+        assert out["environ"]["HTTP_HOST"] == "t.example"
+    finally:
+        c.close()
+
+
+def test_settings_and_refusals(srv):
+    """Our SETTINGS; a header block past --max-header-size (default 65536) gets 431, an
+    unknown method 501, a malformed Content-Length a reset, and the connection carries
+    on."""
+    c = H2Client(srv.plain_port)
+    try:
+        c.pump(t(10), lambda: any(isinstance(e, h2.events.RemoteSettingsChanged)
+                                  for e in c.events))
+        assert c.conn.remote_settings.max_concurrent_streams == 100
+        assert c.conn.remote_settings.max_header_list_size == 65536
+        big = [("x-big-%d" % i, "v" * 8000) for i in range(9)]
+        sid = c.request("/probe", headers=big)
+        assert c.response(sid)["headers"][":status"] == "431"
+        sid = c.request("/probe", method="BREW")
+        assert c.response(sid)["headers"][":status"] == "501"
+        # a malformed Content-Length: nghttp2 resets the stream (RFC 9113 8.1.1)
+        sid = c.request("/probe", method="POST", headers=[("content-length", "x1")], body=b"")
+        assert c.response(sid)["reset"] == h2.errors.ErrorCodes.PROTOCOL_ERROR
+        sid = c.request("/probe")
+        r = c.response(sid)
+        assert r["headers"][":status"] == "200"
+        assert json.loads(r["body"])["environ"]["SERVER_PROTOCOL"] == "HTTP/2"
+    finally:
+        c.close()
+
+
+def test_malformed_streams_never_reach_the_app(srv):
+    """docs/hostile-inputs.md Q07-Q09 (nghttp2's checks): DATA past the declared
+    Content-Length, a connection-specific field, an upper-case name, an empty :path:
+    each stream is reset with PROTOCOL_ERROR, the connection goes on. No app sees the
+    last three; the first one's app, if it ran, found its body read failing."""
+    c = H2Client(srv.plain_port, validate_outbound_headers=False,
+                 normalize_outbound_headers=False)
+    proto_err = h2.errors.ErrorCodes.PROTOCOL_ERROR
+    try:
+        sid = c.request("/echo?q07", method="POST", headers=[("content-length", "3")],
+                        body=b"abcdef")
+        assert c.response(sid)["reset"] == proto_err
+        for name, headers, path in (("q08", [("connection", "keep-alive")], "/probe?q08"),
+                                    ("q09-upper", [("X-Upper", "1")], "/probe?q09"),
+                                    ("q09-path", [], "")):
+            sid = c.request(path, headers=headers)
+            assert c.response(sid)["reset"] == proto_err, name
+        sid = c.request("/probe?after")
+        assert c.response(sid)["headers"][":status"] == "200"
+        wait_access(srv, "/probe?after")
+        log = srv.access_text()
+        assert not re.search(r"\?q0[89]", log), log
+        # Q07: never run, or run and its body read failed (no answer: status 0)
+        assert not re.search(r"\?q07 HTTP/2\" [1-9]", log), log
+    finally:
+        c.close()
+
+
+def test_post_larger_than_the_window(srv, pki, tmp_path):
+    """1 MiB up (the stream's window is 65,535: it opens as the app reads) and back."""
+    data = os.urandom(1 << 20)
+    src = tmp_path / "up.bin"
+    src.write_bytes(data)
+    for args, url in ((["--http2-prior-knowledge"], h2c_url(srv, "/echo")),
+                      (["--http2"] + tls_args(srv, pki), h2_url(srv, "/echo"))):
+        version, code, body = curl(*args, "--data-binary", "@%s" % src, url)
+        assert (version, code) == ("2", 200) and body == data
+
+
+def test_file_wrapper_and_large_body(srv, pki, tmp_path):
+    data = os.urandom(3 << 20)
+    src = tmp_path / "f.bin"
+    src.write_bytes(data)
+    version, code, body = curl("--http2", *tls_args(srv, pki),
+                               h2_url(srv, "/filewrap?cl=1&path=%s" % src))
+    assert (version, code) == ("2", 200) and body == data
+    version, code, body = curl("--http2-prior-knowledge",
+                               h2c_url(srv, "/filewrap?path=%s" % src))
+    assert (version, code) == ("2", 200) and body == data
+
+
+def test_flask_over_h2(srv, pki):
+    version, code, body = curl("--http2", *tls_args(srv, pki), h2_url(srv, "/flask/hello/h2"))
+    assert (version, code, body) == ("2", 200, b"Hello, h2!")
+    version, code, body = curl("--http2-prior-knowledge", "-d", "name=x&tag=a&tag=b",
+                               h2c_url(srv, "/flask/form"))
+    assert (version, code) == ("2", 200)
+    assert json.loads(body) == {"name": "x", "tags": ["a", "b"]}
+    version, code, _ = curl("--http2-prior-knowledge", h2c_url(srv, "/flask/status/404"))
+    assert (version, code) == ("2", 404)
+
+
+def test_100_streams_on_one_connection(srv):
+    """h2load: 100 concurrent streams on one connection, 8 threads: about
+    ceil(100/8) app-times, all answered; /metrics counts them under frontend="h2"."""
+    sample = 'wsgate_requests_total{frontend="h2",status="2xx"}'
+    before = metrics(srv).get(sample, 0)
+    started = time.monotonic()
+    p = subprocess.run(["h2load", "-n100", "-c1", "-m100",
+                        h2c_url(srv, "/slow?t=%s" % SLEEP)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=t(60))
+    took = time.monotonic() - started
+    out = p.stdout.decode()
+    assert p.returncode == 0, out
+    assert "100 succeeded" in out and "status codes: 100 2xx" in out, out
+    rounds = math.ceil(100 / 8)
+    assert took >= (rounds - 1) * SLEEP, out
+    assert took < rounds * SLEEP + t(2.5), out
+    wait_for(lambda: metrics(srv)[sample] == before + 100, t(10), what="100 more h2 2xx")
+    assert metrics(srv)["wsgate_h2_connections_total"] >= 1
+
+
+def test_window_closed_reader_is_bounded(srv):
+    """A peer that never opens its window: the worker waits at most --send-timeout (2 s)
+    for room, then the stream is reset; the connection and its other streams go on."""
+    c = H2Client(srv.plain_port, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    try:
+        sid = c.request("/big?mode=bytes&size=%d" % (2 << 20))
+        r = c.response(sid, timeout=t(15))
+        assert r["reset"] is not None, r
+        wait_access(srv, "size=%d" % (2 << 20))  # the worker is free
+    finally:
+        c.close()
+
+
+def test_timeout_answers_504_on_the_stream(srv):
+    """--timeout: the watchdog answers 504 on the stream while its app still runs; the
+    connection's other streams are served meanwhile."""
+    c = H2Client(srv.plain_port)
+    try:
+        slow = c.request("/slow?t=4")
+        fast = c.request("/probe")
+        assert c.response(fast)["headers"][":status"] == "200"
+        r = c.response(slow, timeout=t(10))
+        assert r["headers"][":status"] == "504" and r["ended"], r
+        sid = c.request("/probe")
+        assert c.response(sid)["headers"][":status"] == "200"
+    finally:
+        c.close()
+
+
+# ---- switched off --------------------------------------------------------------------
+
+
+def test_off_by_default(off, pki):
+    version, code, body = curl("--http2", *tls_args(off, pki), h2_url(off, "/probe"))
+    assert (version, code) == ("1.1", 200)
+    assert json.loads(body)["environ"]["SERVER_PROTOCOL"] == "HTTP/1.1"
+    with socket.create_connection(("127.0.0.1", off.plain_port), timeout=t(10)) as s:
+        s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        got = b""
+        while True:
+            b = s.recv(4096)
+            if not b:
+                break
+            got += b
+    assert re.match(rb"HTTP/1\.1 (400|505) ", got), got
+
+
+# ---- graceful stop -------------------------------------------------------------------
+
+
+def test_goaway_on_stop(wsgate, tmp_path):
+    s = wsgate("it_h2", "--h2c")
+    mark = str(tmp_path / "running")
+    p = subprocess.Popen(["nghttp", "-nv", "http://127.0.0.1:%d/slow?t=1&mark=%s"
+                          % (s.port, mark)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_mark(mark)
+        s.signal(signal.SIGTERM)
+        out = p.communicate(timeout=t(20))[0].decode()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    m = re.search(r"recv \(stream_id=(\d+)\) :status: 200", out)
+    assert m, out  # the stream in flight at the stop was answered, then GOAWAY
+    assert re.search(r"recv GOAWAY frame .*\n.*last_stream_id=%s, error_code=NO_ERROR"
+                     % m.group(1), out), out
+    wait_for(lambda: s.proc.poll() is not None, t(10), what="the server's exit")
