@@ -524,6 +524,8 @@ int main(int argc, char **argv)
         }
     } else {
         status = serve(1, -1);
+        if (status < 0)
+            gw_stats_finish(1.0); /* the metrics requests already accepted are answered */
         gw_py_stop();
         if (status < 0) { /* a reload's bridge serves: this image is replaced */
             gw_reload_exec(gw_stats_listen_fd());

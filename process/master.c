@@ -251,10 +251,12 @@ static void reload(struct master *m)
     if (gw_handover_env_build(&env, m->ls, m->nls, extra) != 0)
         goto fail;
     gw_log(GW_LOG_INFO, "reload: the app imports; a new master image takes over");
+    gw_stats_finish(1.0); /* the metrics requests already accepted are answered */
     gw_handover_keep(m->ls, m->nls, mfd);
     gw_tls_tickets_keep(1);
     gw_handover_exec(m->argv, &env);
     gw_log(GW_LOG_ERROR, "reload failed: cannot re-execute wsgate: %s", strerror(errno));
+    gw_stats_resume();
     gw_tls_tickets_keep(0);
     gw_stats_note_reload(0);
     gw_sd_notify("READY=1\nSTATUS=reload failed; serving the old code");

@@ -14,10 +14,12 @@
 #include "process/stats_http.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gateway/listener.h"
@@ -291,6 +293,50 @@ int gw_stats_listen(struct ev_loop *loop, const char *addr, char *err, size_t er
     ev_io_init(&st.l.io, accept_cb, st.l.fd, EV_READ);
     ev_io_start(loop, &st.l.io);
     return 0;
+}
+
+void gw_stats_finish(double max_seconds)
+{
+    struct pollfd pf[STATS_MAX_CONNS];
+    struct sconn *cs[STATS_MAX_CONNS];
+    struct timespec now;
+
+    if (!st.open)
+        return;
+    ev_io_stop(st.loop, &st.l.io);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double deadline = (double)now.tv_sec + (double)now.tv_nsec / 1e9 + max_seconds;
+    while (st.conns != NULL) {
+        int n = 0;
+        for (struct sconn *c = st.conns; c != NULL && n < STATS_MAX_CONNS; c = c->next) {
+            pf[n] = (struct pollfd){.fd = c->fd, .events = c->out != NULL ? POLLOUT : POLLIN};
+            cs[n++] = c;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double left = deadline - ((double)now.tv_sec + (double)now.tv_nsec / 1e9);
+        if (left <= 0)
+            break;
+        int rc = poll(pf, (nfds_t)n, (int)(left * 1000) + 1);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0)
+            break;
+        /* Each connection at most once a round: handling one frees no other. */
+        for (int i = 0; i < n; i++) {
+            if (pf[i].revents == 0)
+                continue;
+            if (cs[i]->out != NULL)
+                flush(cs[i]);
+            else
+                read_cb(cs[i]);
+        }
+    }
+}
+
+void gw_stats_resume(void)
+{
+    if (st.open)
+        ev_io_start(st.loop, &st.l.io);
 }
 
 int gw_stats_listen_fd(void)

@@ -28,6 +28,15 @@ int gw_stats_listen(struct ev_loop *loop, const char *addr, char *err, size_t er
 #define GW_STATS_FD_ENV "WSGATE_STATS_FD"
 int gw_stats_listen_fd(void);
 
+/* Loop thread, the loop no longer running, before this process re-executes itself
+ * (a reload): stops accepting (connections not yet accepted wait in the socket's
+ * backlog for the next image, which inherits it) and answers the connections already
+ * accepted, for up to max_seconds; those still open then are closed by the exec, as
+ * before. Without it a metrics request accepted in the last moment got a reset.
+ * gw_stats_resume accepts again (the exec failed). */
+void gw_stats_finish(double max_seconds);
+void gw_stats_resume(void);
+
 /* Loop thread: stops the responder, closes its connections and its listening socket
  * (removing a unix socket file). Idempotent. */
 void gw_stats_close(void);

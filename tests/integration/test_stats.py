@@ -11,6 +11,7 @@ until the expected total shows up, then check every number exactly.
 import json
 import os
 import re
+import signal
 import socket
 import threading
 import time
@@ -471,3 +472,37 @@ def test_max_rss_reloads_a_single_process(wsgate):
         assert int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") < 100 << 20
     assert srv.error_text().count("over --max-rss 100 MiB: retiring") == 1, srv.error_text()
     assert requests.get(srv.url("/x"), timeout=t(5)).status_code == 200
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("processes", [1, 2])
+def test_metrics_never_reset_across_reloads(wsgate, processes):
+    """A metrics request accepted just before a reload re-executes the process that
+    serves them is answered, not reset by the exec (the socket's backlog waits for the
+    next image): metrics polled without pause through three reloads all get 200."""
+    srv = start(wsgate, "-w", str(processes))
+    stop, errors, done = threading.Event(), [], [0]
+
+    def poll():
+        while not stop.is_set():
+            try:
+                r = stats_get(srv, "/stats", timeout=t(10))
+                if r.status_code != 200:
+                    errors.append(r.status_code)
+                done[0] += 1
+            except requests.RequestException as e:
+                errors.append(repr(e))
+
+    th = [threading.Thread(target=poll, daemon=True) for _ in range(2)]
+    for x in th:
+        x.start()
+    try:
+        for n in range(1, 4):
+            srv.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: stats_get(srv, "/stats").json()["reloads"]["done"] >= n, t(30),
+                     what="reload %d done" % n)
+    finally:
+        stop.set()
+        for x in th:
+            x.join(t(10))
+    assert errors == [] and done[0] > 0, (errors[:5], done[0])
