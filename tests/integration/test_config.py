@@ -183,6 +183,19 @@ def test_file_errors_name_the_file_and_line(tmp_path, text, expected):
     assert err.startswith("wsgate: " + str(tmp_path) + "/" + expected), err
 
 
+def test_file_of_too_many_listeners_or_not_text(tmp_path):
+    many = tmp_path / "many.ini"
+    many.write_text("".join("http = 127.0.0.1:%d\n" % (9000 + i) for i in range(33)))
+    r = run_cli("-c", str(many), "it_probe")
+    assert assert_one_line_error(r, code=2) == (
+        "wsgate: %s:33: too many listeners (at most 32)" % many)
+    binary = tmp_path / "binary.ini"
+    binary.write_bytes(b"threads = 2\n\0\n")
+    r = run_cli("-c", str(binary), "it_probe")
+    assert assert_one_line_error(r, code=2) == (
+        "wsgate: --config %s: not a text file (a NUL byte)" % binary)
+
+
 def test_file_that_cannot_be_read(tmp_path):
     r = run_cli("-c", str(tmp_path / "missing.ini"), "it_probe")
     assert assert_one_line_error(r, code=2) == (
