@@ -66,20 +66,7 @@ static int write_head(struct h2_stream *st)
 /* SERVER_NAME from "host[:port]" or "[v6]:port", copied NUL-free and bounded. */
 static struct gw_slice host_name(struct h2_stream *st, struct gw_slice a)
 {
-    size_t n = a.len;
-    const char *p = a.ptr;
-    if (n > 0 && p[0] == '[') {
-        const char *e = memchr(p, ']', n);
-        n = e ? (size_t)(e - p) + 1 : n;
-    } else {
-        const char *colon = memchr(p, ':', n);
-        if (colon)
-            n = (size_t)(colon - p);
-    }
-    if (n == 0 || n >= sizeof(st->server_name))
-        return (struct gw_slice){NULL, 0};
-    memcpy(st->server_name, p, n);
-    return gw_slice_make(st->server_name, n);
+    return gw_lex_host_name(a, st->server_name, sizeof(st->server_name));
 }
 
 int gw_h2_build_request(struct gw_conn *c, struct h2_stream *st, int end_stream)

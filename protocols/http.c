@@ -122,20 +122,7 @@ int gw_http_known_method(struct gw_slice m)
 /* SERVER_NAME from "host[:port]" or "[v6]:port"; copied to be NUL-free and bounded. */
 static struct gw_slice host_name(struct gw_http_conn *h, struct gw_slice a)
 {
-    size_t n = a.len;
-    const char *p = a.ptr;
-    if (n > 0 && p[0] == '[') {
-        const char *e = memchr(p, ']', n);
-        n = e ? (size_t)(e - p) + 1 : n;
-    } else {
-        const char *colon = memchr(p, ':', n);
-        if (colon)
-            n = (size_t)(colon - p);
-    }
-    if (n == 0 || n >= sizeof(h->server_name))
-        return (struct gw_slice){NULL, 0};
-    memcpy(h->server_name, p, n);
-    return gw_slice_make(h->server_name, n);
+    return gw_lex_host_name(a, h->server_name, sizeof(h->server_name));
 }
 
 /* The port of "host[:port]" or "[v6][:port]": the digits after the host's ':', or an

@@ -1,11 +1,13 @@
 /*
  * Lexical rules shared by the request parsers (contract in lex.h): the tchar table,
- * percent-decoding and the Content-Length digits.
+ * percent-decoding, the Content-Length digits and the host of an authority.
  *
  * Invariants: no allocation, no I/O, no mutable globals; nothing is read outside the
  * caller's [in, in + n) nor written outside its out[0..n).
  */
 #include "protocols/lex.h"
+
+#include <string.h>
 
 #include "gateway/errors.h"
 
@@ -55,4 +57,22 @@ int gw_lex_content_length(struct gw_slice v, int64_t *out)
     }
     *out = n;
     return 0;
+}
+
+struct gw_slice gw_lex_host_name(struct gw_slice authority, char *buf, size_t cap)
+{
+    size_t n = authority.len;
+    const char *p = authority.ptr;
+    if (n > 0 && p[0] == '[') {
+        const char *e = memchr(p, ']', n);
+        n = e ? (size_t)(e - p) + 1 : n;
+    } else {
+        const char *colon = memchr(p, ':', n);
+        if (colon)
+            n = (size_t)(colon - p);
+    }
+    if (n == 0 || n >= cap)
+        return (struct gw_slice){NULL, 0};
+    memcpy(buf, p, n);
+    return gw_slice_make(buf, n);
 }

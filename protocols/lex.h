@@ -1,8 +1,8 @@
 /*
  * Lexical rules the request parsers share (protocols/http_parse.c, cgi.c,
  * scgi_parse.c): RFC 9110 token characters, hex digits, percent-decoding of a path
- * and the digits of a Content-Length / CONTENT_LENGTH. Pure: no I/O, no allocation,
- * no mutable globals (one const table); any thread.
+ * and the digits of a Content-Length / CONTENT_LENGTH, the host of an authority. Pure: no I/O, no
+ * allocation, no mutable globals (one const table); any thread.
  */
 #ifndef GW_LEX_H
 #define GW_LEX_H
@@ -52,5 +52,10 @@ size_t gw_lex_percent_decode(const char *in, size_t n, char *out);
  * and returns 0, or returns GW_EPROTO (gateway/errors.h) with *out untouched.
  */
 int gw_lex_content_length(struct gw_slice v, int64_t *out);
+
+/* The host of an authority "host[:port]" or "[v6]:port" (the brackets kept), copied
+ * into buf[0..cap) so that it is NUL-free and bounded; {NULL, 0} when it is empty or
+ * does not fit. For SERVER_NAME from a Host field or an :authority. */
+struct gw_slice gw_lex_host_name(struct gw_slice authority, char *buf, size_t cap);
 
 #endif

@@ -110,3 +110,39 @@ Test(lex, content_length)
     cr_expect_eq(gw_lex_content_length(gw_slice_make(NULL, 0), &v), GW_EPROTO);
     cr_expect_eq(v, -42);
 }
+
+/* ---- gw_lex_host_name ------------------------------------------------------------ */
+
+Test(lex, host_name_of_an_authority)
+{
+    static const struct {
+        const char *in, *want; /* want NULL: refused */
+    } cases[] = {
+        {"example.com", "example.com"},
+        {"example.com:8080", "example.com"},
+        {"[::1]:8000", "[::1]"},
+        {"[::1]", "[::1]"},
+        {"[::1", "[::1"}, /* no closing bracket: all of it, as before */
+        {"", NULL},
+        {":80", NULL},
+    };
+    char buf[16];
+    for (size_t i = 0; i < NROWS(cases); i++) {
+        size_t n = strlen(cases[i].in);
+        char *in = exact_copy(cases[i].in, n);
+        struct gw_slice s = gw_lex_host_name(gw_slice_make(in, n), buf, sizeof(buf));
+        if (cases[i].want == NULL)
+            cr_expect(s.ptr == NULL && s.len == 0, "'%s'", cases[i].in);
+        else
+            cr_expect(s.ptr == buf && s.len == strlen(cases[i].want) &&
+                          memcmp(buf, cases[i].want, s.len) == 0,
+                      "'%s' -> '%.*s'", cases[i].in, (int)s.len, s.ptr ? s.ptr : "");
+        free(in);
+    }
+    /* a host that does not fit buf (with room for nothing more) is refused */
+    const char *big = "a-very-long-hostname.example:1";
+    struct gw_slice s = gw_lex_host_name(gw_slice_make(big, strlen(big)), buf, sizeof(buf));
+    cr_expect(s.ptr == NULL && s.len == 0);
+    s = gw_lex_host_name(gw_slice_make("abcdefghijklmno", 15), buf, sizeof(buf));
+    cr_expect(s.len == 15, "15 bytes fit a 16-byte buffer");
+}
