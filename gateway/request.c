@@ -52,6 +52,22 @@ static int claim_for_app(struct gw_request *r)
     }
 }
 
+int gw_request_mount(struct gw_request *r, struct gw_slice path, const char *script_name)
+{
+    size_t sl = strlen(script_name);
+    if (sl == 0) {
+        r->script_name = GW_SLICE_LIT("");
+        r->path_info = path;
+        return 0;
+    }
+    if (path.len < sl || memcmp(path.ptr, script_name, sl) != 0 ||
+        (path.len > sl && path.ptr[sl] != '/'))
+        return 404;
+    r->script_name = gw_slice_make(script_name, sl);
+    r->path_info = gw_slice_make(path.ptr + sl, path.len - sl);
+    return 0;
+}
+
 int gw_request_timed_out(const struct gw_request *r)
 {
     return load_claim(r) >= GW_HEAD_TIMEOUT;

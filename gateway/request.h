@@ -202,6 +202,11 @@ void gw_request_times(const struct gw_request *r, struct gw_request_times *t);
  * answered 504 itself); the app handler may stop iterating. */
 int gw_request_client_gone(const struct gw_request *r);
 
+/* Front-end, while building r: SCRIPT_NAME and PATH_INFO from the request's decoded
+ * path and the mount point script_name ("" = none; --script-name): 0, or 404 when the
+ * path is outside the mount (neither the prefix itself nor under "prefix/"). */
+int gw_request_mount(struct gw_request *r, struct gw_slice path, const char *script_name);
+
 /*
  * The timeout handshake (only for a watched request, see the fields above).
  *

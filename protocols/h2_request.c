@@ -107,17 +107,8 @@ int gw_h2_build_request(struct gw_conn *c, struct h2_stream *st, int end_stream)
     struct gw_slice raw = gw_slice_eq(hd->path, "*") ? GW_SLICE_LIT("") : hd->path;
     struct gw_slice path =
         gw_slice_make(st->decoded, gw_lex_percent_decode(raw.ptr, raw.len, st->decoded));
-    size_t sl = strlen(cfg->script_name);
-    if (sl > 0) {
-        if (path.len < sl || memcmp(path.ptr, cfg->script_name, sl) != 0 ||
-            (path.len > sl && path.ptr[sl] != '/'))
-            return 404; /* outside the mount point */
-        r->script_name = gw_slice_make(cfg->script_name, sl);
-        r->path_info = gw_slice_make(path.ptr + sl, path.len - sl);
-    } else {
-        r->script_name = GW_SLICE_LIT("");
-        r->path_info = path;
-    }
+    if (gw_request_mount(r, path, cfg->script_name) != 0)
+        return 404; /* outside the mount point */
 
     if (hd->content_type)
         r->content_type = hd->content_type->value;

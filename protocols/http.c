@@ -209,17 +209,8 @@ static int build_request(struct gw_conn *c, struct gw_http_conn *h)
     if (plen < 0)
         return 500;
     struct gw_slice path = gw_slice_make(h->path, (size_t)plen);
-    size_t sl = strlen(cfg->script_name);
-    if (sl > 0) {
-        if (path.len < sl || memcmp(path.ptr, cfg->script_name, sl) != 0 ||
-            (path.len > sl && path.ptr[sl] != '/'))
-            return 404; /* outside the mount point */
-        r->script_name = gw_slice_make(cfg->script_name, sl);
-        r->path_info = gw_slice_make(path.ptr + sl, path.len - sl);
-    } else {
-        r->script_name = GW_SLICE_LIT("");
-        r->path_info = path;
-    }
+    if (gw_request_mount(r, path, cfg->script_name) != 0)
+        return 404; /* outside the mount point */
 
     if (hd->content_type)
         r->content_type = hd->content_type->value;
