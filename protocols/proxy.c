@@ -84,6 +84,10 @@ int gw_proxy_preface(struct gw_conn *c)
     }
     enum gw_proxy_result rc =
         gw_proxy_parse(c->in.data + c->in.start, have + (size_t)n, accept, &info);
+    /* What is refused is taken first, so that the close is a FIN, not a reset for
+     * unread bytes (the peer then sees the end of the stream, not an error). */
+    if (rc == GW_PROXY_ERROR || (!trusted && rc != GW_PROXY_NONE))
+        (void)take(c, (size_t)n);
     switch (rc) {
     case GW_PROXY_MORE:
         if (!trusted)
