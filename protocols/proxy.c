@@ -84,13 +84,19 @@ int gw_proxy_preface(struct gw_conn *c)
     }
     enum gw_proxy_result rc =
         gw_proxy_parse(c->in.data + c->in.start, have + (size_t)n, accept, &info);
+    /* An untrusted peer is refused once its bytes are a header's signature, not
+     * while they are only the start of one ("PR" may still become "PRI * HTTP/2.0"). */
+    size_t got = have + (size_t)n;
+    const char *p = c->in.data + c->in.start;
+    int header =
+        rc == GW_PROXY_DONE || (rc == GW_PROXY_MORE && (got >= 12 || (got >= 6 && p[0] == 'P')));
     /* What is refused is taken first, so that the close is a FIN, not a reset for
      * unread bytes (the peer then sees the end of the stream, not an error). */
-    if (rc == GW_PROXY_ERROR || (!trusted && rc != GW_PROXY_NONE))
+    if (rc == GW_PROXY_ERROR || (!trusted && header))
         (void)take(c, (size_t)n);
     switch (rc) {
     case GW_PROXY_MORE:
-        if (!trusted)
+        if (!trusted && header)
             return refuse(c, "PROXY header from a peer not in --proxy-allow-from");
         if (take(c, (size_t)n) != 0)
             return GW_ECLOSED;
