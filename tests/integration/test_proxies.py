@@ -22,7 +22,7 @@ import pytest
 
 from conftest import free_port
 from frontends import Backend, ProxyingHaproxy, ProxyPassNginx
-from wsgate_util import NoResponse, Pki, RawConn, req, t, wait_access, wait_log
+from wsgate_util import NoResponse, Pki, RawConn, req, t, wait_access, wait_log, wait_read
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -181,6 +181,25 @@ def test_p02_slow_header_times_out(auto):
     finally:
         c.close()
     assert json.loads(r.body)["environ"]["REMOTE_ADDR"] == "198.51.100.5"
+
+
+@pytest.mark.parametrize("source", ["127.0.0.1", "127.0.0.2"], ids=["trusted", "untrusted"])
+def test_auto_request_that_starts_like_a_header(auto, source):
+    """With auto, a request whose first bytes could still become a header (the "P" of
+    PUT, read alone) is served, from a trusted peer (the byte taken while undecided
+    goes to the HTTP parser) and from an untrusted one (not refused before its bytes
+    are a header's signature)."""
+    c = RawConn(sock=connect(auto.plain_port, source))
+    try:
+        c.send(b"P")
+        wait_read(c.sock)
+        c.send(b"UT /p HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+        r = c.read_response()
+    finally:
+        c.close()
+    assert r.status == 200, r
+    e = json.loads(r.body)["environ"]
+    assert e["REQUEST_METHOD"] == "PUT" and e["REMOTE_ADDR"] == source
 
 
 def test_p03_required_header(strict):
