@@ -6,8 +6,8 @@ forwarded fields (--forwarded-allow-ips, --forwarded-for, --forwarded-host) behi
 a TLS-terminating nginx proxy_pass, with Django's is_secure() and
 build_absolute_uri(), and spoofed from untrusted peers.
 
-Two wsgate servers: `auto` (it_probe; --http, and --https on its own port; --proxy-
-protocol auto from 127.0.0.1 only, --forwarded-for and --forwarded-host, loopback
+Two wsgate servers: `auto` (it_probe; --http with --h2c, and --https on its own
+port; --proxy-protocol auto from 127.0.0.1 only, --forwarded-for and --forwarded-host, loopback
 trusted for forwarded fields) and `strict` (it_probe; --proxy-protocol v2 required;
 only 192.0.2.0/24 trusted for forwarded fields). Untrusted peers connect from
 127.0.0.2.
@@ -16,6 +16,7 @@ import json
 import socket
 import ssl
 import struct
+import subprocess
 import time
 
 import pytest
@@ -47,7 +48,7 @@ def auto(wsgate_module, pki):
     plain = free_port()
     s = wsgate_module("it_probe", "--http", "127.0.0.1:%d" % plain, "--proxy-protocol", "auto",
                       "--proxy-allow-from", "127.0.0.1", "--forwarded-for",
-                      "--forwarded-host", "--read-timeout", "2",
+                      "--forwarded-host", "--read-timeout", "2", "--h2c",
                       tls=(pki.ec_chain, pki.ec_key))
     s.plain_port = plain
     return s
@@ -251,6 +252,23 @@ def test_trusted_direct_proxy(auto):
     assert e["REMOTE_ADDR"] == "198.51.100.30" and e["wsgi.url_scheme"] == "https"
     assert (e["HTTP_HOST"], e["SERVER_NAME"], e["SERVER_PORT"]) == \
         ("shop.example:8443", "shop.example", "8443")
+
+
+def test_h2c_after_a_proxy_header(auto):
+    """HTTP/2 (h2c, prior knowledge) after a PROXY v1 header (curl --haproxy-protocol):
+    the trusted fields count over h2 as well."""
+    out = subprocess.run(
+        ["curl", "-sS", "--http2-prior-knowledge", "--haproxy-protocol", "-w", "\n%{http_version}",
+         "-H", "X-Forwarded-Proto: https", "-H", "X-Forwarded-For: 198.51.100.40",
+         "http://127.0.0.1:%d/p" % auto.plain_port],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=t(20))
+    assert out.returncode == 0, out.stderr
+    body, version = out.stdout.rsplit(b"\n", 1)
+    assert version == b"2", out.stdout
+    e = json.loads(body)["environ"]
+    assert e["SERVER_PROTOCOL"] == "HTTP/2"
+    assert e["REMOTE_ADDR"] == "198.51.100.40" and e["wsgi.url_scheme"] == "https"
+    assert e["HTTPS"] == "on"
 
 
 # --------------------------------------------------------- real front servers
