@@ -65,6 +65,7 @@ PROTOCOLS_SRC := protocols/http.c protocols/http_body.c protocols/http_parse.c \
                  protocols/cgi.c protocols/cgi_conn.c \
                  protocols/cgi_response.c protocols/scgi.c protocols/scgi_parse.c \
                  protocols/uwsgi.c protocols/uwsgi_parse.c \
+                 protocols/proxy.c protocols/proxy_parse.c protocols/forwarded.c \
                  protocols/lex.c \
                  protocols/h2.c protocols/h2_request.c protocols/h2_response.c \
                  protocols/h2_session.c
@@ -98,6 +99,10 @@ UNIT_scgi_parse := tests/unit/protocols/test_scgi_parse.c protocols/scgi_parse.c
 endif
 UNIT_TESTS += $(BUILD)/tests/test_uwsgi_parse
 UNIT_uwsgi_parse := tests/unit/protocols/test_uwsgi_parse.c protocols/uwsgi_parse.c protocols/lex.c
+UNIT_TESTS += $(BUILD)/tests/test_proxy_parse
+UNIT_proxy_parse := tests/unit/protocols/test_proxy_parse.c protocols/proxy_parse.c
+UNIT_TESTS += $(BUILD)/tests/test_forwarded
+UNIT_forwarded := tests/unit/protocols/test_forwarded.c protocols/forwarded.c gateway/cidr.c
 # The request core alone (docs/architecture.md), against the fakes of
 # tests/unit/gateway/fake_conn.h, linked with nothing but gateway/ (libwsgate.a): no
 # protocols/, python/ or process/. The thread tests among them also build as programs
@@ -114,7 +119,8 @@ UNIT_TESTS += $(BUILD)/tests/test_http_response
 UNIT_http_response := tests/unit/protocols/test_http_response.c protocols/http.c \
                       protocols/http_body.c protocols/http_parse.c protocols/http_response.c \
                       protocols/lex.c protocols/h2.c protocols/h2_request.c \
-                      protocols/h2_response.c protocols/h2_session.c $(BUILD)/libwsgate.a
+                      protocols/h2_response.c protocols/h2_session.c protocols/forwarded.c \
+                      $(BUILD)/libwsgate.a
 UNIT_TESTS += $(BUILD)/tests/test_cgi_response
 UNIT_cgi_response := tests/unit/protocols/test_cgi_response.c protocols/cgi_response.c \
                      protocols/cgi_conn.c protocols/scgi.c protocols/scgi_parse.c protocols/cgi.c protocols/lex.c \
@@ -208,11 +214,12 @@ test-tsan: deps
 
 # One libFuzzer harness per parser, each with its seed corpus in tests/fuzz/corpus/NAME;
 # new inputs the fuzzer finds go to $(BUILD)/fuzz/work-NAME, never into the tree.
-FUZZERS := http fastcgi $(if $(wildcard tests/fuzz/fuzz_scgi_parse.c),scgi) uwsgi
+FUZZERS := http fastcgi $(if $(wildcard tests/fuzz/fuzz_scgi_parse.c),scgi) uwsgi proxy
 FUZZ_SRC_http := tests/fuzz/fuzz_http_parse.c protocols/http_parse.c protocols/lex.c
 FUZZ_SRC_fastcgi := tests/fuzz/fuzz_fastcgi_parse.c protocols/fastcgi_parse.c
 FUZZ_SRC_scgi := tests/fuzz/fuzz_scgi_parse.c protocols/scgi_parse.c protocols/lex.c
 FUZZ_SRC_uwsgi := tests/fuzz/fuzz_uwsgi_parse.c protocols/uwsgi_parse.c protocols/lex.c
+FUZZ_SRC_proxy := tests/fuzz/fuzz_proxy_parse.c protocols/proxy_parse.c
 
 $(BUILD)/fuzz/fuzz_%: $$(FUZZ_SRC_$$*)
 	@mkdir -p $(dir $@)

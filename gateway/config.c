@@ -269,6 +269,12 @@ static int check_config(struct gw_config *cfg)
         cfg->nlisten = 1;
         cfg->default_listen = 1; /* dropped again if sockets are handed over (activation.h) */
     }
+    char err[128];
+    if (gw_cidrs_parse(&cfg->proxy_allow, cfg->proxy_allow_from, err, sizeof(err)) != 0 ||
+        gw_cidrs_parse(&cfg->forwarded_allow, cfg->forwarded_allow_ips, err, sizeof(err)) != 0) {
+        fprintf(stderr, "wsgate: %s\n", err); /* checked when set: not reached */
+        return -1;
+    }
     if (cfg->reload && cfg->lazy && cfg->processes > 1) {
         fprintf(stderr, "wsgate: --reload watches the files the master imported: it does not "
                         "go with --lazy\n");

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gateway/cidr.h"
+
 #define GW_MAX_LISTENERS  32
 #define GW_MAX_PYTHONPATH 32
 
@@ -80,9 +82,17 @@ struct gw_config {
     enum gw_access_format access_format;
     const char *error_log; /* NULL or "-" = stderr */
     int log_level;
-    int fastcgi_stderr; /* wsgi.errors lines also go to the front server as FCGI_STDERR */
-    int h2;             /* --h2: HTTP/2 by ALPN on the https listeners (experimental) */
-    int h2c;            /* --h2c: HTTP/2 with prior knowledge on the http listeners */
+    int fastcgi_stderr;           /* wsgi.errors lines also go to the front server as FCGI_STDERR */
+    int h2;                       /* --h2: HTTP/2 by ALPN on the https listeners (experimental) */
+    int h2c;                      /* --h2c: HTTP/2 with prior knowledge on the http listeners */
+    int proxy_protocol;           /* --proxy-protocol: 0 off, else protocols/proxy_parse.h's
+                                     GW_PROXY_V1 | GW_PROXY_V2 | GW_PROXY_OPTIONAL bits */
+    const char *proxy_allow_from; /* --proxy-allow-from, as given */
+    struct gw_cidrs proxy_allow;  /* ... parsed by gw_config_parse */
+    const char *forwarded_allow_ips; /* --forwarded-allow-ips, as given */
+    struct gw_cidrs forwarded_allow; /* ... parsed by gw_config_parse */
+    int forwarded_for;               /* --forwarded-for */
+    int forwarded_host;              /* --forwarded-host */
     int check_only;
     int version_only; /* --version: the caller prints the report (process/version.h) */
 };

@@ -124,6 +124,8 @@ enum gw_conn_state {
                            write side), freed when its last in-flight request is back */
     GW_CONN_HANDSHAKE,  /* loop: the transport's handshake (TLS), before the first
                            request; bounded by --read-timeout from the accept */
+    GW_CONN_PREFACE,    /* loop: reading the listener's preface (a PROXY protocol
+                           header), before the handshake; the same deadline */
 };
 
 struct gw_conn {
@@ -181,6 +183,11 @@ struct gw_conn {
 
     char remote_addr[64];
     char remote_port[8];
+    /* Set by a PROXY protocol header (the listener's preface), else empty / 0: the
+     * address the client connected to, and whether it spoke TLS to the balancer. */
+    char server_addr[64];
+    char server_port[8];
+    int proxy_ssl;
 
     struct gw_conn *next_resume;         /* link in the server's resume list */
     struct gw_conn *next_write;          /* link in the server's want-write list */

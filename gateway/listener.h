@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct gw_conn;
 struct gw_protocol;
 struct gw_server;
 struct gw_tls_ctx;
@@ -22,9 +23,15 @@ struct gw_listener {
     const char *name;       /* set by the caller: the listener's kind as the command line
                                and a hand-over name it ("http", "https", ...); NULL:
                                proto->name */
-    const char *spec;       /* the address as given on the command line */
-    char *unix_path;        /* owned; unlinked on close by path_owner; NULL for TCP / fd: */
-    pid_t path_owner;       /* the process that removes unix_path (0: none) */
+    /* Set by the caller, optional (NULL: none), loop thread: reads what a connection
+     * sends before the transport's handshake and the protocol (a PROXY protocol
+     * header, protocols/proxy.h), straight from c->fd, never past it. Returns 0 once
+     * done (bytes it read that belong to the protocol are left in c->in), GW_EAGAIN
+     * (wait until readable), or GW_E* to close the connection (it logged why). */
+    int (*preface)(struct gw_conn *c);
+    const char *spec; /* the address as given on the command line */
+    char *unix_path;  /* owned; unlinked on close by path_owner; NULL for TCP / fd: */
+    pid_t path_owner; /* the process that removes unix_path (0: none) */
     int is_unix;
     int is_tcp;
     char server_name[64]; /* default SERVER_NAME (numeric host, or "localhost") */

@@ -10,11 +10,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/cidr.h"
 #include "gateway/log.h"
 #include "gateway/tls.h"
 #include "gateway/util.h"
 
-enum { S_LISTEN, S_TLS, S_WORKERS, S_PYTHON, S_LIMITS, S_LOGGING, S_PRIVILEGES, S_CONFIG, S_OTHER };
+enum {
+    S_LISTEN,
+    S_TLS,
+    S_PROXIES,
+    S_WORKERS,
+    S_PYTHON,
+    S_LIMITS,
+    S_LOGGING,
+    S_PRIVILEGES,
+    S_CONFIG,
+    S_OTHER
+};
 
 const struct gw_option_section gw_option_sections[] = {
     [S_LISTEN] =
@@ -23,6 +35,7 @@ const struct gw_option_section gw_option_sections[] = {
          "uwsgi, are used as well and replace that default; see \"systemd\" in\n"
          "docs/operations.md and the example units in docs/systemd/)"},
     [S_TLS] = {"TLS (for --https; see docs/deploy-tls.md):", NULL},
+    [S_PROXIES] = {"Behind a proxy or load balancer (see docs/proxies.md):", NULL},
     [S_WORKERS] = {"Workers:", NULL},
     [S_PYTHON] = {"Python:", NULL},
     [S_LIMITS] = {"Limits and timeouts:", NULL},
@@ -41,6 +54,10 @@ static const struct gw_choice verify_choices[] = {
     {"require", GW_TLS_VERIFY_REQUIRE},
     {NULL, 0},
 };
+/* The values are protocols/proxy_parse.h's version bits (1 v1, 2 v2, 4 optional). */
+static const struct gw_choice proxy_choices[] = {
+    {"off", 0}, {"v1", 1}, {"v2", 2}, {"auto", 7}, {NULL, 0},
+};
 static const struct gw_choice tls_version_choices[] = {{"1.2", 12}, {"1.3", 13}, {NULL, 0}};
 static const struct gw_choice format_choices[] = {
     {"combined", GW_ACCESS_COMBINED},
@@ -54,6 +71,7 @@ static const struct gw_choice level_choices[] = {
 
 static int check_script_name(const char *shown, const char *v, const char *where);
 static int check_health_path(const char *shown, const char *v, const char *where);
+static int check_cidrs(const char *shown, const char *v, const char *where);
 
 #define AT(field) offsetof(struct gw_config, field)
 /* Each expands to the fields of one entry; the entry adds .doc_def and .doc (README). */
@@ -154,6 +172,45 @@ const struct gw_option gw_options[] = {
      .doc = "**experimental:** offer HTTP/2 by ALPN (`h2`, then `http/1.1`) on the `--https` "
             "listeners ([HTTP/2](docs/http.md#http2-experimental))"},
     /* Workers */
+    /* Behind a proxy */
+    {CHOICE("proxy-protocol", "off|v1|v2|auto", proxy_protocol, proxy_choices, "off", S_PROXIES,
+            "the --http/--https listeners expect a PROXY protocol\nheader (HAProxy send-proxy, "
+            "send-proxy-v2) from\n--proxy-allow-from peers; auto: v1 or v2 or none\n"
+            "(default off)"),
+     .doc_def = "`off`",
+     .doc = "the `--http` and `--https` listeners read a PROXY protocol header (HAProxy "
+            "`send-proxy`, `send-proxy-v2`; before the TLS handshake on `--https`): "
+            "`REMOTE_ADDR`, `SERVER_PORT` and, from the SSL TLV, `HTTPS` come from it. `v1`, "
+            "`v2`: required; `auto`: either, or none. A header from a peer outside "
+            "`--proxy-allow-from`, a malformed one, or none where one is required closes the "
+            "connection ([proxies.md](docs/proxies.md))"},
+    {STR("proxy-allow-from", "CIDR,...", proxy_allow_from, "127.0.0.0/8,::1", S_PROXIES,
+         "the balancers allowed to send a PROXY header\n(default 127.0.0.0/8,::1; * = any)"),
+     .check = check_cidrs, .doc_def = "`127.0.0.0/8,::1`",
+     .doc = "the peers (`ADDR`, `ADDR/BITS`, or `*`) that may send a PROXY header; unix "
+            "socket peers always may"},
+    {STR("forwarded-allow-ips", "CIDR,...", forwarded_allow_ips, "127.0.0.0/8,::1", S_PROXIES,
+         "the proxies whose X-Forwarded-Proto, X-Forwarded-Ssl\nand Forwarded: proto= set "
+         "wsgi.url_scheme\n(default 127.0.0.0/8,::1; * = any)"),
+     .check = check_cidrs, .doc_def = "`127.0.0.0/8,::1`",
+     .doc = "the peers (`ADDR`, `ADDR/BITS`, or `*`; unix socket peers always) trusted for "
+            "`X-Forwarded-Proto`, `X-Forwarded-Ssl: on` and `Forwarded: proto=`, which then "
+            "set `wsgi.url_scheme` and `HTTPS` (HTTP front-ends; after a PROXY header the "
+            "peer is the address it gives). From other peers these fields are plain "
+            "`HTTP_*` data"},
+    {FLAG("forwarded-for", forwarded_for, S_PROXIES,
+          "from those proxies, X-Forwarded-For / Forwarded: for=\nset REMOTE_ADDR (the "
+          "rightmost untrusted hop;\ndefault off)"),
+     .doc_def = "off",
+     .doc = "from a `--forwarded-allow-ips` peer, `X-Forwarded-For` (or `Forwarded: for=`) "
+            "sets `REMOTE_ADDR`: the rightmost address that is not itself trusted "
+            "(`REMOTE_PORT` is then empty)"},
+    {FLAG("forwarded-host", forwarded_host, S_PROXIES,
+          "from those proxies, X-Forwarded-Host sets HTTP_HOST\nand SERVER_NAME (default "
+          "off)"),
+     .doc_def = "off",
+     .doc = "from a `--forwarded-allow-ips` peer, `X-Forwarded-Host` (its last item) "
+            "replaces `HTTP_HOST` and `SERVER_NAME`"},
     {NUM("threads", "N", GW_OPT_INT, threads, 1, 1024, "8", S_WORKERS,
          "worker threads running the app (default 8)"),
      .doc_def = "8", .doc = "worker threads running the app"},
@@ -710,6 +767,15 @@ void gw_options_defaults(struct gw_config *cfg)
 }
 
 /* ---- checks -------------------------------------------------------------------------- */
+
+static int check_cidrs(const char *shown, const char *v, const char *where)
+{
+    struct gw_cidrs l;
+    char err[128];
+    if (gw_cidrs_parse(&l, v, err, sizeof(err)) == 0)
+        return 0;
+    return bad(gw_option_find(shown, strlen(shown)), where, v, err);
+}
 
 static int check_script_name(const char *shown, const char *v, const char *where)
 {

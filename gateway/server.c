@@ -431,6 +431,29 @@ static void handshake(struct gw_server *s, struct gw_conn *c)
     start_idle(s, c, s->cfg->read_timeout);
 }
 
+/* The listener's preface (a PROXY protocol header), read before anything else;
+ * then the handshake, if the transport has one, under the same deadline from the
+ * accept, or the first request. Bytes the preface read that belong to the request
+ * stay in c->in: the socket still holds the rest of them, so the read follows. */
+static void preface(struct gw_server *s, struct gw_conn *c)
+{
+    int rc = c->listener->preface(c);
+    if (rc == GW_EAGAIN) {
+        watch(s, c, GW_WAIT_OWN, EV_READ);
+        return;
+    }
+    if (rc < 0) {
+        conn_free(s, c);
+        return;
+    }
+    if (c->tr->handshake != NULL) {
+        c->state = GW_CONN_HANDSHAKE;
+        handshake(s, c);
+        return;
+    }
+    start_idle(s, c, s->cfg->read_timeout);
+}
+
 static void linger_read(struct gw_server *s, struct gw_conn *c)
 {
     char sink[16384];
@@ -458,6 +481,9 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     switch (c->state) {
+    case GW_CONN_PREFACE:
+        preface(s, c);
+        break;
     case GW_CONN_HANDSHAKE:
         handshake(s, c);
         break;
@@ -505,6 +531,11 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
                 return;
             }
         }
+    }
+    if (c->state == GW_CONN_PREFACE) {
+        char peer[64];
+        gw_log(GW_LOG_INFO, "%s: %s: PROXY header not complete within %.1fs, closing",
+               c->listener->spec, gw_conn_peer(c, peer, sizeof(peer)), s->cfg->read_timeout);
     }
     if (c->state == GW_CONN_HANDSHAKE) {
         char peer[64];
@@ -582,10 +613,11 @@ static void accept_one(struct gw_server *s, struct gw_listener *l, int fd,
         if (!ev_is_active(&s->fresh_timer))
             ev_timer_again(s->loop, &s->fresh_timer);
     }
-    if (c->tr->handshake != NULL) {
+    if (l->preface != NULL || c->tr->handshake != NULL) {
         /* The handshake has the head's deadline, from the accept: a client that
-         * stalls it costs a session's few KiB and no thread, until then. */
-        c->state = GW_CONN_HANDSHAKE;
+         * stalls it costs a session's few KiB and no thread, until then. So has the
+         * preface before it. */
+        c->state = l->preface != NULL ? GW_CONN_PREFACE : GW_CONN_HANDSHAKE;
         set_io(s, c, EV_READ);
         set_timer(s, c, s->cfg->read_timeout);
         return;
@@ -1035,7 +1067,7 @@ static void abandon_cb(struct ev_loop *loop, ev_async *w, int revents)
         while (c != NULL) {
             struct gw_conn *next = c->next_all;
             if ((c->state == GW_CONN_IDLE || c->state == GW_CONN_READING ||
-                 c->state == GW_CONN_HANDSHAKE) &&
+                 c->state == GW_CONN_HANDSHAKE || c->state == GW_CONN_PREFACE) &&
                 c->inflight == 0)
                 conn_free(s, c); /* may exit at once when nothing else is left */
             c = next;

@@ -45,6 +45,7 @@
 #include "process/watch.h"
 #include "protocols/fastcgi.h"
 #include "protocols/http.h"
+#include "protocols/proxy.h"
 #include "protocols/scgi.h"
 #include "protocols/uwsgi.h"
 #include "python/wsgi.h"
@@ -132,10 +133,13 @@ static int start_tls(char *err, size_t errlen)
  * tls_refused): it keeps the listeners for the next reload but never serves them. */
 static int tls_failed;
 
-/* The https listeners (opened or handed over) get the TLS context. 0 or -1. */
+/* The https listeners (opened or handed over) get the TLS context, and under
+ * --proxy-protocol the http and https ones read a PROXY header first. 0 or -1. */
 static int attach_tls(char *err, size_t errlen)
 {
     for (size_t i = 0; i < nopen; i++) {
+        if (cfg.proxy_protocol != 0 && listeners[i].proto == &gw_http_protocol)
+            listeners[i].preface = gw_proxy_preface;
         if (listeners[i].name == NULL || strcmp(listeners[i].name, "https") != 0)
             continue;
         if (tls_failed)

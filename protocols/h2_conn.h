@@ -64,7 +64,7 @@ struct h2_stream {
     struct gw_http_head hd;
     char *decoded; /* the percent-decoded path */
     char server_name[256];
-    struct gw_field vars[GW_TLS_NVARS];
+    struct gw_field vars[GW_TLS_NVARS + 1]; /* the transport's, then HTTPS from a proxy */
 
     /* The body (under lock): bytes received and not read by the app; never more than
      * the stream's window, since the window opens only as the app reads. */

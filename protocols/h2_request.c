@@ -18,6 +18,7 @@
 #include "gateway/config.h"
 #include "gateway/errors.h"
 #include "gateway/listener.h"
+#include "protocols/forwarded.h"
 #include "protocols/h2_conn.h"
 #include "protocols/http_conn.h"
 #include "protocols/lex.h"
@@ -67,6 +68,37 @@ static int write_head(struct h2_stream *st)
 static struct gw_slice host_name(struct h2_stream *st, struct gw_slice a)
 {
     return gw_lex_host_name(a, st->server_name, sizeof(st->server_name));
+}
+
+/* A PROXY header's port and SSL bit, then a trusted proxy's scheme and (with
+ * --forwarded-for) client address, as over HTTP/1.1 (protocols/http.c); the
+ * authority stays the client's :authority (no --forwarded-host over h2). */
+static void add_proxy_vars(struct gw_conn *c, struct h2_stream *st, struct gw_request *r)
+{
+    const struct gw_config *cfg = c->cfg;
+    int https = r->https;
+    if (c->server_port[0] != '\0')
+        r->server_port = gw_slice_make(c->server_port, strlen(c->server_port));
+    if (c->proxy_ssl)
+        r->https = 1;
+    size_t al = strlen(c->remote_addr);
+    if (al == 0 || gw_cidrs_match(&cfg->forwarded_allow, c->remote_addr, al)) {
+        struct gw_forwarded fw;
+        gw_forwarded_read(r->headers, r->nheaders, &cfg->forwarded_allow, cfg->forwarded_for, 0,
+                          &fw);
+        if (fw.https == 1)
+            r->https = 1;
+        if (fw.for_addr.ptr != NULL) {
+            r->remote_addr = fw.for_addr;
+            r->remote_port = GW_SLICE_LIT("");
+        }
+    }
+    if (r->https && !https && r->ncgi < sizeof(st->vars) / sizeof(st->vars[0])) {
+        st->vars[r->ncgi].name = GW_SLICE_LIT("HTTPS");
+        st->vars[r->ncgi].value = GW_SLICE_LIT("on");
+        r->cgi = st->vars;
+        r->ncgi++;
+    }
 }
 
 int gw_h2_build_request(struct gw_conn *c, struct h2_stream *st, int end_stream)
@@ -137,5 +169,6 @@ int gw_h2_build_request(struct gw_conn *c, struct h2_stream *st, int end_stream)
         st->vars[i] = v[i];
     r->cgi = n > 0 ? st->vars : NULL;
     r->ncgi = n < GW_TLS_NVARS ? n : GW_TLS_NVARS;
+    add_proxy_vars(c, st, r);
     return 0;
 }

@@ -15,6 +15,7 @@
 #include "gateway/conn.h"
 #include "gateway/errors.h"
 #include "gateway/listener.h"
+#include "protocols/forwarded.h"
 #include "protocols/h2.h"
 #include "protocols/http.h"
 #include "protocols/http_conn.h"
@@ -182,6 +183,67 @@ static void add_transport_vars(struct gw_conn *c, struct gw_http_conn *h, struct
     }
 }
 
+static void add_var(struct gw_http_conn *h, struct gw_request *r, struct gw_slice name,
+                    struct gw_slice value)
+{
+    if (r->ncgi >= sizeof(h->vars) / sizeof(h->vars[0]))
+        return;
+    if (r->ncgi > 0 && r->cgi != h->vars)
+        return; /* not reached: r->cgi is h->vars whenever it is set */
+    h->vars[r->ncgi].name = name;
+    h->vars[r->ncgi].value = value;
+    r->cgi = h->vars;
+    r->ncgi++;
+}
+
+/*
+ * What the balancer or proxy in front says, once the transport's variables are in:
+ * a PROXY header's addresses and SSL bit (protocols/proxy.c set them on c), then,
+ * from a --forwarded-allow-ips peer (judged by the address the PROXY header gave, if
+ * any; a unix socket peer is trusted), X-Forwarded-Proto and the like, and when asked
+ * X-Forwarded-For and X-Forwarded-Host (protocols/forwarded.h). From anyone else
+ * those fields are only HTTP_* data.
+ */
+static void add_proxy_vars(struct gw_conn *c, struct gw_http_conn *h, struct gw_request *r)
+{
+    const struct gw_config *cfg = c->cfg;
+    int https = r->https;
+    if (c->server_port[0] != '\0' && h->head.authority.ptr == NULL)
+        r->server_port = gw_slice_make(c->server_port, strlen(c->server_port));
+    if (c->server_addr[0] != '\0')
+        add_var(h, r, GW_SLICE_LIT("SERVER_ADDR"),
+                gw_slice_make(c->server_addr, strlen(c->server_addr)));
+    if (c->proxy_ssl)
+        r->https = 1;
+    size_t al = strlen(c->remote_addr);
+    if (al == 0 || gw_cidrs_match(&cfg->forwarded_allow, c->remote_addr, al)) {
+        struct gw_forwarded fw;
+        gw_forwarded_read(r->headers, r->nheaders, &cfg->forwarded_allow, cfg->forwarded_for,
+                          cfg->forwarded_host, &fw);
+        if (fw.https == 1)
+            r->https = 1;
+        if (fw.for_addr.ptr != NULL) {
+            r->remote_addr = fw.for_addr;
+            r->remote_port = GW_SLICE_LIT("");
+        }
+        if (fw.host.ptr != NULL) {
+            struct gw_slice name = host_name(h, fw.host), port = port_of(fw.host);
+            if (name.ptr != NULL) {
+                if (h->head.host != NULL)
+                    h->fields[h->head.host - h->head.fields].value = fw.host;
+                else
+                    add_var(h, r, GW_SLICE_LIT("HTTP_HOST"), fw.host);
+                r->server_name = name;
+                r->server_port = port.len > 0 ? port
+                                 : r->https   ? GW_SLICE_LIT("443")
+                                              : GW_SLICE_LIT("80");
+            }
+        }
+    }
+    if (r->https && !https)
+        add_var(h, r, GW_SLICE_LIT("HTTPS"), GW_SLICE_LIT("on"));
+}
+
 /* Fills the normalized request from the parsed head. 0, or a status to answer. */
 static int build_request(struct gw_conn *c, struct gw_http_conn *h)
 {
@@ -236,6 +298,7 @@ static int build_request(struct gw_conn *c, struct gw_http_conn *h)
     r->remote_addr = gw_slice_make(c->remote_addr, strlen(c->remote_addr));
     r->remote_port = gw_slice_make(c->remote_port, strlen(c->remote_port));
     add_transport_vars(c, h, r);
+    add_proxy_vars(c, h, r);
 
     h->chunked = hd->chunked;
     gw_http_chunked_init(&h->dechunk);

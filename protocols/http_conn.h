@@ -38,9 +38,11 @@ struct gw_http_conn {
     char *path; /* decoded path of the current request */
     size_t path_cap;
     char server_name[256]; /* SERVER_NAME from Host / the absolute-form authority */
-    /* r->cgi: HTTP_HOST of an absolute-form request without Host, then the variables
-     * of the connection's transport (TLS: HTTPS, SSL_PROTOCOL, ...) */
-    struct gw_field vars[1 + GW_TLS_NVARS];
+    /* r->cgi: HTTP_HOST of an absolute-form request without Host (or from a trusted
+     * X-Forwarded-Host), then the variables of the connection's transport (TLS:
+     * HTTPS, SSL_PROTOCOL, ...), then SERVER_ADDR and HTTPS from a PROXY header or a
+     * trusted proxy's fields */
+    struct gw_field vars[3 + GW_TLS_NVARS];
 
     /* request body */
     int chunked;

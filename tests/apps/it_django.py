@@ -81,7 +81,8 @@ def meta(request):
 def secure(request):
     """A form's CSRF token (and its cookie), and whether Django sees HTTPS."""
     return JsonResponse({"token": get_token(request), "is_secure": request.is_secure(),
-                         "scheme": request.scheme})
+                         "scheme": request.scheme,
+                         "absolute": request.build_absolute_uri()})
 
 
 urlpatterns = [

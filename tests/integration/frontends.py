@@ -632,6 +632,112 @@ backend wsgate_fcgi
         return out
 
 
+class ProxyingHaproxy(Haproxy):
+    """HAProxy as a TLS-terminating HTTP balancer in front of wsgate's --http and
+    --https listeners under --proxy-protocol, the shape docs/proxies.md shows: a plain
+    bind (self.port) and a TLS bind (self.tls_port, crt = combined PEM); by path,
+    /v1/ goes out with send-proxy, /v2/ with send-proxy-v2, /v2ssl/ with
+    send-proxy-v2-ssl (the SSL TLV says whether the client spoke TLS to HAProxy),
+    and /tls/ with send-proxy-v2 over TLS to the https listener (ssl verify none)."""
+
+    def __init__(self, http_port, https_port, combined_pem, workdir=None):
+        super().__init__(None, workdir)
+        self.http_port = http_port
+        self.https_port = https_port
+        self.pem = combined_pem
+        self.tls_port = None
+
+    def start(self):
+        self.tls_port = free_port()
+        return super().start()
+
+    def config(self):
+        return """\
+global
+    maxconn 256
+    log stderr format raw local0 info
+
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+
+frontend web
+    bind 127.0.0.1:%(port)d
+    bind 127.0.0.1:%(tls_port)d ssl crt %(pem)s
+    use_backend v1 if { path_beg /v1/ }
+    use_backend v2ssl if { path_beg /v2ssl/ }
+    use_backend tls if { path_beg /tls/ }
+    default_backend v2
+
+backend v1
+    server w 127.0.0.1:%(http)d send-proxy
+
+backend v2
+    server w 127.0.0.1:%(http)d send-proxy-v2
+
+backend v2ssl
+    server w 127.0.0.1:%(http)d send-proxy-v2-ssl
+
+backend tls
+    server w 127.0.0.1:%(https)d send-proxy-v2 ssl verify none
+""" % {"port": self.port, "tls_port": self.tls_port, "pem": self.pem, "http": self.http_port,
+       "https": self.https_port}
+
+
+class ProxyPassNginx(Nginx):
+    """nginx as a TLS-terminating reverse proxy (proxy_pass) in front of wsgate's
+    --http listener, with the X-Forwarded-* lines docs/proxies.md gives; listens on
+    self.port with TLS (cert, key)."""
+
+    def __init__(self, backend, cert, key, workdir=None):
+        super().__init__(backend, workdir)
+        self.cert = cert
+        self.key = key
+
+    def config(self):
+        b = self.backend
+        d = self.dir
+        return """\
+%(user)sworker_processes 1;
+pid %(d)s/nginx.pid;
+error_log %(d)s/error.log info;
+
+events {
+    worker_connections 128;
+}
+
+http {
+    access_log %(d)s/access.log;
+    client_body_temp_path %(d)s/tmp/client_body;
+    proxy_temp_path %(d)s/tmp/proxy;
+    fastcgi_temp_path %(d)s/tmp/fastcgi;
+    scgi_temp_path %(d)s/tmp/scgi;
+    uwsgi_temp_path %(d)s/tmp/uwsgi;
+
+    server {
+        listen 127.0.0.1:%(port)d ssl;
+        ssl_certificate %(cert)s;
+        ssl_certificate_key %(key)s;
+
+        location / {
+            proxy_pass http://%(host)s:%(bport)d;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }
+    }
+}
+""" % {"user": "user root;\n" if IS_ROOT else "", "d": d, "port": self.port,
+       "cert": self.cert, "key": self.key, "host": b.host, "bport": b.port}
+
+    def url(self, path):
+        return "https://127.0.0.1:%d%s" % (self.port, path)
+
+
 def variant_ids(variants):
     return ["%s-%s" % v for v in variants]
 

@@ -3,8 +3,9 @@ invalid case is refused (4xx/5xx, then close) without calling the app; every
 valid case is parsed as gunicorn parsed it. Each case is sent whole and one byte
 per write.
 
-Cases that only hold under a gunicorn option we do not have (proxy protocol,
-obs-fold allowed, per-field size limits, ...) are skipped with the reason. Valid
+Cases that only hold under a gunicorn option we do not have (obs-fold allowed,
+per-field size limits, ...) are skipped with the reason; gunicorn's proxy_protocol
+is our --proxy-protocol auto (a v1 or v2 header, or none, from a loopback peer). Valid
 HTTP/1.1 cases without a Host field must get 400 here (docs/hostile-inputs.md H37).
 """
 import base64
@@ -30,6 +31,8 @@ def load():
 
 CASES = load()
 SUPPORTED_SETTINGS = {"limit_request_fields": "--max-headers"}
+# gunicorn settings that map to a fixed argument list (value True)
+FLAG_SETTINGS = {"proxy_protocol": ["--proxy-protocol", "auto"]}
 
 # Where docs/hostile-inputs.md gives a different verdict than gunicorn did.
 OVERRIDES = {
@@ -65,6 +68,9 @@ def case_args(case, data):
                 return None, "the corpus file is shorter than its Content-Length"
     args = []
     for k, v in (case.get("gunicorn_settings") or {}).items():
+        if k in FLAG_SETTINGS and v is True:
+            args += FLAG_SETTINGS[k]
+            continue
         if k not in SUPPORTED_SETTINGS:
             return None, "needs gunicorn setting %s=%r" % (k, v)
         args += [SUPPORTED_SETTINGS[k], str(v)]

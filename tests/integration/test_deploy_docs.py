@@ -115,3 +115,15 @@ def test_uwsgi_page_ini(tmp_path):
     from_file = r.stdout.split("# from the config file", 1)[1].split("\n# ", 1)[0]
     for line in directives(ini[0])[1:]:
         assert line in from_file.splitlines(), (line, r.stdout)
+
+
+def test_proxies_nginx_location():
+    """docs/proxies.md: the nginx location in front of --forwarded-for is the one the
+    Django test runs behind (frontends.ProxyPassNginx), wsgate at 127.0.0.1:8000."""
+    fs = frontends.ProxyPassNginx(frontends.Backend("tcp", host="127.0.0.1", port=8000),
+                                  "CERT", "KEY", workdir="DIR")
+    fs.port = 8080
+    want = directives(blocks(page("proxies.md"), "nginx")[0])
+    got = directives(fs.config())
+    start = got.index("location / {")
+    assert got[start:start + len(want)] == want
