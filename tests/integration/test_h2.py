@@ -4,8 +4,9 @@ prior knowledge on --http with --h2c (docs/http.md, "HTTP/2").
 One server carries most checks (tests/apps/it_h2.py: environ probe, body echo, sleep,
 wsgi.file_wrapper, Flask under /flask): --https with --h2 and a plain --http with
 --h2c beside it. Another has neither switch (HTTP/2 stays off); a third is stopped
-while a stream runs (GOAWAY). The clients are curl, nghttp, h2load (nghttp2-client)
-and Python's h2 over a raw socket where the frames themselves matter.
+while a stream runs (GOAWAY), and two more are reloaded (SIGHUP, one process and -w 2).
+The clients are curl, nghttp, h2load (nghttp2-client) and Python's h2 over a raw
+socket where the frames themselves matter. The attacks: test_h2_attacks.py.
 """
 import json
 import math
