@@ -151,8 +151,9 @@ ssize_t gw_h2_data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len
                         nghttp2_data_source *source, void *user);
 
 /* Under lock: ends the session with GOAWAY code (ENHANCE_YOUR_CALM for the
- * defences, PROTOCOL_ERROR...), logging why at info; fails the body reads of all its
- * streams. Callable from nghttp2's callbacks. */
+ * defences, PROTOCOL_ERROR...; NO_ERROR: nghttp2 has already sent its own), logging
+ * why at info; fails the body reads of all its streams. Callable from nghttp2's
+ * callbacks. */
 void gw_h2_end(struct h2_conn *hc, uint32_t code, const char *why);
 
 /* h2_request.c */

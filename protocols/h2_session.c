@@ -49,9 +49,11 @@ void gw_h2_end(struct h2_conn *hc, uint32_t code, const char *why)
     if (hc->ended || hc->failed)
         return;
     hc->ended = 1;
-    gw_log(GW_LOG_INFO, "%s: %s: h2: %s; GOAWAY %s, closing the connection", hc->c->listener->spec,
-           gw_conn_peer(hc->c, peer, sizeof(peer)), why, nghttp2_http2_strerror(code));
-    nghttp2_session_terminate_session(hc->s, code);
+    gw_log(GW_LOG_INFO, "%s: %s: h2: %s; %s%s, closing the connection", hc->c->listener->spec,
+           gw_conn_peer(hc->c, peer, sizeof(peer)), why, code ? "GOAWAY " : "GOAWAY sent",
+           code ? nghttp2_http2_strerror(code) : "");
+    if (code != NGHTTP2_NO_ERROR)
+        nghttp2_session_terminate_session(hc->s, code);
     for (struct h2_stream *st = hc->streams; st != NULL; st = st->next) {
         if (!st->body_err)
             st->body_err = GW_ECLOSED;
