@@ -39,7 +39,7 @@
 #define GW_H2_STREAM_OUT (256 * 1024)
 #define GW_H2_CONN_OUT   (4 * 1024 * 1024)
 
-/* The defences (docs/hostile-inputs.md, Q01-Q06). Past any of them the connection
+/* The defences (docs/hostile-inputs.md, Q01-Q10). Past any of them the connection
  * gets GOAWAY ENHANCE_YOUR_CALM and is closed; its streams' apps see failed reads.
  *
  * Rapid Reset (CVE-2023-44487): RST_STREAM frames from the peer, a token bucket of
@@ -54,9 +54,9 @@
  * DATA frame we send gives a token back (a reader's WINDOW_UPDATEs follow our DATA). */
 #define GW_H2_CTRL_BURST 1000
 #define GW_H2_CTRL_RATE  100
-/* A header block whose decoded size passes --max-header-size is answered 431; one
- * that passes this many times it (an HPACK bomb: a table entry referenced thousands
- * of times; or a CONTINUATION flood) ends the connection. nghttp2 allows at most 8
+/* A header block whose decoded size passes --max-header-size is answered 431; a
+ * stream whose header fields (trailers included) pass this many times it (an HPACK
+ * bomb: a table entry referenced thousands of times) ends the connection. nghttp2 allows at most 8
  * CONTINUATION frames after a HEADERS frame. */
 #define GW_H2_HEAD_ABUSE 2
 

@@ -131,15 +131,17 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     int rc = 0;
     (void)s;
     (void)flags;
-    if (hc->ended || st == NULL || st->headers_end || f->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* trailers: not for the app */
-    st->head_bytes += nlen + vlen + 32;
-    if (st->head_bytes > cfg->max_head)
-        st->too_big = 1;
+    if (hc->ended || st == NULL)
+        return 0;
+    st->head_bytes += nlen + vlen + 32; /* the trailers' too: a bomb may come there */
     if (st->head_bytes / GW_H2_HEAD_ABUSE > cfg->max_head) {
         gw_h2_end(hc, NGHTTP2_ENHANCE_YOUR_CALM, "a header block far past --max-header-size");
         return 0;
     }
+    if (st->headers_end || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0; /* trailers: not for the app */
+    if (st->head_bytes > cfg->max_head)
+        st->too_big = 1;
     if (st->too_big)
         return 0;
     if (nlen > 0 && name[0] == ':') {

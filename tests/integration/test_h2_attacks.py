@@ -210,24 +210,34 @@ def test_q02_continuation_flood(srv):
     assert access_count(srv, "q02") == 0
 
 
-def test_q03_hpack_bomb(srv):
+@pytest.mark.parametrize("where", ["head", "trailers"])
+def test_q03_hpack_bomb(srv, where):
     """One 4,000-byte field put in the HPACK table, then referenced 12,000 times in
-    one 16 KiB block (48 MB decoded): past twice --max-header-size (64 KiB) of decoded
-    fields the connection gets GOAWAY ENHANCE_YOUR_CALM (before: the stream got its
-    431 only after all 12,000 were decoded). A block just past the limit still gets
-    431 on its stream (test_h2.py::test_settings_and_refusals)."""
+    one 16 KiB block (48 MB decoded), in the request's head or in its trailers: past
+    twice --max-header-size (64 KiB) of decoded fields the connection gets GOAWAY
+    ENHANCE_YOUR_CALM (before: the stream got 431, or the trailers were decoded to the
+    end, all 12,000 fields). A head just past the limit still gets 431 on its stream
+    (test_h2.py::test_settings_and_refusals)."""
     c = Raw(srv)
     try:
-        bomb = request_block(b"/probe?q03") + literal(b"x-bomb", b"a" * 4000, index=True) + \
+        bomb = literal(b"x-bomb", b"a" * 4000, index=True) + \
             b"\xbe" * 12000  # \xbe: dynamic table index 62, the x-bomb field
-        c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, bomb))
+        if where == "head":
+            c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1,
+                         request_block(b"/probe?q03") + bomb))
+        else:
+            c.send(frame(HEADERS, END_HEADERS, 1, request_block(b"/echo?q03")) +
+                   frame(DATA, 0, 1, b"body") +
+                   frame(HEADERS, END_HEADERS | END_STREAM, 1, bomb))
         frames = c.frames_until_close()
         assert goaway_code(frames) == ENHANCE_YOUR_CALM, frames[-3:]
-        assert not [f for f in frames if f[0] == HEADERS], frames
+        if where == "head":
+            assert not [f for f in frames if f[0] == HEADERS], frames
     finally:
         c.close()
     still_serves(srv)
-    assert access_count(srv, "q03") == 0
+    if where == "head":
+        assert access_count(srv, "/probe?q03") == 0
 
 
 # ---- Q04: control-frame floods ----------------------------------------------------------
