@@ -271,6 +271,20 @@ def test_q04_control_frame_floods(srv, kind):
     still_serves(srv)
 
 
+def test_q04_too_many_settings_in_one_frame(srv):
+    """33 entries in one SETTINGS frame (nghttp2 takes 32): nghttp2's own GOAWAY
+    ENHANCE_YOUR_CALM, and the connection is closed at once (it stayed open until
+    --keep-alive: a connection error nghttp2 answers itself was not noticed while no
+    stream was ready)."""
+    c = Raw(srv)
+    try:
+        c.send(frame(SETTINGS, 0, 0, b"".join(struct.pack(">HI", 4, 65535) for _ in range(33))))
+        frames = c.frames_until_close(timeout=t(3))
+        assert goaway_code(frames) == ENHANCE_YOUR_CALM, frames[-3:]
+    finally:
+        c.close()
+
+
 # ---- stream-id exhaustion ---------------------------------------------------------------
 
 
