@@ -181,7 +181,7 @@ static enum gw_parse_result h2_parse(struct gw_conn *c, struct gw_request **out)
         /* A connection error nghttp2 answered itself (a 101st open stream, too many
          * settings...) ends the session once its GOAWAY is out: then the connection
          * closes, and the streams read before the error are not dispatched. */
-        if (!hc->ended && !hc->goaway && gw_h2_pump(hc) >= 0 && !nghttp2_session_want_read(hc->s))
+        if (!hc->ended && gw_h2_pump(hc) >= 0 && hc->error_sent)
             gw_h2_end(hc, NGHTTP2_NO_ERROR, "nghttp2 ended the session (a connection error)");
         if (hc->ended) { /* a defence ended it (h2_session.c) */
             res = GW_PARSE_CLOSE;

@@ -132,6 +132,7 @@ struct h2_conn {
     int failed;                    /* the session failed: no more calls but the delete */
     int ended;                     /* the session was terminated (GOAWAY with an error): the
                                     * connection closes once that is out; streams are gone */
+    int error_sent;                /* a GOAWAY with an error went out */
     struct h2_bucket resets, ctrl; /* the rate limits above */
 };
 

@@ -288,13 +288,16 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
     return 0;
 }
 
-/* Each DATA frame we send gives back a control-frame token (see h2_conn.h). */
+/* Each DATA frame we send gives back a control-frame token (see h2_conn.h); a
+ * GOAWAY with an error is a connection error (nghttp2's own, or gw_h2_end's). */
 static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *user)
 {
     struct h2_conn *hc = user;
     (void)s;
     if (f->hd.type == NGHTTP2_DATA && hc->ctrl.tokens < GW_H2_CTRL_BURST)
         hc->ctrl.tokens += 1;
+    if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR)
+        hc->error_sent = 1;
     return 0;
 }
 
