@@ -1,4 +1,4 @@
-"""HTTP/2's defences (docs/hostile-inputs.md, Q01-Q06; docs/http.md, "HTTP/2"): raw
+"""HTTP/2's defences (docs/hostile-inputs.md, Q01-Q10; docs/http.md, "HTTP/2"): raw
 frames over plain sockets (h2c with prior knowledge), so that a test can send what no
 well-behaved client sends, and Python's h2 where a client state machine helps.
 
