@@ -10,7 +10,6 @@ import struct
 import time
 
 import h2.errors
-import h2.events
 import pytest
 
 from test_h2 import H2Client
@@ -289,25 +288,20 @@ def test_q04_too_many_settings_in_one_frame(srv):
 
 
 def test_last_stream_id_gets_goaway_and_the_client_reconnects(srv):
-    """A client at the last odd stream id (2**31-1) is served, then told by GOAWAY
-    NO_ERROR to go on elsewhere: the connection closes, a new one is served."""
-    c = H2Client(srv.port)
+    """A client at the last odd stream id (2**31-1) is served, and told by GOAWAY
+    NO_ERROR naming that stream to go on elsewhere: the connection closes once the
+    stream is done, a new one is served."""
+    last = 2 ** 31 - 1
+    c = Raw(srv)
     try:
-        last = 2 ** 31 - 1
-        c.conn.send_headers(last, [(":method", "GET"), (":scheme", "http"),
-                                   (":authority", "t.example"), (":path", "/probe?last")],
-                            end_stream=True)
-        c.flush()
-        c.responses[last] = {"headers": None, "body": b"", "ended": False, "reset": None}
-        r = c.response(last)
-        assert r["headers"][":status"] == "200" and r["ended"], r
-        c.pump(t(10), lambda: any(isinstance(e, h2.events.ConnectionTerminated)
-                                  for e in c.events))
-        ev = [e for e in c.events if isinstance(e, h2.events.ConnectionTerminated)][-1]
-        assert ev.error_code == h2.errors.ErrorCodes.NO_ERROR
-        assert ev.last_stream_id == last
-        c.sock.settimeout(t(10))
-        assert c.sock.recv(4096) == b""  # closed
+        c.send(frame(SETTINGS, ACK, 0) +
+               frame(HEADERS, END_HEADERS | END_STREAM, last, request_block(b"/probe?last")))
+        frames = c.frames_until_close()
+        assert goaway_code(frames) == h2.errors.ErrorCodes.NO_ERROR, frames[-3:]
+        goaway = [f for f in frames if f[0] == GOAWAY][-1]
+        assert struct.unpack(">I", goaway[3][:4])[0] == last
+        assert [f for f in frames if f[0] == HEADERS and f[2] == last], frames
+        assert [f for f in frames if f[0] == DATA and f[2] == last and f[1] & END_STREAM]
     finally:
         c.close()
     still_serves(srv)
