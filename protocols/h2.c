@@ -26,8 +26,6 @@
 
 #include "gateway/config.h"
 #include "gateway/errors.h"
-#include "gateway/listener.h"
-#include "gateway/log.h"
 #include "gateway/stats.h"
 #include "protocols/h2.h"
 #include "protocols/h2_conn.h"
@@ -165,20 +163,30 @@ static enum gw_parse_result h2_parse(struct gw_conn *c, struct gw_request **out)
 {
     struct h2_conn *hc = c->proto_state;
     enum gw_parse_result res = GW_PARSE_MORE;
-    char peer[64];
     pthread_mutex_lock(&hc->lock);
     c->parse_again = 0;
     if (hc->ready == NULL && c->in.end > c->in.start && !hc->failed) {
         ssize_t n = nghttp2_session_mem_recv(hc->s, (const uint8_t *)c->in.data + c->in.start,
                                              c->in.end - c->in.start);
         if (n < 0) {
-            gw_log(GW_LOG_INFO, "%s: %s: h2: %s; closing the connection", c->listener->spec,
-                   gw_conn_peer(c, peer, sizeof(peer)), nghttp2_strerror((int)n));
-            nghttp2_session_terminate_session(hc->s, NGHTTP2_PROTOCOL_ERROR);
+            /* nghttp2's own flood limits (SETTINGS and PING acks the peer does not
+             * read, CONTINUATION frames) are calm-downs too */
+            int flood = n == NGHTTP2_ERR_FLOODED || n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
+            gw_h2_end(hc, flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR,
+                      nghttp2_strerror((int)n));
             res = GW_PARSE_CLOSE;
             goto done;
         }
         c->in.start = c->in.end = 0; /* nghttp2 takes every byte it is given */
+        /* A connection error nghttp2 answered itself (a 101st open stream, too many
+         * settings...) ends the session once its GOAWAY is out: then the connection
+         * closes, and the streams read before the error are not dispatched. */
+        if (!hc->ended && gw_h2_pump(hc) >= 0 && hc->error_sent)
+            gw_h2_end(hc, NGHTTP2_NO_ERROR, "nghttp2 ended the session (a connection error)");
+        if (hc->ended) { /* a defence ended it (h2_session.c) */
+            res = GW_PARSE_CLOSE;
+            goto done;
+        }
     }
     if (gw_conn_draining(c))
         goaway(hc);

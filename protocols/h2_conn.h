@@ -39,6 +39,33 @@
 #define GW_H2_STREAM_OUT (256 * 1024)
 #define GW_H2_CONN_OUT   (4 * 1024 * 1024)
 
+/* The defences (docs/hostile-inputs.md, Q01-Q10). Past any of them the connection
+ * gets GOAWAY ENHANCE_YOUR_CALM and is closed; its streams' apps see failed reads.
+ *
+ * Rapid Reset (CVE-2023-44487): RST_STREAM frames from the peer, a token bucket of
+ * GW_H2_RESET_BURST refilled at GW_H2_RESET_RATE a second (below nghttp2's own 1000
+ * and 33, which stay as a backstop). A stream reset before its dispatch never reaches
+ * a worker; one reset while its app runs still counts against GW_H2_MAX_STREAMS
+ * until the app is done, so a new stream past that is refused (REFUSED_STREAM). */
+#define GW_H2_RESET_BURST 200
+#define GW_H2_RESET_RATE  33
+/* Frames that bring no request but cost work: SETTINGS, PING, PRIORITY,
+ * WINDOW_UPDATE, and DATA frames that are empty and do not end their stream. Each
+ * DATA frame we send gives a token back (a reader's WINDOW_UPDATEs follow our DATA). */
+#define GW_H2_CTRL_BURST 1000
+#define GW_H2_CTRL_RATE  100
+/* A header block whose decoded size passes --max-header-size is answered 431; a
+ * stream whose header fields (trailers included) pass this many times it (an HPACK
+ * bomb: a table entry referenced thousands of times) ends the connection. nghttp2 allows at most 8
+ * CONTINUATION frames after a HEADERS frame. */
+#define GW_H2_HEAD_ABUSE 2
+
+/* A token bucket: at most burst tokens, rate more a second. */
+struct h2_bucket {
+    double tokens;
+    uint64_t at_ns;
+};
+
 struct h2_conn;
 
 struct h2_stream {
@@ -99,10 +126,14 @@ struct h2_conn {
     struct gw_conn *c;
     struct h2_stream *streams;
     struct h2_stream *ready, *ready_last;
-    struct gw_out out; /* frames the socket did not take (at most one mem_send's) */
-    size_t out_held;   /* DATA bytes all streams hold (under lock) */
-    int goaway;        /* GOAWAY submitted (graceful stop) */
-    int failed;        /* the session failed: no more calls but the delete */
+    struct gw_out out;             /* frames the socket did not take (at most one mem_send's) */
+    size_t out_held;               /* DATA bytes all streams hold (under lock) */
+    int goaway;                    /* GOAWAY submitted (graceful stop) */
+    int failed;                    /* the session failed: no more calls but the delete */
+    int ended;                     /* the session was terminated (GOAWAY with an error): the
+                                    * connection closes once that is out; streams are gone */
+    int error_sent;                /* a GOAWAY with an error went out */
+    struct h2_bucket resets, ctrl; /* the rate limits above */
 };
 
 /* h2_session.c */
@@ -119,6 +150,12 @@ int gw_h2_pump(struct h2_conn *hc);
  * source->ptr its stream: what st->out holds, END_STREAM after out_eof. */
 ssize_t gw_h2_data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
                         nghttp2_data_source *source, void *user);
+
+/* Under lock: ends the session with GOAWAY code (ENHANCE_YOUR_CALM for the
+ * defences, PROTOCOL_ERROR...; NO_ERROR: nghttp2 has already sent its own), logging
+ * why at info; fails the body reads of all its streams. Callable from nghttp2's
+ * callbacks. */
+void gw_h2_end(struct h2_conn *hc, uint32_t code, const char *why);
 
 /* h2_request.c */
 

@@ -51,7 +51,7 @@ static void pump_unlock(struct h2_conn *hc)
 
 static int gone(const struct h2_stream *st)
 {
-    return st->closed || st->hc->failed || gw_conn_broken(st->hc->c);
+    return st->closed || st->hc->failed || st->hc->ended || gw_conn_broken(st->hc->c);
 }
 
 ssize_t gw_h2_read_body(struct gw_request *r, char *buf, size_t len)

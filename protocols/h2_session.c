@@ -13,11 +13,20 @@
  * stream's body bytes are given back to the windows (nghttp2_session_consume) only as
  * its app reads them, so what a stream buffers is bounded by its window. Bytes of a
  * stream nobody will read (refused, reset, over --max-body) are given back at once.
+ *
+ * The defences of h2_conn.h are counted here, as the frames arrive: the rate limits
+ * in on_frame_recv, the streams held by apps in on_begin_headers, the decoded size of
+ * a header block in on_header. Past one, gw_h2_end terminates the session from the
+ * callback (nghttp2 then ignores the rest of the input) with ENHANCE_YOUR_CALM.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "gateway/config.h"
 #include "gateway/errors.h"
+#include "gateway/listener.h"
+#include "gateway/log.h"
+#include "gateway/util.h"
 #include "protocols/h2_conn.h"
 
 static struct h2_stream *stream_of(struct h2_conn *hc, int32_t id)
@@ -34,12 +43,64 @@ static void consume_rest(struct h2_conn *hc, struct h2_stream *st)
     }
 }
 
+void gw_h2_end(struct h2_conn *hc, uint32_t code, const char *why)
+{
+    char peer[64];
+    if (hc->ended || hc->failed)
+        return;
+    hc->ended = 1;
+    gw_log(GW_LOG_INFO, "%s: %s: h2: %s; %s%s, closing the connection", hc->c->listener->spec,
+           gw_conn_peer(hc->c, peer, sizeof(peer)), why, code ? "GOAWAY " : "GOAWAY sent",
+           code ? nghttp2_http2_strerror(code) : "");
+    if (code != NGHTTP2_NO_ERROR)
+        nghttp2_session_terminate_session(hc->s, code);
+    for (struct h2_stream *st = hc->streams; st != NULL; st = st->next) {
+        if (!st->body_err)
+            st->body_err = GW_ECLOSED;
+        pthread_cond_broadcast(&st->cond);
+    }
+}
+
+/* Takes a token from b: 0, or -1 when it is empty. */
+static int spend(struct h2_bucket *b, double burst, double rate)
+{
+    uint64_t now = gw_now_ns();
+    b->tokens += (double)(now - b->at_ns) / 1e9 * rate;
+    if (b->tokens > burst)
+        b->tokens = burst;
+    b->at_ns = now;
+    if (b->tokens < 1)
+        return -1;
+    b->tokens -= 1;
+    return 0;
+}
+
+/* The streams that count against GW_H2_MAX_STREAMS: open in the session, or reset
+ * while their app still runs (Rapid Reset must not queue app work past the limit). */
+static size_t streams_held(const struct h2_conn *hc)
+{
+    size_t n = 0;
+    for (const struct h2_stream *st = hc->streams; st != NULL; st = st->next)
+        n += !st->closed || (st->dispatched && !st->handed_back);
+    return n;
+}
+
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *user)
 {
     struct h2_conn *hc = user;
-    (void)s;
-    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+    if (hc->ended || f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
+    if (f->hd.stream_id == INT32_MAX && !hc->goaway) {
+        /* The last stream id a client can open: this stream is served, and GOAWAY
+         * tells the client to go on on a new connection. */
+        hc->goaway = 1;
+        nghttp2_submit_goaway(s, NGHTTP2_FLAG_NONE, INT32_MAX, NGHTTP2_NO_ERROR, NULL, 0);
+    }
+    if (streams_held(hc) >= GW_H2_MAX_STREAMS) {
+        /* No stream struct: its header fields and DATA are ignored. */
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+        return 0;
+    }
     struct h2_stream *st = calloc(1, sizeof(*st));
     if (st == NULL)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM for this one */
@@ -70,9 +131,15 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     int rc = 0;
     (void)s;
     (void)flags;
-    if (st == NULL || st->headers_end || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+    if (hc->ended || st == NULL)
+        return 0;
+    st->head_bytes += nlen + vlen + 32; /* the trailers' too: a bomb may come there */
+    if (st->head_bytes / GW_H2_HEAD_ABUSE > cfg->max_head) {
+        gw_h2_end(hc, NGHTTP2_ENHANCE_YOUR_CALM, "a header block far past --max-header-size");
+        return 0;
+    }
+    if (st->headers_end || f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0; /* trailers: not for the app */
-    st->head_bytes += nlen + vlen + 32;
     if (st->head_bytes > cfg->max_head)
         st->too_big = 1;
     if (st->too_big)
@@ -125,11 +192,43 @@ static void body_end(struct h2_stream *st)
     pthread_cond_broadcast(&st->cond);
 }
 
+/* The rate limits of h2_conn.h: 0, or -1 when f ended the session. */
+static int rate_limit(struct h2_conn *hc, const nghttp2_frame *f)
+{
+    int ctrl = 0;
+    switch (f->hd.type) {
+    case NGHTTP2_RST_STREAM:
+        if (spend(&hc->resets, GW_H2_RESET_BURST, GW_H2_RESET_RATE) != 0) {
+            gw_h2_end(hc, NGHTTP2_ENHANCE_YOUR_CALM, "streams reset too fast (Rapid Reset)");
+            return -1;
+        }
+        return 0;
+    case NGHTTP2_SETTINGS:
+    case NGHTTP2_PING:
+    case NGHTTP2_PRIORITY:
+    case NGHTTP2_WINDOW_UPDATE:
+        ctrl = 1;
+        break;
+    case NGHTTP2_DATA:
+        ctrl = f->hd.length == 0 && !(f->hd.flags & NGHTTP2_FLAG_END_STREAM);
+        break;
+    default:
+        break;
+    }
+    if (ctrl && spend(&hc->ctrl, GW_H2_CTRL_BURST, GW_H2_CTRL_RATE) != 0) {
+        gw_h2_end(hc, NGHTTP2_ENHANCE_YOUR_CALM, "control frames too fast (a flood)");
+        return -1;
+    }
+    return 0;
+}
+
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
 {
     struct h2_conn *hc = user;
     int end_stream = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     (void)s;
+    if (rate_limit(hc, f) != 0 || hc->ended)
+        return 0;
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
         return 0;
     struct h2_stream *st = stream_of(hc, f->hd.stream_id);
@@ -186,6 +285,19 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
         nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
     }
     pthread_cond_broadcast(&st->cond);
+    return 0;
+}
+
+/* Each DATA frame we send gives back a control-frame token (see h2_conn.h); a
+ * GOAWAY with an error is a connection error (nghttp2's own, or gw_h2_end's). */
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *user)
+{
+    struct h2_conn *hc = user;
+    (void)s;
+    if (f->hd.type == NGHTTP2_DATA && hc->ctrl.tokens < GW_H2_CTRL_BURST)
+        hc->ctrl.tokens += 1;
+    if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR)
+        hc->error_sent = 1;
     return 0;
 }
 
@@ -264,8 +376,16 @@ int gw_h2_session_open(struct h2_conn *hc)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     /* The window opens as the app reads (see the top of this file). */
     nghttp2_option_set_no_auto_window_update(opt, 1);
+    /* nghttp2's own limits, named here (their defaults): they stay behind ours. */
+    nghttp2_option_set_max_continuations(opt, 8);
+    nghttp2_option_set_max_outbound_ack(opt, 1000);
+    nghttp2_option_set_max_settings(opt, 32);
+    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+    hc->resets = (struct h2_bucket){.tokens = GW_H2_RESET_BURST, .at_ns = gw_now_ns()};
+    hc->ctrl = (struct h2_bucket){.tokens = GW_H2_CTRL_BURST, .at_ns = gw_now_ns()};
     if (nghttp2_session_server_new2(&hc->s, cb, hc, opt) != 0)
         goto done;
     nghttp2_settings_entry iv[] = {

@@ -4,8 +4,9 @@ prior knowledge on --http with --h2c (docs/http.md, "HTTP/2").
 One server carries most checks (tests/apps/it_h2.py: environ probe, body echo, sleep,
 wsgi.file_wrapper, Flask under /flask): --https with --h2 and a plain --http with
 --h2c beside it. Another has neither switch (HTTP/2 stays off); a third is stopped
-while a stream runs (GOAWAY). The clients are curl, nghttp, h2load (nghttp2-client)
-and Python's h2 over a raw socket where the frames themselves matter.
+while a stream runs (GOAWAY), and two more are reloaded (SIGHUP, one process and -w 2).
+The clients are curl, nghttp, h2load (nghttp2-client) and Python's h2 over a raw
+socket where the frames themselves matter. The attacks: test_h2_attacks.py.
 """
 import json
 import math
@@ -385,3 +386,29 @@ def test_goaway_on_stop(wsgate, tmp_path):
     assert re.search(r"recv GOAWAY frame .*\n.*last_stream_id=%s, error_code=NO_ERROR"
                      % m.group(1), out), out
     wait_for(lambda: s.proc.poll() is not None, t(10), what="the server's exit")
+
+
+@pytest.mark.parametrize("procs", [[], ["-w", "2"]], ids=["single", "w2"])
+def test_goaway_on_reload(wsgate, tmp_path, procs):
+    """A graceful reload (SIGHUP), one process or a master's workers: the stream in
+    flight is answered after a GOAWAY NO_ERROR naming it, then new connections are
+    served by the new code."""
+    s = wsgate("it_h2", "--h2c", *procs)
+    mark = str(tmp_path / "running")
+    p = subprocess.Popen(["nghttp", "-nv", "http://127.0.0.1:%d/slow?t=1&mark=%s"
+                          % (s.port, mark)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_mark(mark)
+        s.signal(signal.SIGHUP)
+        out = p.communicate(timeout=t(20))[0].decode()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    m = re.search(r"recv \(stream_id=(\d+)\) :status: 200", out)
+    assert m, out
+    assert re.search(r"recv GOAWAY frame .*\n.*last_stream_id=%s, error_code=NO_ERROR"
+                     % m.group(1), out), out
+    version, code, _ = curl("--http2-prior-knowledge", "http://127.0.0.1:%d/probe" % s.port)
+    assert (version, code) == ("2", 200)
