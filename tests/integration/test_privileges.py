@@ -245,6 +245,8 @@ def test_root_without_user_is_refused(shared_dir, how):
 @need_root
 @pytest.mark.parametrize("where", ["command line", "WSGATE_ARGS", "config file"])
 def test_allow_root_runs_the_app_as_root(shared_dir, where):
+    """--allow-root from any source (the option table's) lets the app be imported as
+    root."""
     mark = os.path.join(shared_dir, "imported")
     env = dict(os.environ, IT_PRIV_MARK=mark)
     args = []
