@@ -277,8 +277,11 @@ bench-smoke: deps-bench $(BUILD)/wsgate
 	$(Q)WSGATE_BIN=$(abspath $(BUILD)/wsgate) $(PYTHON) bench/run.py --smoke \
 	    --out $(BUILD)/bench-smoke --work $(BUILD)/bench-smoke
 
+# As root (a development container), with --allow-root: wsgate refuses to run an app as
+# root without it (docs/operations.md, "Privileges"); this one is examples/hello.py.
 run: deps-run $(BUILD)/wsgate
-	$(BUILD)/wsgate --pythonpath examples --http 127.0.0.1:8000 --access-log - hello
+	$(BUILD)/wsgate $(if $(filter 0,$(shell id -u)),--allow-root) --pythonpath examples \
+	    --http 127.0.0.1:8000 --access-log - hello
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the binary; the man page wsgate(1) and
 # the bash completion, both generated from wsgate --help (scripts/help2doc.py, with the

@@ -179,6 +179,10 @@ def start_targets(specs, row, ctx, threads=None, extra=()):
     for spec in specs:
         port = servers.free_port()
         argv = spec.argv(ctx, row.app, port, threads or row.threads) + list(extra)
+        if argv[0] == ctx.wsgate and os.geteuid() == 0:
+            # wsgate refuses to run the app as root without it (docs/operations.md,
+            # "Privileges"); the page shows the command as a user other than root runs it
+            argv.insert(1, "--allow-root")
         proc = servers.Proc("%s-%s" % (row.key, spec.key), argv, ctx.logdir,
                             servers.SERVER_CPU, env=ctx.env).start()
         targets.append(Target(spec, proc, port))

@@ -432,10 +432,11 @@ const struct gw_option gw_options[] = {
          "... and as GROUP (default: USER's primary group)"),
      .doc_def = "USER's primary group", .doc = "... and as GROUP"},
     {FLAG("allow-root", allow_root, S_PRIVILEGES,
-          "let --user/--group leave the app running as root"),
+          "run the app as root: started as root without --user,\nor with a --user/--group "
+          "that is root (refused otherwise)"),
      .doc_def = "off",
-     .doc = "let `--user`/`--group` leave the app running as root (refused otherwise), and "
-            "silence the warning of a start as root without `--user`"},
+     .doc = "run the app as root: started as root without `--user`, or with a "
+            "`--user`/`--group` that is root (both refused otherwise)"},
     {.name = "umask",
      .metavar = "OCTAL",
      .type = GW_OPT_OCTAL,

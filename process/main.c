@@ -308,7 +308,7 @@ static int serve(int single, int ready_fd)
             gw_log(GW_LOG_INFO, "listening on %s (%s)", listeners[i].spec,
                    listener_kind(&listeners[i]));
         if (!gw_reload_has_bridge())
-            gw_priv_warn_root(&cfg);
+            gw_priv_say_root();
         if (cfg.stats_addr != NULL) /* a prefork master says it for its workers */
             gw_log(GW_LOG_INFO, "metrics on %s (/metrics, /stats)", cfg.stats_addr);
         gw_pidfile_write(cfg.pid_file);
@@ -395,7 +395,7 @@ static int run_master(void)
         gw_log(GW_LOG_INFO, "listening on %s (%s)", listeners[i].spec,
                listener_kind(&listeners[i]));
     if (!gw_master_is_reload())
-        gw_priv_warn_root(&cfg);
+        gw_priv_say_root();
     gw_pidfile_write(cfg.pid_file);
     if (!cfg.lazy)
         start_watch(have_app);

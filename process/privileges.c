@@ -118,6 +118,12 @@ int gw_priv_init(const struct gw_config *cfg, char *err, size_t errlen)
     if (cfg->socket_owner != NULL && parse_owner(cfg->socket_owner, err, errlen) != 0)
         return -1;
     pv.switching = cfg->user != NULL || cfg->group != NULL;
+    if (!pv.switching && geteuid() == 0 && !cfg->allow_root) {
+        snprintf(err, errlen,
+                 "started as root without --user: give --user (and --group) to run the app "
+                 "unprivileged, or --allow-root to run it as root");
+        return -1;
+    }
     if (!pv.switching)
         return 0;
     pv.uid = getuid();
@@ -179,11 +185,10 @@ static void hand_log(const char *path)
                path, strerror(errno));
 }
 
-void gw_priv_warn_root(const struct gw_config *cfg)
+void gw_priv_say_root(void)
 {
-    if (!pv.switching && geteuid() == 0 && !cfg->allow_root)
-        gw_log(GW_LOG_WARNING, "running the app as root: give --user (and --group) to run it "
-                               "unprivileged (see \"Privileges\" in docs/operations.md)");
+    if (!pv.switching && geteuid() == 0)
+        gw_log(GW_LOG_INFO, "running the app as root (--allow-root)");
 }
 
 int gw_priv_drop(const struct gw_config *cfg, char *err, size_t errlen)

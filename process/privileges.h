@@ -20,8 +20,10 @@
 struct gw_config;
 
 /* Applies --umask, resolves --user, --group and --socket-owner (names or numeric
- * ids) and refuses a --user/--group that leaves the app running as root without
- * --allow-root. 0 or -1 with one line in err (exit status 2). */
+ * ids) and, without --allow-root, refuses to run the app as root: a start as root
+ * (effective id 0) without --user/--group, and a --user/--group that leaves the app
+ * running as root. The same for --check, which imports the app too. 0 or -1 with one
+ * line in err (exit status 2). */
 int gw_priv_init(const struct gw_config *cfg, char *err, size_t errlen);
 
 /* A unix socket file this process just made: owned by --socket-owner (when given).
@@ -40,9 +42,9 @@ int gw_priv_switching(void);
  */
 int gw_priv_drop(const struct gw_config *cfg, char *err, size_t errlen);
 
-/* Without --user/--group or --allow-root, a process running as root logs that it
- * runs the app as root (once per service start: the caller leaves re-executed images
- * and bridges out). */
-void gw_priv_warn_root(const struct gw_config *cfg);
+/* Without --user/--group, a process running as root (which gw_priv_init let through
+ * for --allow-root) logs that it runs the app as root (once per service start: the
+ * caller leaves re-executed images and bridges out). */
+void gw_priv_say_root(void);
 
 #endif

@@ -9,6 +9,8 @@ it accepts a connection (polling, with a deadline), and returns a Server. At the
 of the test every server is stopped with SIGTERM; one that does not exit 0 in time
 is killed and fails the test. Sanitizer reports on its stderr fail the test too.
 
+Run as root, every wsgate here is given --allow-root (ROOT_ARGS).
+
 Environment:
   WSGATE_BIN                  the binary (default <repo>/build/wsgate)
   WSGATE_TEST_TIMEOUT_SCALE   multiply every timeout (sanitizer builds are slower)
@@ -45,10 +47,22 @@ def require_binary():
         pytest.fail("wsgate binary not found at %s (run make, or set WSGATE_BIN)" % BIN)
 
 
-def run_cli(*args, timeout=None, **kw):
-    """Runs wsgate to completion (for --help, --check, bad options...)."""
+# Run as root (as CI runs the suite), every wsgate started here says --allow-root
+# first: it refuses to run the app as root otherwise (docs/operations.md, "Privileges").
+ROOT_ARGS = ["--allow-root"] if os.geteuid() == 0 else []
+
+
+def command(*args, allow_root=True):
+    """The command line starting wsgate with args, ROOT_ARGS first (allow_root=False:
+    not, for the tests of the refusal)."""
+    return [BIN] + (ROOT_ARGS if allow_root else []) + list(args)
+
+
+def run_cli(*args, timeout=None, allow_root=True, **kw):
+    """Runs wsgate to completion (for --help, --check, bad options...); allow_root as
+    command()'s."""
     require_binary()
-    return subprocess.run([BIN] + list(args), stdin=subprocess.DEVNULL,
+    return subprocess.run(command(*args, allow_root=allow_root), stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           timeout=t(30) if timeout is None else timeout, cwd=REPO, **kw)
 
@@ -85,7 +99,7 @@ class Server:
 
     # -- start / stop ----------------------------------------------------
     def _argv(self, http_args):
-        argv = [BIN]
+        argv = command()
         if self.pythonpath:
             argv += ["--pythonpath", APPS]
         if self.use_error_log:

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, REPO, run_cli
+from conftest import BIN, REPO, ROOT_ARGS, run_cli
 from wsgate_util import t
 
 DEPS = os.path.join(REPO, "scripts", "install-deps")
@@ -229,7 +229,7 @@ def test_make_deb(tmp_path):
                          timeout=t(30)).stdout.decode()
     assert out.splitlines()[0] == "wsgate " + field("Version"), out
     examples_dir = str(root / "usr/share/doc/wsgate/examples")
-    r = subprocess.run([wsgate, "--check", "--pythonpath", examples_dir, "hello"],
+    r = subprocess.run([wsgate, *ROOT_ARGS, "--check", "--pythonpath", examples_dir, "hello"],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=t(30))
     assert r.returncode == 0 and b"imported and callable" in r.stdout, r.stderr
 
@@ -241,9 +241,10 @@ def test_make_deb(tmp_path):
                            stderr=subprocess.STDOUT, timeout=t(120))
         assert r.returncode == 0, r.stdout.decode()
         assert user_exists("wsgate")
-        assert subprocess.run(["/usr/bin/wsgate", "--check", "--pythonpath",
-                               "/usr/share/doc/wsgate/examples", "hello"],
-                              stdout=subprocess.PIPE, timeout=t(30)).returncode == 0
+        # as the package's user, which its postinst made (as root without --user: refused)
+        assert subprocess.run(["/usr/bin/wsgate", "--user", "wsgate", "--check",
+                               "--pythonpath", "/usr/share/doc/wsgate/examples", "hello"],
+                              stdout=subprocess.PIPE, cwd="/", timeout=t(30)).returncode == 0
         assert not glob.glob("/etc/systemd/system/*.wants/wsgate*")  # not enabled
     finally:
         r = subprocess.run(["dpkg", "-P", "wsgate"], stdout=subprocess.PIPE,

@@ -8,7 +8,8 @@ the app (os.getuid...) and from /proc/PID/status; a unix socket belongs to
 --socket-owner with --socket-mode. Reloads keep working without root (the master's
 re-execution and a single process's bridge inherit the sockets): a key only root can
 read fails the reload cleanly (the old image serves on) until it is made readable by
-the app's group. Unknown names and a --user that is root are one line and exit 2.
+the app's group. Unknown names, a --user that is root and a start as root without
+--user (unless --allow-root) are one line and exit 2, before the app is imported.
 
 The servers' files live in a directory of their own that the app's user can
 traverse (pytest's tmp_path is root's alone): a reload's image opens its logs again
@@ -218,9 +219,48 @@ def test_refused_with_one_line(args, line):
     ids()
     if line is None:
         pytest.skip("as root only")
-    r = run_cli(*args, "--pythonpath", APPS, "--check", "it_priv")
+    r = run_cli(*args, "--pythonpath", APPS, "--check", "it_priv", allow_root=False)
     assert r.returncode == 2, r
     assert r.stderr.decode() == line + "\n"
+
+
+REFUSED_AS_ROOT = ("wsgate: started as root without --user: give --user (and --group) to "
+                   "run the app unprivileged, or --allow-root to run it as root\n")
+
+
+@need_root
+@pytest.mark.parametrize("how", [["--http", "unix:%(dir)s/s.sock"], ["--check"]],
+                         ids=["serve", "check"])
+def test_root_without_user_is_refused(shared_dir, how):
+    """As root without --user: one line, exit 2, the app not imported, whether serving
+    or --check (which imports the app as a start would)."""
+    mark = os.path.join(shared_dir, "imported")
+    r = run_cli(*[a % {"dir": shared_dir} for a in how], "--pythonpath", APPS, "it_priv",
+                env=dict(os.environ, IT_PRIV_MARK=mark), allow_root=False, timeout=t(10))
+    assert (r.returncode, r.stderr.decode(), r.stdout) == (2, REFUSED_AS_ROOT, b""), r
+    assert not os.path.exists(mark)
+    assert os.listdir(shared_dir) == []  # nor a socket bound
+
+
+@need_root
+@pytest.mark.parametrize("where", ["command line", "WSGATE_ARGS", "config file"])
+def test_allow_root_runs_the_app_as_root(shared_dir, where):
+    """--allow-root from any source (the option table's) lets the app be imported as
+    root."""
+    mark = os.path.join(shared_dir, "imported")
+    env = dict(os.environ, IT_PRIV_MARK=mark)
+    args = []
+    if where == "command line":
+        args = ["--allow-root"]
+    elif where == "WSGATE_ARGS":
+        env["WSGATE_ARGS"] = "--allow-root"
+    else:
+        with open(os.path.join(shared_dir, "w.ini"), "w") as f:
+            f.write("[wsgate]\nallow-root = yes\n")
+        args = ["-c", os.path.join(shared_dir, "w.ini")]
+    r = run_cli(*args, "--pythonpath", APPS, "--check", "it_priv", env=env, allow_root=False)
+    assert r.returncode == 0, r
+    assert open(mark).read() == "0\n"
 
 
 @pytest.mark.skipif(ROOT, reason="as a user other than root")
@@ -245,12 +285,14 @@ def test_allow_root_and_umask(shared_dir):
 
 
 @need_root
-def test_root_without_user_warns(wsgate):
+def test_allow_root_serves_as_root_and_says_so(wsgate):
+    """The harness gives --allow-root as root (conftest.ROOT_ARGS): the app runs as
+    root, and the log says so once, as information (it was asked for)."""
     srv = wsgate("it_priv")
+    assert "--allow-root" in srv.argv
     assert who(srv)["uid"] == 0
-    assert srv.error_text().count("[warning] running the app as root: give --user") == 1
-    quiet = wsgate("it_priv", "--allow-root")
-    assert "running the app as root" not in quiet.error_text()
+    assert srv.error_text().count("[info] running the app as root (--allow-root)") == 1
+    assert "[warning]" not in srv.error_text()
 
 
 @need_root
