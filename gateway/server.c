@@ -1,32 +1,27 @@
 /*
- * The event loop (libev) and everything the loop thread does: accept, read request
- * heads and hand them to the front-end's parser, dispatch ready requests to the pool,
- * write the loop's own error replies, linger before closing, keep-alive and head
- * timeouts, take connections back from workers, and the graceful stop.
+ * The event loop (libev): its set-up, run and tear-down, a connection's life on the
+ * loop thread (its watchers and timer, going idle, closing when its requests are back,
+ * freeing it), and the hand-offs from the workers: the hand-back, resume and
+ * want-write lists a wake-up drains, the pool's hooks, the kick of a stalled pool.
+ * What the loop does with a connection is split by job: server_read.c (heads,
+ * dispatch, head timeouts), server_write.c (replies, queued output, lingering close,
+ * requests back), server_accept.c, server_stop.c and server_retire.c.
  *
- * Invariants: only the loop thread runs this file (except the pool hooks hand_back and
- * abandon, and the connections' resume, which only queue work for it); a
- * connection in GW_CONN_DISPATCHED belongs to the pool: its timer is stopped and its
- * read watcher, left registered, stops at its first event without touching it;
- * the loop never calls Python. Head timeouts are absolute (set when the first byte
- * of a request arrives, never extended per byte: slowloris).
+ * Invariants: only the loop thread runs the server's files (except the pool hooks
+ * hand_back and gw_srv_abandon, and the connections' resume and want_write, which
+ * only queue work for it under back_lock); the loop never calls Python.
  */
 #include "gateway/server.h"
 #include "gateway/server_internal.h"
 
-#include <errno.h>
-#include <netdb.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "gateway/conn.h"
-#include "gateway/errors.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
 #include "gateway/output.h"
@@ -34,9 +29,6 @@
 #include "gateway/protocol.h"
 #include "gateway/request.h"
 #include "gateway/stats.h"
-#include "gateway/status.h"
-#include "gateway/tls.h"
-#include "gateway/util.h"
 
 #define KICK_SECONDS 0.0005 /* a queued request waits at most this for a stalled pool */
 
