@@ -7,8 +7,9 @@
  * prefork balance), server_stop.c (signals, drain, graceful stop, abandoning) and
  * server_retire.c (--max-requests, --max-rss, SIGHUP).
  *
- * Every function here runs on the loop thread only, with no lock held; struct
- * gw_server (gateway/server.h) is their shared state. The callbacks (*_cb) are the
+ * Every function here runs on the loop thread only, with no lock held (except
+ * gw_srv_abandon, the pool's stuck hook); struct gw_server (gateway/server.h) is their
+ * shared state. The callbacks (*_cb) are the
  * watchers' and are installed by gw_server_init or accept.
  */
 #ifndef GW_SERVER_INTERNAL_H
