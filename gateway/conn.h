@@ -138,7 +138,7 @@ struct gw_conn {
     const struct gw_transport *tr;
     void *tr_state;                 /* the transport's own (TLS: the session), or NULL */
     unsigned char rd_wait, wr_wait; /* enum gw_wait, set by tr: see struct gw_transport */
-    struct gw_server *srv;          /* the loop's own (gateway/server.c only) */
+    struct gw_server *srv;          /* the loop's own (gateway/server*.c only) */
     void *proto_state;
 
     struct gw_buf in;
