@@ -375,7 +375,8 @@ check-format:
 # only gateway/tls.c includes OpenSSL's headers; gateway/ includes none of protocols/,
 # python/, process/; protocols/ and python/ only gateway/ (and their own folder);
 # process/ may include everything. The worker pool, the watchdog and the keep-alive
-# carry never call back up into the server.
+# carry never call back up into the server; only the server's own files
+# (gateway/server*.c) include its private header.
 check-includes:
 	$(Q)if grep -l 'include.*Python\.h' gateway/* protocols/* process/*; then \
 	    echo "check-includes: Python.h outside python/"; exit 1; fi
@@ -392,6 +393,10 @@ check-includes:
 	    gateway/carry.c protocols/* python/*; then \
 	    echo "check-includes: the pool, the watchdog, the carry and the front-ends must"; \
 	    echo "  not call into the server (they get hooks and gw_conn_host instead)"; exit 1; fi
+	$(Q)if grep -l '#include *"gateway/server_internal.h"' gateway/* protocols/* python/* \
+	    process/* | grep -vE '^gateway/server(_[a-z]+)?\.c$$'; then \
+	    echo "check-includes: gateway/server_internal.h is the server's own files' only"; \
+	    exit 1; fi
 	@echo "check-includes: ok"
 
 clean:

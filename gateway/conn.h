@@ -138,7 +138,7 @@ struct gw_conn {
     const struct gw_transport *tr;
     void *tr_state;                 /* the transport's own (TLS: the session), or NULL */
     unsigned char rd_wait, wr_wait; /* enum gw_wait, set by tr: see struct gw_transport */
-    struct gw_server *srv;          /* the loop's own (gateway/server.c only) */
+    struct gw_server *srv;          /* the loop's own (gateway/server*.c only) */
     void *proto_state;
 
     struct gw_buf in;
@@ -178,7 +178,7 @@ struct gw_conn {
                            (gateway/carry.h); the loop counts them at the hand-back */
     int fresh;          /* prefork: accepted < FRESH_SECONDS ago, no request dispatched yet */
     int then_keep;      /* WRITING: what the response's end decided, acted on once */
-    int then_close_now; /*   c->send is written (see request_back in server.c) */
+    int then_close_now; /*   c->send is written (gw_srv_request_back, server_write.c) */
     double accepted_at; /* loop time of the accept */
 
     char remote_addr[64];

@@ -1,31 +1,27 @@
 /*
- * The event loop (libev) and everything the loop thread does: accept, read request
- * heads and hand them to the front-end's parser, dispatch ready requests to the pool,
- * write the loop's own error replies, linger before closing, keep-alive and head
- * timeouts, take connections back from workers, and the graceful stop.
+ * The event loop (libev): its set-up, run and tear-down, a connection's life on the
+ * loop thread (its watchers and timer, going idle, closing when its requests are back,
+ * freeing it), and the hand-offs from the workers: the hand-back, resume and
+ * want-write lists a wake-up drains, the pool's hooks, the kick of a stalled pool.
+ * What the loop does with a connection is split by job: server_read.c (heads,
+ * dispatch, head timeouts), server_write.c (replies, queued output, lingering close,
+ * requests back), server_accept.c, server_stop.c and server_retire.c.
  *
- * Invariants: only the loop thread runs this file (except the pool hooks hand_back and
- * abandon, and the connections' resume, which only queue work for it); a
- * connection in GW_CONN_DISPATCHED belongs to the pool: its timer is stopped and its
- * read watcher, left registered, stops at its first event without touching it;
- * the loop never calls Python. Head timeouts are absolute (set when the first byte
- * of a request arrives, never extended per byte: slowloris).
+ * Invariants: only the loop thread runs the server's files (except the pool hooks
+ * hand_back and gw_srv_abandon, and the connections' resume and want_write, which
+ * only queue work for it under back_lock); the loop never calls Python.
  */
 #include "gateway/server.h"
+#include "gateway/server_internal.h"
 
-#include <errno.h>
-#include <netdb.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "gateway/conn.h"
-#include "gateway/errors.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
 #include "gateway/output.h"
@@ -33,37 +29,19 @@
 #include "gateway/protocol.h"
 #include "gateway/request.h"
 #include "gateway/stats.h"
-#include "gateway/status.h"
-#include "gateway/tls.h"
-#include "gateway/util.h"
 
-#define LINGER_SECONDS   2.0
-#define LINGER_MAX_BYTES (256 * 1024)
-#define ACCEPT_BATCH     64
-#define FRESH_SECONDS    0.2    /* prefork: how long a new connection reserves a thread */
-#define KICK_SECONDS     0.0005 /* a queued request waits at most this for a stalled pool */
+#define KICK_SECONDS 0.0005 /* a queued request waits at most this for a stalled pool */
 
-static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
-static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
-static int process(struct gw_server *s, struct gw_conn *c);
-static void retire(struct gw_server *s, const char *why);
-static void balance(struct gw_server *s);
-static void write_out(struct gw_server *s, struct gw_conn *c);
-static void mux_write(struct gw_server *s, struct gw_conn *c);
-static void wio_cb(struct ev_loop *loop, ev_io *w, int revents);
-
-static void abandon_exit(struct gw_server *s);
-
-static void check_done(struct gw_server *s)
+void gw_srv_check_done(struct gw_server *s)
 {
     if (s->stopping && s->nconns == 0) {
         if (s->abandoning)
-            abandon_exit(s); /* never returns */
+            gw_srv_abandon_exit(s); /* never returns */
         ev_break(s->loop, EVBREAK_ALL);
     }
 }
 
-static void unfresh(struct gw_server *s, struct gw_conn *c)
+void gw_srv_unfresh(struct gw_server *s, struct gw_conn *c)
 {
     if (c->fresh) {
         c->fresh = 0;
@@ -73,7 +51,7 @@ static void unfresh(struct gw_server *s, struct gw_conn *c)
 
 /* References the loop's writes are done with go back to the app side (which needs
  * its runtime lock for that): a worker releases them in one batch. */
-static void release_parked(struct gw_server *s)
+void gw_srv_release_parked(struct gw_server *s)
 {
     if (gw_out_parked() > 0)
         gw_pool_release(s->pool);
@@ -81,7 +59,7 @@ static void release_parked(struct gw_server *s)
 
 /* A multiplexed connection with nothing in flight: its idle limit is --keep-alive,
  * or --send-timeout while it still has output queued (the front server reads it). */
-static double idle_limit(const struct gw_server *s, const struct gw_conn *c)
+double gw_srv_idle_limit(const struct gw_server *s, const struct gw_conn *c)
 {
     return ev_is_active(&c->wio) ? s->cfg->send_timeout : s->cfg->keep_alive;
 }
@@ -101,9 +79,9 @@ static void unqueue_write(struct gw_server *s, struct gw_conn *c)
     pthread_mutex_unlock(&s->back_lock);
 }
 
-static void conn_free(struct gw_server *s, struct gw_conn *c)
+void gw_srv_conn_free(struct gw_server *s, struct gw_conn *c)
 {
-    unfresh(s, c);
+    gw_srv_unfresh(s, c);
     if (c->write_queued) /* only the loop's own records queue it while no request runs */
         unqueue_write(s, c);
     ev_io_stop(s->loop, &c->wio);
@@ -116,7 +94,7 @@ static void conn_free(struct gw_server *s, struct gw_conn *c)
     if (c->tr->close)
         c->tr->close(c); /* TLS: close_notify if healthy, then the session goes */
     close(c->fd);
-    release_parked(s); /* what the queues just dropped (c->send, a FastCGI request's) */
+    gw_srv_release_parked(s); /* what the queues just dropped (c->send, a FastCGI request's) */
     if (c->prev_all)
         c->prev_all->next_all = c->next_all;
     else
@@ -128,10 +106,10 @@ static void conn_free(struct gw_server *s, struct gw_conn *c)
     free(c);
     s->nconns--;
     __atomic_store_n(&s->open_conns, s->nconns, __ATOMIC_RELAXED);
-    check_done(s);
+    gw_srv_check_done(s);
 }
 
-static void set_timer(struct gw_server *s, struct gw_conn *c, double after)
+void gw_srv_set_timer(struct gw_server *s, struct gw_conn *c, double after)
 {
     ev_timer_stop(s->loop, &c->timer);
     ev_timer_set(&c->timer, after > 0 ? after : 0.001, 0.);
@@ -141,7 +119,7 @@ static void set_timer(struct gw_server *s, struct gw_conn *c, double after)
 /* Watches c for events. ev_io_set only when they change: libev then asks the kernel
  * again (epoll_ctl) even for the same events, and a watcher stopped and started
  * again within one loop iteration costs no system call at all. */
-static void set_io(struct gw_server *s, struct gw_conn *c, int events)
+void gw_srv_set_io(struct gw_server *s, struct gw_conn *c, int events)
 {
     if ((c->io.events & (EV_READ | EV_WRITE)) != events) {
         ev_io_stop(s->loop, &c->io);
@@ -153,717 +131,54 @@ static void set_io(struct gw_server *s, struct gw_conn *c, int events)
 /* Watches c for what its transport waits for after a GW_EAGAIN (want: c->rd_wait or
  * c->wr_wait), or for own when it named nothing. No system call when the watch does
  * not change (always, on a plain socket). */
-static void watch(struct gw_server *s, struct gw_conn *c, unsigned char want, int own)
+void gw_srv_watch(struct gw_server *s, struct gw_conn *c, unsigned char want, int own)
 {
     int ev = want == GW_WAIT_READ ? EV_READ : want == GW_WAIT_WRITE ? EV_WRITE : own;
     if (!ev_is_active(&c->io) || (c->io.events & (EV_READ | EV_WRITE)) != ev)
-        set_io(s, c, ev);
+        gw_srv_set_io(s, c, ev);
 }
 
 /* c is read on the loop: when its transport already holds bytes (TLS records read
  * ahead), the socket may never become readable for them, so the read is run again in
  * this loop iteration. */
-static void read_again_if_held(struct gw_server *s, struct gw_conn *c)
+void gw_srv_read_again_if_held(struct gw_server *s, struct gw_conn *c)
 {
     if ((c->state == GW_CONN_IDLE || c->state == GW_CONN_READING) && ev_is_active(&c->io) &&
         gw_conn_tr_pending(c))
         ev_feed_event(s->loop, &c->io, EV_READ);
 }
 
-/* Stops writing, then reads and discards for a short while before closing, so the
- * client reads our last response instead of a reset caused by its unread bytes. */
-static void linger(struct gw_server *s, struct gw_conn *c)
-{
-    if (gw_conn_shut_write(c) != 0) {
-        conn_free(s, c);
-        return;
-    }
-    c->state = GW_CONN_LINGERING;
-    c->linger_bytes = 0;
-    set_io(s, c, EV_READ);
-    set_timer(s, c, LINGER_SECONDS);
-}
-
-/* 1 when the client has sent bytes nobody read yet (buffered or in the socket):
- * closing then would reset the connection and could destroy our last response. */
-static int input_pending(struct gw_conn *c)
-{
-    int n = 0;
-    return c->in.start < c->in.end || gw_conn_tr_pending(c) || ioctl(c->fd, FIONREAD, &n) != 0 ||
-           n > 0;
-}
-
 /* A request refused by the front-end's parser (on the loop or a carrying worker)
  * counts in the metrics like one the app answered: by its status class. */
-static void count_refusal(struct gw_conn *c)
+void gw_srv_count_refusal(struct gw_conn *c)
 {
     if (c->reply_status != 0)
         gw_stats_note_reject(c->proto->name, c->reply_status);
     c->reply_status = 0;
 }
 
-/* Writes what is left of c->out; lingers when done. */
-static void flush_reply(struct gw_server *s, struct gw_conn *c)
-{
-    while (c->out.start < c->out.end) {
-        struct iovec v = {c->out.data + c->out.start, c->out.end - c->out.start};
-        ssize_t n = c->tr->writev(c, &v, 1);
-        if (n > 0) {
-            c->out.start += (size_t)n;
-            continue;
-        }
-        if (n == GW_EAGAIN) {
-            if (c->state != GW_CONN_REPLYING) {
-                c->state = GW_CONN_REPLYING;
-                set_timer(s, c, s->cfg->send_timeout);
-            }
-            watch(s, c, c->wr_wait, EV_WRITE);
-            return;
-        }
-        conn_free(s, c);
-        return;
-    }
-    linger(s, c);
-}
-
-static void start_idle(struct gw_server *s, struct gw_conn *c, double timeout)
+void gw_srv_start_idle(struct gw_server *s, struct gw_conn *c, double timeout)
 {
     c->state = GW_CONN_IDLE;
     if (c->inflight == 0)
         gw_conn_trim(c);
-    set_io(s, c, EV_READ);
-    set_timer(s, c, timeout);
-    read_again_if_held(s, c);
+    gw_srv_set_io(s, c, EV_READ);
+    gw_srv_set_timer(s, c, timeout);
+    gw_srv_read_again_if_held(s, c);
 }
 
 /* A dead connection with requests still on workers: stop reading, make their
  * writes fail fast, and free it when the last one comes back. */
-static void close_when_idle(struct gw_server *s, struct gw_conn *c)
+void gw_srv_close_when_idle(struct gw_server *s, struct gw_conn *c)
 {
     if (c->inflight == 0) {
-        conn_free(s, c);
+        gw_srv_conn_free(s, c);
         return;
     }
     ev_io_stop(s->loop, &c->io);
     ev_timer_stop(s->loop, &c->timer);
     shutdown(c->fd, SHUT_RDWR);
     c->state = GW_CONN_CLOSING;
-}
-
-/* 1 when r asks for --health-path: the path of the raw target (REQUEST_URI, without
- * its query), or SCRIPT_NAME + PATH_INFO (absolute-form targets, a front server that
- * sends no REQUEST_URI). */
-static int is_health(const char *hp, const struct gw_request *r)
-{
-    size_t n = strlen(hp), plen = 0;
-    struct gw_slice u = r->request_uri, sn = r->script_name, pi = r->path_info;
-    while (u.ptr != NULL && plen < u.len && u.ptr[plen] != '?' && u.ptr[plen] != '#')
-        plen++;
-    if (u.ptr != NULL && plen == n && memcmp(u.ptr, hp, n) == 0)
-        return 1;
-    return sn.len + pi.len == n && (sn.len == 0 || memcmp(hp, sn.ptr, sn.len) == 0) &&
-           (pi.len == 0 || memcmp(hp + sn.len, pi.ptr, pi.len) == 0);
-}
-
-/* --health-path: answered here on the loop, whatever the workers are doing: 200 while
- * serving, 503 once draining. Returns as dispatch. */
-static int answer_health(struct gw_server *s, struct gw_conn *c, struct gw_request *r)
-{
-    int status = s->draining ? 503 : 200;
-    unfresh(s, c);
-    if (c->proto->answer(c, r, status)) {
-        count_refusal(c);
-        ev_timer_stop(s->loop, &c->timer);
-        flush_reply(s, c);
-        return 0;
-    }
-    gw_stats_note_reject(c->proto->name, status); /* answered without c->out (FastCGI) */
-    if (c->close_after) {
-        if (c->inflight == 0)
-            mux_write(s, c); /* closes once the answer is out */
-        return 0;
-    }
-    return c->proto->multiplexed;
-}
-
-/* Returns 1 when the connection is still the loop's to read (multiplexed). */
-static int dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r)
-{
-    if (s->cfg->health_path != NULL && c->proto->answer != NULL &&
-        is_health(s->cfg->health_path, r))
-        return answer_health(s, c, r);
-    r->t_head = gw_now_ns();
-    int queued = gw_pool_submit(s->pool, r);
-    if (queued == 1 && !ev_is_active(&s->kick))
-        ev_timer_again(s->loop, &s->kick);
-    if (queued < 0) {
-        gw_log(GW_LOG_WARNING, "%s: request queue full, refusing a request", c->listener->spec);
-        if (c->proto->reject(c, r, 503)) {
-            count_refusal(c);
-            ev_timer_stop(s->loop, &c->timer);
-            flush_reply(s, c);
-            return 0;
-        }
-        gw_stats_note_reject(c->proto->name, 503); /* answered without c->out (FastCGI) */
-        return c->proto->multiplexed;
-    }
-    c->inflight++;
-    s->ndispatched++;
-    gw_stats_inflight_add(1);
-    unfresh(s, c);
-    balance(s);
-    ev_timer_stop(s->loop, &c->timer);
-    if (!c->proto->multiplexed) {
-        /* The read watcher stays registered: it is stopped at its first event while
-         * the worker owns c (conn_io_cb), so the usual request, whose next one comes
-         * after the hand-back, costs the kernel's interest list no change. */
-        c->state = GW_CONN_DISPATCHED;
-        return 0;
-    }
-    c->state = GW_CONN_IDLE; /* reading the next request; no idle limit while busy */
-    return 1;
-}
-
-/* Runs the parser over the buffered bytes and acts on its verdicts. Returns 1 when c
- * is still the loop's; 0 when it may be gone (a reply sent, after which a reset peer
- * frees it at once) or a worker's: the caller must not touch it then. */
-static int process(struct gw_server *s, struct gw_conn *c)
-{
-    for (;;) {
-        struct gw_request *r = NULL;
-        if (c->in.start == c->in.end && !c->parse_again)
-            break;
-        if (c->state == GW_CONN_IDLE) {
-            c->state = GW_CONN_READING;
-            c->head_deadline = ev_now(s->loop) + s->cfg->read_timeout;
-            set_timer(s, c, s->cfg->read_timeout);
-        }
-        enum gw_parse_result rc = c->proto->parse(c, &r);
-        if (rc == GW_PARSE_MORE)
-            break;
-        if (rc == GW_PARSE_CLOSE) {
-            count_refusal(c);
-            if (c->inflight > 0) {
-                close_when_idle(s, c);
-                return 0;
-            }
-            ev_timer_stop(s->loop, &c->timer);
-            flush_reply(s, c);
-            return 0;
-        }
-        if (!dispatch(s, c, r))
-            return 0;
-    }
-    /* A multiplexed front-end pauses reading while a worker is behind on a body. */
-    if (c->proto->multiplexed) {
-        if (c->paused)
-            ev_io_stop(s->loop, &c->io);
-        if (c->state == GW_CONN_READING && c->at_rest) {
-            /* Whole records only, no request head half-read: between requests again.
-             * An idle kept connection (FCGI_KEEP_CONN, pooled by the front server)
-             * then ends at --keep-alive, silently, not at the head's deadline. */
-            c->state = GW_CONN_IDLE;
-            if (c->inflight == 0)
-                set_timer(s, c, idle_limit(s, c));
-        }
-        if (c->state == GW_CONN_IDLE && c->inflight > 0)
-            ev_timer_stop(s->loop, &c->timer);
-    }
-    return 1;
-}
-
-/* One read per wake-up (level-triggered), so the parser sees every piece and its
- * limits bound the buffer. */
-static void read_head(struct gw_server *s, struct gw_conn *c)
-{
-    if (gw_conn_reserve(c, 4096) != 0) {
-        conn_free(s, c);
-        return;
-    }
-    ssize_t n = c->tr->read(c, c->in.data + c->in.end, c->in.cap - c->in.end);
-    if (n == GW_EAGAIN) {
-        watch(s, c, c->rd_wait, EV_READ);
-        return;
-    }
-    if (n > 0) {
-        c->in.end += (size_t)n;
-        if (c->body_wait) /* body bytes: an idle limit, not the head's deadline */
-            c->head_deadline = ev_now(s->loop) + s->cfg->read_timeout;
-        watch(s, c, GW_WAIT_OWN, EV_READ);
-        if (process(s, c))
-            read_again_if_held(s, c);
-        return;
-    }
-    /* EOF or error: nothing more will be read. A multiplexed front-end fails the
-     * reads of the requests still waiting for input (all of them on an error). */
-    int clean = n == 0;
-    if (!clean)
-        gw_conn_set_broken(c);
-    if (c->proto->read_end)
-        c->proto->read_end(c, clean);
-    if (clean && (c->inflight > 0 || ev_is_active(&c->wio))) {
-        /* A half-close: the peer reads on (uWSGI and libfcgi answer it too), so
-         * the requests in flight are answered, and what is queued is written,
-         * before the close (mux_write closes it then). */
-        ev_io_stop(s->loop, &c->io);
-        if (c->inflight > 0)
-            ev_timer_stop(s->loop, &c->timer);
-        c->state = GW_CONN_CLOSING;
-        return;
-    }
-    close_when_idle(s, c);
-}
-
-/* The transport's handshake (TLS), as far as it goes; then the connection waits
- * for its first request like a plain one just accepted. A peer that is no client of
- * the transport (plain HTTP, garbage) is closed: the transport logged why. */
-static void handshake(struct gw_server *s, struct gw_conn *c)
-{
-    int rc = c->tr->handshake(c);
-    if (rc == GW_EAGAIN) {
-        watch(s, c, c->rd_wait, EV_READ);
-        return;
-    }
-    if (rc < 0) {
-        conn_free(s, c);
-        return;
-    }
-    start_idle(s, c, s->cfg->read_timeout);
-}
-
-/* The listener's preface (a PROXY protocol header), read before anything else;
- * then the handshake, if the transport has one, under the same deadline from the
- * accept, or the first request. Bytes the preface read that belong to the request
- * stay in c->in: the socket still holds the rest of them, so the read follows. */
-static void preface(struct gw_server *s, struct gw_conn *c)
-{
-    int rc = c->listener->preface(c);
-    if (rc == GW_EAGAIN) {
-        watch(s, c, GW_WAIT_OWN, EV_READ);
-        return;
-    }
-    if (rc < 0) {
-        conn_free(s, c);
-        return;
-    }
-    if (c->tr->handshake != NULL) {
-        c->state = GW_CONN_HANDSHAKE;
-        handshake(s, c);
-        return;
-    }
-    start_idle(s, c, s->cfg->read_timeout);
-}
-
-static void linger_read(struct gw_server *s, struct gw_conn *c)
-{
-    char sink[16384];
-    for (;;) {
-        ssize_t n = c->tr->read(c, sink, sizeof(sink));
-        if (n > 0) {
-            c->linger_bytes += (size_t)n;
-            if (c->linger_bytes > LINGER_MAX_BYTES)
-                break;
-            continue;
-        }
-        if (n == GW_EAGAIN) {
-            watch(s, c, c->rd_wait, EV_READ);
-            return;
-        }
-        break;
-    }
-    conn_free(s, c);
-}
-
-static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct gw_conn *c = w->data;
-    struct gw_server *s = c->srv;
-    (void)loop;
-    (void)revents;
-    switch (c->state) {
-    case GW_CONN_PREFACE:
-        preface(s, c);
-        break;
-    case GW_CONN_HANDSHAKE:
-        handshake(s, c);
-        break;
-    case GW_CONN_IDLE:
-    case GW_CONN_READING:
-        read_head(s, c);
-        break;
-    case GW_CONN_REPLYING:
-        flush_reply(s, c);
-        break;
-    case GW_CONN_WRITING:
-        write_out(s, c);
-        break;
-    case GW_CONN_LINGERING:
-        linger_read(s, c);
-        break;
-    case GW_CONN_DISPATCHED:
-    case GW_CONN_CLOSING:
-        ev_io_stop(s->loop, &c->io);
-        break;
-    }
-}
-
-static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct gw_conn *c = w->data;
-    struct gw_server *s = c->srv;
-    (void)loop;
-    (void)revents;
-    if (c->state == GW_CONN_READING) {
-        double left = c->head_deadline - ev_now(s->loop);
-        if (left > 0.01) {
-            set_timer(s, c, left);
-            return;
-        }
-        char peer[64];
-        gw_log(GW_LOG_INFO, "%s: %s: request head not complete within %.1fs, closing",
-               c->listener->spec, gw_conn_peer(c, peer, sizeof(peer)), s->cfg->read_timeout);
-        if (c->in.end > c->in.start && c->inflight == 0) {
-            c->out.start = c->out.end = 0;
-            if (c->proto->reject(c, NULL, 408)) {
-                count_refusal(c);
-                c->state = GW_CONN_REPLYING;
-                flush_reply(s, c);
-                return;
-            }
-        }
-    }
-    if (c->state == GW_CONN_PREFACE) {
-        char peer[64];
-        gw_log(GW_LOG_INFO, "%s: %s: PROXY header not complete within %.1fs, closing",
-               c->listener->spec, gw_conn_peer(c, peer, sizeof(peer)), s->cfg->read_timeout);
-    }
-    if (c->state == GW_CONN_HANDSHAKE) {
-        char peer[64];
-        gw_log(GW_LOG_INFO, "%s: %s: TLS handshake not complete within %.1fs, closing",
-               c->listener->spec, gw_conn_peer(c, peer, sizeof(peer)), s->cfg->read_timeout);
-        gw_stats_note_handshake(GW_STATS_HS_TIMEOUT, 0, 0);
-    }
-    if (c->state == GW_CONN_IDLE && c->inflight > 0)
-        return; /* a busy multiplexed connection has no idle limit */
-    close_when_idle(s, c);
-}
-
-static void fill_peer(struct gw_conn *c, const struct sockaddr_storage *ss, socklen_t sl)
-{
-    c->remote_addr[0] = '\0';
-    c->remote_port[0] = '\0';
-    if (ss->ss_family != AF_INET && ss->ss_family != AF_INET6)
-        return;
-    if (getnameinfo((const struct sockaddr *)ss, sl, c->remote_addr, sizeof(c->remote_addr),
-                    c->remote_port, sizeof(c->remote_port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-        c->remote_addr[0] = '\0';
-        c->remote_port[0] = '\0';
-    }
-    /* An IPv4 peer on a dual-stack socket: show 1.2.3.4, not ::ffff:1.2.3.4. */
-    if (strncmp(c->remote_addr, "::ffff:", 7) == 0 && strchr(c->remote_addr + 7, ':') == NULL)
-        memmove(c->remote_addr, c->remote_addr + 7, strlen(c->remote_addr + 7) + 1);
-}
-
-static void accept_one(struct gw_server *s, struct gw_listener *l, int fd,
-                       const struct sockaddr_storage *ss, socklen_t sl)
-{
-    struct gw_conn *c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        close(fd);
-        return;
-    }
-    c->fd = fd;
-    c->srv = s;
-    c->cfg = s->cfg;
-    c->host = &s->host;
-    c->tr = &gw_plain_transport;
-    gw_out_init(&c->send, c);
-    gw_spool_init(&c->spool);
-    c->listener = l;
-    c->proto = l->proto;
-    fill_peer(c, ss, sl); /* TCP_NODELAY comes from the listener (gateway/listener.c) */
-    if (l->tls != NULL && gw_tls_conn_open(c, l->tls) != 0) {
-        close(fd);
-        free(c);
-        return;
-    }
-    if (c->proto->conn_open && c->proto->conn_open(c) != 0) {
-        if (c->tr->close)
-            c->tr->close(c);
-        close(fd);
-        free(c);
-        return;
-    }
-    ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
-    c->io.data = c;
-    ev_io_init(&c->wio, wio_cb, fd, EV_WRITE);
-    c->wio.data = c;
-    ev_timer_init(&c->timer, conn_timer_cb, 0., 0.);
-    c->timer.data = c;
-    c->next_all = s->all;
-    if (s->all)
-        s->all->prev_all = c;
-    s->all = c;
-    s->nconns++;
-    __atomic_store_n(&s->open_conns, s->nconns, __ATOMIC_RELAXED);
-    if (s->cfg->processes > 1) {
-        c->fresh = 1;
-        c->accepted_at = ev_now(s->loop);
-        s->nfresh++;
-        if (!ev_is_active(&s->fresh_timer))
-            ev_timer_again(s->loop, &s->fresh_timer);
-    }
-    if (l->preface != NULL || c->tr->handshake != NULL) {
-        /* The handshake has the head's deadline, from the accept: a client that
-         * stalls it costs a session's few KiB and no thread, until then. So has the
-         * preface before it. */
-        c->state = l->preface != NULL ? GW_CONN_PREFACE : GW_CONN_HANDSHAKE;
-        set_io(s, c, EV_READ);
-        set_timer(s, c, s->cfg->read_timeout);
-        return;
-    }
-    start_idle(s, c, s->cfg->read_timeout);
-}
-
-/* A fresh connection holds a thread's place only briefly: one that sends nothing
- * (a browser's preconnect) must not keep this process from accepting. */
-static void fresh_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct gw_server *s = w->data;
-    double old = ev_now(loop) - FRESH_SECONDS;
-    (void)revents;
-    for (struct gw_conn *c = s->all; c != NULL && s->nfresh > 0; c = c->next_all)
-        if (c->fresh && c->accepted_at <= old)
-            unfresh(s, c);
-    if (s->nfresh == 0)
-        ev_timer_stop(loop, w);
-    balance(s);
-}
-
-static void listeners_watch(struct gw_server *s, int on)
-{
-    for (size_t i = 0; i < s->nlisteners; i++) {
-        if (s->listeners[i].fd < 0)
-            continue;
-        if (on)
-            ev_io_start(s->loop, &s->listeners[i].io);
-        else
-            ev_io_stop(s->loop, &s->listeners[i].io);
-    }
-}
-
-static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct gw_listener *l = w->data;
-    struct gw_server *s = l->srv;
-    (void)loop;
-    (void)revents;
-    /* Worker processes of a master accept one connection per wake-up: the kernel
-     * then spreads a burst over the processes instead of one taking it all. */
-    int batch = s->cfg->processes > 1 ? 1 : ACCEPT_BATCH;
-    for (int i = 0; i < batch; i++) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0) {
-            accept_one(s, l, fd, &ss, sl);
-            balance(s);
-            continue;
-        }
-        if (errno == EINTR || errno == ECONNABORTED)
-            continue;
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-            gw_log(GW_LOG_ERROR, "%s: accept: %s; pausing accepts for 0.5s", l->spec,
-                   strerror(errno));
-            listeners_watch(s, 0);
-            ev_timer_set(&s->accept_pause, 0.5, 0.);
-            ev_timer_start(s->loop, &s->accept_pause);
-        }
-        return;
-    }
-}
-
-static void accept_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct gw_server *s = w->data;
-    (void)loop;
-    (void)revents;
-    if (!s->stopping && !s->accept_held)
-        listeners_watch(s, 1);
-}
-
-/* A worker process of a master stops accepting while all its threads are busy, so
- * new connections go to a process that can run them (they wait in the kernel's
- * backlog when every process is busy), and accepts again once a thread is free. */
-static void balance(struct gw_server *s)
-{
-    if (s->cfg->processes <= 1 || s->stopping)
-        return;
-    int idle = gw_pool_idle(s->pool) - (int)s->nfresh > 0;
-    if (!idle && !s->accept_held) {
-        listeners_watch(s, 0);
-        s->accept_held = 1;
-    } else if (idle && s->accept_held) {
-        s->accept_held = 0;
-        if (!ev_is_active(&s->accept_pause))
-            listeners_watch(s, 1);
-    }
-}
-
-/* A one-request-at-a-time connection whose response is complete (written): close it,
- * send an error reply the carry found, linger, or wait for its next request. */
-static void carry_on(struct gw_server *s, struct gw_conn *c, int keep, int close_now)
-{
-    if (gw_conn_broken(c) || (!keep && close_now))
-        conn_free(s, c);
-    else if (c->out.start < c->out.end) {
-        count_refusal(c); /* the worker's carry found a bad next request (carry.h) */
-        flush_reply(s, c);
-    } else if (keep && s->stopping && !input_pending(c))
-        conn_free(s, c); /* between requests, as the idle ones at the stop */
-    else if (!keep || s->stopping)
-        linger(s, c);
-    else {
-        start_idle(s, c, s->cfg->keep_alive);
-        process(s, c); /* a pipelined request may already be buffered */
-    }
-}
-
-/* Writable while WRITING: more of the queued response; the rest of request_back when
- * it is all out. Progress restarts the --send-timeout idle limit. */
-static void write_out(struct gw_server *s, struct gw_conn *c)
-{
-    uint64_t before = c->send.pending;
-    int rc = gw_out_flush(&c->send, 0);
-    if (rc < 0) {
-        gw_conn_set_broken(c);
-        conn_free(s, c);
-        return;
-    }
-    if (rc == GW_OUT_EMPTY) {
-        release_parked(s);
-        carry_on(s, c, c->then_keep, c->then_close_now);
-        return;
-    }
-    if (c->send.pending < before)
-        set_timer(s, c, s->cfg->send_timeout);
-    watch(s, c, c->wr_wait, EV_WRITE);
-}
-
-/* A multiplexed connection whose queued output is all written: close it now if it
- * was only waiting for that. */
-static void mux_finish(struct gw_server *s, struct gw_conn *c)
-{
-    if (c->inflight > 0 || c->state == GW_CONN_LINGERING)
-        return;
-    if (c->state == GW_CONN_CLOSING)
-        conn_free(s, c);
-    else if (s->stopping || c->close_after)
-        linger(s, c);
-}
-
-/* Writes what a multiplexed front-end has queued for c; watches for writability
- * while some is left (with --send-timeout as the idle limit once nothing runs). */
-static void mux_write(struct gw_server *s, struct gw_conn *c)
-{
-    int rc = c->proto->flush ? c->proto->flush(c) : 0;
-    release_parked(s); /* references of records written or dropped */
-    if (rc < 0) {
-        ev_io_stop(s->loop, &c->wio);
-        close_when_idle(s, c);
-        return;
-    }
-    if (rc == 1) {
-        if (!ev_is_active(&c->wio))
-            ev_io_start(s->loop, &c->wio);
-        if (c->inflight == 0 && c->state != GW_CONN_LINGERING)
-            set_timer(s, c, s->cfg->send_timeout);
-        return;
-    }
-    ev_io_stop(s->loop, &c->wio);
-    mux_finish(s, c);
-}
-
-static void wio_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct gw_conn *c = w->data;
-    (void)loop;
-    (void)revents;
-    mux_write(c->srv, c);
-}
-
-/* One request back from its worker: continue its connection or close it. */
-static void request_back(struct gw_server *s, struct gw_request *r)
-{
-    struct gw_conn *c = r->conn;
-    int keep = r->keep, close_now = r->close_now;
-    s->ndispatched--;
-    gw_stats_inflight_add(-1);
-    c->inflight--;
-    c->requests += 1 + c->carried;
-    s->served += 1 + c->carried;
-    c->carried = 0;
-    if (c->proto->multiplexed) {
-        if (c->proto->done(c, r)) /* r is gone */
-            c->close_after = 1;
-        if (c->state == GW_CONN_CLOSING || s->stopping || c->close_after) {
-            if (c->inflight == 0)
-                mux_write(s, c); /* closes once what is queued is out */
-            return;
-        }
-        if (!c->paused && (c->state == GW_CONN_IDLE || c->state == GW_CONN_READING)) {
-            ev_io_start(s->loop, &c->io); /* no-op unless flow control had stopped it */
-            if (!process(s, c))
-                return;
-        }
-        if (c->inflight == 0 && c->state == GW_CONN_IDLE)
-            set_timer(s, c, idle_limit(s, c));
-        return;
-    }
-    c->pin = 0; /* the request is over: its slices are dead */
-    if (!gw_conn_broken(c) && !gw_out_empty(&c->send)) {
-        /* The worker left part of the response queued (a slow reader): the loop
-         * writes it, with --send-timeout as the idle limit, then carries on. */
-        c->then_keep = keep;
-        c->then_close_now = close_now;
-        c->state = GW_CONN_WRITING;
-        set_io(s, c, EV_WRITE);
-        set_timer(s, c, s->cfg->send_timeout);
-        return;
-    }
-    carry_on(s, c, keep, close_now);
-}
-
-/*
- * --max-rss: the resident size is read (gw_rss_bytes: one open and read of
- * /proc/self/statm) at most every RSS_EVERY seconds after requests come back, and by
- * rss_timer once a second while idle; over the limit, the process retires as for
- * --max-requests, once.
- */
-#define RSS_EVERY 0.1
-
-static void rss_check(struct gw_server *s)
-{
-    uint64_t rss;
-    ev_tstamp now = ev_now(s->loop);
-    if (s->max_rss == 0 || s->stopping || now - s->rss_checked < RSS_EVERY)
-        return;
-    s->rss_checked = now;
-    if (gw_rss_bytes(&rss) != 0 || rss <= s->max_rss)
-        return;
-    gw_log(GW_LOG_INFO, "resident memory %llu MiB is over --max-rss %llu MiB: retiring",
-           (unsigned long long)(rss >> 20), (unsigned long long)(s->max_rss >> 20));
-    s->max_rss = 0; /* once, even if the reload fails */
-    s->over_rss = 1;
-    ev_timer_stop(s->loop, &s->rss_timer);
-    retire(s, "--max-rss reached");
-}
-
-static void rss_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    rss_check(w->data);
 }
 
 static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
@@ -886,7 +201,7 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
         struct gw_conn *next = wr->next_write;
         wr->write_queued = 0;
         pthread_mutex_unlock(&s->back_lock);
-        mux_write(s, wr);
+        gw_srv_mux_write(s, wr);
         wr = next;
     }
     /* Then resumes: their connections are alive (a request of theirs is in flight or
@@ -899,22 +214,22 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
         if (c->paused && c->state != GW_CONN_CLOSING && c->state != GW_CONN_LINGERING) {
             c->paused = 0;
             ev_io_start(s->loop, &c->io);
-            process(s, c);
+            gw_srv_process(s, c);
         }
         c = next;
     }
     while (r != NULL) {
         struct gw_request *next = r->next_back;
         r->next_back = NULL;
-        request_back(s, r);
+        gw_srv_request_back(s, r);
         r = next;
     }
-    balance(s);
+    gw_srv_balance(s);
     if (s->retire_after != 0 && s->served >= s->retire_after) {
         s->retire_after = 0; /* once, even if the reload fails */
-        retire(s, "--max-requests reached");
+        gw_srv_retire(s, "--max-requests reached");
     }
-    rss_check(s);
+    gw_srv_rss_check(s);
 }
 
 /* The pool's done hook (worker thread): r goes back to the loop, which continues its
@@ -969,218 +284,6 @@ static void kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ev_timer_stop(loop, w);
 }
 
-static void stop_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct gw_server *s = w->data;
-    (void)loop;
-    (void)revents;
-    gw_log(GW_LOG_WARNING,
-           "graceful timeout (%.0f s): %zu requests still in flight are abandoned; exiting",
-           s->cfg->graceful_timeout, s->ndispatched);
-    _exit(0); /* the workers cannot be joined: one of them may never return */
-}
-
-void gw_server_stop(struct gw_server *s, const char *why)
-{
-    if (s->stopping)
-        return;
-    gw_log(GW_LOG_INFO, "%s: stopping gracefully (%zu requests in flight)", why, s->ndispatched);
-    s->stopping = 1;
-    s->draining = 1;
-    ev_timer_stop(s->loop, &s->drain_timer);
-    __atomic_store_n(&s->host.draining, 1, __ATOMIC_RELAXED);
-    listeners_watch(s, 0);
-    ev_timer_stop(s->loop, &s->accept_pause);
-    ev_timer_stop(s->loop, &s->rss_timer);
-    if (!s->handed_over) /* else the reload hook hands them on again */
-        for (size_t i = 0; i < s->nlisteners; i++)
-            gw_listener_close(&s->listeners[i]);
-    /* Connections idle between requests are closed now. One that was accepted but
-     * has not completed its first request still gets it served (the client could not
-     * know we were stopping); its head deadline bounds the wait. */
-    struct gw_conn *c = s->all;
-    while (c != NULL) {
-        struct gw_conn *next = c->next_all;
-        int idle = c->state == GW_CONN_IDLE || c->state == GW_CONN_READING;
-        if (idle && c->inflight == 0 && (c->proto->multiplexed || c->requests > 0))
-            conn_free(s, c);
-        else if (idle && c->proto->drain != NULL)
-            c->proto->drain(c); /* requests in flight: tell the peer (HTTP/2 GOAWAY) */
-        c = next;
-    }
-    if (s->nconns > 0) {
-        ev_timer_set(&s->stop_deadline, s->cfg->graceful_timeout, 0.);
-        ev_timer_start(s->loop, &s->stop_deadline);
-    }
-    check_done(s);
-}
-
-/* ---- abandoning the process (a request thread is stuck past --timeout-grace) ---- */
-
-static void abandon_exit(struct gw_server *s)
-{
-    size_t stuck = __atomic_load_n(&s->nstuck, __ATOMIC_RELAXED);
-    gw_log(GW_LOG_ERROR,
-           "exiting with status %d so that this worker process is replaced "
-           "(%zu stuck, %zu requests in flight)",
-           GW_EXIT_STUCK, stuck, s->ndispatched);
-    /* No join (a stuck thread would never come back), no Python finalization (it
-     * would wait for that thread's GIL): the kernel closes every socket. */
-    _exit(GW_EXIT_STUCK);
-}
-
-static void abandon_check(struct gw_server *s)
-{
-    if (s->ndispatched <= __atomic_load_n(&s->nstuck, __ATOMIC_RELAXED) ||
-        ev_now(s->loop) >= s->abandon_deadline)
-        abandon_exit(s);
-}
-
-static void abandon_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    abandon_check(w->data);
-}
-
-static void abandon_cb(struct ev_loop *loop, ev_async *w, int revents)
-{
-    struct gw_server *s = w->data;
-    (void)loop;
-    (void)revents;
-    if (!s->abandoning) {
-        s->abandoning = 1;
-        s->stopping = 1; /* no new requests, no keep-alive */
-        s->draining = 1;
-        __atomic_store_n(&s->host.draining, 1, __ATOMIC_RELAXED);
-        listeners_watch(s, 0);
-        ev_timer_stop(s->loop, &s->accept_pause);
-        /* Close our copies only: the master and the other workers keep listening
-         * on these sockets (a unix socket's file stays). */
-        for (size_t i = 0; i < s->nlisteners; i++) {
-            if (s->listeners[i].fd >= 0) {
-                close(s->listeners[i].fd);
-                s->listeners[i].fd = -1;
-            }
-        }
-        struct gw_conn *c = s->all;
-        while (c != NULL) {
-            struct gw_conn *next = c->next_all;
-            if ((c->state == GW_CONN_IDLE || c->state == GW_CONN_READING ||
-                 c->state == GW_CONN_HANDSHAKE || c->state == GW_CONN_PREFACE) &&
-                c->inflight == 0)
-                conn_free(s, c); /* may exit at once when nothing else is left */
-            c = next;
-        }
-        s->abandon_deadline = ev_now(s->loop) + s->cfg->graceful_timeout;
-        ev_timer_set(&s->abandon_timer, 0.1, 0.1);
-        ev_timer_start(s->loop, &s->abandon_timer);
-        gw_log(GW_LOG_WARNING,
-               "a request thread is stuck: no longer accepting; waiting up to %.1fs for "
-               "the %zu requests in flight",
-               s->cfg->graceful_timeout, s->ndispatched);
-    }
-    abandon_check(s);
-}
-
-/*
- * The pool's stuck hook (the watchdog thread): this process cannot recover a stuck
- * request thread (prefork mode only: the master replaces it). Counts one stuck
- * request, then asks the loop to stop accepting (listeners closed, idle connections
- * closed, no more keep-alive), lets the other requests in flight finish for up to
- * cfg->graceful_timeout, and then _exit(GW_EXIT_STUCK): without joining the worker
- * threads and without finalizing Python (the stuck thread would block both).
- * Thread-safe; calling it again only counts another stuck request.
- */
-static void abandon(void *ctx)
-{
-    struct gw_server *s = ctx;
-    __atomic_fetch_add(&s->nstuck, 1, __ATOMIC_RELAXED);
-    ev_async_send(s->loop, &s->abandon_wake);
-}
-
-static void drain_done_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    gw_server_stop(w->data, "--drain-delay over");
-}
-
-/* Draining: --health-path answers 503 while the process goes on accepting and serving
- * for --drain-delay, so that the load balancers' checks take the host out before its
- * listeners close; then the graceful stop. Without a delay, at a second stop signal,
- * or after SIGUSR2 (already out of rotation), the stop begins at once. A prefork
- * worker gets no delay of its own: its master runs it for all of them (SIGUSR2
- * first, then SIGTERM: process/master.c). */
-static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    struct gw_server *s = w->data;
-    const char *why = w->signum == SIGINT ? "SIGINT" : "SIGTERM";
-    (void)loop;
-    (void)revents;
-    if (s->on_stop != NULL)
-        s->on_stop(s, SIGTERM);
-    if (s->cfg->drain_delay > 0 && s->cfg->processes <= 1 && !s->draining && !s->stopping) {
-        s->draining = 1;
-        gw_log(GW_LOG_INFO, "%s: draining for %.1fs (--drain-delay): still serving, %s%s", why,
-               s->cfg->drain_delay, s->cfg->health_path != NULL ? s->cfg->health_path : "",
-               s->cfg->health_path != NULL ? " answers 503" : "no --health-path to say so");
-        ev_timer_set(&s->drain_timer, s->cfg->drain_delay, 0.);
-        ev_timer_start(s->loop, &s->drain_timer);
-        return;
-    }
-    gw_server_stop(s, why);
-}
-
-/* Prefork: the master's stop begins its --drain-delay. */
-static void usr2_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    struct gw_server *s = w->data;
-    (void)loop;
-    (void)revents;
-    if (!s->draining)
-        gw_log(GW_LOG_INFO, "draining: the health path answers 503 until the stop");
-    s->draining = 1;
-}
-
-static void quit_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    struct gw_server *s = w->data;
-    (void)loop;
-    (void)revents;
-    if (s->on_stop != NULL)
-        s->on_stop(s, SIGQUIT);
-    gw_log(GW_LOG_INFO, "SIGQUIT: stopping now (%zu requests in flight abandoned)", s->ndispatched);
-    _exit(0);
-}
-
-/* Retirement (--max-requests) and SIGHUP. With a reload hook, a bridge process
- * takes the listeners over and the hook stops this server once it accepts; without
- * one (a prefork worker), retirement is a plain graceful stop. */
-static void retire(struct gw_server *s, const char *why)
-{
-    if (s->stopping || s->draining) /* out of rotation: a new image would answer 200 */
-        return;
-    if (s->reload == NULL) {
-        gw_server_stop(s, why);
-        return;
-    }
-    if (s->reload(s) != 0)
-        gw_log(GW_LOG_ERROR, "%s: cannot start the reload: %s; carrying on", why, strerror(errno));
-}
-
-static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    struct gw_server *s = w->data;
-    (void)loop;
-    (void)revents;
-    if (s->reload == NULL) {
-        gw_log(GW_LOG_INFO, "SIGHUP ignored: this process is reloaded by its parent");
-        return;
-    }
-    retire(s, "SIGHUP");
-}
-
 int gw_server_init(struct gw_server *s, const struct gw_config *cfg, struct gw_listener *listeners,
                    size_t nlisteners, struct gw_pool *pool)
 {
@@ -1200,45 +303,45 @@ int gw_server_init(struct gw_server *s, const struct gw_config *cfg, struct gw_l
     ev_async_init(&s->wake, wake_cb);
     s->wake.data = s;
     ev_async_start(s->loop, &s->wake);
-    ev_signal_init(&s->sig_term, stop_cb, SIGTERM);
+    ev_signal_init(&s->sig_term, gw_srv_stop_cb, SIGTERM);
     s->sig_term.data = s;
     ev_signal_start(s->loop, &s->sig_term);
-    ev_signal_init(&s->sig_int, stop_cb, SIGINT);
+    ev_signal_init(&s->sig_int, gw_srv_stop_cb, SIGINT);
     s->sig_int.data = s;
     ev_signal_start(s->loop, &s->sig_int);
-    ev_signal_init(&s->sig_quit, quit_cb, SIGQUIT);
+    ev_signal_init(&s->sig_quit, gw_srv_quit_cb, SIGQUIT);
     s->sig_quit.data = s;
     ev_signal_start(s->loop, &s->sig_quit);
-    ev_signal_init(&s->sig_hup, hup_cb, SIGHUP);
+    ev_signal_init(&s->sig_hup, gw_srv_hup_cb, SIGHUP);
     s->sig_hup.data = s;
     ev_signal_start(s->loop, &s->sig_hup);
-    ev_signal_init(&s->sig_usr2, usr2_cb, SIGUSR2);
+    ev_signal_init(&s->sig_usr2, gw_srv_usr2_cb, SIGUSR2);
     s->sig_usr2.data = s;
     ev_signal_start(s->loop, &s->sig_usr2);
-    ev_timer_init(&s->drain_timer, drain_done_cb, 1., 0.);
+    ev_timer_init(&s->drain_timer, gw_srv_drain_done_cb, 1., 0.);
     s->drain_timer.data = s;
-    ev_timer_init(&s->fresh_timer, fresh_cb, 0., FRESH_SECONDS);
+    ev_timer_init(&s->fresh_timer, gw_srv_fresh_cb, 0., GW_SRV_FRESH_SECONDS);
     s->fresh_timer.data = s;
     ev_timer_init(&s->kick, kick_cb, 0., KICK_SECONDS);
     s->kick.data = s;
-    ev_timer_init(&s->stop_deadline, stop_deadline_cb, 1., 0.);
+    ev_timer_init(&s->stop_deadline, gw_srv_stop_deadline_cb, 1., 0.);
     s->stop_deadline.data = s;
-    ev_timer_init(&s->accept_pause, accept_pause_cb, 0.5, 0.);
+    ev_timer_init(&s->accept_pause, gw_srv_accept_pause_cb, 0.5, 0.);
     s->accept_pause.data = s;
-    ev_timer_init(&s->rss_timer, rss_timer_cb, 1., 1.);
+    ev_timer_init(&s->rss_timer, gw_srv_rss_timer_cb, 1., 1.);
     s->rss_timer.data = s;
-    ev_async_init(&s->abandon_wake, abandon_cb);
+    ev_async_init(&s->abandon_wake, gw_srv_abandon_cb);
     s->abandon_wake.data = s;
     ev_async_start(s->loop, &s->abandon_wake);
-    ev_timer_init(&s->abandon_timer, abandon_timer_cb, 0.1, 0.1);
+    ev_timer_init(&s->abandon_timer, gw_srv_abandon_timer_cb, 0.1, 0.1);
     s->abandon_timer.data = s;
     for (size_t i = 0; i < nlisteners; i++) {
         struct gw_listener *l = &listeners[i];
         l->srv = s;
-        ev_io_init(&l->io, accept_cb, l->fd, EV_READ);
+        ev_io_init(&l->io, gw_srv_accept_cb, l->fd, EV_READ);
         l->io.data = l;
     }
-    listeners_watch(s, 1);
+    gw_srv_listeners_watch(s, 1);
     return 0;
 }
 
@@ -1252,7 +355,7 @@ void gw_server_pool_hooks(struct gw_server *s, struct gw_pool_hooks *h)
 {
     h->done = hand_back;
     h->open_conns = open_conns;
-    h->stuck = abandon;
+    h->stuck = gw_srv_abandon;
     h->ctx = s;
 }
 
@@ -1273,6 +376,6 @@ void gw_server_run(struct gw_server *s)
 void gw_server_destroy(struct gw_server *s)
 {
     while (s->all != NULL)
-        conn_free(s, s->all);
+        gw_srv_conn_free(s, s->all);
     pthread_mutex_destroy(&s->back_lock);
 }

@@ -89,8 +89,8 @@ struct gw_server {
 
 /* The hooks a pool that feeds s needs (gateway/pool.h): its workers hand requests
  * back to s (locked list plus ev_async), read its open-connection count, and a stuck
- * thread abandons the process (see abandon in server.c). Only records s's address: call it
- * before gw_server_init, start the pool, then initialise s with it. */
+ * thread abandons the process (see gw_srv_abandon in server_stop.c). Only records s's address: call
+ * it before gw_server_init, start the pool, then initialise s with it. */
 void gw_server_pool_hooks(struct gw_server *s, struct gw_pool_hooks *h);
 
 /* Sets up the loop, its watchers and the listeners' watchers. 0 or -1. */
@@ -104,7 +104,7 @@ void gw_server_run(struct gw_server *s);
 
 /* Loop thread: begins a graceful stop (stop accepting, close idle connections, finish
  * in-flight requests); why is logged. Idempotent. From then on --health-path answers
- * 503. (A stop signal first runs --drain-delay: see stop_cb in server.c.) */
+ * 503. (A stop signal first runs --drain-delay: see gw_srv_stop_cb in server_stop.c.) */
 void gw_server_stop(struct gw_server *s, const char *why);
 
 /* Frees what gw_server_init made (after the pool has stopped). */

@@ -68,7 +68,7 @@ enum gw_stats_handshake {
 };
 
 /* Loop thread: a TLS handshake ended with result (gateway/tls.c; the deadline in
- * gateway/server.c). For GW_STATS_HS_OK, version is the negotiated protocol's wire
+ * gateway/server_read.c). For GW_STATS_HS_OK, version is the negotiated protocol's wire
  * number (0x0303 for TLS 1.2, 0x0304 for TLS 1.3) and resumed is 1 when the client
  * resumed a session; both are ignored otherwise. A peer that closes without sending
  * a byte (a TCP health check) started no handshake and is not counted. */

@@ -420,7 +420,7 @@ int main(int argc, char **argv)
     sigaddset(&handled_signals, SIGINT);
     sigaddset(&handled_signals, SIGQUIT);
     sigaddset(&handled_signals, SIGHUP);
-    sigaddset(&handled_signals, SIGUSR2); /* draining (gateway/server.c) */
+    sigaddset(&handled_signals, SIGUSR2); /* draining (gateway/server_stop.c) */
     sigprocmask(SIG_BLOCK, &handled_signals, NULL);
 
     int rc = gw_config_parse(&cfg, argc, argv);

@@ -523,7 +523,7 @@ static int setup(struct master *m)
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGCHLD);
     /* Read and ignored here; blocked in the workers until their loop watches it, so
-     * that one still starting is not ended by it (gateway/server.c: draining). */
+     * that one still starting is not ended by it (gateway/server_stop.c: draining). */
     sigaddset(&set, SIGUSR2);
     sigprocmask(SIG_BLOCK, &set, NULL);
     m->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
