@@ -230,6 +230,8 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
         gw_srv_retire(s, "--max-requests reached");
     }
     gw_srv_rss_check(s);
+    if (!s->stopping && !ev_is_active(&s->trim_timer))
+        ev_timer_again(s->loop, &s->trim_timer);
 }
 
 /* The pool's done hook (worker thread): r goes back to the loop, which continues its
@@ -330,6 +332,8 @@ int gw_server_init(struct gw_server *s, const struct gw_config *cfg, struct gw_l
     s->accept_pause.data = s;
     ev_timer_init(&s->rss_timer, gw_srv_rss_timer_cb, 1., 1.);
     s->rss_timer.data = s;
+    ev_timer_init(&s->trim_timer, gw_srv_trim_timer_cb, 0., GW_SRV_TRIM_SECONDS);
+    s->trim_timer.data = s;
     ev_async_init(&s->abandon_wake, gw_srv_abandon_cb);
     s->abandon_wake.data = s;
     ev_async_start(s->loop, &s->abandon_wake);

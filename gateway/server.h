@@ -65,6 +65,9 @@ struct gw_server {
     ev_timer rss_timer;       /* reads the resident size while idle (max_rss) */
     ev_tstamp rss_checked;    /* when it was last read */
     int over_rss;             /* the retirement was for max_rss (a worker exits GW_EXIT_MAX_RSS) */
+    ev_timer trim_timer;      /* gives freed heap memory back once requests stop (gateway/heap.h) */
+    uint64_t trim_seen;       /* served at its last tick */
+    uint64_t trimmed;         /* served at the last trim */
     /* SIGHUP and --max-requests call this (process/reload.h: a bridge process takes
      * the listeners over, and once it accepts, the hook sets handed_over and calls
      * gw_server_stop); 0 or -1 with errno. NULL: SIGHUP is ignored and retirement is

@@ -5,7 +5,7 @@
  * heads, dispatching, head timeouts), server_write.c (replies, output a worker left,
  * lingering close, requests back), server_accept.c (accepting, the accept pause, the
  * prefork balance), server_stop.c (signals, drain, graceful stop, abandoning) and
- * server_retire.c (--max-requests, --max-rss, SIGHUP).
+ * server_retire.c (--max-requests, --max-rss, SIGHUP, idle heap trim).
  *
  * Every function here runs on the loop thread only, with no lock held (except
  * gw_srv_abandon, the pool's stuck hook); struct gw_server (gateway/server.h) is their
@@ -103,6 +103,10 @@ void gw_srv_retire(struct gw_server *s, const char *why);
 /* Reads the resident size at most every 0.1 s; over --max-rss, retires once. */
 void gw_srv_rss_check(struct gw_server *s);
 void gw_srv_rss_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+/* Started by the wake-up that takes requests back: a tick that finds no request
+ * served since the one before gives the heap's free memory back and stops. */
+#define GW_SRV_TRIM_SECONDS 1.0
+void gw_srv_trim_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 void gw_srv_hup_cb(struct ev_loop *loop, ev_signal *w, int revents);
 
 #endif

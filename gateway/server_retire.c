@@ -5,6 +5,10 @@
  * listeners over; without one (a prefork worker, whose master replaces it) retiring is
  * a plain graceful stop (server_stop.c).
  *
+ * Memory: once no request has come back for a second (trim_timer), the heap's free
+ * memory goes back to the system (gateway/heap.h), so a burst of large bodies does not
+ * hold the process's resident size up while it idles.
+ *
  * Invariants: --max-requests and --max-rss fire once (the limit is cleared first, even
  * when the reload cannot start); nothing retires a process already stopping or
  * draining (out of rotation, a new image would answer 200).
@@ -16,6 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "gateway/heap.h"
 #include "gateway/log.h"
 #include "gateway/util.h"
 
@@ -49,6 +54,22 @@ void gw_srv_rss_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     gw_srv_rss_check(w->data);
+}
+
+void gw_srv_trim_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct gw_server *s = w->data;
+    (void)revents;
+    if (s->served != s->trim_seen) { /* still busy: look again next tick */
+        s->trim_seen = s->served;
+        return;
+    }
+    if (s->served != s->trimmed) {
+        int gave = gw_heap_trim();
+        gw_log(GW_LOG_DEBUG, "idle: heap trimmed (%s)", gave ? "memory given back" : "none free");
+        s->trimmed = s->served;
+    }
+    ev_timer_stop(loop, w);
 }
 
 /* Retirement (--max-requests) and SIGHUP. With a reload hook, a bridge process

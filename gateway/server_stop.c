@@ -45,6 +45,7 @@ void gw_server_stop(struct gw_server *s, const char *why)
     gw_srv_listeners_watch(s, 0);
     ev_timer_stop(s->loop, &s->accept_pause);
     ev_timer_stop(s->loop, &s->rss_timer);
+    ev_timer_stop(s->loop, &s->trim_timer);
     if (!s->handed_over) /* else the reload hook hands them on again */
         for (size_t i = 0; i < s->nlisteners; i++)
             gw_listener_close(&s->listeners[i]);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "gateway/config.h"
+#include "gateway/heap.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
 #include "gateway/output.h"
@@ -412,6 +413,7 @@ int main(int argc, char **argv)
     int status = 1;
 
     gw_watch_image_started(); /* --reload: saves from here on are this image's to see */
+    gw_heap_tune();           /* before any thread or large block (gateway/heap.h) */
     saved_argv = argv;
     /* Signals the loop (or the master) handles wait, blocked, until it watches them.
      * Worker threads inherit the blocked mask, so the loop's thread receives them. */
