@@ -157,7 +157,11 @@ def test_p01_untrusted_peer(auto):
     V2_SIG + b"\x21\x11\x00\x04\x01\x02\x03\x04",  # shorter than its address block
     V2_SIG + b"\x21\x11\xff\xff" + b"\x00" * 64,  # oversized
     V2_SIG + b"\x31\x11\x00\x0c" + b"\x00" * 12,  # version 3
-], ids=["v1-ports", "v1-lf", "v1-long", "v2-tlv", "v2-block", "v2-oversized", "v2-version"])
+    # P06: HAProxy's send-proxy-v2 with proxy-v2-options crc32c, one address bit flipped
+    V2_SIG + bytes.fromhex("211100137e0000017f00000198b0d2e303000458939f6c"),
+    v2("1.2.3.4", "5.6.7.8", 1, 2, tlv(0x03, b"\x00\x00\x00")),  # a 3-byte CRC32C TLV
+], ids=["v1-ports", "v1-lf", "v1-long", "v2-tlv", "v2-block", "v2-oversized", "v2-version",
+        "v2-crc32c-mismatch", "v2-crc32c-length"])
 def test_p02_malformed(auto, data):
     refused(auto.plain_port, data + GET)
 
@@ -279,7 +283,7 @@ def test_behind_haproxy(auto, pki):
         import http.client
         for path, tls, scheme in (("/v1/", False, "http"), ("/v2/", False, "http"),
                                   ("/v2ssl/", True, "https"), ("/v2ssl/", False, "http"),
-                                  ("/tls/", False, "https")):
+                                  ("/crc/", False, "http"), ("/tls/", False, "https")):
             if tls:
                 ctx = ssl.create_default_context(cafile=pki.ca)
                 ctx.check_hostname = False
