@@ -250,6 +250,52 @@ static void print_config(FILE *f, const struct gw_config *cfg, const struct gw_s
     }
 }
 
+/* Each --proxy-protocol-at names an --http or --https listener of cfg->listen; one
+ * named fd:N may also be a socket systemd passes (not known yet: process/main.c checks
+ * it once the listeners are open). 0 or -1 (one line printed). */
+static int check_proxy_at(const struct gw_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nproxy_at; i++) {
+        const struct gw_proxy_at *pa = &cfg->proxy_at[i];
+        const struct gw_listen_spec *found = NULL;
+        for (size_t k = 0; k < cfg->nlisten && found == NULL; k++)
+            if (strlen(cfg->listen[k].addr) == pa->addr_len &&
+                memcmp(cfg->listen[k].addr, pa->addr, pa->addr_len) == 0)
+                found = &cfg->listen[k];
+        if (found != NULL && strcmp(found->proto, "http") != 0 &&
+            strcmp(found->proto, "https") != 0) {
+            fprintf(stderr,
+                    "wsgate: --proxy-protocol-at %.*s: that is a --%s listener; the PROXY "
+                    "protocol is read on --http and --https listeners\n",
+                    (int)pa->addr_len, pa->addr, found->proto);
+            return -1;
+        }
+        if (found == NULL && strncmp(pa->addr, "fd:", 3) != 0) {
+            fprintf(stderr,
+                    "wsgate: --proxy-protocol-at %.*s: no --http or --https listener has that "
+                    "ADDR (write it exactly as given there)\n",
+                    (int)pa->addr_len, pa->addr);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+const struct gw_proxy_at *gw_config_proxy_at(const struct gw_config *cfg, const char *spec)
+{
+    size_t n = strlen(spec);
+    for (size_t i = cfg->nproxy_at; i-- > 0;)
+        if (cfg->proxy_at[i].addr_len == n && memcmp(cfg->proxy_at[i].addr, spec, n) == 0)
+            return &cfg->proxy_at[i];
+    return NULL;
+}
+
+int gw_config_proxy_protocol(const struct gw_config *cfg, const char *spec)
+{
+    const struct gw_proxy_at *pa = gw_config_proxy_at(cfg, spec);
+    return pa != NULL ? pa->mode : cfg->proxy_protocol;
+}
+
 /* The checks that concern more than one option, after all sources. 0 or -1. */
 static int check_config(struct gw_config *cfg)
 {
@@ -269,6 +315,8 @@ static int check_config(struct gw_config *cfg)
         cfg->nlisten = 1;
         cfg->default_listen = 1; /* dropped again if sockets are handed over (activation.h) */
     }
+    if (check_proxy_at(cfg) != 0)
+        return -1;
     char err[128];
     if (gw_cidrs_parse(&cfg->proxy_allow, cfg->proxy_allow_from, err, sizeof(err)) != 0 ||
         gw_cidrs_parse(&cfg->forwarded_allow, cfg->forwarded_allow_ips, err, sizeof(err)) != 0) {

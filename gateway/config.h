@@ -25,6 +25,13 @@ struct gw_listen_spec {
     const char *addr;  /* as given: HOST:PORT | :PORT | [V6]:PORT | unix:PATH | fd:N */
 };
 
+/* --proxy-protocol-at ADDR=MODE: one listener's own PROXY protocol setting. */
+struct gw_proxy_at {
+    const char *addr; /* the listener's ADDR as given (addr_len bytes, not NUL-terminated) */
+    size_t addr_len;
+    int mode; /* as proxy_protocol below */
+};
+
 struct gw_config {
     struct gw_listen_spec listen[GW_MAX_LISTENERS];
     size_t nlisten;
@@ -82,13 +89,15 @@ struct gw_config {
     enum gw_access_format access_format;
     const char *error_log; /* NULL or "-" = stderr */
     int log_level;
-    int fastcgi_stderr;           /* wsgi.errors lines also go to the front server as FCGI_STDERR */
-    int h2;                       /* --h2: HTTP/2 by ALPN on the https listeners (experimental) */
-    int h2c;                      /* --h2c: HTTP/2 with prior knowledge on the http listeners */
-    int proxy_protocol;           /* --proxy-protocol: 0 off, else protocols/proxy_parse.h's
-                                     GW_PROXY_V1 | GW_PROXY_V2 | GW_PROXY_OPTIONAL bits */
-    const char *proxy_allow_from; /* --proxy-allow-from, as given */
-    struct gw_cidrs proxy_allow;  /* ... parsed by gw_config_parse */
+    int fastcgi_stderr; /* wsgi.errors lines also go to the front server as FCGI_STDERR */
+    int h2;             /* --h2: HTTP/2 by ALPN on the https listeners (experimental) */
+    int h2c;            /* --h2c: HTTP/2 with prior knowledge on the http listeners */
+    int proxy_protocol; /* --proxy-protocol: 0 off, else protocols/proxy_parse.h's
+                           GW_PROXY_V1 | GW_PROXY_V2 | GW_PROXY_OPTIONAL bits */
+    struct gw_proxy_at proxy_at[GW_MAX_LISTENERS]; /* --proxy-protocol-at, in order */
+    size_t nproxy_at;
+    const char *proxy_allow_from;    /* --proxy-allow-from, as given */
+    struct gw_cidrs proxy_allow;     /* ... parsed by gw_config_parse */
     const char *forwarded_allow_ips; /* --forwarded-allow-ips, as given */
     struct gw_cidrs forwarded_allow; /* ... parsed by gw_config_parse */
     int forwarded_for;               /* --forwarded-for */
@@ -105,5 +114,12 @@ struct gw_config {
  * already printed to stderr (exit 2). Once per process.
  */
 int gw_config_parse(struct gw_config *cfg, int argc, char **argv);
+
+/* The --proxy-protocol-at entry (the last one) whose ADDR is spec exactly, or NULL. */
+const struct gw_proxy_at *gw_config_proxy_at(const struct gw_config *cfg, const char *spec);
+
+/* The PROXY protocol setting of the --http/--https listener spec (its ADDR as given,
+ * or fd:N): its --proxy-protocol-at entry's, else --proxy-protocol's. */
+int gw_config_proxy_protocol(const struct gw_config *cfg, const char *spec);
 
 #endif

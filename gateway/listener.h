@@ -29,9 +29,11 @@ struct gw_listener {
      * done (bytes it read that belong to the protocol are left in c->in), GW_EAGAIN
      * (wait until readable), or GW_E* to close the connection (it logged why). */
     int (*preface)(struct gw_conn *c);
-    const char *spec; /* the address as given on the command line */
-    char *unix_path;  /* owned; unlinked on close by path_owner; NULL for TCP / fd: */
-    pid_t path_owner; /* the process that removes unix_path (0: none) */
+    int proxy_protocol; /* set by the caller with that preface: the PROXY header versions
+                           it takes (protocols/proxy_parse.h's GW_PROXY_* bits) */
+    const char *spec;   /* the address as given on the command line */
+    char *unix_path;    /* owned; unlinked on close by path_owner; NULL for TCP / fd: */
+    pid_t path_owner;   /* the process that removes unix_path (0: none) */
     int is_unix;
     int is_tcp;
     char server_name[64]; /* default SERVER_NAME (numeric host, or "localhost") */

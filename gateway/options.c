@@ -184,6 +184,19 @@ const struct gw_option gw_options[] = {
             "`v2`: required; `auto`: either, or none. A header from a peer outside "
             "`--proxy-allow-from`, a malformed one, or none where one is required closes the "
             "connection ([proxies.md](docs/proxies.md))"},
+    {.name = "proxy-protocol-at",
+     .metavar = "ADDR=MODE",
+     .type = GW_OPT_PROXY_AT,
+     .flags = GW_OPTF_REPEAT,
+     .choices = proxy_choices,
+     .section = S_PROXIES,
+     .help = "the same for one --http/--https listener, named by\nits ADDR as given there "
+             "(or fd:N), over\n--proxy-protocol: e.g. :8080=v2 127.0.0.1:8081=off",
+     .doc = "the same for one `--http`/`--https` listener, named by its ADDR exactly as given "
+            "there (`fd:N` for a socket systemd passes), overriding `--proxy-protocol` for "
+            "it: `--proxy-protocol-at :8080=v2` (behind HAProxy `send-proxy-v2`) next to "
+            "`--http 127.0.0.1:8081` without; repeatable; MODE after the last `=` "
+            "([proxies.md](docs/proxies.md#one-setting-per-listener))"},
     {STR("proxy-allow-from", "CIDR,...", proxy_allow_from, "127.0.0.0/8,::1", S_PROXIES,
          "the balancers allowed to send a PROXY header\n(default 127.0.0.0/8,::1; * = any)"),
      .check = check_cidrs, .doc_def = "`127.0.0.0/8,::1`",
@@ -585,26 +598,70 @@ static int out_of_range(const struct gw_option *o, const char *where, const char
     return bad(o, where, val, why);
 }
 
-static int set_choice(struct gw_config *cfg, const struct gw_option *o, const char *val,
-                      const char *where)
+/* The value of the choice named val[0..n) of o, or -1 when there is none. */
+static int choice_value(const struct gw_option *o, const char *val, size_t n)
 {
-    char why[128];
-    size_t n = 0, len;
+    for (const struct gw_choice *c = o->choices; c->name != NULL; c++)
+        if (strlen(c->name) == n && memcmp(c->name, val, n) == 0)
+            return c->value;
+    return -1;
+}
 
-    for (const struct gw_choice *c = o->choices; c->name != NULL; c++, n++)
-        if (strcmp(c->name, val) == 0) {
-            *(int *)((char *)cfg + o->offset) = c->value;
-            return 0;
-        }
-    /* "use a, b or c" */
-    len = (size_t)snprintf(why, sizeof(why), "use");
-    for (size_t i = 0; i < n && len < sizeof(why); i++)
-        len += (size_t)snprintf(why + len, sizeof(why) - len, "%s %s",
+/* "use a, b or c" */
+static void choice_names(const struct gw_option *o, char *why, size_t cap)
+{
+    size_t n = 0, len;
+    while (o->choices[n].name != NULL)
+        n++;
+    len = (size_t)snprintf(why, cap, "use");
+    for (size_t i = 0; i < n && len < cap; i++)
+        len += (size_t)snprintf(why + len, cap - len, "%s %s",
                                 i == 0       ? ""
                                 : i + 1 == n ? " or"
                                              : ",",
                                 o->choices[i].name);
+}
+
+static int set_choice(struct gw_config *cfg, const struct gw_option *o, const char *val,
+                      const char *where)
+{
+    char why[128];
+    int v = choice_value(o, val, strlen(val));
+
+    if (v >= 0) { /* every table's values are >= 0 */
+        *(int *)((char *)cfg + o->offset) = v;
+        return 0;
+    }
+    choice_names(o, why, sizeof(why));
     return bad(o, where, val, why);
+}
+
+/* ADDR=MODE, split at the last '=' (MODE never holds one; a unix:PATH may). */
+static int add_proxy_at(struct gw_config *cfg, const struct gw_option *o, const char *val,
+                        const char *where)
+{
+    char why[160];
+    const char *eq = strrchr(val, '=');
+    int mode = eq != NULL ? choice_value(o, eq + 1, strlen(eq + 1)) : -1;
+
+    if (eq == NULL || eq == val) {
+        snprintf(why, sizeof(why),
+                 "expected ADDR=MODE, the ADDR of an --http or --https "
+                 "listener as given there");
+        return bad(o, where, val, why);
+    }
+    if (mode < 0) {
+        snprintf(why, sizeof(why), "MODE after the last '=': ");
+        choice_names(o, why + strlen(why), sizeof(why) - strlen(why));
+        return bad(o, where, val, why);
+    }
+    if (cfg->nproxy_at == GW_MAX_LISTENERS)
+        return bad(o, where, val, "more of them than listeners");
+    cfg->proxy_at[cfg->nproxy_at].addr = val;
+    cfg->proxy_at[cfg->nproxy_at].addr_len = (size_t)(eq - val);
+    cfg->proxy_at[cfg->nproxy_at].mode = mode;
+    cfg->nproxy_at++;
+    return 0;
 }
 
 static int set_flag(struct gw_config *cfg, const struct gw_option *o, const char *val,
@@ -733,6 +790,8 @@ int gw_option_set(struct gw_config *cfg, const struct gw_option *o, const char *
         return set_octal(cfg, o, value, where);
     case GW_OPT_LISTEN:
         return add_listener(cfg, o, value, where);
+    case GW_OPT_PROXY_AT:
+        return add_proxy_at(cfg, o, value, where);
     case GW_OPT_PATHS:
         return add_path(cfg, o, value, where);
     case GW_OPT_ACTION:
@@ -746,6 +805,10 @@ void gw_option_clear(struct gw_config *cfg, const struct gw_option *o)
     size_t kept = 0;
     if (o->type == GW_OPT_PATHS) {
         cfg->npythonpath = 0;
+        return;
+    }
+    if (o->type == GW_OPT_PROXY_AT) {
+        cfg->nproxy_at = 0;
         return;
     }
     if (o->type != GW_OPT_LISTEN)

@@ -18,17 +18,19 @@
 #include "gateway/config.h"
 
 enum gw_opt_type {
-    GW_OPT_FLAG,    /* int set to 1; in a file true/false, yes/no, on/off, 1/0 */
-    GW_OPT_STRING,  /* const char * */
-    GW_OPT_INT,     /* int, decimal, lo..hi */
-    GW_OPT_U64,     /* uint64_t, lo..hi */
-    GW_OPT_SIZE,    /* size_t, lo..hi */
-    GW_OPT_SECONDS, /* double, 0..one year (GW_OPTF_POSITIVE: more than 0) */
-    GW_OPT_CHOICE,  /* int, one of choices[] */
-    GW_OPT_OCTAL,   /* int, a file mode 0..0777; -1 = not set */
-    GW_OPT_LISTEN,  /* appends {proto, value} to cfg->listen[] */
-    GW_OPT_PATHS,   /* appends to cfg->pythonpath[] */
-    GW_OPT_ACTION,  /* --help, --version, --config, --print-config: config.c acts */
+    GW_OPT_FLAG,     /* int set to 1; in a file true/false, yes/no, on/off, 1/0 */
+    GW_OPT_STRING,   /* const char * */
+    GW_OPT_INT,      /* int, decimal, lo..hi */
+    GW_OPT_U64,      /* uint64_t, lo..hi */
+    GW_OPT_SIZE,     /* size_t, lo..hi */
+    GW_OPT_SECONDS,  /* double, 0..one year (GW_OPTF_POSITIVE: more than 0) */
+    GW_OPT_CHOICE,   /* int, one of choices[] */
+    GW_OPT_OCTAL,    /* int, a file mode 0..0777; -1 = not set */
+    GW_OPT_LISTEN,   /* appends {proto, value} to cfg->listen[] */
+    GW_OPT_PROXY_AT, /* ADDR=MODE (MODE one of choices[]; split at the last '='): appends
+                        to cfg->proxy_at[] */
+    GW_OPT_PATHS,    /* appends to cfg->pythonpath[] */
+    GW_OPT_ACTION,   /* --help, --version, --config, --print-config: config.c acts */
 };
 
 enum {
@@ -53,7 +55,7 @@ struct gw_option {
     size_t offset;                   /* of the value in struct gw_config */
     uint64_t lo, hi;                 /* GW_OPT_INT, _U64, _SIZE: the range */
     const char *proto;               /* GW_OPT_LISTEN: "http", "https", ..., "uwsgi" */
-    const struct gw_choice *choices; /* GW_OPT_CHOICE: ends with {NULL, 0} */
+    const struct gw_choice *choices; /* GW_OPT_CHOICE, _PROXY_AT: ends with {NULL, 0} */
     /* GW_OPT_STRING: refuses a bad value with one line (named as `shown`), returns -1. */
     int (*check)(const char *shown, const char *value, const char *where);
     const char *def;  /* the default, spelled as a value; NULL = not set */

@@ -134,13 +134,54 @@ static int start_tls(char *err, size_t errlen)
  * tls_refused): it keeps the listeners for the next reload but never serves them. */
 static int tls_failed;
 
-/* The https listeners (opened or handed over) get the TLS context, and under
- * --proxy-protocol the http and https ones read a PROXY header first. 0 or -1. */
-static int attach_tls(char *err, size_t errlen)
+/* A listener's kind for the log ("https" where its protocol says "http"). */
+static const char *listener_kind(const struct gw_listener *l)
+{
+    return l->name != NULL ? l->name : l->proto->name;
+}
+
+/* The listener of kind http or https (opened, activated or handed over) or --http /
+ * --https option that a --proxy-protocol-at entry names: 0, or -1 with err. (A reload
+ * re-reads the settings but keeps the sockets: an entry may name an address added to
+ * the settings since, which is not open until a restart.) */
+static int check_proxy_at(const struct gw_proxy_at *pa, char *err, size_t errlen)
 {
     for (size_t i = 0; i < nopen; i++) {
-        if (cfg.proxy_protocol != 0 && listeners[i].proto == &gw_http_protocol)
+        if (strlen(listeners[i].spec) != pa->addr_len ||
+            memcmp(listeners[i].spec, pa->addr, pa->addr_len) != 0)
+            continue;
+        if (listeners[i].proto == &gw_http_protocol)
+            return 0;
+        snprintf(err, errlen,
+                 "--proxy-protocol-at %.*s: that is a %s listener; the PROXY protocol is read "
+                 "on --http and --https listeners",
+                 (int)pa->addr_len, pa->addr, listener_kind(&listeners[i]));
+        return -1;
+    }
+    for (size_t k = 0; k < cfg.nlisten; k++)
+        if (strlen(cfg.listen[k].addr) == pa->addr_len &&
+            memcmp(cfg.listen[k].addr, pa->addr, pa->addr_len) == 0)
+            return 0; /* of its kind: checked with the settings */
+    snprintf(err, errlen, "--proxy-protocol-at %.*s: no --http or --https listener has that ADDR",
+             (int)pa->addr_len, pa->addr);
+    return -1;
+}
+
+/* The https listeners (opened or handed over) get the TLS context, and the http and
+ * https ones whose setting (--proxy-protocol, or their --proxy-protocol-at) is not off
+ * read a PROXY header first. The settings are this image's: a reload applies changed
+ * ones to the sockets it takes over, matched by their ADDR. 0 or -1. */
+static int attach_tls(char *err, size_t errlen)
+{
+    for (size_t i = 0; i < cfg.nproxy_at; i++)
+        if (check_proxy_at(&cfg.proxy_at[i], err, errlen) != 0)
+            return -1;
+    for (size_t i = 0; i < nopen; i++) {
+        int mode = gw_config_proxy_protocol(&cfg, listeners[i].spec);
+        if (mode != 0 && listeners[i].proto == &gw_http_protocol) {
             listeners[i].preface = gw_proxy_preface;
+            listeners[i].proxy_protocol = mode;
+        }
         if (listeners[i].name == NULL || strcmp(listeners[i].name, "https") != 0)
             continue;
         if (tls_failed)
@@ -170,12 +211,6 @@ static int tls_refused(const char *err)
     fprintf(stderr, "wsgate: %s\n", err);
     tls_failed = replacing;
     return replacing;
-}
-
-/* A listener's kind for the log ("https" where its protocol says "http"). */
-static const char *listener_kind(const struct gw_listener *l)
-{
-    return l->name != NULL ? l->name : l->proto->name;
 }
 
 static int open_listeners(char *err, size_t errlen)

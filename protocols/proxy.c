@@ -58,7 +58,7 @@ static void apply(struct gw_conn *c, const struct gw_proxy_info *info)
 int gw_proxy_preface(struct gw_conn *c)
 {
     const struct gw_config *cfg = c->cfg;
-    int accept = cfg->proxy_protocol;
+    int accept = c->listener->proxy_protocol;
     int trusted = c->listener->is_unix ||
                   gw_cidrs_match(&cfg->proxy_allow, c->remote_addr, strlen(c->remote_addr));
     struct gw_proxy_info info;

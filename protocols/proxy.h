@@ -1,6 +1,7 @@
 /*
  * The PROXY protocol on the HTTP listeners: the listener preface (gateway/listener.h)
- * that process/main.c sets on --http and --https listeners under --proxy-protocol.
+ * that process/main.c sets on the --http and --https listeners whose setting
+ * (--proxy-protocol, or their own --proxy-protocol-at) is not off.
  */
 #ifndef GW_PROXY_H
 #define GW_PROXY_H
@@ -9,7 +10,7 @@ struct gw_conn;
 
 /*
  * Loop thread. Reads the PROXY header c's peer sends first (v1, v2, or either or
- * none, as c->cfg->proxy_protocol says), never a byte past it: it peeks at the
+ * none, as c->listener->proxy_protocol says), never a byte past it: it peeks at the
  * socket and takes only the header's bytes (and, with "auto", the start of a request
  * that could still have been a header, left in c->in). On a header: c->remote_addr
  * and remote_port become the client's, server_addr and server_port the address it

@@ -7,8 +7,11 @@
  *
  * Strict where the spec is: single spaces, CRLF, ports without leading zeros, numeric
  * addresses of the named family, a v2 version nibble of 2, a known command, every TLV
- * (and the SSL TLV's sub-TLVs) inside the length the head declares. The v2 CRC32C TLV
- * is not verified (HAProxy sends none unless asked).
+ * (and the SSL TLV's sub-TLVs) inside the length the head declares. A v2 CRC32C TLV
+ * (HAProxy `proxy-v2-options crc32c`) is verified: CRC32C (Castagnoli) of the whole
+ * header with the checksum's four bytes zeroed, bit by bit (a header is at most
+ * GW_PROXY_MAX bytes and is checked once, when whole). A LOCAL header's block is
+ * discarded unread, its TLVs with it.
  */
 #include "protocols/proxy_parse.h"
 
@@ -20,9 +23,10 @@
 static const char v1_sig[6] = {'P', 'R', 'O', 'X', 'Y', ' '};
 static const char v2_sig[12] = {'\r', '\n', '\r', '\n', '\0', '\r', '\n', 'Q', 'U', 'I', 'T', '\n'};
 
-#define PP2_TYPE_SSL   0x20
-#define PP2_CLIENT_SSL 0x01
-#define V2_HEAD        16
+#define PP2_TYPE_CRC32C 0x03
+#define PP2_TYPE_SSL    0x20
+#define PP2_CLIENT_SSL  0x01
+#define V2_HEAD         16
 
 static enum gw_proxy_result fail(struct gw_proxy_info *info, const char *why)
 {
@@ -129,27 +133,64 @@ static unsigned be16(const unsigned char *b)
     return (unsigned)b[0] << 8 | b[1];
 }
 
-/* TLVs in b[0..n): each type(1) length(2) value. -1 when one runs past n. Sets
- * info->ssl from the SSL TLV when ssl_tlv is 1 (not inside a sub-TLV list). */
-static int walk_tlvs(const unsigned char *b, size_t n, int top, struct gw_proxy_info *info)
+/* CRC32C (Castagnoli, reflected polynomial 0x82f63b78) of p[0..n) continued from crc
+ * (start with 0xffffffff; the final value is the complement). */
+static uint32_t crc32c_update(uint32_t crc, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        crc ^= p[i];
+        for (int k = 0; k < 8; k++)
+            crc = (crc >> 1) ^ (0x82f63b78u & (0u - (crc & 1u)));
+    }
+    return crc;
+}
+
+/* 1 when the CRC32C TLV whose value is at h[at..at + 4) matches h[0..n). */
+static int crc32c_matches(const unsigned char *h, size_t n, size_t at)
+{
+    static const unsigned char zero[4];
+    uint32_t want =
+        (uint32_t)h[at] << 24 | (uint32_t)h[at + 1] << 16 | (uint32_t)h[at + 2] << 8 | h[at + 3];
+    uint32_t crc = crc32c_update(0xffffffffu, h, at);
+    crc = crc32c_update(crc, zero, sizeof(zero));
+    crc = crc32c_update(crc, h + at + 4, n - at - 4);
+    return ~crc == want;
+}
+
+/* TLVs in b[0..n): each type(1) length(2) value. top: the header's own list (not an
+ * SSL TLV's sub-TLVs), where the SSL TLV sets info->ssl and a CRC32C TLV's value
+ * offset in b goes to *crc_at (left alone when there is none). Returns NULL, or why
+ * the list is malformed: a TLV past n, an SSL TLV under its 5 fixed bytes, a CRC32C
+ * TLV not 4 bytes long or a second one. */
+static const char *walk_tlvs(const unsigned char *b, size_t n, int top, size_t *crc_at,
+                             struct gw_proxy_info *info)
 {
     size_t pos = 0;
+    const char *why;
     while (pos < n) {
         if (n - pos < 3)
-            return -1;
+            return "v2: a TLV runs past the header's end";
         size_t len = be16(b + pos + 1);
         if (len > n - pos - 3)
-            return -1;
+            return "v2: a TLV runs past the header's end";
         const unsigned char *v = b + pos + 3;
         if (top && b[pos] == PP2_TYPE_SSL) {
             /* client(1) verify(4) then sub-TLVs */
-            if (len < 5 || walk_tlvs(v + 5, len - 5, 0, info) != 0)
-                return -1;
+            if (len < 5)
+                return "v2: an SSL TLV shorter than 5 bytes";
+            if ((why = walk_tlvs(v + 5, len - 5, 0, crc_at, info)) != NULL)
+                return why;
             info->ssl = (v[0] & PP2_CLIENT_SSL) != 0;
+        } else if (top && b[pos] == PP2_TYPE_CRC32C) {
+            if (len != 4)
+                return "v2: a CRC32C TLV not 4 bytes long";
+            if (*crc_at != 0)
+                return "v2: two CRC32C TLVs";
+            *crc_at = pos + 3;
         }
         pos += 3 + len;
     }
-    return 0;
+    return NULL;
 }
 
 static enum gw_proxy_result parse_v2(const char *p, size_t n, struct gw_proxy_info *info)
@@ -205,8 +246,12 @@ static enum gw_proxy_result parse_v2(const char *p, size_t n, struct gw_proxy_in
     } else {
         info->local = 1;
     }
-    if (walk_tlvs(a + alen, len - alen, 1, info) != 0)
-        return fail(info, "v2: a TLV runs past the header's end");
+    size_t crc_at = 0; /* the CRC32C value's offset in the TLVs; 0: none (never 0 if any) */
+    const char *why = walk_tlvs(a + alen, len - alen, 1, &crc_at, info);
+    if (why != NULL)
+        return fail(info, why);
+    if (crc_at != 0 && !crc32c_matches(b, info->len, V2_HEAD + alen + crc_at))
+        return fail(info, "v2: CRC32C mismatch");
     return GW_PROXY_DONE;
 }
 

@@ -638,7 +638,8 @@ class ProxyingHaproxy(Haproxy):
     bind (self.port) and a TLS bind (self.tls_port, crt = combined PEM); by path,
     /v1/ goes out with send-proxy, /v2/ with send-proxy-v2, /v2ssl/ with
     send-proxy-v2-ssl (the SSL TLV says whether the client spoke TLS to HAProxy),
-    and /tls/ with send-proxy-v2 over TLS to the https listener (ssl verify none)."""
+    /crc/ with send-proxy-v2 and its CRC32C TLV (proxy-v2-options crc32c), and
+    /tls/ with send-proxy-v2 over TLS to the https listener (ssl verify none)."""
 
     def __init__(self, http_port, https_port, combined_pem, workdir=None):
         super().__init__(None, workdir)
@@ -671,6 +672,7 @@ frontend web
     use_backend v1 if { path_beg /v1/ }
     use_backend v2ssl if { path_beg /v2ssl/ }
     use_backend tls if { path_beg /tls/ }
+    use_backend crc if { path_beg /crc/ }
     default_backend v2
 
 backend v1
@@ -681,6 +683,9 @@ backend v2
 
 backend v2ssl
     server w 127.0.0.1:%(http)d send-proxy-v2-ssl
+
+backend crc
+    server w 127.0.0.1:%(http)d send-proxy-v2 proxy-v2-options crc32c
 
 backend tls
     server w 127.0.0.1:%(https)d send-proxy-v2 ssl verify none

@@ -9,10 +9,13 @@ build_absolute_uri(), and spoofed from untrusted peers.
 Two wsgate servers: `auto` (it_probe; --http with --h2c, and --https on its own
 port; --proxy-protocol auto from 127.0.0.1 only, --forwarded-for and --forwarded-host, loopback
 trusted for forwarded fields) and `strict` (it_probe; --proxy-protocol v2 required;
-only 192.0.2.0/24 trusted for forwarded fields). Untrusted peers connect from
-127.0.0.2.
+only 192.0.2.0/24 trusted for forwarded fields; a second --http listener with
+--proxy-protocol-at ADDR=off from WSGATE_ARGS). Untrusted peers connect from
+127.0.0.2. One more, with two workers, has a --proxy-protocol-at listener behind
+HAProxy and a plain one, across a reload.
 """
 import json
+import signal
 import socket
 import ssl
 import struct
@@ -21,9 +24,10 @@ import time
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, run_cli
 from frontends import Backend, ProxyingHaproxy, ProxyPassNginx
-from wsgate_util import NoResponse, Pki, RawConn, req, t, wait_access, wait_log, wait_read
+from wsgate_util import (NoResponse, Pki, RawConn, children, req, t, wait_access, wait_for,
+                         wait_log, wait_read)
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -56,8 +60,12 @@ def auto(wsgate_module, pki):
 
 @pytest.fixture(scope="module")
 def strict(wsgate_module):
-    return wsgate_module("it_probe", "--proxy-protocol", "v2", "--forwarded-allow-ips",
-                         "192.0.2.0/24", "--forwarded-for")
+    direct = free_port()
+    s = wsgate_module("it_probe", "--proxy-protocol", "v2", "--forwarded-allow-ips",
+                      "192.0.2.0/24", "--forwarded-for", "--http", "127.0.0.1:%d" % direct,
+                      env={"WSGATE_ARGS": "--proxy-protocol-at 127.0.0.1:%d=off" % direct})
+    s.direct_port = direct
+    return s
 
 
 def connect(port, source="127.0.0.1"):
@@ -157,7 +165,11 @@ def test_p01_untrusted_peer(auto):
     V2_SIG + b"\x21\x11\x00\x04\x01\x02\x03\x04",  # shorter than its address block
     V2_SIG + b"\x21\x11\xff\xff" + b"\x00" * 64,  # oversized
     V2_SIG + b"\x31\x11\x00\x0c" + b"\x00" * 12,  # version 3
-], ids=["v1-ports", "v1-lf", "v1-long", "v2-tlv", "v2-block", "v2-oversized", "v2-version"])
+    # P06: HAProxy's send-proxy-v2 with proxy-v2-options crc32c, one address bit flipped
+    V2_SIG + bytes.fromhex("211100137e0000017f00000198b0d2e303000458939f6c"),
+    v2("1.2.3.4", "5.6.7.8", 1, 2, tlv(0x03, b"\x00\x00\x00")),  # a 3-byte CRC32C TLV
+], ids=["v1-ports", "v1-lf", "v1-long", "v2-tlv", "v2-block", "v2-oversized", "v2-version",
+        "v2-crc32c-mismatch", "v2-crc32c-length"])
 def test_p02_malformed(auto, data):
     refused(auto.plain_port, data + GET)
 
@@ -209,6 +221,108 @@ def test_p03_required_header(strict):
     refused(strict.port, b"PROXY TCP4 198.51.100.7 203.0.113.1 1 2\r\n" + GET)
     e = probe(strict.port, v2("198.51.100.7", "203.0.113.1", 1, 2) + GET)
     assert e["REMOTE_ADDR"] == "198.51.100.7"
+
+
+# ------------------------------------------------------- PROXY, per listener
+
+def test_per_listener_off_overrides_the_global_setting(strict):
+    """--proxy-protocol-at ADDR=off (from WSGATE_ARGS): that listener reads no header
+    and serves direct clients, while the process's other listener still requires one."""
+    c = RawConn(sock=connect(strict.direct_port))
+    try:
+        c.send(GET)
+        r = c.read_response()
+        assert r.status == 200, r
+        e = json.loads(r.body)["environ"]
+        assert (e["REMOTE_ADDR"], e["REMOTE_PORT"]) == ("127.0.0.1", str(c.sock.getsockname()[1]))
+    finally:
+        c.close()
+    # a header there is no header: the HTTP parser sees its bytes and refuses them
+    c = RawConn(sock=connect(strict.direct_port))
+    try:
+        c.send(b"PROXY TCP4 198.51.100.7 203.0.113.1 1 2\r\n" + GET)
+        assert c.read_response().status == 400
+    finally:
+        c.close()
+    refused(strict.port, GET)
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--http", "127.0.0.1:1", "--proxy-protocol-at", "127.0.0.1:2=v2"],
+     "--proxy-protocol-at 127.0.0.1:2: no --http or --https listener has that ADDR"),
+    (["--fastcgi", "127.0.0.1:1", "--proxy-protocol-at", "127.0.0.1:1=v2"],
+     "--proxy-protocol-at 127.0.0.1:1: that is a --fastcgi listener"),
+    (["--http", "127.0.0.1:1", "--proxy-protocol-at", "127.0.0.1:1"],
+     "invalid value '127.0.0.1:1' for --proxy-protocol-at: expected ADDR=MODE"),
+    (["--http", "unix:/x=v2", "--proxy-protocol-at", "unix:/x=v2=v3"],
+     "invalid value 'unix:/x=v2=v3' for --proxy-protocol-at: MODE after the last '=': use "
+     "off, v1, v2 or auto"),
+], ids=["no-such-listener", "fastcgi", "no-mode", "bad-mode"])
+def test_per_listener_refused_settings(args, expected):
+    """A --proxy-protocol-at that names no --http/--https listener, or has no valid MODE
+    after its last '=', is one line and exit status 2 before anything is opened."""
+    out = run_cli(*args, "it_probe")
+    assert out.returncode == 2, out
+    assert out.stderr.decode().startswith("wsgate: " + expected), out.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2], ids=["single", "prefork"])
+def test_per_listener_behind_haproxy_prefork_and_reload(wsgate, pki, tmp_path, workers):
+    """Two --http listeners of one server (one process, or two workers): the one that
+    proxy-protocol-at (here from the --config file) sets to v2 behind HAProxy
+    send-proxy-v2, the other for direct clients (a health check, a local client).
+    REMOTE_ADDR and REMOTE_PORT are the client's on both, and a direct client on the
+    first is closed. The same after SIGHUP: the re-executed image (and a single
+    process's bridge) reads the file again and gives the sockets it takes over their
+    setting by their ADDR."""
+    import http.client
+    behind = free_port()
+    ini = tmp_path / "site.ini"
+    ini.write_text("proxy-protocol-at = 127.0.0.1:%d=v2\n" % behind)
+    s = wsgate("it_probe", "-w", str(workers), "-c", str(ini), "--http",
+               "127.0.0.1:%d" % behind)
+    n = workers if workers > 1 else 0
+    wait_for(lambda: len(children(s.pid)) == n, t(10), what="the workers")
+    hp = ProxyingHaproxy(behind, free_port(), pki.ec_combined).start()
+
+    def check():
+        conn = http.client.HTTPConnection("127.0.0.1", hp.port, timeout=t(10))
+        conn.connect()
+        client_port = conn.sock.getsockname()[1]
+        conn.request("GET", "/v2/x")
+        r = conn.getresponse()
+        body = r.read()
+        conn.close()
+        assert r.status == 200, (r.status, body[:300], hp.logs())
+        e = json.loads(body)["environ"]
+        assert (e["REMOTE_ADDR"], e["REMOTE_PORT"]) == ("127.0.0.1", str(client_port)), e
+        assert e["SERVER_PORT"] == str(hp.port), e
+        c = RawConn(sock=connect(s.port))
+        try:
+            c.send(GET)
+            r = c.read_response()
+            assert r.status == 200, r
+            e = json.loads(r.body)["environ"]
+            assert e["REMOTE_PORT"] == str(c.sock.getsockname()[1]), e
+            assert "SERVER_ADDR" not in e and e["SERVER_PORT"] == str(s.port), e
+        finally:
+            c.close()
+        refused(behind, GET)
+
+    try:
+        check()
+        old = set(children(s.pid))
+        s.signal(signal.SIGHUP)
+        if workers == 1:
+            wait_log(s, r"reload complete")
+            wait_for(lambda: children(s.pid) == [], t(15), what="the bridge to exit")
+        else:
+            wait_for(lambda: len(children(s.pid)) == n and not set(children(s.pid)) & old,
+                     t(20), what="new workers only")
+        check()
+    finally:
+        hp.stop()
 
 
 # ------------------------------------------------------------ forwarded fields
@@ -279,7 +393,7 @@ def test_behind_haproxy(auto, pki):
         import http.client
         for path, tls, scheme in (("/v1/", False, "http"), ("/v2/", False, "http"),
                                   ("/v2ssl/", True, "https"), ("/v2ssl/", False, "http"),
-                                  ("/tls/", False, "https")):
+                                  ("/crc/", False, "http"), ("/tls/", False, "https")):
             if tls:
                 ctx = ssl.create_default_context(cafile=pki.ca)
                 ctx.check_hostname = False

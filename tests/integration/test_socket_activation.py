@@ -228,6 +228,34 @@ def test_activated_in_addition_to_options(activated):
     assert sorted(listening_inodes(srv.pid)["tcp"].values()) == sorted([port, other])
 
 
+def test_proxy_protocol_at_an_activated_socket(activated):
+    """--proxy-protocol-at names a socket systemd passes by its fd:N (as the log names
+    it): that one reads a PROXY header (SERVER_PORT is then the header's), the --http
+    listener next to it does not; one that names no listener stops the start."""
+    tcp = tcp_listener()
+    host, port = tcp.getsockname()
+    other = free_port()
+    srv = activated("it_sdenv", "--http", "127.0.0.1:%d" % other, "--proxy-protocol-at",
+                    "fd:3=v1", sockets=[tcp], names="http", host=host, port=port)
+    tcp.close()
+    s = srv.connect()
+    s.sendall(b"PROXY TCP4 198.51.100.1 203.0.113.1 1234 4321\r\n")
+    assert get_json(s, "/a")["port"] == "4321"
+    s = socket.create_connection(("127.0.0.1", other), timeout=t(5))
+    assert get_json(s, "/b")["port"] == str(other)
+
+    tcp = tcp_listener()
+    bad = activated("it_sdenv", "--proxy-protocol-at", "fd:4=v1", sockets=[tcp], names="http",
+                    start=False)
+    bad.start(wait=False)
+    rc = bad.wait_exit(t(15))
+    bad.expect_nonzero_exit = True
+    tcp.close()
+    assert rc not in (0, None), bad.stderr_text()
+    assert "--proxy-protocol-at fd:4: no --http or --https listener has that ADDR" in \
+        bad.stderr_text()
+
+
 def test_listen_pid_of_another_process_is_ignored(activated):
     tcp = tcp_listener()
     other = free_port()

@@ -1,7 +1,8 @@
 /*
  * The option table (gateway/options.c): names, aliases and short letters are unique,
  * every option the command line takes has its help and README text, and README.md
- * holds the table gw_options_markdown writes (else: make readme-options).
+ * holds the table gw_options_markdown writes (else: make readme-options); the
+ * ADDR=MODE values of --proxy-protocol-at and the setting a listener gets from them.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -73,4 +74,34 @@ Test(options, readme_holds_the_table)
               "make readme-options");
     free(want);
     free(readme);
+}
+
+/* --proxy-protocol-at ADDR=MODE splits at the last '=' (a unix:PATH may hold one, a
+ * MODE never does); a listener's last entry counts, one without any has
+ * --proxy-protocol's setting. */
+Test(options, proxy_protocol_at)
+{
+    struct gw_config cfg;
+    const struct gw_option *o = gw_option_find("proxy-protocol-at", 17);
+    const struct gw_option *global = gw_option_find("proxy-protocol", 14);
+    cr_assert_not_null(o);
+    gw_options_defaults(&cfg);
+    cr_assert_eq(gw_option_set(&cfg, global, "auto", NULL), 0);
+    cr_assert_eq(gw_option_set(&cfg, o, "unix:/run/a=b.sock=v2", NULL), 0);
+    cr_assert_eq(gw_option_set(&cfg, o, ":8080=v1", NULL), 0);
+    cr_assert_eq(gw_option_set(&cfg, o, ":8080=off", NULL), 0);
+    cr_assert_eq(cfg.nproxy_at, 3);
+    cr_assert_eq(gw_config_proxy_protocol(&cfg, "unix:/run/a=b.sock"), 2);
+    cr_assert_eq(gw_config_proxy_protocol(&cfg, ":8080"), 0);
+    cr_assert_eq(gw_config_proxy_protocol(&cfg, "127.0.0.1:8081"), 7);
+    cr_assert_eq(gw_config_proxy_protocol(&cfg, "unix:/run/a"), 7);
+    cr_assert_null(gw_config_proxy_at(&cfg, "unix:/run/a=b.sock=v2"));
+    /* refused, one line on stderr each: no '=', no ADDR, no or an unknown MODE */
+    cr_assert_eq(gw_option_set(&cfg, o, ":8080", "test"), -1);
+    cr_assert_eq(gw_option_set(&cfg, o, "=v2", "test"), -1);
+    cr_assert_eq(gw_option_set(&cfg, o, ":8080=", "test"), -1);
+    cr_assert_eq(gw_option_set(&cfg, o, "unix:/run/a=v2=V2", "test"), -1);
+    cr_assert_eq(cfg.nproxy_at, 3);
+    gw_option_clear(&cfg, o);
+    cr_assert_eq(cfg.nproxy_at, 0);
 }

@@ -1,11 +1,11 @@
 /*
  * Unit tests of protocols/proxy_parse.c: a table of {raw bytes, versions accepted,
  * expected verdict and fields} for the PROXY protocol rows of docs/hostile-inputs.md
- * (P02, P03) and for headers as HAProxy sends them (send-proxy, send-proxy-v2, with
- * the SSL TLV of send-proxy-v2-ssl). Every input is also fed as each of its prefixes,
- * an exact-size heap copy each (ASan reports a read past it): a prefix of a header
- * must answer MORE, and the whole input the same verdict every time, however it was
- * cut, since the caller calls again with the longer buffer.
+ * (P02, P03, P06) and for headers as HAProxy sends them (send-proxy, send-proxy-v2, with
+ * the SSL TLV of send-proxy-v2-ssl, with the CRC32C TLV of proxy-v2-options crc32c). Every input is
+ * also fed as each of its prefixes, an exact-size heap copy each (ASan reports a read past it): a
+ * prefix of a header must answer MORE, and the whole input the same verdict every time, however it
+ * was cut, since the caller calls again with the longer buffer.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -109,6 +109,42 @@ static const struct row rows[] = {
      SIG2 "\x21\x11\x00\x14\x7f\0\0\x01\x7f\0\0\x01\x00\x01\x00\x02"
           "\x20\x00\x05\x00\x00\x00\x00\x00",
      36, V12, "DONE 36 v2 127.0.0.1:1 -> 127.0.0.1:2"},
+    /* v2 with the CRC32C TLV, as HAProxy 2.6 writes it with `send-proxy-v2
+     * proxy-v2-options crc32c` (and `,unique-id`: an empty unique-id TLV after it) */
+    {"v2 crc32c",
+     SIG2 "\x21\x11\x00\x13\x7f\0\0\x01\x7f\0\0\x01\x98\xb0\xd2\xe3"
+          "\x03\x00\x04\x58\x93\x9f\x6cGET",
+     38, V12, "DONE 35 v2 127.0.0.1:39088 -> 127.0.0.1:53987"},
+    {"v2 crc32c then unique-id",
+     SIG2 "\x21\x11\x00\x16\x7f\0\0\x01\x7f\0\0\x01\xbb\x92\xe4\xf7"
+          "\x03\x00\x04\x66\xa1\x64\x2d\x05\x00\x00",
+     38, AUTO, "DONE 38 v2 127.0.0.1:48018 -> 127.0.0.1:58615"},
+    /* P02: the CRC32C TLV does not match (a bit flipped in the source address, in the
+     * checksum, in a TLV after it), is not 4 bytes long, or comes twice */
+    {"v2 crc32c, address bit flipped",
+     SIG2 "\x21\x11\x00\x13\x7e\0\0\x01\x7f\0\0\x01\x98\xb0\xd2\xe3"
+          "\x03\x00\x04\x58\x93\x9f\x6c",
+     35, V12, "ERROR"},
+    {"v2 crc32c, checksum bit flipped",
+     SIG2 "\x21\x11\x00\x13\x7f\0\0\x01\x7f\0\0\x01\x98\xb0\xd2\xe3"
+          "\x03\x00\x04\x58\x93\x9f\x6d",
+     35, AUTO, "ERROR"},
+    {"v2 crc32c, later tlv bit flipped",
+     SIG2 "\x21\x11\x00\x16\x7f\0\0\x01\x7f\0\0\x01\xbb\x92\xe4\xf7"
+          "\x03\x00\x04\x66\xa1\x64\x2d\x04\x00\x00",
+     38, AUTO, "ERROR"},
+    {"v2 crc32c, 3 bytes",
+     SIG2 "\x21\x11\x00\x12\x7f\0\0\x01\x7f\0\0\x01\x98\xb0\xd2\xe3"
+          "\x03\x00\x03\x58\x93\x9f",
+     34, V12, "ERROR"},
+    {"v2 crc32c, 5 bytes",
+     SIG2 "\x21\x11\x00\x14\x7f\0\0\x01\x7f\0\0\x01\x98\xb0\xd2\xe3"
+          "\x03\x00\x05\x58\x93\x9f\x6c\x00",
+     36, V12, "ERROR"},
+    {"v2 crc32c twice",
+     SIG2 "\x21\x11\x00\x1a\x7f\0\0\x01\x7f\0\0\x01\x98\xb0\xd2\xe3"
+          "\x03\x00\x04\x58\x93\x9f\x6c\x03\x00\x04\x58\x93\x9f\x6c",
+     42, V12, "ERROR"},
     /* P02: v2 with lying lengths */
     {"v2 tlv past the end",
      SIG2 "\x21\x11\x00\x10\x7f\0\0\x01\x7f\0\0\x01\x00\x01\x00\x02\x04\x00\x09X", 32, V12,
