@@ -247,7 +247,7 @@ fail:
 
 int gw_pool_submit(struct gw_pool *p, struct gw_request *r)
 {
-    int rc = -1;
+    int rc = -1, wake = 0;
     pthread_mutex_lock(&p->lock);
     if (p->count < p->cap && !p->stopping) {
         p->ring[(p->head + p->count) % p->cap] = r;
@@ -258,11 +258,15 @@ int gw_pool_submit(struct gw_pool *p, struct gw_request *r)
          * a sleeping one now would only make it wait for the GIL. gw_pool_kick wakes
          * one if the busy ones make no progress. */
         if (p->nbusy == 0)
-            pthread_cond_signal(&p->ready);
+            wake = 1;
         else
             rc = 1;
     }
     pthread_mutex_unlock(&p->lock);
+    /* After the unlock: a worker woken while the lock is held (the loop preempted by
+     * the wake-up on a shared CPU) would run only to block on the lock at once. */
+    if (wake)
+        pthread_cond_signal(&p->ready);
     return rc;
 }
 
