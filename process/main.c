@@ -213,10 +213,46 @@ static int tls_refused(const char *err)
     return replacing;
 }
 
+static int listener_configured(const char *proto, const char *addr)
+{
+    for (size_t i = 0; i < cfg.nlisten; i++)
+        if (strcmp(cfg.listen[i].proto, proto) == 0 && strcmp(cfg.listen[i].addr, addr) == 0)
+            return 1;
+    return 0;
+}
+
+/* A reload keeps the sockets it was handed: a listener the settings (a changed
+ * --config file) add or drop since the start is not applied, and says so. Sockets of
+ * systemd's (fd:N) and the default address stand for no setting of the user's. */
+static void warn_listener_changes(void)
+{
+    if (!cfg.default_listen)
+        for (size_t i = 0; i < cfg.nlisten; i++) {
+            int open = 0;
+            for (size_t j = 0; j < nopen && !open; j++)
+                open = strcmp(listeners[j].name, cfg.listen[i].proto) == 0 &&
+                       strcmp(listeners[j].spec, cfg.listen[i].addr) == 0;
+            if (!open)
+                gw_log(GW_LOG_WARNING,
+                       "--%s %s is not opened: a reload keeps the listening sockets it was "
+                       "handed; restart wsgate to listen there",
+                       cfg.listen[i].proto, cfg.listen[i].addr);
+        }
+    for (size_t j = 0; j < nopen; j++)
+        if (strncmp(listeners[j].spec, "fd:", 3) != 0 &&
+            !listener_configured(listeners[j].name, listeners[j].spec))
+            gw_log(GW_LOG_WARNING,
+                   "--%s %s is no longer in the settings but keeps listening until wsgate "
+                   "restarts (a reload keeps the listening sockets it was handed)",
+                   listeners[j].name, listeners[j].spec);
+}
+
 static int open_listeners(char *err, size_t errlen)
 {
     int rc = gw_handover_import(listeners, GW_MAX_LISTENERS, &nopen, find_protocol, err, errlen);
-    if (rc != 0) /* a reload: the sockets, with their kinds, come from the old image */
+    if (rc > 0) /* a reload: the sockets, with their kinds, come from the old image */
+        warn_listener_changes();
+    if (rc != 0)
         return rc < 0 ? -1 : attach_tls(err, errlen);
     for (; nopen < cfg.nlisten; nopen++) {
         const struct gw_protocol *p = find_protocol(cfg.listen[nopen].proto);

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import APPS, REPO, run_cli
 from test_cli import assert_one_line_error
-from wsgate_util import t, wait_log
+from wsgate_util import can_connect, free_port, t, wait_log
 
 # A 300-byte value: Debian's inih would have cut it at 200 bytes without a word.
 CIPHERS = ":".join(["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
@@ -156,6 +156,23 @@ def test_a_reload_reads_the_file_again(tmp_path, wsgate):
     wait_log(srv, r"reload failed")
     assert "site.ini:2: invalid value '0' for threads" in srv.stderr_text()
     assert script_name(srv, "/b") == "/b"
+
+
+def test_a_reload_says_which_listeners_it_does_not_change(tmp_path, wsgate):
+    """A reload keeps the listening sockets it was handed: a listener added to or
+    dropped from the file is not applied, and the error log says so for each."""
+    old, new = free_port(), free_port()
+    path = tmp_path / "site.ini"
+    path.write_text("scgi = 127.0.0.1:%d\n" % old)
+    srv = wsgate("it_probe", "-c", str(path))
+    path.write_text("scgi = 127.0.0.1:%d\n" % new)
+    srv.proc.send_signal(signal.SIGHUP)
+    wait_log(srv, r"reload complete")
+    text = srv.error_text()
+    assert "--scgi 127.0.0.1:%d is not opened: a reload keeps" % new in text, text
+    assert "--scgi 127.0.0.1:%d is no longer in the settings but keeps listening" % old in text
+    assert "--http " not in text  # the harness's listener did not change
+    assert can_connect(("127.0.0.1", old)) and not can_connect(("127.0.0.1", new))
 
 
 @pytest.mark.parametrize("text,expected", [
