@@ -124,9 +124,10 @@ const struct gw_option gw_options[] = {
      .doc_def = "umask",
      .doc = "permissions of unix sockets"},
     {STR("socket-owner", "USER[:GROUP]", socket_owner, NULL, S_LISTEN,
-         "owner of the listeners' unix sockets (wsgate started\nas root)"),
+         "owner of the listeners' and --stats' unix sockets\n(wsgate started as root)"),
      .doc_def = "the process's",
-     .doc = "owner of the unix sockets wsgate creates for its listeners (started as root); "
+     .doc = "owner of the unix sockets wsgate creates for its listeners and `--stats` (started "
+            "as root); "
             "GROUP defaults to USER's primary group"},
     {NUM("backlog", "N", GW_OPT_INT, backlog, 1, 65535, "1024", S_LISTEN,
          "listen(2) backlog (default 1024)"),

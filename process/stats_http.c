@@ -25,6 +25,7 @@
 #include "gateway/listener.h"
 #include "gateway/stats.h"
 #include "gateway/util.h"
+#include "process/privileges.h"
 
 #define STATS_MAX_HEAD  4096
 #define STATS_TIMEOUT   5.0
@@ -273,6 +274,15 @@ int gw_stats_bind(const char *addr, char *err, size_t errlen)
     if (adopt ? gw_listener_adopt(&st.l, (int)fd, addr, NULL, lerr, sizeof(lerr)) != 0
               : gw_listener_open(&st.l, addr, NULL, 64, -1, lerr, sizeof(lerr)) != 0) {
         snprintf(err, errlen, "--stats: %s", lerr);
+        st.l.fd = -1;
+        return -1;
+    }
+    /* A socket file made now gets --socket-owner like the listeners' (an inherited one
+     * was given it by the image that made it). */
+    if (!adopt && st.l.unix_path != NULL &&
+        gw_priv_own_socket(st.l.unix_path, lerr, sizeof(lerr)) != 0) {
+        snprintf(err, errlen, "--stats: %s", lerr);
+        gw_listener_close(&st.l);
         st.l.fd = -1;
         return -1;
     }

@@ -124,6 +124,8 @@ def test_prefork_runs_as_user_and_reloads(pool, shared_dir, lazy):
         assert_runs_as(info, pid, uid, gid)
     st = os.stat(sock)
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (uid, gid, 0o660)
+    st = os.stat(msock)  # --socket-owner applies to the metrics socket too
+    assert (st.st_uid, st.st_gid) == (uid, gid)
     # the pid file was written by root, before the switch, where nobody may not write
     assert os.stat(pidfile).st_uid == 0 and open(pidfile).read() == "%d\n" % srv.pid
     assert "running as user nobody (uid %d), group %d" % (uid, gid) in srv.error_text()
