@@ -25,7 +25,7 @@ import h2.settings
 import pytest
 
 from conftest import free_port
-from wsgate_util import Pki, metrics, t, wait_access, wait_for, wait_mark
+from wsgate_util import Pki, curl, metrics, t, wait_access, wait_for, wait_mark
 
 SLEEP = 0.3  # the app-time of the concurrency check
 
@@ -55,17 +55,6 @@ def off(wsgate_module, pki):
                       tls=(pki.rsa_chain, pki.rsa_pkcs8))
     s.plain_port = plain
     return s
-
-
-def curl(*args, timeout=None):
-    """curl's stdout split from its last line, the -w '%{http_version} %{http_code}'."""
-    p = subprocess.run(["curl", "-sS", "-w", "\n%{http_version} %{http_code}"] + list(args),
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=t(60) if timeout is None else timeout)
-    assert p.returncode == 0, p.stderr
-    body, _, last = p.stdout.rpartition(b"\n")
-    version, code = last.decode().split()
-    return version, int(code), body
 
 
 def h2c_url(srv, path):
