@@ -3,10 +3,12 @@ prior knowledge on --http with --h2c (docs/http.md, "HTTP/2").
 
 One server carries most checks (tests/apps/it_h2.py: environ probe, body echo, sleep,
 wsgi.file_wrapper, Flask under /flask): --https with --h2 and a plain --http with
---h2c beside it. Another has neither switch (HTTP/2 stays off); a third is stopped
-while a stream runs (GOAWAY), and two more are reloaded (SIGHUP, one process and -w 2).
-The clients are curl, nghttp, h2load (nghttp2-client) and Python's h2 over a raw
-socket where the frames themselves matter. The attacks: test_h2_attacks.py.
+--h2c beside it. A second one like it writes the JSON access log (the protocol names
+and the per-connection ordinals). Another has neither switch (HTTP/2 stays off); one
+is stopped while a stream runs (GOAWAY), and two more are reloaded (SIGHUP, one
+process and -w 2). The clients are curl, nghttp, h2load (nghttp2-client) and Python's
+h2 over a raw socket where the frames themselves matter. The attacks:
+test_h2_attacks.py.
 """
 import json
 import math
@@ -42,6 +44,18 @@ def srv(wsgate_module, pki):
     plain = free_port()
     s = wsgate_module("it_h2", "--http", "127.0.0.1:%d" % plain, "--h2", "--h2c",
                       "--threads", "8", "--send-timeout", "2", "--timeout", "3",
+                      tls=(pki.rsa_chain, pki.rsa_pkcs8), stats=True)
+    s.plain_port = plain
+    return s
+
+
+@pytest.fixture(scope="module")
+def jsrv(wsgate_module, pki):
+    """As srv (4 threads) with the JSON access log: --https (jsrv.port) with --h2,
+    --http (jsrv.plain_port) with --h2c."""
+    plain = free_port()
+    s = wsgate_module("it_h2", "--http", "127.0.0.1:%d" % plain, "--h2", "--h2c",
+                      "--threads", "4", "--access-log-format", "json",
                       tls=(pki.rsa_chain, pki.rsa_pkcs8), stats=True)
     s.plain_port = plain
     return s
@@ -288,8 +302,9 @@ def test_flask_over_h2(srv, pki):
 
 def test_100_streams_on_one_connection(srv):
     """h2load: 100 concurrent streams on one connection, 8 threads: about
-    ceil(100/8) app-times, all answered; /metrics counts them under frontend="h2"."""
-    sample = 'wsgate_requests_total{frontend="h2",status="2xx"}'
+    ceil(100/8) app-times, all answered; /metrics counts them under frontend="h2c"
+    (cleartext)."""
+    sample = 'wsgate_requests_total{frontend="h2c",status="2xx"}'
     before = metrics(srv).get(sample, 0)
     started = time.monotonic()
     p = subprocess.run(["h2load", "-n100", "-c1", "-m100",
@@ -333,6 +348,71 @@ def test_timeout_answers_504_on_the_stream(srv):
         assert c.response(sid)["headers"][":status"] == "200"
     finally:
         c.close()
+
+
+# ---- logs and metrics: h2 and h2c, streams per connection ---------------------------
+
+
+def access_records(srv, tag, count):
+    """The JSON access records of the requests whose query holds tag, once there
+    are count of them."""
+    wait_access(srv, tag, count)
+    return [json.loads(ln) for ln in srv.access_text().splitlines() if tag in ln]
+
+
+def test_logs_and_metrics_name_h2_and_h2c(jsrv):
+    """The JSON access log's protocol is h2 over TLS and h2c in cleartext (http for
+    HTTP/1.1), and conn_requests is the request's ordinal on its connection, for
+    every protocol. /metrics counts the streams under frontend="h2" / "h2c", and
+    wsgate_h2_streams_per_connection observes each connection's streams when it
+    closes."""
+    def hist(m, fe):
+        return (m.get('wsgate_h2_streams_per_connection_count{frontend="%s"}' % fe, 0),
+                m.get('wsgate_h2_streams_per_connection_sum{frontend="%s"}' % fe, 0),
+                m.get('wsgate_h2_streams_per_connection_bucket{frontend="%s",le="2"}' % fe, 0),
+                m.get('wsgate_h2_streams_per_connection_bucket{frontend="%s",le="5"}' % fe, 0),
+                m.get('wsgate_requests_total{frontend="%s",status="2xx"}' % fe, 0))
+    before = metrics(jsrv)
+    # h2c: three streams one after the other on one connection, then it closes
+    c = H2Client(jsrv.plain_port)
+    try:
+        for i in range(3):
+            assert c.response(c.request("/hello?lm=c%d" % i))["headers"][":status"] == "200"
+    finally:
+        c.close()
+    # h2: three streams at once on one TLS connection (nghttp does not check the
+    # certificate)
+    p = subprocess.run(["nghttp", "-n"] + ["https://localhost:%d/hello?lm=s%d" % (jsrv.port, i)
+                                           for i in range(3)],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=t(30))
+    assert p.returncode == 0, p.stdout
+    # HTTP/1.1: two requests on one kept connection
+    with socket.create_connection(("127.0.0.1", jsrv.plain_port), timeout=t(10)) as s:
+        s.sendall(b"GET /hello?lm=h0 HTTP/1.1\r\nHost: t\r\n\r\n"
+                  b"GET /hello?lm=h1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        got = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+    assert got.count(b"HTTP/1.1 200 ") == 2, got
+
+    seen = {}
+    for rec in access_records(jsrv, "lm=", 8):
+        seen[rec["query"]] = (rec["protocol"], rec["version"], rec["conn_requests"])
+    assert {q: v for q, v in seen.items() if q[3] == "c"} == {
+        "lm=c%d" % i: ("h2c", "HTTP/2", i + 1) for i in range(3)}
+    assert sorted(v for q, v in seen.items() if q[3] == "s") == [
+        ("h2", "HTTP/2", i + 1) for i in range(3)]  # dispatched in any order
+    assert {q: v for q, v in seen.items() if q[3] == "h"} == {
+        "lm=h%d" % i: ("http", "HTTP/1.1", i + 1) for i in range(2)}
+
+    # each closed connection: one observation of 3 streams, in the (2, 5] bucket
+    want = {fe: tuple(a + d for a, d in zip(hist(before, fe), (1, 3, 0, 1, 3)))
+            for fe in ("h2", "h2c")}
+    wait_for(lambda: {fe: hist(metrics(jsrv), fe) for fe in want} == want, t(10),
+             what="h2 and h2c streams per connection %r" % want)
 
 
 # ---- switched off --------------------------------------------------------------------
