@@ -4,16 +4,17 @@ prior knowledge on --http with --h2c (docs/http.md, "HTTP/2").
 One server carries most checks (tests/apps/it_h2.py: environ probe, body echo, sleep,
 wsgi.file_wrapper, Flask under /flask): --https with --h2 and a plain --http with
 --h2c beside it. A second one like it writes the JSON access log (the protocol names
-and the per-connection ordinals). Another has neither switch (HTTP/2 stays off); one
-is stopped while a stream runs (GOAWAY), and two more are reloaded (SIGHUP, one
-process and -w 2). The clients are curl, nghttp, h2load (nghttp2-client) and Python's
-h2 over a raw socket where the frames themselves matter. The attacks:
-test_h2_attacks.py.
+and the per-connection ordinals) and serves headless Chromium a page of 50 images.
+Another has neither switch (HTTP/2 stays off); one is stopped while a stream runs
+(GOAWAY), and two more are reloaded (SIGHUP, one process and -w 2). The clients are
+curl, nghttp, h2load (nghttp2-client), Python's h2 over a raw socket where the frames
+themselves matter, and Chromium. The attacks: test_h2_attacks.py.
 """
 import json
 import math
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -413,6 +414,82 @@ def test_logs_and_metrics_name_h2_and_h2c(jsrv):
             for fe in ("h2", "h2c")}
     wait_for(lambda: {fe: hist(metrics(jsrv), fe) for fe in want} == want, t(10),
              what="h2 and h2c streams per connection %r" % want)
+
+
+def netlog_h2_streams(path, port):
+    """From a Chromium net log (--log-net-log): {HTTP2_SESSION id: {stream id: [path,
+    status, ended]}} for the sessions to 127.0.0.1:port, and the ids of the sockets to
+    that port that carried a request (SOCKET_IN_USE)."""
+    with open(path) as f:
+        log = json.load(f)
+    names = {v: k for k, v in log["constants"]["logEventTypes"].items()}
+    target = "127.0.0.1:%d" % port
+    sessions, ours, in_use = {}, set(), set()
+    for e in log["events"]:
+        name, src, params = names.get(e["type"]), e["source"]["id"], e.get("params") or {}
+        if name == "HTTP2_SESSION" and params.get("host") == target:
+            sessions[src] = {}
+        elif name == "TCP_CONNECT" and params.get("remote_address") == target:
+            ours.add(src)
+        elif name == "SOCKET_IN_USE" and src in ours:
+            in_use.add(src)
+        elif src in sessions and name in ("HTTP2_SESSION_SEND_HEADERS",
+                                          "HTTP2_SESSION_RECV_HEADERS",
+                                          "HTTP2_SESSION_RECV_DATA"):
+            st = sessions[src].setdefault(params["stream_id"], [None, None, False])
+            fields = dict(h.split(": ", 1) for h in params.get("headers", ()))
+            if name == "HTTP2_SESSION_SEND_HEADERS":
+                st[0] = fields[":path"]
+            elif name == "HTTP2_SESSION_RECV_HEADERS":
+                st[1] = fields[":status"]
+            st[2] = st[2] or bool(params.get("fin"))
+    return sessions, in_use
+
+
+def test_chromium_page_of_50_images(jsrv, tmp_path):
+    """A real browser: headless Chromium loads a page of 50 <img> (distinct PNGs made
+    by the app) from --https with --h2. Its net log shows one HTTP/2 session to us,
+    carrying the page and the 50 images, each answered 200 and ended, on one socket
+    (Chromium may open a second one beside it and drop it unused); the access log
+    shows the 51 requests served as HTTP/2 on one connection (ordinals 1..51)."""
+    exe = shutil.which("chromium")
+    if exe is None:
+        pytest.skip("chromium is not installed (scripts/install-deps test installs it)")
+    netlog = str(tmp_path / "net.json")
+    argv = [exe, "--headless", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--user-data-dir=%s" % (tmp_path / "profile"), "--log-net-log=%s" % netlog,
+            "--ignore-certificate-errors", "--dump-dom",
+            "https://127.0.0.1:%d/page?n=50" % jsrv.port]
+    if os.geteuid() == 0:
+        argv.insert(1, "--no-sandbox")  # Chromium refuses root otherwise
+    env = dict(os.environ, HOME=str(tmp_path))
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=t(60))
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)  # its helpers (zygote, crashpad) too
+        except ProcessLookupError:
+            pass
+        p.wait()
+    assert p.returncode == 0, err.decode(errors="replace")[-3000:]
+    assert b"<title>50 images</title>" in out and out.count(b"<img ") == 50, out[:500]
+
+    sessions, sockets = netlog_h2_streams(netlog, jsrv.port)
+    assert len(sessions) == 1, sessions
+    (streams,) = sessions.values()
+    want = {"/page?n=50"} | {"/img/%d.png" % i for i in range(50)}
+    assert sorted(path for path, _, _ in streams.values()) == sorted(want)
+    assert all(status == "200" and ended for _, status, ended in streams.values()), streams
+    assert len(sockets) == 1, sockets
+
+    recs = [r for r in access_records(jsrv, "HeadlessChrome", 51)]
+    assert len(recs) == 51
+    assert {(r["version"], r["protocol"], r["status"]) for r in recs} == {("HTTP/2", "h2", 200)}
+    assert sorted(r["conn_requests"] for r in recs) == list(range(1, 52))
+    assert {r["path"] for r in recs if r["query"] == ""} == want - {"/page?n=50"}
 
 
 # ---- switched off --------------------------------------------------------------------
