@@ -451,11 +451,13 @@ def test_chromium_page_of_50_images(jsrv, tmp_path):
     by the app) from --https with --h2. Its net log shows one HTTP/2 session to us,
     carrying the page and the 50 images, each answered 200 and ended, on one socket
     (Chromium may open a second one beside it and drop it unused); the access log
-    shows the 51 requests served as HTTP/2 on one connection (ordinals 1..51)."""
+    shows the 51 requests served as HTTP/2 on one connection (ordinals 1..51), and
+    /metrics one more HTTP/2 connection, of 51 streams."""
     exe = shutil.which("chromium")
     if exe is None:
         pytest.skip("chromium is not installed (scripts/install-deps test installs it)")
     netlog = str(tmp_path / "net.json")
+    before = metrics(jsrv)
     argv = [exe, "--headless", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             # no name resolves: what it still tries (Google's update and account
@@ -493,6 +495,14 @@ def test_chromium_page_of_50_images(jsrv, tmp_path):
     assert {(r["version"], r["protocol"], r["status"]) for r in recs} == {("HTTP/2", "h2", 200)}
     assert sorted(r["conn_requests"] for r in recs) == list(range(1, 52))
     assert {r["path"] for r in recs if r["query"] == ""} == want - {"/page?n=50"}
+    # and /metrics: one more HTTP/2 connection, closed with Chromium, of 51 streams
+    keys = ("wsgate_h2_connections_total",
+            'wsgate_h2_streams_per_connection_count{frontend="h2"}',
+            'wsgate_h2_streams_per_connection_sum{frontend="h2"}',
+            'wsgate_h2_streams_per_connection_bucket{frontend="h2",le="50"}')
+    want_m = [before.get(k, 0) + d for k, d in zip(keys, (1, 1, 51, 0))]
+    wait_for(lambda: [metrics(jsrv).get(k, 0) for k in keys] == want_m, t(10),
+             what="one h2 connection of 51 streams in /metrics")
 
 
 # ---- switched off --------------------------------------------------------------------
