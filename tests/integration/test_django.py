@@ -107,21 +107,28 @@ def django_h2(wsgate_module, tmp_path_factory):
     return s
 
 
-def test_h2c_get_form_and_environ(django_h2):
-    """h2c with prior knowledge: a page, a form POST, and what Django sees:
-    SERVER_PROTOCOL HTTP/2, the host from :authority, not secure."""
+def test_h2c_get_form_and_environ(django_h2, tmp_path):
+    """h2c with prior knowledge: a page, form POSTs (one with its CSRF cookie and
+    token), and what Django sees: SERVER_PROTOCOL HTTP/2, the host from :authority,
+    not secure. (One curl per request: curl 7.88 cannot reuse an h2c connection.)"""
     base = "http://127.0.0.1:%d" % django_h2.plain_port
-    assert curl("--http2-prior-knowledge", base + "/") == ("2", 200, b"django index")
-    version, code, body = curl("--http2-prior-knowledge", "--data-urlencode", "name=J\u00fcrgen",
+    h2c = ["--http2-prior-knowledge"]
+    assert curl(*h2c, base + "/") == ("2", 200, b"django index")
+    version, code, body = curl(*h2c, "--data-urlencode", "name=J\u00fcrgen",
                                "-d", "tag=x&tag=y", base + "/form/")
     assert (version, code) == ("2", 200), body
     assert json.loads(body) == {"name": "J\u00fcrgen", "tags": ["x", "y"]}
-    version, code, body = curl("--http2-prior-knowledge", base + "/secure/?a=1")
+    jar = str(tmp_path / "cookies")
+    version, code, body = curl(*h2c, "-b", jar, "-c", jar, base + "/secure/?a=1")
     d = json.loads(body)
     assert (version, code) == ("2", 200)
     assert d["protocol"] == "HTTP/2" and d["is_secure"] is False and d["scheme"] == "http"
     assert d["http_host"] == d["host"] == "127.0.0.1:%d" % django_h2.plain_port
     assert d["absolute"] == base + "/secure/?a=1"
+    post = h2c + ["-b", jar, base + "/protected/"]
+    assert curl(*post, "-d", "a=1")[:2] == ("2", 403)
+    assert curl(*post, "-d", "a=1&csrfmiddlewaretoken=" + d["token"]) == \
+        ("2", 200, b"should need a CSRF token")
 
 
 def test_h2_csrf_form_and_environ(django_h2, tmp_path):
