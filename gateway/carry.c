@@ -62,7 +62,8 @@ struct gw_request *gw_carry_next(struct gw_request *r, int wait_us)
 {
     struct gw_conn *c = r->conn;
     struct gw_request *next = NULL;
-    c->pin = 0; /* r's slices are dead: the buffer may move */
+    c->pin = 0;                     /* r's slices are dead: the buffer may move */
+    unsigned seq = r->conn_seq + 1; /* next may be r itself, made anew by parse */
     gw_stats_inflight_add(-1);
     if (c->in.start == c->in.end && read_some(c, wait_us) <= 0)
         goto back;
@@ -71,6 +72,7 @@ struct gw_request *gw_carry_next(struct gw_request *r, int wait_us)
     gw_stats_inflight_add(1);
     c->carried++;
     next->t_head = gw_now_ns();
+    next->conn_seq = seq;
     return next;
 back:
     gw_stats_inflight_add(1); /* the loop takes it off at the hand-back */

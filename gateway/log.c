@@ -292,12 +292,12 @@ static size_t format_json(char *line, size_t cap, const struct gw_request *r,
     n = appendf(line, cap, n, ",\"user_agent\":");
     n = put_json(line, limit, n, find_header(r, "user-agent", "HTTP_USER_AGENT"), 1024);
     n = appendf(line, cap, n,
-                ",\"protocol\":\"%s\",\"status\":%d,\"bytes\":%llu,\"bytes_in\":%llu,"
-                "\"pid\":%ld,\"total\":%.6f,\"queue\":%.6f,\"gil\":%.6f,\"app\":%.6f,"
-                "\"send\":%.6f}",
-                r->proto ? r->proto->name : "", r->status, (unsigned long long)r->bytes_sent,
-                (unsigned long long)r->bytes_in, (long)getpid(), secs(t->total), secs(t->queue),
-                secs(t->gil), secs(t->app), secs(t->send));
+                ",\"protocol\":\"%s\",\"conn_requests\":%u,\"status\":%d,\"bytes\":%llu,"
+                "\"bytes_in\":%llu,\"pid\":%ld,\"total\":%.6f,\"queue\":%.6f,\"gil\":%.6f,"
+                "\"app\":%.6f,\"send\":%.6f}",
+                r->proto ? r->proto->name : "", r->conn_seq, r->status,
+                (unsigned long long)r->bytes_sent, (unsigned long long)r->bytes_in, (long)getpid(),
+                secs(t->total), secs(t->queue), secs(t->gil), secs(t->app), secs(t->send));
     return n;
 }
 

@@ -91,6 +91,10 @@ struct gw_request {
     uint64_t t_send;     /* ns inside gw_request_send_* and _finish (accumulated) */
     uint64_t t_end;      /* response finished (end of gw_request_finish) */
     uint64_t bytes_in;   /* body bytes read through gw_request_read */
+    unsigned conn_seq;   /* its ordinal among the requests of its connection that reached
+                            a worker, 1 for the first (nginx's $connection_requests; an
+                            HTTP/2 stream's among its connection's streams): set by the
+                            loop at dispatch, by the worker at a carry */
 
     /* --timeout (gateway/watchdog.c): who writes the response head, a GW_HEAD_*
      * value changed only with atomics. watched is set by the worker when it takes the

@@ -68,6 +68,9 @@ static int dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r
         is_health(s->cfg->health_path, r))
         return answer_health(s, c, r);
     r->t_head = gw_now_ns();
+    /* c->requests counts those handed back; a multiplexed connection's others are in
+     * flight (a one-at-a-time connection has none then, nor carried ones) */
+    r->conn_seq = c->requests + c->inflight + 1;
     int queued = gw_pool_submit(s->pool, r);
     if (queued == 1 && !ev_is_active(&s->kick))
         ev_timer_again(s->loop, &s->kick);

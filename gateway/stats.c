@@ -29,8 +29,9 @@
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free (shared mapping)");
 
-enum { FE_HTTP, FE_FASTCGI, FE_SCGI, FE_UWSGI, FE_H2, FE_OTHER, FE_N };
-static const char *const fe_names[FE_N] = {"http", "fastcgi", "scgi", "uwsgi", "h2", "other"};
+enum { FE_HTTP, FE_FASTCGI, FE_SCGI, FE_UWSGI, FE_H2, FE_H2C, FE_OTHER, FE_N };
+static const char *const fe_names[FE_N] = {"http", "fastcgi", "scgi", "uwsgi",
+                                           "h2",   "h2c",     "other"};
 
 /* class 0 is "other" (no status sent, or out of range) */
 #define NCLASS 6
@@ -57,6 +58,14 @@ static const uint64_t bounds_ns[NBOUND] = {
 static const char *const bound_names[NBUCKET] = {
     "0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"};
 
+/* Streams per HTTP/2 connection: upper bounds of the buckets; one more is +Inf. The
+ * histograms are kept by frontend, h2 (index 0) and h2c (1). */
+#define NSBOUND  10
+#define NSBUCKET (NSBOUND + 1)
+static const uint64_t stream_bounds[NSBOUND] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
+static const char *const stream_bound_names[NSBUCKET] = {"1",   "2",   "5",   "10",   "20",  "50",
+                                                         "100", "200", "500", "1000", "+Inf"};
+
 struct hist {
     atomic_ullong bucket[NBUCKET];
     atomic_ullong sum_ns;
@@ -75,7 +84,9 @@ struct slot {
     atomic_ullong handshakes[HS_N];
     atomic_ullong tls_resumed;
     atomic_ullong tls_versions[TV_N];
-    atomic_ullong h2_conns; /* connections that became HTTP/2 */
+    atomic_ullong h2_conns;                /* connections that became HTTP/2 */
+    atomic_ullong h2_streams[2][NSBUCKET]; /* closed h2 / h2c connections, by streams */
+    atomic_ullong h2_streams_sum[2];
     atomic_ullong requests[FE_N][NCLASS];
     atomic_ullong bytes_in[FE_N];
     atomic_ullong bytes_out[FE_N];
@@ -251,6 +262,20 @@ void gw_stats_note_h2_conn(void)
     add(&cur->h2_conns, 1);
 }
 
+void gw_stats_note_h2_conn_end(const char *proto_name, uint64_t streams)
+{
+    if (cur == NULL)
+        return;
+    int fe = fe_index(proto_name);
+    if (fe != FE_H2 && fe != FE_H2C)
+        return;
+    int b = 0;
+    while (b < NSBOUND && streams > stream_bounds[b])
+        b++;
+    add(&cur->h2_streams[fe == FE_H2C][b], 1);
+    add(&cur->h2_streams_sum[fe == FE_H2C], streams);
+}
+
 void gw_stats_note_handshake(enum gw_stats_handshake result, int version, int resumed)
 {
     if (cur == NULL)
@@ -365,6 +390,7 @@ struct snapshot {
     uint64_t slow;
     uint64_t handshakes[HS_N], tls_resumed, tls_versions[TV_N];
     uint64_t h2_conns;
+    uint64_t h2_streams[2][NSBUCKET], h2_streams_sum[2], h2_streams_count[2];
 };
 
 static void take_snapshot(struct snapshot *s)
@@ -390,6 +416,11 @@ static void take_snapshot(struct snapshot *s)
             s->handshakes[h] += ld(&sl->handshakes[h]);
         s->tls_resumed += ld(&sl->tls_resumed);
         s->h2_conns += ld(&sl->h2_conns);
+        for (int k = 0; k < 2; k++) {
+            for (int b = 0; b < NSBUCKET; b++)
+                s->h2_streams[k][b] += ld(&sl->h2_streams[k][b]);
+            s->h2_streams_sum[k] += ld(&sl->h2_streams_sum[k]);
+        }
         for (int v = 0; v < TV_N; v++)
             s->tls_versions[v] += ld(&sl->tls_versions[v]);
     }
@@ -397,6 +428,9 @@ static void take_snapshot(struct snapshot *s)
         s->req_count += s->req_bucket[b];
         s->gil_count += s->gil_bucket[b];
     }
+    for (int k = 0; k < 2; k++)
+        for (int b = 0; b < NSBUCKET; b++)
+            s->h2_streams_count[k] += s->h2_streams[k][b];
     for (int i = 0; i < RS_N; i++)
         s->restarts[i] = ld(&area->restarts[i]);
     s->reloads[0] = ld(&area->reloads[0]);
@@ -518,8 +552,25 @@ static void render_prometheus(struct sbuf *b, const struct snapshot *s)
                   (unsigned long long)s->handshakes[h]);
     prom_head(b, "wsgate_h2_connections_total", "counter",
               "Connections that became HTTP/2 (h2 by ALPN, h2c); their streams are "
-              "wsgate_requests_total{frontend=\"h2\"}.");
+              "wsgate_requests_total{frontend=\"h2\"} and {frontend=\"h2c\"}.");
     sb_printf(b, "wsgate_h2_connections_total %llu\n", (unsigned long long)s->h2_conns);
+    prom_head(b, "wsgate_h2_streams_per_connection", "histogram",
+              "Streams the client opened on an HTTP/2 connection, observed when it closes, "
+              "by frontend (h2: TLS, h2c: cleartext).");
+    for (int k = 0; k < 2; k++) {
+        const char *fe = fe_names[k ? FE_H2C : FE_H2];
+        uint64_t acc = 0;
+        for (int i = 0; i < NSBUCKET; i++) {
+            acc += s->h2_streams[k][i];
+            sb_printf(b,
+                      "wsgate_h2_streams_per_connection_bucket{frontend=\"%s\",le=\"%s\"} %llu\n",
+                      fe, stream_bound_names[i], (unsigned long long)acc);
+        }
+        sb_printf(b, "wsgate_h2_streams_per_connection_sum{frontend=\"%s\"} %llu\n", fe,
+                  (unsigned long long)s->h2_streams_sum[k]);
+        sb_printf(b, "wsgate_h2_streams_per_connection_count{frontend=\"%s\"} %llu\n", fe,
+                  (unsigned long long)s->h2_streams_count[k]);
+    }
     prom_head(b, "wsgate_tls_resumed_total", "counter",
               "TLS handshakes done that resumed a session.");
     sb_printf(b, "wsgate_tls_resumed_total %llu\n", (unsigned long long)s->tls_resumed);
@@ -622,6 +673,19 @@ static void render_json(struct sbuf *b, const struct snapshot *s)
               (unsigned long long)s->reloads[1], (unsigned long long)s->reloads[0],
               s->last_reload_failed ? "true" : "false");
     sb_printf(b, ",\"h2_connections\":%llu", (unsigned long long)s->h2_conns);
+    sb_printf(b, ",\"h2_streams_per_connection\":{");
+    for (int k = 0; k < 2; k++) {
+        uint64_t acc = 0;
+        sb_printf(b, "%s\"%s\":{\"buckets\":{", k ? "," : "", fe_names[k ? FE_H2C : FE_H2]);
+        for (int i = 0; i < NSBUCKET; i++) {
+            acc += s->h2_streams[k][i];
+            sb_printf(b, "%s\"%s\":%llu", i ? "," : "", stream_bound_names[i],
+                      (unsigned long long)acc);
+        }
+        sb_printf(b, "},\"sum\":%llu,\"count\":%llu}", (unsigned long long)s->h2_streams_sum[k],
+                  (unsigned long long)s->h2_streams_count[k]);
+    }
+    sb_printf(b, "}");
     sb_printf(b, ",\"tls\":{\"handshakes\":{");
     for (int h = 0; h < HS_N; h++)
         sb_printf(b, "%s\"%s\":%llu", h ? "," : "", hs_names[h],

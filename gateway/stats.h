@@ -77,6 +77,11 @@ void gw_stats_note_handshake(enum gw_stats_handshake result, int version, int re
 /* Loop thread: a connection became HTTP/2 (protocols/h2.c). */
 void gw_stats_note_h2_conn(void);
 
+/* Loop thread: an HTTP/2 connection closed after its client opened streams streams;
+ * proto_name is "h2" (TLS) or "h2c" (cleartext), anything else is ignored. One
+ * histogram observation per connection (wsgate_h2_streams_per_connection). */
+void gw_stats_note_h2_conn_end(const char *proto_name, uint64_t streams);
+
 /* Gauges of the current process's slot (any thread). */
 void gw_stats_inflight_add(int delta); /* loop: dispatched (+1) / handed back (-1);
                                           worker: carried (gateway/carry.c) */

@@ -106,6 +106,7 @@ static void h2_conn_close(struct gw_conn *c)
         gw_h2_pump(hc);
     }
     gw_out_drop(&hc->out); /* before the connection's close, see gateway/output.h */
+    gw_stats_note_h2_conn_end(c->proto->name, hc->opened);
     while (hc->streams != NULL) {
         struct h2_stream *st = hc->streams;
         hc->streams = st->next;
@@ -282,23 +283,29 @@ static int h2_flush(struct gw_conn *c)
     return rc;
 }
 
-const struct gw_protocol gw_h2_protocol = {
-    .name = "h2",
-    .multiplexed = 1,            /* streams run on workers at once */
-    .conn_open = h2_conn_open,   /* session and our SETTINGS */
-    .conn_close = h2_conn_close, /* GOAWAY at a stop; frees the streams */
-    .parse = h2_parse,           /* loop: frames in, one ready stream at a time */
-    .read_end = h2_read_end,     /* loop: EOF fails the reads of open streams */
-    .reject = h2_reject,         /* loop: 503 on the stream; 408 GOAWAY */
-    .done = h2_done,             /* loop: a stream's worker is done */
-    .flush = h2_flush,           /* loop: queued frames, then what the session has */
-    .drain = h2_drain,           /* loop: GOAWAY at a graceful stop */
-    .read_body = gw_h2_read_body,
-    .send_head = gw_h2_send_head, /* worker: HEADERS (kept until the first DATA) */
-    .send_body = gw_h2_send_body, /* worker: DATA as the windows allow */
-    .finish = gw_h2_finish,       /* worker: END_STREAM, or RST_STREAM when cut */
+/* The two tables differ only by name: the access log's protocol and the metrics'
+ * frontend say h2 (over TLS, by ALPN) or h2c (cleartext, prior knowledge). Their
+ * slots, one per line (clang-format off): */
+// clang-format off
+#define H2_SLOTS                                                                                   \
+    .multiplexed = 1,             /* streams run on workers at once */                             \
+    .conn_open = h2_conn_open,    /* session and our SETTINGS */                                   \
+    .conn_close = h2_conn_close,  /* GOAWAY at a stop; frees the streams */                        \
+    .parse = h2_parse,            /* loop: frames in, one ready stream at a time */                \
+    .read_end = h2_read_end,      /* loop: EOF fails the reads of open streams */                  \
+    .reject = h2_reject,          /* loop: 503 on the stream; 408 GOAWAY */                        \
+    .done = h2_done,              /* loop: a stream's worker is done */                            \
+    .flush = h2_flush,            /* loop: queued frames, then what the session has */             \
+    .drain = h2_drain,            /* loop: GOAWAY at a graceful stop */                            \
+    .read_body = gw_h2_read_body, /* worker: the stream's DATA, opening its window */              \
+    .send_head = gw_h2_send_head, /* worker: HEADERS (kept until the first DATA) */                \
+    .send_body = gw_h2_send_body, /* worker: DATA as the windows allow */                          \
+    .finish = gw_h2_finish,       /* worker: END_STREAM, or RST_STREAM when cut */                 \
     .timeout = gw_h2_timeout,     /* watchdog: 504 on the stream */
-};
+// clang-format on
+
+const struct gw_protocol gw_h2_protocol = {.name = "h2", H2_SLOTS};
+const struct gw_protocol gw_h2c_protocol = {.name = "h2c", H2_SLOTS};
 
 /* The 24 bytes every HTTP/2 connection opens with (RFC 9113 3.4). */
 static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -318,7 +325,7 @@ enum gw_parse_result gw_h2_take_over(struct gw_conn *c, struct gw_request **req)
 {
     if (c->proto->conn_close)
         c->proto->conn_close(c);
-    c->proto = &gw_h2_protocol;
+    c->proto = c->tr->secure ? &gw_h2_protocol : &gw_h2c_protocol;
     if (h2_conn_open(c) != 0)
         return GW_PARSE_CLOSE;
     gw_stats_note_h2_conn();

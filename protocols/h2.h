@@ -11,7 +11,9 @@
 struct gw_conn;
 struct gw_request;
 
+/* The same front-end by two names: h2 over TLS, h2c in cleartext. */
 extern const struct gw_protocol gw_h2_protocol;
+extern const struct gw_protocol gw_h2c_protocol;
 
 /* Loop, before an HTTP/1.1 connection's first request: 1 when it speaks HTTP/2 (TLS
  * chose h2 by ALPN, with --h2; or, with --h2c on a plain connection, its buffered

@@ -134,6 +134,8 @@ struct h2_conn {
                                     * connection closes once that is out; streams are gone */
     int error_sent;                /* a GOAWAY with an error went out */
     struct h2_bucket resets, ctrl; /* the rate limits above */
+    uint64_t opened;               /* streams the client opened (request HEADERS), refused
+                                    * ones too: the metrics' streams per connection */
 };
 
 /* h2_session.c */

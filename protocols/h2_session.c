@@ -90,6 +90,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *us
     struct h2_conn *hc = user;
     if (hc->ended || f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
+    hc->opened++;
     if (f->hd.stream_id == INT32_MAX && !hc->goaway) {
         /* The last stream id a client can open: this stream is served, and GOAWAY
          * tells the client to go on on a new connection. */

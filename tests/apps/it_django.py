@@ -79,10 +79,14 @@ def meta(request):
 
 
 def secure(request):
-    """A form's CSRF token (and its cookie), and whether Django sees HTTPS."""
+    """A form's CSRF token (and its cookie), whether Django sees HTTPS, and the
+    protocol and host it sees."""
     return JsonResponse({"token": get_token(request), "is_secure": request.is_secure(),
                          "scheme": request.scheme,
-                         "absolute": request.build_absolute_uri()})
+                         "absolute": request.build_absolute_uri(),
+                         "protocol": request.META.get("SERVER_PROTOCOL"),
+                         "host": request.get_host(),
+                         "http_host": request.META.get("HTTP_HOST")})
 
 
 urlpatterns = [

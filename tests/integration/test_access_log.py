@@ -63,10 +63,11 @@ def test_json_lines(wsgate):
     recs = [json.loads(ln) for ln in text.splitlines()]
     assert len(recs) == 3, text
     keys = {"time", "remote", "method", "path", "query", "version", "referer",
-            "user_agent", "protocol", "status", "bytes", "bytes_in", "pid", "total",
-            "queue", "gil", "app", "send"}
+            "user_agent", "protocol", "conn_requests", "status", "bytes", "bytes_in", "pid",
+            "total", "queue", "gil", "app", "send"}
     for rec in recs:
         assert set(rec) == keys, rec
+        assert rec["conn_requests"] == 1, rec  # each on a connection of its own
         check_split(rec)
         assert rec["pid"] == srv.pid
         assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$", rec["time"])

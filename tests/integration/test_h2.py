@@ -3,15 +3,18 @@ prior knowledge on --http with --h2c (docs/http.md, "HTTP/2").
 
 One server carries most checks (tests/apps/it_h2.py: environ probe, body echo, sleep,
 wsgi.file_wrapper, Flask under /flask): --https with --h2 and a plain --http with
---h2c beside it. Another has neither switch (HTTP/2 stays off); a third is stopped
-while a stream runs (GOAWAY), and two more are reloaded (SIGHUP, one process and -w 2).
-The clients are curl, nghttp, h2load (nghttp2-client) and Python's h2 over a raw
-socket where the frames themselves matter. The attacks: test_h2_attacks.py.
+--h2c beside it. A second one like it writes the JSON access log (the protocol names
+and the per-connection ordinals) and serves headless Chromium a page of 50 images.
+Another has neither switch (HTTP/2 stays off); one is stopped while a stream runs
+(GOAWAY), and two more are reloaded (SIGHUP, one process and -w 2). The clients are
+curl, nghttp, h2load (nghttp2-client), Python's h2 over a raw socket where the frames
+themselves matter, and Chromium. The attacks: test_h2_attacks.py.
 """
 import json
 import math
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,7 +28,7 @@ import h2.settings
 import pytest
 
 from conftest import free_port
-from wsgate_util import Pki, metrics, t, wait_access, wait_for, wait_mark
+from wsgate_util import Pki, curl, metrics, t, wait_access, wait_for, wait_mark
 
 SLEEP = 0.3  # the app-time of the concurrency check
 
@@ -48,6 +51,18 @@ def srv(wsgate_module, pki):
 
 
 @pytest.fixture(scope="module")
+def jsrv(wsgate_module, pki):
+    """As srv (4 threads) with the JSON access log: --https (jsrv.port) with --h2,
+    --http (jsrv.plain_port) with --h2c."""
+    plain = free_port()
+    s = wsgate_module("it_h2", "--http", "127.0.0.1:%d" % plain, "--h2", "--h2c",
+                      "--threads", "4", "--access-log-format", "json",
+                      tls=(pki.rsa_chain, pki.rsa_pkcs8), stats=True)
+    s.plain_port = plain
+    return s
+
+
+@pytest.fixture(scope="module")
 def off(wsgate_module, pki):
     """The same listeners without --h2 and --h2c."""
     plain = free_port()
@@ -55,17 +70,6 @@ def off(wsgate_module, pki):
                       tls=(pki.rsa_chain, pki.rsa_pkcs8))
     s.plain_port = plain
     return s
-
-
-def curl(*args, timeout=None):
-    """curl's stdout split from its last line, the -w '%{http_version} %{http_code}'."""
-    p = subprocess.run(["curl", "-sS", "-w", "\n%{http_version} %{http_code}"] + list(args),
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=t(60) if timeout is None else timeout)
-    assert p.returncode == 0, p.stderr
-    body, _, last = p.stdout.rpartition(b"\n")
-    version, code = last.decode().split()
-    return version, int(code), body
 
 
 def h2c_url(srv, path):
@@ -299,8 +303,9 @@ def test_flask_over_h2(srv, pki):
 
 def test_100_streams_on_one_connection(srv):
     """h2load: 100 concurrent streams on one connection, 8 threads: about
-    ceil(100/8) app-times, all answered; /metrics counts them under frontend="h2"."""
-    sample = 'wsgate_requests_total{frontend="h2",status="2xx"}'
+    ceil(100/8) app-times, all answered; /metrics counts them under frontend="h2c"
+    (cleartext)."""
+    sample = 'wsgate_requests_total{frontend="h2c",status="2xx"}'
     before = metrics(srv).get(sample, 0)
     started = time.monotonic()
     p = subprocess.run(["h2load", "-n100", "-c1", "-m100",
@@ -344,6 +349,160 @@ def test_timeout_answers_504_on_the_stream(srv):
         assert c.response(sid)["headers"][":status"] == "200"
     finally:
         c.close()
+
+
+# ---- logs and metrics: h2 and h2c, streams per connection ---------------------------
+
+
+def access_records(srv, tag, count):
+    """The JSON access records of the requests whose query holds tag, once there
+    are count of them."""
+    wait_access(srv, tag, count)
+    return [json.loads(ln) for ln in srv.access_text().splitlines() if tag in ln]
+
+
+def test_logs_and_metrics_name_h2_and_h2c(jsrv):
+    """The JSON access log's protocol is h2 over TLS and h2c in cleartext (http for
+    HTTP/1.1), and conn_requests is the request's ordinal on its connection, for
+    every protocol. /metrics counts the streams under frontend="h2" / "h2c", and
+    wsgate_h2_streams_per_connection observes each connection's streams when it
+    closes."""
+    def hist(m, fe):
+        return (m.get('wsgate_h2_streams_per_connection_count{frontend="%s"}' % fe, 0),
+                m.get('wsgate_h2_streams_per_connection_sum{frontend="%s"}' % fe, 0),
+                m.get('wsgate_h2_streams_per_connection_bucket{frontend="%s",le="2"}' % fe, 0),
+                m.get('wsgate_h2_streams_per_connection_bucket{frontend="%s",le="5"}' % fe, 0),
+                m.get('wsgate_requests_total{frontend="%s",status="2xx"}' % fe, 0))
+    before = metrics(jsrv)
+    # h2c: three streams one after the other on one connection, then it closes
+    c = H2Client(jsrv.plain_port)
+    try:
+        for i in range(3):
+            assert c.response(c.request("/hello?lm=c%d" % i))["headers"][":status"] == "200"
+    finally:
+        c.close()
+    # h2: three streams at once on one TLS connection (nghttp does not check the
+    # certificate)
+    p = subprocess.run(["nghttp", "-n"] + ["https://localhost:%d/hello?lm=s%d" % (jsrv.port, i)
+                                           for i in range(3)],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=t(30))
+    assert p.returncode == 0, p.stdout
+    # HTTP/1.1: two requests on one kept connection
+    with socket.create_connection(("127.0.0.1", jsrv.plain_port), timeout=t(10)) as s:
+        s.sendall(b"GET /hello?lm=h0 HTTP/1.1\r\nHost: t\r\n\r\n"
+                  b"GET /hello?lm=h1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        got = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+    assert got.count(b"HTTP/1.1 200 ") == 2, got
+
+    seen = {}
+    for rec in access_records(jsrv, "lm=", 8):
+        seen[rec["query"]] = (rec["protocol"], rec["version"], rec["conn_requests"])
+    assert {q: v for q, v in seen.items() if q[3] == "c"} == {
+        "lm=c%d" % i: ("h2c", "HTTP/2", i + 1) for i in range(3)}
+    assert sorted(v for q, v in seen.items() if q[3] == "s") == [
+        ("h2", "HTTP/2", i + 1) for i in range(3)]  # dispatched in any order
+    assert {q: v for q, v in seen.items() if q[3] == "h"} == {
+        "lm=h%d" % i: ("http", "HTTP/1.1", i + 1) for i in range(2)}
+
+    # each closed connection: one observation of 3 streams, in the (2, 5] bucket
+    want = {fe: tuple(a + d for a, d in zip(hist(before, fe), (1, 3, 0, 1, 3)))
+            for fe in ("h2", "h2c")}
+    wait_for(lambda: {fe: hist(metrics(jsrv), fe) for fe in want} == want, t(10),
+             what="h2 and h2c streams per connection %r" % want)
+
+
+def netlog_h2_streams(path, port):
+    """From a Chromium net log (--log-net-log): {HTTP2_SESSION id: {stream id: [path,
+    status, ended]}} for the sessions to 127.0.0.1:port, and the ids of the sockets to
+    that port that carried a request (SOCKET_IN_USE)."""
+    with open(path) as f:
+        log = json.load(f)
+    names = {v: k for k, v in log["constants"]["logEventTypes"].items()}
+    target = "127.0.0.1:%d" % port
+    sessions, ours, in_use = {}, set(), set()
+    for e in log["events"]:
+        name, src, params = names.get(e["type"]), e["source"]["id"], e.get("params") or {}
+        if name == "HTTP2_SESSION" and params.get("host") == target:
+            sessions[src] = {}
+        elif name == "TCP_CONNECT" and params.get("remote_address") == target:
+            ours.add(src)
+        elif name == "SOCKET_IN_USE" and src in ours:
+            in_use.add(src)
+        elif src in sessions and name in ("HTTP2_SESSION_SEND_HEADERS",
+                                          "HTTP2_SESSION_RECV_HEADERS",
+                                          "HTTP2_SESSION_RECV_DATA"):
+            st = sessions[src].setdefault(params["stream_id"], [None, None, False])
+            fields = dict(h.split(": ", 1) for h in params.get("headers", ()))
+            if name == "HTTP2_SESSION_SEND_HEADERS":
+                st[0] = fields[":path"]
+            elif name == "HTTP2_SESSION_RECV_HEADERS":
+                st[1] = fields[":status"]
+            st[2] = st[2] or bool(params.get("fin"))
+    return sessions, in_use
+
+
+def test_chromium_page_of_50_images(jsrv, tmp_path):
+    """A real browser: headless Chromium loads a page of 50 <img> (distinct PNGs made
+    by the app) from --https with --h2. Its net log shows one HTTP/2 session to us,
+    carrying the page and the 50 images, each answered 200 and ended, on one socket
+    (Chromium may open a second one beside it and drop it unused); the access log
+    shows the 51 requests served as HTTP/2 on one connection (ordinals 1..51), and
+    /metrics one more HTTP/2 connection, of 51 streams."""
+    exe = shutil.which("chromium")
+    if exe is None:
+        pytest.skip("chromium is not installed (scripts/install-deps test installs it)")
+    netlog = str(tmp_path / "net.json")
+    before = metrics(jsrv)
+    argv = [exe, "--headless", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            # no name resolves: what it still tries (Google's update and account
+            # hosts) fails at once, off the network
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--user-data-dir=%s" % (tmp_path / "profile"), "--log-net-log=%s" % netlog,
+            "--ignore-certificate-errors", "--dump-dom",
+            "https://127.0.0.1:%d/page?n=50" % jsrv.port]
+    if os.geteuid() == 0:
+        argv.insert(1, "--no-sandbox")  # Chromium refuses root otherwise
+    env = dict(os.environ, HOME=str(tmp_path))
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=t(60))
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)  # its helpers (zygote, crashpad) too
+        except ProcessLookupError:
+            pass
+        p.wait()
+    assert p.returncode == 0, err.decode(errors="replace")[-3000:]
+    assert b"<title>50 images</title>" in out and out.count(b"<img ") == 50, out[:500]
+
+    sessions, sockets = netlog_h2_streams(netlog, jsrv.port)
+    assert len(sessions) == 1, sessions
+    (streams,) = sessions.values()
+    want = {"/page?n=50"} | {"/img/%d.png" % i for i in range(50)}
+    assert sorted(path for path, _, _ in streams.values()) == sorted(want)
+    assert all(status == "200" and ended for _, status, ended in streams.values()), streams
+    assert len(sockets) == 1, sockets
+
+    recs = [r for r in access_records(jsrv, "HeadlessChrome", 51)]
+    assert len(recs) == 51
+    assert {(r["version"], r["protocol"], r["status"]) for r in recs} == {("HTTP/2", "h2", 200)}
+    assert sorted(r["conn_requests"] for r in recs) == list(range(1, 52))
+    assert {r["path"] for r in recs if r["query"] == ""} == want - {"/page?n=50"}
+    # and /metrics: one more HTTP/2 connection, closed with Chromium, of 51 streams
+    keys = ("wsgate_h2_connections_total",
+            'wsgate_h2_streams_per_connection_count{frontend="h2"}',
+            'wsgate_h2_streams_per_connection_sum{frontend="h2"}',
+            'wsgate_h2_streams_per_connection_bucket{frontend="h2",le="50"}')
+    want_m = [before.get(k, 0) + d for k, d in zip(keys, (1, 1, 51, 0))]
+    wait_for(lambda: [metrics(jsrv).get(k, 0) for k in keys] == want_m, t(10),
+             what="one h2 connection of 51 streams in /metrics")
 
 
 # ---- switched off --------------------------------------------------------------------

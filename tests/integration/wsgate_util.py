@@ -19,6 +19,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import threading
 import time
 
@@ -108,6 +109,18 @@ def http_get(srv, path, timeout=None):
         return r.status, r.read(), time.monotonic() - start
     finally:
         c.close()
+
+
+def curl(*args, timeout=None):
+    """Runs curl -sS with args (it must succeed): (the HTTP version, the status code,
+    stdout) of its last transfer, from its -w '%{http_version} %{http_code}'."""
+    p = subprocess.run(["curl", "-sS", "-w", "\n%{http_version} %{http_code}"] + list(args),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=t(60) if timeout is None else timeout)
+    assert p.returncode == 0, p.stderr
+    body, _, last = p.stdout.rpartition(b"\n")
+    version, code = last.decode().split()
+    return version, int(code), body
 
 
 def in_background(fn, *args):

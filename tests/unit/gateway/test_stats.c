@@ -283,6 +283,46 @@ Test(stats, tls_handshakes)
     free(s);
 }
 
+/* Streams per HTTP/2 connection: one observation per closed connection, by frontend
+ * (h2, h2c), in cumulative buckets; other names are ignored. */
+Test(stats, h2_streams_per_connection)
+{
+    static const struct gw_protocol fake_h2c = {.name = "h2c"};
+    init(1);
+    gw_stats_note_h2_conn_end("h2c", 3);
+    gw_stats_note_h2_conn_end("h2c", 1);
+    gw_stats_note_h2_conn_end("h2", 0);
+    gw_stats_note_h2_conn_end("h2", 1001);
+    gw_stats_note_h2_conn_end("http", 7); /* not HTTP/2: ignored */
+    struct gw_request r = finished(&fake_h2c, 200);
+    gw_stats_note_request(&r);
+    char *s = render(0);
+    const char *want[] = {
+        "# TYPE wsgate_h2_streams_per_connection histogram\n",
+        "wsgate_h2_streams_per_connection_bucket{frontend=\"h2\",le=\"1\"} 1\n",
+        "wsgate_h2_streams_per_connection_bucket{frontend=\"h2\",le=\"1000\"} 1\n",
+        "wsgate_h2_streams_per_connection_bucket{frontend=\"h2\",le=\"+Inf\"} 2\n",
+        "wsgate_h2_streams_per_connection_sum{frontend=\"h2\"} 1001\n",
+        "wsgate_h2_streams_per_connection_count{frontend=\"h2\"} 2\n",
+        "wsgate_h2_streams_per_connection_bucket{frontend=\"h2c\",le=\"1\"} 1\n",
+        "wsgate_h2_streams_per_connection_bucket{frontend=\"h2c\",le=\"2\"} 1\n",
+        "wsgate_h2_streams_per_connection_bucket{frontend=\"h2c\",le=\"5\"} 2\n",
+        "wsgate_h2_streams_per_connection_sum{frontend=\"h2c\"} 4\n",
+        "wsgate_h2_streams_per_connection_count{frontend=\"h2c\"} 2\n",
+        "wsgate_requests_total{frontend=\"h2c\",status=\"2xx\"} 1\n",
+        "wsgate_requests_total{frontend=\"h2\",status=\"2xx\"} 0\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        cr_expect(strstr(s, want[i]) != NULL, "missing %s in\n%s", want[i], s);
+    free(s);
+    s = render(1);
+    cr_expect(strstr(s, "\"h2c\":{\"buckets\":{\"1\":1,\"2\":1,\"5\":2,\"10\":2,\"20\":2,"
+                        "\"50\":2,\"100\":2,\"200\":2,\"500\":2,\"1000\":2,\"+Inf\":2},"
+                        "\"sum\":4,\"count\":2}") != NULL,
+              "%s", s);
+    free(s);
+}
+
 /* A fresh area shows the two versions TLS serves by default at 0, and no others. */
 Test(stats, tls_zero)
 {
