@@ -1,6 +1,7 @@
 """Sleeps ?t= seconds, then answers JSON with its start/end times and thread.
 ?mark=PATH is created when the app starts (so a test knows the request is in
-flight); ?body=N pads the answer to N bytes."""
+flight); ?until=PATH ends the sleep early once PATH exists (?t= is then the most it
+waits); ?body=N pads the answer to N bytes."""
 import json
 import os
 import threading
@@ -17,7 +18,13 @@ def slow(environ, start_response):
             f.write(str(os.getpid()))
         os.rename(mark + ".tmp", mark)
     start = time.time()
-    time.sleep(float(qs.get("t", ["0"])[0]))
+    until = qs.get("until", [None])[0]
+    most = float(qs.get("t", ["0"])[0])
+    if until:
+        while not os.path.exists(until) and time.time() - start < most:
+            time.sleep(0.01)
+    else:
+        time.sleep(most)
     out = {"start": start, "end": time.time(), "thread": threading.get_ident(),
            "path": environ.get("PATH_INFO")}
     body = json.dumps(out).encode()

@@ -553,14 +553,22 @@ def test_goaway_on_reload(wsgate, tmp_path, procs):
     flight is answered after a GOAWAY NO_ERROR naming it, then new connections are
     served by the new code."""
     s = wsgate("it_h2", "--h2c", *procs)
-    mark = str(tmp_path / "running")
-    p = subprocess.Popen(["nghttp", "-nv", "http://127.0.0.1:%d/slow?t=1&mark=%s"
-                          % (s.port, mark)],
+    mark, release = str(tmp_path / "running"), str(tmp_path / "release")
+    # The app answers once the test has seen the GOAWAY (or after 30 s): with -w 2 the
+    # old worker stops only when the new ones are up, which a sanitizer build makes slow.
+    p = subprocess.Popen(["nghttp", "-nv", "http://127.0.0.1:%d/slow?t=30&mark=%s&until=%s"
+                          % (s.port, mark, release)],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_mark(mark)
         s.signal(signal.SIGHUP)
-        out = p.communicate(timeout=t(20))[0].decode()
+        seen = []
+        for line in p.stdout:  # nghttp prints each frame as it arrives
+            seen.append(line.decode())
+            if "recv GOAWAY frame" in seen[-2 if len(seen) > 1 else -1]:
+                break  # with the line after it, which names the last stream
+        open(release, "w").close()
+        out = "".join(seen) + p.communicate(timeout=t(20))[0].decode()
     finally:
         if p.poll() is None:
             p.kill()
