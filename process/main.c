@@ -575,6 +575,11 @@ int main(int argc, char **argv)
         }
         if (one)
             gw_stats_set_slot(0);
+        const char *made = gw_stats_made_socket(); /* --socket-owner, like the listeners' */
+        if (made != NULL && gw_priv_own_socket(made, err, sizeof(err)) != 0) {
+            fprintf(stderr, "wsgate: --stats: %s\n", err);
+            goto done;
+        }
     }
     /* Everything that may need root is open: the app runs as --user/--group from here
      * on (process/privileges.h). The pid file is written first, by root (a reload's

@@ -25,7 +25,6 @@
 #include "gateway/listener.h"
 #include "gateway/stats.h"
 #include "gateway/util.h"
-#include "process/privileges.h"
 
 #define STATS_MAX_HEAD  4096
 #define STATS_TIMEOUT   5.0
@@ -46,6 +45,7 @@ static struct {
     struct ev_loop *loop;
     struct gw_listener l; /* fd < 0: not listening */
     int bound;            /* l is open (gw_stats_bind) */
+    int made;             /* l was opened here, not inherited from the image before */
     int open;             /* ... and served on loop */
     struct sconn *conns;
     int nconns;
@@ -277,15 +277,7 @@ int gw_stats_bind(const char *addr, char *err, size_t errlen)
         st.l.fd = -1;
         return -1;
     }
-    /* A socket file made now gets --socket-owner like the listeners' (an inherited one
-     * was given it by the image that made it). */
-    if (!adopt && st.l.unix_path != NULL &&
-        gw_priv_own_socket(st.l.unix_path, lerr, sizeof(lerr)) != 0) {
-        snprintf(err, errlen, "--stats: %s", lerr);
-        gw_listener_close(&st.l);
-        st.l.fd = -1;
-        return -1;
-    }
+    st.made = !adopt;
     st.bound = 1;
     return 0;
 }
@@ -347,6 +339,11 @@ void gw_stats_resume(void)
 {
     if (st.open)
         ev_io_start(st.loop, &st.l.io);
+}
+
+const char *gw_stats_made_socket(void)
+{
+    return st.bound && st.made ? st.l.unix_path : NULL;
 }
 
 int gw_stats_listen_fd(void)

@@ -28,6 +28,10 @@ int gw_stats_listen(struct ev_loop *loop, const char *addr, char *err, size_t er
 #define GW_STATS_FD_ENV "WSGATE_STATS_FD"
 int gw_stats_listen_fd(void);
 
+/* The unix socket file gw_stats_bind created (to be given --socket-owner), or NULL:
+ * not bound, not a unix socket, or inherited from the image before a reload. */
+const char *gw_stats_made_socket(void);
+
 /* Loop thread, the loop no longer running, before this process re-executes itself
  * (a reload): stops accepting (connections not yet accepted wait in the socket's
  * backlog for the next image, which inherits it) and answers the connections already
