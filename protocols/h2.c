@@ -1,5 +1,5 @@
 /*
- * The HTTP/2 front-end (experimental; --h2, --h2c): a multiplexed protocol
+ * The HTTP/2 front-end (on by default; --no-h2, --no-h2c): a multiplexed protocol
  * (gateway/protocol.h) on nghttp2, like FastCGI: the loop owns the connection and
  * keeps reading it while its streams run on workers, several at once. Each stream
  * whose header block is complete becomes one normalized request (h2_request.c),

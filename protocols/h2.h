@@ -1,5 +1,5 @@
 /*
- * The HTTP/2 front-end (protocols/h2.c; experimental, off unless --h2 / --h2c). No
+ * The HTTP/2 front-end (protocols/h2.c; on unless --no-h2 / --no-h2c). No
  * listener speaks it from the first byte: the HTTP/1.1 front-end hands a connection
  * over before its first request.
  */
@@ -14,7 +14,7 @@ struct gw_request;
 extern const struct gw_protocol gw_h2_protocol;
 
 /* Loop, before an HTTP/1.1 connection's first request: 1 when it speaks HTTP/2 (TLS
- * chose h2 by ALPN, with --h2; or, with --h2c on a plain connection, its buffered
+ * chose h2 by ALPN (cfg->h2); or, with cfg->h2c on a plain connection, its buffered
  * bytes open with the 24-byte preface), 0 when not, -1 when the bytes so far are a
  * beginning of the preface (wait for more). */
 int gw_h2_detect(struct gw_conn *c);

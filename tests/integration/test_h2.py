@@ -1,10 +1,11 @@
-"""HTTP/2 (experimental, off by default): h2 by ALPN on --https with --h2, h2c with
-prior knowledge on --http with --h2c (docs/http.md, "HTTP/2").
+"""HTTP/2, on by default: h2 by ALPN on --https, h2c with prior knowledge on --http
+(docs/http.md, "HTTP/2"); --no-h2 and --no-h2c turn them off.
 
 One server carries most checks (tests/apps/it_h2.py: environ probe, body echo, sleep,
-wsgi.file_wrapper, Flask under /flask): --https with --h2 and a plain --http with
---h2c beside it. Another has neither switch (HTTP/2 stays off); a third is stopped
-while a stream runs (GOAWAY), and two more are reloaded (SIGHUP, one process and -w 2).
+wsgi.file_wrapper, Flask under /flask): --https and a plain --http beside it, with
+the defaults. Another has both switched off (--no-h2 on the command line, --no-h2c in
+WSGATE_ARGS); a third (--h2c, the explicit on) is stopped while a stream runs
+(GOAWAY), and two more are reloaded (SIGHUP, one process and -w 2).
 The clients are curl, nghttp, h2load (nghttp2-client) and Python's h2 over a raw
 socket where the frames themselves matter. The attacks: test_h2_attacks.py.
 """
@@ -14,6 +15,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import time
 
@@ -25,7 +27,7 @@ import h2.settings
 import pytest
 
 from conftest import free_port
-from wsgate_util import Pki, metrics, t, wait_access, wait_for, wait_mark
+from wsgate_util import Pki, metrics, t, tls_connect, wait_access, wait_for, wait_mark
 
 SLEEP = 0.3  # the app-time of the concurrency check
 
@@ -37,10 +39,10 @@ def pki(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def srv(wsgate_module, pki):
-    """--https (srv.port) with --h2, --http (srv.plain_port) with --h2c; 8 threads,
-    --send-timeout 2, --timeout 3."""
+    """--https (srv.port), --http (srv.plain_port), HTTP/2 on both by default; 8
+    threads, --send-timeout 2, --timeout 3."""
     plain = free_port()
-    s = wsgate_module("it_h2", "--http", "127.0.0.1:%d" % plain, "--h2", "--h2c",
+    s = wsgate_module("it_h2", "--http", "127.0.0.1:%d" % plain,
                       "--threads", "8", "--send-timeout", "2", "--timeout", "3",
                       tls=(pki.rsa_chain, pki.rsa_pkcs8), stats=True)
     s.plain_port = plain
@@ -49,10 +51,11 @@ def srv(wsgate_module, pki):
 
 @pytest.fixture(scope="module")
 def off(wsgate_module, pki):
-    """The same listeners without --h2 and --h2c."""
+    """The same listeners with HTTP/2 switched off: --no-h2 on the command line,
+    --no-h2c in WSGATE_ARGS."""
     plain = free_port()
-    s = wsgate_module("it_h2", "--http", "127.0.0.1:%d" % plain,
-                      tls=(pki.rsa_chain, pki.rsa_pkcs8))
+    s = wsgate_module("it_h2", "--http", "127.0.0.1:%d" % plain, "--no-h2",
+                      tls=(pki.rsa_chain, pki.rsa_pkcs8), env={"WSGATE_ARGS": "--no-h2c"})
     s.plain_port = plain
     return s
 
@@ -349,10 +352,18 @@ def test_timeout_answers_504_on_the_stream(srv):
 # ---- switched off --------------------------------------------------------------------
 
 
-def test_off_by_default(off, pki):
+def test_switched_off(off, pki):
+    """--no-h2: ALPN offers http/1.1 alone (a client that offers only h2 is refused);
+    --no-h2c: the preface is an HTTP/1.1 request, refused (docs/hostile-inputs.md
+    H41)."""
     version, code, body = curl("--http2", *tls_args(off, pki), h2_url(off, "/probe"))
     assert (version, code) == ("1.1", 200)
     assert json.loads(body)["environ"]["SERVER_PROTOCOL"] == "HTTP/1.1"
+    s = tls_connect(off, pki.client_context(), alpn=["h2", "http/1.1"])
+    assert s.selected_alpn_protocol() == "http/1.1"
+    s.close()
+    with pytest.raises(ssl.SSLError, match="NO_APPLICATION_PROTOCOL|no application"):
+        tls_connect(off, pki.client_context(), alpn=["h2"]).close()
     with socket.create_connection(("127.0.0.1", off.plain_port), timeout=t(10)) as s:
         s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
         got = b""
