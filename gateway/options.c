@@ -137,12 +137,13 @@ const struct gw_option gw_options[] = {
          "listen(2) backlog (default 1024)"),
      .doc_def = "1024", .doc = "listen(2) backlog"},
     {FLAG_ON("h2c", h2c, S_LISTEN,
-             "HTTP/2 with prior knowledge (h2c) on the --http\nlisteners (default: on; "
-             "--no-h2c: HTTP/1.1 only)"),
+             "HTTP/2 on the --http listeners (h2c): with prior\nknowledge, or by Upgrade: h2c "
+             "(default: on;\n--no-h2c: HTTP/1.1 only)"),
      .doc_def = "on",
-     .doc = "HTTP/2 with prior knowledge (`h2c`: the connection opens with the HTTP/2 "
-            "preface) on the `--http` listeners; HTTP/1.1 clients are served as before. "
-            "`--no-h2c` (`h2c = false`) turns it off ([HTTP/2](docs/http.md#http2))"},
+     .doc = "HTTP/2 on the `--http` listeners (`h2c`): with prior knowledge (the connection "
+            "opens with the HTTP/2 preface) or by `Upgrade: h2c` on a first request without a "
+            "body; HTTP/1.1 clients are served as before. `--no-h2c` (`h2c = false`) turns "
+            "it off ([HTTP/2](docs/http.md#http2))"},
     /* TLS */
     {STR("certfile", "PATH", certfile, NULL, S_TLS, "the certificate chain, PEM, leaf first"),
      .doc = "the certificate chain of the `--https` listeners: PEM, the server's certificate "

@@ -8,7 +8,8 @@
  *
  * No listener speaks it from the first byte: an HTTP/1.1 connection is handed over
  * (gw_h2_take_over) before its first request when TLS negotiated h2 by ALPN, or
- * when a plain connection opens with the HTTP/2 preface (h2c with prior knowledge).
+ * when a plain connection opens with the HTTP/2 preface (h2c with prior knowledge),
+ * or with its first request by Upgrade: h2c (h2_upgrade.c); gw_h2_switch does it.
  *
  * Threads: nghttp2 sessions are not thread-safe, and both the loop (frames in) and
  * the workers (frames out, window updates as the app reads) must reach the session,
@@ -30,7 +31,7 @@
 #include "protocols/h2.h"
 #include "protocols/h2_conn.h"
 
-static void stream_free(struct h2_stream *st)
+void gw_h2_stream_free(struct h2_stream *st)
 {
     pthread_cond_destroy(&st->cond);
     free(st->method.data);
@@ -58,7 +59,7 @@ static void reap(struct h2_conn *hc)
             on_ready = q == st;
         if (st->closed && !on_ready && (!st->dispatched || st->handed_back)) {
             *pp = st->next;
-            stream_free(st);
+            gw_h2_stream_free(st);
         } else {
             pp = &st->next;
         }
@@ -109,7 +110,7 @@ static void h2_conn_close(struct gw_conn *c)
     while (hc->streams != NULL) {
         struct h2_stream *st = hc->streams;
         hc->streams = st->next;
-        stream_free(st);
+        gw_h2_stream_free(st);
     }
     nghttp2_session_del(hc->s);
     pthread_mutex_destroy(&hc->lock);
@@ -314,12 +315,27 @@ int gw_h2_detect(struct gw_conn *c)
     return n == sizeof(preface) - 1 ? 1 : -1;
 }
 
-enum gw_parse_result gw_h2_take_over(struct gw_conn *c, struct gw_request **req)
+int gw_h2_switch(struct gw_conn *c, const char *first, size_t n)
 {
     if (c->proto->conn_close)
         c->proto->conn_close(c);
     c->proto = &gw_h2_protocol;
-    if (h2_conn_open(c) != 0)
+    int rc = h2_conn_open(c);
+    if (rc != 0 || n == 0)
+        return rc;
+    /* Into the output queue before the session's first frame: the pump adds frames
+     * only to an empty queue. */
+    struct h2_conn *hc = c->proto_state;
+    struct gw_chunk ch = {.kind = GW_CHUNK_COPY, .p = first, .len = n, .unit_end = 1};
+    pthread_mutex_lock(&hc->lock);
+    rc = gw_out_write(&hc->out, &ch, 1, NULL);
+    pthread_mutex_unlock(&hc->lock);
+    return rc < 0 ? rc : 0;
+}
+
+enum gw_parse_result gw_h2_take_over(struct gw_conn *c, struct gw_request **req)
+{
+    if (gw_h2_switch(c, NULL, 0) != 0)
         return GW_PARSE_CLOSE;
     gw_stats_note_h2_conn();
     return h2_parse(c, req);

@@ -256,8 +256,10 @@ def test_h34_obs_text_accepted(count_srv):
     assert r.status == 200, r
 
 
-@pytest.mark.parametrize("upgrade", [b"h2c", b"websocket"])
+@pytest.mark.parametrize("upgrade", [b"websocket"])
 def test_h41_upgrade_ignored(count_srv, upgrade):
+    """Upgrade: websocket is ignored. (Upgrade: h2c is taken, h2c being on by default:
+    test_h2.py::test_upgrade_h2c; ignored with --no-h2c: ::test_switched_off.)"""
     before = len(app_log(count_srv))
     c = count_srv.conn()
     try:
