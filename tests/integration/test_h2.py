@@ -403,6 +403,36 @@ def test_upgrade_h2c(srv):
     wait_access(srv, '"GET /probe?up HTTP/2" 200')
 
 
+def test_upgrade_then_no_preface(srv):
+    """After the 101, HTTP/1.1 bytes where the client's HTTP/2 preface must be: GOAWAY
+    PROTOCOL_ERROR and the close. The request, dispatched with the 101, still runs (its
+    answer on stream 1 goes out if it is ready before the GOAWAY)."""
+    with socket.create_connection(("127.0.0.1", srv.plain_port), timeout=t(10)) as s:
+        s.sendall(upgrade_request(SETTINGS, b"/probe?no-preface"))
+        got = b""
+        while b"\r\n\r\n" not in got:
+            data = s.recv(65536)
+            assert data, got
+            got += data
+        s.sendall(b"GET /probe HTTP/1.1\r\nHost: t.example\r\n\r\n")
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            got += data
+    head, _, rest = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    frames = []  # (type, stream id, payload)
+    while len(rest) >= 9:
+        n = int.from_bytes(rest[:3], "big")
+        frames.append((rest[3], int.from_bytes(rest[5:9], "big") & 0x7FFFFFFF, rest[9:9 + n]))
+        rest = rest[9 + n:]
+    assert frames[0][0] == 4, frames  # our SETTINGS first
+    goaway = [f[2] for f in frames if f[0] == 7]
+    assert goaway and int.from_bytes(goaway[-1][4:8], "big") == 1, frames  # PROTOCOL_ERROR
+    wait_access(srv, '"GET /probe?no-preface HTTP/2"')
+
+
 def test_upgrade_h2c_by_curl(srv):
     """curl --http2 on an http:// URL asks for Upgrade: h2c: the answer comes over
     HTTP/2 and a second URL goes on the same connection; HEAD too; a POST with a body
