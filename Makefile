@@ -68,7 +68,7 @@ PROTOCOLS_SRC := protocols/http.c protocols/http_body.c protocols/http_parse.c \
                  protocols/proxy.c protocols/proxy_parse.c protocols/forwarded.c \
                  protocols/lex.c \
                  protocols/h2.c protocols/h2_request.c protocols/h2_response.c \
-                 protocols/h2_session.c
+                 protocols/h2_session.c protocols/h2_upgrade.c
 PYTHON_SRC := $(sort $(wildcard python/*.c))
 PROCESS_SRC := $(sort $(wildcard process/*.c))
 
@@ -119,7 +119,8 @@ UNIT_TESTS += $(BUILD)/tests/test_http_response
 UNIT_http_response := tests/unit/protocols/test_http_response.c protocols/http.c \
                       protocols/http_body.c protocols/http_parse.c protocols/http_response.c \
                       protocols/lex.c protocols/h2.c protocols/h2_request.c \
-                      protocols/h2_response.c protocols/h2_session.c protocols/forwarded.c \
+                      protocols/h2_response.c protocols/h2_session.c protocols/h2_upgrade.c \
+                      protocols/forwarded.c \
                       $(BUILD)/libwsgate.a
 UNIT_TESTS += $(BUILD)/tests/test_cgi_response
 UNIT_cgi_response := tests/unit/protocols/test_cgi_response.c protocols/cgi_response.c \

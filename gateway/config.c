@@ -22,16 +22,17 @@
 enum {
     LONG_BASE = 256, /* getopt_long's val for gw_options[i] is LONG_BASE + i */
     MAX_OPTIONS = 128,
+    NEG_BASE = LONG_BASE + MAX_OPTIONS, /* and NEG_BASE + i for its --no-NAME */
 };
 
 /* Sources, weakest first. */
 enum { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_CLI, NSRC };
 
-static struct option long_opts[2 * MAX_OPTIONS + 1];
+static struct option long_opts[3 * MAX_OPTIONS + 1];
 static char short_opts[2 * MAX_OPTIONS + 2];
 
-/* getopt_long's tables from the option table: every long name and alias, the short
- * letters (":" first: a missing value is reported as such). */
+/* getopt_long's tables from the option table: every long name, alias and flag's
+ * --no-NAME, the short letters (":" first: a missing value is reported as such). */
 static void build_getopt_tables(void)
 {
     size_t nl = 0, ns = 0;
@@ -44,6 +45,8 @@ static void build_getopt_tables(void)
         long_opts[nl++] = (struct option){o->name, has_arg, NULL, LONG_BASE + (int)i};
         if (o->alias != NULL)
             long_opts[nl++] = (struct option){o->alias, has_arg, NULL, LONG_BASE + (int)i};
+        if (o->negation != NULL)
+            long_opts[nl++] = (struct option){o->negation, no_argument, NULL, NEG_BASE + (int)i};
         if (o->short_name != 0) {
             short_opts[ns++] = o->short_name;
             if (has_arg == required_argument)
@@ -95,10 +98,12 @@ static int next_option(int argc, char **argv, const char *pfx)
     name = el + 2;
     n = strcspn(name, "=");
     o = gw_option_find(name, n);
+    if (o == NULL)
+        o = gw_option_negated(name, n);
     if (o != NULL && (o->flags & GW_OPTF_NO_CLI))
         o = NULL;
     if (o == NULL) {
-        const char *near = gw_option_closest(name, n);
+        const char *near = gw_option_closest(name, n, 1);
         size_t shown = n > 0 ? n : strlen(name); /* "--=x": show all of it */
         int len = shown > 200 ? 200 : (int)shown;
         if (near != NULL)
@@ -113,7 +118,7 @@ static int next_option(int argc, char **argv, const char *pfx)
         return '?';
     }
     if (c == '?') {
-        fprintf(stderr, "wsgate: %soption --%s takes no value (see --help)\n", pfx, o->name);
+        fprintf(stderr, "wsgate: %soption --%.*s takes no value (see --help)\n", pfx, (int)n, name);
         return '?';
     }
     return c;
@@ -133,9 +138,10 @@ static int collect_args(int argc, char **argv, const char *pfx, const char *src,
     optind = 0; /* glibc: start afresh (the command line, then WSGATE_ARGS) */
     opterr = 0;
     while ((c = next_option(argc, argv, pfx)) != -1) {
-        const struct gw_option *o = c >= LONG_BASE ? &gw_options[c - LONG_BASE]
-                                    : c != '?'     ? gw_option_short(c)
-                                                   : NULL;
+        const struct gw_option *o = c >= NEG_BASE    ? &gw_options[c - NEG_BASE]
+                                    : c >= LONG_BASE ? &gw_options[c - LONG_BASE]
+                                    : c != '?'       ? gw_option_short(c)
+                                                     : NULL;
         if (o == NULL) /* '?': next_option has said what is wrong */
             return -1;
         if (o->type == GW_OPT_ACTION && src != NULL && strcmp(o->name, "config") != 0) {
@@ -150,7 +156,8 @@ static int collect_args(int argc, char **argv, const char *pfx, const char *src,
             *version = 1;
             return 1;
         }
-        if (gw_settings_add(out, o, optarg, src, 0) != 0)
+        /* --no-NAME: the flag's false, as a file would say it (--print-config too) */
+        if (gw_settings_add(out, o, c >= NEG_BASE ? "false" : optarg, src, 0) != 0)
             return -1;
     }
     if (optind + 1 < argc) {

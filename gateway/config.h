@@ -90,8 +90,8 @@ struct gw_config {
     const char *error_log; /* NULL or "-" = stderr */
     int log_level;
     int fastcgi_stderr; /* wsgi.errors lines also go to the front server as FCGI_STDERR */
-    int h2;             /* --h2: HTTP/2 by ALPN on the https listeners (experimental) */
-    int h2c;            /* --h2c: HTTP/2 with prior knowledge on the http listeners */
+    int h2;             /* HTTP/2 by ALPN on the https listeners (on; --no-h2) */
+    int h2c;            /* HTTP/2 (h2c) on the http listeners (on; --no-h2c) */
     int proxy_protocol; /* --proxy-protocol: 0 off, else protocols/proxy_parse.h's
                            GW_PROXY_V1 | GW_PROXY_V2 | GW_PROXY_OPTIONAL bits */
     struct gw_proxy_at proxy_at[GW_MAX_LISTENERS]; /* --proxy-protocol-at, in order */

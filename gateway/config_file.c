@@ -104,8 +104,13 @@ static int read_setting(const char *path, unsigned line, char *text, struct gw_s
         value++;
     }
     const struct gw_option *o = gw_option_find(key, strlen(key));
+    if (o == NULL && (o = gw_option_negated(key, strlen(key))) != NULL) {
+        fprintf(stderr, "wsgate: %s:%u: unknown key '%s' (say %s = false)\n", path, line, key,
+                o->name);
+        return -1;
+    }
     if (o == NULL) {
-        const char *near = gw_option_closest(key, strlen(key));
+        const char *near = gw_option_closest(key, strlen(key), 0);
         if (near != NULL)
             fprintf(stderr, "wsgate: %s:%u: unknown key '%.80s' (did you mean %s?)\n", path, line,
                     key, near);

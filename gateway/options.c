@@ -43,7 +43,8 @@ const struct gw_option_section gw_option_sections[] = {
     [S_PRIVILEGES] = {"Privileges (see \"Privileges\" in docs/operations.md):", NULL},
     [S_CONFIG] = {"Configuration (see \"Configuration\" in docs/operations.md):",
                   "(sources, each overriding the one before: defaults, the --config file,\n"
-                  "the WSGATE_ARGS environment variable, the command line)"},
+                  "the WSGATE_ARGS environment variable, the command line; an on/off\n"
+                  "option --NAME is turned off by --no-NAME, or NAME = false in a file)"},
     [S_OTHER] = {NULL, NULL},
 };
 const size_t gw_noption_sections = sizeof(gw_option_sections) / sizeof(gw_option_sections[0]);
@@ -90,8 +91,12 @@ static int check_cidrs(const char *shown, const char *v, const char *where);
 #define CHOICE(n, m, f, c, d, sec, h)                                                              \
     .name = n, .metavar = m, .type = GW_OPT_CHOICE, .offset = AT(f), .choices = c, .def = d,       \
     .section = sec, .help = h
-#define FLAG(n, f, sec, h)                                                                         \
-    .name = n, .type = GW_OPT_FLAG, .offset = AT(f), .def = "false", .section = sec, .help = h
+/* A flag, off by default (FLAG) or on (FLAG_ON); --no-NAME turns either off. */
+#define FLAG_DEF(n, f, d, sec, h)                                                                  \
+    .name = n, .negation = "no-" n, .type = GW_OPT_FLAG, .offset = AT(f), .def = d,                \
+    .section = sec, .help = h
+#define FLAG(n, f, sec, h)    FLAG_DEF(n, f, "false", sec, h)
+#define FLAG_ON(n, f, sec, h) FLAG_DEF(n, f, "true", sec, h)
 
 const struct gw_option gw_options[] = {
     /* Listeners */
@@ -132,13 +137,14 @@ const struct gw_option gw_options[] = {
     {NUM("backlog", "N", GW_OPT_INT, backlog, 1, 65535, "1024", S_LISTEN,
          "listen(2) backlog (default 1024)"),
      .doc_def = "1024", .doc = "listen(2) backlog"},
-    {FLAG("h2c", h2c, S_LISTEN,
-          "experimental: HTTP/2 with prior knowledge (h2c) on\nthe --http listeners (default: "
-          "off)"),
-     .doc_def = "off",
-     .doc = "**experimental:** HTTP/2 with prior knowledge (`h2c`: the connection opens with "
-            "the HTTP/2 preface) on the `--http` listeners; HTTP/1.1 clients are served as "
-            "before"},
+    {FLAG_ON("h2c", h2c, S_LISTEN,
+             "HTTP/2 on the --http listeners (h2c): with prior\nknowledge, or by Upgrade: h2c "
+             "(default: on;\n--no-h2c: HTTP/1.1 only)"),
+     .doc_def = "on",
+     .doc = "HTTP/2 on the `--http` listeners (`h2c`): with prior knowledge (the connection "
+            "opens with the HTTP/2 preface) or by `Upgrade: h2c` on a first request without a "
+            "body; HTTP/1.1 clients are served as before. `--no-h2c` (`h2c = false`) turns "
+            "it off ([HTTP/2](docs/http.md#http2))"},
     /* TLS */
     {STR("certfile", "PATH", certfile, NULL, S_TLS, "the certificate chain, PEM, leaf first"),
      .doc = "the certificate chain of the `--https` listeners: PEM, the server's certificate "
@@ -166,12 +172,13 @@ const struct gw_option gw_options[] = {
          "the TLS 1.2 ciphers, OpenSSL's syntax (default:\nMozilla's \"intermediate\" list)"),
      .doc_def = "Mozilla \"intermediate\"",
      .doc = "the TLS 1.2 cipher list, OpenSSL's syntax (TLS 1.3's suites are fixed)"},
-    {FLAG("h2", h2, S_TLS,
-          "experimental: offer HTTP/2 by ALPN (h2, then\nhttp/1.1) on the --https listeners "
-          "(default: off)"),
-     .doc_def = "off",
-     .doc = "**experimental:** offer HTTP/2 by ALPN (`h2`, then `http/1.1`) on the `--https` "
-            "listeners ([HTTP/2](docs/http.md#http2-experimental))"},
+    {FLAG_ON("h2", h2, S_TLS,
+             "offer HTTP/2 by ALPN (h2, then http/1.1) on the\n--https listeners (default: on;\n"
+             "--no-h2: HTTP/1.1 only)"),
+     .doc_def = "on",
+     .doc = "offer HTTP/2 by ALPN (`h2`, then `http/1.1`) on the `--https` listeners; "
+            "`--no-h2` (`h2 = false`) offers `http/1.1` only "
+            "([HTTP/2](docs/http.md#http2))"},
     /* Workers */
     /* Behind a proxy */
     {CHOICE("proxy-protocol", "off|v1|v2|auto", proxy_protocol, proxy_choices, "off", S_PROXIES,
@@ -510,6 +517,16 @@ const struct gw_option *gw_option_find(const char *name, size_t n)
     return NULL;
 }
 
+const struct gw_option *gw_option_negated(const char *name, size_t n)
+{
+    for (size_t i = 0; i < gw_noptions; i++) {
+        const char *neg = gw_options[i].negation;
+        if (neg != NULL && strlen(neg) == n && memcmp(neg, name, n) == 0)
+            return &gw_options[i];
+    }
+    return NULL;
+}
+
 const struct gw_option *gw_option_short(int letter)
 {
     for (size_t i = 0; i < gw_noptions; i++)
@@ -552,14 +569,15 @@ static size_t edit_distance(const char *a, size_t n, const char *b)
     return prev[m];
 }
 
-const char *gw_option_closest(const char *name, size_t n)
+const char *gw_option_closest(const char *name, size_t n, int negations)
 {
     size_t limit = n / 3 > 1 ? n / 3 : 1, best_d = SIZE_MAX;
     const char *best = NULL;
 
-    for (size_t i = 0; i < 2 * gw_noptions; i++) {
-        const char *cand = i % 2 == 0 ? gw_options[i / 2].name : gw_options[i / 2].alias;
-        if (cand == NULL)
+    for (size_t i = 0; i < 3 * gw_noptions; i++) {
+        const struct gw_option *o = &gw_options[i / 3];
+        const char *cand = i % 3 == 0 ? o->name : i % 3 == 1 ? o->alias : o->negation;
+        if (cand == NULL || (i % 3 == 2 && !negations))
             continue;
         size_t d = edit_distance(name, n, cand);
         int abbrev = n >= 2 && strncmp(cand, name, n) == 0;
@@ -879,7 +897,15 @@ static int check_health_path(const char *shown, const char *v, const char *where
 
 enum { HELP_COLUMN = 27 };
 
-/* "--name M, --alias M, -x M" (M: the metavar, when the option takes a value). */
+/* --help and README name a flag's --no-NAME when it is on by default: that is the
+ * form its readers need. */
+static int shows_negation(const struct gw_option *o)
+{
+    return o->negation != NULL && o->def != NULL && strcmp(o->def, "true") == 0;
+}
+
+/* "--name M, --alias M, -x M" (M: the metavar, when the option takes a value; then
+ * --no-NAME for a flag that is on by default). */
 static void option_names(const struct gw_option *o, char *buf, size_t len)
 {
     const char *sep = o->metavar != NULL ? " " : "", *m = o->metavar != NULL ? o->metavar : "";
@@ -887,7 +913,9 @@ static void option_names(const struct gw_option *o, char *buf, size_t len)
     if (o->alias != NULL && n < len)
         n += (size_t)snprintf(buf + n, len - n, ", --%s%s%s", o->alias, sep, m);
     if (o->short_name != 0 && n < len)
-        snprintf(buf + n, len - n, ", -%c%s%s", o->short_name, sep, m);
+        n += (size_t)snprintf(buf + n, len - n, ", -%c%s%s", o->short_name, sep, m);
+    if (shows_negation(o) && n < len)
+        snprintf(buf + n, len - n, ", --%s", o->negation);
 }
 
 /* text's lines, the first after `first` characters already written, the others
@@ -949,7 +977,7 @@ static void put_cell(FILE *f, const char *s)
     }
 }
 
-/* "`--name M`, `--alias M`, `-x M`" */
+/* "`--name M`, `--alias M`, `-x M`", then "`--no-NAME`" as option_names */
 static void markdown_names(FILE *f, const struct gw_option *o)
 {
     const char *sep = o->metavar != NULL ? " " : "", *m = o->metavar != NULL ? o->metavar : "";
@@ -963,6 +991,8 @@ static void markdown_names(FILE *f, const struct gw_option *o)
         fprintf(f, "`, `-%c%s", o->short_name, sep);
         put_cell(f, m);
     }
+    if (shows_negation(o))
+        fprintf(f, "`, `--%s", o->negation);
     fputc('`', f);
 }
 

@@ -18,7 +18,7 @@
 #include "gateway/config.h"
 
 enum gw_opt_type {
-    GW_OPT_FLAG,     /* int set to 1; in a file true/false, yes/no, on/off, 1/0 */
+    GW_OPT_FLAG,     /* int set to 1 (--no-NAME: 0); in a file true/false, yes/no, on/off, 1/0 */
     GW_OPT_STRING,   /* const char * */
     GW_OPT_INT,      /* int, decimal, lo..hi */
     GW_OPT_U64,      /* uint64_t, lo..hi */
@@ -46,10 +46,11 @@ struct gw_choice {
 };
 
 struct gw_option {
-    const char *name;    /* long option and config file key */
-    const char *alias;   /* a second long name (--workers, --bind), or NULL */
-    char short_name;     /* -w, -b, -c, -h; 0 = none */
-    const char *metavar; /* shown after the name in --help; NULL for flags and actions */
+    const char *name;     /* long option and config file key */
+    const char *alias;    /* a second long name (--workers, --bind), or NULL */
+    const char *negation; /* GW_OPT_FLAG: "no-NAME", the command line's false; else NULL */
+    char short_name;      /* -w, -b, -c, -h; 0 = none */
+    const char *metavar;  /* shown after the name in --help; NULL for flags and actions */
     enum gw_opt_type type;
     unsigned flags;                  /* GW_OPTF_* */
     size_t offset;                   /* of the value in struct gw_config */
@@ -80,14 +81,18 @@ extern const size_t gw_noption_sections;
 /* The option whose long name or alias is exactly name[0..n), or NULL. */
 const struct gw_option *gw_option_find(const char *name, size_t n);
 
+/* The flag whose negation ("no-h2") is exactly name[0..n), or NULL. The command
+ * line's --no-NAME sets the flag false; a config file says `NAME = false`. */
+const struct gw_option *gw_option_negated(const char *name, size_t n);
+
 /* The option with that short letter, or NULL. */
 const struct gw_option *gw_option_short(int letter);
 
-/* The long name (or alias) closest to the unknown name[0..n): the smallest edit
- * distance among those within a third of its length (at least 1) or that it
- * abbreviates (from 2 characters on), an abbreviated one before the others; the
- * first in the table on a tie; NULL when none is close. */
-const char *gw_option_closest(const char *name, size_t n);
+/* The long name (or alias, or with negations the flags' "no-NAME") closest to the
+ * unknown name[0..n): the smallest edit distance among those within a third of its
+ * length (at least 1) or that it abbreviates (from 2 characters on), an abbreviated
+ * one before the others; the first in the table on a tie; NULL when none is close. */
+const char *gw_option_closest(const char *name, size_t n, int negations);
 
 /*
  * Sets o to value in cfg (value must outlive cfg: it is pointed to, not copied).

@@ -10,6 +10,7 @@
 
 #define GW_STATUS_TABLE(X)                                                                         \
     X(100, "Continue")                                                                             \
+    X(101, "Switching Protocols")                                                                  \
     X(200, "OK")                                                                                   \
     X(400, "Bad Request")                                                                          \
     X(404, "Not Found")                                                                            \

@@ -75,7 +75,7 @@ static const char intermediate_groups[] = "X25519:P-256:P-384";
 struct gw_tls_ctx {
     SSL_CTX *ctx;
     BIO_METHOD *out_method; /* the write sink of every connection */
-    int h2;                 /* ALPN offers h2 before http/1.1 (--h2) */
+    int h2;                 /* ALPN offers h2 before http/1.1 (not --no-h2) */
 };
 
 /* A record of the batch in flight: where its ciphertext ends in out, and how many of
@@ -644,7 +644,7 @@ static int use_shared_tickets(SSL_CTX *ctx, char *err, size_t errlen)
 
 /* ---- the server context ---------------------------------------------------------- */
 
-/* ALPN (RFC 7301): h2 when the context offers it (--h2) and the client does, else
+/* ALPN (RFC 7301): h2 when the context offers it (not --no-h2) and the client does, else
  * http/1.1 when the client offers it; a client that offers only other protocols gets
  * the fatal no_application_protocol alert. */
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,

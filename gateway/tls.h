@@ -7,10 +7,10 @@
  *
  * The context's settings: TLS 1.2 and 1.3 only; Mozilla's "intermediate" ciphers
  * (v5.7) with the client's preference; groups X25519, P-256, P-384; no compression;
- * no renegotiation; ALPN "http/1.1" (and "h2" first with --h2; a client that offers ALPN without it
- * is refused, RFC 7301); session tickets on, with keys shared by every process of the server and
- * rotated (gateway/tls_tickets.h); no server-side session cache. Client certificates (mutual TLS)
- * as struct gw_tls_options asks.
+ * no renegotiation; ALPN "http/1.1" (and "h2" first unless --no-h2; a client that offers ALPN
+ * without it is refused, RFC 7301); session tickets on, with keys shared by every process of the
+ * server and rotated (gateway/tls_tickets.h); no server-side session cache. Client certificates
+ * (mutual TLS) as struct gw_tls_options asks.
  *
  * Threads: the context is read-only once made (OpenSSL locks what it changes inside).
  * A connection's transport is used by its owner, and by the watchdog for a 504 while
@@ -48,7 +48,7 @@ struct gw_tls_options {
     int min_version;           /* 13: TLS 1.3 only; 12 or 0: TLS 1.2 and 1.3 */
     const char *ciphers;       /* the TLS 1.2 cipher list (OpenSSL's syntax), NULL:
                                   Mozilla's intermediate (TLS 1.3's are fixed) */
-    int h2;                    /* 1: ALPN offers h2 before http/1.1 (--h2) */
+    int h2;                    /* 1: ALPN offers h2 before http/1.1 (cfg->h2, on unless --no-h2) */
 };
 
 /*

@@ -4,8 +4,8 @@
  * was upgraded under the binary says so; the Python lines give both.
  *
  * The protocols line lists the front-ends this build serves, by the names of their
- * listener options (process/main.c's table) or, for HTTP/2, of the options that turn
- * it on; nghttp2's version is a line of its own next to OpenSSL's.
+ * listener options (process/main.c's table) or, for HTTP/2 (on by default), with the
+ * options that turn it off; nghttp2's version is a line of its own next to OpenSSL's.
  */
 #include "process/version.h"
 
@@ -22,8 +22,8 @@ static const char *const protocols[] = {
     "fastcgi",
     "scgi",
     "uwsgi",
-    "h2 (experimental: --h2)",
-    "h2c (experimental: --h2c)",
+    "h2 (ALPN on --https; off: --no-h2)",
+    "h2c (on --http; off: --no-h2c)",
 };
 
 void gw_version_print(FILE *out)

@@ -1,5 +1,5 @@
 /*
- * The HTTP/2 front-end (experimental; --h2, --h2c): a multiplexed protocol
+ * The HTTP/2 front-end (on by default; --no-h2, --no-h2c): a multiplexed protocol
  * (gateway/protocol.h) on nghttp2, like FastCGI: the loop owns the connection and
  * keeps reading it while its streams run on workers, several at once. Each stream
  * whose header block is complete becomes one normalized request (h2_request.c),
@@ -8,7 +8,8 @@
  *
  * No listener speaks it from the first byte: an HTTP/1.1 connection is handed over
  * (gw_h2_take_over) before its first request when TLS negotiated h2 by ALPN, or
- * when a plain connection opens with the HTTP/2 preface (h2c with prior knowledge).
+ * when a plain connection opens with the HTTP/2 preface (h2c with prior knowledge),
+ * or with its first request by Upgrade: h2c (h2_upgrade.c); gw_h2_switch does it.
  *
  * Threads: nghttp2 sessions are not thread-safe, and both the loop (frames in) and
  * the workers (frames out, window updates as the app reads) must reach the session,
@@ -30,7 +31,7 @@
 #include "protocols/h2.h"
 #include "protocols/h2_conn.h"
 
-static void stream_free(struct h2_stream *st)
+void gw_h2_stream_free(struct h2_stream *st)
 {
     pthread_cond_destroy(&st->cond);
     free(st->method.data);
@@ -58,7 +59,7 @@ static void reap(struct h2_conn *hc)
             on_ready = q == st;
         if (st->closed && !on_ready && (!st->dispatched || st->handed_back)) {
             *pp = st->next;
-            stream_free(st);
+            gw_h2_stream_free(st);
         } else {
             pp = &st->next;
         }
@@ -110,7 +111,7 @@ static void h2_conn_close(struct gw_conn *c)
     while (hc->streams != NULL) {
         struct h2_stream *st = hc->streams;
         hc->streams = st->next;
-        stream_free(st);
+        gw_h2_stream_free(st);
     }
     nghttp2_session_del(hc->s);
     pthread_mutex_destroy(&hc->lock);
@@ -321,12 +322,27 @@ int gw_h2_detect(struct gw_conn *c)
     return n == sizeof(preface) - 1 ? 1 : -1;
 }
 
-enum gw_parse_result gw_h2_take_over(struct gw_conn *c, struct gw_request **req)
+int gw_h2_switch(struct gw_conn *c, const char *first, size_t n)
 {
     if (c->proto->conn_close)
         c->proto->conn_close(c);
     c->proto = c->tr->secure ? &gw_h2_protocol : &gw_h2c_protocol;
-    if (h2_conn_open(c) != 0)
+    int rc = h2_conn_open(c);
+    if (rc != 0 || n == 0)
+        return rc;
+    /* Into the output queue before the session's first frame: the pump adds frames
+     * only to an empty queue. */
+    struct h2_conn *hc = c->proto_state;
+    struct gw_chunk ch = {.kind = GW_CHUNK_COPY, .p = first, .len = n, .unit_end = 1};
+    pthread_mutex_lock(&hc->lock);
+    rc = gw_out_write(&hc->out, &ch, 1, NULL);
+    pthread_mutex_unlock(&hc->lock);
+    return rc < 0 ? rc : 0;
+}
+
+enum gw_parse_result gw_h2_take_over(struct gw_conn *c, struct gw_request **req)
+{
+    if (gw_h2_switch(c, NULL, 0) != 0)
         return GW_PARSE_CLOSE;
     gw_stats_note_h2_conn();
     return h2_parse(c, req);

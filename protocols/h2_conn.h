@@ -138,7 +138,28 @@ struct h2_conn {
                                     * ones too: the metrics' streams per connection */
 };
 
+/* h2.c */
+
+/* Loop: c, an HTTP/1.1 connection with no request in flight, becomes HTTP/2: the
+ * HTTP/1.1 state is freed, the session made with our SETTINGS queued, and first[0..n)
+ * (the 101 of an upgrade; n may be 0) goes out before any frame. 0, or GW_E* (c is
+ * then to be closed). */
+int gw_h2_switch(struct gw_conn *c, const char *first, size_t n);
+
+/* Frees a stream struct and all it holds (the loop, or its maker before attaching). */
+void gw_h2_stream_free(struct h2_stream *st);
+
 /* h2_session.c */
+
+/* A zeroed stream struct with its condition variable, or NULL (no memory). */
+struct h2_stream *gw_h2_stream_new(void);
+
+/* Under lock: st becomes stream id of hc (its user data in the session, on the list
+ * of hc's streams, freed by the loop from now on). */
+void gw_h2_stream_attach(struct h2_conn *hc, struct h2_stream *st, int32_t id);
+
+/* Under lock: st's request is complete: it joins the streams awaiting dispatch. */
+void gw_h2_ready(struct h2_conn *hc, struct h2_stream *st);
 
 /* Loop: a server session for c with our SETTINGS queued. 0 or GW_E*. */
 int gw_h2_session_open(struct h2_conn *hc);

@@ -102,15 +102,10 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *us
         nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
         return 0;
     }
-    struct h2_stream *st = calloc(1, sizeof(*st));
+    struct h2_stream *st = gw_h2_stream_new();
     if (st == NULL)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM for this one */
-    pthread_cond_init(&st->cond, NULL);
-    st->hc = hc;
-    st->id = f->hd.stream_id;
-    st->next = hc->streams;
-    hc->streams = st;
-    nghttp2_session_set_stream_user_data(hc->s, st->id, st);
+    gw_h2_stream_attach(hc, st, f->hd.stream_id);
     return 0;
 }
 
@@ -177,7 +172,24 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     return rc == GW_ENOMEM ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
 }
 
-static void ready(struct h2_conn *hc, struct h2_stream *st)
+struct h2_stream *gw_h2_stream_new(void)
+{
+    struct h2_stream *st = calloc(1, sizeof(*st));
+    if (st != NULL)
+        pthread_cond_init(&st->cond, NULL);
+    return st;
+}
+
+void gw_h2_stream_attach(struct h2_conn *hc, struct h2_stream *st, int32_t id)
+{
+    st->hc = hc;
+    st->id = id;
+    st->next = hc->streams;
+    hc->streams = st;
+    nghttp2_session_set_stream_user_data(hc->s, id, st);
+}
+
+void gw_h2_ready(struct h2_conn *hc, struct h2_stream *st)
 {
     st->next_ready = NULL;
     if (hc->ready_last != NULL)
@@ -246,7 +258,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
             consume_rest(hc, st);
             return gw_h2_submit_status(hc, st, status) == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
         }
-        ready(hc, st);
+        gw_h2_ready(hc, st);
         return 0;
     }
     if (end_stream)

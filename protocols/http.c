@@ -390,13 +390,15 @@ static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **ou
     };
 
     int rc;
-    if (!h->h2_checked) { /* HTTP/2 instead (--h2, --h2c): before the first request only */
+    if (!h->h2_checked) { /* HTTP/2 instead (ALPN h2, the h2c preface): before the first
+                           * request only */
         int v = gw_h2_detect(c);
         if (v < 0)
             return GW_PARSE_MORE;
         if (v > 0)
             return gw_h2_take_over(c, out); /* frees h */
         h->h2_checked = 1;
+        h->first_head = 1;
     }
     if (h->pending_head == 0) {
         rc = gw_http_scan_head(&h->scan, c->in.data + c->in.start, c->in.end - c->in.start, &lim);
@@ -418,6 +420,12 @@ static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **ou
                             &h->head);
     if (rc < 0)
         return fail_with(c, h->head.err.status);
+    if (h->first_head) { /* Upgrade: h2c, on the first request only (see h2.h) */
+        enum gw_parse_result res;
+        h->first_head = 0;
+        if (gw_h2_upgrade(c, &h->head, head_len, out, &res))
+            return res; /* frees h */
+    }
     /* Room for body reads behind the head: made only for a request with a body, so
      * the many connections of bodiless requests keep small buffers; it may move the
      * buffer, so the head is parsed again (same bytes, same verdict) for its slices. */

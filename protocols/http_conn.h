@@ -27,6 +27,8 @@ struct gw_conn;
 struct gw_http_conn {
     struct gw_http_scan scan;
     int h2_checked;             /* the connection is not HTTP/2 (protocols/h2.h) */
+    int first_head;             /* the head parsed next is the first: Upgrade: h2c may
+                                   be taken (protocols/h2_upgrade.c) */
     size_t pending_head;        /* length of a scanned head whose small body is awaited */
     struct gw_http_chunked pre; /* the loop's look at a small chunked body */
     size_t pre_pos;             /* body bytes it has examined */

@@ -76,3 +76,51 @@ struct gw_slice gw_lex_host_name(struct gw_slice authority, char *buf, size_t ca
     memcpy(buf, p, n);
     return gw_slice_make(buf, n);
 }
+
+/* The 6-bit value of a base64url character, -1 for any other byte. */
+static int b64url_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+long gw_lex_base64url_decode(struct gw_slice v, uint8_t *out, size_t cap)
+{
+    size_t n = v.len, len = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+
+    if (v.ptr == NULL)
+        return -1;
+    if (n > 0 && v.ptr[n - 1] == '=') { /* padding: the encoded length is then whole */
+        if (n % 4 != 0)
+            return -1;
+        n -= n >= 2 && v.ptr[n - 2] == '=' ? 2 : 1;
+    }
+    if (n == 0 || n % 4 == 1)
+        return -1; /* one character carries 6 bits: no byte ends there */
+    for (size_t i = 0; i < n; i++) {
+        int d = b64url_value((unsigned char)v.ptr[i]);
+        if (d < 0)
+            return -1;
+        acc = (acc << 6) | (uint32_t)d;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (len == cap)
+                return -1;
+            out[len++] = (uint8_t)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    return (long)len;
+}

@@ -1,7 +1,8 @@
 /*
  * Lexical rules the request parsers share (protocols/http_parse.c, cgi.c,
  * scgi_parse.c): RFC 9110 token characters, hex digits, percent-decoding of a path
- * and the digits of a Content-Length / CONTENT_LENGTH, the host of an authority. Pure: no I/O, no
+ * and the digits of a Content-Length / CONTENT_LENGTH, the host of an authority,
+ * base64url (HTTP2-Settings, protocols/h2_upgrade.c). Pure: no I/O, no
  * allocation, no mutable globals (one const table); any thread.
  */
 #ifndef GW_LEX_H
@@ -57,5 +58,14 @@ int gw_lex_content_length(struct gw_slice v, int64_t *out);
  * into buf[0..cap) so that it is NUL-free and bounded; {NULL, 0} when it is empty or
  * does not fit. For SERVER_NAME from a Host field or an :authority. */
 struct gw_slice gw_lex_host_name(struct gw_slice authority, char *buf, size_t cap);
+
+/*
+ * Decodes base64url (RFC 4648 section 5: A-Z a-z 0-9 '-' '_'), unpadded or with its
+ * one or two '=' (token68 may end so), from v into out[0..cap). Returns the decoded
+ * length, or -1: empty, a byte outside the alphabet (the '+' '/' of plain base64
+ * included), a length no encoding has, more than cap bytes. Never reads outside v
+ * nor writes past cap.
+ */
+long gw_lex_base64url_decode(struct gw_slice v, uint8_t *out, size_t cap);
 
 #endif

@@ -94,8 +94,8 @@ def test_version():
         assert fields["libev"] == "%s.%s" % (h["MAJOR"], h["MINOR"]), fields
     assert fields["openssl"] == ssl.OPENSSL_VERSION, fields
     assert fields["protocols"].split(", ") == ["http", "https (TLS)", "fastcgi", "scgi", "uwsgi",
-                                               "h2 (experimental: --h2)",
-                                               "h2c (experimental: --h2c)"]
+                                               "h2 (ALPN on --https; off: --no-h2)",
+                                               "h2c (on --http; off: --no-h2c)"]
     nghttp2 = subprocess.run(["pkg-config", "--modversion", "libnghttp2"], capture_output=True,
                              text=True)
     if nghttp2.returncode == 0:  # the library the build was linked with
@@ -134,6 +134,10 @@ OPTION_NAME_CASES = [
     (["--he"], "unknown option --he (did you mean --help?)"),
     (["--no-such-option"], "unknown option --no-such-option (see --help)"),
     (["--lazy=1"], "option --lazy takes no value (see --help)"),
+    # a flag's --no-NAME is a whole name too, named as given
+    (["--no-h2=1"], "option --no-h2 takes no value (see --help)"),
+    (["--no-h2cc"], "unknown option --no-h2cc (did you mean --no-h2c?)"),
+    (["--no-lazi"], "unknown option --no-lazi (did you mean --no-lazy?)"),
     (["-xy"], "unknown option -x (see --help)"),  # named the program before
 ]
 

@@ -113,6 +113,29 @@ def test_sources_override_in_order(tmp_path):
     assert s["app"] == ["it_probe"] and s["threads"] == ["2"]
 
 
+def test_flags_turn_off_from_every_source(tmp_path):
+    """A flag on by default (h2, h2c) is turned off by --no-NAME on the command line or
+    in WSGATE_ARGS and by NAME = false in a file; --print-config says NAME = false, and
+    the plain --NAME of a stronger source turns it on again."""
+    s = settings(print_config("it_probe"))
+    assert s["h2"] == ["true"] and s["h2c"] == ["true"]
+    s = settings(print_config("it_probe", "--no-h2", env={"WSGATE_ARGS": "--no-h2c"}))
+    assert s["h2"] == ["false"] and s["h2c"] == ["false"]
+    path = tmp_path / "site.ini"
+    path.write_text("app = it_probe\nh2 = off\nh2c = false\n")
+    out = print_config("-c", str(path))
+    assert settings(out)["h2"] == ["off"] and settings(out)["h2c"] == ["false"]
+    # the file's false, then the environment's and the command line's on again
+    s = settings(print_config("-c", str(path), "--h2", env={"WSGATE_ARGS": "--h2c --no-h2"}))
+    assert s["h2"] == ["true"] and s["h2c"] == ["true"]
+    text = print_config("it_probe", "--no-lazy", "--no-h2c")
+    assert "# from the command line\nh2c = false\nlazy = false\n" in text, text
+    # what --print-config printed reads back as the same settings
+    again = tmp_path / "again.ini"
+    again.write_text(text)
+    assert settings(print_config("-c", str(again))) == settings(text)
+
+
 def test_a_server_runs_from_the_file(tmp_path, wsgate):
     path = tmp_path / "site.ini"
     path.write_text("[wsgate]\nscript-name = /mnt\nthreads = 3\n")
@@ -191,6 +214,7 @@ def test_a_reload_says_which_listeners_it_does_not_change(tmp_path, wsgate):
     ("script-name = /\n", "site.ini:1: invalid value '/' for script-name: leave the option out"),
     ("config = other.ini\n", "site.ini:1: 'config' is a command-line option, not a config file key"),
     ("help = yes\n", "site.ini:1: 'help' is a command-line option, not a config file key"),
+    ("no-h2c = true\n", "site.ini:1: unknown key 'no-h2c' (say h2c = false)"),
 ], ids=lambda v: v if isinstance(v, str) and len(v) < 30 else None)
 def test_file_errors_name_the_file_and_line(tmp_path, text, expected):
     path = tmp_path / "site.ini"

@@ -1,11 +1,12 @@
-"""HTTP/2 (experimental, off by default): h2 by ALPN on --https with --h2, h2c with
-prior knowledge on --http with --h2c (docs/http.md, "HTTP/2").
+"""HTTP/2, on by default: h2 by ALPN on --https, h2c with prior knowledge on --http
+(docs/http.md, "HTTP/2"); --no-h2 and --no-h2c turn them off.
 
 One server carries most checks (tests/apps/it_h2.py: environ probe, body echo, sleep,
-wsgi.file_wrapper, Flask under /flask): --https with --h2 and a plain --http with
---h2c beside it. A second one like it writes the JSON access log (the protocol names
-and the per-connection ordinals) and serves headless Chromium a page of 50 images.
-Another has neither switch (HTTP/2 stays off); one is stopped while a stream runs
+wsgi.file_wrapper, Flask under /flask): --https and a plain --http beside it, with
+the defaults. A second one like it writes the JSON access log (the protocol names and
+the per-connection ordinals) and serves headless Chromium a page of 50 images.
+Another has both switched off (--no-h2 on the command line, --no-h2c in
+WSGATE_ARGS); a third (--h2c, the explicit on) is stopped while a stream runs
 (GOAWAY), and two more are reloaded (SIGHUP, one process and -w 2). The clients are
 curl, nghttp, h2load (nghttp2-client), Python's h2 over a raw socket where the frames
 themselves matter, and Chromium. The attacks: test_h2_attacks.py.
@@ -17,6 +18,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 
@@ -28,7 +30,8 @@ import h2.settings
 import pytest
 
 from conftest import free_port
-from wsgate_util import Pki, curl, metrics, t, wait_access, wait_for, wait_mark
+from wsgate_util import (Pki, RawConn, curl, metrics, t, tls_connect, wait_access, wait_for,
+                         wait_mark)
 
 SLEEP = 0.3  # the app-time of the concurrency check
 
@@ -40,10 +43,10 @@ def pki(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def srv(wsgate_module, pki):
-    """--https (srv.port) with --h2, --http (srv.plain_port) with --h2c; 8 threads,
-    --send-timeout 2, --timeout 3."""
+    """--https (srv.port), --http (srv.plain_port), HTTP/2 on both by default; 8
+    threads, --send-timeout 2, --timeout 3."""
     plain = free_port()
-    s = wsgate_module("it_h2", "--http", "127.0.0.1:%d" % plain, "--h2", "--h2c",
+    s = wsgate_module("it_h2", "--http", "127.0.0.1:%d" % plain,
                       "--threads", "8", "--send-timeout", "2", "--timeout", "3",
                       tls=(pki.rsa_chain, pki.rsa_pkcs8), stats=True)
     s.plain_port = plain
@@ -64,10 +67,11 @@ def jsrv(wsgate_module, pki):
 
 @pytest.fixture(scope="module")
 def off(wsgate_module, pki):
-    """The same listeners without --h2 and --h2c."""
+    """The same listeners with HTTP/2 switched off: --no-h2 on the command line,
+    --no-h2c in WSGATE_ARGS."""
     plain = free_port()
-    s = wsgate_module("it_h2", "--http", "127.0.0.1:%d" % plain,
-                      tls=(pki.rsa_chain, pki.rsa_pkcs8))
+    s = wsgate_module("it_h2", "--http", "127.0.0.1:%d" % plain, "--no-h2",
+                      tls=(pki.rsa_chain, pki.rsa_pkcs8), env={"WSGATE_ARGS": "--no-h2c"})
     s.plain_port = plain
     return s
 
@@ -84,19 +88,42 @@ def h2_url(srv, path):
     return "https://localhost:%d%s" % (srv.port, path)
 
 
-class H2Client:
-    """Python's h2 over a plain socket (h2c with prior knowledge)."""
+def upgrade_request(settings, target=b"/probe?up", extra=b""):
+    """A GET that asks for Upgrade: h2c (RFC 7540 3.2) with `settings` as its
+    HTTP2-Settings."""
+    return (b"GET %s HTTP/1.1\r\nHost: t.example\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+            b"Upgrade: h2c\r\nHTTP2-Settings: %s\r\n%s\r\n" % (target, settings, extra))
 
-    def __init__(self, port, settings=None, **config):
+
+class H2Client:
+    """Python's h2 over a plain socket: h2c with prior knowledge, or with upgrade (a
+    target) by Upgrade: h2c, its request then being stream 1 and the 101's head in
+    self.upgrade_head."""
+
+    def __init__(self, port, settings=None, upgrade=None, **config):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=t(10))
         cfg = h2.config.H2Configuration(client_side=True, header_encoding="utf-8", **config)
         self.conn = h2.connection.H2Connection(config=cfg)
-        self.conn.initiate_connection()
+        self.responses = {}  # stream id -> {"headers", "body", "ended", "reset"}
+        self.events = []
+        rest = b""
+        if upgrade is None:
+            self.conn.initiate_connection()
+        else:
+            value = self.conn.initiate_upgrade_connection()
+            self.sock.sendall(upgrade_request(value, upgrade.encode()))
+            got = b""
+            while b"\r\n\r\n" not in got:
+                data = self.sock.recv(65536)
+                assert data, "closed before the answer to the upgrade: %r" % got
+                got += data
+            self.upgrade_head, _, rest = got.partition(b"\r\n\r\n")
+            self.responses[1] = {"headers": None, "body": b"", "ended": False, "reset": None}
         if settings:
             self.conn.update_settings(settings)
         self.flush()
-        self.responses = {}  # stream id -> {"headers", "body", "ended", "reset"}
-        self.events = []
+        if rest:
+            self.feed(rest, True)
 
     def flush(self):
         data = self.conn.data_to_send()
@@ -124,21 +151,24 @@ class H2Client:
             data = self.sock.recv(65536)
             if not data:
                 raise AssertionError("h2 client: connection closed; events %r" % self.events)
-            for ev in self.conn.receive_data(data):
-                self.events.append(ev)
-                r = self.responses.get(getattr(ev, "stream_id", None))
-                if isinstance(ev, h2.events.ResponseReceived):
-                    r["headers"] = dict(ev.headers)
-                elif isinstance(ev, h2.events.DataReceived):
-                    r["body"] += ev.data
-                    if ack:
-                        self.conn.acknowledge_received_data(ev.flow_controlled_length,
-                                                            ev.stream_id)
-                elif isinstance(ev, h2.events.StreamEnded):
-                    r["ended"] = True
-                elif isinstance(ev, h2.events.StreamReset):
-                    r["reset"] = ev.error_code
-            self.flush()
+            self.feed(data, ack)
+
+    def feed(self, data, ack):
+        for ev in self.conn.receive_data(data):
+            self.events.append(ev)
+            r = self.responses.get(getattr(ev, "stream_id", None))
+            if isinstance(ev, h2.events.ResponseReceived):
+                r["headers"] = dict(ev.headers)
+            elif isinstance(ev, h2.events.DataReceived):
+                r["body"] += ev.data
+                if ack:
+                    self.conn.acknowledge_received_data(ev.flow_controlled_length,
+                                                        ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded):
+                r["ended"] = True
+            elif isinstance(ev, h2.events.StreamReset):
+                r["reset"] = ev.error_code
+        self.flush()
 
     def response(self, sid, timeout=None):
         r = self.responses[sid]
@@ -505,13 +535,154 @@ def test_chromium_page_of_50_images(jsrv, tmp_path):
              what="one h2 connection of 51 streams in /metrics")
 
 
+# ---- Upgrade: h2c ----------------------------------------------------------------------
+
+SETTINGS = b"AAMAAABkAAQAAP__"  # MAX_CONCURRENT_STREAMS 100, INITIAL_WINDOW_SIZE 65535
+
+
+def test_upgrade_h2c(srv):
+    """Upgrade: h2c (Python's h2): 101 Switching Protocols, then HTTP/2 (our SETTINGS
+    first) with the request's answer on stream 1; the connection goes on (stream 3).
+    The app sees the request as HTTP/2, without the upgrade's hop-by-hop fields."""
+    c = H2Client(srv.plain_port, upgrade="/probe?up")
+    try:
+        head = c.upgrade_head.decode("latin-1").split("\r\n")
+        assert head[0] == "HTTP/1.1 101 Switching Protocols", head
+        assert {"Connection: Upgrade", "Upgrade: h2c"} <= set(head[1:]), head
+        r = c.response(1)
+        assert r["headers"][":status"] == "200" and r["ended"], r
+        env = json.loads(r["body"])["environ"]
+        assert env["SERVER_PROTOCOL"] == "HTTP/2" and env["QUERY_STRING"] == "up"
+        assert env["HTTP_HOST"] == "t.example"
+        assert not {"HTTP_UPGRADE", "HTTP_CONNECTION", "HTTP_HTTP2_SETTINGS"} & set(env), env
+        sid = c.request("/probe?next")
+        assert sid == 3 and c.response(sid)["headers"][":status"] == "200"
+    finally:
+        c.close()
+    wait_access(srv, '"GET /probe?up HTTP/2" 200')
+
+
+def test_upgrade_then_no_preface(srv):
+    """After the 101, HTTP/1.1 bytes where the client's HTTP/2 preface must be: GOAWAY
+    PROTOCOL_ERROR and the close. The request, dispatched with the 101, still runs (its
+    answer on stream 1 goes out if it is ready before the GOAWAY)."""
+    with socket.create_connection(("127.0.0.1", srv.plain_port), timeout=t(10)) as s:
+        s.sendall(upgrade_request(SETTINGS, b"/probe?no-preface"))
+        got = b""
+        while b"\r\n\r\n" not in got:
+            data = s.recv(65536)
+            assert data, got
+            got += data
+        s.sendall(b"GET /probe HTTP/1.1\r\nHost: t.example\r\n\r\n")
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            got += data
+    head, _, rest = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    frames = []  # (type, stream id, payload)
+    while len(rest) >= 9:
+        n = int.from_bytes(rest[:3], "big")
+        frames.append((rest[3], int.from_bytes(rest[5:9], "big") & 0x7FFFFFFF, rest[9:9 + n]))
+        rest = rest[9 + n:]
+    assert frames[0][0] == 4, frames  # our SETTINGS first
+    goaway = [f[2] for f in frames if f[0] == 7]
+    assert goaway and int.from_bytes(goaway[-1][4:8], "big") == 1, frames  # PROTOCOL_ERROR
+    wait_access(srv, '"GET /probe?no-preface HTTP/2"')
+
+
+def test_upgrade_h2c_by_curl(srv):
+    """curl --http2 on an http:// URL asks for Upgrade: h2c: the answer comes over
+    HTTP/2 and a second URL goes on the same connection; HEAD too; a POST with a body
+    stays HTTP/1.1 (its body is not read before a switch)."""
+    p = subprocess.run(["curl", "-sS", "--http2", "-o", "/dev/null", "-o", "/dev/null",
+                        "-w", "%{http_version} %{http_code} %{num_connects}\n",
+                        h2c_url(srv, "/probe?a"), h2c_url(srv, "/probe?b")],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=t(60))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.decode().splitlines() == ["2 200 1", "2 200 0"]
+    version, code, _ = curl("--http2", "-I", h2c_url(srv, "/probe?head"))
+    assert (version, code) == ("2", 200)
+    version, code, body = curl("--http2", "--data-binary", "abc", h2c_url(srv, "/echo"))
+    assert (version, code, body) == ("1.1", 200, b"abc")
+
+
+GET_UP = b"GET /probe?ignored HTTP/1.1\r\nHost: t.example\r\n"
+IGNORED_UPGRADES = [
+    # docs/hostile-inputs.md H52: each is served over HTTP/1.1, the Upgrade ignored
+    ("settings-value-out-of-range", upgrade_request(b"AAIAAAAC")),  # ENABLE_PUSH 2
+    ("settings-frame-size-too-small", upgrade_request(b"AAUAAAAA")),  # MAX_FRAME_SIZE 0
+    ("settings-not-base64url", upgrade_request(b"AAMAAABk+AQAAP//")),
+    ("settings-partial-entry", upgrade_request(b"AAMAAA")),  # 4 bytes, not 6
+    ("settings-one-character", upgrade_request(b"A")),
+    ("settings-empty", upgrade_request(b"")),
+    ("settings-twice", upgrade_request(SETTINGS, extra=b"HTTP2-Settings: " + SETTINGS
+                                       + b"\r\n")),
+    ("settings-missing", GET_UP + b"Connection: Upgrade, HTTP2-Settings\r\n"
+                                  b"Upgrade: h2c\r\n\r\n"),
+    ("connection-without-settings-token", GET_UP + b"Connection: Upgrade\r\nUpgrade: h2c\r\n"
+                                                   b"HTTP2-Settings: " + SETTINGS + b"\r\n\r\n"),
+    ("no-connection-field", GET_UP + b"Upgrade: h2c\r\nHTTP2-Settings: " + SETTINGS
+                            + b"\r\n\r\n"),
+    ("with-a-body", upgrade_request(SETTINGS, extra=b"Content-Length: 3\r\n") + b"abc"),
+    ("chunked-body", upgrade_request(SETTINGS, extra=b"Transfer-Encoding: chunked\r\n")
+     + b"3\r\nabc\r\n0\r\n\r\n"),
+    ("absolute-form", upgrade_request(SETTINGS, target=b"http://t.example/probe?up")),
+    ("http-1.0", upgrade_request(SETTINGS).replace(b"HTTP/1.1", b"HTTP/1.0")),
+]
+
+
+def http11_answers(port, raw, n=1, sock=None):
+    """The n HTTP/1.1 answers to raw, each 200 without an Upgrade field: the
+    SERVER_PROTOCOL each app saw."""
+    with RawConn(sock=sock or socket.create_connection(("127.0.0.1", port)),
+                 timeout=t(10)) as c:
+        c.send(raw)
+        protocols = []
+        for _ in range(n):
+            r = c.read_response()
+            assert r.status == 200 and r.header("Upgrade") is None, r
+            protocols.append(json.loads(r.body)["environ"]["SERVER_PROTOCOL"])
+    return protocols
+
+
+@pytest.mark.parametrize("raw", [r for _, r in IGNORED_UPGRADES],
+                         ids=[i for i, _ in IGNORED_UPGRADES])
+def test_upgrade_ignored(srv, raw):
+    assert http11_answers(srv.plain_port, raw)[0] in ("HTTP/1.1", "HTTP/1.0")
+
+
+def test_upgrade_ignored_when_pipelined_or_later_or_tls(srv, pki):
+    """A request pipelined behind the upgrade's (both answered over HTTP/1.1); an
+    upgrade on a connection's second request; one over TLS (ALPN http/1.1)."""
+    up = upgrade_request(SETTINGS)
+    plain = b"GET /probe?2 HTTP/1.1\r\nHost: t.example\r\n\r\n"
+    assert http11_answers(srv.plain_port, up + plain, 2) == ["HTTP/1.1"] * 2
+    assert http11_answers(srv.plain_port, plain + up, 2) == ["HTTP/1.1"] * 2
+    s = tls_connect(srv, pki.client_context(), alpn=["http/1.1"])
+    assert http11_answers(srv.port, up, sock=s) == ["HTTP/1.1"]
+
+
 # ---- switched off --------------------------------------------------------------------
 
 
-def test_off_by_default(off, pki):
+def test_switched_off(off, pki):
+    """--no-h2: ALPN offers http/1.1 alone (a client that offers only h2 is refused);
+    --no-h2c: the preface is an HTTP/1.1 request, refused (docs/hostile-inputs.md
+    H41)."""
     version, code, body = curl("--http2", *tls_args(off, pki), h2_url(off, "/probe"))
     assert (version, code) == ("1.1", 200)
     assert json.loads(body)["environ"]["SERVER_PROTOCOL"] == "HTTP/1.1"
+    s = tls_connect(off, pki.client_context(), alpn=["h2", "http/1.1"])
+    assert s.selected_alpn_protocol() == "http/1.1"
+    s.close()
+    with pytest.raises(ssl.SSLError, match="NO_APPLICATION_PROTOCOL|no application"):
+        tls_connect(off, pki.client_context(), alpn=["h2"]).close()
+    # Upgrade: h2c is ignored (curl then stays on HTTP/1.1)
+    assert http11_answers(off.plain_port, upgrade_request(SETTINGS)) == ["HTTP/1.1"]
+    version, code, _ = curl("--http2", h2c_url(off, "/probe"))
+    assert (version, code) == ("1.1", 200)
     with socket.create_connection(("127.0.0.1", off.plain_port), timeout=t(10)) as s:
         s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
         got = b""

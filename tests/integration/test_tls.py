@@ -215,7 +215,7 @@ def test_curl_keep_alive_and_file_wrapper(srv, pki, tmp_path):
     src.write_bytes(data)
     base = "https://localhost:%d" % srv.port
     out1, out2 = tmp_path / "1", tmp_path / "2"
-    p = subprocess.run(["curl", "-sS", "-v", "--cacert", pki.ca, "--resolve",
+    p = subprocess.run(["curl", "-sS", "-v", "--http1.1", "--cacert", pki.ca, "--resolve",
                         "localhost:%d:127.0.0.1" % srv.port,
                         base + "/filewrap?cl=1&path=%s" % src, "-o", str(out1),
                         base + "/big?mode=file&size=3000000", "-o", str(out2)],
@@ -229,11 +229,16 @@ def test_curl_keep_alive_and_file_wrapper(srv, pki, tmp_path):
 
 
 def test_alpn(srv, pki):
-    with tls_conn(srv, pki.client_context(), alpn=["h2", "http/1.1"]) as c:
+    """h2 first (offered by default; --no-h2: test_h2.py::test_switched_off), http/1.1
+    to a client that asks for it alone, and a client that offers neither is refused."""
+    s = tls_connect(srv, pki.client_context(), alpn=["h2", "http/1.1"])
+    assert s.selected_alpn_protocol() == "h2"
+    s.close()
+    with tls_conn(srv, pki.client_context(), alpn=["http/1.1"]) as c:
         assert c.sock.selected_alpn_protocol() == "http/1.1"
         assert ask(c, "GET", "/hello").status == 200
     with pytest.raises(ssl.SSLError, match="NO_APPLICATION_PROTOCOL|no application"):
-        tls_connect(srv, pki.client_context(), alpn=["h2"]).close()
+        tls_connect(srv, pki.client_context(), alpn=["spdy/3.1"]).close()
     wait_log(srv, r"TLS handshake failed: no application protocol")
 
 

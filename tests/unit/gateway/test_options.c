@@ -20,6 +20,12 @@ Test(options, names_and_letters_are_unique)
             cr_assert(gw_option_find(o->alias, strlen(o->alias)) == o, "%s", o->alias);
         if (o->short_name != 0)
             cr_assert(gw_option_short(o->short_name) == o, "-%c", o->short_name);
+        /* every flag has its --no-NAME, and no option is named like one */
+        cr_assert((o->type == GW_OPT_FLAG) == (o->negation != NULL), "%s", o->name);
+        if (o->negation != NULL) {
+            cr_assert(gw_option_negated(o->negation, strlen(o->negation)) == o, "%s", o->name);
+            cr_assert_null(gw_option_find(o->negation, strlen(o->negation)), "%s", o->name);
+        }
     }
 }
 

@@ -146,3 +146,42 @@ Test(lex, host_name_of_an_authority)
     s = gw_lex_host_name(gw_slice_make("abcdefghijklmno", 15), buf, sizeof(buf));
     cr_expect(s.len == 15, "15 bytes fit a 16-byte buffer");
 }
+
+Test(lex, base64url_decode)
+{
+    static const struct {
+        const char *in, *want; /* want NULL: refused */
+        long n;
+    } cases[] = {
+        {"AAMAAABkAAQAAP__", "\x00\x03\x00\x00\x00\x64\x00\x04\x00\x00\xff\xff", 12},
+        {"YQ", "a", 1},
+        {"YQ==", "a", 1},
+        {"YWI", "ab", 2},
+        {"YWI=", "ab", 2},
+        {"YWJj", "abc", 3},
+        {"-_-_", "\xfb\xff\xbf", 3},
+        {"", NULL, -1},
+        {"Y", NULL, -1},     /* 6 bits: no byte */
+        {"YWJjZ", NULL, -1}, /* 5 characters: 30 bits */
+        {"YQ=", NULL, -1},   /* padding that does not make a whole group */
+        {"=", NULL, -1},
+        {"====", NULL, -1},
+        {"YW+j", NULL, -1}, /* plain base64's alphabet */
+        {"YW/j", NULL, -1},
+        {"YW j", NULL, -1},
+        {"YQ==YQ==", NULL, -1},
+    };
+    uint8_t out[16];
+    for (size_t i = 0; i < NROWS(cases); i++) {
+        size_t n = strlen(cases[i].in);
+        char *in = exact_copy(cases[i].in, n);
+        long got = gw_lex_base64url_decode(gw_slice_make(in, n), out, sizeof(out));
+        cr_expect(got == cases[i].n, "'%s': %ld", cases[i].in, got);
+        if (cases[i].want != NULL && got == cases[i].n)
+            cr_expect(memcmp(out, cases[i].want, (size_t)got) == 0, "'%s'", cases[i].in);
+        free(in);
+    }
+    /* never past cap: 12 bytes do not fit 11 */
+    cr_expect(gw_lex_base64url_decode(GW_SLICE_LIT("AAMAAABkAAQAAP__"), out, 11) == -1);
+    cr_expect(gw_lex_base64url_decode(GW_SLICE_LIT("AAMAAABkAAQAAP__"), out, 12) == 12);
+}
