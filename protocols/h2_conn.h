@@ -113,6 +113,7 @@ struct h2_stream {
     struct gw_buf out; /* DATA bytes waiting for the peer's window */
     int out_eof;       /* the last of them: END_STREAM follows */
     int finished;      /* finish or the watchdog ended the response */
+    int app_done;      /* finish: the app returned (not the watchdog's 504) */
 
     /* Life: freed by the loop once nghttp2 closed it and no worker has it. */
     int closed;     /* nghttp2 closed the stream (on_stream_close) */

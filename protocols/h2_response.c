@@ -309,6 +309,7 @@ int gw_h2_finish(struct gw_request *r, int ok)
     struct h2_conn *hc = st->hc;
     pthread_mutex_lock(&hc->lock);
     st->finished = 1;
+    st->app_done = 1;
     give_back(hc, st);
     if (gone(st)) {
         /* nothing more can go out for it */

@@ -75,13 +75,16 @@ static int spend(struct h2_bucket *b, double burst, double rate)
     return 0;
 }
 
-/* The streams that count against GW_H2_MAX_STREAMS: open in the session, or reset
- * while their app still runs (Rapid Reset must not queue app work past the limit). */
+/* The streams that count against GW_H2_MAX_STREAMS: open in the session, or closed
+ * (reset) while their app still runs (Rapid Reset must not queue app work past the
+ * limit). A stream whose app has returned is free as soon as the session closes it,
+ * before its worker hands it back: the client, which saw it end, may open the next
+ * one at once. */
 static size_t streams_held(const struct h2_conn *hc)
 {
     size_t n = 0;
     for (const struct h2_stream *st = hc->streams; st != NULL; st = st->next)
-        n += !st->closed || (st->dispatched && !st->handed_back);
+        n += !st->closed || (st->dispatched && !st->handed_back && !st->app_done);
     return n;
 }
 
