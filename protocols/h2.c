@@ -119,17 +119,18 @@ static void h2_conn_close(struct gw_conn *c)
     c->proto_state = NULL;
 }
 
-/* Fails the body reads of the streams whose input is not complete (all: clean = 0). */
+/* Fails the body reads of the streams whose input is not complete (all: clean = 0),
+ * and wakes every worker: one waiting for the peer's window to open gives up, as no
+ * WINDOW_UPDATE can come any more (see append in h2_response.c). */
 static void h2_read_end(struct gw_conn *c, int clean)
 {
     struct h2_conn *hc = c->proto_state;
     pthread_mutex_lock(&hc->lock);
+    hc->read_ended = 1;
     for (struct h2_stream *st = hc->streams; st != NULL; st = st->next) {
-        if (!clean || (!st->body_eof && !st->body_err)) {
-            if (!st->body_err)
-                st->body_err = GW_ECLOSED;
-            pthread_cond_broadcast(&st->cond);
-        }
+        if ((!clean || (!st->body_eof && !st->body_err)) && !st->body_err)
+            st->body_err = GW_ECLOSED;
+        pthread_cond_broadcast(&st->cond);
     }
     if (!clean)
         hc->failed = 1;

@@ -131,6 +131,7 @@ struct h2_conn {
     size_t out_held;               /* DATA bytes all streams hold (under lock) */
     int goaway;                    /* GOAWAY submitted (graceful stop) */
     int failed;                    /* the session failed: no more calls but the delete */
+    int read_ended;                /* the peer's side is closed: no WINDOW_UPDATE will come */
     int ended;                     /* the session was terminated (GOAWAY with an error): the
                                     * connection closes once that is out; streams are gone */
     int error_sent;                /* a GOAWAY with an error went out */

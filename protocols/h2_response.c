@@ -201,6 +201,11 @@ static int append(struct h2_conn *hc, struct h2_stream *st, const char *p, size_
                 gw_conn_want_write(hc->c);
             if (st->out.end - st->out.start < GW_H2_STREAM_OUT && hc->out_held < GW_H2_CONN_OUT)
                 continue; /* the pump made room */
+            /* The peer has closed its side: it can open no window any more. */
+            if (hc->read_ended) {
+                reset(hc, st, NGHTTP2_CANCEL);
+                return GW_ECLOSED;
+            }
             struct timespec ts;
             deadline(&ts, limit);
             size_t before = st->out.end - st->out.start, cheld = hc->out_held;

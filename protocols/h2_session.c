@@ -357,6 +357,15 @@ ssize_t gw_h2_data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len
     return (ssize_t)n;
 }
 
+/* Under lock: the session can send no more. Every waiting worker wakes and gives up
+ * (its stream is gone): nothing else would wake one waiting for the peer's window. */
+static void fail(struct h2_conn *hc)
+{
+    hc->failed = 1;
+    for (struct h2_stream *st = hc->streams; st != NULL; st = st->next)
+        pthread_cond_broadcast(&st->cond);
+}
+
 int gw_h2_pump(struct h2_conn *hc)
 {
     if (hc->failed || gw_conn_broken(hc->c))
@@ -365,7 +374,7 @@ int gw_h2_pump(struct h2_conn *hc)
         const uint8_t *data = NULL;
         ssize_t n = nghttp2_session_mem_send(hc->s, &data);
         if (n < 0) {
-            hc->failed = 1;
+            fail(hc);
             return GW_EPROTO;
         }
         if (n == 0)
@@ -373,7 +382,7 @@ int gw_h2_pump(struct h2_conn *hc)
         struct gw_chunk ch = {.kind = GW_CHUNK_COPY, .p = data, .len = (uint64_t)n, .unit_end = 1};
         int rc = gw_out_write(&hc->out, &ch, 1, NULL);
         if (rc < 0) {
-            hc->failed = 1;
+            fail(hc);
             return rc;
         }
     }

@@ -352,6 +352,22 @@ def test_100_streams_on_one_connection(srv):
     assert metrics(srv)["wsgate_h2_connections_total"] >= 1
 
 
+def test_a_peer_that_has_closed_its_side_frees_the_waiting_workers(jsrv):
+    """A worker waits for the peer's window to open (flow control); once the peer has
+    closed its side of the connection no WINDOW_UPDATE can come, so the wait ends at
+    once (the stream is given up, the worker free) instead of after --send-timeout (60 s
+    here). Before, a graceful stop then waited for those workers (found by the h2
+    bench rows: h2load -D1 ending mid-response)."""
+    c = H2Client(jsrv.plain_port, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    try:
+        sid = c.request("/big?mode=bytes&size=%d&tag=halfclosed" % (2 << 20))
+        c.pump(t(10), lambda: c.responses[sid]["headers"] is not None)
+        c.sock.shutdown(socket.SHUT_WR)
+        wait_access(jsrv, "tag=halfclosed", timeout=t(5))
+    finally:
+        c.close()
+
+
 def test_a_finished_stream_frees_its_place_at_once(srv):
     """A stream whose response has ended no longer counts against the 100 streams, even
     while its worker has not yet handed it back: a client that keeps 100 streams open
