@@ -26,7 +26,8 @@ SHORT = {
     "gunicorn-gthread": "gunicorn gthread", "gunicorn-sync": "gunicorn sync",
     "waitress": "waitress", "tornado": "Tornado",
     "nginx-wsgate-fastcgi": "wsgate FastCGI", "nginx-wsgate-scgi": "wsgate SCGI",
-    "nginx-wsgate-http": "wsgate HTTP", "nginx-uwsgi-uwsgi": "uWSGI uwsgi",
+    "nginx-wsgate-http": "wsgate HTTP", "nginx-wsgate-uwsgi": "wsgate uwsgi",
+    "nginx-uwsgi-uwsgi": "uWSGI uwsgi",
     "nginx-uwsgi-fastcgi": "uWSGI FastCGI", "nginx-uwsgi-scgi": "uWSGI SCGI",
     "nginx-gunicorn-http": "gunicorn HTTP",
     "wsgate-https": "wsgate --https", "nginx-tls-wsgate": "nginx TLS → wsgate",
@@ -413,8 +414,9 @@ def nginx_section(results):
             "backend's only; nginx's own system calls and context switches per request "
             "(its master and worker process) are in the last column. Load: `%s` against "
             "nginx." % (e["threads"], e["wrk"]), "",
-            "\"wsgate same protocol / it\" compares uWSGI's FastCGI and SCGI with wsgate's, "
-            "gunicorn's HTTP with wsgate's, and the uwsgi protocol with wsgate's FastCGI.",
+            "\"wsgate same protocol / it\" compares uWSGI's FastCGI, SCGI and uwsgi protocol "
+            "(`uwsgi --socket`, uWSGI's own) with wsgate's (`--fastcgi`, `--scgi`, "
+            "`--uwsgi`), and gunicorn's HTTP with wsgate's.",
             ""] + detail_table(results, "nginx", NGINX_REF)
 
 
