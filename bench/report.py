@@ -596,8 +596,6 @@ def h2_section(results):
         return []
     present = [s.key for s in servers.H2_SERVERS
                if any(s.key in results["rows"][k]["servers"] for k in keys)]
-    protos = sorted({r["proto"] for k in keys for runs in results["rows"][k]["runs"].values()
-                     for r in runs if r.get("proto")})
     out = ["## HTTP/2", "",
            "wsgate's own HTTP/2 ([http.md](http.md#http2-experimental)): h2 over TLS "
            "(`--https --h2`, ALPN; the HTTPS rows' certificate) and h2c with prior "
@@ -608,12 +606,12 @@ def h2_section(results):
            "(nghttp2-client), one thread on CPU 1, CONNS connections × STREAMS concurrent "
            "streams each (`-c`, `-m`), for the run's duration (`-D`); over `https://` it "
            "negotiates h2 by ALPN, over `http://` it speaks h2c with prior knowledge "
-           "(the protocols it reported: %s). wsgate and nginx run as in the HTTPS rows "
+           "(a run in which h2load reports another protocol fails). wsgate and nginx run "
+           "as in the HTTPS rows "
            "(nginx on CPU 1 with the load generator); every server answered an HTTP/2 "
            "request (python3-h2) with the right body before it was timed. wsgate allows "
            "100 concurrent streams per connection, nginx 128: the sleep row spreads its "
-           "256 streams over 4 connections." % (
-               " and ".join("`%s`" % p for p in protos) or "—"),
+           "256 streams over 4 connections.",
            "",
            "- h2-hello-1x100: hello, 1 connection × 100 streams: the goal row (below).",
            "- h2-hello-64x10: hello, 64 connections × 10 streams.",
@@ -789,8 +787,9 @@ def commands_section(results):
            "The harness runs these (APP is the row's module in `bench/apps`, THREADS the "
            "row's thread count, PORT a free port, $TMP its temp dir). Each server is "
            "started once per row, with its output in `build/bench/logs/`.", "", "```"]
-    other = {"nginx": "nginx (bench/nginx.conf.in; in the HTTPS rows bench/nginx-tls.conf.in)",
-             "certificate": "the HTTPS rows' certificate and key, made once per run"}
+    other = {"nginx": "nginx (bench/nginx.conf.in; in the HTTPS and HTTP/2 rows "
+                      "bench/nginx-tls.conf.in)",
+             "certificate": "the HTTPS and HTTP/2 rows' certificate and key, made once per run"}
     for k in list(servers.ALL_SPECS) + ["nginx", "certificate"]:
         if k in d:
             out += ["# %s" % LABEL.get(k, other.get(k, k)), d[k]]
@@ -814,7 +813,7 @@ def commands_section(results):
         out += ["", "perf, for each counted run, attached before wrk starts and interrupted "
                 "(SIGINT) after it exits; PIDS: every process of the server's tree (and "
                 "nginx's, separately, in the nginx row and for nginx in front in the HTTPS "
-                "rows):", "", "```",
+                "and HTTP/2 rows):", "", "```",
                 "taskset -c %s perf stat -e raw_syscalls:sys_enter,context-switches -x , "
                 "-o FILE -p PIDS" % servers.CLIENT_CPU, "```"]
 

@@ -407,7 +407,10 @@ def _run_once(row, t, duration, ctx, nginx, failures, a, warmup=False, count=Fal
                            _slow(r["slow_before"])))
     if r["requests"] == 0:
         problems.append("no request completed")
-    if r["errors"]:
+    if r["errors"] and row.h2:
+        problems.append("%d failed requests (errored: streams reset or refused, connections "
+                        "lost %d; status>=400 %d)" % (r["errors"], r["read"], r["status"]))
+    elif r["errors"]:
         problems.append("%d errors (connect %d, read %d, write %d, status>=400 %d, timeout %d)"
                         % (r["errors"], r["connect"], r["read"], r["write"], r["status"],
                            r["timeout"]))
