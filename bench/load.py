@@ -2,8 +2,8 @@
 
 run_wrk() starts wrk pinned to CLIENT_CPU with one thread, waits for it, and returns
 the figures of the "WRK-JSON" line bench/report.lua prints (in the handshake rows,
-`openssl s_time` or ab instead of wrk: see s_time_argv and ab_argv), plus these of our
-own:
+`openssl s_time` or ab instead of wrk: see s_time_argv and ab_argv; in the HTTP/2 rows
+h2load, h2load_argv), plus these of our own:
 
 - queue: the most connections seen in the server's accept queue, sampled at 50% and
   75% of the run (wrk's: the slow clients of the slow-clients row are left out).
@@ -183,9 +183,12 @@ class MalformedOutput(Exception):
     pass
 
 
-def wrk_argv(row, url, duration):
+def wrk_argv(row, url, duration, log_file="FILE"):
     """The load generator's command line, without the taskset prefix Proc adds: wrk,
-    or s_time_argv for a handshake row."""
+    or s_time_argv for a handshake row, ab_argv, or h2load_argv for an HTTP/2 row
+    (writing its per-request log to log_file)."""
+    if row.h2:
+        return h2load_argv(row, url, duration, log_file)
     if row.s_time:
         return s_time_argv(row, url, duration)
     if row.ab:
@@ -202,6 +205,91 @@ def s_time_argv(row, url, duration):
     hostport = url.split("://", 1)[1].rstrip("/")
     return ["openssl", "s_time", "-connect", hostport, row.s_time, "-time", str(duration),
             "-www", "/"]
+
+
+def h2load_argv(row, url, duration, log_file):
+    """h2load (nghttp2-client), one thread: `row.conns` connections with `row.h2`
+    concurrent streams each, for `duration` seconds (-D: requests still in flight at
+    the end are neither done nor failed). Over https:// it negotiates h2 by ALPN (and
+    fails when the server does not choose it); over http:// it speaks h2c with prior
+    knowledge. --log-file: one line per request (start, status, microseconds to the
+    end of the response), from which parse_h2load takes the latency percentiles."""
+    return ["h2load", "-t1", "-c%d" % row.conns, "-m%d" % row.h2, "-D%d" % duration,
+            "--log-file=%s" % log_file, url]
+
+
+_UNITS_US = {"us": 1.0, "ms": 1e3, "s": 1e6}
+
+
+def _h2load_time_us(text):
+    m = re.match(r"^([\d.]+)(us|ms|s)$", text)
+    if m is None:
+        raise MalformedOutput("unreadable h2load time %r" % text)
+    return float(m.group(1)) * _UNITS_US[m.group(2)]
+
+
+def _percentile(sorted_vals, p):
+    """Nearest rank: the smallest value at or above which lie p% of the values."""
+    if not sorted_vals:
+        return None
+    k = max(0, min(len(sorted_vals) - 1, -(-len(sorted_vals) * p // 100) - 1))
+    return sorted_vals[int(k)]
+
+
+def parse_h2load(out, log_path):
+    """The figures of h2load's output, or MalformedOutput: requests are its succeeded
+    ones (status 2xx or 3xx), errors its failed ones (which include the errored
+    ones, streams reset or connections lost: `read` here, and statuses of 400 and
+    more: `status`); latency mean and max from its "time for request" line, the
+    percentiles from its per-request log (the requests that got a status). proto: the
+    protocol it spoke (h2 or h2c; anything else is malformed: the row measures HTTP/2)."""
+    m = re.search(r"^finished in ([\d.]+(?:us|ms|s)), ", out, re.M)
+    if m is None:
+        raise MalformedOutput("no \"finished in\" line")
+    secs = _h2load_time_us(m.group(1)) / 1e6
+    if secs <= 0:
+        raise MalformedOutput("zero duration")
+    m = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                  r"(\d+) failed, (\d+) errored, (\d+) timeout$", out, re.M)
+    if m is None:
+        raise MalformedOutput("no \"requests:\" line")
+    done, ok, failed, errored, timeout = (int(m.group(i)) for i in (3, 4, 5, 6, 7))
+    m = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx$", out, re.M)
+    if m is None:
+        raise MalformedOutput("no \"status codes:\" line")
+    bad_status = int(m.group(3)) + int(m.group(4))
+    m = re.search(r"^traffic: \S+ \((\d+)\) total", out, re.M)
+    if m is None:
+        raise MalformedOutput("no \"traffic:\" line")
+    nbytes = int(m.group(1))
+    proto = re.search(r"^Application protocol: (\S+)$", out, re.M)
+    if proto is None or proto.group(1) not in ("h2", "h2c"):
+        raise MalformedOutput("h2load spoke %s, not HTTP/2" % (
+            proto.group(1) if proto else "no protocol"))
+    mean = mx = None
+    m = re.search(r"^time for request:\s+(\S+)\s+(\S+)\s+(\S+)\s", out, re.M)
+    if m is not None and done:
+        mx, mean = _h2load_time_us(m.group(2)), _h2load_time_us(m.group(3))
+    lat = []
+    try:
+        with open(log_path) as f:
+            for line in f:
+                fields = line.split("\t")
+                if len(fields) == 3 and int(fields[1]) > 0:
+                    lat.append(int(fields[2]))
+    except (OSError, ValueError) as e:
+        raise MalformedOutput("h2load's request log: %s" % e)
+    lat.sort()
+    r = {"duration_us": int(secs * 1e6), "requests": ok, "bytes": nbytes,
+         "connect": 0, "read": failed - bad_status, "write": 0, "status": bad_status,
+         "timeout": timeout, "errored": errored,
+         "lat_mean_us": mean, "lat_max_us": mx, "p50_us": _percentile(lat, 50),
+         "p90_us": _percentile(lat, 90), "p99_us": _percentile(lat, 99),
+         "logged": len(lat), "proto": proto.group(1)}
+    r["rps"] = ok / secs
+    r["mbps"] = nbytes / secs / 1e6
+    r["errors"] = failed
+    return r
 
 
 AB_MAX_REQUESTS = 500000  # ab sizes a table of this many (40 bytes each) at start
@@ -299,23 +387,24 @@ def parse_wrk(out):
 
 
 def run_wrk(row, port, duration, listen_port, logdir, server_pid, front_pid=None,
-            count=True, exclude=frozenset()):
+            count=True, exclude=frozenset(), scheme=None):
     """One wrk run against 127.0.0.1:port; listen_port is the server's own listener
     (the backend's, in the nginx rows) whose accept queue is sampled, server_pid the
     root of its process tree, whose CPU time and RSS (rss_run_kib: the most at 50% and
     75% of the run) are measured, and with `count` its system calls and context
     switches (and front_pid's, nginx's, for the front_ figures). exclude: clients
     (SlowClients.keys()) that queue and stuck leave out. wrk's output is appended to
-    logdir/wrk.log."""
+    logdir/wrk.log. scheme: the URL's when not the row's (h2c in the HTTP/2 rows)."""
     perfs = []
     if count:
         perfs.append(Perf("perf-server", servers.tree_pids(server_pid), logdir))
         if front_pid is not None:
             perfs.append(Perf("perf-front", servers.tree_pids(front_pid), logdir))
     counts = [None] * len(perfs)
-    url = "%s://127.0.0.1:%d/" % (row.scheme, port)
-    proc = servers.Proc("wrk-run", wrk_argv(row, url, duration), logdir, servers.CLIENT_CPU,
-                        fresh_log=True)
+    url = "%s://127.0.0.1:%d/" % (scheme or row.scheme, port)
+    h2log = os.path.join(logdir, "h2load-requests.tsv")
+    proc = servers.Proc("wrk-run", wrk_argv(row, url, duration, h2log), logdir,
+                        servers.CLIENT_CPU, fresh_log=True)
     try:
         for p in perfs:
             p.start()
@@ -351,8 +440,17 @@ def run_wrk(row, port, duration, listen_port, logdir, server_pid, front_pid=None
     if status != 0:
         raise MalformedOutput("%s exited with status %s:\n%s" % (
             proc.argv[3], status, text[-2000:]))
-    r = (parse_s_time(text, wall_s) if row.s_time else parse_ab(text) if row.ab else
-         parse_wrk(text))
+    if row.h2:
+        try:
+            r = parse_h2load(text, h2log)
+        finally:
+            try:
+                os.unlink(h2log)
+            except OSError:
+                pass
+    else:
+        r = (parse_s_time(text, wall_s) if row.s_time else parse_ab(text) if row.ab else
+             parse_wrk(text))
     r["queue"] = max(q for q, _ in samples)
     r["rss_run_kib"] = max(rss)
     r["stuck"] = len(samples[0][1] & samples[1][1])

@@ -26,15 +26,23 @@ SHORT = {
     "gunicorn-gthread": "gunicorn gthread", "gunicorn-sync": "gunicorn sync",
     "waitress": "waitress", "tornado": "Tornado",
     "nginx-wsgate-fastcgi": "wsgate FastCGI", "nginx-wsgate-scgi": "wsgate SCGI",
-    "nginx-wsgate-http": "wsgate HTTP", "nginx-uwsgi-uwsgi": "uWSGI uwsgi",
+    "nginx-wsgate-http": "wsgate HTTP", "nginx-wsgate-uwsgi": "wsgate uwsgi",
+    "nginx-uwsgi-uwsgi": "uWSGI uwsgi",
     "nginx-uwsgi-fastcgi": "uWSGI FastCGI", "nginx-uwsgi-scgi": "uWSGI SCGI",
     "nginx-gunicorn-http": "gunicorn HTTP",
     "wsgate-https": "wsgate --https", "nginx-tls-wsgate": "nginx TLS → wsgate",
     "gunicorn-https": "gunicorn --certfile",
+    "wsgate-h2": "wsgate h2", "wsgate-h2c": "wsgate h2c", "nginx-h2-wsgate": "nginx h2 → wsgate",
 }
 NGINX_REF = "nginx-wsgate-fastcgi"
 HTTPS_REF = "wsgate-https"
 HTTPS_FRONT = "nginx-tls-wsgate"
+H2_REF = "wsgate-h2"
+# Issue 15's goal: HTTP/2 on one connection (this row, wsgate's h2c and h2) at least
+# H2_GOAL of HTTP/1.1 over 64 connections on hello (the hello-64 row, wsgate; for h2
+# over TLS also https-hello-64, wsgate --https), both rows of the same run.
+H2_GOAL_ROW = "h2-hello-1x100"
+H2_GOAL = 0.90
 
 
 def save(results, path):
@@ -159,8 +167,11 @@ def ordered_rows(results):
 
 
 def row_kind(results, rk):
-    """"https" (an HTTPS row), "nginx" (the nginx row) or "http" (the others)."""
-    return "https" if results["rows"][rk].get("tls") else "nginx" if rk == "nginx" else "http"
+    """"https" (an HTTPS row), "h2" (an HTTP/2 row), "nginx" (the nginx row) or "http"
+    (the others)."""
+    e = results["rows"][rk]
+    return ("https" if e.get("tls") else "h2" if e.get("h2") else
+            "nginx" if rk == "nginx" else "http")
 
 
 def row_keys(results, kind):
@@ -189,7 +200,7 @@ def machine_section(results):
                if s.get("count_run") else ""),
            "", "Versions:", "", "| program | version |", "|---|---|"]
     order = ["wsgate", "uWSGI", "gunicorn", "waitress", "Tornado", "Flask", "nginx", "wrk",
-             "OpenSSL", "ab", "perf", "Python"]
+             "OpenSSL", "ab", "h2load", "perf", "Python"]
     out += ["| %s | %s |" % (k, m["versions"][k])
             for k in sorted(m["versions"], key=lambda k: order.index(k) if k in order else 99)]
     return out
@@ -291,6 +302,7 @@ def detail_table(results, rk, ref):
     sleep = e.get("ideal")
     nginx = rk == "nginx"
     tls = bool(e.get("tls"))
+    h2 = bool(e.get("h2"))
     fronted = any(servers.ALL_SPECS[k].front for k in e["servers"])
     handshakes = bool(e.get("s_time"))
     head = ["server", "req/s (min–max)"]
@@ -301,12 +313,15 @@ def detail_table(results, rk, ref):
     if sleep:
         head += ["% of ideal"]
     slow = e.get("slow")
-    head += ["p50 ms", "p99 ms", "MB/s", "errors", "queue", "stuck"]
+    head += ["p50 ms", "p99 ms"]
+    if h2:
+        head += ["mean ms", "max ms"]
+    head += ["MB/s", "errors", "queue", "stuck"]
     head += ["slow clients answered", "RSS held MiB"] if slow else ["RSS MiB"]
     if handshakes:
         head += ["resumed"]
     head += ["CPU µs/req", "CPU 0 / 1 busy", "syscalls/req", "switches/req"]
-    if tls and fronted:
+    if (tls or h2) and fronted:
         head += ["nginx CPU µs/req"]
     if fronted:
         head += ["nginx syscalls / switches per req"]
@@ -331,8 +346,12 @@ def detail_table(results, rk, ref):
             cells.append("%.0f%%" % (100.0 * median_of(runs, "rps") / sleep))
         errors = sum(r["errors"] for r in runs)
         served = [r for r in runs if r["requests"]]  # wrk's latencies of no request: 0
-        cells += [fmt_ms(median_of(served, "p50_us")), fmt_ms(median_of(served, "p99_us")),
-                  "%.0f" % median_of(runs, "mbps"),
+        cells += [fmt_ms(median_of(served, "p50_us")), fmt_ms(median_of(served, "p99_us"))]
+        if h2:
+            cells += [fmt_ms(median_of(served, "lat_mean_us")),
+                      fmt_ms(max((r["lat_max_us"] for r in served
+                                  if r.get("lat_max_us") is not None), default=None))]
+        cells += ["%.0f" % median_of(runs, "mbps"),
                   "**%d**" % errors if errors else "0",
                   "%d" % max(r["queue"] for r in runs),
                   "%d" % max(r["stuck"] for r in runs)]
@@ -345,7 +364,7 @@ def detail_table(results, rk, ref):
                                fmt_pct(median_of(runs, "client_cpu_busy"))),
                   per_req(e, k, "syscalls"), per_req(e, k, "switches")]
         front = servers.ALL_SPECS[k].front
-        if tls and fronted:
+        if (tls or h2) and fronted:
             cells.append(fmt_cpu_us(median_of(runs, "front_cpu_us_req")) if front else "")
         if fronted:
             cells.append("%s / %s" % (per_req(e, k, "syscalls", "front_"),
@@ -413,8 +432,9 @@ def nginx_section(results):
             "backend's only; nginx's own system calls and context switches per request "
             "(its master and worker process) are in the last column. Load: `%s` against "
             "nginx." % (e["threads"], e["wrk"]), "",
-            "\"wsgate same protocol / it\" compares uWSGI's FastCGI and SCGI with wsgate's, "
-            "gunicorn's HTTP with wsgate's, and the uwsgi protocol with wsgate's FastCGI.",
+            "\"wsgate same protocol / it\" compares uWSGI's FastCGI, SCGI and uwsgi protocol "
+            "(`uwsgi --socket`, uWSGI's own) with wsgate's (`--fastcgi`, `--scgi`, "
+            "`--uwsgi`), and gunicorn's HTTP with wsgate's.",
             ""] + detail_table(results, "nginx", NGINX_REF)
 
 
@@ -570,6 +590,120 @@ def https_findings(results, keys):
     return out
 
 
+def h2_section(results):
+    keys = row_keys(results, "h2")
+    if not keys:
+        return []
+    present = [s.key for s in servers.H2_SERVERS
+               if any(s.key in results["rows"][k]["servers"] for k in keys)]
+    out = ["## HTTP/2", "",
+           "wsgate's own HTTP/2 ([http.md](http.md#http2-experimental)): h2 over TLS "
+           "(`--https --h2`, ALPN; the HTTPS rows' certificate) and h2c with prior "
+           "knowledge on its plain listener (`--http --h2c`), against nginx terminating "
+           "h2 in front of wsgate's plain HTTP/1.1 listener (`listen ... ssl http2`, "
+           "`proxy_pass` with the connections to wsgate kept, `bench/nginx-tls.conf.in` as "
+           "in the HTTPS rows, nginx's HTTP/2 defaults). The load is h2load "
+           "(nghttp2-client), one thread on CPU 1, CONNS connections × STREAMS concurrent "
+           "streams each (`-c`, `-m`), for the run's duration (`-D`); over `https://` it "
+           "negotiates h2 by ALPN, over `http://` it speaks h2c with prior knowledge "
+           "(a run in which h2load reports another protocol fails). wsgate and nginx run "
+           "as in the HTTPS rows "
+           "(nginx on CPU 1 with the load generator); every server answered an HTTP/2 "
+           "request (python3-h2) with the right body before it was timed. wsgate allows "
+           "100 concurrent streams per connection, nginx 128: the sleep row spreads its "
+           "256 streams over 4 connections.",
+           "",
+           "- h2-hello-1x100: hello, 1 connection × 100 streams: the goal row (below).",
+           "- h2-hello-64x10: hello, 64 connections × 10 streams.",
+           "- h2-big: one 1 MiB bytes object, 1 connection × 16 streams: flow control "
+           "and bulk framing on one connection (wsgate copies HTTP/2 bodies: no "
+           "`sendfile` under HTTP/2's framing).",
+           "- h2-sleep-256: the sleep app (50 ms) with 256 threads, 4 connections × 64 "
+           "streams: 256 requests in flight, ideally 5,120 req/s.",
+           "",
+           "Latency: p50 and p99 from h2load's per-request log (`--log-file`: the time "
+           "from a request's start to the end of its response, for every request that got "
+           "a status); mean and max from its summary (max: the most over the rounds). "
+           "errors: h2load's failed requests (streams reset or refused, connections lost, "
+           "statuses of 400 and more), summed over the rounds. The other columns as in "
+           "the rows above; for nginx in front, its own CPU time, system calls and "
+           "context switches per request in the last columns.",
+           "", "Median req/s; in brackets wsgate h2's req/s divided by that server's, as in "
+           "the first table.", "",
+           "| row | " + " | ".join(SHORT[k] for k in present) + " |",
+           "|---|" + "---:|" * len(present)]
+    out += rps_rows(results, keys, present, H2_REF, ref_marks=True)
+    goal = h2_goal(results)
+    if goal:
+        out += [""] + goal
+    if has_counts(results):
+        out += ["", "System calls / context switches per request (for nginx in front: "
+                "wsgate's, plus nginx's, = their sum):", "",
+                "| row | " + " | ".join(SHORT[k] for k in present) + " |",
+                "|---|" + "---:|" * len(present)]
+        for rk in keys:
+            e = results["rows"][rk]
+            cells = []
+            for k in present:
+                if k not in e["servers"]:
+                    cells.append("")
+                    continue
+                cell = "%s / %s" % (per_req(e, k, "syscalls"), per_req(e, k, "switches"))
+                if servers.ALL_SPECS[k].front:
+                    cell += " + %s / %s = %s / %s" % (
+                        per_req(e, k, "syscalls", "front_"), per_req(e, k, "switches", "front_"),
+                        fmt_per_req(_sum_per_req(e, k, "syscalls")),
+                        fmt_per_req(_sum_per_req(e, k, "switches")))
+                cells.append("**%s**" % cell if k == H2_REF else cell)
+            out.append("| %s | %s |" % (rk, " | ".join(cells)))
+    for rk in keys:
+        e = results["rows"][rk]
+        out += ["", "### %s — %s" % (rk, e["title"]), "",
+                "App `bench/apps/%s.py`; threads: %d; load: `%s` (h2c: `http://`)." % (
+                    e["app"], e["threads"], e["wrk"])]
+        if e.get("ideal"):
+            out.append("Ideal for %d threads: %d / 0.05 s = %s req/s." % (
+                e["threads"], e["threads"], fmt_rps(e["ideal"])))
+        out += [""] + detail_table(results, rk, H2_REF)
+    return out
+
+
+def h2_goal(results):
+    """Issue 15's goal line: wsgate's HTTP/2 on one connection (H2_GOAL_ROW) against
+    its HTTP/1.1 over 64 connections (hello-64; for h2 over TLS, https-hello-64 too),
+    medians of rows measured minutes apart in the same run."""
+    e = results["rows"].get(H2_GOAL_ROW)
+    if e is None:
+        return []
+    pairs = [("wsgate-h2c", "h2c", "hello-64", "wsgate", "HTTP/1.1 (wrk, plain)"),
+             ("wsgate-h2", "h2", "hello-64", "wsgate", "HTTP/1.1 (wrk, plain)"),
+             ("wsgate-h2", "h2", "https-hello-64", "wsgate-https",
+              "HTTP/1.1 over TLS (wrk, `--https`)")]
+    parts, verdicts = [], []
+    for key, name, rk1, key1, what in pairs:
+        h2 = median_of(e["runs"].get(key, []), "rps")
+        e1 = results["rows"].get(rk1)
+        h1 = median_of(e1["runs"].get(key1, []), "rps") if e1 else None
+        if h2 is None or not h1:
+            continue
+        q = h2 / h1
+        verdicts.append(q >= H2_GOAL)
+        parts.append("%s %s req/s / %s %s %s req/s = **%.0f%%** (%s)" % (
+            name, fmt_rps(h2), rk1, what, fmt_rps(h1), 100.0 * q,
+            "met" if q >= H2_GOAL else "not met"))
+    if not parts:
+        return ["**HTTP/2 on one connection vs HTTP/1.1 over 64.** The goal (%s at least "
+                "%.0f%% of hello-64's req/s) needs the hello-64 row in the same run; it was "
+                "not measured." % (H2_GOAL_ROW, 100 * H2_GOAL)]
+    return ["**HTTP/2 on one connection vs HTTP/1.1 over 64.** The goal: wsgate's "
+            "HTTP/2 with 1 connection × 100 streams (%s) at least %.0f%% of its HTTP/1.1 "
+            "over 64 connections on hello (medians over the rounds of rows run minutes "
+            "apart in this run, not per-round quotients): %s. %s" % (
+                H2_GOAL_ROW, 100 * H2_GOAL, "; ".join(parts),
+                "Met on all %d." % len(parts) if all(verdicts) else
+                "Met on %d of %d." % (sum(verdicts), len(parts)))]
+
+
 def memory_section(results):
     mem = results.get("memory")
     if not mem:
@@ -653,16 +787,19 @@ def commands_section(results):
            "The harness runs these (APP is the row's module in `bench/apps`, THREADS the "
            "row's thread count, PORT a free port, $TMP its temp dir). Each server is "
            "started once per row, with its output in `build/bench/logs/`.", "", "```"]
-    other = {"nginx": "nginx (bench/nginx.conf.in; in the HTTPS rows bench/nginx-tls.conf.in)",
-             "certificate": "the HTTPS rows' certificate and key, made once per run"}
+    other = {"nginx": "nginx (bench/nginx.conf.in; in the HTTPS and HTTP/2 rows "
+                      "bench/nginx-tls.conf.in)",
+             "certificate": "the HTTPS and HTTP/2 rows' certificate and key, made once per run"}
     for k in list(servers.ALL_SPECS) + ["nginx", "certificate"]:
         if k in d:
             out += ["# %s" % LABEL.get(k, other.get(k, k)), d[k]]
     out += ["```", ""]
     out += ["wrk, per row (`echo` posts 1 MiB through `bench/echo.lua`, `https-newconn` "
             "closes every connection through `bench/close.lua`; every run prints its "
-            "figures through `bench/report.lua`), and `openssl s_time` in the HTTPS "
-            "handshake rows:", "", "```"]
+            "figures through `bench/report.lua`), `openssl s_time` and ab in the HTTPS "
+            "handshake rows, h2load in the HTTP/2 rows (`https://` for h2 and nginx in "
+            "front, `http://` for h2c; FILE: its per-request log, read for the "
+            "percentiles and deleted):", "", "```"]
     out += ["taskset -c %s %s  # %s" % (servers.CLIENT_CPU, results["rows"][k]["wrk"], k)
             for k in ordered_rows(results)]
     out += ["```"]
@@ -676,7 +813,7 @@ def commands_section(results):
         out += ["", "perf, for each counted run, attached before wrk starts and interrupted "
                 "(SIGINT) after it exits; PIDS: every process of the server's tree (and "
                 "nginx's, separately, in the nginx row and for nginx in front in the HTTPS "
-                "rows):", "", "```",
+                "and HTTP/2 rows):", "", "```",
                 "taskset -c %s perf stat -e raw_syscalls:sys_enter,context-switches -x , "
                 "-o FILE -p PIDS" % servers.CLIENT_CPU, "```"]
 
@@ -750,7 +887,7 @@ def write_chart(results, path):
         names, vals, colors, hatches, counts = [], [], [], [], []
         for k in e["servers"]:
             sc, cs = per_req(e, k, "syscalls"), per_req(e, k, "switches")
-            if e.get("tls") and servers.ALL_SPECS[k].front:  # wsgate's and nginx's
+            if (e.get("tls") or e.get("h2")) and servers.ALL_SPECS[k].front:  # with nginx's
                 ssc, scs = _sum_per_req(e, k, "syscalls"), _sum_per_req(e, k, "switches")
                 sc, cs = ("n/a", "n/a") if ssc is None else (fmt_per_req(ssc),
                                                              fmt_per_req(scs))
@@ -800,12 +937,17 @@ def write(results, out_dir):
     if row_keys(results, "https"):
         parts[-1] += (" The HTTPS rows (wsgate's own TLS against nginx terminating TLS in "
                       "front of it, and gunicorn's) have [their own section](#https).")
+    if row_keys(results, "h2"):
+        parts[-1] += (" So do the HTTP/2 rows (wsgate's h2 and h2c against nginx "
+                      "terminating h2 in front of it, loaded by h2load): "
+                      "[HTTP/2](#http2).")
     parts.append("")
     parts += summary_section(results)
     if png:
         parts += ["", "![requests per second, per row and server](benchmarks.png)"]
     for section in (counts_section, findings_section, rows_section, nginx_section,
-                    https_section, memory_section, machine_section, commands_section):
+                    https_section, h2_section, memory_section, machine_section,
+                    commands_section):
         sec = section(results)
         if sec:
             parts += [""] + sec

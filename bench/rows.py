@@ -1,13 +1,22 @@
 """What bench/ measures: the rows (an app of bench/apps, a connection count, the thread
 count every threaded server gets, the wrk script, for the slow-clients row the
-clients that ask for SLOW_PATH and never read, and for the HTTPS rows TLS and the
-load generator: wrk, or `openssl s_time` or ab for the handshake rows), and check(),
-the one request that proves a server answers a row's app correctly before it is timed
-(wrk itself only counts statuses >= 400 and socket errors, never looks at bodies).
+clients that ask for SLOW_PATH and never read, for the HTTPS rows TLS and the
+load generator: wrk, or `openssl s_time` or ab for the handshake rows, and for the
+HTTP/2 rows the streams per connection h2load keeps open), and check(), the one
+request that proves a server answers a row's app correctly before it is timed (wrk
+itself only counts statuses >= 400 and socket errors, never looks at bodies; in the
+HTTP/2 rows the request is an HTTP/2 one, python3-h2, so that it also proves the
+server speaks HTTP/2 where h2load will).
 """
 import http.client
 import os
+import socket
 import ssl
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PATTERN_1M = bytes(range(256)) * 4096  # what apps/big.py and apps/chunks.py send
@@ -20,7 +29,7 @@ SLOW_CLIENTS = 64  # the slow-clients row's clients that never read (--slow-clie
 
 class Row:
     def __init__(self, key, title, app, conns, threads=8, script="report.lua", nginx=False,
-                 slow=False, tls=False, s_time=None, ab=False):
+                 slow=False, tls=False, s_time=None, ab=False, h2=None):
         self.key = key
         self.title = title
         self.app = app  # module in bench/apps, callable `app`
@@ -39,10 +48,14 @@ class Row:
         # ab: the load is ApacheBench (load.ab_argv): a new connection per request and,
         # over TLS, a full handshake each time (ab never offers a session again)
         self.ab = ab
+        # h2: an HTTP/2 row (servers.H2_SERVERS): the load is h2load (load.h2load_argv)
+        # with `conns` connections and h2 concurrent streams on each; https:// or
+        # http:// (h2c, prior knowledge) as the server's spec says
+        self.h2 = h2
 
     @property
     def scheme(self):
-        return "https" if self.tls else "http"
+        return "https" if self.tls or self.h2 else "http"
 
     @property
     def ideal(self):
@@ -85,6 +98,16 @@ ROWS = [
     Row("https-resume", "HTTPS resumed handshakes: `openssl s_time -reuse`, a new "
         "connection resuming the first one's session per request, one at a time", "hello", 1,
         tls=True, s_time="-reuse"),
+    # HTTP/2 (issue 15): wsgate's own h2 and h2c against nginx terminating h2 in front
+    # of it; the goal line compares h2-hello-1x100 with hello-64 (HTTP/1.1, wrk).
+    Row("h2-hello-1x100", "HTTP/2 hello, 1 connection × 100 concurrent streams", "hello", 1,
+        h2=100),
+    Row("h2-hello-64x10", "HTTP/2 hello, 64 connections × 10 concurrent streams", "hello", 64,
+        h2=10),
+    Row("h2-big", "HTTP/2 big: one 1 MiB bytes object, 1 connection × 16 concurrent "
+        "streams", "big", 1, h2=16),
+    Row("h2-sleep-256", "HTTP/2 sleep 50 ms, 4 connections × 64 concurrent streams (256), "
+        "256 threads", "sleep", 4, threads=256, h2=64),
 ]
 ROW_KEYS = [r.key for r in ROWS]
 
@@ -106,11 +129,15 @@ def expected_body(row, file_path):
     raise ValueError(row.app)
 
 
-def client_tls(certfile):
+def client_tls(certfile, alpn=None):
     """The client side of check() in the HTTPS rows: Python's ssl (the OpenSSL wrk and
     s_time use, with its default versions and suites), trusting the bench's
-    self-signed certificate (made for IP 127.0.0.1)."""
-    return ssl.create_default_context(cafile=certfile)
+    self-signed certificate (made for IP 127.0.0.1); alpn: the protocols it offers
+    (["h2"] for the HTTP/2 rows)."""
+    ctx = ssl.create_default_context(cafile=certfile)
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    return ctx
 
 
 def _connect(port, timeout, tls):
@@ -128,6 +155,8 @@ def check(row, port, file_path, timeout=10.0, slow_path=False, tls=None):
         err = _get(port, SLOW_PATH, SLOW_BODY, timeout, tls)
         if err:
             return err
+    if row.h2:
+        return check_h2(port, expected_body(row, file_path), timeout, tls)
     if row.method == "GET":
         return _get(port, "/", expected_body(row, file_path), timeout, tls)
     conn = _connect(port, timeout, tls)
@@ -154,6 +183,60 @@ def tls_session(port, tls, timeout=10.0):
         return "unknown (%s: %s)" % (type(e).__name__, e)
     finally:
         conn.close()
+
+
+def check_h2(port, want, timeout, tls):
+    """GET / over HTTP/2 to 127.0.0.1:port with python3-h2: over TLS with `tls` (a
+    context offering ALPN h2, which the server must choose), or with prior knowledge
+    (h2c) when tls is None. None when the answer is a 200 with body `want`, else what
+    was wrong."""
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    except OSError as e:
+        return "h2 connect failed: %s: %s" % (type(e).__name__, e)
+    status, body, ended = None, bytearray(), None
+    try:
+        if tls is not None:
+            sock = tls.wrap_socket(sock, server_hostname="127.0.0.1")
+            if sock.selected_alpn_protocol() != "h2":
+                return "ALPN chose %r, not h2" % sock.selected_alpn_protocol()
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [(":method", "GET"), (":path", "/"),
+                                (":scheme", "https" if tls is not None else "http"),
+                                (":authority", "127.0.0.1:%d" % port)], end_stream=True)
+        sock.sendall(conn.data_to_send())
+        while ended is None:
+            data = sock.recv(65536)
+            if not data:
+                ended = "connection closed before the stream ended"
+                break
+            for ev in conn.receive_data(data):
+                if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == sid:
+                    status = int(dict(ev.headers)[b":status"])
+                elif isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
+                    body += ev.data
+                    conn.acknowledge_received_data(ev.flow_controlled_length, sid)
+                elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == sid:
+                    ended = ""
+                elif isinstance(ev, h2.events.StreamReset) and ev.stream_id == sid:
+                    ended = "stream reset (error code %s)" % ev.error_code
+                elif isinstance(ev, h2.events.ConnectionTerminated):
+                    ended = "GOAWAY (error code %s)" % ev.error_code
+            sock.sendall(conn.data_to_send())
+    except (OSError, h2.exceptions.H2Error) as e:
+        return "h2 GET / failed: %s: %s" % (type(e).__name__, e)
+    finally:
+        sock.close()
+    if ended:
+        return "h2 GET /: %s" % ended
+    if status != 200:
+        return "h2 GET / answered %s: %r" % (status, bytes(body[:200]))
+    if body != want:
+        return "h2 GET / answered %d bytes, not the %d expected (first bytes %r)" % (
+            len(body), len(want), bytes(body[:40]))
+    return None
 
 
 def _get(port, path, want, timeout, tls):

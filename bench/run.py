@@ -33,7 +33,11 @@ The HTTPS rows (rows.Row.tls) compare wsgate --https, gunicorn --certfile and ng
 terminating TLS in front of wsgate's plain HTTP (bench/nginx-tls.conf.in), all with
 one self-signed ECDSA P-256 certificate made at start with the openssl CLI into the
 temp dir; the handshake rows load with `openssl s_time` or ab instead of wrk
-(load.s_time_argv, load.ab_argv).
+(load.s_time_argv, load.ab_argv). The HTTP/2 rows (rows.Row.h2) compare wsgate
+--https --h2, wsgate --http --h2c and nginx terminating h2 in front of wsgate's plain
+HTTP/1.1 (the same nginx file, http2 on its listener), loaded by h2load
+(load.h2load_argv); the page compares them with the hello-64 row (HTTP/1.1, wrk) of
+the same run.
 
 Everything measured goes to WORK/results.json; report.py turns it into the page
 (and can be run alone on that file). Logs of every process are in WORK/logs.
@@ -71,10 +75,14 @@ class Ctx:
         self.certfile = None  # the HTTPS rows' certificate and key (make_certificate)
         self.keyfile = None
         self.client_tls = None  # rows.client_tls(certfile)
+        self.client_tls_h2 = None  # the same offering ALPN h2 (the HTTP/2 rows)
 
-    def tls_for(self, row):
-        """The client context rows.check needs for a row (None: plain HTTP)."""
-        return self.client_tls if row.tls else None
+    def tls_for(self, row, spec):
+        """The client context rows.check needs for a server of a row (None: plain HTTP,
+        or h2c in the HTTP/2 rows)."""
+        if (spec.scheme or row.scheme) != "https":
+            return None
+        return self.client_tls_h2 if row.h2 else self.client_tls
 
 
 # The HTTPS rows' certificate: ECDSA P-256 (the key type Let's Encrypt's certbot makes
@@ -94,6 +102,7 @@ def make_certificate(ctx):
     os.chmod(key, 0o644)
     ctx.certfile, ctx.keyfile = cert, key
     ctx.client_tls = rows.client_tls(cert)
+    ctx.client_tls_h2 = rows.client_tls(cert, alpn=["h2"])
 
 
 class Failures(list):
@@ -191,8 +200,9 @@ def start_targets(specs, row, ctx, threads=None, extra=()):
 
 def start_nginx(targets, ctx):
     """nginx in front of the targets whose spec has a front: one server block per
-    backend (bench/nginx.conf.in), or nginx terminating TLS in front of the one
-    nginx-tls backend (bench/nginx-tls.conf.in); sets each such target's front port."""
+    backend (bench/nginx.conf.in), or nginx terminating TLS (HTTP/1.1, or h2 for an
+    nginx-h2 backend) in front of the one nginx-tls or nginx-h2 backend
+    (bench/nginx-tls.conf.in); sets each such target's front port."""
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     d = tempfile.mkdtemp(prefix="nginx-", dir=ctx.tmp)
     os.chmod(d, 0o755)  # nginx's workers run as nobody when we are root
@@ -200,12 +210,13 @@ def start_nginx(targets, ctx):
     fields = {"dir": d, "params": "/etc/nginx",
               "user": "user nobody nogroup;\n" if os.geteuid() == 0 else ""}
     fronted = [t for t in targets if t.spec.front]
-    if any(t.spec.front == "nginx-tls" for t in fronted):
+    if any(t.spec.front in ("nginx-tls", "nginx-h2") for t in fronted):
         template = "nginx-tls.conf.in"
         (t,) = fronted
         t.front = servers.free_port()
         fields.update(backend=t.port, front=t.front, certfile=ctx.certfile,
-                      keyfile=ctx.keyfile)
+                      keyfile=ctx.keyfile,
+                      http2=" http2" if t.spec.front == "nginx-h2" else "")
     else:
         template = "nginx.conf.in"
         by_key = {t.spec.key: t for t in fronted}
@@ -240,6 +251,8 @@ def run_row(row, specs, a, ctx, failures, out):
         entry["tls"] = {"cert": "ECDSA P-256, self-signed", "session": {}}
     if row.s_time:
         entry["s_time"] = row.s_time
+    if row.h2:
+        entry["h2"] = {"conns": row.conns, "streams": row.h2}
     if row.slow:
         entry["slow"] = {"clients": a.slow_clients, "path": rows.SLOW_PATH,
                          "bytes": len(rows.SLOW_BODY), "rcvbuf": load.SLOW_RCVBUF,
@@ -265,7 +278,7 @@ def run_row(row, specs, a, ctx, failures, out):
         targets = []
         for t in ready:
             err = rows.check(row, t.front, ctx.file_path, timeout=60, slow_path=True,
-                             tls=ctx.tls_for(row))
+                             tls=ctx.tls_for(row, t.spec))
             if row.tls and not err:
                 entry["tls"]["session"][t.spec.key] = rows.tls_session(t.front, ctx.client_tls)
             if err:
@@ -316,7 +329,7 @@ def run_row(row, specs, a, ctx, failures, out):
 def _still_right(row, t, ctx, failures):
     """Before a run: t answers the row's request correctly (which also waits out what
     it still has queued from the run before)."""
-    err = rows.check(row, t.front, ctx.file_path, timeout=60, tls=ctx.tls_for(row))
+    err = rows.check(row, t.front, ctx.file_path, timeout=60, tls=ctx.tls_for(row, t.spec))
     if err:
         failures.add("%s: %s stopped answering correctly: %s" % (row.key, t.spec.key, err))
     return err is None
@@ -343,7 +356,8 @@ def _run_once(row, t, duration, ctx, nginx, failures, a, warmup=False, count=Fal
         r = load.run_wrk(row, t.front, duration, t.port, ctx.logdir, t.proc.pid,
                          front_pid=nginx.pid if nginx is not None and t.spec.front else None,
                          count=count,
-                         exclude=slow.keys() if slow is not None else frozenset())
+                         exclude=slow.keys() if slow is not None else frozenset(),
+                         scheme=t.spec.scheme)
         if slow is not None:
             r["slow_before"] = before
             r["slow_settle_s"] = settle_s
@@ -393,7 +407,10 @@ def _run_once(row, t, duration, ctx, nginx, failures, a, warmup=False, count=Fal
                            _slow(r["slow_before"])))
     if r["requests"] == 0:
         problems.append("no request completed")
-    if r["errors"]:
+    if r["errors"] and row.h2:
+        problems.append("%d failed requests (errored: streams reset or refused, connections "
+                        "lost %d; status>=400 %d)" % (r["errors"], r["read"], r["status"]))
+    elif r["errors"]:
         problems.append("%d errors (connect %d, read %d, write %d, status>=400 %d, timeout %d)"
                         % (r["errors"], r["connect"], r["read"], r["write"], r["status"],
                            r["timeout"]))
@@ -534,6 +551,8 @@ def describe_machine(a):
         "wrk": _cmd_version(["wrk", "-v"]),
         "OpenSSL": _cmd_version(["openssl", "version"]),
         "ab": "ApacheBench (Debian apache2-utils %s)" % _pkg_version("apache2-utils"),
+        "h2load": "%s (Debian nghttp2-client %s)" % (_cmd_version(["h2load", "--version"]),
+                                                     _pkg_version("nghttp2-client")),
         "perf": _cmd_version([load.perf_binary(), "--version"]) if load.perf_binary()
         else "not installed",
         "Python": "%s (%s)" % (platform.python_version(), sys.executable),
@@ -549,7 +568,7 @@ def main(argv=None):
     a = parse_args(sys.argv[1:] if argv is None else argv)
     if not os.access(a.wsgate, os.X_OK):
         sys.exit("run.py: %s is not an executable (run `make` first)" % a.wsgate)
-    for tool in ("wrk", "taskset", "uwsgi", "gunicorn", "nginx", "openssl", "ab"):
+    for tool in ("wrk", "taskset", "uwsgi", "gunicorn", "nginx", "openssl", "ab", "h2load"):
         if shutil.which(tool) is None and not os.path.exists("/usr/sbin/" + tool):
             sys.exit("run.py: %s not found (scripts/install-deps installs it)" % tool)
     if (os.cpu_count() or 1) < 2:
@@ -583,7 +602,8 @@ def main(argv=None):
             if row.key not in a.row_list:
                 continue
             pool = (servers.NGINX_BACKENDS if row.nginx else
-                    servers.HTTPS_SERVERS if row.tls else servers.HTTP_SERVERS)
+                    servers.HTTPS_SERVERS if row.tls else
+                    servers.H2_SERVERS if row.h2 else servers.HTTP_SERVERS)
             specs = [s for s in pool if s.key in a.server_list]
             if specs:
                 run_row(row, specs, a, ctx, failures, results["rows"])

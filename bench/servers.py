@@ -3,7 +3,8 @@
 A Spec says how one server is started (its argv for an app, a port and a thread
 count) and how a client reaches it: directly over HTTP or HTTPS, or through nginx with
 one of fastcgi_pass, scgi_pass, uwsgi_pass or proxy_pass (in the HTTPS rows, nginx
-terminating TLS and proxying plain HTTP, bench/nginx-tls.conf.in). A Proc is one
+terminating TLS and proxying plain HTTP, bench/nginx-tls.conf.in; in the HTTP/2 rows
+the same with http2 on its listener). A Proc is one
 started process: pinned to SERVER_CPU with taskset, in its own session (so killpg
 stops everything it forked), logging into the run's work dir, listed in LIVE until
 stopped so that stop_all() can stop whatever is left on an error or Ctrl-C.
@@ -44,10 +45,14 @@ class Spec:
     (wrk talks to it) or the nginx directive that reaches it ("fastcgi", "scgi",
     "uwsgi", "proxy"). threaded=False: one request at a time whatever the row's
     thread count (gunicorn sync, Tornado's WSGIContainer). front: None when wrk talks
-    to the server itself, "nginx" (the nginx row, bench/nginx.conf.in) or "nginx-tls"
-    (the HTTPS rows, bench/nginx-tls.conf.in) when wrk talks to nginx in front."""
+    to the server itself, "nginx" (the nginx row, bench/nginx.conf.in), "nginx-tls"
+    (the HTTPS rows, bench/nginx-tls.conf.in) or "nginx-h2" (the HTTP/2 rows, the same
+    file with http2 on the listener) when wrk talks to nginx in front. scheme: how the
+    load generator reaches it when that is not the row's (rows.Row.scheme): "http" for
+    h2c in the HTTP/2 rows."""
 
-    def __init__(self, key, label, argv, proto="http", threaded=True, pair=None, front=None):
+    def __init__(self, key, label, argv, proto="http", threaded=True, pair=None, front=None,
+                 scheme=None):
         self.key = key
         self.label = label
         self.argv = argv
@@ -56,19 +61,22 @@ class Spec:
         self.pair = pair  # nginx rows: the wsgate backend of the same protocol
         self.front = front if front else (None if proto == "http" else "nginx")
         self.is_wsgate = "wsgate" in key
+        self.scheme = scheme
 
 
-def _wsgate(option):
+def _wsgate(option, *extra):
     def argv(ctx, app, port, threads):
-        return [ctx.wsgate, "--threads", str(threads), option, "127.0.0.1:%d" % port,
-                "--pythonpath", APPS, "%s:app" % app]
+        return [ctx.wsgate, "--threads", str(threads), option, "127.0.0.1:%d" % port] + \
+            list(extra) + ["--pythonpath", APPS, "%s:app" % app]
     return argv
 
 
-def _wsgate_https(ctx, app, port, threads):
-    return [ctx.wsgate, "--threads", str(threads), "--https", "127.0.0.1:%d" % port,
-            "--certfile", ctx.certfile, "--keyfile", ctx.keyfile, "--pythonpath", APPS,
-            "%s:app" % app]
+def _wsgate_https(*extra):
+    def argv(ctx, app, port, threads):
+        return [ctx.wsgate, "--threads", str(threads), "--https", "127.0.0.1:%d" % port,
+                "--certfile", ctx.certfile, "--keyfile", ctx.keyfile] + list(extra) + \
+            ["--pythonpath", APPS, "%s:app" % app]
+    return argv
 
 
 def _uwsgi(option, *extra):
@@ -121,9 +129,10 @@ NGINX_BACKENDS = [
     Spec("nginx-wsgate-fastcgi", "wsgate FastCGI (fastcgi_pass)", _wsgate("--fastcgi"),
          proto="fastcgi"),
     Spec("nginx-wsgate-scgi", "wsgate SCGI (scgi_pass)", _wsgate("--scgi"), proto="scgi"),
+    Spec("nginx-wsgate-uwsgi", "wsgate uwsgi (uwsgi_pass)", _wsgate("--uwsgi"), proto="uwsgi"),
     Spec("nginx-wsgate-http", "wsgate HTTP (proxy_pass)", _wsgate("--http"), proto="proxy"),
     Spec("nginx-uwsgi-uwsgi", "uWSGI uwsgi (uwsgi_pass)", _uwsgi("--socket"), proto="uwsgi",
-         pair="nginx-wsgate-fastcgi"),
+         pair="nginx-wsgate-uwsgi"),
     Spec("nginx-uwsgi-fastcgi", "uWSGI FastCGI (fastcgi_pass)", _uwsgi("--fastcgi-socket"),
          proto="fastcgi", pair="nginx-wsgate-fastcgi"),
     Spec("nginx-uwsgi-scgi", "uWSGI SCGI (scgi_pass)", _uwsgi("--scgi-socket"), proto="scgi",
@@ -136,13 +145,24 @@ NGINX_BACKENDS = [
 # module, the same OpenSSL), and nginx terminating TLS in front of wsgate's plain HTTP
 # (proxy_pass, as the nginx row's wsgate HTTP backend).
 HTTPS_SERVERS = [
-    Spec("wsgate-https", "wsgate --https", _wsgate_https),
+    Spec("wsgate-https", "wsgate --https", _wsgate_https()),
     Spec("nginx-tls-wsgate", "nginx TLS in front of wsgate HTTP (proxy_pass)",
          _wsgate("--http"), proto="proxy", front="nginx-tls"),
     Spec("gunicorn-https", "gunicorn gthread --certfile", _gunicorn("gthread", tls=True)),
 ]
 
-ALL_SPECS = {s.key: s for s in HTTP_SERVERS + NGINX_BACKENDS + HTTPS_SERVERS}
+# The HTTP/2 rows (issue 15): wsgate's h2 (TLS, ALPN) and h2c (prior knowledge, plain)
+# and nginx terminating h2 in front of wsgate's plain HTTP/1.1 (proxy_pass, connections
+# kept, as in the HTTPS rows). --h2 and --h2c are given even should they become the
+# default (they stay accepted).
+H2_SERVERS = [
+    Spec("wsgate-h2", "wsgate --https --h2", _wsgate_https("--h2")),
+    Spec("wsgate-h2c", "wsgate --http --h2c", _wsgate("--http", "--h2c"), scheme="http"),
+    Spec("nginx-h2-wsgate", "nginx h2 in front of wsgate HTTP/1.1 (proxy_pass)",
+         _wsgate("--http"), proto="proxy", front="nginx-h2"),
+]
+
+ALL_SPECS = {s.key: s for s in HTTP_SERVERS + NGINX_BACKENDS + HTTPS_SERVERS + H2_SERVERS}
 
 # What a peer server is known to do wrong in a row, checked by hand (see the page):
 # such a run's errors, or its lack of completed requests, are reported with this

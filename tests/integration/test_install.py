@@ -41,16 +41,18 @@ def test_deps_sets_by_purpose(tmp_path):
     assert not run & {"apache2", "lighttpd", "haproxy", "uwsgi", "gunicorn", "wrk",
                       "python3-matplotlib", "python3-pytest", "debhelper", "nginx"}, run
     bench = deps_set(tmp_path, "bench")
-    # bench-smoke (part of make test) starts every server of bench/ on every row
+    # bench-smoke (part of make test) starts every server of bench/ on every row; the
+    # HTTP/2 rows load with h2load (nghttp2-client) and check with python3-h2
     assert run < bench and {"wrk", "apache2-utils", "openssl", "uwsgi", "gunicorn", "nginx",
-                            "python3-flask", "linux-perf"} <= bench
+                            "python3-flask", "linux-perf", "nghttp2-client",
+                            "python3-h2"} <= bench
     assert not bench & {"python3-pytest", "apache2", "debhelper"}, bench
     deb = deps_set(tmp_path, "deb")
     assert run < deb and {"debhelper", "lintian"} <= deb
     # make test runs bench-smoke and the package test: its set holds the others
     test = deps_set(tmp_path, "test")
     assert bench | deb < test
-    assert {"python3-pytest", "apache2", "nghttp2-client", "python3-h2"} <= test
+    assert {"python3-pytest", "apache2", "nghttp2-client", "python3-h2", "chromium"} <= test
     assert deps_set(tmp_path) == test  # no argument: everything, as before
 
 
