@@ -32,6 +32,7 @@ SHORT = {
     "wsgate-https": "wsgate --https", "nginx-tls-wsgate": "nginx TLS → wsgate",
     "gunicorn-https": "gunicorn --certfile",
 }
+SHORT.update({"nginx-return": "nginx return 200", "wsgate-w2": "wsgate -w 2"})  # issue 18
 NGINX_REF = "nginx-wsgate-fastcgi"
 HTTPS_REF = "wsgate-https"
 HTTPS_FRONT = "nginx-tls-wsgate"
