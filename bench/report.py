@@ -775,7 +775,9 @@ def reference_section(results):
            "the least an HTTP/1.1 server pays on this machine, and wsgate's distance to it "
            "is what calling a Python app (and handing the request to a thread) adds. It "
            "also appears in the hello rows' detail tables, where its ratio column is "
-           "wsgate's req/s over its own, as for the peers." % servers.BACKLOG, "",
+           "wsgate's req/s over its own, as for the peers; its command is among the exact "
+           "commands (DIR: its own directory in the run's temp dir, holding "
+           "`bench/nginx-return.conf.in` filled in)." % servers.BACKLOG, "",
            "| row | wsgate req/s | nginx return 200 req/s | wsgate / nginx | wsgate CPU "
            "µs/req | nginx CPU µs/req | wsgate syscalls / switches per req | nginx "
            "syscalls / switches per req |",
@@ -1025,11 +1027,8 @@ def write(results, out_dir):
     if png:
         parts += ["", "![requests per second, per row and server](benchmarks.png)"]
     for section in (counts_section, findings_section, rows_section, nginx_section,
-                    https_section, memory_section, machine_section, commands_section):
-        sec = section(results)
-        if sec:
-            parts += [""] + sec
-    for section in (reference_section, scaling_section, prefork_section):  # issue 18
+                    https_section, reference_section, scaling_section, prefork_section,
+                    memory_section, machine_section, commands_section):
         sec = section(results)
         if sec:
             parts += [""] + sec

@@ -98,7 +98,8 @@ SCALE_EXCUSE = ("a peer's figures at this many connections are the measurement (
 
 
 def scale_row(n):
-    row = Row("scale-%d" % n, "hello, {:,} keep-alive connections".format(n), "hello", n)
+    row = Row("scale-%d" % n, "hello, {:,} keep-alive connection{}".format(
+        n, "" if n == 1 else "s"), "hello", n)
     row.peer_excuse = SCALE_EXCUSE
     return row
 

@@ -2,7 +2,8 @@
 
     /usr/bin/python3 bench/run.py [--smoke] [--rows R,...] [--servers S,...]
                                   [--repeat N] [--duration S] [--count-run S]
-                                  [--slow-clients N] [--out DIR] [--work DIR]
+                                  [--slow-clients N] [--scale-conns N,...]
+                                  [--out DIR] [--work DIR]
 
 `make bench` runs everything (5 s per run, 3 rounds) and writes docs/benchmarks.md and
 docs/benchmarks.png; `make bench-smoke` runs every row and server once for 1 s,
@@ -34,6 +35,14 @@ terminating TLS in front of wsgate's plain HTTP (bench/nginx-tls.conf.in), all w
 one self-signed ECDSA P-256 certificate made at start with the openssl CLI into the
 temp dir; the handshake rows load with `openssl s_time` or ab instead of wrk
 (load.s_time_argv, load.ab_argv).
+
+Rows of issue 18: nginx answering the hello rows itself (`return 200`, the
+nginx-return server) and wsgate --processes 2 on the flask row (wsgate-w2) run in
+those rows' rounds beside the others (servers.ROW_EXTRAS); the connection-scaling
+rows (run_scaling, after the memory tests; --rows scaling) run hello at each of
+--scale-conns keep-alive connections for wsgate, uWSGI http11 and waitress
+(servers.SCALE_SERVERS), each count a row run as the others, into results.json's
+"scaling". A peer's errors there are its results; wsgate's fail the run.
 
 Everything measured goes to WORK/results.json; report.py turns it into the page
 (and can be run alone on that file). Logs of every process are in WORK/logs.
