@@ -120,7 +120,8 @@ def parse_args(argv):
     p.add_argument("--smoke", action="store_true",
                    help="1 s per run, 1 round, no warm-up, 500 idle connections")
     p.add_argument("--rows", default="all",
-                   help="comma-separated rows (%s, memory, scaling) or all" % ",".join(rows.ROW_KEYS))
+                   help="comma-separated rows (%s, memory, scaling) or all"
+                        % ",".join(rows.ROW_KEYS))
     p.add_argument("--servers", default="all",
                    help="comma-separated server keys (%s) or all"
                         % ",".join(servers.ALL_SPECS))
