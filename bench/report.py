@@ -929,21 +929,21 @@ def prefork_section(results):
            "set of threads, each worker's own event loop taking its share of the "
            "connections), not what a second core would add. RSS is summed over the "
            "master and the workers." % e["threads"], "",
-           "| server | req/s (min–max) | -w 2 / -w 1 | p99 ms | CPU µs/req | "
+           "| server | req/s (min–max) | -w 2 / -w 1 | p50 ms | p99 ms | CPU µs/req | "
            "syscalls/req | switches/req | RSS MiB |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for k in ("wsgate", WSGATE_W2):
         runs = e["runs"].get(k, [])
         if not runs:
-            out.append("| %s | no run | | | | | | |" % LABEL[k])
+            out.append("| %s | no run | | | | | | | |" % LABEL[k])
             continue
         rps = [r["rps"] for r in runs]
         served = [r for r in runs if r["requests"]]
-        out.append("| %s | %s (%s–%s) | %s | %s | %s | %s | %s | %s |" % (
+        out.append("| %s | %s (%s–%s) | %s | %s | %s | %s | %s | %s | %s |" % (
             LABEL[k] + (" (-w 1)" if k == "wsgate" else ""),
             fmt_rps(median_of(runs, "rps")), fmt_rps(min(rps)), fmt_rps(max(rps)),
             fmt_ratio(ratio(e, WSGATE_W2, "wsgate")) if k == WSGATE_W2 else "",
-            fmt_ms(median_of(served, "p99_us")), fmt_cpu_us(median_of(runs, "cpu_us_req")),
+            fmt_ms(median_of(served, "p50_us")), fmt_ms(median_of(served, "p99_us")), fmt_cpu_us(median_of(runs, "cpu_us_req")),
             per_req(e, k, "syscalls"), per_req(e, k, "switches"),
             fmt_mib(e["rss_kib"].get(k))))
     one = median_of(e["runs"].get("wsgate", []), "cpu_us_req")
