@@ -837,7 +837,16 @@ def _scale_change(sc, k, lo, hi):
         LABEL[k], "{:,}".format(lo), "{:,}".format(hi), fmt_rps(ra), fmt_rps(rb),
         fmt_ratio(rb / ra) if ra and rb is not None else "—", fmt_cpu_us(ca),
         fmt_cpu_us(cb), fmt_ratio(cb / ca) if ca and cb is not None else "—")
+    req = median_of(b, "requests")
+    counted = median_of(sc["rows"]["scale-%d" % hi].get("count_runs", {}).get(k, []),
+                        "requests")
     stuck_hi = max(r["stuck"] for r in b)
+    if req and not stuck_hi:  # it accepted them all
+        text += "; the %s connections wrk opens at the start of a run are one per %s " \
+                "requests of a timed run%s, which its per-request figures include" % (
+                    "{:,}".format(hi), "{:,.0f}".format(req / hi),
+                    " (one per %s of the counting run)" % "{:,.0f}".format(counted / hi)
+                    if counted else "")
     if stuck_hi:
         text += "; at %s, %d connections sat in its accept queue from 50%% to 75%% of a " \
                 "run%s: its figures describe the connections it served" % (
