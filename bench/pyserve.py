@@ -5,8 +5,8 @@ one process.
                [--pythonpath DIR] MODULE:CALLABLE
 
 waitress runs the app on N threads (threads=N), with a connection limit above the
-largest row (its default of 100 would leave connections of the 256-connection rows
-unserved) and poll() instead of select().
+largest row, the 10,000 connections of the scaling rows (its default of 100 would leave
+connections of the 256-connection rows unserved) and poll() instead of select().
 
 Tornado is set up the way its documentation shows for WSGI apps: a WSGIContainer on
 an HTTPServer, on asyncio's loop. WSGIContainer (Tornado 6.2) calls the app on the
@@ -25,7 +25,7 @@ def load(target):
 def serve_waitress(app, a):
     import waitress
     waitress.serve(app, host="127.0.0.1", port=a.port, threads=a.threads,
-                   backlog=a.backlog, connection_limit=4096, asyncore_use_poll=True)
+                   backlog=a.backlog, connection_limit=12000, asyncore_use_poll=True)
 
 
 def serve_tornado(app, a):

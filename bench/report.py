@@ -34,6 +34,7 @@ SHORT = {
     "gunicorn-https": "gunicorn --certfile",
     "wsgate-h2": "wsgate h2", "wsgate-h2c": "wsgate h2c", "nginx-h2-wsgate": "nginx h2 → wsgate",
 }
+SHORT.update({"nginx-return": "nginx return 200", "wsgate-w2": "wsgate -w 2"})  # issue 18
 NGINX_REF = "nginx-wsgate-fastcgi"
 HTTPS_REF = "wsgate-https"
 HTTPS_FRONT = "nginx-tls-wsgate"
@@ -597,7 +598,7 @@ def h2_section(results):
     present = [s.key for s in servers.H2_SERVERS
                if any(s.key in results["rows"][k]["servers"] for k in keys)]
     out = ["## HTTP/2", "",
-           "wsgate's own HTTP/2 ([http.md](http.md#http2-experimental)): h2 over TLS "
+           "wsgate's own HTTP/2 ([http.md](http.md#http2)): h2 over TLS "
            "(`--https --h2`, ALPN; the HTTPS rows' certificate) and h2c with prior "
            "knowledge on its plain listener (`--http --h2c`), against nginx terminating "
            "h2 in front of wsgate's plain HTTP/1.1 listener (`listen ... ssl http2`, "
@@ -857,8 +858,9 @@ def notes_section(results):
             "requests; both count in its RSS. `gthread` runs N threads and keeps "
             "connections alive; `sync` serves one request at a time and closes every "
             "connection (that is its design; its rows show one request at a time).",
-            "- waitress: `threads=N`, `connection_limit=4096` (the default 100 would leave "
-            "connections of the 256-connection rows waiting), `asyncore_use_poll=True` "
+            "- waitress: `threads=N`, `connection_limit=12000` (the default 100 would leave "
+            "connections of the 256-connection rows waiting; 12,000 is above the scaling "
+            "rows' 10,000), `asyncore_use_poll=True` "
             "(`bench/pyserve.py`).",
             "- Tornado: `WSGIContainer` on an `HTTPServer` as Tornado's documentation shows "
             "(`bench/pyserve.py`); Tornado 6.2 calls the app on the event-loop thread, one "
@@ -867,6 +869,235 @@ def notes_section(results):
             "- The machine may be shared: other processes may use the CPUs during a run "
             "(see the load average). The ratios, from runs seconds apart, are the figures "
             "to trust more than absolute req/s."] + shared
+
+
+# ---------------------------------------------------------------- issue 18's sections
+
+NGINX_RETURN = "nginx-return"
+WSGATE_W2 = "wsgate-w2"
+# Issue 18's goal for wsgate on hello-64, against nginx answering itself.
+HELLO_GOAL = {"row": "hello-64", "ratio": 0.7, "syscalls": 3.0, "switches": 0.1}
+
+
+def _per_req_value(entry, key, field):
+    """Median system calls ("syscalls") or context switches ("switches") per request,
+    a number (None when not counted)."""
+    return median_of(count_runs(entry, key), field + "_req")
+
+
+def _goal(v, limit, at_least, fmt):
+    if v is None:
+        return "n/a (not measured)"
+    ok = v >= limit if at_least else v <= limit
+    return "%s (%s %s: %s)" % (fmt(v), "≥" if at_least else "≤", fmt(limit),
+                               "met" if ok else "**not met**")
+
+
+def reference_section(results):
+    """nginx `return 200` beside wsgate in the hello rows, and issue 18's goal."""
+    keys = [k for k in ordered_rows(results)
+            if NGINX_RETURN in results["rows"][k]["servers"]
+            and "wsgate" in results["rows"][k]["servers"]]
+    if not keys:
+        return []
+    out = ["## nginx `return 200` as a reference", "",
+           "nginx answering the hello rows itself, `return 200 \"Hello, World!\\n\"` "
+           "(`bench/nginx-return.conf.in`: the 14-byte body and the `Content-Type: "
+           "text/plain` of `bench/apps/hello.py`, one worker process, keep-alive "
+           "connections kept for the whole run, listen backlog %d), measured in the same "
+           "rounds as the other servers of the hello rows and started like them: pinned "
+           "to CPU 0 (`taskset -c 0`, its master and its worker), wrk on CPU 1. Unlike "
+           "nginx in the nginx and HTTPS rows, a front sharing CPU 1 with wrk, here it is "
+           "the server under test. It runs no application: its cost per request is about "
+           "the least an HTTP/1.1 server pays on this machine, and wsgate's distance to it "
+           "is what calling a Python app (and handing the request to a thread) adds. It "
+           "also appears in the hello rows' detail tables, where its ratio column is "
+           "wsgate's req/s over its own, as for the peers; its command is among the exact "
+           "commands (DIR: its own directory in the run's temp dir, holding "
+           "`bench/nginx-return.conf.in` filled in)." % servers.BACKLOG, "",
+           "| row | wsgate req/s | nginx return 200 req/s | wsgate / nginx | wsgate CPU "
+           "µs/req | nginx CPU µs/req | wsgate syscalls / switches per req | nginx "
+           "syscalls / switches per req |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for rk in keys:
+        e = results["rows"][rk]
+        w, n = e["runs"].get("wsgate", []), e["runs"].get(NGINX_RETURN, [])
+        out.append("| %s | %s | %s | %s | %s | %s | %s / %s | %s / %s |" % (
+            rk, fmt_rps(median_of(w, "rps")), fmt_rps(median_of(n, "rps")),
+            fmt_ratio(ratio(e, "wsgate", NGINX_RETURN)),
+            fmt_cpu_us(median_of(w, "cpu_us_req")), fmt_cpu_us(median_of(n, "cpu_us_req")),
+            per_req(e, "wsgate", "syscalls"), per_req(e, "wsgate", "switches"),
+            per_req(e, NGINX_RETURN, "syscalls"), per_req(e, NGINX_RETURN, "switches")))
+    g = HELLO_GOAL
+    e = results["rows"].get(g["row"])
+    if e is not None and g["row"] in keys:
+        out += ["", "**Goal on %s** (issue 18): wsgate at least %.1f× the req/s of nginx "
+                "`return 200`, at most %.1f system calls and %.1f context switches per "
+                "request. wsgate / nginx return 200: %s; system calls per request: %s; "
+                "context switches per request: %s." % (
+                    g["row"], g["ratio"], g["syscalls"], g["switches"],
+                    _goal(ratio(e, "wsgate", NGINX_RETURN), g["ratio"], True, fmt_ratio),
+                    _goal(_per_req_value(e, "wsgate", "syscalls"), g["syscalls"], False,
+                          fmt_per_req),
+                    _goal(_per_req_value(e, "wsgate", "switches"), g["switches"], False,
+                          fmt_per_req))]
+    return out
+
+
+def _scale_cell(e, k):
+    runs = e["runs"].get(k, [])
+    if not runs:
+        return "no run"
+    served = [r for r in runs if r["requests"]]
+    rps = fmt_rps(median_of(runs, "rps"))
+    cell = "%s · %s ms · %s µs · %s MiB" % (
+        "**%s**" % rps if k == "wsgate" else rps, fmt_ms(median_of(served, "p99_us")),
+        fmt_cpu_us(median_of(runs, "cpu_us_req")), fmt_mib(median_of(runs, "rss_run_kib")))
+    n = max(r["stuck"] for r in runs)
+    errors = sum(r["errors"] for r in runs)
+    if n:
+        cell += " · %d stuck \\*" % n
+    if errors:
+        cell += " · **%d errors**" % errors
+    return cell
+
+
+def _scale_change(sc, k, lo, hi):
+    """One server's req/s and CPU µs per request at lo connections and at hi."""
+    a = sc["rows"]["scale-%d" % lo]["runs"].get(k, [])
+    b = sc["rows"]["scale-%d" % hi]["runs"].get(k, [])
+    if not a or not b:
+        return None
+    ra, rb = median_of(a, "rps"), median_of(b, "rps")
+    ca, cb = median_of(a, "cpu_us_req"), median_of(b, "cpu_us_req")
+    text = "- %s, %s → %s connections: req/s %s → %s (%s), CPU µs/req %s → %s (%s)" % (
+        LABEL[k], "{:,}".format(lo), "{:,}".format(hi), fmt_rps(ra), fmt_rps(rb),
+        fmt_ratio(rb / ra) if ra and rb is not None else "—", fmt_cpu_us(ca),
+        fmt_cpu_us(cb), fmt_ratio(cb / ca) if ca and cb is not None else "—")
+    req = median_of(b, "requests")
+    counted = median_of(sc["rows"]["scale-%d" % hi].get("count_runs", {}).get(k, []),
+                        "requests")
+    stuck_hi = max(r["stuck"] for r in b)
+    if req and not stuck_hi:  # it accepted them all
+        text += "; the %s connections wrk opens at the start of a run are one per %s " \
+                "requests of a timed run%s, which its per-request figures include" % (
+                    "{:,}".format(hi), "{:,.0f}".format(req / hi),
+                    " (one per %s of the counting run)" % "{:,.0f}".format(counted / hi)
+                    if counted else "")
+    if stuck_hi:
+        text += "; at %s, %d connections sat in its accept queue from 50%% to 75%% of a " \
+                "run%s: its figures describe the connections it served" % (
+                    "{:,}".format(hi), stuck_hi,
+                    ", which was full (its backlog, %d), so more waited in their handshakes"
+                    % servers.BACKLOG if max(r["queue"] for r in b) >= servers.BACKLOG and
+                    hi > servers.BACKLOG + 8 else "")
+    return text + "."
+
+
+def scaling_section(results):
+    """The connection-scaling rows: connections × server, how req/s and CPU per request
+    change from 64 connections to the most, and the rows' detail tables."""
+    sc = results.get("scaling")
+    if not sc or not sc["conns"]:
+        return []
+    conns = sc["conns"]
+    keys = [k for k in sc["servers"]
+            if any(k in sc["rows"]["scale-%d" % n]["servers"] for n in conns)]
+    wrk = sc["rows"]["scale-%d" % conns[-1]]["wrk"]
+    extra = ["%s: %s `%s`" % (rk, LABEL[k], x) for rk, d in sorted(sc.get("extra", {}).items())
+             for k, x in sorted(d.items())]
+    out = ["## Connection scaling", "",
+           "The hello app at %s keep-alive connections (wrk with one thread, e.g. `%s`), "
+           "for %s, each with the hello rows' settings (8 threads), each count a row of "
+           "its own run as the others (rounds, counting run). wrk and the servers run "
+           "with the file-descriptor limit raised to its hard limit. Per request, the "
+           "cost should stay flat as connections grow: a connection waiting for its "
+           "turn should cost nothing. Each cell: median req/s · p99 latency · CPU µs per "
+           "request · RSS during the run (the most of the samples at 50%% and 75%%); "
+           "\\* connections that sat in the accept queue from 50%% to 75%% of a run "
+           "(stuck). The accept queue holds at most the backlog (%d): connections beyond "
+           "it are not accepted by the kernel either (their handshakes are retried) and "
+           "show in no column. A uWSGI thread serves one keep-alive connection at a time, "
+           "so uWSGI with 8 threads serves 8 of them and leaves the rest waiting (wrk's "
+           "figures then describe only those 8); waitress runs with `connection_limit="
+           "12000`. CPU µs/req includes opening the connections, which wrk does at the "
+           "start of every run." % (
+               ", ".join("{:,}".format(n) for n in conns), wrk,
+               ", ".join(LABEL[k] for k in keys), servers.BACKLOG)]
+    if extra:
+        out[-1] += (" Options added to a server's usual command: %s (wsgate answers 503 "
+                    "to a request that finds `--queue` requests, 1024 by default, waiting "
+                    "for a thread; with one request in flight per connection, more "
+                    "connections would measure its refusals)." % "; ".join(extra))
+    out += ["", "| connections | " + " | ".join(SHORT[k] for k in keys) + " |",
+            "|---:|" + "---:|" * len(keys)]
+    for n in conns:
+        e = sc["rows"]["scale-%d" % n]
+        out.append("| %s | %s |" % ("{:,}".format(n), " | ".join(
+            _scale_cell(e, k) if k in e["servers"] else "" for k in keys)))
+    lo = 64 if 64 in conns else conns[0]
+    hi = max(conns)
+    if hi > lo:
+        lines = [_scale_change(sc, k, lo, hi) for k in keys]
+        out += ["", "From %s to %s connections (the quotients: at %s / at %s):" % (
+            "{:,}".format(lo), "{:,}".format(hi), "{:,}".format(hi), "{:,}".format(lo)),
+            ""] + [x for x in lines if x]
+    if has_counts({"rows": sc["rows"]}):
+        out += ["", "System calls / context switches per request:", "",
+                "| connections | " + " | ".join(SHORT[k] for k in keys) + " |",
+                "|---:|" + "---:|" * len(keys)]
+        for n in conns:
+            e = sc["rows"]["scale-%d" % n]
+            out.append("| %s | %s |" % ("{:,}".format(n), " | ".join(
+                "%s / %s" % (per_req(e, k, "syscalls"), per_req(e, k, "switches"))
+                if k in e["servers"] else "" for k in keys)))
+    for n in conns:
+        rk = "scale-%d" % n
+        e = sc["rows"][rk]
+        out += ["", "### %s — %s" % (rk, e["title"]), "",
+                "Load: `%s`." % e["wrk"], ""]
+        out += detail_table({"rows": sc["rows"]}, rk, "wsgate")
+    return out
+
+
+def prefork_section(results):
+    """wsgate --processes 2 against the usual one process, on the flask row."""
+    e = results["rows"].get("flask")
+    if not e or WSGATE_W2 not in e["servers"] or "wsgate" not in e["servers"]:
+        return []
+    out = ["## Prefork: `--processes 2` against one process (flask)", "",
+           "wsgate with `--processes 2` (a master process and two worker processes, each "
+           "with the row's %d threads) beside the usual one process, in the same rounds "
+           "of the flask row (Flask hello route, 64 connections). Both are pinned to CPU "
+           "0 like every server: `taskset -c 0` starts the master, and the workers it "
+           "forks inherit that affinity, so the two workers share the one core. What "
+           "this compares is what prefork costs per request (a second interpreter and "
+           "set of threads, each worker's own event loop taking its share of the "
+           "connections), not what a second core would add. RSS is summed over the "
+           "master and the workers." % e["threads"], "",
+           "| server | req/s (min–max) | -w 2 / -w 1 | p50 ms | p99 ms | CPU µs/req | "
+           "syscalls/req | switches/req | RSS MiB |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for k in ("wsgate", WSGATE_W2):
+        runs = e["runs"].get(k, [])
+        if not runs:
+            out.append("| %s | no run | | | | | | | |" % LABEL[k])
+            continue
+        rps = [r["rps"] for r in runs]
+        served = [r for r in runs if r["requests"]]
+        out.append("| %s | %s (%s–%s) | %s | %s | %s | %s | %s | %s | %s |" % (
+            LABEL[k] + (" (-w 1)" if k == "wsgate" else ""),
+            fmt_rps(median_of(runs, "rps")), fmt_rps(min(rps)), fmt_rps(max(rps)),
+            fmt_ratio(ratio(e, WSGATE_W2, "wsgate")) if k == WSGATE_W2 else "",
+            fmt_ms(median_of(served, "p50_us")), fmt_ms(median_of(served, "p99_us")), fmt_cpu_us(median_of(runs, "cpu_us_req")),
+            per_req(e, k, "syscalls"), per_req(e, k, "switches"),
+            fmt_mib(e["rss_kib"].get(k))))
+    one = median_of(e["runs"].get("wsgate", []), "cpu_us_req")
+    two = median_of(e["runs"].get(WSGATE_W2, []), "cpu_us_req")
+    if one and two is not None:
+        out += ["", "CPU per request with two worker processes: %s µs against %s µs "
+                "(%+.1f%%)." % (fmt_cpu_us(two), fmt_cpu_us(one), 100.0 * (two - one) / one)]
+    return out
 
 
 def write_chart(results, path):
@@ -946,8 +1177,8 @@ def write(results, out_dir):
     if png:
         parts += ["", "![requests per second, per row and server](benchmarks.png)"]
     for section in (counts_section, findings_section, rows_section, nginx_section,
-                    https_section, h2_section, memory_section, machine_section,
-                    commands_section):
+                    https_section, h2_section, reference_section, scaling_section,
+                    prefork_section, memory_section, machine_section, commands_section):
         sec = section(results)
         if sec:
             parts += [""] + sec

@@ -111,6 +111,21 @@ ROWS = [
 ]
 ROW_KEYS = [r.key for r in ROWS]
 
+
+# The connection-scaling rows (run.py, run_scaling; results.json's "scaling", not
+# "rows"): the hello app at n keep-alive connections, the hello rows' thread count.
+# A peer's errors there, and its connections left unserved, are its results, not
+# failures (SCALE_EXCUSE); wsgate's errors fail the run.
+SCALE_EXCUSE = ("a peer's figures at this many connections are the measurement (the "
+                "connection-scaling rows)")
+
+
+def scale_row(n):
+    row = Row("scale-%d" % n, "hello, {:,} keep-alive connection{}".format(
+        n, "" if n == 1 else "s"), "hello", n)
+    row.peer_excuse = SCALE_EXCUSE
+    return row
+
 ECHO_BODY = b"0123456789abcdef" * 65536  # the same 1 MiB bench/echo.lua posts
 
 

@@ -2,7 +2,8 @@
 
     /usr/bin/python3 bench/run.py [--smoke] [--rows R,...] [--servers S,...]
                                   [--repeat N] [--duration S] [--count-run S]
-                                  [--slow-clients N] [--out DIR] [--work DIR]
+                                  [--slow-clients N] [--scale-conns N,...]
+                                  [--out DIR] [--work DIR]
 
 `make bench` runs everything (5 s per run, 3 rounds) and writes docs/benchmarks.md and
 docs/benchmarks.png; `make bench-smoke` runs every row and server once for 1 s,
@@ -38,6 +39,14 @@ temp dir; the handshake rows load with `openssl s_time` or ab instead of wrk
 HTTP/1.1 (the same nginx file, http2 on its listener), loaded by h2load
 (load.h2load_argv); the page compares them with the hello-64 row (HTTP/1.1, wrk) of
 the same run.
+
+Rows of issue 18: nginx answering the hello rows itself (`return 200`, the
+nginx-return server) and wsgate --processes 2 on the flask row (wsgate-w2) run in
+those rows' rounds beside the others (servers.ROW_EXTRAS); the connection-scaling
+rows (run_scaling, after the memory tests; --rows scaling) run hello at each of
+--scale-conns keep-alive connections for wsgate, uWSGI http11 and waitress
+(servers.SCALE_SERVERS), each count a row run as the others, into results.json's
+"scaling". A peer's errors there are its results; wsgate's fail the run.
 
 Everything measured goes to WORK/results.json; report.py turns it into the page
 (and can be run alone on that file). Logs of every process are in WORK/logs.
@@ -120,7 +129,8 @@ def parse_args(argv):
     p.add_argument("--smoke", action="store_true",
                    help="1 s per run, 1 round, no warm-up, 500 idle connections")
     p.add_argument("--rows", default="all",
-                   help="comma-separated rows (%s, memory) or all" % ",".join(rows.ROW_KEYS))
+                   help="comma-separated rows (%s, memory, scaling) or all"
+                        % ",".join(rows.ROW_KEYS))
     p.add_argument("--servers", default="all",
                    help="comma-separated server keys (%s) or all"
                         % ",".join(servers.ALL_SPECS))
@@ -141,6 +151,11 @@ def parse_args(argv):
                    help="seconds of the extra run per row and server during which perf "
                         "counts system calls and context switches; 0: count during the "
                         "timed runs (default 2; smoke 0)")
+    p.add_argument("--scale-conns",
+                   help="connection-scaling rows: comma-separated connection counts "
+                        "(default %s; smoke %s)" % (
+                            ",".join(map(str, servers.SCALE_CONNS)),
+                            ",".join(map(str, servers.SCALE_CONNS_SMOKE))))
     p.add_argument("--out", default=os.path.join(ROOT, "docs"),
                    help="where benchmarks.md and benchmarks.png go")
     p.add_argument("--work", default=os.path.join(ROOT, "build", "bench"),
@@ -155,7 +170,10 @@ def parse_args(argv):
                         "slow_settle", "count_run"), dflt):
         if getattr(a, name) is None:
             setattr(a, name, d)
-    a.row_list = _pick(a.rows, rows.ROW_KEYS + ["memory"], "row")
+    a.row_list = _pick(a.rows, rows.ROW_KEYS + ["memory", "scaling"], "row")
+    a.scale_conns = ([int(x) for x in a.scale_conns.split(",") if x.strip()]
+                     if a.scale_conns else
+                     servers.SCALE_CONNS_SMOKE if a.smoke else servers.SCALE_CONNS)
     a.server_list = _pick(a.servers, list(servers.ALL_SPECS), "server")
     return a
 
@@ -417,6 +435,8 @@ def _run_once(row, t, duration, ctx, nginx, failures, a, warmup=False, count=Fal
     known = servers.KNOWN_ISSUES.get((row.key, t.spec.key))
     excuse = known["text"] if known else (
         SLOW_EXCUSE if row.slow and not t.spec.is_wsgate else None)
+    if excuse is None and not t.spec.is_wsgate:
+        excuse = getattr(row, "peer_excuse", None)  # rows.scale_row
     for p in problems:
         if excuse:
             log("   known peer issue, not a failure: %s: %s (%s)" % (what, p, excuse))
@@ -502,6 +522,36 @@ def run_memory(specs, a, ctx, failures, out):
     finally:
         load.close_all(socks)
         t.proc.stop()
+
+
+# ---------------------------------------------------------------- connection scaling
+
+def run_scaling(a, ctx, failures, results):
+    """The connection-scaling rows: the hello app at each of a.scale_conns keep-alive
+    connections for the servers of servers.SCALE_SERVERS, each count a row run as
+    run_row runs the others (same rounds, counting run, accept-queue samples), into
+    results["scaling"]. wrk and the servers inherit the file-descriptor limit main()
+    raised to its hard limit; a count that does not fit under it fails."""
+    keys = [k for k in servers.SCALE_SERVERS if k in a.server_list]
+    if not keys:
+        return
+    sc = {"conns": [], "servers": keys, "rows": {}, "extra": {}}
+    results["scaling"] = sc
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    for n in a.scale_conns:
+        if limit < n + 256:
+            failures.add("scaling: RLIMIT_NOFILE is %d, too low for %d connections"
+                         % (limit, n))
+            continue
+        row = rows.scale_row(n)
+        specs = []
+        for k in keys:
+            spec, extra = servers.scale_spec(k, n)
+            specs.append(spec)
+            if extra:
+                sc["extra"].setdefault(row.key, {})[k] = extra
+        run_row(row, specs, a, ctx, failures, sc["rows"])
+        sc["conns"].append(n)
 
 
 # ---------------------------------------------------------------- the machine
@@ -605,11 +655,14 @@ def main(argv=None):
                     servers.HTTPS_SERVERS if row.tls else
                     servers.H2_SERVERS if row.h2 else servers.HTTP_SERVERS)
             specs = [s for s in pool if s.key in a.server_list]
+            specs += [s for s in servers.ROW_EXTRAS.get(row.key, ()) if s.key in a.server_list]
             if specs:
                 run_row(row, specs, a, ctx, failures, results["rows"])
         if "memory" in a.row_list:
             specs = [s for s in servers.HTTP_SERVERS if s.key in a.server_list]
             run_memory(specs, a, ctx, failures, results)
+        if "scaling" in a.row_list:
+            run_scaling(a, ctx, failures, results)
     except KeyboardInterrupt:
         failures.add("interrupted")
         raise

@@ -14,10 +14,13 @@ forks the one worker (-w 1), so its memory is the sum over both (memory is alway
 summed over the process tree). uWSGI runs without --master, one process.
 """
 import os
+import shutil
 import signal
 import socket
+import string
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -163,6 +166,70 @@ H2_SERVERS = [
 ]
 
 ALL_SPECS = {s.key: s for s in HTTP_SERVERS + NGINX_BACKENDS + HTTPS_SERVERS + H2_SERVERS}
+
+
+# ---------------------------------------------------------------- issue 18's extra servers
+# Servers only some rows run (run.py adds ROW_EXTRAS[row key] to the row's servers):
+# nginx answering the hello rows itself (`return 200`, bench/nginx-return.conf.in), the
+# reference for what serving a request costs without an application; and wsgate with
+# two worker processes (`--processes 2`, the prefork master and its workers) on the
+# flask row beside the usual one. Both are pinned to CPU 0 like every server (taskset's
+# affinity is inherited by nginx's worker and wsgate's forked workers): the -w 2 figures
+# are what prefork costs on the same core, not what a second core would add.
+
+def _nginx_return(ctx, app, port, threads):
+    """nginx's argv for the nginx-return server; writes its configuration into a new
+    directory of ctx.tmp (the page's display passes a ctx without tmp: DIR)."""
+    binary = "nginx"
+    d = "DIR"
+    if getattr(ctx, "tmp", None):
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        d = tempfile.mkdtemp(prefix="nginx-return-", dir=ctx.tmp)
+        os.chmod(d, 0o755)  # nginx's worker runs as nobody when we are root
+        os.makedirs(os.path.join(d, "tmp"))
+        with open(os.path.join(HERE, "nginx-return.conf.in")) as f:
+            conf = string.Template(f.read()).substitute(
+                dir=d, port=port, backlog=BACKLOG,
+                user="user nobody nogroup;\n" if os.geteuid() == 0 else "")
+        with open(os.path.join(d, "nginx.conf"), "w") as f:
+            f.write(conf)
+    return [binary, "-p", d + "/", "-c", d + "/nginx.conf", "-e", d + "/error.log",
+            "-g", "daemon off;"]
+
+
+def _wsgate_w2(ctx, app, port, threads):
+    return _wsgate("--http")(ctx, app, port, threads) + ["--processes", "2"]
+
+
+NGINX_RETURN = Spec("nginx-return", "nginx return 200", _nginx_return)
+WSGATE_W2 = Spec("wsgate-w2", "wsgate --processes 2", _wsgate_w2)
+ROW_EXTRAS = {"hello-1": [NGINX_RETURN], "hello-64": [NGINX_RETURN],
+              "hello-256": [NGINX_RETURN], "flask": [WSGATE_W2]}
+ALL_SPECS.update((s.key, s) for s in (NGINX_RETURN, WSGATE_W2))
+
+# The connection-scaling rows (run.py, run_scaling): the hello app at each of these
+# numbers of keep-alive connections (run.py --scale-conns), served by these servers
+# with the hello rows' settings.
+SCALE_SERVERS = ["wsgate", "uwsgi-http11", "waitress"]
+SCALE_CONNS = [1, 64, 256, 1024, 10000]
+SCALE_CONNS_SMOKE = [1, 64, 256]
+WSGATE_QUEUE = 1024  # wsgate's --queue default: requests waiting for a free thread
+
+
+def scale_spec(key, n):
+    """The spec of server `key` in the scaling row of n connections, and the options
+    added to its usual command (""). wsgate answers 503 to a request that finds
+    --queue requests already waiting for a thread; with one request in flight per
+    connection, more connections than that would measure its refusals, so it gets
+    --queue n there (what a deployment expecting that many busy clients sets)."""
+    spec = ALL_SPECS[key]
+    if key != "wsgate" or n <= WSGATE_QUEUE:
+        return spec, ""
+    extra = ["--queue", str(n)]
+
+    def argv(ctx, app, port, threads):
+        return spec.argv(ctx, app, port, threads) + extra
+    return Spec(spec.key, spec.label, argv), " ".join(extra)
 
 # What a peer server is known to do wrong in a row, checked by hand (see the page):
 # such a run's errors, or its lack of completed requests, are reported with this
