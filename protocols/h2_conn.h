@@ -27,6 +27,10 @@
 
 /* SETTINGS_MAX_CONCURRENT_STREAMS we announce. */
 #define GW_H2_MAX_STREAMS 100
+
+/* Frames gathered into one send by gw_h2_pump (on its caller's stack). */
+#define GW_H2_BATCH (64 * 1024)
+
 /* The connection's receive window: body bytes of all its streams that the apps have
  * not read yet (each stream has the protocol's initial 65,535). */
 #define GW_H2_CONN_WINDOW (1024 * 1024)
@@ -127,7 +131,7 @@ struct h2_conn {
     struct gw_conn *c;
     struct h2_stream *streams;
     struct h2_stream *ready, *ready_last;
-    struct gw_out out;             /* frames the socket did not take (at most one mem_send's) */
+    struct gw_out out;             /* frames the socket did not take (at most a batch) */
     size_t out_held;               /* DATA bytes all streams hold (under lock) */
     int goaway;                    /* GOAWAY submitted (graceful stop) */
     int failed;                    /* the session failed: no more calls but the delete */
