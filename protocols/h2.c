@@ -54,10 +54,7 @@ static void reap(struct h2_conn *hc)
 {
     for (struct h2_stream **pp = &hc->streams; *pp != NULL;) {
         struct h2_stream *st = *pp;
-        int on_ready = 0;
-        for (struct h2_stream *q = hc->ready; q != NULL && !on_ready; q = q->next_ready)
-            on_ready = q == st;
-        if (st->closed && !on_ready && (!st->dispatched || st->handed_back)) {
+        if (st->closed && !st->on_ready && (!st->dispatched || st->handed_back)) {
             *pp = st->next;
             gw_h2_stream_free(st);
         } else {
@@ -144,6 +141,7 @@ static struct h2_stream *pop_ready(struct h2_conn *hc)
     struct h2_stream *st;
     while ((st = hc->ready) != NULL) {
         hc->ready = st->next_ready;
+        st->on_ready = 0;
         if (hc->ready == NULL)
             hc->ready_last = NULL;
         if (!st->closed)

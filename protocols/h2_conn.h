@@ -76,6 +76,7 @@ struct h2_stream {
     struct gw_request req;        /* first: the core's view */
     struct h2_stream *next;       /* hc->streams (loop thread only) */
     struct h2_stream *next_ready; /* hc->ready: complete heads awaiting dispatch */
+    int on_ready;                 /* on hc->ready */
     struct h2_conn *hc;
     int32_t id;
 

@@ -195,6 +195,7 @@ void gw_h2_stream_attach(struct h2_conn *hc, struct h2_stream *st, int32_t id)
 void gw_h2_ready(struct h2_conn *hc, struct h2_stream *st)
 {
     st->next_ready = NULL;
+    st->on_ready = 1;
     if (hc->ready_last != NULL)
         hc->ready_last->next_ready = st;
     else
