@@ -68,6 +68,8 @@ struct gw_server {
     ev_timer trim_timer;      /* gives freed heap memory back once requests stop (gateway/heap.h) */
     uint64_t trim_seen;       /* served at its last tick */
     uint64_t trimmed;         /* served at the last trim */
+    ev_tstamp full_logged;    /* the last "request queue full" warning (once a second) */
+    uint64_t full_unlogged;   /* refusals since, not logged */
     /* SIGHUP and --max-requests call this (process/reload.h: a bridge process takes
      * the listeners over, and once it accepts, the hook sets handed_over and calls
      * gw_server_stop); 0 or -1 with errno. NULL: SIGHUP is ignored and retirement is

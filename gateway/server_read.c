@@ -61,6 +61,27 @@ static int answer_health(struct gw_server *s, struct gw_conn *c, struct gw_reque
     return c->proto->multiplexed;
 }
 
+/* At most one warning a second while the queue stays full; the refusals between are
+ * counted into the next line (and each is in /metrics): a flood of 503s must not
+ * become a flood of log lines. */
+static void log_queue_full(struct gw_server *s, const struct gw_conn *c)
+{
+    ev_tstamp now = ev_now(s->loop);
+    if (s->full_logged > 0 && now - s->full_logged < 1.0) {
+        s->full_unlogged++;
+        return;
+    }
+    if (s->full_unlogged > 0)
+        gw_log(GW_LOG_WARNING,
+               "%s: request queue full, refusing a request (and %llu more since "
+               "the last such line)",
+               c->listener->spec, (unsigned long long)s->full_unlogged);
+    else
+        gw_log(GW_LOG_WARNING, "%s: request queue full, refusing a request", c->listener->spec);
+    s->full_logged = now;
+    s->full_unlogged = 0;
+}
+
 /* Returns 1 when the connection is still the loop's to read (multiplexed). */
 static int dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r)
 {
@@ -75,7 +96,7 @@ static int dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r
     if (queued == 1 && !ev_is_active(&s->kick))
         ev_timer_again(s->loop, &s->kick);
     if (queued < 0) {
-        gw_log(GW_LOG_WARNING, "%s: request queue full, refusing a request", c->listener->spec);
+        log_queue_full(s, c);
         if (c->proto->reject(c, r, 503)) {
             gw_srv_count_refusal(c);
             ev_timer_stop(s->loop, &c->timer);

@@ -1,12 +1,13 @@
 """The worker pool: --threads N runs N requests at once, and no more."""
 import json
+import re
 import threading
 import time
 
 import pytest
 import requests
 
-from wsgate_util import app_log, req, t, wait_mark, wait_metric, wait_read
+from wsgate_util import app_log, req, t, wait_log, wait_mark, wait_metric, wait_read
 
 
 def parallel_get(urls, timeout):
@@ -141,7 +142,7 @@ def test_full_queue_answers_503(wsgate, tmp_path):
     mark = str(tmp_path / "busy")
     busy = [srv.conn() for _ in range(2)]
     try:
-        busy[0].send(req("GET", "/busy?t=%g&mark=%s" % (t(2), mark)))
+        busy[0].send(req("GET", "/busy?t=%g&mark=%s" % (t(4), mark)))
         wait_mark(mark)
         busy[1].send(req("GET", "/queued"))
         wait_metric(srv, "wsgate_queue_depth", 1)
@@ -155,6 +156,17 @@ def test_full_queue_answers_503(wsgate, tmp_path):
         assert r.status == 503, r
         assert r.header("Retry-After") is not None, r.headers
         assert time.monotonic() - t0 < t(1), "503 was not immediate"
+        # A flood of refusals is one warning a second, the others counted into the next
+        for i in range(20):
+            assert srv.exchange(req("GET", "/refused%d" % i)).status == 503
+        flood = time.monotonic() - t0
+        time.sleep(1.1)  # the rule is time-based: a second after the flood, the next logs
+        assert srv.exchange(req("GET", "/refused-later")).status == 503
+        wait_log(srv, r"request queue full, refusing a request \(and \d+ more since the last")
+        lines = [ln for ln in srv.error_text().splitlines() if "request queue full" in ln]
+        more = sum(int(n) for n in re.findall(r"\(and (\d+) more since", "\n".join(lines)))
+        assert len(lines) + more == 22, lines
+        assert len(lines) <= 2 + flood, lines
         assert json.loads(busy[0].read_response(timeout=t(10)).body)["path"] == "/busy"
         assert json.loads(busy[1].read_response(timeout=t(10)).body)["path"] == "/queued"
     finally:
