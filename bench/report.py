@@ -941,7 +941,43 @@ def reference_section(results):
                           fmt_per_req),
                     _goal(_per_req_value(e, "wsgate", "switches"), g["switches"], False,
                           fmt_per_req))]
+        out += [""] + HELLO64_PROFILE
     return out
+
+
+# Where wsgate's system calls and context switches go on hello-64: a profile taken by
+# hand (the commands below), not by this run; kept here so the page says it.
+HELLO64_PROFILE = [
+    "**Where they go** (hello-64, wsgate, measured on 2026-12-05 on this machine, quiet, "
+    "outside the runs above: `perf stat -e 'syscalls:sys_enter_*' -p PID` for the calls "
+    "by name, normalised to one `recvfrom` per request; `perf record --call-graph dwarf "
+    "-e sched:sched_switch` for where the threads switched):",
+    "",
+    "| per request | count | what it is | why it stays |",
+    "|---|---:|---|---|",
+    "| `recvfrom` | 1.00 | the loop reads the request | every server reads its request |",
+    "| `sendmsg` | 1.00 | the worker writes the response, head and body in one call "
+    "| every server writes its response |",
+    "| `futex` | 0.42 | waking a sleeping worker when the loop hands it requests "
+    "(`gw_pool_submit`), the worker's own sleep when the queue is empty, and the GIL "
+    "passing between threads | the hand-off between the loop and a worker thread: the "
+    "loop never runs the app itself (an app that blocks must not stop the loop), so a "
+    "batch of requests costs a wake-up and a sleep; a busy worker is never woken "
+    "(it takes the next request from the queue) |",
+    "| `epoll_wait` | 0.03 | the loop waits for sockets | one wait serves about 40 "
+    "ready connections |",
+    "| `read` + `write` | 0.03 | the eventfd of the workers' hand-backs | written only "
+    "when the loop sleeps (libev), read once per wake-up |",
+    "| `epoll_ctl` | 0.00 | | the connection's read interest stays registered while "
+    "a worker owns it |",
+    "| **context switches** | 0.16 | 71% a worker going to sleep in `pop()` when the "
+    "queue is empty, 21% the loop preempted by the worker it wakes (`futex_wake` in "
+    "`gw_pool_submit`), 5% the condition variable's own futex, 2% the loop sleeping "
+    "in `epoll_wait` | the same hand-off, once per batch the loop takes from one "
+    "`epoll_wait` (about 6 to 8 requests with 64 connections). Below 0.1 would need "
+    "bigger batches or a worker that spins before sleeping, which on a core shared "
+    "with the loop (as here) takes the loop's time |",
+]
 
 
 def _scale_cell(e, k):
