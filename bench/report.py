@@ -229,12 +229,18 @@ def rps_rows(results, keys, present, ref, ref_marks):
     return out
 
 
+def section_servers(results, kind, specs):
+    """The rows of one kind in this run, and the servers of specs that ran in any of
+    them (in specs' order)."""
+    keys = row_keys(results, kind)
+    present = [s.key for s in specs if any(s.key in results["rows"][k]["servers"] for k in keys)]
+    return keys, present
+
+
 def summary_section(results):
-    keys = row_keys(results, "http")
+    keys, present = section_servers(results, "http", servers.HTTP_SERVERS)
     if not keys:
         return []
-    present = [s.key for s in servers.HTTP_SERVERS
-               if any(s.key in results["rows"][k]["servers"] for k in keys)]
     out = ["## Requests per second", "",
            "Median req/s of each server over the rounds; in brackets wsgate's req/s "
            "divided by that server's (above 1: wsgate is faster), taken as the median over "
@@ -268,19 +274,7 @@ def counts_section(results):
     note = perf_note(results)
     if note:
         out.append("n/a: perf counted nothing (%s)." % note)
-    out += ["", "| row | " + " | ".join(SHORT[k] for k in present) + " |",
-            "|---|" + "---:|" * len(present)]
-    for rk in keys:
-        e = results["rows"][rk]
-        cells = []
-        for k in present:
-            if k not in e["servers"]:
-                cells.append("")
-                continue
-            cell = "%s / %s" % (per_req(e, k, "syscalls"), per_req(e, k, "switches"))
-            cells.append("**%s**" % cell if k == "wsgate" else cell)
-        out.append("| %s | %s |" % (rk, " | ".join(cells)))
-    return out
+    return out + counts_with_front(results, keys, present, "wsgate")
 
 
 def slow_cells(e, runs):
@@ -448,11 +442,9 @@ def _sum_per_req(e, k, field):
 
 
 def https_section(results):
-    keys = row_keys(results, "https")
+    keys, present = section_servers(results, "https", servers.HTTPS_SERVERS)
     if not keys:
         return []
-    present = [s.key for s in servers.HTTPS_SERVERS
-               if any(s.key in results["rows"][k]["servers"] for k in keys)]
     sessions = sorted({v for k in keys for v in results["rows"][k]["tls"]["session"].values()})
     cert = results["rows"][keys[0]]["tls"]["cert"]
     ab_tls = sorted({r["tls"] for k in keys for runs in results["rows"][k]["runs"].values()
@@ -514,31 +506,39 @@ def https_section(results):
     out += rps_rows(results, keys, present, HTTPS_REF, ref_marks=True)
     out += [""] + https_findings(results, keys)
     if has_counts(results):
-        out += ["", "System calls / context switches per request (as in the first table of "
-                "counts; for nginx in front: wsgate's, plus nginx's, = their sum):", "",
-                "| row | " + " | ".join(SHORT[k] for k in present) + " |",
-                "|---|" + "---:|" * len(present)]
-        for rk in keys:
-            e = results["rows"][rk]
-            cells = []
-            for k in present:
-                if k not in e["servers"]:
-                    cells.append("")
-                    continue
-                cell = "%s / %s" % (per_req(e, k, "syscalls"), per_req(e, k, "switches"))
-                if servers.ALL_SPECS[k].front:
-                    cell += " + %s / %s = %s / %s" % (
-                        per_req(e, k, "syscalls", "front_"), per_req(e, k, "switches", "front_"),
-                        fmt_per_req(_sum_per_req(e, k, "syscalls")),
-                        fmt_per_req(_sum_per_req(e, k, "switches")))
-                cells.append("**%s**" % cell if k == HTTPS_REF else cell)
-            out.append("| %s | %s |" % (rk, " | ".join(cells)))
+        out += counts_with_front(results, keys, present, HTTPS_REF,
+                                 "System calls / context switches per request (as in the first "
+                                 "table of counts; for nginx in front: wsgate's, plus nginx's, = "
+                                 "their sum):")
     for rk in keys:
         e = results["rows"][rk]
         out += ["", "### %s — %s" % (rk, e["title"]), "",
                 "App `bench/apps/%s.py`; threads: %d; load: `%s`." % (
                     e["app"], e["threads"], e["wrk"]), ""]
         out += detail_table(results, rk, HTTPS_REF)
+    return out
+
+
+def counts_with_front(results, keys, present, ref, intro=None):
+    """The system calls / context switches table of a section (after intro, a line of
+    its own), ref's cells in bold; a server behind nginx gets nginx's counts added."""
+    out = ([""] if intro is None else ["", intro, ""]) + [
+        "| row | " + " | ".join(SHORT[k] for k in present) + " |", "|---|" + "---:|" * len(present)]
+    for rk in keys:
+        e = results["rows"][rk]
+        cells = []
+        for k in present:
+            if k not in e["servers"]:
+                cells.append("")
+                continue
+            cell = "%s / %s" % (per_req(e, k, "syscalls"), per_req(e, k, "switches"))
+            if servers.ALL_SPECS[k].front:
+                cell += " + %s / %s = %s / %s" % (
+                    per_req(e, k, "syscalls", "front_"), per_req(e, k, "switches", "front_"),
+                    fmt_per_req(_sum_per_req(e, k, "syscalls")),
+                    fmt_per_req(_sum_per_req(e, k, "switches")))
+            cells.append("**%s**" % cell if k == ref else cell)
+        out.append("| %s | %s |" % (rk, " | ".join(cells)))
     return out
 
 
@@ -592,11 +592,9 @@ def https_findings(results, keys):
 
 
 def h2_section(results):
-    keys = row_keys(results, "h2")
+    keys, present = section_servers(results, "h2", servers.H2_SERVERS)
     if not keys:
         return []
-    present = [s.key for s in servers.H2_SERVERS
-               if any(s.key in results["rows"][k]["servers"] for k in keys)]
     out = ["## HTTP/2", "",
            "wsgate's own HTTP/2 ([http.md](http.md#http2)): h2 over TLS "
            "(`--https --h2`, ALPN; the HTTPS rows' certificate) and h2c with prior "
@@ -638,25 +636,9 @@ def h2_section(results):
     if goal:
         out += [""] + goal
     if has_counts(results):
-        out += ["", "System calls / context switches per request (for nginx in front: "
-                "wsgate's, plus nginx's, = their sum):", "",
-                "| row | " + " | ".join(SHORT[k] for k in present) + " |",
-                "|---|" + "---:|" * len(present)]
-        for rk in keys:
-            e = results["rows"][rk]
-            cells = []
-            for k in present:
-                if k not in e["servers"]:
-                    cells.append("")
-                    continue
-                cell = "%s / %s" % (per_req(e, k, "syscalls"), per_req(e, k, "switches"))
-                if servers.ALL_SPECS[k].front:
-                    cell += " + %s / %s = %s / %s" % (
-                        per_req(e, k, "syscalls", "front_"), per_req(e, k, "switches", "front_"),
-                        fmt_per_req(_sum_per_req(e, k, "syscalls")),
-                        fmt_per_req(_sum_per_req(e, k, "switches")))
-                cells.append("**%s**" % cell if k == H2_REF else cell)
-            out.append("| %s | %s |" % (rk, " | ".join(cells)))
+        out += counts_with_front(results, keys, present, H2_REF,
+                                 "System calls / context switches per request (for nginx in "
+                                 "front: wsgate's, plus nginx's, = their sum):")
     for rk in keys:
         e = results["rows"][rk]
         out += ["", "### %s — %s" % (rk, e["title"]), "",
