@@ -1107,7 +1107,8 @@ def prefork_section(results):
             LABEL[k] + (" (-w 1)" if k == "wsgate" else ""),
             fmt_rps(median_of(runs, "rps")), fmt_rps(min(rps)), fmt_rps(max(rps)),
             fmt_ratio(ratio(e, WSGATE_W2, "wsgate")) if k == WSGATE_W2 else "",
-            fmt_ms(median_of(served, "p50_us")), fmt_ms(median_of(served, "p99_us")), fmt_cpu_us(median_of(runs, "cpu_us_req")),
+            fmt_ms(median_of(served, "p50_us")), fmt_ms(median_of(served, "p99_us")),
+            fmt_cpu_us(median_of(runs, "cpu_us_req")),
             per_req(e, k, "syscalls"), per_req(e, k, "switches"),
             fmt_mib(e["rss_kib"].get(k))))
     one = median_of(e["runs"].get("wsgate", []), "cpu_us_req")
