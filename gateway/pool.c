@@ -95,7 +95,9 @@ static void run(struct gw_pool *p, int slot, void *tctx, struct gw_request *r)
     gw_stats_busy_add(1);
     if (p->wd != NULL)
         gw_watchdog_enter(p->wd, slot, r, tctx);
-    int ok = p->app->handle(tctx, r);
+    /* A request its client gave up while it was queued costs no app time (an HTTP/2
+     * stream reset past the Rapid Reset limits must not still run the app). */
+    int ok = gw_request_abandoned(r) ? 0 : p->app->handle(tctx, r);
     gw_request_finish(r, ok);
     if (p->wd != NULL)
         gw_watchdog_leave(p->wd, slot);

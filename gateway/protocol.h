@@ -126,6 +126,12 @@ struct gw_protocol {
      * END_REQUEST goes out here, once; HTTP/SCGI: the connection is closed after the
      * 504). Returns 0 or GW_E* (the 504 could not be written). */
     int (*timeout)(struct gw_request *r);
+
+    /* Optional (NULL: never). Worker, before the app runs r: 1 when the client has
+     * already given r up (an HTTP/2 stream reset while it waited in the queue); the
+     * app is then not run, r finishes as failed with status 0 and its access line says
+     * so. Thread-safe against the connection's owner. */
+    int (*abandoned)(struct gw_request *r);
 };
 
 #endif

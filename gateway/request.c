@@ -324,6 +324,11 @@ void gw_request_finish(struct gw_request *r, int ok)
     r->t_send += r->t_end - t0;
 }
 
+int gw_request_abandoned(struct gw_request *r)
+{
+    return r->proto->abandoned != NULL && r->proto->abandoned(r);
+}
+
 int gw_request_client_gone(const struct gw_request *r)
 {
     return gw_conn_broken(r->conn) || (r->watched && gw_request_timed_out(r));

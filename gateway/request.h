@@ -202,6 +202,10 @@ int gw_request_send_stderr(struct gw_request *r, const char *p, size_t n);
  */
 void gw_request_times(const struct gw_request *r, struct gw_request_times *t);
 
+/* Worker, before the app runs r: 1 when its client has already given it up (the
+ * front-end's abandoned hook, gateway/protocol.h); the app is then not run. */
+int gw_request_abandoned(struct gw_request *r);
+
 /* 1 when the client has gone (a send failed) or the request timed out (the server
  * answered 504 itself); the app handler may stop iterating. */
 int gw_request_client_gone(const struct gw_request *r);

@@ -301,7 +301,8 @@ static int h2_flush(struct gw_conn *c)
     .send_head = gw_h2_send_head, /* worker: HEADERS (kept until the first DATA) */                \
     .send_body = gw_h2_send_body, /* worker: DATA as the windows allow */                          \
     .finish = gw_h2_finish,       /* worker: END_STREAM, or RST_STREAM when cut */                 \
-    .timeout = gw_h2_timeout,     /* watchdog: 504 on the stream */
+    .timeout = gw_h2_timeout,     /* watchdog: 504 on the stream */                                \
+    .abandoned = gw_h2_abandoned, /* worker: a stream reset while queued skips the app */
 // clang-format on
 
 const struct gw_protocol gw_h2_protocol = {.name = "h2", H2_SLOTS};

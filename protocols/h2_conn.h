@@ -200,6 +200,8 @@ int gw_h2_send_head(struct gw_request *r, struct gw_slice status, const struct g
 int gw_h2_send_body(struct gw_request *r, const struct gw_chunk *c, int n, int *kept);
 int gw_h2_finish(struct gw_request *r, int ok);
 int gw_h2_timeout(struct gw_request *r);
+/* Worker, before the app: 1 when the stream is already gone (reset while queued). */
+int gw_h2_abandoned(struct gw_request *r);
 /* Under lock: a complete short answer (status, text body) on stream id, from the
  * loop (a refused head) or the watchdog. 0 or GW_E*. */
 int gw_h2_submit_status(struct h2_conn *hc, struct h2_stream *st, int status);

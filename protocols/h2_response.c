@@ -352,3 +352,13 @@ int gw_h2_timeout(struct gw_request *r)
     r->status = 504;
     return rc;
 }
+
+int gw_h2_abandoned(struct gw_request *r)
+{
+    struct h2_stream *st = r->proto_data;
+    struct h2_conn *hc = st->hc;
+    pthread_mutex_lock(&hc->lock);
+    int gone_now = gone(st);
+    pthread_mutex_unlock(&hc->lock);
+    return gone_now;
+}

@@ -5,6 +5,7 @@ well-behaved client sends, and Python's h2 where a client state machine helps.
 One server carries every check (tests/apps/it_h2.py; --h2c, 8 threads, /metrics);
 each attack gets its own connection, and after each one the server still serves.
 """
+import os
 import socket
 import struct
 import time
@@ -145,14 +146,17 @@ def test_q01_rapid_reset_ends_in_enhance_your_calm(srv):
     assert access_count(srv, "q01-rr") <= 20, access_count(srv, "q01-rr")
 
 
-def test_q06_streams_reset_while_their_app_runs_still_count(srv):
+def test_q06_streams_reset_while_their_app_runs_still_count(srv, tmp_path):
     """100 streams, all dispatched (8 apps sleeping 3 s on the 8 threads, 92 queued
-    behind them), then all reset by the client: nghttp2 forgets them, but their apps
-    still run or will, so a new stream is refused (REFUSED_STREAM) until they are
-    done; then the connection carries on."""
+    behind them), then all reset by the client: nghttp2 forgets them, but the 8 apps
+    still run and the 92 still hold their place until a worker takes them, so a new
+    stream is refused (REFUSED_STREAM) until they are done; then the connection
+    carries on. The 92 reset while queued never reach the app (each would mark)."""
     c = H2Client(srv.port)
+    marks = [str(tmp_path / ("q06-%d" % i)) for i in range(100)]
     try:
-        sids = [c.request("/slow?t=%s&q06z=%d" % (3 if i < 8 else 0, i)) for i in range(100)]
+        sids = [c.request("/slow?t=%s&q06z=%d&mark=%s" % (3 if i < 8 else 0, i, marks[i]))
+                for i in range(100)]
         wait_metric(srv, "wsgate_requests_in_flight", 100)
         for sid in sids:
             c.conn.reset_stream(sid, h2.errors.ErrorCodes.CANCEL)
@@ -166,6 +170,8 @@ def test_q06_streams_reset_while_their_app_runs_still_count(srv):
     finally:
         c.close()
     assert access_count(srv, "q06-extra") == 0
+    ran = [i for i in range(100) if os.path.exists(marks[i])]
+    assert ran == list(range(8)), ran
 
 
 def test_q06_the_101st_open_stream(srv):
