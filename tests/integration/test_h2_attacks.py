@@ -152,6 +152,7 @@ def test_q06_streams_reset_while_their_app_runs_still_count(srv, tmp_path):
     still run and the 92 still hold their place until a worker takes them, so a new
     stream is refused (REFUSED_STREAM) until they are done; then the connection
     carries on. The 92 reset while queued never reach the app (each would mark)."""
+    wait_metric(srv, "wsgate_requests_in_flight", 0, timeout=t(20))  # earlier tests' done
     c = H2Client(srv.port)
     marks = [str(tmp_path / ("q06-%d" % i)) for i in range(100)]
     try:
