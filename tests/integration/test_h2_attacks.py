@@ -14,7 +14,7 @@ import h2.errors
 import pytest
 
 from test_h2 import H2Client
-from wsgate_util import t, wait_metric
+from wsgate_util import t, wait_for, wait_metric
 
 # frame types and flags (RFC 9113 6)
 DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = (
@@ -159,6 +159,10 @@ def test_q06_streams_reset_while_their_app_runs_still_count(srv, tmp_path):
         sids = [c.request("/slow?t=%s&q06z=%d&mark=%s" % (3 if i < 8 else 0, i, marks[i]))
                 for i in range(100)]
         wait_metric(srv, "wsgate_requests_in_flight", 100)
+        # the 8 apps run (a thread each) before the resets: else a thread still free
+        # passes the queued, reset streams by at once, and they free their places
+        wait_for(lambda: all(os.path.exists(m) for m in marks[:8]), t(10),
+                 what="the first 8 apps running")
         for sid in sids:
             c.conn.reset_stream(sid, h2.errors.ErrorCodes.CANCEL)
         c.flush()
