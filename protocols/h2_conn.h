@@ -118,7 +118,8 @@ struct h2_stream {
     struct gw_buf out; /* DATA bytes waiting for the peer's window */
     int out_eof;       /* the last of them: END_STREAM follows */
     int finished;      /* finish or the watchdog ended the response */
-    int app_done;      /* finish: the app returned (not the watchdog's 504) */
+    int app_done;      /* the app returned (finish; not the watchdog's 504), or its
+                        * response is complete (its Content-Length is out) */
 
     /* Life: freed by the loop once nghttp2 closed it and no worker has it. */
     int closed;     /* nghttp2 closed the stream (on_stream_close) */

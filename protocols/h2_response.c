@@ -232,6 +232,18 @@ static int append(struct h2_conn *hc, struct h2_stream *st, const char *p, size_
     return 0;
 }
 
+/* Under lock: after the last of the bytes its Content-Length promised, the stream's
+ * END_STREAM goes with them (one send for a whole response, not a second one from
+ * finish with an empty DATA frame). */
+static void end_if_complete(struct h2_stream *st, const struct gw_request *r)
+{
+    if (r->resp.limit >= 0 && r->resp.sent >= (uint64_t)r->resp.limit && st->submitted) {
+        st->out_eof = 1;
+        st->app_done = 1; /* the client sees the stream end: it frees its place */
+        nghttp2_session_resume_data(st->hc->s, st->id);
+    }
+}
+
 int gw_h2_send_body(struct gw_request *r, const struct gw_chunk *c, int n, int *kept)
 {
     struct h2_stream *st = r->proto_data;
@@ -243,6 +255,8 @@ int gw_h2_send_body(struct gw_request *r, const struct gw_chunk *c, int n, int *
         if (c[i].kind != GW_CHUNK_FILE) {
             pthread_mutex_lock(&hc->lock);
             rc = append(hc, st, c[i].p, (size_t)c[i].len);
+            if (rc == 0 && i == n - 1)
+                end_if_complete(st, r);
             pump_unlock(hc);
             continue;
         }
@@ -257,11 +271,13 @@ int gw_h2_send_body(struct gw_request *r, const struct gw_chunk *c, int n, int *
                 rc = GW_EIO; /* shorter than promised */
                 break;
             }
-            pthread_mutex_lock(&hc->lock);
-            rc = append(hc, st, buf, (size_t)k);
-            pump_unlock(hc);
             off += k;
             left -= (uint64_t)k;
+            pthread_mutex_lock(&hc->lock);
+            rc = append(hc, st, buf, (size_t)k);
+            if (rc == 0 && left == 0 && i == n - 1)
+                end_if_complete(st, r);
+            pump_unlock(hc);
         }
     }
     return rc;
@@ -316,8 +332,8 @@ int gw_h2_finish(struct gw_request *r, int ok)
     st->finished = 1;
     st->app_done = 1;
     give_back(hc, st);
-    if (gone(st)) {
-        /* nothing more can go out for it */
+    if (gone(st) || st->out_eof) {
+        /* nothing more can go out for it, or its last DATA has (end_if_complete) */
     } else if (!r->resp.started || (!ok && !st->submitted)) {
         int status = st->body_err == GW_ETOOBIG ? 413 : 500;
         r->status = status;

@@ -77,9 +77,9 @@ static int spend(struct h2_bucket *b, double burst, double rate)
 
 /* The streams that count against GW_H2_MAX_STREAMS: open in the session, or closed
  * (reset) while their app still runs (Rapid Reset must not queue app work past the
- * limit). A stream whose app has returned is free as soon as the session closes it,
- * before its worker hands it back: the client, which saw it end, may open the next
- * one at once. */
+ * limit). A stream whose response is complete (app_done) is free as soon as the
+ * session closes it, before its worker hands it back: the client, which saw it end,
+ * may open the next one at once. */
 static size_t streams_held(const struct h2_conn *hc)
 {
     size_t n = 0;

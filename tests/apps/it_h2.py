@@ -1,10 +1,13 @@
 """The apps of the HTTP/2 tests (tests/integration/test_h2.py) behind one server,
 chosen by the first path segment: /probe (it_probe.py: the environ as JSON), /echo
 (the request body back, as it came), /slow (it_slow.py), /filewrap (it_filewrap.py),
-/flask/... (it_flask.py mounted at /flask), /page?n=N (an HTML page of N <img> tags)
-and /img/I.png (a small PNG of its own colour for each I), and anything else
+/flask/... (it_flask.py mounted at /flask), /page?n=N (an HTML page of N <img> tags),
+/img/I.png (a small PNG of its own colour for each I), /linger?t=S (a complete 5-byte
+body, then S seconds more in the app), and anything else
 it_big.py (/hello, /big?mode=&size=: checkable large bodies)."""
 import struct
+import time
+import urllib.parse
 import zlib
 
 import it_big
@@ -52,6 +55,13 @@ def image(environ, start_response):
     return [body]
 
 
+def linger(environ, start_response):
+    seconds = float(urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("t", ["1"])[0])
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    yield b"hello"
+    time.sleep(seconds)
+
+
 def application(environ, start_response):
     path = environ.get("PATH_INFO", "")
     if path.startswith("/flask"):
@@ -61,7 +71,7 @@ def application(environ, start_response):
     for prefix, app in (("/probe", it_probe.application), ("/echo", echo),
                         ("/slow", it_slow.application),
                         ("/filewrap", it_filewrap.application), ("/page", page),
-                        ("/img/", image)):
+                        ("/img/", image), ("/linger", linger)):
         if path.startswith(prefix):
             return app(environ, start_response)
     return it_big.application(environ, start_response)

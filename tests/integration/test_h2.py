@@ -380,6 +380,26 @@ def test_a_finished_stream_frees_its_place_at_once(srv):
     assert "3000 succeeded, 0 failed, 0 errored" in out, out
 
 
+def test_a_complete_body_ends_its_stream_before_the_app_returns(srv):
+    """The last byte a response's Content-Length promised leaves with END_STREAM on its
+    DATA frame: the client has the whole response while the app still runs (2 s more
+    here; the request gets its access log line only then), and no empty DATA frame
+    follows it (one write per response, not a second one when the app returns)."""
+    c = H2Client(srv.plain_port)
+    try:
+        sid = c.request("/linger?t=%s&tag=lingers" % t(2))
+        r = c.response(sid, timeout=t(10))
+        assert (r["body"], r["ended"]) == (b"hello", True)
+        assert "tag=lingers" not in srv.access_text()  # its app has not returned yet
+        data = [ev for ev in c.events
+                if isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid]
+        assert [ev.data for ev in data] == [b"hello"]
+        assert data[0].stream_ended is not None
+        wait_access(srv, "tag=lingers")
+    finally:
+        c.close()
+
+
 def test_window_closed_reader_is_bounded(srv):
     """A peer that never opens its window: the worker waits at most --send-timeout (2 s)
     for room, then the stream is reset; the connection and its other streams go on."""
