@@ -5,9 +5,12 @@
  *
  * Every call into the session is made under hc->lock (nghttp2 is not thread-safe).
  * The response bytes are copied into the stream's out buffer, which the session
- * reads (gw_h2_data_read) as the peer's windows allow; the worker then pumps the
- * frames to the socket without waiting (the output queue's no-wait mode, as
- * FastCGI's), and the loop writes what the socket did not take. A worker waits only
+ * reads (gw_h2_data_read) as the peer's windows allow. While a body is partial the
+ * worker pumps the frames to the socket without waiting (the output queue's no-wait
+ * mode, as FastCGI's), and the loop writes what the socket did not take; once a
+ * response is complete the worker leaves the write to the loop (gw_conn_want_write),
+ * which sends the responses completed meanwhile together: on one busy connection,
+ * one write for dozens of streams instead of one each. A worker waits only
  * when its stream already holds GW_H2_STREAM_OUT bytes (or the connection's streams
  * GW_H2_CONN_OUT) that the peer's window does not let out: up to --send-timeout
  * without progress, then the stream is reset (a reader that never opens its window is
@@ -234,14 +237,24 @@ static int append(struct h2_conn *hc, struct h2_stream *st, const char *p, size_
 
 /* Under lock: after the last of the bytes its Content-Length promised, the stream's
  * END_STREAM goes with them (one send for a whole response, not a second one from
- * finish with an empty DATA frame). */
-static void end_if_complete(struct h2_stream *st, const struct gw_request *r)
+ * finish with an empty DATA frame). 1 when it did. */
+static int end_if_complete(struct h2_stream *st, const struct gw_request *r)
 {
-    if (r->resp.limit >= 0 && r->resp.sent >= (uint64_t)r->resp.limit && st->submitted) {
-        st->out_eof = 1;
-        st->app_done = 1; /* the client sees the stream end: it frees its place */
-        nghttp2_session_resume_data(st->hc->s, st->id);
-    }
+    if (r->resp.limit < 0 || r->resp.sent < (uint64_t)r->resp.limit || !st->submitted)
+        return 0;
+    st->out_eof = 1;
+    st->app_done = 1; /* the client sees the stream end: it frees its place */
+    nghttp2_session_resume_data(st->hc->s, st->id);
+    return 1;
+}
+
+/* Unlocks after a stream's response is complete in the session: the loop sends it,
+ * together with whatever other streams completed meanwhile (one write for many
+ * responses, where each worker's own pump made one each). */
+static void complete_unlock(struct h2_conn *hc)
+{
+    pthread_mutex_unlock(&hc->lock);
+    gw_conn_want_write(hc->c);
 }
 
 int gw_h2_send_body(struct gw_request *r, const struct gw_chunk *c, int n, int *kept)
@@ -255,9 +268,10 @@ int gw_h2_send_body(struct gw_request *r, const struct gw_chunk *c, int n, int *
         if (c[i].kind != GW_CHUNK_FILE) {
             pthread_mutex_lock(&hc->lock);
             rc = append(hc, st, c[i].p, (size_t)c[i].len);
-            if (rc == 0 && i == n - 1)
-                end_if_complete(st, r);
-            pump_unlock(hc);
+            if (rc == 0 && i == n - 1 && end_if_complete(st, r))
+                complete_unlock(hc);
+            else
+                pump_unlock(hc);
             continue;
         }
         char buf[16384];
@@ -275,9 +289,10 @@ int gw_h2_send_body(struct gw_request *r, const struct gw_chunk *c, int n, int *
             left -= (uint64_t)k;
             pthread_mutex_lock(&hc->lock);
             rc = append(hc, st, buf, (size_t)k);
-            if (rc == 0 && left == 0 && i == n - 1)
-                end_if_complete(st, r);
-            pump_unlock(hc);
+            if (rc == 0 && left == 0 && i == n - 1 && end_if_complete(st, r))
+                complete_unlock(hc);
+            else
+                pump_unlock(hc);
         }
     }
     return rc;
@@ -349,7 +364,7 @@ int gw_h2_finish(struct gw_request *r, int ok)
         st->out_eof = 1;
         nghttp2_session_resume_data(hc->s, st->id);
     }
-    pump_unlock(hc);
+    complete_unlock(hc);
     return 1;
 }
 
