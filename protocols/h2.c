@@ -49,17 +49,23 @@ void gw_h2_stream_free(struct h2_stream *st)
     free(st);
 }
 
-/* Loop, under lock: frees the streams nghttp2 has closed that no worker has. */
+/* Loop, under lock: frees the streams nghttp2 has closed that no worker has (those
+ * gw_h2_mark put on hc->dead). */
 static void reap(struct h2_conn *hc)
 {
-    for (struct h2_stream **pp = &hc->streams; *pp != NULL;) {
-        struct h2_stream *st = *pp;
-        if (st->closed && !st->on_ready && (!st->dispatched || st->handed_back)) {
-            *pp = st->next;
-            gw_h2_stream_free(st);
-        } else {
-            pp = &st->next;
-        }
+    struct h2_stream *st;
+    while ((st = hc->dead) != NULL) {
+        hc->dead = st->next_dead;
+        st->on_dead = 0;
+        if (!gw_h2_freeable(st))
+            continue; /* not after all: marked again when it is */
+        if (st->prev != NULL)
+            st->prev->next = st->next;
+        else
+            hc->streams = st->next;
+        if (st->next != NULL)
+            st->next->prev = st->prev;
+        gw_h2_stream_free(st);
     }
 }
 
@@ -141,23 +147,13 @@ static struct h2_stream *pop_ready(struct h2_conn *hc)
     struct h2_stream *st;
     while ((st = hc->ready) != NULL) {
         hc->ready = st->next_ready;
-        st->on_ready = 0;
+        gw_h2_mark(hc, st, &st->on_ready, 0);
         if (hc->ready == NULL)
             hc->ready_last = NULL;
         if (!st->closed)
             return st;
     }
     return NULL;
-}
-
-/* Loop, under lock: 1 while a stream's header block is still arriving (the head's
- * --read-timeout applies to the connection), as FastCGI's heads_pending. */
-static int heads_pending(const struct h2_conn *hc)
-{
-    for (const struct h2_stream *st = hc->streams; st != NULL; st = st->next)
-        if (!st->headers_end && !st->closed)
-            return 1;
-    return 0;
 }
 
 static enum gw_parse_result h2_parse(struct gw_conn *c, struct gw_request **out)
@@ -193,7 +189,7 @@ static enum gw_parse_result h2_parse(struct gw_conn *c, struct gw_request **out)
         goaway(hc);
     struct h2_stream *st = pop_ready(hc);
     if (st != NULL) {
-        st->dispatched = 1;
+        gw_h2_mark(hc, st, &st->dispatched, 1);
         *out = &st->req;
         c->parse_again = hc->ready != NULL;
         res = GW_PARSE_READY;
@@ -202,7 +198,7 @@ static enum gw_parse_result h2_parse(struct gw_conn *c, struct gw_request **out)
         res = GW_PARSE_CLOSE; /* GOAWAY both ways, nothing left to do */
     }
     reap(hc);
-    c->at_rest = !heads_pending(hc);
+    c->at_rest = hc->heads == 0; /* else the head's --read-timeout applies */
 done:;
     int rc = gw_h2_pump(hc); /* a GOAWAY of nghttp2's goes out before a close too */
     pthread_mutex_unlock(&hc->lock);
@@ -219,7 +215,7 @@ static int h2_reject(struct gw_conn *c, struct gw_request *r, int status)
     pthread_mutex_lock(&hc->lock);
     if (r != NULL) {
         struct h2_stream *st = r->proto_data;
-        st->dispatched = 0;
+        gw_h2_mark(hc, st, &st->dispatched, 0);
         st->finished = 1;
         gw_h2_submit_status(hc, st, status);
     } else {
@@ -237,7 +233,7 @@ static int h2_done(struct gw_conn *c, struct gw_request *r)
     struct h2_conn *hc = c->proto_state;
     struct h2_stream *st = r->proto_data;
     pthread_mutex_lock(&hc->lock);
-    st->handed_back = 1;
+    gw_h2_mark(hc, st, &st->handed_back, 1);
     if (gw_conn_draining(c))
         goaway(hc);
     reap(hc);

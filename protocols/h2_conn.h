@@ -73,10 +73,12 @@ struct h2_bucket {
 struct h2_conn;
 
 struct h2_stream {
-    struct gw_request req;        /* first: the core's view */
-    struct h2_stream *next;       /* hc->streams (loop thread only) */
-    struct h2_stream *next_ready; /* hc->ready: complete heads awaiting dispatch */
-    int on_ready;                 /* on hc->ready */
+    struct gw_request req;         /* first: the core's view */
+    struct h2_stream *next, *prev; /* hc->streams */
+    struct h2_stream *next_ready;  /* hc->ready: complete heads awaiting dispatch */
+    struct h2_stream *next_dead;   /* hc->dead: perhaps free to be freed (reap) */
+    int on_ready;                  /* on hc->ready */
+    int on_dead;                   /* on hc->dead */
     struct h2_conn *hc;
     int32_t id;
 
@@ -121,7 +123,8 @@ struct h2_stream {
     int app_done;      /* the app returned (finish; not the watchdog's 504), or its
                         * response is complete (its Content-Length is out) */
 
-    /* Life: freed by the loop once nghttp2 closed it and no worker has it. */
+    /* Life: freed by the loop once nghttp2 closed it and no worker has it. These flags
+     * and on_ready, headers_end and app_done change only through gw_h2_mark. */
     int closed;     /* nghttp2 closed the stream (on_stream_close) */
     int dispatched; /* handed to the pool; handed_back once it came back */
     int handed_back;
@@ -133,6 +136,9 @@ struct h2_conn {
     struct gw_conn *c;
     struct h2_stream *streams;
     struct h2_stream *ready, *ready_last;
+    struct h2_stream *dead;        /* streams that became free to be freed (gw_h2_mark) */
+    long held;                     /* streams that count against GW_H2_MAX_STREAMS (gw_h2_holds) */
+    long heads;                    /* streams whose header block is still arriving */
     struct gw_out out;             /* frames the socket did not take (at most a batch) */
     size_t out_held;               /* DATA bytes all streams hold (under lock) */
     int goaway;                    /* GOAWAY submitted (graceful stop) */
@@ -145,6 +151,30 @@ struct h2_conn {
     uint64_t opened;               /* streams the client opened (request HEADERS), refused
                                     * ones too: the metrics' streams per connection */
 };
+
+/* Under lock: 1 while st counts against GW_H2_MAX_STREAMS: open in the session, or
+ * closed (reset) while its app still runs (Rapid Reset must not queue app work past
+ * the limit). A stream whose response is complete (app_done) is free as soon as the
+ * session closes it, before its worker hands it back: the client, which saw it end,
+ * may open the next one at once. */
+static inline int gw_h2_holds(const struct h2_stream *st)
+{
+    return !st->closed || (st->dispatched && !st->handed_back && !st->app_done);
+}
+
+/* Under lock: 1 while st's request header block is still arriving (the head's
+ * --read-timeout then applies to the connection). */
+static inline int gw_h2_heading(const struct h2_stream *st)
+{
+    return !st->headers_end && !st->closed;
+}
+
+/* Under lock: 1 once the loop may free st: nghttp2 has closed it, it waits for no
+ * dispatch, and no worker has it. */
+static inline int gw_h2_freeable(const struct h2_stream *st)
+{
+    return st->closed && !st->on_ready && (!st->dispatched || st->handed_back);
+}
 
 /* h2.c */
 
@@ -165,6 +195,12 @@ struct h2_stream *gw_h2_stream_new(void);
 /* Under lock: st becomes stream id of hc (its user data in the session, on the list
  * of hc's streams, freed by the loop from now on). */
 void gw_h2_stream_attach(struct h2_conn *hc, struct h2_stream *st, int32_t id);
+
+/* Under lock: sets *flag, one of st's closed, on_ready, dispatched, handed_back,
+ * app_done or headers_end, to v, keeping hc's counts (held, heads) in step and
+ * putting st on hc->dead when it becomes free to be freed. O(1): nothing walks the
+ * streams per request. */
+void gw_h2_mark(struct h2_conn *hc, struct h2_stream *st, int *flag, int v);
 
 /* Under lock: st's request is complete: it joins the streams awaiting dispatch. */
 void gw_h2_ready(struct h2_conn *hc, struct h2_stream *st);

@@ -243,7 +243,7 @@ static int end_if_complete(struct h2_stream *st, const struct gw_request *r)
     if (r->resp.limit < 0 || r->resp.sent < (uint64_t)r->resp.limit || !st->submitted)
         return 0;
     st->out_eof = 1;
-    st->app_done = 1; /* the client sees the stream end: it frees its place */
+    gw_h2_mark(st->hc, st, &st->app_done, 1); /* the client sees the stream end */
     nghttp2_session_resume_data(st->hc->s, st->id);
     return 1;
 }
@@ -345,7 +345,7 @@ int gw_h2_finish(struct gw_request *r, int ok)
     struct h2_conn *hc = st->hc;
     pthread_mutex_lock(&hc->lock);
     st->finished = 1;
-    st->app_done = 1;
+    gw_h2_mark(hc, st, &st->app_done, 1);
     give_back(hc, st);
     if (gone(st) || st->out_eof) {
         /* nothing more can go out for it, or its last DATA has (end_if_complete) */

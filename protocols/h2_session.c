@@ -75,19 +75,6 @@ static int spend(struct h2_bucket *b, double burst, double rate)
     return 0;
 }
 
-/* The streams that count against GW_H2_MAX_STREAMS: open in the session, or closed
- * (reset) while their app still runs (Rapid Reset must not queue app work past the
- * limit). A stream whose response is complete (app_done) is free as soon as the
- * session closes it, before its worker hands it back: the client, which saw it end,
- * may open the next one at once. */
-static size_t streams_held(const struct h2_conn *hc)
-{
-    size_t n = 0;
-    for (const struct h2_stream *st = hc->streams; st != NULL; st = st->next)
-        n += !st->closed || (st->dispatched && !st->handed_back && !st->app_done);
-    return n;
-}
-
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *user)
 {
     struct h2_conn *hc = user;
@@ -100,7 +87,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *us
         hc->goaway = 1;
         nghttp2_submit_goaway(s, NGHTTP2_FLAG_NONE, INT32_MAX, NGHTTP2_NO_ERROR, NULL, 0);
     }
-    if (streams_held(hc) >= GW_H2_MAX_STREAMS) {
+    if (hc->held >= GW_H2_MAX_STREAMS) {
         /* No stream struct: its header fields and DATA are ignored. */
         nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
         return 0;
@@ -187,15 +174,33 @@ void gw_h2_stream_attach(struct h2_conn *hc, struct h2_stream *st, int32_t id)
 {
     st->hc = hc;
     st->id = id;
+    st->prev = NULL;
     st->next = hc->streams;
+    if (hc->streams != NULL)
+        hc->streams->prev = st;
     hc->streams = st;
+    hc->held += gw_h2_holds(st);
+    hc->heads += gw_h2_heading(st);
     nghttp2_session_set_stream_user_data(hc->s, id, st);
+}
+
+void gw_h2_mark(struct h2_conn *hc, struct h2_stream *st, int *flag, int v)
+{
+    int held = gw_h2_holds(st), heading = gw_h2_heading(st);
+    *flag = v;
+    hc->held += gw_h2_holds(st) - held;
+    hc->heads += gw_h2_heading(st) - heading;
+    if (!st->on_dead && gw_h2_freeable(st)) {
+        st->on_dead = 1;
+        st->next_dead = hc->dead;
+        hc->dead = st;
+    }
 }
 
 void gw_h2_ready(struct h2_conn *hc, struct h2_stream *st)
 {
     st->next_ready = NULL;
-    st->on_ready = 1;
+    gw_h2_mark(hc, st, &st->on_ready, 1);
     if (hc->ready_last != NULL)
         hc->ready_last->next_ready = st;
     else
@@ -253,7 +258,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
         return 0;
     if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST &&
         !st->headers_end) {
-        st->headers_end = 1;
+        gw_h2_mark(hc, st, &st->headers_end, 1);
         if (end_stream)
             st->body_eof = 1;
         int status = st->too_big ? 431 : gw_h2_build_request(hc->c, st, end_stream);
@@ -326,7 +331,7 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error, void 
     (void)error;
     if (st == NULL)
         return 0;
-    st->closed = 1;
+    gw_h2_mark(hc, st, &st->closed, 1);
     if (!st->body_eof && !st->body_err)
         st->body_err = GW_ECLOSED;
     consume_rest(hc, st);

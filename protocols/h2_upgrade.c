@@ -198,7 +198,7 @@ int gw_h2_upgrade(struct gw_conn *c, const struct gw_http_head *hd, size_t head_
     rc = nghttp2_session_upgrade2(hc->s, payload, n, head, NULL);
     if (rc == 0) {
         gw_h2_stream_attach(hc, st, 1);
-        st->headers_end = 1;
+        gw_h2_mark(hc, st, &st->headers_end, 1);
         st->body_eof = 1;
         int status = gw_h2_build_request(c, st, 1);
         if (status != 0) {
