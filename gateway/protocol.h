@@ -128,9 +128,11 @@ struct gw_protocol {
     int (*timeout)(struct gw_request *r);
 
     /* Optional (NULL: never). Worker, before the app runs r: 1 when the client has
-     * already given r up (an HTTP/2 stream reset while it waited in the queue); the
-     * app is then not run, r finishes as failed with status 0 and its access line says
-     * so. Thread-safe against the connection's owner. */
+     * already given r up (an HTTP/2 stream reset, or FastCGI's FCGI_ABORT_REQUEST or a
+     * failed connection, while it waited in the queue); the app is then not run, r
+     * finishes as failed with status 0 (finish(r, 0), which for an aborted FastCGI
+     * request still sends its END_REQUEST) and its access line says so. Thread-safe
+     * against the connection's owner. */
     int (*abandoned)(struct gw_request *r);
 };
 

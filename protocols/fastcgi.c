@@ -340,7 +340,8 @@ static int on_event(struct gw_conn *c, struct fcgi_conn *fc, int ev, struct gw_s
         if (ev != GW_FCGI_END)
             return 0;
         if (q->state == REQ_RUNNING) {
-            stdin_end(fc, q, GW_EABORTED); /* its worker ends it promptly */
+            /* its worker ends it promptly; one still queued skips the app */
+            stdin_end(fc, q, GW_EABORTED);
             return 0;
         }
         uint16_t id = q->id;
@@ -519,6 +520,14 @@ static int is_aborted(struct fcgi_req *q)
     int a = q->aborted == GW_EABORTED || q->aborted == GW_ECLOSED;
     pthread_mutex_unlock(&fc->lock);
     return a;
+}
+
+/* Worker, before the app runs r: FCGI_ABORT_REQUEST came (or the connection failed)
+ * while r waited in the queue for a thread. The app is not run; fcgi_finish then
+ * sends the END_REQUEST alone (F15), which the front server still waits for. */
+static int fcgi_abandoned(struct gw_request *r)
+{
+    return is_aborted(r->proto_data);
 }
 
 static int fcgi_send_head(struct gw_request *r, struct gw_slice status, const struct gw_field *f,
@@ -706,6 +715,7 @@ const struct gw_protocol gw_fastcgi_protocol = {
     .finish = fcgi_finish,         /* worker: empty STDOUT + END_REQUEST */
     .flush = fcgi_flush,           /* loop: the turns go on; frees requests done */
     .timeout = fcgi_timeout,       /* watchdog: Status 504 + END_REQUEST */
+    .abandoned = fcgi_abandoned,   /* worker: aborted while queued, the app skipped */
     /* the app's threads: wsgi.errors as FCGI_STDERR (--fastcgi-stderr) */
     .send_stderr = fcgi_send_stderr,
 };

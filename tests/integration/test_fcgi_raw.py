@@ -19,8 +19,8 @@ import pytest
 import fcgi_client as fc
 from fcgi_client import cgi_params, fcgi_get, open_fcgi
 from frontends import require_fastcgi, start_fcgi_wsgate
-from wsgate_util import (NoResponse, assert_app_not_called, json_over_http, logs, t, wait_for,
-                         wait_mark)
+from wsgate_util import (NoResponse, assert_app_not_called, json_over_http, logs, metric, t,
+                         wait_for, wait_idle, wait_mark, wait_metric)
 
 
 # ---------------------------------------------------------------- fixtures & helpers
@@ -731,6 +731,53 @@ def test_f15_abort_mid_response_runs_close(fsrv, tmp_path):
         # no STDOUT for id 1 after END_REQUEST (FcgiConn raises on that)
         r2 = c.request(cgi_params("GET", "/slow/after?t=0.3"), rid=2, keep_conn=True)
         check_clean_end(r2)
+
+
+def test_f15_abort_while_queued_skips_the_app(fsrv, tmp_path):
+    """Every thread busy with an app that sleeps until told, three more requests
+    queued behind them on the same connection, then FCGI_ABORT_REQUEST for those
+    three: once threads free up, each aborted one gets its END_REQUEST (app status 1,
+    nothing on STDOUT) without its app ever running (no ?mark= file); the running
+    ones answer 200; the connection and the server go on serving."""
+    nthreads = int(metric(fsrv, "wsgate_worker_threads"))
+    wait_idle(fsrv)  # earlier tests' requests are back: the threads are all free
+    release = mark_path(tmp_path, "release")
+    run_ids = list(range(1, nthreads + 1))
+    queued_ids = list(range(nthreads + 1, nthreads + 4))
+    marks = {rid: mark_path(tmp_path, "m%d" % rid) for rid in run_ids + queued_ids}
+    with open_fcgi(fsrv) as c:
+        c.send(b"".join(fc.request_bytes(rid, cgi_params(
+            "GET", "/slow/run%d?t=%s&until=%s&mark=%s" % (rid, t(20), release, marks[rid])),
+            keep_conn=True) for rid in run_ids))
+        # every app runs before the others are queued and aborted: else a free thread
+        # could take an aborted request before the abort arrives
+        wait_for(lambda: all(os.path.exists(marks[rid]) for rid in run_ids), t(10),
+                 what="an app running on every thread")
+        c.send(b"".join(fc.request_bytes(rid, cgi_params(
+            "GET", "/slow/queued%d?t=0&mark=%s" % (rid, marks[rid])), keep_conn=True)
+            for rid in queued_ids))
+        wait_metric(fsrv, "wsgate_queue_depth", len(queued_ids))
+        # the loop reads records in order: once GET_VALUES is answered, the aborts
+        # have been taken in, and only then may a thread free up
+        c.send(b"".join(fc.abort(rid) for rid in queued_ids) + fc.get_values())
+        c.read_management(timeout=t(5))
+        open(release, "w").close()
+        res = c.read_all(run_ids + queued_ids, timeout=t(20))
+        for r in res[:nthreads]:
+            check_clean_end(r)
+            assert r.status == 200 and r.json()["path"] == "/slow/run%d" % r.rid, r
+        for r in res[nthreads:]:
+            assert r.ended and r.protocol_status == fc.REQUEST_COMPLETE, r
+            assert (r.stdout, r.app_status) == (b"", 1), r
+        # an aborted id is free again, and the kept connection still works
+        c.results.pop(queued_ids[0])
+        r = c.request(cgi_params("GET", "/probe/after-queued-abort"), rid=queued_ids[0],
+                      keep_conn=True)
+        check_clean_end(r)
+        assert r.status == 200, r
+    for rid in queued_ids:
+        assert_app_not_called(fsrv, marks[rid])
+    assert_serving(fsrv)
 
 
 def test_f16_stdin_longer_than_content_length(fsrv):
