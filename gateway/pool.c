@@ -96,7 +96,8 @@ static void run(struct gw_pool *p, int slot, void *tctx, struct gw_request *r)
     if (p->wd != NULL)
         gw_watchdog_enter(p->wd, slot, r, tctx);
     /* A request its client gave up while it was queued costs no app time (an HTTP/2
-     * stream reset past the Rapid Reset limits must not still run the app). */
+     * stream reset past the Rapid Reset limits must not still run the app; a FastCGI
+     * request aborted by the web server neither). */
     int ok = gw_request_abandoned(r) ? 0 : p->app->handle(tctx, r);
     gw_request_finish(r, ok);
     if (p->wd != NULL)
