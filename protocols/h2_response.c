@@ -264,21 +264,29 @@ static void complete_unlock(struct h2_conn *hc)
     gw_conn_want_write(hc->c);
 }
 
-int gw_h2_send_body(struct gw_request *r, const struct gw_chunk *c, int n, int *kept)
+/* Appends p[0..n) to r's stream and sends what may go; last: these are the response's
+ * last bytes here (its END_STREAM may go with them). 0 or GW_E*. */
+static int add_bytes(struct gw_request *r, const char *p, size_t n, int last)
 {
     struct h2_stream *st = r->proto_data;
     struct h2_conn *hc = st->hc;
+    pthread_mutex_lock(&hc->lock);
+    int rc = append(hc, st, p, n);
+    if (rc == 0 && last && end_if_complete(st, r))
+        complete_unlock(hc);
+    else
+        pump_unlock(hc);
+    return rc;
+}
+
+int gw_h2_send_body(struct gw_request *r, const struct gw_chunk *c, int n, int *kept)
+{
     int rc = 0;
     if (kept != NULL)
         *kept = 0; /* the bytes are copied: DATA leaves as the peer's window allows */
     for (int i = 0; i < n && rc == 0; i++) {
         if (c[i].kind != GW_CHUNK_FILE) {
-            pthread_mutex_lock(&hc->lock);
-            rc = append(hc, st, c[i].p, (size_t)c[i].len);
-            if (rc == 0 && i == n - 1 && end_if_complete(st, r))
-                complete_unlock(hc);
-            else
-                pump_unlock(hc);
+            rc = add_bytes(r, c[i].p, (size_t)c[i].len, i == n - 1);
             continue;
         }
         char buf[16384];
@@ -294,12 +302,7 @@ int gw_h2_send_body(struct gw_request *r, const struct gw_chunk *c, int n, int *
             }
             off += k;
             left -= (uint64_t)k;
-            pthread_mutex_lock(&hc->lock);
-            rc = append(hc, st, buf, (size_t)k);
-            if (rc == 0 && left == 0 && i == n - 1 && end_if_complete(st, r))
-                complete_unlock(hc);
-            else
-                pump_unlock(hc);
+            rc = add_bytes(r, buf, (size_t)k, left == 0 && i == n - 1);
         }
     }
     return rc;
