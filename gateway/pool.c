@@ -250,7 +250,7 @@ fail:
 
 int gw_pool_submit(struct gw_pool *p, struct gw_request *r)
 {
-    int rc = -1, wake = 0;
+    int rc = -1;
     pthread_mutex_lock(&p->lock);
     if (p->count < p->cap && !p->stopping) {
         p->ring[(p->head + p->count) % p->cap] = r;
@@ -260,17 +260,23 @@ int gw_pool_submit(struct gw_pool *p, struct gw_request *r)
         /* A worker that is running a request takes this one when it is done: waking
          * a sleeping one now would only make it wait for the GIL. gw_pool_kick wakes
          * one if the busy ones make no progress. */
-        if (p->nbusy == 0)
-            wake = 1;
-        else
-            rc = 1;
+        rc = p->nbusy == 0 ? 0 : 1;
     }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+int gw_pool_wake(struct gw_pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    int wake = p->nbusy == 0 && p->count > 0;
+    int more = p->count > (size_t)wake && p->nwaiting > wake;
     pthread_mutex_unlock(&p->lock);
     /* After the unlock: a worker woken while the lock is held (the loop preempted by
      * the wake-up on a shared CPU) would run only to block on the lock at once. */
     if (wake)
         pthread_cond_signal(&p->ready);
-    return rc;
+    return more;
 }
 
 int gw_pool_idle(struct gw_pool *p)

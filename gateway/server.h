@@ -39,6 +39,8 @@ struct gw_server {
     size_t nlisteners;
 
     ev_async wake;             /* a worker handed a request back */
+    ev_prepare pool_wake;      /* before the loop waits: wake a worker for what it queued */
+    int wake_due;              /* a request was queued with no worker running */
     pthread_mutex_t back_lock; /* protects the three lists below */
     struct gw_request *back_head, *back_tail;
     struct gw_conn *resume_head; /* paused connections a worker wants read again */

@@ -6,9 +6,9 @@
  * tests/unit/gateway/fake_conn.h.
  *
  * Covered: FIFO order, each request handed back once, thread_start / thread_stop once
- * per thread, a full queue refused at once, gw_pool_submit's 0 / 1 and gw_pool_kick,
- * gw_pool_idle, gw_pool_stop draining the queue, the keep-alive carry as the pool
- * drives it, and with --timeout the watchdog's 504, interrupt and stuck hook.
+ * per thread, a full queue refused at once, gw_pool_submit's 0 / 1, gw_pool_wake and
+ * gw_pool_kick, gw_pool_idle, gw_pool_stop draining the queue, the keep-alive carry
+ * as the pool drives it, and with --timeout the watchdog's 504, interrupt and stuck hook.
  *
  * Timing: every wait polls for something observable with a generous deadline and no
  * upper bound on time is ever asserted. Where a test shows that something does NOT
@@ -246,12 +246,30 @@ static void world_stop(void)
     pthread_mutex_destroy(&world.lock);
 }
 
-static int submit(int id, enum mode mode)
+static int submit_quiet(int id, enum mode mode)
 {
     pthread_mutex_lock(&world.lock);
     world.mode[id] = mode;
     pthread_mutex_unlock(&world.lock);
     return gw_pool_submit(world.pool, &world.reqs[id].r);
+}
+
+/* As the loop does it: a submit that found no worker running is followed by
+ * gw_pool_wake (the loop's is at the end of its turn). */
+static int submit_woken(struct gw_request *r)
+{
+    int rc = gw_pool_submit(world.pool, r);
+    if (rc == 0)
+        gw_pool_wake(world.pool);
+    return rc;
+}
+
+static int submit(int id, enum mode mode)
+{
+    int rc = submit_quiet(id, mode);
+    if (rc == 0)
+        gw_pool_wake(world.pool);
+    return rc;
 }
 
 static void open_gate(int id)
@@ -436,15 +454,21 @@ static void check_full_queue_refuses(size_t row)
     CHECK(world.entered[3] == 0, "the refused request never ran");
 }
 
-/* gw_pool_submit: 0 when it woke a sleeper, 1 when it queued for a busy worker and
- * did not wake the one asleep; gw_pool_kick then wakes it. */
+/* gw_pool_submit: 0 when no worker runs (it wakes nobody: gw_pool_wake then wakes a
+ * sleeper), 1 when it queued for a busy worker and did not wake the one asleep;
+ * gw_pool_kick then wakes it. */
 static void check_submit_and_kick(size_t row)
 {
     (void)row;
     world_init();
     world_start(2, 8);
     WAIT_FOR(world.nstarted == 2, "both started");
-    CHECK(submit(0, HOLD) == 0, "an idle pool: a worker woken");
+    wait_asleep(0);
+    wait_asleep(1);
+    CHECK(submit_quiet(0, HOLD) == 0, "an idle pool: a wake-up due");
+    sleep_ms(50);
+    CHECK(world_int(&world.entered[0]) == 0, "a worker woke before gw_pool_wake");
+    gw_pool_wake(world.pool);
     WAIT_FOR(world.entered[0], "request 0 in the app");
     int busy = world_int(&world.handled_by[0]), other = 1 - busy;
     wait_asleep(other);
@@ -582,7 +606,7 @@ static void check_carry_pipelined(size_t row)
     fake_req_init(&first, &fc, 10);
     fake_conn_feed(&fc, "GET 11\nGET 12\n");
     world_start(1, 8);
-    CHECK(gw_pool_submit(world.pool, &first.r) == 0, "submit");
+    CHECK(submit_woken(&first.r) == 0, "submit");
     WAIT_FOR(world.ndone_total == 1, "the connection handed back");
     world_stop();
     for (int i = 0; i < 3; i++) {
@@ -610,7 +634,7 @@ static void check_carry_yields_to_the_queue(size_t row)
     fake_conn_feed(&fc, "GET 21\n");
     world.mode[20] = HOLD;
     world_start(1, 8);
-    CHECK(gw_pool_submit(world.pool, &first.r) == 0, "submit");
+    CHECK(submit_woken(&first.r) == 0, "submit");
     WAIT_FOR(world.entered[20], "request 20 in the app");
     CHECK(submit(1, RUN) == 1, "queued");
     open_gate(20);
@@ -657,7 +681,7 @@ static void check_carry_lone_client(size_t row)
     WAIT_FOR(world.nstarted == 2, "both started");
     wait_asleep(0);
     wait_asleep(1);
-    CHECK(gw_pool_submit(world.pool, &first.r) == 0, "%s: submit", lr->name);
+    CHECK(submit_woken(&first.r) == 0, "%s: submit", lr->name);
     WAIT_FOR(world.ndone_total == 1, "%s: handed back", lr->name);
     world_stop();
     int unread = -1;
