@@ -940,25 +940,23 @@ HELLO64_PROFILE = [
     "| `recvfrom` | 1.00 | the loop reads the request | every server reads its request |",
     "| `sendmsg` | 1.00 | the worker writes the response, head and body in one call "
     "| every server writes its response |",
-    "| `futex` | 0.42 | waking a sleeping worker when the loop hands it requests "
-    "(`gw_pool_submit`), the worker's own sleep when the queue is empty, and the GIL "
-    "passing between threads | the hand-off between the loop and a worker thread: the "
-    "loop never runs the app itself (an app that blocks must not stop the loop), so a "
-    "batch of requests costs a wake-up and a sleep; a busy worker is never woken "
-    "(it takes the next request from the queue) |",
-    "| `epoll_wait` | 0.03 | the loop waits for sockets | one wait serves about 40 "
+    "| `futex` | 0.05 | waking a sleeping worker once per loop turn (`gw_pool_wake`, "
+    "from the loop's `ev_prepare` watcher after the turn's sockets are read), the "
+    "worker's own sleep when the queue is empty | the hand-off between the loop and a "
+    "worker thread: the loop never runs the app itself (an app that blocks must not "
+    "stop the loop), so a turn's batch of requests costs a wake-up and a sleep; a busy "
+    "worker is never woken (it takes the next request from the queue) |",
+    "| `epoll_wait` | 0.02 | the loop waits for sockets | one wait serves about 60 "
     "ready connections |",
     "| `read` + `write` | 0.03 | the eventfd of the workers' hand-backs | written only "
     "when the loop sleeps (libev), read once per wake-up |",
     "| `epoll_ctl` | 0.00 | | the connection's read interest stays registered while "
     "a worker owns it |",
-    "| **context switches** | 0.16 | 71% a worker going to sleep in `pop()` when the "
-    "queue is empty, 21% the loop preempted by the worker it wakes (`futex_wake` in "
-    "`gw_pool_submit`), 5% the condition variable's own futex, 2% the loop sleeping "
-    "in `epoll_wait` | the same hand-off, once per batch the loop takes from one "
-    "`epoll_wait` (about 6 to 8 requests with 64 connections). Below 0.1 would need "
-    "bigger batches or a worker that spins before sleeping, which on a core shared "
-    "with the loop (as here) takes the loop's time |",
+    "| **context switches** | 0.03 | 57% a worker going to sleep in `pop()` when the "
+    "queue is empty, 37% the loop sleeping in `epoll_wait` while the worker runs, 5% "
+    "the condition variable's own futex in `gw_pool_wake` | the same hand-off, once "
+    "per loop turn: the loop reads the turn's requests, wakes one worker and sleeps; "
+    "the worker answers them all and sleeps |",
 ]
 
 

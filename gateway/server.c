@@ -350,6 +350,8 @@ int gw_server_init(struct gw_server *s, const struct gw_config *cfg, struct gw_l
     s->stop_deadline.data = s;
     ev_timer_init(&s->accept_pause, gw_srv_accept_pause_cb, 0.5, 0.);
     s->accept_pause.data = s;
+    ev_timer_init(&s->hold_timer, gw_srv_hold_cb, GW_SRV_HOLD_SECONDS, 0.);
+    s->hold_timer.data = s;
     ev_timer_init(&s->rss_timer, gw_srv_rss_timer_cb, 1., 1.);
     s->rss_timer.data = s;
     ev_timer_init(&s->trim_timer, gw_srv_trim_timer_cb, 0., GW_SRV_TRIM_SECONDS);

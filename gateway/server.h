@@ -56,6 +56,8 @@ struct gw_server {
     ev_signal sig_usr2;       /* prefork: the master's stop begins its --drain-delay */
     struct gw_conn_host host; /* its draining: an atomic copy of stopping for workers */
     int accept_held;          /* prefork: not accepting while every thread is busy */
+    ev_timer hold_timer;      /* bounds a hold: then the backlog is accepted anyway */
+    int accept_forced;        /* the hold ran out: accepting until the backlog is empty */
     size_t nfresh;            /* fresh connections (gateway/conn.h), counted against idle threads */
     ev_timer fresh_timer;     /* expires fresh connections that send nothing */
     int handed_over;          /* a reload's bridge accepts: the stop keeps the listeners

@@ -5,7 +5,7 @@
  * watchers, then the preface, the handshake or its first request), the 0.5 s pause
  * after EMFILE and its kin, and a prefork worker's balance: it stops accepting while
  * every thread is busy or reserved by a fresh connection, and starts again once one
- * is free.
+ * is free or after GW_SRV_HOLD_SECONDS at most.
  *
  * Invariants: a listener is watched only while the server is not stopping, not in an
  * accept pause and (prefork) not held by the balance; a connection is on s->all and
@@ -31,6 +31,7 @@
 #include "gateway/tls.h"
 
 #define ACCEPT_BATCH 64
+#define FORCED_BATCH 8 /* prefork, a hold that ran out: accepts per wake-up */
 
 static void fill_peer(struct gw_conn *c, const struct sockaddr_storage *ss, socklen_t sl)
 {
@@ -143,19 +144,28 @@ void gw_srv_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     /* Worker processes of a master accept one connection per wake-up: the kernel
-     * then spreads a burst over the processes instead of one taking it all. */
-    int batch = s->cfg->processes > 1 ? 1 : ACCEPT_BATCH;
+     * then spreads a burst over the processes instead of one taking it all. One whose
+     * hold ran out (all of them busy) takes a few, so that a backlog that built up
+     * meanwhile is in within a few turns, and sees it empty (EAGAIN) to hold again. */
+    int batch = s->cfg->processes <= 1 ? ACCEPT_BATCH : s->accept_forced ? FORCED_BATCH : 1;
     for (int i = 0; i < batch; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
+            if (!s->accept_forced)
+                ev_timer_stop(s->loop, &s->hold_timer); /* the backlog is being served */
             accept_one(s, l, fd, &ss, sl);
             gw_srv_balance(s);
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED)
             continue;
+        if (errno == EAGAIN && s->accept_forced) {
+            s->accept_forced = 0;
+            gw_srv_balance(s);
+            return;
+        }
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
             gw_log(GW_LOG_ERROR, "%s: accept: %s; pausing accepts for 0.5s", l->spec,
                    strerror(errno));
@@ -177,17 +187,46 @@ void gw_srv_accept_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* A worker process of a master stops accepting while all its threads are busy, so
- * new connections go to a process that can run them (they wait in the kernel's
- * backlog when every process is busy), and accepts again once a thread is free. */
+ * new connections go to a process that can run them, and accepts again once a thread
+ * is free. The hold is bounded (GW_SRV_HOLD_SECONDS, gw_srv_hold_cb): when every
+ * process stays busy, as under a steady load of keep-alive clients, a thread is free
+ * only for moments (the hold ends and begins again within one turn of the loop,
+ * which never waits on the listener in between), and a new client would wait in the
+ * kernel's backlog for seconds while the connections already accepted were served.
+ * So the timer runs from the first hold after an accept, through such moments, until
+ * the next accept. */
 void gw_srv_balance(struct gw_server *s)
 {
     if (s->cfg->processes <= 1 || s->stopping)
         return;
     int idle = gw_pool_idle(s->pool) - (int)s->nfresh > 0;
-    if (!idle && !s->accept_held) {
+    if (!idle && !s->accept_held && !s->accept_forced) {
         gw_srv_listeners_watch(s, 0);
         s->accept_held = 1;
+        if (!ev_is_active(&s->hold_timer)) {
+            ev_timer_set(&s->hold_timer, GW_SRV_HOLD_SECONDS, 0.);
+            ev_timer_start(s->loop, &s->hold_timer);
+        }
     } else if (idle && s->accept_held) {
+        s->accept_held = 0;
+        if (!ev_is_active(&s->accept_pause))
+            gw_srv_listeners_watch(s, 1);
+    }
+}
+
+/* The hold ran out with every thread still busy: a connection that waited that long
+ * in the backlog found no idle process, so this one takes what waits, FORCED_BATCH a
+ * wake-up (the others whose holds ran out take their share), until accept finds the
+ * backlog empty; gw_srv_balance may hold again then. */
+void gw_srv_hold_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct gw_server *s = w->data;
+    (void)loop;
+    (void)revents;
+    if (s->stopping)
+        return;
+    s->accept_forced = 1;
+    if (s->accept_held) {
         s->accept_held = 0;
         if (!ev_is_active(&s->accept_pause))
             gw_srv_listeners_watch(s, 1);

@@ -21,7 +21,8 @@
 #include "gateway/request.h"
 #include "gateway/server.h"
 
-#define GW_SRV_FRESH_SECONDS 0.2 /* prefork: how long a new connection reserves a thread */
+#define GW_SRV_FRESH_SECONDS 0.2  /* prefork: how long a new connection reserves a thread */
+#define GW_SRV_HOLD_SECONDS  0.05 /* prefork: the longest a busy worker leaves the backlog */
 
 /* ---- server.c: a connection's life ---- */
 
@@ -77,6 +78,7 @@ void gw_srv_request_back(struct gw_server *s, struct gw_request *r);
 void gw_srv_fresh_cb(struct ev_loop *loop, ev_timer *w, int revents);
 void gw_srv_accept_cb(struct ev_loop *loop, ev_io *w, int revents);
 void gw_srv_accept_pause_cb(struct ev_loop *loop, ev_timer *w, int revents);
+void gw_srv_hold_cb(struct ev_loop *loop, ev_timer *w, int revents);
 /* Starts (on) or stops every open listener's watcher. */
 void gw_srv_listeners_watch(struct gw_server *s, int on);
 /* Prefork: stops or resumes accepting as the pool's threads fill or free up. */

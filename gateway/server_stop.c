@@ -44,6 +44,7 @@ void gw_server_stop(struct gw_server *s, const char *why)
     __atomic_store_n(&s->host.draining, 1, __ATOMIC_RELAXED);
     gw_srv_listeners_watch(s, 0);
     ev_timer_stop(s->loop, &s->accept_pause);
+    ev_timer_stop(s->loop, &s->hold_timer);
     ev_timer_stop(s->loop, &s->rss_timer);
     ev_timer_stop(s->loop, &s->trim_timer);
     if (!s->handed_over) /* else the reload hook hands them on again */
@@ -109,6 +110,7 @@ void gw_srv_abandon_cb(struct ev_loop *loop, ev_async *w, int revents)
         __atomic_store_n(&s->host.draining, 1, __ATOMIC_RELAXED);
         gw_srv_listeners_watch(s, 0);
         ev_timer_stop(s->loop, &s->accept_pause);
+        ev_timer_stop(s->loop, &s->hold_timer);
         /* Close our copies only: the master and the other workers keep listening
          * on these sockets (a unix socket's file stays). */
         for (size_t i = 0; i < s->nlisteners; i++) {

@@ -163,6 +163,50 @@ def test_prefork_workers_serve_and_are_multiprocess(wsgate, appdir):
     assert {pid for _, pid, _ in results} == workers, "requests did not spread over the workers"
 
 
+def test_busy_workers_still_accept_new_keep_alive_clients(wsgate, appdir):
+    """A worker whose threads are all busy stops accepting so that an idle worker
+    takes new connections; when every worker stays busy (keep-alive clients that
+    always have a request queued) it must still accept after a short while, not
+    leave a new client in the kernel's backlog until the others go away."""
+    srv = start(wsgate, appdir, "--processes", "2", "--threads", "1")
+    wait_for(lambda: len(children(srv.pid)) == 2, t(10), what="2 workers")
+    run_for = t(1.0) + 2.0
+    end = time.monotonic() + run_for
+    firsts, errors = [], []
+    lock = threading.Lock()
+
+    def client():
+        try:
+            c = http.client.HTTPConnection(srv.host, srv.port, timeout=run_for + t(10))
+            begin = time.monotonic()
+            first = None
+            while time.monotonic() < end:
+                c.request("GET", "/sleep?0.02")
+                r = c.getresponse()
+                r.read()
+                assert r.status == 200
+                if first is None:
+                    first = time.monotonic() - begin
+            c.close()
+            with lock:
+                firsts.append(first)
+        except Exception as e:  # noqa: BLE001 - reported below
+            with lock:
+                errors.append(repr(e))
+    ths = [threading.Thread(target=client) for _ in range(6)]
+    for th in ths:
+        th.start()
+        time.sleep(0.05)
+    for th in ths:
+        th.join(run_for + t(20))
+    assert errors == []
+    assert len(firsts) == 6 and None not in firsts, firsts
+    # Each worker has one thread and three clients: its queue is never empty. A
+    # client it held back got its first answer only when the others stopped.
+    assert max(firsts) < t(1.0), "first responses after %s s" % sorted(
+        round(f, 2) for f in firsts)
+
+
 def test_single_process_is_not_multiprocess(wsgate, appdir):
     srv = start(wsgate, appdir)
     assert info(srv)[2] == "False"
