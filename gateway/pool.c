@@ -54,6 +54,7 @@ struct gw_pool {
     int nrunning;           /* workers between pop and the hand-back (gw_pool_idle) */
     uint64_t ndone;         /* requests finished (progress, for gw_pool_kick) */
     uint64_t kick_done;     /* ndone at the previous kick */
+    int kick_wakes;         /* threads the next kick without progress wakes (doubles) */
     struct gw_watchdog *wd; /* --timeout, --slow-log: the request watchdog, else NULL */
 };
 
@@ -206,6 +207,7 @@ struct gw_pool *gw_pool_start(const struct gw_app *app, const struct gw_config *
     p->size = nthreads;
     p->app = app;
     p->hooks = *hooks;
+    p->kick_wakes = 1;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->ready, NULL);
     pthread_cond_init(&p->started, NULL);
@@ -291,8 +293,21 @@ int gw_pool_kick(struct gw_pool *p)
 {
     int more;
     pthread_mutex_lock(&p->lock);
-    if (p->count > 0 && p->nwaiting > 0 && p->ndone == p->kick_done)
-        pthread_cond_signal(&p->ready);
+    if (p->count > 0 && p->nwaiting > 0 && p->ndone == p->kick_done) {
+        /* No progress: the running requests block (or compute long). Each such kick
+         * in a row wakes twice as many as the one before, so that a burst of requests
+         * that all block (256 clients of a slow app arriving at once) has its threads
+         * within a few kicks, not one a kick. */
+        int n = p->kick_wakes;
+        if (n > (int)p->count)
+            n = (int)p->count;
+        for (int i = 0; i < n && i < p->nwaiting; i++)
+            pthread_cond_signal(&p->ready);
+        if (p->kick_wakes < p->size)
+            p->kick_wakes *= 2;
+    } else {
+        p->kick_wakes = 1;
+    }
     p->kick_done = p->ndone;
     more = p->count > 0 && p->nwaiting > 0;
     pthread_mutex_unlock(&p->lock);

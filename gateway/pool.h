@@ -55,7 +55,8 @@ int gw_pool_wake(struct gw_pool *p);
 int gw_pool_idle(struct gw_pool *p);
 
 /* Loop, on a short timer while requests wait: wakes a sleeping worker if the busy
- * ones finished nothing since the last kick. Returns 1 while kicks are still due. */
+ * ones finished nothing since the last kick, twice as many at each such kick in a
+ * row. Returns 1 while kicks are still due. */
 int gw_pool_kick(struct gw_pool *p);
 
 /* Any thread: asks a worker to run app->release soon (before its next request, or

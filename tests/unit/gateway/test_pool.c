@@ -7,8 +7,9 @@
  *
  * Covered: FIFO order, each request handed back once, thread_start / thread_stop once
  * per thread, a full queue refused at once, gw_pool_submit's 0 / 1, gw_pool_wake and
- * gw_pool_kick, gw_pool_idle, gw_pool_stop draining the queue, the keep-alive carry
- * as the pool drives it, and with --timeout the watchdog's 504, interrupt and stuck hook.
+ * gw_pool_kick (doubling without progress), gw_pool_idle, gw_pool_stop draining the queue, the
+ * keep-alive carry as the pool drives it, and with --timeout the watchdog's 504, interrupt and
+ * stuck hook.
  *
  * Timing: every wait polls for something observable with a generous deadline and no
  * upper bound on time is ever asserted. Where a test shows that something does NOT
@@ -487,6 +488,50 @@ static void check_submit_and_kick(size_t row)
     world_stop();
 }
 
+/* Requests 0..n-1 that entered the app; the caller holds world.lock (WAIT_FOR). */
+static int entered_locked(int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += world.entered[i] > 0;
+    return k;
+}
+
+static int entered_count(int n)
+{
+    pthread_mutex_lock(&world.lock);
+    int k = entered_locked(n);
+    pthread_mutex_unlock(&world.lock);
+    return k;
+}
+
+/* Kicks in a row without progress wake 1, then 2 (then 4...) sleepers: a burst of
+ * requests that all block gets its threads within a few kicks. */
+static void check_kick_doubles_without_progress(size_t row)
+{
+    (void)row;
+    world_init();
+    world_start(MAX_THREADS, 8);
+    WAIT_FOR(world.nstarted == MAX_THREADS, "all started");
+    for (int i = 0; i < MAX_THREADS; i++)
+        wait_asleep(i);
+    CHECK(submit(0, HOLD) == 0, "submit");
+    WAIT_FOR(world.entered[0], "request 0 in the app");
+    for (int i = 1; i < MAX_THREADS; i++)
+        CHECK(submit(i, HOLD) == 1, "request %d queued for the busy worker", i);
+    CHECK(gw_pool_kick(world.pool) == 1, "requests wait and workers sleep");
+    WAIT_FOR(entered_locked(MAX_THREADS) == 2, "the first kick woke one");
+    sleep_ms(50);
+    CHECK(entered_count(MAX_THREADS) == 2, "the first kick woke %d",
+          entered_count(MAX_THREADS) - 1);
+    CHECK(gw_pool_kick(world.pool) == 1, "still waiting");
+    WAIT_FOR(entered_locked(MAX_THREADS) == 4, "the second kick woke two");
+    for (int i = 0; i < MAX_THREADS; i++)
+        open_gate(i);
+    WAIT_FOR(world.ndone_total == MAX_THREADS, "all handed back");
+    world_stop();
+}
+
 /* gw_pool_kick wakes nobody while the busy workers finish requests, and a sleeper
  * once they finished none since the previous kick. */
 static void check_kick_waits_for_no_progress(size_t row)
@@ -801,6 +846,7 @@ TEST_UNUSED static const struct check_case cases[] = {
     {"full_queue_refuses", check_full_queue_refuses, 1},
     {"submit_and_kick", check_submit_and_kick, 1},
     {"kick_waits_for_no_progress", check_kick_waits_for_no_progress, 1},
+    {"kick_doubles_without_progress", check_kick_doubles_without_progress, 1},
     {"idle", check_idle, 1},
     {"stop_drains", check_stop_drains, 1},
     {"carry_pipelined", check_carry_pipelined, 1},
@@ -849,6 +895,11 @@ Test(pool, submit_and_kick, .timeout = 60)
 Test(pool, kick_waits_for_no_progress, .timeout = 60)
 {
     check_kick_waits_for_no_progress(0);
+}
+
+Test(pool, kick_doubles_without_progress, .timeout = 60)
+{
+    check_kick_doubles_without_progress(0);
 }
 
 Test(pool, idle, .timeout = 60)
