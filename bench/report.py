@@ -1009,7 +1009,11 @@ def uwsgi_section(results):
         sb, cb = median_of(w, "server_cpu_busy"), median_of(w, "client_cpu_busy")
         if e.get("ideal"):
             why = ("bound by the app: %d threads each sleeping 50 ms serve at most %s req/s; "
-                   "wsgate reached %.0f%% of it, uWSGI %.0f%%" % (
+                   "wsgate reached %.0f%% of it, uWSGI %.0f%%. What a request costs beyond "
+                   "the sleep differs: a uWSGI thread owns its connection and reads the "
+                   "next request itself, while wsgate's loop reads it and queues it for "
+                   "the next thread to finish (0.5 ms in the queue on average in a quiet "
+                   "run with the JSON access log, 2026-12-05)" % (
                        e["threads"], fmt_rps(e["ideal"]),
                        100.0 * median_of(w, "rps") / e["ideal"],
                        100.0 * median_of(u, "rps") / e["ideal"]))
