@@ -1017,7 +1017,7 @@ def uwsgi_section(results):
                        e["threads"], fmt_rps(e["ideal"]),
                        100.0 * median_of(w, "rps") / e["ideal"],
                        100.0 * median_of(u, "rps") / e["ideal"]))
-        elif sb is not None and cb is not None and cb >= 0.95 and sb <= 0.6:
+        elif sb is not None and cb is not None and cb >= 0.95 and sb <= 0.8:
             why = ("bound by the load generator: wrk's CPU was %s busy and the server's %s, "
                    "so the row measures wrk more than the server" % (fmt_pct(cb), fmt_pct(sb)))
         elif rk == "hello-1":
