@@ -40,7 +40,7 @@ struct gw_server {
 
     ev_async wake;             /* a worker handed a request back */
     ev_prepare pool_wake;      /* before the loop waits: wake a worker for what it queued */
-    int wake_due;              /* a request was queued with no worker running */
+    int wake_due;              /* requests queued with no worker running, not yet woken for */
     pthread_mutex_t back_lock; /* protects the three lists below */
     struct gw_request *back_head, *back_tail;
     struct gw_conn *resume_head; /* paused connections a worker wants read again */

@@ -23,6 +23,7 @@
 
 #define GW_SRV_FRESH_SECONDS 0.2  /* prefork: how long a new connection reserves a thread */
 #define GW_SRV_HOLD_SECONDS  0.05 /* prefork: the longest a busy worker leaves the backlog */
+#define GW_SRV_WAKE_BATCH    64   /* requests a loop turn queues before it wakes a worker */
 
 /* ---- server.c: a connection's life ---- */
 
@@ -79,6 +80,10 @@ void gw_srv_fresh_cb(struct ev_loop *loop, ev_timer *w, int revents);
 void gw_srv_accept_cb(struct ev_loop *loop, ev_io *w, int revents);
 void gw_srv_accept_pause_cb(struct ev_loop *loop, ev_timer *w, int revents);
 void gw_srv_hold_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* Wakes a worker for the requests queued since the last wake-up (gateway/pool.h:
+ * gw_pool_wake), and starts the kick when more wait. */
+void gw_srv_pool_wake(struct gw_server *s);
 /* Starts (on) or stops every open listener's watcher. */
 void gw_srv_listeners_watch(struct gw_server *s, int on);
 /* Prefork: stops or resumes accepting as the pool's threads fill or free up. */

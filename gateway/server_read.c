@@ -93,8 +93,10 @@ static int dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r
      * flight (a one-at-a-time connection has none then, nor carried ones) */
     r->conn_seq = c->requests + c->inflight + 1;
     int queued = gw_pool_submit(s->pool, r);
-    if (queued == 0)
-        s->wake_due = 1; /* pool_wake_cb, once the turn's sockets are read */
+    /* The wake-up waits for the end of the loop's turn (pool_wake_cb), or for
+     * GW_SRV_WAKE_BATCH requests in a long one. */
+    if (queued == 0 && ++s->wake_due >= GW_SRV_WAKE_BATCH)
+        gw_srv_pool_wake(s);
     if (queued == 1 && !ev_is_active(&s->kick))
         ev_timer_again(s->loop, &s->kick);
     if (queued < 0) {
