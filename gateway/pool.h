@@ -41,13 +41,13 @@ struct gw_pool *gw_pool_start(const struct gw_app *app, const struct gw_config *
  * queue is full (answer 503). Wakes no thread itself: see gw_pool_wake. */
 int gw_pool_submit(struct gw_pool *p, struct gw_request *r);
 
-/* Loop, once per turn before it waits for sockets: wakes a sleeping worker if
- * requests are queued and none is running. Submitting a turn's requests first and
- * waking once after lets the worker find them all (one wake-up and one sleep per
- * turn, not per request), and spares the loop being preempted mid-turn. Returns 1
- * when more requests wait than it woke a worker for and other workers sleep: call
- * gw_pool_kick soon (it wakes them one by one while the running ones make no
- * progress, as when a batch of requests blocks in the app). */
+/* Loop, once per turn before it waits for sockets (and every few dozen requests in a
+ * long turn): wakes a sleeping worker if requests are queued and none is running.
+ * Submitting a turn's requests first and waking once after lets the worker find them
+ * all (one wake-up and one sleep per turn, not per request), and spares the loop
+ * being preempted mid-turn. Returns 1 when more requests wait than it woke a worker
+ * for and other workers sleep: call gw_pool_kick soon (it wakes more of them while
+ * the running ones make no progress, as when a batch of requests blocks in the app). */
 int gw_pool_wake(struct gw_pool *p);
 
 /* Loop: threads asleep and waiting for work beyond the requests already queued

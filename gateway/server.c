@@ -398,8 +398,8 @@ void gw_server_run(struct gw_server *s)
      * thread that runs, so on a busy CPU the loop gathers every ready socket while
      * a worker drains its queue, instead of the two taking turns per request (0.14
      * context switches per hello request instead of ~1.8, ~25% more requests/s at
-     * 64 connections on one CPU; pool_wake_cb then took it to 0.04). The kernel's time slices still
-     * rotate them. */
+     * 64 connections on one CPU; pool_wake_cb then took it to 0.04). The kernel's
+     * time slices still rotate them. */
     struct sched_param sp = {0};
     sched_setscheduler(0, SCHED_BATCH, &sp);
     if (s->max_rss != 0)
