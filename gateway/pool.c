@@ -291,18 +291,18 @@ int gw_pool_idle(struct gw_pool *p)
 
 int gw_pool_kick(struct gw_pool *p)
 {
-    int more;
+    int more, wake = 0;
     pthread_mutex_lock(&p->lock);
     if (p->count > 0 && p->nwaiting > 0 && p->ndone == p->kick_done) {
         /* No progress: the running requests block (or compute long). Each such kick
          * in a row wakes twice as many as the one before, so that a burst of requests
          * that all block (256 clients of a slow app arriving at once) has its threads
          * within a few kicks, not one a kick. */
-        int n = p->kick_wakes;
-        if (n > (int)p->count)
-            n = (int)p->count;
-        for (int i = 0; i < n && i < p->nwaiting; i++)
-            pthread_cond_signal(&p->ready);
+        wake = p->kick_wakes;
+        if (wake > (int)p->count)
+            wake = (int)p->count;
+        if (wake > p->nwaiting)
+            wake = p->nwaiting;
         if (p->kick_wakes < p->size)
             p->kick_wakes *= 2;
     } else {
@@ -311,6 +311,8 @@ int gw_pool_kick(struct gw_pool *p)
     p->kick_done = p->ndone;
     more = p->count > 0 && p->nwaiting > 0;
     pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < wake; i++) /* after the unlock, as in gw_pool_wake */
+        pthread_cond_signal(&p->ready);
     return more;
 }
 
