@@ -976,6 +976,28 @@ HELLO1_PROFILE = (
     "8.4 against 5.5 µs), not in a call of wsgate's own")
 
 
+# echo against uWSGI http11, counted by hand (not by this run): which calls a request
+# costs and why wsgate's extra ones stay.
+ECHO_PROFILE = (
+    "Where the calls go (a quiet run outside the rounds, 2026-12-06, `perf stat -e "
+    "'syscalls:sys_enter_*'` on each server, per response written): wsgate `recvfrom` "
+    "3.75, `epoll_wait` 2.31, `futex` 2.23, `sendmsg` 1, eventfd `read` + `write` 0.80 "
+    "(10.1); uWSGI `read` 2.23, `poll` 1.07, `epoll_wait` 1.00, `writev` 1, `futex` 0.63, "
+    "`brk` 0.22 (6.2). wsgate's loop collects a body of up to `--body-buffer` before a "
+    "worker is taken, so a slow uploader costs a buffer, not a thread (docs/"
+    "hostile-inputs.md, C03): it reads the 1 MiB in the pieces the TCP window lets "
+    "arrive (each an `epoll_wait` and a `recvfrom`), then wakes a worker (`futex`), "
+    "which copies the body into the app's bytes object (12–14% of wsgate's CPU, in "
+    "`memcpy`). A uWSGI thread reads the body itself with blocking reads; a slow "
+    "uploader holds it. The calls cost a few µs of the hundreds a request takes here: "
+    "most of either server's CPU is copying bytes (the kernel's copies into and out of "
+    "the socket buffers, 35–60% of wsgate's profile), whose cost varied up to 2× "
+    "between runs on this machine, for wrk as well (0.54–0.79 ms of wrk's CPU per "
+    "request, against either server). Reading a body that has all arrived straight "
+    "from the socket, sparing the copy, was tried and dropped: no clear gain on this "
+    "row, 13% more CPU per request at 1 connection")
+
+
 def uwsgi_section(results):
     """Issue 18's first goal: ahead of uWSGI http11 on every row. Rows where it is
     not get their reason, from the figures where they tell it."""
@@ -1026,6 +1048,8 @@ def uwsgi_section(results):
             why = "no reason found in the figures"
         out += ["", "- **%s** %s: %s. %s; %s." % (rk, fmt_ratio(q), why, cpu[0].upper() + cpu[1:],
                                                   spread)]
+        if rk == "echo":
+            out[-1] += " " + ECHO_PROFILE + "."
     return out
 
 
