@@ -1050,6 +1050,9 @@ def uwsgi_section(results):
                                                   spread)]
         if rk == "echo":
             out[-1] += " " + ECHO_PROFILE + "."
+    if any(rk == "echo" for rk, _, _ in ahead):
+        # Level or ahead in req/s, but still more calls per request than uWSGI: say why.
+        out += ["", "- **echo**'s calls per request (the second table). " + ECHO_PROFILE + "."]
     return out
 
 
