@@ -998,6 +998,23 @@ ECHO_PROFILE = (
     "row, 13% more CPU per request at 1 connection")
 
 
+# file against uWSGI http11, counted by hand (not by this run).
+FILE_PROFILE = (
+    "Where the calls go (a quiet run outside the rounds, 2026-12-06, `perf stat -e "
+    "'syscalls:sys_enter_*'` on each server, per response): wsgate 36.8, uWSGI 28.5. "
+    "Both send the 16 MiB with `sendfile` (12.6 and 12.2 calls: the socket takes about "
+    "1.3 MiB a call) and open the file the same way (Python's `open`: `openat`, "
+    "`newfstatat`, `ioctl`, `lseek`). wsgate's wait for the slow reader is the loop's: "
+    "when the socket is full the rest of the range goes to the connection's output "
+    "queue and the loop sends it as the socket drains (`epoll_wait` 6.3, `epoll_ctl` "
+    "2 to add and drop the write interest), so the worker is free at once; uWSGI's "
+    "thread waits in `poll` (6.3) and is held until wrk has read all 16 MiB. wsgate's "
+    "file wrapper adds `newfstatat` and `lseek` (a regular file? its size and offset) "
+    "and the queue's duplicate of the app's descriptor (`fcntl` and its `close`), so "
+    "the app may close its file while the queue still sends from it; the hand-off to "
+    "a worker and back costs `futex` 1.8 and the eventfd 1.2")
+
+
 def uwsgi_section(results):
     """Issue 18's first goal: ahead of uWSGI http11 on every row. Rows where it is
     not get their reason, from the figures where they tell it."""
@@ -1050,6 +1067,8 @@ def uwsgi_section(results):
                                                   spread)]
         if rk == "echo":
             out[-1] += " " + ECHO_PROFILE + "."
+        if rk == "file":
+            out[-1] += " " + FILE_PROFILE + "."
     if any(rk == "echo" for rk, _, _ in ahead):
         # Level or ahead in req/s, but still more calls per request than uWSGI: say why.
         out += ["", "- **echo**'s calls per request (the second table). " + ECHO_PROFILE + "."]
