@@ -34,10 +34,8 @@ def path_of(n):
     if n not in _files:
         fd, path = tempfile.mkstemp(prefix="wsgate-big-")
         os.unlink(path)
-        data = body(n)
-        done = 0
-        while done < n:
-            done += os.write(fd, data[done:])
+        with open(fd, "wb", closefd=False) as f:
+            f.write(body(n))
         _files[n] = "/proc/self/fd/%d" % fd
     return _files[n]
 
