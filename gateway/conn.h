@@ -171,6 +171,8 @@ struct gw_conn {
     int close_after;    /* multiplexed: close once the requests in flight are back */
     int resume_queued;  /* on the server's resume list (under server.back_lock) */
     int write_queued;   /* on the server's want-write list (under server.back_lock) */
+    int loop_waits;     /* under server.back_lock: the loop saw c readable while a worker
+                           owned it and stopped reading; the hand-back must wake it */
     int broken;         /* a send or receive failed: use gw_conn_broken / _set_broken,
                            several workers may share a multiplexed connection */
     unsigned requests;  /* requests served on this connection */

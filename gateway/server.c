@@ -205,11 +205,9 @@ static void pool_wake_cb(struct ev_loop *loop, ev_prepare *w, int revents)
         gw_srv_pool_wake(s);
 }
 
-static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
+/* Takes what the workers handed over: the hand-back, resume and want-write lists. */
+static void take_back(struct gw_server *s)
 {
-    struct gw_server *s = w->data;
-    (void)loop;
-    (void)revents;
     /* The lists are taken whole; each connection stays marked queued (so nobody links
      * it again) until its link has been read under the lock. */
     pthread_mutex_lock(&s->back_lock);
@@ -217,6 +215,7 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
     struct gw_conn *c = s->resume_head, *wr = s->write_head;
     s->back_head = s->back_tail = NULL;
     s->resume_head = s->write_head = NULL;
+    __atomic_store_n(&s->quiet_backs, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&s->back_lock);
     /* Writes first: whoever asked still owns a request of the connection (or is this
      * loop, which frees a connection only after taking it off the list). */
@@ -258,11 +257,79 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
         ev_timer_again(s->loop, &s->trim_timer);
 }
 
+static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    take_back(w->data);
+}
+
+/* After every wake-up of the loop, before the sockets' callbacks (the highest
+ * priority): quiet hand-backs are taken first, so a connection whose next request
+ * woke the loop is the loop's again when its callback runs. */
+static void back_check_cb(struct ev_loop *loop, ev_check *w, int revents)
+{
+    struct gw_server *s = w->data;
+    (void)loop;
+    (void)revents;
+    if (__atomic_load_n(&s->quiet_backs, __ATOMIC_RELAXED) > 0)
+        take_back(s);
+}
+
+/* While requests are out: a quiet hand-back whose client sends nothing more is taken
+ * within GW_SRV_SWEEP_SECONDS (its keep-alive limit starts then). */
+static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct gw_server *s = w->data;
+    (void)revents;
+    if (__atomic_load_n(&s->quiet_backs, __ATOMIC_RELAXED) > 0)
+        take_back(s);
+    if (s->ndispatched == 0)
+        ev_timer_stop(loop, w);
+}
+
+void gw_srv_set_quiet(struct gw_server *s, int on)
+{
+    pthread_mutex_lock(&s->back_lock);
+    s->quiet_ok = on;
+    pthread_mutex_unlock(&s->back_lock);
+}
+
+int gw_srv_owned_readable(struct gw_server *s, struct gw_conn *c)
+{
+    pthread_mutex_lock(&s->back_lock);
+    int waiting = s->back_head != NULL;
+    if (!waiting)
+        c->loop_waits = 1;
+    pthread_mutex_unlock(&s->back_lock);
+    if (waiting)
+        take_back(s);
+    return waiting;
+}
+
+/* Worker, owning r's connection: it rests after r, a plain keep-alive connection
+ * between requests with nothing buffered either way, so the loop has nothing to do
+ * for it until the client sends again (which wakes the loop anyway) or a sweep. */
+static int at_rest(const struct gw_request *r)
+{
+    struct gw_conn *c = r->conn;
+    return r->keep && !c->proto->multiplexed && !gw_conn_broken(c) && gw_out_empty(&c->send) &&
+           c->in.start == c->in.end && c->out.start == c->out.end && !gw_conn_tr_pending(c);
+}
+
 /* The pool's done hook (worker thread): r goes back to the loop, which continues its
- * connection (r->keep) or closes it. */
+ * connection (r->keep) or closes it. A connection left at rest goes back quietly,
+ * without waking the loop (an eventfd write, and the loop's read of it and extra turn):
+ * the client's next request wakes it and back_check_cb takes the hand-back first.
+ * Not when the loop already saw that request come (c->loop_waits) or does not allow
+ * it (quiet_ok: a stop, held accepts); both are read under the lock, after the loop
+ * changed them under it, so either the worker sees the change or the loop sees the
+ * hand-back. */
 static void hand_back(void *ctx, struct gw_request *r)
 {
     struct gw_server *s = ctx;
+    struct gw_conn *c = r->conn;
+    int quiet = at_rest(r); /* before the push: then the loop may free c */
     pthread_mutex_lock(&s->back_lock);
     r->next_back = NULL;
     if (s->back_tail)
@@ -270,8 +337,12 @@ static void hand_back(void *ctx, struct gw_request *r)
     else
         s->back_head = r;
     s->back_tail = r;
+    quiet = quiet && s->quiet_ok && !c->loop_waits;
+    if (quiet)
+        __atomic_store_n(&s->quiet_backs, s->quiet_backs + 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&s->back_lock);
-    ev_async_send(s->loop, &s->wake);
+    if (!quiet)
+        ev_async_send(s->loop, &s->wake);
 }
 
 /* The connections' want_write (gw_conn_host): any thread writing for c. */
@@ -332,6 +403,13 @@ int gw_server_init(struct gw_server *s, const struct gw_config *cfg, struct gw_l
     ev_prepare_init(&s->pool_wake, pool_wake_cb);
     s->pool_wake.data = s;
     ev_prepare_start(s->loop, &s->pool_wake);
+    s->quiet_ok = 1;
+    ev_check_init(&s->back_check, back_check_cb);
+    ev_set_priority(&s->back_check, EV_MAXPRI);
+    s->back_check.data = s;
+    ev_check_start(s->loop, &s->back_check);
+    ev_timer_init(&s->sweep, sweep_cb, 0., GW_SRV_SWEEP_SECONDS);
+    s->sweep.data = s;
     ev_signal_init(&s->sig_term, gw_srv_stop_cb, SIGTERM);
     s->sig_term.data = s;
     ev_signal_start(s->loop, &s->sig_term);

@@ -45,6 +45,11 @@ struct gw_server {
     struct gw_request *back_head, *back_tail;
     struct gw_conn *resume_head; /* paused connections a worker wants read again */
     struct gw_conn *write_head;  /* multiplexed connections with output queued */
+    int quiet_ok;                /* under back_lock: a worker may hand a resting connection
+                                    back without waking the loop (server.c, hand_back) */
+    unsigned quiet_backs;        /* atomic: such hand-backs on the list, not yet taken */
+    ev_check back_check;         /* after the loop wakes, before the sockets' callbacks */
+    ev_timer sweep;              /* while requests are out: quiet hand-backs taken anyway */
 
     ev_signal sig_term, sig_int, sig_quit, sig_hup;
     ev_timer accept_pause;  /* accept() paused after EMFILE */

@@ -201,6 +201,14 @@ void gw_srv_balance(struct gw_server *s)
         return;
     int idle = gw_pool_idle(s->pool) - (int)s->nfresh > 0;
     if (!idle && !s->accept_held && !s->accept_forced) {
+        /* Held, the loop must hear of every thread that comes free: no quiet
+         * hand-backs (server.c). A worker that left one before this saw quiet_ok
+         * off had come free before this second look, which then sees it. */
+        gw_srv_set_quiet(s, 0);
+        if (gw_pool_idle(s->pool) - (int)s->nfresh > 0) {
+            gw_srv_set_quiet(s, 1);
+            return;
+        }
         gw_srv_listeners_watch(s, 0);
         s->accept_held = 1;
         if (!ev_is_active(&s->hold_timer)) {
@@ -209,6 +217,7 @@ void gw_srv_balance(struct gw_server *s)
         }
     } else if (idle && s->accept_held) {
         s->accept_held = 0;
+        gw_srv_set_quiet(s, 1);
         if (!ev_is_active(&s->accept_pause))
             gw_srv_listeners_watch(s, 1);
     }
@@ -228,6 +237,7 @@ void gw_srv_hold_cb(struct ev_loop *loop, ev_timer *w, int revents)
     s->accept_forced = 1;
     if (s->accept_held) {
         s->accept_held = 0;
+        gw_srv_set_quiet(s, 1);
         if (!ev_is_active(&s->accept_pause))
             gw_srv_listeners_watch(s, 1);
     }

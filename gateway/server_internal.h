@@ -23,6 +23,7 @@
 
 #define GW_SRV_FRESH_SECONDS 0.2  /* prefork: how long a new connection reserves a thread */
 #define GW_SRV_HOLD_SECONDS  0.05 /* prefork: the longest a busy worker leaves the backlog */
+#define GW_SRV_SWEEP_SECONDS 0.1  /* the longest a quiet hand-back waits to be taken */
 #define GW_SRV_WAKE_BATCH    64   /* requests a loop turn queues before it wakes a worker */
 
 /* ---- server.c: a connection's life ---- */
@@ -84,6 +85,17 @@ void gw_srv_hold_cb(struct ev_loop *loop, ev_timer *w, int revents);
 /* Wakes a worker for the requests queued since the last wake-up (gateway/pool.h:
  * gw_pool_wake), and starts the kick when more wait. */
 void gw_srv_pool_wake(struct gw_server *s);
+
+/* Loop: whether workers may hand resting connections back without waking the loop
+ * (server.c, hand_back): not while a stop is under way or accepts are held. What was
+ * left quietly before stays on the list until the loop takes it. */
+void gw_srv_set_quiet(struct gw_server *s, int on);
+
+/* Loop: c is readable while a worker owns it (GW_CONN_DISPATCHED). Returns 1 when
+ * hand-backs were waiting and have been taken: c may be gone, the caller must not
+ * touch it (if it is the loop's again and still readable, the next turn says so);
+ * 0 when c is still a worker's: stop reading it, its hand-back will wake the loop. */
+int gw_srv_owned_readable(struct gw_server *s, struct gw_conn *c);
 /* Starts (on) or stops every open listener's watcher. */
 void gw_srv_listeners_watch(struct gw_server *s, int on);
 /* Prefork: stops or resumes accepting as the pool's threads fill or free up. */

@@ -92,6 +92,7 @@ static int dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r
     /* c->requests counts those handed back; a multiplexed connection's others are in
      * flight (a one-at-a-time connection has none then, nor carried ones) */
     r->conn_seq = c->requests + c->inflight + 1;
+    c->loop_waits = 0; /* before the submit: the pool's lock orders it before the worker */
     int queued = gw_pool_submit(s->pool, r);
     /* The wake-up waits for the end of the loop's turn (pool_wake_cb), or for
      * GW_SRV_WAKE_BATCH requests in a long one. */
@@ -119,8 +120,11 @@ static int dispatch(struct gw_server *s, struct gw_conn *c, struct gw_request *r
     if (!c->proto->multiplexed) {
         /* The read watcher stays registered: it is stopped at its first event while
          * the worker owns c (gw_srv_conn_io_cb), so the usual request, whose next one comes
-         * after the hand-back, costs the kernel's interest list no change. */
+         * after the hand-back, costs the kernel's interest list no change. That event
+         * is also what takes a quiet hand-back (server.c, hand_back), or the sweep. */
         c->state = GW_CONN_DISPATCHED;
+        if (!ev_is_active(&s->sweep))
+            ev_timer_again(s->loop, &s->sweep);
         return 0;
     }
     c->state = GW_CONN_IDLE; /* reading the next request; no idle limit while busy */
@@ -284,6 +288,10 @@ void gw_srv_conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
         gw_srv_linger_read(s, c);
         break;
     case GW_CONN_DISPATCHED:
+        if (gw_srv_owned_readable(s, c))
+            break; /* hand-backs taken: c may be gone */
+        ev_io_stop(s->loop, &c->io);
+        break;
     case GW_CONN_CLOSING:
         ev_io_stop(s->loop, &c->io);
         break;

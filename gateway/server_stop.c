@@ -40,6 +40,8 @@ void gw_server_stop(struct gw_server *s, const char *why)
     gw_log(GW_LOG_INFO, "%s: stopping gracefully (%zu requests in flight)", why, s->ndispatched);
     s->stopping = 1;
     s->draining = 1;
+    gw_srv_set_quiet(s, 0); /* every hand-back wakes the loop, to close its connection */
+    ev_feed_event(s->loop, &s->wake, EV_ASYNC); /* and those left quietly: this turn */
     ev_timer_stop(s->loop, &s->drain_timer);
     __atomic_store_n(&s->host.draining, 1, __ATOMIC_RELAXED);
     gw_srv_listeners_watch(s, 0);
@@ -107,6 +109,8 @@ void gw_srv_abandon_cb(struct ev_loop *loop, ev_async *w, int revents)
         s->abandoning = 1;
         s->stopping = 1; /* no new requests, no keep-alive */
         s->draining = 1;
+        gw_srv_set_quiet(s, 0);
+        ev_feed_event(s->loop, &s->wake, EV_ASYNC);
         __atomic_store_n(&s->host.draining, 1, __ATOMIC_RELAXED);
         gw_srv_listeners_watch(s, 0);
         ev_timer_stop(s->loop, &s->accept_pause);
