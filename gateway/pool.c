@@ -1,7 +1,7 @@
 /*
- * The worker pool. One mutex and two condition variables guard a ring buffer of
- * requests; workers sleep on `ready` when it is empty. The loop thread submits with a
- * trylock-free short critical section and never waits for a worker.
+ * The worker pool. One mutex guards a ring buffer of requests; workers sleep on
+ * `ready` (a futex word, see ready_wait) when it is empty. The loop thread submits
+ * with a trylock-free short critical section and never waits for a worker.
  *
  * Per request a worker: stamps t_worker (where --timeout starts counting; the
  * watchdog of gateway/watchdog.c watches the worker's slot from there to after
@@ -19,10 +19,14 @@
 #include "gateway/pool.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "gateway/app.h"
 #include "gateway/carry.h"
@@ -36,7 +40,7 @@
 
 struct gw_pool {
     pthread_mutex_t lock;
-    pthread_cond_t ready;
+    unsigned ready; /* atomic; moved on under the lock for every wake-up (ready_wait) */
     struct gw_request **ring;
     size_t cap, head, count;
     int stopping;
@@ -49,7 +53,7 @@ struct gw_pool {
     pthread_cond_t started; /* a thread has said which */
     int size;               /* threads asked for: set before any starts */
     int nslots;             /* atomic: slot numbers handed to starting workers */
-    int nwaiting;           /* workers asleep on `ready` */
+    int nwaiting;           /* workers asleep on `ready` (or about to be) */
     int nbusy;              /* workers between pop and their next pop */
     int nrunning;           /* workers between pop and the hand-back (gw_pool_idle) */
     uint64_t ndone;         /* requests finished (progress, for gw_pool_kick) */
@@ -61,6 +65,37 @@ struct gw_pool {
 /* Stands for "run app->release" in what pop returns. */
 static struct gw_request release_job;
 
+/*
+ * The workers' sleep, with p->lock held (and held again on return). Not a condition
+ * variable: glibc's pthread_cond_wait takes the mutex back marked contended, so the
+ * woken worker's next unlock always makes a futex call of its own, one system call
+ * more per wake-up (a third of the pool's futex calls with 16 connections posting
+ * 1 MiB bodies). Here the worker reads `ready` under the lock, sleeps on that value
+ * after the unlock and takes the lock as usual when woken. Whoever wakes workers
+ * moves `ready` on under the lock first (ready_move), so a wake-up between this
+ * unlock and the sleep makes the sleep return at once; it calls ready_wake after its
+ * own unlock. A spurious return is harmless: pop looks at the queue again.
+ */
+static void ready_wait(struct gw_pool *p)
+{
+    unsigned seen = __atomic_load_n(&p->ready, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&p->lock);
+    syscall(SYS_futex, &p->ready, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+    pthread_mutex_lock(&p->lock);
+}
+
+/* Under p->lock: sleepers from here on are to wake (ready_wake, after the unlock). */
+static void ready_move(struct gw_pool *p)
+{
+    __atomic_fetch_add(&p->ready, 1, __ATOMIC_RELAXED);
+}
+
+/* Wakes up to n sleeping workers; after ready_move and the unlock. */
+static void ready_wake(struct gw_pool *p, int n)
+{
+    syscall(SYS_futex, &p->ready, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
 static struct gw_request *pop(struct gw_pool *p, int was_busy)
 {
     struct gw_request *r = NULL;
@@ -71,7 +106,7 @@ static struct gw_request *pop(struct gw_pool *p, int was_busy)
     }
     while (p->count == 0 && !p->stopping && !p->release_due) {
         p->nwaiting++;
-        pthread_cond_wait(&p->ready, &p->lock);
+        ready_wait(p);
         p->nwaiting--;
     }
     if (p->release_due) {
@@ -209,13 +244,11 @@ struct gw_pool *gw_pool_start(const struct gw_app *app, const struct gw_config *
     p->hooks = *hooks;
     p->kick_wakes = 1;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->ready, NULL);
     pthread_cond_init(&p->started, NULL);
     if (cfg->timeout > 0 || cfg->slow_log > 0) {
         p->wd = gw_watchdog_start(app, cfg, nthreads, hooks->stuck, hooks->ctx);
         if (p->wd == NULL) {
             pthread_cond_destroy(&p->started);
-            pthread_cond_destroy(&p->ready);
             pthread_mutex_destroy(&p->lock);
             goto fail;
         }
@@ -271,13 +304,15 @@ int gw_pool_submit(struct gw_pool *p, struct gw_request *r)
 int gw_pool_wake(struct gw_pool *p)
 {
     pthread_mutex_lock(&p->lock);
-    int wake = p->nbusy == 0 && p->count > 0;
+    int wake = p->nbusy == 0 && p->count > 0 && p->nwaiting > 0;
     int more = p->count > (size_t)wake && p->nwaiting > wake;
+    if (wake)
+        ready_move(p);
     pthread_mutex_unlock(&p->lock);
     /* After the unlock: a worker woken while the lock is held (the loop preempted by
      * the wake-up on a shared CPU) would run only to block on the lock at once. */
     if (wake)
-        pthread_cond_signal(&p->ready);
+        ready_wake(p, 1);
     return more;
 }
 
@@ -310,20 +345,24 @@ int gw_pool_kick(struct gw_pool *p)
     }
     p->kick_done = p->ndone;
     more = p->count > 0 && p->nwaiting > 0;
+    if (wake > 0)
+        ready_move(p);
     pthread_mutex_unlock(&p->lock);
-    for (int i = 0; i < wake; i++) /* after the unlock, as in gw_pool_wake */
-        pthread_cond_signal(&p->ready);
+    if (wake > 0) /* after the unlock, as in gw_pool_wake */
+        ready_wake(p, wake);
     return more;
 }
 
 void gw_pool_release(struct gw_pool *p)
 {
     pthread_mutex_lock(&p->lock);
-    if (!p->release_due) {
-        p->release_due = 1;
-        pthread_cond_signal(&p->ready);
-    }
+    int wake = !p->release_due && p->nwaiting > 0; /* else a busy worker sees it at its pop */
+    p->release_due = 1;
+    if (wake)
+        ready_move(p);
     pthread_mutex_unlock(&p->lock);
+    if (wake)
+        ready_wake(p, 1);
 }
 
 void gw_pool_stop(struct gw_pool *p)
@@ -332,13 +371,13 @@ void gw_pool_stop(struct gw_pool *p)
         return;
     pthread_mutex_lock(&p->lock);
     p->stopping = 1;
-    pthread_cond_broadcast(&p->ready);
+    ready_move(p);
     pthread_mutex_unlock(&p->lock);
+    ready_wake(p, INT_MAX);
     for (int i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
     gw_watchdog_stop(p->wd); /* after the workers: it watches them to the end */
     pthread_cond_destroy(&p->started);
-    pthread_cond_destroy(&p->ready);
     pthread_mutex_destroy(&p->lock);
     free(p->ring);
     free(p->threads);
