@@ -930,7 +930,7 @@ def reference_section(results):
 # Where wsgate's system calls and context switches go on hello-64: a profile taken by
 # hand (the commands below), not by this run; kept here so the page says it.
 HELLO64_PROFILE = [
-    "**Where they go** (hello-64, wsgate, measured on 2026-12-05 on this machine, quiet, "
+    "**Where they go** (hello-64, wsgate, measured on 2026-12-06 on this machine, quiet, "
     "outside the runs above: `perf stat -e 'syscalls:sys_enter_*' -p PID` for the calls "
     "by name, normalised to one `recvfrom` per request; `perf record --call-graph dwarf "
     "-e sched:sched_switch` for where the threads switched):",
@@ -942,19 +942,24 @@ HELLO64_PROFILE = [
     "| every server writes its response |",
     "| `futex` | 0.05 | waking a sleeping worker once per loop turn (`gw_pool_wake`, "
     "from the loop's `ev_prepare` watcher after the turn's sockets are read), the "
-    "worker's own sleep when the queue is empty | the hand-off between the loop and a "
+    "worker's own sleep when the queue is empty (on a futex word: a condition "
+    "variable's wake-up would cost the woken worker's next unlock one call more) | the "
+    "hand-off between the loop and a "
     "worker thread: the loop never runs the app itself (an app that blocks must not "
     "stop the loop), so a turn's batch of requests costs a wake-up and a sleep; a busy "
     "worker is never woken (it takes the next request from the queue) |",
-    "| `epoll_wait` | 0.02 | the loop waits for sockets | one wait serves about 60 "
+    "| `epoll_wait` | 0.03 | the loop waits for sockets | one wait serves about 40 "
     "ready connections |",
-    "| `read` + `write` | 0.03 | the eventfd of the workers' hand-backs | written only "
-    "when the loop sleeps (libev), read once per wake-up |",
+    "| `read` + `write` | 0.00 | the eventfd of the workers' hand-backs | a hand-back "
+    "wakes the loop only when it leaves the loop something to do (output still queued, "
+    "bytes buffered, a close); a connection at rest goes back quietly and its next "
+    "request wakes the loop (docs/architecture.md, step 11) |",
     "| `epoll_ctl` | 0.00 | | the connection's read interest stays registered while "
     "a worker owns it |",
-    "| **context switches** | 0.03 | 57% a worker going to sleep in `pop()` when the "
-    "queue is empty, 37% the loop sleeping in `epoll_wait` while the worker runs, 5% "
-    "the condition variable's own futex in `gw_pool_wake` | the same hand-off, once "
+    "| **context switches** | 0.04 | 63% a worker going to sleep in `pop()` when the "
+    "queue is empty, 34% the loop sleeping in `epoll_wait` while the worker runs, 1.5% "
+    "the loop preempted by the worker it has just woken (`gw_pool_wake`) | the same "
+    "hand-off, once "
     "per loop turn: the loop reads the turn's requests, wakes one worker and sleeps; "
     "the worker answers them all and sleeps |",
 ]
@@ -979,16 +984,19 @@ HELLO1_PROFILE = (
 # echo against uWSGI http11, counted by hand (not by this run): which calls a request
 # costs and why wsgate's extra ones stay.
 ECHO_PROFILE = (
-    "Where the calls go (a quiet run outside the rounds, 2026-12-06, `perf stat -e "
-    "'syscalls:sys_enter_*'` on each server, per response written): wsgate `recvfrom` "
-    "3.75, `epoll_wait` 2.31, `futex` 2.23, `sendmsg` 1, eventfd `read` + `write` 0.80 "
-    "(10.1); uWSGI `read` 2.23, `poll` 1.07, `epoll_wait` 1.00, `writev` 1, `futex` 0.63, "
-    "`brk` 0.22 (6.2). wsgate's loop collects a body of up to `--body-buffer` before a "
+    "Where the calls go (quiet runs outside the rounds, 2026-12-06, `perf stat` on each "
+    "server, per request; the counts move from run to run with the pieces the TCP "
+    "window lets arrive): wsgate `recvfrom` 4.6–5.3, `epoll_wait` 3.9–4.6, `futex` "
+    "1.6–1.9, `sendmsg` 1 (11.1–12.9 in all, 7 runs); uWSGI `read` 3.0–4.3, `poll` "
+    "1.3–1.7, `epoll_wait` 1, `writev` 1, `futex` 0.4–0.5, `brk` 0.2–0.3 (6.9–8.6, 3 "
+    "runs). wsgate's loop collects a body of up to `--body-buffer` before a "
     "worker is taken, so a slow uploader costs a buffer, not a thread (docs/"
     "hostile-inputs.md, C03): it reads the 1 MiB in the pieces the TCP window lets "
-    "arrive (each an `epoll_wait` and a `recvfrom`), then wakes a worker (`futex`), "
-    "which copies the body into the app's bytes object (12–14% of wsgate's CPU, in "
-    "`memcpy`). A uWSGI thread reads the body itself with blocking reads; a slow "
+    "arrive (each an `epoll_wait` and a `recvfrom`), then wakes a worker (`futex`: the "
+    "wake-up and the worker's sleep), which copies the body into the app's bytes object "
+    "(12–14% of wsgate's CPU, in `memcpy`); the hand-back costs no call (the connection "
+    "is at rest once the answer is written). A uWSGI thread reads the body itself with "
+    "blocking reads; a slow "
     "uploader holds it. The calls cost a few µs of the hundreds a request takes here: "
     "most of either server's CPU is copying bytes (the kernel's copies into and out of "
     "the socket buffers, 35–60% of wsgate's profile), whose cost varied up to 2× "
@@ -1000,19 +1008,21 @@ ECHO_PROFILE = (
 
 # file against uWSGI http11, counted by hand (not by this run).
 FILE_PROFILE = (
-    "Where the calls go (a quiet run outside the rounds, 2026-12-06, `perf stat -e "
-    "'syscalls:sys_enter_*'` on each server, per response): wsgate 36.8, uWSGI 28.5. "
-    "Both send the 16 MiB with `sendfile` (12.6 and 12.2 calls: the socket takes about "
-    "1.3 MiB a call) and open the file the same way (Python's `open`: `openat`, "
-    "`newfstatat`, `ioctl`, `lseek`). wsgate's wait for the slow reader is the loop's: "
+    "Where the calls go (quiet runs outside the rounds, 2026-12-06, `perf stat` on each "
+    "server, per request, two runs each): wsgate 34.4–40.4, uWSGI 22.3–35.7. Most are "
+    "`sendfile` (wsgate 10.2–14.3, uWSGI 7.9–16.9: how much the socket takes a call "
+    "varies from run to run) and the waits for the slow reader between them. Both open "
+    "the file the same way (Python's `open`: `openat`, `newfstatat`, `ioctl`, "
+    "`lseek`). wsgate's wait for the slow reader is the loop's: "
     "when the socket is full the rest of the range goes to the connection's output "
-    "queue and the loop sends it as the socket drains (`epoll_wait` 6.3, `epoll_ctl` "
+    "queue and the loop sends it as the socket drains (`epoll_wait` 5.4–7.8, `epoll_ctl` "
     "2 to add and drop the write interest), so the worker is free at once; uWSGI's "
-    "thread waits in `poll` (6.3) and is held until wrk has read all 16 MiB. wsgate's "
+    "thread waits in `poll` (4.4–8.7) and is held until wrk has read all 16 MiB. wsgate's "
     "file wrapper adds `newfstatat` and `lseek` (a regular file? its size and offset) "
     "and the queue's duplicate of the app's descriptor (`fcntl` and its `close`), so "
     "the app may close its file while the queue still sends from it; the hand-off to "
-    "a worker and back costs `futex` 1.8 and the eventfd 1.2")
+    "a worker costs `futex` 1.6–2.3, and the hand-back, which leaves the loop the rest "
+    "to send, the eventfd 1.4–1.6 (`write` and `read`)")
 
 
 # Rows whose calls per request are named by a profile taken by hand.
