@@ -41,7 +41,7 @@ import time
 
 import pytest
 
-from wsgate_util import can_connect, free_port, parse_responses, t
+from wsgate_util import can_connect, free_port, parse_responses, t, wait_for
 
 SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -603,6 +603,21 @@ backend wsgate_fcgi
     http-check expect status 200
 %(fcgi)s""" % {"d": self.dir, "port": self.port, "health": self.health_path, "http": http,
                "fcgi": fcgi}
+
+    def start(self):
+        """Started once its admin socket answers too: HAProxy may accept on its TCP
+        port (what the base class waits for) a moment before it listens on the
+        socket, which then refuses (seen on a busy machine, under ASan)."""
+        super().start()
+        wait_for(self._admin_ready, t(10), what="HAProxy's admin socket")
+        return self
+
+    def _admin_ready(self):
+        try:
+            self.admin("show info")
+            return True
+        except (ConnectionRefusedError, FileNotFoundError):
+            return False
 
     def admin(self, command):
         """One command on the admin socket; its answer."""
