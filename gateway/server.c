@@ -264,6 +264,14 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
     take_back(w->data);
 }
 
+/* Takes the hand-backs if any were left quietly (hand_back): the check below and
+ * the sweep both look. */
+static void take_quiet(struct gw_server *s)
+{
+    if (__atomic_load_n(&s->quiet_backs, __ATOMIC_RELAXED) > 0)
+        take_back(s);
+}
+
 /* After every wake-up of the loop, before the sockets' callbacks (the highest
  * priority): quiet hand-backs are taken first, so a connection whose next request
  * woke the loop is the loop's again when its callback runs. */
@@ -272,8 +280,7 @@ static void back_check_cb(struct ev_loop *loop, ev_check *w, int revents)
     struct gw_server *s = w->data;
     (void)loop;
     (void)revents;
-    if (__atomic_load_n(&s->quiet_backs, __ATOMIC_RELAXED) > 0)
-        take_back(s);
+    take_quiet(s);
 }
 
 /* While requests are out: a quiet hand-back whose client sends nothing more is taken
@@ -282,8 +289,7 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct gw_server *s = w->data;
     (void)revents;
-    if (__atomic_load_n(&s->quiet_backs, __ATOMIC_RELAXED) > 0)
-        take_back(s);
+    take_quiet(s);
     if (s->ndispatched == 0)
         ev_timer_stop(loop, w);
 }

@@ -33,6 +33,14 @@ void gw_srv_stop_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
     _exit(0); /* the workers cannot be joined: one of them may never return */
 }
 
+/* A stop begins: every hand-back from now on wakes the loop, to close its connection,
+ * and those left quietly before are taken in this turn of the loop. */
+static void no_more_quiet(struct gw_server *s)
+{
+    gw_srv_set_quiet(s, 0);
+    ev_feed_event(s->loop, &s->wake, EV_ASYNC);
+}
+
 void gw_server_stop(struct gw_server *s, const char *why)
 {
     if (s->stopping)
@@ -40,8 +48,7 @@ void gw_server_stop(struct gw_server *s, const char *why)
     gw_log(GW_LOG_INFO, "%s: stopping gracefully (%zu requests in flight)", why, s->ndispatched);
     s->stopping = 1;
     s->draining = 1;
-    gw_srv_set_quiet(s, 0); /* every hand-back wakes the loop, to close its connection */
-    ev_feed_event(s->loop, &s->wake, EV_ASYNC); /* and those left quietly: this turn */
+    no_more_quiet(s);
     ev_timer_stop(s->loop, &s->drain_timer);
     __atomic_store_n(&s->host.draining, 1, __ATOMIC_RELAXED);
     gw_srv_listeners_watch(s, 0);
@@ -109,8 +116,7 @@ void gw_srv_abandon_cb(struct ev_loop *loop, ev_async *w, int revents)
         s->abandoning = 1;
         s->stopping = 1; /* no new requests, no keep-alive */
         s->draining = 1;
-        gw_srv_set_quiet(s, 0);
-        ev_feed_event(s->loop, &s->wake, EV_ASYNC);
+        no_more_quiet(s);
         __atomic_store_n(&s->host.draining, 1, __ATOMIC_RELAXED);
         gw_srv_listeners_watch(s, 0);
         ev_timer_stop(s->loop, &s->accept_pause);
