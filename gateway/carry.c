@@ -45,7 +45,7 @@ static int read_some(struct gw_conn *c, int wait_us)
 {
     if (!gw_conn_tr_pending(c) && (wait_us <= 0 || !readable_within(c->fd, wait_us)))
         return 0;
-    if (gw_conn_reserve(c, 4096) != 0)
+    if (gw_conn_reserve(c, GW_CONN_READ_SIZE) != 0)
         return 0;
     ssize_t n = c->tr->read(c, c->in.data + c->in.end, c->in.cap - c->in.end);
     if (n > 0) {

@@ -21,8 +21,6 @@
 #include "gateway/errors.h"
 #include "gateway/protocol.h"
 
-#define GW_BUF_MIN 4096
-
 static void buf_release(struct gw_buf *b)
 {
     free(b->data);
@@ -58,6 +56,18 @@ void gw_conn_trim(struct gw_conn *c)
         c->proto->conn_trim(c);
 }
 
+int gw_conn_in_adopt(struct gw_conn *c, const char *p, size_t n)
+{
+    struct gw_buf *b = &c->in;
+    char *d = malloc(n);
+    if (d == NULL)
+        return GW_ENOMEM;
+    memcpy(d, p, n);
+    free(b->data);
+    *b = (struct gw_buf){.data = d, .cap = n, .start = 0, .end = n};
+    return 0;
+}
+
 int gw_conn_reserve(struct gw_conn *c, size_t want)
 {
     struct gw_buf *b = &c->in;
@@ -74,7 +84,7 @@ int gw_conn_reserve(struct gw_conn *c, size_t want)
     }
     if (c->pin > 0)
         return GW_ETOOBIG; /* slices point into data: it must not move */
-    size_t cap = b->cap ? b->cap : GW_BUF_MIN;
+    size_t cap = b->cap ? b->cap : GW_CONN_READ_SIZE;
     while (cap - b->end < want) {
         if (cap > SIZE_MAX / 2)
             return GW_ENOMEM;
@@ -148,7 +158,7 @@ ssize_t gw_conn_read_body(struct gw_conn *c, char *buf, size_t len)
 
 ssize_t gw_conn_fill(struct gw_conn *c)
 {
-    int rc = gw_conn_reserve(c, 4096);
+    int rc = gw_conn_reserve(c, GW_CONN_READ_SIZE);
     if (rc != 0)
         return rc;
     ssize_t n = gw_conn_recv(c, c->in.data + c->in.end, c->in.cap - c->in.end);

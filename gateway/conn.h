@@ -225,6 +225,16 @@ static inline void gw_conn_want_write(struct gw_conn *c)
     c->host->want_write(c);
 }
 
+/* Bytes asked of one read into a connection's input (the loop's, a carrying
+ * worker's): the input buffer's smallest size. */
+#define GW_CONN_READ_SIZE 4096
+
+/* Loop thread, c->in released (gw_conn_trim: between requests): the n > 0 bytes at p,
+ * read elsewhere, become c->in in a buffer of their own size. A request that waits
+ * for a thread then holds its own bytes, not a whole read's room; a later read grows
+ * the buffer as usual. Returns 0 or GW_ENOMEM. */
+int gw_conn_in_adopt(struct gw_conn *c, const char *p, size_t n);
+
 /* Makes sure the input buffer has at least want free bytes after in.end, moving
  * unpinned unconsumed bytes down or growing it (only when nothing is pinned).
  * Returns 0 or GW_ENOMEM / GW_ETOOBIG (cannot grow while pinned). */

@@ -99,6 +99,10 @@ struct gw_server {
     int abandoning;         /* loop thread: draining before _exit(GW_EXIT_STUCK) */
     size_t nstuck;          /* atomic: requests that will never come back */
     ev_tstamp abandon_deadline;
+
+    /* The loop's read of a connection with no input buffer lands here; only the
+     * bytes that came are kept (gw_conn_in_adopt). */
+    char scratch[GW_CONN_READ_SIZE];
 };
 
 /* The hooks a pool that feeds s needs (gateway/pool.h): its workers hand requests

@@ -183,17 +183,27 @@ int gw_srv_process(struct gw_server *s, struct gw_conn *c)
  * limits bound the buffer. */
 static void read_head(struct gw_server *s, struct gw_conn *c)
 {
-    if (gw_conn_reserve(c, 4096) != 0) {
-        gw_srv_conn_free(s, c);
-        return;
+    ssize_t n;
+    if (c->in.cap == 0) { /* released between requests: keep only what comes */
+        n = c->tr->read(c, s->scratch, sizeof(s->scratch));
+        if (n > 0 && gw_conn_in_adopt(c, s->scratch, (size_t)n) != 0) {
+            gw_srv_conn_free(s, c);
+            return;
+        }
+    } else {
+        if (gw_conn_reserve(c, GW_CONN_READ_SIZE) != 0) {
+            gw_srv_conn_free(s, c);
+            return;
+        }
+        n = c->tr->read(c, c->in.data + c->in.end, c->in.cap - c->in.end);
+        if (n > 0)
+            c->in.end += (size_t)n;
     }
-    ssize_t n = c->tr->read(c, c->in.data + c->in.end, c->in.cap - c->in.end);
     if (n == GW_EAGAIN) {
         gw_srv_watch(s, c, c->rd_wait, EV_READ);
         return;
     }
     if (n > 0) {
-        c->in.end += (size_t)n;
         if (c->body_wait) /* body bytes: an idle limit, not the head's deadline */
             c->head_deadline = ev_now(s->loop) + s->cfg->read_timeout;
         gw_srv_watch(s, c, GW_WAIT_OWN, EV_READ);

@@ -23,11 +23,9 @@
 
 static int http_conn_open(struct gw_conn *c)
 {
-    const struct gw_config *cfg = c->cfg;
     struct gw_http_conn *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return GW_ENOMEM;
-    h->nfields_cap = cfg->max_headers; /* the array is allocated per request */
     gw_http_scan_init(&h->scan);
     c->proto_state = h;
     return 0;
@@ -52,11 +50,30 @@ static void http_conn_trim(struct gw_conn *c)
     struct gw_http_conn *h = c->proto_state;
     free(h->fields);
     h->fields = NULL;
+    h->nfields_cap = 0;
     free(h->path);
     h->path = NULL;
     h->path_cap = 0;
     free(h->out.data);
     memset(&h->out, 0, sizeof(h->out));
+}
+
+/* Makes the field array hold n fields (one at least). Sized to the head's own field
+ * lines, not to --max-headers: a connection whose request waits for a thread holds
+ * a few dozen bytes for a client's one or two fields, not max_headers of them. */
+static int field_room(struct gw_http_conn *h, size_t n)
+{
+    if (n == 0)
+        n = 1;
+    if (h->nfields_cap >= n)
+        return 0;
+    struct gw_field *f = malloc(n * sizeof(*f));
+    if (f == NULL)
+        return GW_ENOMEM;
+    free(h->fields);
+    h->fields = f;
+    h->nfields_cap = n;
+    return 0;
 }
 
 /* Percent-decodes the path into h->path. Returns its length or -1 (no memory). */
@@ -407,6 +424,7 @@ static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **ou
         if (rc == 0)
             return GW_PARSE_MORE;
         h->pending_head = (size_t)rc;
+        h->pending_fields = h->scan.nlines - 1; /* the scan refused more than max_headers */
         gw_http_scan_init(&h->scan);
         gw_http_chunked_init(&h->pre);
         h->pre_pos = 0;
@@ -414,7 +432,7 @@ static enum gw_parse_result http_parse(struct gw_conn *c, struct gw_request **ou
     }
     size_t head_len = h->pending_head;
 
-    if (h->fields == NULL && (h->fields = calloc(h->nfields_cap, sizeof(*h->fields))) == NULL)
+    if (field_room(h, h->pending_fields) != 0)
         return fail_with(c, 500);
     rc = gw_http_parse_head(c->in.data + c->in.start, head_len, &lim, h->fields, h->nfields_cap,
                             &h->head);

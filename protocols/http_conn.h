@@ -30,11 +30,12 @@ struct gw_http_conn {
     int first_head;             /* the head parsed next is the first: Upgrade: h2c may
                                    be taken (protocols/h2_upgrade.c) */
     size_t pending_head;        /* length of a scanned head whose small body is awaited */
+    size_t pending_fields;      /* its field lines: all the field array needs to hold */
     struct gw_http_chunked pre; /* the loop's look at a small chunked body */
     size_t pre_pos;             /* body bytes it has examined */
     uint64_t pre_data;          /* data bytes among them */
     struct gw_http_head head;
-    struct gw_field *fields; /* max_headers entries */
+    struct gw_field *fields; /* nfields_cap entries, sized to the head being parsed */
     size_t nfields_cap;
     struct gw_request req;
     char *path; /* decoded path of the current request */
