@@ -51,12 +51,45 @@ static struct fcgi_req *find_req(struct fcgi_conn *fc, uint16_t id)
     return found;
 }
 
+/* The smallest PARAMS storage a request takes: a front server's pairs are some
+ * 500-1,500 bytes, 20-40 of them. */
+#define PARAMS_ARENA_MIN  1024
+#define PARAMS_FIELDS_MIN 32
+
+/* The PARAMS decoder's grow hook (protocols/fastcgi_parse.h): the request's storage
+ * doubles as its pairs need, from the sizes above up to the budget and the pair
+ * limit, so a queued request holds what its pairs take. 0 or GW_ENOMEM. */
+static int params_grow(struct gw_fcgi_params *d, size_t bytes, size_t nfields)
+{
+    if (d->arena == NULL || bytes > d->alloc) {
+        size_t n = d->alloc ? d->alloc : PARAMS_ARENA_MIN;
+        while (n < bytes)
+            n = n > d->cap / 2 ? d->cap : n * 2;
+        char *a = realloc(d->arena, n);
+        if (a == NULL)
+            return GW_ENOMEM;
+        d->arena = a;
+        d->alloc = n;
+    }
+    if (nfields > d->fields_cap) {
+        size_t n = d->fields_cap ? d->fields_cap * 2 : PARAMS_FIELDS_MIN;
+        if (n > d->max_fields)
+            n = d->max_fields;
+        struct gw_field *f = realloc(d->fields, n * sizeof(*f));
+        if (f == NULL)
+            return GW_ENOMEM;
+        d->fields = f;
+        d->fields_cap = n;
+    }
+    return 0;
+}
+
 static void req_free(struct fcgi_req *q)
 {
     gw_out_drop(&q->turn.out); /* before the connection's close, see gateway/output.h */
     pthread_cond_destroy(&q->body_cond);
-    free(q->arena);
-    free(q->vars);
+    free(q->params.arena);
+    free(q->params.fields);
     free(q->scratch);
     free(q->body.data);
     free(q->head.data);
@@ -125,17 +158,9 @@ static int begin_request(struct gw_conn *c, struct fcgi_conn *fc, struct gw_slic
     struct fcgi_req *q = calloc(1, sizeof(*q));
     if (q == NULL)
         return GW_ENOMEM;
-    q->arena = malloc(GW_FCGI_DEF_PARAMS_BUDGET);
-    q->vars = calloc(GW_FCGI_DEF_MAX_PARAMS, sizeof(*q->vars));
-    if (q->arena == NULL || q->vars == NULL) {
-        free(q->arena);
-        free(q->vars);
-        free(q);
-        return GW_ENOMEM;
-    }
     pthread_cond_init(&q->body_cond, NULL);
-    gw_fcgi_params_init(&q->params, q->arena, GW_FCGI_DEF_PARAMS_BUDGET, q->vars,
-                        GW_FCGI_DEF_MAX_PARAMS);
+    gw_fcgi_params_init(&q->params, NULL, GW_FCGI_DEF_PARAMS_BUDGET, NULL, GW_FCGI_DEF_MAX_PARAMS,
+                        params_grow);
     gw_fcgi_turn_init(&q->turn, c);
     q->id = id;
     q->keep_conn = (bg.flags & FCGI_KEEP_CONN) != 0;
@@ -170,7 +195,7 @@ static int params_done(struct gw_conn *c, struct fcgi_req *q)
     r->proto_data = q;
     struct gw_parse_error err;
     int status = 0;
-    if (gw_cgi_build(q->vars, q->params.nfields, &opt, q->scratch, cap, r, &err) < 0)
+    if (gw_cgi_build(q->params.fields, q->params.nfields, &opt, q->scratch, cap, r, &err) < 0)
         status = err.status; /* answered with a CGI status, as over SCGI */
     if (status == 0 && r->body_length > 0 && (uint64_t)r->body_length > c->cfg->max_body)
         status = 413;
@@ -397,8 +422,13 @@ static enum gw_parse_result fcgi_parse(struct gw_conn *c, struct gw_request **ou
         if (rc == 1)
             return GW_PARSE_READY;
     }
-    /* Whole-record types need room for a full record. */
-    if (gw_conn_reserve(c, GW_FCGI_WHOLE_MAX) != 0)
+    /* A whole-delivered record waiting for its content needs room for all of it; for
+     * anything else the loop's next read makes its usual room. */
+    size_t have = c->in.end - c->in.start;
+    size_t need = gw_fcgi_parser_between_records(&fc->p)
+                      ? gw_fcgi_whole_need(c->in.data + c->in.start, have)
+                      : 0;
+    if (need > 0 && gw_conn_reserve(c, need - have) != 0)
         return GW_PARSE_CLOSE;
     c->at_rest =
         c->in.start == c->in.end && gw_fcgi_parser_between_records(&fc->p) && !heads_pending(fc);

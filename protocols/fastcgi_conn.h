@@ -46,9 +46,7 @@ struct fcgi_req {
     uint16_t id;
     int keep_conn;
     enum req_state state;
-    struct gw_fcgi_params params;
-    char *arena;
-    struct gw_field *vars;
+    struct gw_fcgi_params params; /* its decoder holds the pairs (the request's vars) */
     char *scratch;
 
     /* body pipe, under fc->lock */

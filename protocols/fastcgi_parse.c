@@ -15,6 +15,7 @@
  */
 #include "protocols/fastcgi_parse.h"
 
+#include <stdint.h>
 #include <string.h>
 
 enum { S_HEADER, S_CONTENT, S_PADDING };
@@ -131,17 +132,50 @@ int gw_fcgi_parser_between_records(const struct gw_fcgi_parser *p)
     return p->state == S_HEADER && p->err.code == 0;
 }
 
+size_t gw_fcgi_whole_need(const char *in, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)in;
+    if (len < FCGI_HEADER_LEN || !delivered_whole(u[1]))
+        return 0;
+    size_t need = FCGI_HEADER_LEN + (size_t)get_u16be(u + 4);
+    return need > len ? need : 0;
+}
+
 /* ------------------------------------------------------------ pair decoder */
 
 void gw_fcgi_params_init(struct gw_fcgi_params *d, char *arena, size_t cap, struct gw_field *fields,
-                         size_t max_fields)
+                         size_t max_fields,
+                         int (*grow)(struct gw_fcgi_params *d, size_t bytes, size_t nfields))
 {
     memset(d, 0, sizeof(*d));
     d->arena = arena;
+    d->alloc = arena != NULL ? cap : 0;
     d->cap = cap;
     d->fields = fields;
+    d->fields_cap = fields != NULL ? max_fields : 0;
     d->max_fields = max_fields;
+    d->grow = grow;
     d->state = P_LEN_NAME;
+}
+
+/* Room for the pair whose lengths were just read (the arena up to `bytes`) and for its
+ * field, asked of the caller's grow when short; the slices made so far follow the
+ * arena if it moved. 0 or GW_ENOMEM. */
+static int room_for_pair(struct gw_fcgi_params *d, size_t bytes)
+{
+    if (d->arena != NULL && bytes <= d->alloc && d->nfields < d->fields_cap)
+        return 0;
+    uintptr_t old = (uintptr_t)d->arena;
+    if (d->grow == NULL)
+        return GW_ENOMEM;
+    int rc = d->grow(d, bytes, d->nfields + 1);
+    for (size_t i = 0; i < d->nfields && old != 0 && (uintptr_t)d->arena != old; i++) {
+        d->fields[i].name.ptr = d->arena + ((uintptr_t)d->fields[i].name.ptr - old);
+        d->fields[i].value.ptr = d->arena + ((uintptr_t)d->fields[i].value.ptr - old);
+    }
+    if (rc != 0 || d->arena == NULL || d->alloc < bytes || d->fields_cap <= d->nfields)
+        return GW_ENOMEM;
+    return 0;
 }
 
 /* A PARAMS error: no answer but closing the connection (status 0). */
@@ -223,7 +257,10 @@ int gw_fcgi_params_feed(struct gw_fcgi_params *d, const char *in, size_t len)
             d->len_bytes = 0;
             d->pair_start = d->used;
             d->pair_left = (size_t)d->name_len + d->value_len;
-            d->used += d->pair_left; /* reserved: both lengths fit, checked above */
+            /* both lengths fit the budget, checked above */
+            if (room_for_pair(d, d->used + d->pair_left) != 0)
+                return params_fail(d, GW_ENOMEM, "no room for the params");
+            d->used += d->pair_left;
             d->state = P_BYTES;
             break;
         }

@@ -104,6 +104,12 @@ int gw_fcgi_parse(struct gw_fcgi_parser *p, const char *in, size_t len, size_t *
  * unconsumed are the caller's to check (they are still in its buffer). */
 int gw_fcgi_parser_between_records(const struct gw_fcgi_parser *p);
 
+/* Between records, with in[0..len) the bytes gw_fcgi_parse left unconsumed: the size
+ * in[] must grow to when they begin a whole-delivered record whose content is not all
+ * in (its header and content, at most GW_FCGI_WHOLE_MAX); else 0, and any read lets
+ * the parser go on. A caller's buffer thus grows to a whole record only for one. */
+size_t gw_fcgi_whole_need(const char *in, size_t len);
+
 /* ------------------------------------------------------------ name-value pairs */
 
 /*
@@ -112,24 +118,35 @@ int gw_fcgi_parser_between_records(const struct gw_fcgi_parser *p);
  * that request's PARAMS records in order, whatever their split across records and
  * reads (F08); call gw_fcgi_params_end at the empty PARAMS record.
  *
- * Storage: the caller owns `arena` (cap bytes: the params budget) and `fields`
- * (max_fields entries). Each pair's name and value bytes are copied into the arena
+ * Storage: the caller's. Each pair's name and value bytes are copied into the arena
  * back to back as they arrive (pairs may span records, so zero copy is impossible in
  * general); when a pair is complete, fields[nfields++] gets its name and value as
- * slices into the arena. Both stay valid, unchanged, as long as the caller keeps the
- * arena and the array (the request's lifetime); the decoder never frees or moves
- * them. A slice is never NULL (an empty value is {arena + offset, 0}).
+ * slices into the arena. The caller gives either all of it at once (`arena` of cap
+ * bytes, `fields` of max_fields entries), or nothing and a `grow` hook that is asked
+ * for room as pairs need it, so a request holds what its pairs take, not the budget.
+ * The decoder never allocates, frees or moves storage itself; when grow moves the
+ * arena, the decoder moves the slices already made with it. Once
+ * gw_fcgi_params_end has returned 0 nothing moves: the slices stay valid as long as
+ * the caller keeps the storage (the request's lifetime). A slice is never NULL (an
+ * empty value is {arena + offset, 0}).
  * Limits are checked when each length byte is read, before any byte of the pair is
- * stored: a pair that cannot fit the remaining arena is refused at once (F06: a
- * 0x7fffffff length in a short record; F28: 1 MiB of params).
+ * stored or room asked for: a pair that cannot fit the remaining budget is refused at
+ * once (F06: a 0x7fffffff length in a short record; F28: 1 MiB of params).
  */
 struct gw_fcgi_params {
-    char *arena;             /* caller's buffer */
-    size_t cap;              /* its size: the byte budget for names + values */
+    char *arena; /* the caller's buffer, alloc bytes */
+    size_t alloc;
+    size_t cap;              /* the byte budget for names + values (alloc <= cap) */
     size_t used;             /* bytes stored so far (complete pairs + the pending one) */
-    struct gw_field *fields; /* caller's array */
-    size_t max_fields;
-    size_t nfields; /* complete pairs in fields[] */
+    struct gw_field *fields; /* the caller's array, fields_cap entries */
+    size_t fields_cap;
+    size_t max_fields; /* pairs allowed (fields_cap <= max_fields) */
+    size_t nfields;    /* complete pairs in fields[] */
+    /* The caller's, or NULL (the storage given at init is all there is): makes arena
+     * hold at least `bytes` (<= cap; never NULL after it) and fields at least
+     * `nfields` entries (<= max_fields), updating arena, alloc, fields, fields_cap
+     * (realloc is fine); 0, or nonzero when it cannot. */
+    int (*grow)(struct gw_fcgi_params *d, size_t bytes, size_t nfields);
 
     /* decoding progress (private) */
     int state;
@@ -141,14 +158,18 @@ struct gw_fcgi_params {
     struct gw_parse_error err; /* the sticky error (code, why; status 0: close) */
 };
 
+/* arena (cap bytes) and fields (max_fields entries) are all the storage; or both
+ * NULL with grow set: room comes from grow, up to cap bytes and max_fields pairs. */
 void gw_fcgi_params_init(struct gw_fcgi_params *d, char *arena, size_t cap, struct gw_field *fields,
-                         size_t max_fields);
+                         size_t max_fields,
+                         int (*grow)(struct gw_fcgi_params *d, size_t bytes, size_t nfields));
 
 /*
  * Decodes in[0..len) (all of it is consumed). Returns 0, or (sticky, d->err.why says
  * which rule):
- *   GW_ETOOBIG  a pair does not fit the remaining arena, or more than max_fields pairs;
- *   GW_EPROTO   bytes after gw_fcgi_params_end.
+ *   GW_ETOOBIG  a pair does not fit the remaining budget, or more than max_fields pairs;
+ *   GW_EPROTO   bytes after gw_fcgi_params_end;
+ *   GW_ENOMEM   grow could not make room.
  */
 int gw_fcgi_params_feed(struct gw_fcgi_params *d, const char *in, size_t len);
 

@@ -30,6 +30,39 @@ struct slot {
     struct gw_field fields[MAX_PARAMS];
 };
 
+/* The odd slots' storage grows from one byte and one pair, doubling (realloc), so
+ * nearly every pair moves the arena and the decoder must move its slices. */
+static int grow(struct gw_fcgi_params *d, size_t bytes, size_t nfields)
+{
+    size_t n = d->alloc ? d->alloc : 1;
+    while (n < bytes)
+        n = n > d->cap / 2 ? d->cap : n * 2;
+    size_t f = d->fields_cap ? d->fields_cap : 1;
+    while (f < nfields)
+        f = f > d->max_fields / 2 ? d->max_fields : f * 2;
+    char *a = realloc(d->arena, n);
+    if (a == NULL)
+        abort();
+    d->arena = a;
+    d->alloc = n;
+    struct gw_field *v = realloc(d->fields, f * sizeof(*v));
+    if (v == NULL)
+        abort();
+    d->fields = v;
+    d->fields_cap = f;
+    return 0;
+}
+
+/* Frees what grow gave a slot (nothing for the fixed ones). */
+static void drop_storage(struct slot *s)
+{
+    if (s->d.grow != NULL) {
+        free(s->d.arena);
+        free(s->d.fields);
+    }
+    s->d.grow = NULL;
+}
+
 static char *copy_of(const uint8_t *p, size_t n)
 {
     char *c = malloc(n ? n : 1);
@@ -63,7 +96,10 @@ static struct slot *slot_for(struct slot *s, uint16_t id, int create)
         if (!s[i].used) {
             s[i].used = 1;
             s[i].id = id;
-            gw_fcgi_params_init(&s[i].d, s[i].arena, BUDGET, s[i].fields, MAX_PARAMS);
+            if (i % 2 == 0)
+                gw_fcgi_params_init(&s[i].d, s[i].arena, BUDGET, s[i].fields, MAX_PARAMS, NULL);
+            else
+                gw_fcgi_params_init(&s[i].d, NULL, BUDGET, NULL, MAX_PARAMS, grow);
             return &s[i];
         }
     }
@@ -145,6 +181,7 @@ static long run(const uint8_t *data, size_t n, size_t cut)
                         touch(&hash, s->d.fields[i].name.ptr, s->d.fields[i].name.len);
                         touch(&hash, s->d.fields[i].value.ptr, s->d.fields[i].value.len);
                     }
+                    drop_storage(s);
                     s->used = 0; /* the request is done with its params */
                 }
             }
@@ -163,6 +200,8 @@ static long run(const uint8_t *data, size_t n, size_t cut)
         }
         avail = n;
     }
+    for (int i = 0; i < NSLOTS; i++)
+        drop_storage(&slots[i]);
     return (long)rc * 0x100000000L + hash;
 }
 

@@ -80,7 +80,7 @@ static int on_end(struct gw_fcgi_parser *p, struct slot *slots, const struct lim
             s->arena = malloc(lim->budget ? lim->budget : 1);
             s->fields = malloc(lim->max_params * sizeof(*s->fields) + 1);
             cr_assert(s->arena != NULL && s->fields != NULL);
-            gw_fcgi_params_init(&s->d, s->arena, lim->budget, s->fields, lim->max_params);
+            gw_fcgi_params_init(&s->d, s->arena, lim->budget, s->fields, lim->max_params, NULL);
         }
     } else if (h->type == FCGI_GET_VALUES) {
         unsigned char out[GW_FCGI_GET_VALUES_RESULT_MAX];
@@ -530,7 +530,7 @@ Test(fcgi_params, f28_one_mib_refused_at_the_cap)
         memset(stream + n + 8, 'x', 4000);
         n += 8 + 4000;
     }
-    gw_fcgi_params_init(&d, arena, GW_FCGI_DEF_PARAMS_BUDGET, fields, GW_FCGI_DEF_MAX_PARAMS);
+    gw_fcgi_params_init(&d, arena, GW_FCGI_DEF_PARAMS_BUDGET, fields, GW_FCGI_DEF_MAX_PARAMS, NULL);
     size_t fed = 0;
     while (fed < n && rc == 0) {
         size_t piece = n - fed < GW_FCGI_MAX_CONTENT ? n - fed : GW_FCGI_MAX_CONTENT;
@@ -556,19 +556,19 @@ Test(fcgi_params, f06_refused_on_the_first_length_byte)
     struct gw_field fields[4];
     struct gw_fcgi_params d;
 
-    gw_fcgi_params_init(&d, arena, sizeof(arena), fields, 4);
+    gw_fcgi_params_init(&d, arena, sizeof(arena), fields, 4, NULL);
     cr_assert_eq(gw_fcgi_params_feed(&d, "\xff", 1), GW_ETOOBIG);
     cr_assert_eq(d.used, 0);
     cr_assert_eq(d.nfields, 0);
 
     /* a 4-byte length that fits is fine; one byte over the budget is not */
-    gw_fcgi_params_init(&d, arena, sizeof(arena), fields, 4);
+    gw_fcgi_params_init(&d, arena, sizeof(arena), fields, 4, NULL);
     cr_assert_eq(gw_fcgi_params_feed(&d, "\x80\x00\x00\x3f", 4), 0); /* name: 63 */
     cr_assert_eq(gw_fcgi_params_feed(&d, "\x80\x00\x00", 3), 0);
     cr_assert_eq(gw_fcgi_params_feed(&d, "\x02", 1), GW_ETOOBIG); /* 63 + 2 > 64 */
     cr_assert_eq(d.used, 0);
 
-    gw_fcgi_params_init(&d, arena, sizeof(arena), fields, 4);
+    gw_fcgi_params_init(&d, arena, sizeof(arena), fields, 4, NULL);
     char pair[2 + 64];
     pair[0] = 62;
     pair[1] = 2;
@@ -586,7 +586,7 @@ Test(fcgi_params, max_fields)
     struct gw_field fields[3];
     struct gw_fcgi_params d;
 
-    gw_fcgi_params_init(&d, arena, sizeof(arena), fields, 3);
+    gw_fcgi_params_init(&d, arena, sizeof(arena), fields, 3, NULL);
     cr_assert_eq(gw_fcgi_params_feed(&d,
                                      "\x01\x00"
                                      "a\x01\x00"
@@ -598,7 +598,7 @@ Test(fcgi_params, max_fields)
     cr_assert_eq(gw_fcgi_params_feed(&d, "\x00", 1), GW_ETOOBIG);
     cr_assert_str_eq(d.err.why, "too many params");
 
-    gw_fcgi_params_init(&d, arena, sizeof(arena), fields, 3);
+    gw_fcgi_params_init(&d, arena, sizeof(arena), fields, 3, NULL);
     cr_assert_eq(gw_fcgi_params_feed(&d,
                                      "\x01\x00"
                                      "a\x01\x00"
@@ -608,6 +608,83 @@ Test(fcgi_params, max_fields)
                  0);
     cr_assert_eq(gw_fcgi_params_end(&d), 0);
     cr_assert_eq(gw_fcgi_params_end(&d), 0); /* idempotent */
+}
+
+/* A grow hook that always moves the storage (a new block, the old one copied and
+ * freed): every pair moves the arena, and the slices must follow. */
+static int moving_grow(struct gw_fcgi_params *d, size_t bytes, size_t nfields)
+{
+    char *a = malloc(bytes ? bytes : 1);
+    struct gw_field *f = malloc(nfields * sizeof(*f));
+    cr_assert(a != NULL && f != NULL);
+    cr_assert(bytes <= d->cap && nfields <= d->max_fields);
+    if (d->arena != NULL)
+        memcpy(a, d->arena, d->used);
+    if (d->nfields > 0)
+        memcpy(f, d->fields, d->nfields * sizeof(*f));
+    free(d->arena);
+    free(d->fields);
+    d->arena = a;
+    d->alloc = bytes ? bytes : 1;
+    d->fields = f;
+    d->fields_cap = nfields;
+    return 0;
+}
+
+static int failing_grow(struct gw_fcgi_params *d, size_t bytes, size_t nfields)
+{
+    (void)d;
+    (void)bytes;
+    (void)nfields;
+    return -1;
+}
+
+/* Storage from the caller's grow hook, asked for as pairs come (not the budget up
+ * front), and the slices of pairs already decoded follow the arena when it moves:
+ * 300 pairs fed a few bytes at a time read back intact. A hook that cannot make room
+ * is a sticky GW_ENOMEM. */
+Test(fcgi_params, grown_storage_and_moving_slices)
+{
+    struct gw_fcgi_params d;
+    char stream[300 * 24];
+    size_t n = 0;
+
+    for (int i = 0; i < 300; i++) {
+        char name[16], value[16];
+        int nl = snprintf(name, sizeof(name), "N%d", i);
+        int vl = snprintf(value, sizeof(value), "v%d", i * 7);
+        stream[n++] = (char)nl;
+        stream[n++] = (char)vl;
+        memcpy(stream + n, name, (size_t)nl);
+        memcpy(stream + n + nl, value, (size_t)vl);
+        n += (size_t)(nl + vl);
+    }
+    gw_fcgi_params_init(&d, NULL, GW_FCGI_DEF_PARAMS_BUDGET, NULL, GW_FCGI_DEF_MAX_PARAMS,
+                        moving_grow);
+    for (size_t off = 0; off < n; off += 5)
+        cr_assert_eq(gw_fcgi_params_feed(&d, stream + off, n - off < 5 ? n - off : 5), 0);
+    cr_assert_eq(gw_fcgi_params_end(&d), 0);
+    cr_assert_eq(d.nfields, 300);
+    cr_assert_eq(d.alloc, d.used); /* asked for exactly what the pairs took */
+    for (int i = 0; i < 300; i++) {
+        char name[16], value[16];
+        snprintf(name, sizeof(name), "N%d", i);
+        snprintf(value, sizeof(value), "v%d", i * 7);
+        cr_assert(gw_slice_eq(d.fields[i].name, name), "pair %d", i);
+        cr_assert(gw_slice_eq(d.fields[i].value, value), "pair %d", i);
+    }
+    free(d.arena);
+    free(d.fields);
+
+    gw_fcgi_params_init(&d, NULL, 64, NULL, 4, failing_grow);
+    cr_assert_eq(gw_fcgi_params_feed(&d,
+                                     "\x01\x01"
+                                     "ab",
+                                     4),
+                 GW_ENOMEM);
+    cr_assert_eq(d.nfields, 0);
+    cr_assert_eq(gw_fcgi_params_feed(&d, "", 0), GW_ENOMEM); /* sticky */
+    cr_assert_eq(gw_fcgi_params_end(&d), GW_ENOMEM);
 }
 
 /* F05: GET_VALUES naming one variable 10,000 times: one answer, bounded output. */
