@@ -46,8 +46,11 @@ int gw_cgi_conn_prepare(struct gw_conn *c, int64_t cl)
     if ((uint64_t)cl > c->cfg->max_body)
         return 413;
     /* Room behind the head for a small body, or the memory share of a collected one,
-     * before any slice points into the buffer. */
-    int collect = cl > 0 && (uint64_t)cl <= c->cfg->body_buffer;
+     * before any slice points into the buffer. A request without a body needs none:
+     * it waits for a thread holding its head only. */
+    if (cl == 0)
+        return 0;
+    int collect = (uint64_t)cl <= c->cfg->body_buffer;
     size_t want = 4096 + (collect ? (cl < GW_SPOOL_MEMORY ? (size_t)cl : GW_SPOOL_MEMORY) : 0);
     return gw_conn_reserve(c, want) != 0 ? 500 : 0;
 }

@@ -101,7 +101,9 @@ static int parse_block(const char *b, size_t n, struct gw_field *vars, size_t ca
             *why = "too many variables";
             return GW_ETOOBIG;
         }
-        vars[nvars++] = f;
+        if (vars != NULL)
+            vars[nvars] = f;
+        nvars++;
         s = val_end + 1;
     }
     out->vars = vars;

@@ -86,7 +86,9 @@ struct gw_scgi_head {
  * byte feeding costs O(n) in total: each length digit is examined once, and the
  * block is parsed once, in the call where its last byte and the ',' are present.
  *
- * lim may be NULL (GW_SCGI_DEF_MAX_HEAD). vars[] has room for cap variables.
+ * lim may be NULL (GW_SCGI_DEF_MAX_HEAD). vars[] has room for cap variables. vars may be
+ * NULL: the variables are then counted (out->nvars, out->vars NULL), not stored,
+ * and cap still bounds them, so a front-end can size its array to the head.
  *
  * Returns:
  *   > 0   the head is complete; the value is out->head_len (it fits an int: at most

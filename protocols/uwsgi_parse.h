@@ -84,7 +84,9 @@ struct gw_uwsgi_head {
  * is present.
  *
  * lim may be NULL (every block up to GW_UWSGI_MAX_BLOCK). vars[] has room for cap
- * variables.
+ * variables. vars may be NULL: the variables are then counted (out->nvars,
+ * out->vars NULL), not stored, and cap still bounds them, so a front-end can size
+ * its array to the head.
  *
  * Returns:
  *   > 0   the head is complete; the value is out->head_len (at most

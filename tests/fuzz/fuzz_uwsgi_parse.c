@@ -75,6 +75,12 @@ static uint64_t run(const uint8_t *data, size_t n, size_t cut, size_t step)
                 touch(&hash, f->name);
                 touch(&hash, f->value);
             }
+            struct gw_uwsgi_parser q;
+            struct gw_uwsgi_head counted;
+            gw_uwsgi_parser_init(&q);
+            if (gw_uwsgi_parse(&q, buf, avail, &limits, NULL, NVARS, &counted) != rc ||
+                counted.nvars != h.nvars || counted.vars != NULL)
+                abort(); /* counting (vars NULL) agrees with the parse into vars */
         }
         free(buf);
         if (rc != 0 || avail == n)

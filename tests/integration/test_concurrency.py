@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import socket
 import threading
 import time
 
@@ -180,6 +181,15 @@ def _rss_kib(pid):
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
 
 
+BROWSER_FIELDS = [
+    ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101"),
+    ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+    ("Accept-Language", "en-US,en;q=0.5"), ("Accept-Encoding", "gzip, deflate"),
+    ("Referer", "http://localhost/index.html"), ("Cookie", "session=" + "a" * 40),
+    ("Upgrade-Insecure-Requests", "1"), ("Sec-Fetch-Dest", "document"),
+    ("Sec-Fetch-Mode", "navigate")]
+
+
 def test_a_queued_request_costs_a_few_kib(wsgate, tmp_path):
     """While its request waits for a thread, a connection holds its own state and the
     bytes of its head, not room sized by the limits (--max-headers fields, a whole
@@ -190,12 +200,7 @@ def test_a_queued_request_costs_a_few_kib(wsgate, tmp_path):
     n = 500
     srv = wsgate("it_slow", "--threads", "1", "--queue", str(2 * n), stats=True)
     mark, until = str(tmp_path / "busy"), str(tmp_path / "free")
-    fields = [("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101"),
-              ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
-              ("Accept-Language", "en-US,en;q=0.5"), ("Accept-Encoding", "gzip, deflate"),
-              ("Referer", "http://localhost/index.html"), ("Cookie", "session=" + "a" * 40),
-              ("Upgrade-Insecure-Requests", "1"), ("Sec-Fetch-Dest", "document"),
-              ("Sec-Fetch-Mode", "navigate")]
+    fields = BROWSER_FIELDS
     busy = srv.conn()
     clients = []
     try:
@@ -218,3 +223,59 @@ def test_a_queued_request_costs_a_few_kib(wsgate, tmp_path):
     if "ASAN_OPTIONS" not in os.environ and "TSAN_OPTIONS" not in os.environ:
         # a sanitizer's allocator pads every block
         assert per_conn < 6 * 1024, "%.0f bytes per queued connection" % per_conn
+
+
+def _cgi_request(proto, target):
+    """A GET for target as nginx's stock params send it over proto, with the
+    browser's fields as HTTP_* variables."""
+    if proto == "fastcgi":
+        import fcgi_client
+        return fcgi_client.request_bytes(1, fcgi_client.cgi_params("GET", target,
+                                                                   headers=BROWSER_FIELDS))
+    import scgi_client
+    import uwsgi_client
+    client = scgi_client if proto == "scgi" else uwsgi_client
+    return client.request_bytes("GET", target, headers=BROWSER_FIELDS)
+
+
+@pytest.mark.parametrize("proto", ["fastcgi", "scgi", "uwsgi"])
+def test_a_queued_cgi_request_costs_a_few_kib(wsgate, tmp_path, proto):
+    """The same behind a front server: 300 connections of FastCGI, SCGI or uwsgi, each
+    with a bodiless request of some 30 variables, queued behind one busy thread, cost
+    under 8 KiB each. Before, each held room sized by the limits, not by its request:
+    a 64 KiB read buffer and a 64 KiB PARAMS arena with room for 512 pairs (FastCGI,
+    32 KiB measured), or an array of 512 variables and 4 KiB of body room behind a
+    head without a body (SCGI and uwsgi, 26 KiB)."""
+    from frontends import start_fcgi_wsgate
+    from scgi_frontends import start_scgi_wsgate, start_uwsgi_wsgate
+    n = 300
+    start = {"fastcgi": start_fcgi_wsgate, "scgi": start_scgi_wsgate,
+             "uwsgi": start_uwsgi_wsgate}[proto]
+    srv = start(wsgate, "it_slow", "--threads", "1", "--queue", str(2 * n), stats=True)
+    addr = srv.backend.addr
+    mark, until = str(tmp_path / "busy"), str(tmp_path / "free")
+    busy = socket.create_connection(addr, t(5))
+    clients = []
+    try:
+        busy.sendall(_cgi_request(proto, "/busy?t=%g&mark=%s&until=%s" % (t(30), mark, until)))
+        wait_mark(mark)
+        before = _rss_kib(srv.pid)
+        for i in range(n):
+            c = socket.create_connection(addr, t(5))
+            clients.append(c)
+            c.sendall(_cgi_request(proto, "/queued/%d" % i))
+        wait_metric(srv, "wsgate_queue_depth", n)
+        per_conn = (_rss_kib(srv.pid) - before) * 1024 / n
+        open(until, "w").close()
+        busy.settimeout(t(10))
+        answer = b""
+        while b"/busy" not in answer:
+            piece = busy.recv(65536)
+            assert piece, answer
+            answer += piece
+        wait_metric(srv, "wsgate_queue_depth", 0)  # every queued request ran
+    finally:
+        for c in [busy] + clients:
+            c.close()
+    if "ASAN_OPTIONS" not in os.environ and "TSAN_OPTIONS" not in os.environ:
+        assert per_conn < 8 * 1024, "%.0f bytes per queued connection" % per_conn

@@ -572,6 +572,34 @@ Test(scgi_parse, variable_cap)
     check_case(&c, &default_limits, 0);
 }
 
+/* vars NULL counts the variables without storing them, as the front-end does to
+ * size its array: the same verdict and count as a parse into an array, and cap still
+ * bounds them. */
+Test(scgi_parse, counting_without_an_array)
+{
+    static const char raw[] = "29:CONTENT_LENGTH\0"
+                              "0\0A\0"
+                              "1\0B\0"
+                              "2\0C\0"
+                              "3\0,";
+    struct gw_scgi_parser p, q;
+    struct gw_field vars[8];
+    struct gw_scgi_head h, counted;
+
+    gw_scgi_parser_init(&p);
+    gw_scgi_parser_init(&q);
+    int rc = gw_scgi_parse(&p, raw, sizeof(raw) - 1, NULL, vars, 8, &h);
+    cr_assert_eq(rc, (int)sizeof(raw) - 1);
+    cr_expect_eq(gw_scgi_parse(&q, raw, sizeof(raw) - 1, NULL, NULL, 8, &counted), rc);
+    cr_expect_eq(counted.nvars, 4);
+    cr_expect_null(counted.vars);
+    cr_expect_eq(gw_scgi_parse(&q, raw, sizeof(raw) - 1, NULL, vars, 4, &counted), rc);
+    cr_expect_eq(counted.vars, vars);
+    cr_expect(gw_slice_eq(counted.vars[3].value, "3"));
+    gw_scgi_parser_init(&q);
+    cr_expect_eq(gw_scgi_parse(&q, raw, sizeof(raw) - 1, NULL, NULL, 3, &counted), GW_ETOOBIG);
+}
+
 /* Byte-by-byte feeding is O(n): a 9.5 MB head given one byte per call (no copies)
  * finishes quickly; a parser rescanning from 0 would need ~10^13 steps. */
 Test(scgi_parse, bytewise_is_linear, .timeout = 30)

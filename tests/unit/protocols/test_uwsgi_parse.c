@@ -380,6 +380,33 @@ Test(uwsgi_parse, variable_cap)
     free(raw);
 }
 
+/* vars NULL counts the variables without storing them, as the front-end does to
+ * size its array: the same verdict and count as a parse into an array, and cap still
+ * bounds them. */
+Test(uwsgi_parse, counting_without_an_array)
+{
+    size_t n;
+    char *raw = head_of(0, -1, 0, NGINX_PAIRS, "hello", 5, &n);
+    struct gw_uwsgi_parser p, q;
+    struct gw_field vars[NVARS];
+    struct gw_uwsgi_head h, counted;
+
+    gw_uwsgi_parser_init(&p);
+    gw_uwsgi_parser_init(&q);
+    int rc = gw_uwsgi_parse(&p, raw, n, NULL, vars, NVARS, &h);
+    cr_assert_gt(rc, 0);
+    cr_expect_eq(gw_uwsgi_parse(&q, raw, n, NULL, NULL, NVARS, &counted), rc);
+    cr_expect_eq(counted.nvars, h.nvars);
+    cr_expect_null(counted.vars);
+    cr_expect_eq(counted.content_length, h.content_length);
+    /* then into an array of exactly that size: the same head */
+    cr_expect_eq(gw_uwsgi_parse(&q, raw, n, NULL, vars, counted.nvars, &counted), rc);
+    cr_expect_eq(counted.vars, vars);
+    gw_uwsgi_parser_init(&q);
+    cr_expect_eq(gw_uwsgi_parse(&q, raw, n, NULL, NULL, h.nvars - 1, &counted), GW_ETOOBIG);
+    free(raw);
+}
+
 /* Byte-by-byte feeding is O(n) and a complete head is idempotent. */
 Test(uwsgi_parse, bytewise_and_idempotent)
 {
