@@ -23,8 +23,11 @@
 
 void gw_cgi_conn_free(struct gw_cgi_conn *cc)
 {
+    free(cc->vars);
     free(cc->scratch);
     free(cc->out.data);
+    cc->vars = NULL;
+    cc->nvars_cap = 0;
     cc->scratch = NULL;
     cc->out.data = NULL;
 }
@@ -41,10 +44,19 @@ enum gw_parse_result gw_cgi_conn_refuse(struct gw_conn *c, const struct gw_cgi_c
     return GW_PARSE_CLOSE;
 }
 
-int gw_cgi_conn_prepare(struct gw_conn *c, int64_t cl)
+int gw_cgi_conn_prepare(struct gw_conn *c, struct gw_cgi_conn *cc, int64_t cl, size_t nvars)
 {
     if ((uint64_t)cl > c->cfg->max_body)
         return 413;
+    if (nvars == 0)
+        nvars = 1;
+    if (cc->nvars_cap < nvars) { /* sized to the head, not to the variable limit */
+        struct gw_field *v = realloc(cc->vars, nvars * sizeof(*v));
+        if (v == NULL)
+            return 500;
+        cc->vars = v;
+        cc->nvars_cap = nvars;
+    }
     /* Room behind the head for a small body, or the memory share of a collected one,
      * before any slice points into the buffer. A request without a body needs none:
      * it waits for a thread holding its head only. */

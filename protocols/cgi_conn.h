@@ -43,6 +43,8 @@ struct gw_cgi_conn_ops {
 struct gw_cgi_conn {
     const struct gw_cgi_conn_ops *ops;
     struct gw_request req;
+    struct gw_field *vars; /* the head's variables, room for nvars_cap (gw_cgi_conn_prepare) */
+    size_t nvars_cap;
     char *scratch; /* the CGI normalizer's scratch (grown to the head's size) */
     size_t scratch_cap;
     uint64_t body_left; /* CONTENT_LENGTH bytes not yet read */
@@ -61,12 +63,15 @@ enum gw_parse_result gw_cgi_conn_refuse(struct gw_conn *c, const struct gw_cgi_c
                                         int status);
 
 /*
- * A head was parsed, with content_length body bytes to follow: checks --max-body and
- * reserves room behind the head in c->in (for a collected body's memory share).
+ * A head was parsed (its variables counted: nvars), with content_length body bytes to
+ * follow: checks --max-body, reserves room behind the head in c->in (for a collected
+ * body's memory share; none without a body) and makes cc->vars hold nvars variables.
  * Returns 0, or the status to refuse with (413, 500). The reserve may move c->in:
- * the caller parses again (same bytes, same verdict) for slices of the final place.
+ * the caller parses again (same bytes, same verdict) into cc->vars for slices of the
+ * final place.
  */
-int gw_cgi_conn_prepare(struct gw_conn *c, int64_t content_length);
+int gw_cgi_conn_prepare(struct gw_conn *c, struct gw_cgi_conn *cc, int64_t content_length,
+                        size_t nvars);
 
 /*
  * After gw_cgi_conn_prepare and the parse again: collects a body of up to

@@ -22,7 +22,6 @@ struct gw_scgi_conn {
     struct gw_cgi_conn cc; /* the shared connection side; r->proto_data */
     struct gw_scgi_parser p;
     struct gw_scgi_head head;
-    struct gw_field *vars; /* sized to the head's variables (counted first) */
 };
 
 /* The CGI form: "Status: 200 OK"; CONTENT_LENGTH is always sent, empty is refused. */
@@ -49,7 +48,6 @@ static void scgi_conn_close(struct gw_conn *c)
     if (sc == NULL)
         return;
     gw_cgi_conn_free(&sc->cc);
-    free(sc->vars);
     free(sc);
     c->proto_state = NULL;
 }
@@ -65,15 +63,13 @@ static enum gw_parse_result scgi_parse(struct gw_conn *c, struct gw_request **ou
         return gw_cgi_conn_refuse(c, &sc->cc, sc->p.err.status);
     if (rc == 0)
         return GW_PARSE_MORE;
-    int status = gw_cgi_conn_prepare(c, sc->head.content_length);
+    int status = gw_cgi_conn_prepare(c, &sc->cc, sc->head.content_length, sc->head.nvars);
     if (status != 0)
         return gw_cgi_conn_refuse(c, &sc->cc, status);
     /* c->in may have moved: parse again (cheap, same verdict) for its slices, into
-     * an array of the size counted (the same bytes each time a body piece comes) */
-    size_t nvars = sc->head.nvars > 0 ? sc->head.nvars : 1;
-    if (sc->vars == NULL && (sc->vars = malloc(nvars * sizeof(*sc->vars))) == NULL)
-        return gw_cgi_conn_refuse(c, &sc->cc, 500);
-    rc = gw_scgi_parse(&sc->p, c->in.data + c->in.start, avail, &lim, sc->vars, nvars, &sc->head);
+     * the array prepare sized to the count */
+    rc = gw_scgi_parse(&sc->p, c->in.data + c->in.start, avail, &lim, sc->cc.vars, sc->cc.nvars_cap,
+                       &sc->head);
     if (rc <= 0)
         return gw_cgi_conn_refuse(c, &sc->cc, 500);
     return gw_cgi_conn_dispatch(c, &sc->cc, sc->head.vars, sc->head.nvars, (size_t)rc,

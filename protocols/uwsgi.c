@@ -28,7 +28,6 @@ struct gw_uwsgi_conn {
     struct gw_cgi_conn cc; /* the shared connection side; r->proto_data */
     struct gw_uwsgi_parser p;
     struct gw_uwsgi_head head;
-    struct gw_field *vars; /* sized to the head's variables (counted first) */
 };
 
 /* "HTTP/1.1 200 OK" first; an empty CONTENT_LENGTH (nginx's uwsgi_params for a GET)
@@ -56,7 +55,6 @@ static void uwsgi_conn_close(struct gw_conn *c)
     if (uc == NULL)
         return;
     gw_cgi_conn_free(&uc->cc);
-    free(uc->vars);
     free(uc);
     c->proto_state = NULL;
 }
@@ -80,15 +78,13 @@ static enum gw_parse_result uwsgi_parse(struct gw_conn *c, struct gw_request **o
     }
     if (rc == 0)
         return GW_PARSE_MORE;
-    int status = gw_cgi_conn_prepare(c, uc->head.content_length);
+    int status = gw_cgi_conn_prepare(c, &uc->cc, uc->head.content_length, uc->head.nvars);
     if (status != 0)
         return gw_cgi_conn_refuse(c, &uc->cc, status);
     /* c->in may have moved: parse again (cheap, same verdict) for its slices, into
-     * an array of the size counted (the same bytes each time a body piece comes) */
-    size_t nvars = uc->head.nvars > 0 ? uc->head.nvars : 1;
-    if (uc->vars == NULL && (uc->vars = malloc(nvars * sizeof(*uc->vars))) == NULL)
-        return gw_cgi_conn_refuse(c, &uc->cc, 500);
-    rc = gw_uwsgi_parse(&uc->p, c->in.data + c->in.start, avail, &lim, uc->vars, nvars, &uc->head);
+     * the array prepare sized to the count */
+    rc = gw_uwsgi_parse(&uc->p, c->in.data + c->in.start, avail, &lim, uc->cc.vars,
+                        uc->cc.nvars_cap, &uc->head);
     if (rc <= 0)
         return gw_cgi_conn_refuse(c, &uc->cc, 500);
     return gw_cgi_conn_dispatch(c, &uc->cc, uc->head.vars, uc->head.nvars, (size_t)rc,
