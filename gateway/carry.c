@@ -64,17 +64,13 @@ struct gw_request *gw_carry_next(struct gw_request *r, int wait_us)
     struct gw_request *next = NULL;
     c->pin = 0;                     /* r's slices are dead: the buffer may move */
     unsigned seq = r->conn_seq + 1; /* next may be r itself, made anew by parse */
-    gw_stats_inflight_add(-1);
     if (c->in.start == c->in.end && read_some(c, wait_us) <= 0)
-        goto back;
+        return NULL;
     if (c->proto->parse(c, &next) != GW_PARSE_READY)
-        goto back; /* MORE: the loop reads the rest; CLOSE: it sends c->out */
-    gw_stats_inflight_add(1);
+        return NULL;          /* MORE: the loop reads the rest; CLOSE: it sends c->out */
+    gw_stats_inflight_add(1); /* off again when it has run (pool.c) */
     c->carried++;
     next->t_head = gw_now_ns();
     next->conn_seq = seq;
     return next;
-back:
-    gw_stats_inflight_add(1); /* the loop takes it off at the hand-back */
-    return NULL;
 }

@@ -138,7 +138,11 @@ static void run(struct gw_pool *p, int slot, void *tctx, struct gw_request *r)
     gw_request_finish(r, ok);
     if (p->wd != NULL)
         gw_watchdog_leave(p->wd, slot);
-    gw_stats_note_request(r); /* the request lives until the hand-back */
+    /* Off the in-flight gauge before the total counts it, here and not at the hand-back
+     * (which may wait for the loop's next wake-up): a reader that sees the total sees
+     * the gauge agree. The request itself lives until the hand-back. */
+    gw_stats_inflight_add(-1);
+    gw_stats_note_request(r);
     gw_log_access(r);
     gw_stats_busy_add(-1);
 }

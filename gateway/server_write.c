@@ -183,7 +183,6 @@ void gw_srv_request_back(struct gw_server *s, struct gw_request *r)
     struct gw_conn *c = r->conn;
     int keep = r->keep, close_now = r->close_now;
     s->ndispatched--;
-    gw_stats_inflight_add(-1);
     c->inflight--;
     c->requests += 1 + c->carried;
     s->served += 1 + c->carried;

@@ -241,6 +241,9 @@ void gw_stats_note_request(const struct gw_request *r)
     struct gw_request_times t;
     gw_request_times(r, &t);
     int fe = fe_index(r->proto ? r->proto->name : NULL);
+    /* The caller took r off the in-flight gauge first: a reader that sees r counted
+     * (its acquire fence after the totals) sees the gauge without it. */
+    atomic_thread_fence(memory_order_release);
     add(&cur->requests[fe][class_index(r->status)], 1);
     add(&cur->bytes_in[fe], r->bytes_in);
     add(&cur->bytes_out[fe], r->bytes_sent);
@@ -589,8 +592,8 @@ static void render_prometheus(struct sbuf *b, const struct snapshot *s)
         const char *name, *help;
     } gauges[] = {
         {"wsgate_worker_threads", "Worker threads of a process, by state (busy or idle)."},
-        {"wsgate_requests_in_flight", "Requests dispatched to a process's pool and not yet "
-                                      "handed back."},
+        {"wsgate_requests_in_flight", "Requests dispatched to a process's pool whose app "
+                                      "has not yet returned."},
         {"wsgate_queue_depth", "Requests waiting in a process's queue for a free thread."},
         {"wsgate_worker_rss_bytes", "Resident set size of a worker process."},
         {"wsgate_send_queued_bytes", "Response bytes a process holds for slow readers, by "
@@ -729,6 +732,7 @@ char *gw_stats_render(int json, size_t *len)
     if (b.p == NULL)
         return NULL;
     take_snapshot(&s);
+    atomic_thread_fence(memory_order_acquire); /* the gauges after the totals */
     if (json)
         render_json(&b, &s);
     else

@@ -83,8 +83,8 @@ void gw_stats_note_h2_conn(void);
 void gw_stats_note_h2_conn_end(const char *proto_name, uint64_t streams);
 
 /* Gauges of the current process's slot (any thread). */
-void gw_stats_inflight_add(int delta); /* loop: dispatched (+1) / handed back (-1);
-                                          worker: carried (gateway/carry.c) */
+void gw_stats_inflight_add(int delta); /* loop: dispatched (+1); worker: carried (+1,
+                                          gateway/carry.c), run (-1, gateway/pool.c) */
 void gw_stats_queue_set(long depth);   /* pool: requests waiting for a thread */
 void gw_stats_threads_add(int delta);  /* pool: a worker thread started / stopped */
 void gw_stats_busy_add(int delta);     /* pool: a thread took (+1) / ended (-1) a request */

@@ -119,6 +119,30 @@ def test_counts_by_frontend_and_class(wsgate):
         assert value(s, "wsgate_worker_restarts_total", cause=cause) == 0
 
 
+def test_in_flight_drops_before_the_total_counts(wsgate):
+    """The gauge and the total move together: a request leaves wsgate_requests_in_flight
+    before wsgate_requests_total counts it, and /metrics reads the totals first, so no
+    sample holds more requests in flight and counted than the client has sent. The worker
+    counts a request after its response is out, so a client reading /metrics at once
+    races it; when the gauge dropped only as the loop took the hand-back, a sample
+    could count a request twice (test_answers_while_every_thread_is_busy saw it)."""
+    srv = start(wsgate, "--threads", "2")
+    pid = str(srv.pid)
+    bad, sent = [], 0
+    deadline = time.monotonic() + t(1)
+    with requests.Session() as http:
+        while time.monotonic() < deadline:
+            sent += 1
+            assert http.get(srv.url("/k/%d" % sent), timeout=t(10)).status_code == 200
+            s, _ = metrics(srv)
+            busy = value(s, "wsgate_requests_in_flight", worker=0, pid=pid)
+            if total_requests(s) + busy > sent:
+                bad.append((sent, total_requests(s), busy))
+    assert not bad, bad[:5]
+    s = wait_total(srv, sent)
+    assert value(s, "wsgate_requests_in_flight", worker=0, pid=pid) == 0
+
+
 def test_types_and_json_agree(wsgate):
     srv = start(wsgate)
     for _ in range(4):

@@ -175,7 +175,7 @@ def wait_metric(srv, name, value, timeout=None):
 
 def wait_idle(srv, timeout=None):
     """Waits until no request is in flight: every request the loop handed to the
-    worker threads has run and been handed back (one process, stats=True). Once the
+    worker threads has run (one process, stats=True). Once the
     server has answered or closed a connection, this is what makes "the app was not
     called for it" a fact rather than a guess: a request it had dispatched would have
     reached the app by then."""
