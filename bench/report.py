@@ -1065,8 +1065,15 @@ def uwsgi_section(results):
                    "wsgate reached %.0f%% of it, uWSGI %.0f%%. What a request costs beyond "
                    "the sleep differs: a uWSGI thread owns its connection and reads the "
                    "next request itself, while wsgate's loop reads it and queues it for "
-                   "the next thread to finish (0.5 ms in the queue on average in a quiet "
-                   "run with the JSON access log, 2026-12-05)" % (
+                   "the next thread to finish (0.4–0.5 ms in the queue on average in quiet "
+                   "runs with the JSON access log, 2026-12-05 and -06). Two ways to "
+                   "shorten that wait were measured side by side on 2026-12-06 and not "
+                   "kept: a sleeping thread woken for every queued request once requests "
+                   "take 1 ms or more on average served 4,543 against 4,992 req/s (more "
+                   "context switches, the woken threads contending for the GIL); one woken "
+                   "only for a request that had waited through a whole 0.5 ms kick of the "
+                   "pool cut the queue's p99 from 1.8–3.5 to 1.2–1.3 ms but neither its "
+                   "mean nor the req/s, and the echo and flask rows were slower with it" % (
                        e["threads"], fmt_rps(e["ideal"]),
                        100.0 * median_of(w, "rps") / e["ideal"],
                        100.0 * median_of(u, "rps") / e["ideal"]))
@@ -1162,7 +1169,10 @@ SCALE_PROFILE = (
     "each request (`gw_srv_conn_io_cb`, `gw_http_send_head`, the parser) and the "
     "allocator (`_int_malloc`, `free`: 4% of the profile), which at 10,000 finds its "
     "per-thread caches empty, since the small blocks a worker takes for a response "
-    "head are given back by the loop. Python's share stays (1.2–1.4 µs). Memory: a "
+    "head are given back by the loop (freeing that block in the worker once the head "
+    "is out, so that its cache gets it back, was measured twice and not kept: 11.9–12.4 "
+    "against 11.9–12.6 µs per request in the steady state at 10,000, 2026-12-06). "
+    "Python's share stays (1.2–1.4 µs). Memory: a "
     "busy connection holds its state and its own request (about 3.5 KiB at 10,000: the "
     "field array and the input buffer are sized to the head, not to the limits; 10.8 "
     "KiB before), an idle one its state only")
