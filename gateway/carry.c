@@ -2,8 +2,8 @@
  * The keep-alive carry of gateway/carry.h: a worker reads and parses the next
  * request of the connection it owns, with the front-end's own parser, exactly as
  * the loop would (one read into c->in through the transport, then parse), so the parser's limits
- * and verdicts are the same on either thread. The in-flight gauge drops while the worker waits, so
- * /metrics shows a quiet connection as idle.
+ * and verdicts are the same on either thread. The in-flight gauge counts a carried request from
+ * its parse (the one before left it when it had run), so /metrics shows a quiet connection as idle.
  */
 #include "gateway/carry.h"
 
