@@ -1,4 +1,5 @@
-"""Slow readers never hold a worker (docs/hostile-inputs.md C01, C02): clients that ask
+"""Slow readers never hold a worker (docs/hostile-inputs.md C01, C02; C04 for FastCGI,
+SCGI and uwsgi front servers): clients that ask
 for large responses and read nothing leave the workers free at once; what their
 sockets do not take is finished by the loop (the app's bytes held by reference, or
 the spill file past the memory limits, or the app's file sent with sendfile), and a
@@ -188,3 +189,46 @@ def test_fastcgi_queued_records_outlive_keep_alive_and_half_close(wsgate, then):
         assert r.status == 200 and r.body == it_big.body(SIZE)
     finally:
         c.close()
+
+
+# ---------------------------------------------------------------- SCGI, uwsgi (C04)
+
+@pytest.mark.parametrize("proto", ["scgi", "uwsgi"])
+def test_scgi_and_uwsgi_front_server_that_stops_reading_holds_no_worker(wsgate, proto):
+    """SCGI and uwsgi connections whose front server reads nothing (C04; these take
+    the HTTP path, one queue per connection): the two workers are free once the apps
+    have returned, another request is served, and a connection that reads again gets
+    its whole response before wsgate closes it."""
+    import scgi_client
+    import uwsgi_client
+    from scgi_frontends import start_scgi_wsgate, start_uwsgi_wsgate
+    start = start_scgi_wsgate if proto == "scgi" else start_uwsgi_wsgate
+    client = scgi_client if proto == "scgi" else uwsgi_client
+    parse = scgi_client.ScgiResponse if proto == "scgi" else uwsgi_client.UwsgiResponse
+    srv = start(wsgate, "it_big", "--threads", "2", "--send-timeout", "60")
+    addr = getattr(srv, "%s_addr" % proto)
+    slow = []
+    try:
+        for _ in range(SLOW):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect
+            s.settimeout(t(30))
+            s.connect(addr)
+            s.sendall(client.request_bytes("GET", "/big?mode=bytes&size=%d" % SIZE))
+            slow.append(s)
+        wait_for(lambda: answered(srv, SLOW), t(20), what="the workers to be done")
+        exchange = scgi_client.scgi_get if proto == "scgi" else uwsgi_client.uwsgi_get
+        r = exchange(srv, "/hello")
+        assert (r.status, r.body) == (200, b"hello\n"), r
+        raw = bytearray()
+        slow[0].settimeout(t(60))
+        while True:
+            chunk = slow[0].recv(1 << 20)
+            if not chunk:
+                break
+            raw += chunk
+        r = parse(bytes(raw), True, False)
+        assert r.status == 200 and r.body == it_big.body(SIZE), r
+    finally:
+        for s in slow:
+            s.close()
