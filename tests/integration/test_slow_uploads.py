@@ -1,4 +1,5 @@
-"""Slow uploads never hold a worker (docs/hostile-inputs.md C03): a request body with a
+"""Slow uploads never hold a worker (docs/hostile-inputs.md C03; over HTTP, SCGI and
+uwsgi): a request body with a
 length up to --body-buffer is read by the loop before the app runs (in memory while
 the process's --body-memory has room for it, else past 64 KiB into a temp file in
 --temp-dir), so clients that trickle their bodies cost memory or files, not threads;
@@ -88,22 +89,30 @@ def test_slow_uploaders_do_not_hold_the_workers(wsgate, tmp_path):
             c.close()
 
 
-def test_scgi_collected_body(wsgate, tmp_path):
-    """The same over SCGI (CONTENT_LENGTH is always given)."""
-    from scgi_client import cgi_vars, encode, open_scgi
-    from scgi_frontends import require_scgi, start_scgi_wsgate
-    require_scgi()
-    srv = start_scgi_wsgate(wsgate, "scgi_mux", "--temp-dir", str(tmp_path))
+@pytest.mark.parametrize("proto", ["scgi", "uwsgi"])
+def test_scgi_and_uwsgi_collected_body(wsgate, tmp_path, proto):
+    """The same over SCGI and uwsgi (CONTENT_LENGTH is always given): the app does not
+    start before the last bytes of a 512 KiB body are in, then reads it whole."""
+    import scgi_client
+    import uwsgi_client
+    from scgi_frontends import start_scgi_wsgate, start_uwsgi_wsgate
+    if proto == "scgi":
+        start, client, conn = start_scgi_wsgate, scgi_client, scgi_client.open_scgi
+        make_vars, ok = scgi_client.cgi_vars, b"Status: 200"
+    else:
+        start, client, conn = start_uwsgi_wsgate, uwsgi_client, uwsgi_client.open_uwsgi
+        make_vars, ok = uwsgi_client.uwsgi_vars, b"HTTP/1.1 200"
+    srv = start(wsgate, "scgi_mux", "--temp-dir", str(tmp_path))
     started = str(tmp_path / "started")
     body = os.urandom(BODY)
     uri = "/echo/?mode=readn&n=65536&started=" + started
-    with open_scgi(srv) as c:
-        data = encode(cgi_vars("POST", uri, content_length=str(BODY)), body)
+    with conn(srv) as c:
+        data = client.encode(make_vars("POST", uri, content_length=str(BODY)), body)
         c.send(data[:-4096])
         wait_read(c.sock)
         assert not os.path.exists(started), "the app ran before its body was in"
         c.send(data[-4096:])
         closed, raw = c.closed_within(t(10))
-    assert b"Status: 200" in raw, raw[:300]
+    assert raw.startswith(ok) or ok in raw.split(b"\r\n\r\n", 1)[0], raw[:300]
     out = json.loads(raw.split(b"\r\n\r\n", 1)[1])
     assert (out["len"], out["sha256"]) == (BODY, hashlib.sha256(body).hexdigest())
