@@ -47,6 +47,7 @@ struct gw_config {
     int verify_client;       /* --verify-client: an enum gw_tls_verify (gateway/tls.h) */
     int tls_min_version;     /* --tls-min-version: 12 or 13, 0 = not given (1.2) */
     const char *tls_ciphers; /* --tls-ciphers: TLS 1.2 ciphers, NULL = Mozilla intermediate */
+    const char *tls_suites;  /* --tls-ciphersuites: TLS 1.3 suites, NULL = OpenSSL's three */
     const char *script_name; /* "" when not mounted */
     int threads;
     int processes;           /* > 1: a master supervises that many workers */

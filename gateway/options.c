@@ -171,7 +171,14 @@ const struct gw_option gw_options[] = {
     {STR("tls-ciphers", "LIST", tls_ciphers, NULL, S_TLS,
          "the TLS 1.2 ciphers, OpenSSL's syntax (default:\nMozilla's \"intermediate\" list)"),
      .doc_def = "Mozilla \"intermediate\"",
-     .doc = "the TLS 1.2 cipher list, OpenSSL's syntax (TLS 1.3's suites are fixed)"},
+     .doc = "the TLS 1.2 cipher list, OpenSSL's syntax (TLS 1.3's: `--tls-ciphersuites`)"},
+    {STR("tls-ciphersuites", "LIST", tls_suites, NULL, S_TLS,
+         "the TLS 1.3 cipher suites, colon-separated, in\nOpenSSL's names (default: all "
+         "three: AES-128-GCM,\nAES-256-GCM, CHACHA20-POLY1305)"),
+     .doc_def = "OpenSSL's three",
+     .doc = "the TLS 1.3 cipher suites, colon-separated, each a suite OpenSSL has "
+            "(`TLS_AES_128_GCM_SHA256`, `TLS_AES_256_GCM_SHA384`, "
+            "`TLS_CHACHA20_POLY1305_SHA256`, and the CCM ones it offers only when asked)"},
     {FLAG_ON("h2", h2, S_TLS,
              "offer HTTP/2 by ALPN (h2, then http/1.1) on the\n--https listeners (default: on;\n"
              "--no-h2: HTTP/1.1 only)"),

@@ -787,8 +787,30 @@ static int set_client_verify(SSL_CTX *ctx, const struct gw_tls_options *opt, cha
     return set_session_context(ctx, opt, err, errlen);
 }
 
-/* --tls-min-version and --tls-ciphers over the defaults set before. 0 or -1 with one
- * line in err. */
+/* 1 when every colon-separated name of list is a TLS 1.3 suite OpenSSL has (given a
+ * list, it skips the names it does not know as long as one is known). Changes ctx's
+ * suites: the caller sets the whole list after. */
+static int known_suites(SSL_CTX *ctx, const char *list)
+{
+    char name[64];
+    for (const char *p = list;;) {
+        size_t n = strcspn(p, ":");
+        if (n == 0 || n >= sizeof(name))
+            return 0;
+        memcpy(name, p, n);
+        name[n] = '\0';
+        if (!SSL_CTX_set_ciphersuites(ctx, name)) {
+            ERR_clear_error();
+            return 0;
+        }
+        if (p[n] == '\0')
+            return 1;
+        p += n + 1;
+    }
+}
+
+/* --tls-min-version, --tls-ciphers and --tls-ciphersuites over the defaults set before.
+ * 0 or -1 with one line in err. */
 static int set_protocols(SSL_CTX *ctx, const struct gw_tls_options *opt, char *err, size_t errlen)
 {
     char what[600];
@@ -798,6 +820,21 @@ static int set_protocols(SSL_CTX *ctx, const struct gw_tls_options *opt, char *e
     }
     if (opt->ciphers != NULL && !SSL_CTX_set_cipher_list(ctx, opt->ciphers)) {
         snprintf(what, sizeof(what), "--tls-ciphers %s", opt->ciphers); /* no cipher match */
+        ssl_error(err, errlen, what);
+        return -1;
+    }
+    /* OpenSSL takes an empty list (no TLS 1.3 at all) and skips names it does not
+     * know; either is a typo here, so each name must be a suite it has. */
+    if (opt->suites != NULL && !known_suites(ctx, opt->suites)) {
+        snprintf(err, errlen,
+                 "--tls-ciphersuites %s: not a colon-separated list of TLS 1.3 suites "
+                 "(TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, "
+                 "TLS_CHACHA20_POLY1305_SHA256, TLS_AES_128_CCM_SHA256)",
+                 opt->suites);
+        return -1;
+    }
+    if (opt->suites != NULL && !SSL_CTX_set_ciphersuites(ctx, opt->suites)) {
+        snprintf(what, sizeof(what), "--tls-ciphersuites %s", opt->suites);
         ssl_error(err, errlen, what);
         return -1;
     }

@@ -47,7 +47,8 @@ struct gw_tls_options {
     enum gw_tls_verify verify; /* default NONE */
     int min_version;           /* 13: TLS 1.3 only; 12 or 0: TLS 1.2 and 1.3 */
     const char *ciphers;       /* the TLS 1.2 cipher list (OpenSSL's syntax), NULL:
-                                  Mozilla's intermediate (TLS 1.3's are fixed) */
+                                  Mozilla's intermediate */
+    const char *suites;        /* the TLS 1.3 suites (colon-separated), NULL: all three */
     int h2;                    /* 1: ALPN offers h2 before http/1.1 (cfg->h2, on unless --no-h2) */
 };
 
@@ -58,7 +59,8 @@ struct gw_tls_options {
  * defaults; the strings are read here only). Returns NULL with one line in err when a
  * file cannot be read, holds no certificate or key, the key does not match the
  * certificate, ca_certs holds no CA certificate, verify is not NONE without ca_certs
- * (or ca_certs given with NONE), or ciphers names no cipher OpenSSL has.
+ * (or ca_certs given with NONE), ciphers names no cipher OpenSSL has, or suites is
+ * empty or names a suite OpenSSL does not have.
  */
 struct gw_tls_ctx *gw_tls_ctx_new(const char *certfile, const char *keyfile,
                                   const struct gw_tls_options *opt, char *err, size_t errlen);

@@ -102,7 +102,7 @@ static int start_tls(char *err, size_t errlen)
     if (!https) {
         if (cfg.certfile == NULL && cfg.keyfile == NULL && cfg.ca_certs == NULL &&
             cfg.verify_client == GW_TLS_VERIFY_NONE && cfg.tls_min_version == 0 &&
-            cfg.tls_ciphers == NULL)
+            cfg.tls_ciphers == NULL && cfg.tls_suites == NULL)
             return 0;
         snprintf(err, errlen,
                  "the TLS options (--certfile, --keyfile, --ca-certs, --verify-client, "
@@ -120,6 +120,7 @@ static int start_tls(char *err, size_t errlen)
         .verify = (enum gw_tls_verify)cfg.verify_client,
         .min_version = cfg.tls_min_version,
         .ciphers = cfg.tls_ciphers,
+        .suites = cfg.tls_suites,
         .h2 = cfg.h2,
     };
     /* The session ticket keys before the files: an image that replaces a serving one

@@ -512,6 +512,27 @@ def test_tls_ciphers(tuned, pki):
         assert c.sock.version() == "TLSv1.3"
 
 
+def test_tls_ciphersuites(wsgate, pki):
+    """--tls-ciphersuites replaces the TLS 1.3 suites: a client offering one of them
+    gets it, a client offering only others is refused (no shared cipher, logged at
+    info); TLS 1.2 keeps its own list."""
+    s = wsgate("it_tls", "--tls-ciphersuites",
+               "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384", tls=(pki.ec_chain, pki.ec_key))
+    with tls_conn(s, pki.client_context()) as c:
+        assert c.sock.version() == "TLSv1.3"
+        assert c.sock.cipher()[0] in ("TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_256_GCM_SHA384")
+        assert ask(c, "GET", "/hello").body == b"hello\n"
+    common = ["-tls1_3", "-CAfile", pki.ca, "-servername", "localhost"]
+    rc, out = s_client(s, *common, "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256")
+    assert rc == 0 and "TLS_CHACHA20_POLY1305_SHA256" in out, out
+    rc, out = s_client(s, *common, "-ciphersuites", "TLS_AES_128_GCM_SHA256")
+    assert rc != 0 and "Cipher is (NONE)" in out, out
+    wait_log(s, r"\[info\] [^\n]*TLS handshake failed: no shared cipher")
+    with tls_conn(s, pki.client_context(maximum_version=TLS12)) as c:
+        assert c.sock.version() == "TLSv1.2"
+        assert ask(c, "GET", "/hello").status == 200
+
+
 def test_tls_min_version_13(wsgate, pki):
     """--tls-min-version 1.3: a client that speaks TLS 1.2 at most is refused (the
     server logs why at info), TLS 1.3 is served."""
@@ -747,6 +768,14 @@ def test_startup_errors(pki, tmp_path):
          r"invalid value '1\.1' for --tls-min-version: use 1\.2 or 1\.3"),
         (tls + ["--tls-min-version", "TLSv1.3"], r"invalid value 'TLSv1\.3'"),
         (tls + ["--tls-ciphers", "NOPE:RC5"], r"--tls-ciphers NOPE:RC5: no cipher match"),
+        (tls + ["--tls-ciphersuites", "NOPE"],
+         r"--tls-ciphersuites NOPE: not a colon-separated list of TLS 1\.3 suites"),
+        # OpenSSL itself would skip the unknown name, or take a TLS 1.2 cipher's name
+        # as no suite at all: both are typos here
+        (tls + ["--tls-ciphersuites", "TLS_AES_256_GCM_SHA384:TLS_AES_256_GCM_SHA385"],
+         r"--tls-ciphersuites TLS_AES_256_GCM_SHA384:TLS_AES_256_GCM_SHA385: not a"),
+        (tls + ["--tls-ciphersuites", "ECDHE-RSA-AES128-GCM-SHA256"], r": not a colon-sep"),
+        (tls + ["--tls-ciphersuites", "TLS_AES_256_GCM_SHA384:"], r": not a colon-sep"),
     ]
     for extra, message in cases:
         p = run_cli("--https", addr, *extra, "no_such_module_anywhere")
@@ -754,7 +783,8 @@ def test_startup_errors(pki, tmp_path):
         assert p.returncode == 2, (extra, err)
         assert re.match(r"wsgate: [^\n]*%s[^\n]*\n\Z" % message, err), (extra, err)
     for extra in (["--certfile", pki.rsa_chain], ["--verify-client", "require"],
-                  ["--tls-min-version", "1.3"], ["--tls-ciphers", TUNED_CIPHERS]):
+                  ["--tls-min-version", "1.3"], ["--tls-ciphers", TUNED_CIPHERS],
+                  ["--tls-ciphersuites", "TLS_AES_256_GCM_SHA384"]):
         p = run_cli("--http", addr, *extra, "no_such_module_anywhere")
         assert p.returncode == 2 and "there is none" in p.stderr.decode(), p.stderr
     p = run_cli("--https", addr, "--certfile", pki.rsa_chain, "--keyfile", pki.ec_key,
@@ -766,5 +796,5 @@ def test_help_lists_the_options():
     out = run_cli("--help").stdout.decode()
     for opt in ("--https ADDR", "--certfile PATH", "--keyfile PATH", "--ca-certs PATH",
                 "--verify-client none|optional|require", "--tls-min-version 1.2|1.3",
-                "--tls-ciphers LIST"):
+                "--tls-ciphers LIST", "--tls-ciphersuites LIST"):
         assert opt in out, out

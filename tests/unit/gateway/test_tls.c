@@ -360,6 +360,29 @@ Test(tls, context_refusals)
     opt = (struct gw_tls_options){.ciphers = "NOPE", .min_version = 13};
     cr_assert_null(gw_tls_ctx_new(cert_path, key_path, &opt, err, sizeof(err)));
     cr_assert_str_eq(err, "--tls-ciphers NOPE: no cipher match");
+    /* TLS 1.3 suites: every name known (OpenSSL alone would skip an unknown one, and
+     * take an empty list as no TLS 1.3) */
+    static const char *const bad_suites[] = {
+        "",
+        ":",
+        "NOPE",
+        "TLS_AES_256_GCM_SHA384:NOPE",
+        "TLS_AES_256_GCM_SHA384:",
+        "TLS_AES_256_GCM_SHA384::TLS_AES_128_GCM_SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "TLS_AES_256_GCM_SHA384_AND_A_NAME_FAR_LONGER_THAN_ANY_SUITE_OPENSSL_HAS_EVER_HAD",
+    };
+    for (size_t i = 0; i < sizeof(bad_suites) / sizeof(bad_suites[0]); i++) {
+        opt = (struct gw_tls_options){.suites = bad_suites[i]};
+        cr_assert_null(gw_tls_ctx_new(cert_path, key_path, &opt, err, sizeof(err)), "'%s'",
+                       bad_suites[i]);
+        cr_assert(strstr(err, ": not a colon-separated list of TLS 1.3 suites") != NULL, "%s", err);
+        cr_assert_eq(ERR_peek_error(), 0, "'%s' left errors queued", bad_suites[i]);
+    }
+    opt = (struct gw_tls_options){.suites = "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384"};
+    struct gw_tls_ctx *s13 = gw_tls_ctx_new(cert_path, key_path, &opt, err, sizeof(err));
+    cr_assert(s13 != NULL, "%s", err);
+    gw_tls_ctx_free(s13);
     opt = (struct gw_tls_options){.verify = GW_TLS_VERIFY_OPTIONAL};
     opt.ca_certs = cert_path; /* the self-signed certificate as its own CA */
     struct gw_tls_ctx *x = gw_tls_ctx_new(cert_path, key_path, &opt, err, sizeof(err));
